@@ -1,0 +1,64 @@
+"""Entry point: argv -> settings -> the app, the CLI or the daemon."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Sequence
+
+from taskagent.cli import build_parser
+from taskagent.config import ConfigError, Settings, load_settings
+from taskagent.paths import resolve_paths
+
+
+def _fail(message: str, code: int = 2) -> int:
+    print(f"taskagent: {message}", file=sys.stderr)
+    return code
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        settings = load_settings(resolve_paths())
+    except ConfigError as exc:
+        return _fail(str(exc))
+
+    try:
+        if args.command == "config":
+            return _config_command(settings, args)
+        if args.command == "tasks":
+            from taskagent.commands import run_tasks_command  # heavy imports only when needed
+
+            return run_tasks_command(settings, args)
+        from taskagent.app_main import run_app
+
+        return run_app(settings)
+    except KeyboardInterrupt:
+        return 130
+
+
+def _config_command(settings: Settings, args: object) -> int:
+    from taskagent.config import default_config_text, effective_config_text
+
+    action = getattr(args, "config_command", None) or "show"
+    paths = settings.paths
+    if action == "path":
+        print(f"config file : {paths.config_file}")
+        print(f"mcp servers : {paths.mcp_file}")
+        print(f"database    : {paths.db_file}")
+        print(f"logs        : {paths.log_dir}")
+        return 0
+    if action == "init":
+        if paths.config_file.exists() and not getattr(args, "force", False):
+            return _fail(f"{paths.config_file} exists already (use --force to overwrite)", 1)
+        paths.ensure()
+        paths.config_file.write_text(default_config_text(), encoding="utf-8")
+        print(f"wrote {paths.config_file}")
+        return 0
+    print(f"# {paths.config_file}")
+    print(effective_config_text(settings), end="")
+    print(f"# AI: {'Gemini key found' if settings.has_ai_key else 'no GEMINI_API_KEY: offline'}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

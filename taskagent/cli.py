@@ -1,0 +1,95 @@
+"""Argument parsing for `taskagent` and its subcommands. Parsing only: no I/O, no imports of
+heavy libraries, so `taskagent --help` and `--version` answer instantly."""
+
+from __future__ import annotations
+
+import argparse
+
+from taskagent import __version__
+
+NOTIFY_LEVELS = ("all", "errors", "significant", "silent")
+
+
+class FriendlyParser(argparse.ArgumentParser):
+    """argparse with exit code 2 and a one-line hint, never a traceback."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        self.print_usage()
+        self.exit(2, f"{self.prog}: error: {message}\n")
+
+
+def _add_json(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--json", action="store_true", help="print machine-readable JSON")
+
+
+def _add_task_id(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("task_id", help="the task's id (or its exact name)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = FriendlyParser(
+        prog="taskagent",
+        description=(
+            "Put MCP tools on a schedule, read a short AI summary of each result, get notified "
+            "when something matters, and talk to the agent. With no command, opens the app."
+        ),
+        epilog="Data and config live in per-user folders; set TASKAGENT_HOME=<dir> to use one "
+        "folder instead. `taskagent config` shows where.",
+    )
+    parser.add_argument("--version", action="version", version=f"taskagent {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=FriendlyParser)
+
+    sub.add_parser("app", help="open the full-screen app (the default)")
+
+    config = sub.add_parser("config", help="show settings and where files live")
+    config_sub = config.add_subparsers(dest="config_command", metavar="ACTION")
+    config_sub.add_parser("show", help="the settings in force and where each came from (default)")
+    config_sub.add_parser("path", help="the config file, database and log folder")
+    init = config_sub.add_parser("init", help="write a commented config.toml with the defaults")
+    init.add_argument("--force", action="store_true", help="overwrite an existing file")
+
+    tasks = sub.add_parser("tasks", help="manage tasks from scripts")
+    tasks_sub = tasks.add_subparsers(dest="tasks_command", metavar="ACTION", required=True)
+
+    listing = tasks_sub.add_parser("list", help="all tasks")
+    _add_json(listing)
+
+    add = tasks_sub.add_parser("add", help="create a task")
+    add.add_argument("name", help="a unique name")
+    when = add.add_mutually_exclusive_group(required=True)
+    when.add_argument("--every", metavar="INTERVAL", help='e.g. "30 minutes", "2h", "45s"')
+    when.add_argument("--daily", metavar="HH:MM", help="every day at this time")
+    when.add_argument("--weekly", metavar="DAYS HH:MM", help='e.g. "Monday 09:00", "Mon,Fri 18:00"')
+    when.add_argument("--cron", metavar="EXPR", help='5-field crontab, e.g. "*/5 * * * *"')
+    when.add_argument("--once", metavar="ISO", help="one run at an ISO 8601 date-time")
+    add.add_argument("--tool", required=True, help="MCP tool to call: name or server:name")
+    add.add_argument("--args", default="{}", metavar="JSON", help="tool arguments as JSON")
+    add.add_argument("--description", default="", help="what the task is for")
+    add.add_argument("--no-summary", action="store_true", help="skip the AI summary")
+    add.add_argument("--notify", choices=NOTIFY_LEVELS, help="notification level")
+    add.add_argument("--timezone", help="IANA zone for the schedule (default: configured)")
+    add.add_argument("--threshold", type=float, help="significant change in percent (default 5)")
+    add.add_argument("--disabled", action="store_true", help="create it switched off")
+    _add_json(add)
+
+    show = tasks_sub.add_parser("show", help="one task with its stats and next runs")
+    _add_task_id(show)
+    _add_json(show)
+
+    history = tasks_sub.add_parser("history", help="a task's recent runs, newest first")
+    _add_task_id(history)
+    history.add_argument("--limit", type=int, default=20, help="how many runs (default 20)")
+    _add_json(history)
+
+    for action, text in (
+        ("remove", "delete a task and its history"),
+        ("start", "enable a task"),
+        ("stop", "disable a task"),
+        ("pause", "pause a task (it keeps its schedule)"),
+        ("resume", "resume a paused task"),
+    ):
+        p = tasks_sub.add_parser(action, help=text)
+        _add_task_id(p)
+        _add_json(p)
+
+    return parser

@@ -1,0 +1,195 @@
+"""`taskagent tasks ...`: the scriptable CLI. Every action goes through TaskService, so the
+messages are the same as in the app, the chat and the MCP tools."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+from datetime import datetime
+from typing import Any
+
+from taskagent.config import Settings
+from taskagent.core.models import Run, Task, TaskStats
+from taskagent.core.serialize import run_to_dict, task_to_dict
+from taskagent.core.tasks import TaskInputError, TaskNotFound
+from taskagent.services import Services
+
+SCHEDULE_FLAGS = {
+    "every": "interval",
+    "daily": "daily",
+    "weekly": "weekly",
+    "cron": "cron",
+    "once": "once",
+}
+
+
+def _print_json(data: Any) -> None:
+    print(json.dumps(data, indent=2, ensure_ascii=False))
+
+
+def _local(moment: datetime | None, tz: str) -> str:
+    if moment is None:
+        return "-"
+    from zoneinfo import ZoneInfo
+
+    return moment.astimezone(ZoneInfo(tz)).strftime("%Y-%m-%d %H:%M:%S")
+
+
+def _success_rate(stats: TaskStats | None) -> str:
+    if stats is None or stats.success_rate is None:
+        return "-"
+    return f"{stats.success_rate:.0%}"
+
+
+def _print_table(rows: list[list[str]], headers: list[str]) -> None:
+    widths = [
+        max(len(h), *(len(r[i]) for r in rows)) if rows else len(h) for i, h in enumerate(headers)
+    ]
+    print("  ".join(h.ljust(w) for h, w in zip(headers, widths, strict=True)).rstrip())
+    for row in rows:
+        print("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip())
+
+
+def _print_task(task: Task, stats: TaskStats | None, tz: str) -> None:
+    data = task_to_dict(task, stats)
+    print(f"Task {task.id}: {task.name}")
+    if task.description:
+        print(f"  {task.description}")
+    print(
+        f"  schedule : {data['schedule']}  ({task.schedule_type.value} '{task.schedule_value}', {task.timezone})"
+    )
+    print(f"  tool     : {task.mcp_tool} {json.dumps(task.tool_args)}")
+    print(f"  state    : {task.state.value}")
+    print(f"  summary  : {'AI summary' if task.use_ai_summary else 'raw data only'}")
+    print(
+        f"  notify   : {task.notification_level.value} (significant = {task.significance_threshold:g}% change)"
+    )
+    print(f"  last run : {_local(task.last_run, tz)}")
+    print(f"  next run : {_local(task.next_run, tz)}")
+    if stats is not None and stats.runs:
+        print(f"  runs     : {stats.runs} ({_success_rate(stats)} success)")
+
+
+def _print_runs(runs: list[Run], tz: str) -> None:
+    rows = [
+        [
+            str(run.id),
+            _local(run.run_time, tz),
+            run.status.value,
+            "-" if run.duration_ms is None else f"{run.duration_ms} ms",
+            (run.error_message or run.ai_summary or "").replace("\n", " ")[:80],
+        ]
+        for run in runs
+    ]
+    if not rows:
+        print("no runs yet")
+        return
+    _print_table(rows, ["RUN", "TIME", "STATUS", "DURATION", "SUMMARY / ERROR"])
+
+
+async def _tasks(services: Services, args: argparse.Namespace) -> int:
+    service = services.tasks
+    tz = services.settings.timezone
+    action = args.tasks_command
+    as_json = getattr(args, "json", False)
+
+    if action == "list":
+        tasks = await service.list_tasks()
+        stats = await service.stats()
+        if as_json:
+            _print_json([task_to_dict(t, stats.get(t.id)) for t in tasks])  # type: ignore[arg-type]
+            return 0
+        if not tasks:
+            print(
+                "no tasks yet: add one with `taskagent tasks add NAME --every '30 minutes' --tool get_crypto_prices`"
+            )
+            return 0
+        rows = [
+            [
+                str(t.id),
+                t.name,
+                task_to_dict(t)["schedule"],
+                t.mcp_tool,
+                t.state.value,
+                _local(t.next_run, tz),
+                _success_rate(stats.get(t.id)),  # type: ignore[arg-type]
+            ]
+            for t in tasks
+        ]
+        _print_table(rows, ["ID", "NAME", "SCHEDULE", "TOOL", "STATE", "NEXT RUN", "OK"])
+        return 0
+
+    if action == "add":
+        flag = next(f for f in SCHEDULE_FLAGS if getattr(args, f) is not None)
+        task = await service.create_task(
+            name=args.name,
+            description=args.description,
+            schedule_type=SCHEDULE_FLAGS[flag],
+            schedule_value=getattr(args, flag),
+            timezone=args.timezone,
+            mcp_tool=args.tool,
+            tool_args=args.args,
+            use_ai_summary=not args.no_summary,
+            notification_level=args.notify,
+            significance_threshold=5.0 if args.threshold is None else args.threshold,
+            enabled=not args.disabled,
+        )
+        if as_json:
+            _print_json(task_to_dict(task))
+        else:
+            print(f"created task {task.id}")
+            _print_task(task, None, tz)
+        return 0
+
+    if action == "show":
+        task = await service.get(args.task_id)
+        stats = (await service.stats()).get(task.id)  # type: ignore[arg-type]
+        if as_json:
+            _print_json(task_to_dict(task, stats))
+        else:
+            _print_task(task, stats, tz)
+        return 0
+
+    if action == "history":
+        runs = await service.history(args.task_id, args.limit)
+        if as_json:
+            _print_json([run_to_dict(r) for r in runs])
+        else:
+            _print_runs(runs, tz)
+        return 0
+
+    changes = {
+        "remove": service.remove,
+        "start": service.enable,
+        "stop": service.disable,
+        "pause": service.pause,
+        "resume": service.resume,
+    }
+    task = await changes[action](args.task_id)
+    if as_json:
+        _print_json(task_to_dict(task))
+    else:
+        past = {
+            "remove": "removed",
+            "start": "enabled",
+            "stop": "disabled",
+            "pause": "paused",
+            "resume": "resumed",
+        }
+        print(f"{past[action]} task {task.id} ({task.name})")
+    return 0
+
+
+async def _main(settings: Settings, args: argparse.Namespace) -> int:
+    async with Services.open(settings) as services:
+        return await _tasks(services, args)
+
+
+def run_tasks_command(settings: Settings, args: argparse.Namespace) -> int:
+    try:
+        return asyncio.run(_main(settings, args))
+    except (TaskInputError, TaskNotFound) as exc:
+        print(f"taskagent: {exc}", file=sys.stderr)
+        return 1

@@ -1,0 +1,319 @@
+"""Settings: built-in defaults < config.toml < environment variables.
+
+Every setting is declared once in `FIELDS` (section, key, default, validation, env var, help);
+the default config file, the README table and the error messages are all derived from it.
+Secrets (API keys) come only from the environment and are never written anywhere.
+Nothing here does I/O at import time.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import difflib
+import os
+import tomllib
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from taskagent.core.models import NotificationLevel
+from taskagent.paths import Paths
+
+
+class ConfigError(Exception):
+    """A bad config file or environment variable; the message is shown to the user as is."""
+
+
+# A validator takes the raw value and returns the clean one, or raises ValueError with
+# the "what is allowed" part of the message.
+Validator = Callable[[Any], Any]
+
+
+def _int_range(low: int, high: int) -> Validator:
+    def check(value: Any) -> int:
+        if isinstance(value, str) and value.strip().lstrip("-").isdigit():
+            value = int(value)
+        if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+            raise ValueError(f"must be a whole number from {low} to {high}")
+        return value
+
+    return check
+
+
+def _float_range(low: float, high: float) -> Validator:
+    def check(value: Any) -> float:
+        if isinstance(value, str):
+            with contextlib.suppress(ValueError):  # left as text: the range check rejects it
+                value = float(value)
+        if (
+            isinstance(value, bool)
+            or not isinstance(value, int | float)
+            or not low <= value <= high
+        ):
+            raise ValueError(f"must be a number from {low:g} to {high:g}")
+        return float(value)
+
+    return check
+
+
+def _choice(options: list[str]) -> Validator:
+    def check(value: Any) -> str:
+        if not isinstance(value, str) or value.strip().lower() not in options:
+            raise ValueError(f"must be one of: {', '.join(options)}")
+        return value.strip().lower()
+
+    return check
+
+
+def _timezone(value: Any) -> str:
+    if not isinstance(value, str):
+        raise ValueError("must be an IANA time zone name such as Europe/Berlin, or empty")
+    name = value.strip()
+    if not name:
+        return ""  # empty = the machine's zone, resolved later
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError) as exc:
+        raise ValueError(
+            "must be an IANA time zone name such as Europe/Berlin, or empty for the machine's"
+        ) from exc
+    return name
+
+
+def _model_name(value: Any) -> str:
+    if not isinstance(value, str) or not value.strip() or any(c.isspace() for c in value.strip()):
+        raise ValueError("must be a model name such as gemini-2.5-flash")
+    return value.strip()
+
+
+@dataclass(frozen=True, slots=True)
+class Field:
+    section: str
+    key: str
+    default: Any
+    validate: Validator
+    help: str
+
+    @property
+    def env(self) -> str:
+        return f"TASKAGENT_{self.section}_{self.key}".upper()
+
+    @property
+    def attr(self) -> str:
+        return f"{self.section}_{self.key}"
+
+
+FIELDS: tuple[Field, ...] = (
+    Field(
+        "general",
+        "timezone",
+        "",
+        _timezone,
+        "IANA time zone for new tasks and times shown; empty = the machine's",
+    ),
+    Field(
+        "scheduler", "worker_threads", 4, _int_range(1, 64), "threads that run tasks in parallel"
+    ),
+    Field(
+        "scheduler",
+        "task_timeout_seconds",
+        60.0,
+        _float_range(1, 86400),
+        "default time limit for one run",
+    ),
+    Field(
+        "notifications",
+        "default_level",
+        NotificationLevel.ALL.value,
+        _choice([level.value for level in NotificationLevel]),
+        "notification level for new tasks: all, errors, significant or silent",
+    ),
+    Field("ai", "model", "gemini-2.5-flash", _model_name, "Gemini model for summaries and chat"),
+    Field(
+        "ai",
+        "summary_temperature",
+        0.7,
+        _float_range(0, 2),
+        "sampling temperature of summaries",
+    ),
+    Field(
+        "ai",
+        "summary_max_tokens",
+        150,
+        _int_range(16, 8192),
+        "most output tokens one summary may use",
+    ),
+    Field(
+        "history",
+        "retention_days",
+        90,
+        _int_range(0, 36500),
+        "drop runs older than this many days; 0 keeps them forever",
+    ),
+    Field(
+        "history",
+        "max_rows_per_task",
+        10000,
+        _int_range(0, 10_000_000),
+        "keep at most this many runs per task; 0 = no limit",
+    ),
+)
+
+SECTIONS: dict[str, dict[str, Field]] = {}
+for _f in FIELDS:
+    SECTIONS.setdefault(_f.section, {})[_f.key] = _f
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    paths: Paths
+    general_timezone: str = ""
+    scheduler_worker_threads: int = 4
+    scheduler_task_timeout_seconds: float = 60.0
+    notifications_default_level: str = NotificationLevel.ALL.value
+    ai_model: str = "gemini-2.5-flash"
+    ai_summary_temperature: float = 0.7
+    ai_summary_max_tokens: int = 150
+    history_retention_days: int = 90
+    history_max_rows_per_task: int = 10000
+    # From the environment only. Never stored, logged or shown.
+    gemini_api_key: str | None = field(default=None, repr=False)
+    gemini_base_url: str | None = None
+    coingecko_base_url: str | None = None
+    # Where each value came from ("default", the config file, or an env var), for `taskagent config`.
+    sources: Mapping[str, str] = field(default_factory=dict, compare=False)
+
+    @property
+    def timezone(self) -> str:
+        """The effective zone: the configured one, else the machine's, else UTC."""
+        return self.general_timezone or machine_timezone()
+
+    @property
+    def default_notification_level(self) -> NotificationLevel:
+        return NotificationLevel(self.notifications_default_level)
+
+    @property
+    def has_ai_key(self) -> bool:
+        return bool(self.gemini_api_key)
+
+
+def machine_timezone() -> str:
+    try:
+        import tzlocal  # imported lazily: only needed when no zone is configured
+
+        name = tzlocal.get_localzone_name()
+    except Exception:  # tzlocal raises several types on odd systems; UTC is a safe answer
+        name = None
+    return name or "UTC"
+
+
+def _suggest(word: str, options: list[str]) -> str:
+    close = difflib.get_close_matches(word, options, n=1)
+    return f" (did you mean '{close[0]}'?)" if close else ""
+
+
+def _read_file(path: Path) -> dict[str, Any]:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return {}
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"config error in {path}: cannot read the file ({exc})") from exc
+    try:
+        return tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"config error in {path}: invalid TOML: {exc}") from exc
+
+
+def load_settings(paths: Paths, environ: Mapping[str, str] | None = None) -> Settings:
+    """Read config.toml and the environment; raise ConfigError with one clear message."""
+    env = os.environ if environ is None else environ
+    values: dict[str, Any] = {f.attr: f.default for f in FIELDS}
+    sources: dict[str, str] = {f.attr: "default" for f in FIELDS}
+
+    raw = _read_file(paths.config_file)
+    for section, table in raw.items():
+        if section not in SECTIONS:
+            raise ConfigError(
+                f"config error in {paths.config_file}: unknown section [{section}]"
+                f"{_suggest(section, list(SECTIONS))}; allowed: {', '.join(SECTIONS)}"
+            )
+        if not isinstance(table, dict):
+            raise ConfigError(
+                f"config error in {paths.config_file}: '{section}' must be a [section] table"
+            )
+        for key, value in table.items():
+            spec = SECTIONS[section].get(key)
+            if spec is None:
+                allowed = ", ".join(SECTIONS[section])
+                raise ConfigError(
+                    f"config error in {paths.config_file}: unknown key '{key}' in [{section}]"
+                    f"{_suggest(key, list(SECTIONS[section]))}; allowed: {allowed}"
+                )
+            try:
+                values[spec.attr] = spec.validate(value)
+            except ValueError as exc:
+                raise ConfigError(
+                    f"config error in {paths.config_file}: [{section}] {key} = {value!r}: {exc}"
+                ) from exc
+            sources[spec.attr] = str(paths.config_file)
+
+    for spec in FIELDS:
+        if spec.env in env:
+            try:
+                values[spec.attr] = spec.validate(env[spec.env])
+            except ValueError as exc:
+                raise ConfigError(
+                    f"config error in environment variable {spec.env}={env[spec.env]!r}: {exc}"
+                ) from exc
+            sources[spec.attr] = f"${spec.env}"
+
+    return Settings(
+        paths=paths,
+        gemini_api_key=env.get("GEMINI_API_KEY") or env.get("GOOGLE_API_KEY") or None,
+        gemini_base_url=env.get("TASKAGENT_GEMINI_BASE_URL") or None,
+        coingecko_base_url=env.get("TASKAGENT_COINGECKO_BASE_URL") or None,
+        sources=sources,
+        **values,
+    )
+
+
+def _toml_value(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        return repr(value)
+    return '"' + str(value).replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def default_config_text() -> str:
+    """A commented config.toml holding every setting at its default."""
+    lines = [
+        "# taskagent settings. Every key is optional; these are the defaults.",
+        "# Each can also be set by an environment variable, shown after its description.",
+        "# Secrets (GEMINI_API_KEY / GOOGLE_API_KEY) are read from the environment only.",
+    ]
+    for section, fields in SECTIONS.items():
+        lines.append("")
+        lines.append(f"[{section}]")
+        for spec in fields.values():
+            lines.append(f"# {spec.help} (${spec.env})")
+            lines.append(f"{spec.key} = {_toml_value(spec.default)}")
+    return "\n".join(lines) + "\n"
+
+
+def effective_config_text(settings: Settings) -> str:
+    """The settings in force, as TOML, with where each value came from."""
+    lines: list[str] = []
+    for section, fields in SECTIONS.items():
+        if lines:
+            lines.append("")
+        lines.append(f"[{section}]")
+        for spec in fields.values():
+            value = getattr(settings, spec.attr)
+            lines.append(
+                f"{spec.key} = {_toml_value(value)}  # from {settings.sources.get(spec.attr)}"
+            )
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,105 @@
+"""Numbered schema migrations for the taskagent SQLite database.
+
+`MIGRATIONS[n - 1]` upgrades a database from `PRAGMA user_version = n - 1` to `n`. The list is
+append-only: never edit a migration that has shipped, add a new one instead. The repository
+applies them inside one `BEGIN IMMEDIATE` transaction and sets `user_version` in the same
+transaction, so a crash or a second process never sees a half-migrated schema.
+
+The seed's tables and column names (`tasks`, `task_history`) are kept exactly, so users can
+query the file with the `sqlite3` shell; everything else is extra columns and tables.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterator
+
+# Migration 1: the seed's schema plus the columns of models.Task / models.Run, settings.
+# Notes:
+#  * Timestamps are ISO 8601 text in UTC with an offset (models.to_iso), so text order is time
+#    order and `run_time >= ?` comparisons work.
+#  * AUTOINCREMENT: ids are shown to users (`taskagent tasks run 7`) and used as change/paging
+#    cursors, so a deleted id is never handed out again.
+#  * `trigger` is an SQLite keyword that is also allowed as a column name; we quote it anyway.
+#  * ix_task_history_task covers (task_id, id) for paging and also status/duration_ms, so
+#    per-task stats and counts are answered from the index without reading raw_data.
+_MIGRATION_1 = """
+CREATE TABLE tasks (
+    id                     INTEGER PRIMARY KEY AUTOINCREMENT,
+    name                   TEXT    NOT NULL,
+    description            TEXT    NOT NULL DEFAULT '',
+    schedule_type          TEXT    NOT NULL,
+    schedule_value         TEXT    NOT NULL,
+    mcp_tool               TEXT    NOT NULL,
+    tool_args              TEXT    NOT NULL DEFAULT '{}',
+    use_ai_summary         INTEGER NOT NULL DEFAULT 1 CHECK (use_ai_summary IN (0, 1)),
+    notification_level     TEXT    NOT NULL DEFAULT 'all',
+    enabled                INTEGER NOT NULL DEFAULT 1 CHECK (enabled IN (0, 1)),
+    created_at             TEXT    NOT NULL,
+    last_run               TEXT,
+    next_run               TEXT,
+    paused                 INTEGER NOT NULL DEFAULT 0 CHECK (paused IN (0, 1)),
+    timezone               TEXT    NOT NULL DEFAULT 'UTC',
+    significance_threshold REAL    NOT NULL DEFAULT 5.0,
+    misfire_policy         TEXT    NOT NULL DEFAULT 'once',
+    timeout_seconds        REAL    NOT NULL DEFAULT 60.0,
+    updated_at             TEXT    NOT NULL
+);
+
+CREATE UNIQUE INDEX ux_tasks_name ON tasks (name COLLATE NOCASE);
+
+CREATE TABLE task_history (
+    id                  INTEGER PRIMARY KEY AUTOINCREMENT,
+    task_id             INTEGER NOT NULL REFERENCES tasks (id) ON DELETE CASCADE,
+    run_time            TEXT    NOT NULL,
+    status              TEXT    NOT NULL,
+    duration_ms         INTEGER,
+    raw_data            TEXT,
+    ai_summary          TEXT,
+    error_message       TEXT,
+    finished_at         TEXT,
+    scheduled_time      TEXT,
+    "trigger"           TEXT    NOT NULL DEFAULT 'schedule',
+    summarizer          TEXT,
+    significant         INTEGER CHECK (significant IN (0, 1)),
+    significance_reason TEXT,
+    attempts            INTEGER NOT NULL DEFAULT 1,
+    prompt_tokens       INTEGER,
+    response_tokens     INTEGER
+);
+
+CREATE INDEX ix_task_history_task ON task_history (task_id, id, status, duration_ms);
+CREATE INDEX ix_task_history_status ON task_history (status, id);
+CREATE INDEX ix_task_history_run_time ON task_history (run_time);
+
+CREATE TABLE settings (
+    key   TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+);
+"""
+
+MIGRATIONS: tuple[str, ...] = (_MIGRATION_1,)
+"""Schema scripts; the schema version after applying `MIGRATIONS[:n]` is `n`."""
+
+SCHEMA_VERSION: int = len(MIGRATIONS)
+
+
+def split_statements(script: str) -> Iterator[str]:
+    """Yield the complete SQL statements of `script`, one at a time.
+
+    `sqlite3.Cursor.executescript` COMMITs any open transaction first, which would break the
+    single-transaction migration, so statements are run one by one instead.
+    `sqlite3.complete_statement` knows about string literals, comments and trigger bodies.
+    """
+    buffer: list[str] = []
+    for line in script.splitlines(keepends=True):
+        buffer.append(line)
+        candidate = "".join(buffer)
+        if sqlite3.complete_statement(candidate):
+            statement = candidate.strip()
+            if statement.rstrip(";").strip():
+                yield statement
+            buffer.clear()
+    rest = "".join(buffer).strip()
+    if rest and not all(line.strip().startswith("--") for line in rest.splitlines()):
+        raise ValueError(f"incomplete SQL statement at end of migration: {rest[:80]!r}")

@@ -1,0 +1,161 @@
+"""Plain domain types shared by every layer. No I/O, no third-party imports."""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+
+class NotificationLevel(enum.StrEnum):
+    """When a run may raise a desktop notification."""
+
+    ALL = "all"
+    ERRORS = "errors"
+    SIGNIFICANT = "significant"
+    SILENT = "silent"
+
+
+class ScheduleType(enum.StrEnum):
+    INTERVAL = "interval"
+    DAILY = "daily"
+    WEEKLY = "weekly"
+    CRON = "cron"
+    ONCE = "once"
+
+
+class RunStatus(enum.StrEnum):
+    """Outcome of one run. `success`/`error` keep the seed's meaning."""
+
+    RUNNING = "running"
+    SUCCESS = "success"
+    ERROR = "error"
+    TIMEOUT = "timeout"
+    SKIPPED = "skipped"
+    MISSED = "missed"
+    INTERRUPTED = "interrupted"
+
+    @property
+    def finished(self) -> bool:
+        return self is not RunStatus.RUNNING
+
+    @property
+    def failed(self) -> bool:
+        return self in (RunStatus.ERROR, RunStatus.TIMEOUT, RunStatus.INTERRUPTED)
+
+
+class MisfirePolicy(enum.StrEnum):
+    """What to do with runs missed while nothing was running."""
+
+    ONCE = "once"  # one catch-up run, never a burst
+    SKIP = "skip"
+
+
+class TaskState(enum.StrEnum):
+    ACTIVE = "active"
+    PAUSED = "paused"
+    DISABLED = "disabled"
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def to_iso(moment: datetime | None) -> str | None:
+    """ISO 8601 with offset, always UTC and millisecond precision, so text order is time order."""
+    if moment is None:
+        return None
+    if moment.tzinfo is None:
+        raise ValueError("naive datetimes are not stored; attach a timezone first")
+    return moment.astimezone(UTC).isoformat(timespec="milliseconds")
+
+
+def from_iso(text: str | None) -> datetime | None:
+    if not text:
+        return None
+    moment = datetime.fromisoformat(text)
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+@dataclass(frozen=True, slots=True)
+class Schedule:
+    """A validated schedule: the stored pair plus the timezone it is read in."""
+
+    type: ScheduleType
+    value: str  # canonical text, e.g. "30 minutes", "Mon,Wed,Fri 09:00"
+    timezone: str  # IANA name, e.g. "Europe/Berlin"
+
+
+@dataclass(slots=True)
+class Task:
+    name: str
+    schedule_type: ScheduleType
+    schedule_value: str
+    mcp_tool: str
+    tool_args: dict[str, Any] = field(default_factory=dict)
+    description: str = ""
+    use_ai_summary: bool = True
+    notification_level: NotificationLevel = NotificationLevel.ALL
+    enabled: bool = True
+    paused: bool = False
+    timezone: str = "UTC"
+    significance_threshold: float = 5.0  # percent change that counts as significant
+    misfire_policy: MisfirePolicy = MisfirePolicy.ONCE
+    timeout_seconds: float = 60.0
+    id: int | None = None
+    created_at: datetime | None = None
+    updated_at: datetime | None = None
+    last_run: datetime | None = None
+    next_run: datetime | None = None
+
+    @property
+    def schedule(self) -> Schedule:
+        return Schedule(self.schedule_type, self.schedule_value, self.timezone)
+
+    @property
+    def state(self) -> TaskState:
+        if not self.enabled:
+            return TaskState.DISABLED
+        if self.paused:
+            return TaskState.PAUSED
+        return TaskState.ACTIVE
+
+
+@dataclass(slots=True)
+class Run:
+    """One row of task_history."""
+
+    task_id: int
+    run_time: datetime
+    status: RunStatus
+    duration_ms: int | None = None
+    raw_data: str | None = None
+    ai_summary: str | None = None
+    error_message: str | None = None
+    id: int | None = None
+    finished_at: datetime | None = None
+    scheduled_time: datetime | None = None
+    trigger: str = "schedule"  # schedule | manual | catch-up
+    summarizer: str | None = None  # e.g. "gemini-2.5-flash", "offline"
+    significant: bool | None = None
+    significance_reason: str | None = None
+    attempts: int = 1
+    prompt_tokens: int | None = None
+    response_tokens: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class TaskStats:
+    task_id: int
+    runs: int
+    successes: int
+    failures: int
+    avg_duration_ms: float | None
+    last_status: RunStatus | None
+    last_run_time: datetime | None
+
+    @property
+    def success_rate(self) -> float | None:
+        finished = self.successes + self.failures
+        return None if finished == 0 else self.successes / finished

@@ -1,0 +1,75 @@
+"""Tasks and runs as plain JSON-ready dicts: one shape for the CLI's --json, the MCP tools and
+exports, so every outside reader sees the same field names (the seed's column names)."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from taskagent.core import schedules
+from taskagent.core.models import Run, Task, TaskStats, to_iso
+
+
+def task_to_dict(task: Task, stats: TaskStats | None = None) -> dict[str, Any]:
+    data: dict[str, Any] = {
+        "id": task.id,
+        "name": task.name,
+        "description": task.description,
+        "schedule_type": task.schedule_type.value,
+        "schedule_value": task.schedule_value,
+        "schedule": schedules.describe(task.schedule),
+        "timezone": task.timezone,
+        "mcp_tool": task.mcp_tool,
+        "tool_args": task.tool_args,
+        "use_ai_summary": task.use_ai_summary,
+        "notification_level": task.notification_level.value,
+        "enabled": task.enabled,
+        "paused": task.paused,
+        "state": task.state.value,
+        "significance_threshold": task.significance_threshold,
+        "misfire_policy": task.misfire_policy.value,
+        "timeout_seconds": task.timeout_seconds,
+        "created_at": to_iso(task.created_at),
+        "last_run": to_iso(task.last_run),
+        "next_run": to_iso(task.next_run),
+    }
+    if stats is not None:
+        data["stats"] = {
+            "runs": stats.runs,
+            "successes": stats.successes,
+            "failures": stats.failures,
+            "success_rate": stats.success_rate,
+            "avg_duration_ms": stats.avg_duration_ms,
+            "last_status": stats.last_status.value if stats.last_status else None,
+        }
+    return data
+
+
+def _decode(raw: str | None) -> Any:
+    if raw is None:
+        return None
+    try:
+        return json.loads(raw)
+    except (json.JSONDecodeError, TypeError):
+        return raw
+
+
+def run_to_dict(run: Run, *, include_data: bool = True) -> dict[str, Any]:
+    data: dict[str, Any] = {
+        "id": run.id,
+        "task_id": run.task_id,
+        "run_time": to_iso(run.run_time),
+        "finished_at": to_iso(run.finished_at),
+        "status": run.status.value,
+        "duration_ms": run.duration_ms,
+        "trigger": run.trigger,
+        "ai_summary": run.ai_summary,
+        "summarizer": run.summarizer,
+        "error_message": run.error_message,
+        "significant": run.significant,
+        "significance_reason": run.significance_reason,
+        "attempts": run.attempts,
+    }
+    if include_data:
+        data["data"] = _decode(run.raw_data)
+    return data

@@ -1,0 +1,379 @@
+"""TaskService: every use-case on tasks, with validation in one place.
+
+The CLI, the MCP background server, the task form and the chat all go through this class, so a
+task is checked the same way whichever door it comes in by. Bad input raises `TaskInputError`
+with a message naming the field, and nothing is written.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Callable, Mapping
+from dataclasses import replace
+from datetime import datetime
+from typing import Any, Protocol
+
+from taskagent.core import schedules
+from taskagent.core.events import EventBus, TaskChanged
+from taskagent.core.models import (
+    MisfirePolicy,
+    NotificationLevel,
+    Run,
+    RunStatus,
+    Task,
+    TaskStats,
+    utcnow,
+)
+from taskagent.core.repository import DuplicateTaskName, Repository
+
+MAX_NAME_LENGTH = 100
+MAX_DESCRIPTION_LENGTH = 2000
+
+
+class TaskInputError(ValueError):
+    """Bad input for a task; `field` names what was wrong (None when it is the whole request)."""
+
+    def __init__(self, message: str, field: str | None = None) -> None:
+        super().__init__(message)
+        self.field = field
+
+
+class TaskNotFound(LookupError):
+    def __init__(self, ref: int | str) -> None:
+        super().__init__(f"no task with id {ref}" if isinstance(ref, int) else f"no task {ref!r}")
+        self.ref = ref
+
+
+class ToolCatalogue(Protocol):
+    """What TaskService needs from the MCP manager: does the tool exist, are the args right."""
+
+    def resolve(self, ref: str) -> Any: ...
+
+    def validate_args(self, ref: str, args: dict[str, Any]) -> None: ...
+
+
+def parse_tool_args(value: Any) -> dict[str, Any]:
+    """Tool arguments arrive as a dict, a JSON string, or nothing."""
+    if value is None or value == "":
+        return {}
+    if isinstance(value, str):
+        try:
+            value = json.loads(value)
+        except json.JSONDecodeError as exc:
+            raise TaskInputError(
+                f"tool_args is not valid JSON ({exc.msg} at line {exc.lineno}, column {exc.colno})",
+                "tool_args",
+            ) from exc
+    if not isinstance(value, Mapping):
+        raise TaskInputError(
+            f'tool_args must be a JSON object like {{"limit": 10}}, not {type(value).__name__}',
+            "tool_args",
+        )
+    return dict(value)
+
+
+def _clean_name(name: Any) -> str:
+    if not isinstance(name, str) or not name.strip():
+        raise TaskInputError("name must not be empty", "name")
+    clean = " ".join(name.split())
+    if len(clean) > MAX_NAME_LENGTH:
+        raise TaskInputError(f"name is longer than {MAX_NAME_LENGTH} characters", "name")
+    if clean.isdigit():
+        raise TaskInputError("name must not be a bare number (numbers are task ids)", "name")
+    return clean
+
+
+def _clean_description(text: Any) -> str:
+    if text is None:
+        return ""
+    if not isinstance(text, str):
+        raise TaskInputError("description must be text", "description")
+    if len(text) > MAX_DESCRIPTION_LENGTH:
+        raise TaskInputError(
+            f"description is longer than {MAX_DESCRIPTION_LENGTH} characters", "description"
+        )
+    return text.strip()
+
+
+def _notification_level(value: Any) -> NotificationLevel:
+    try:
+        return NotificationLevel(str(value).strip().lower())
+    except ValueError:
+        allowed = ", ".join(level.value for level in NotificationLevel)
+        raise TaskInputError(
+            f"'{value}' is not a notification level (use {allowed})", "notification_level"
+        ) from None
+
+
+def _misfire_policy(value: Any) -> MisfirePolicy:
+    try:
+        return MisfirePolicy(str(value).strip().lower())
+    except ValueError:
+        raise TaskInputError(
+            f"'{value}' is not a misfire policy (use once or skip)", "misfire_policy"
+        ) from None
+
+
+def _number(value: Any, field: str, low: float, high: float, unit: str) -> float:
+    if isinstance(value, bool):
+        raise TaskInputError(f"{field} must be a number", field)
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        raise TaskInputError(f"{field} must be a number, not {value!r}", field) from None
+    if not math.isfinite(number) or not low <= number <= high:
+        raise TaskInputError(f"{field} must be between {low:g} and {high:g} {unit}", field)
+    return number
+
+
+def _bool(value: Any, field: str) -> bool:
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, int) and value in (0, 1):
+        return bool(value)
+    if isinstance(value, str) and value.strip().lower() in ("true", "yes", "on", "1"):
+        return True
+    if isinstance(value, str) and value.strip().lower() in ("false", "no", "off", "0"):
+        return False
+    raise TaskInputError(f"{field} must be true or false, not {value!r}", field)
+
+
+class TaskService:
+    def __init__(
+        self,
+        repo: Repository,
+        *,
+        default_timezone: str = "UTC",
+        default_notification_level: NotificationLevel = NotificationLevel.ALL,
+        default_timeout_seconds: float = 60.0,
+        catalogue: ToolCatalogue | None = None,
+        events: EventBus | None = None,
+        clock: Callable[[], datetime] = utcnow,
+    ) -> None:
+        self.repo = repo
+        self.default_timezone = default_timezone
+        self.default_notification_level = default_notification_level
+        self.default_timeout_seconds = default_timeout_seconds
+        self.catalogue = catalogue
+        self.events = events or EventBus()
+        self.clock = clock
+
+    # ---- validation -------------------------------------------------------------------------
+
+    def _check_schedule(self, schedule_type: Any, value: Any, timezone: Any) -> schedules.Schedule:
+        try:
+            return schedules.parse_schedule(
+                str(schedule_type or ""), str(value or ""), str(timezone), now=self.clock()
+            )
+        except schedules.ScheduleError as exc:
+            raise TaskInputError(str(exc), "schedule") from exc
+
+    def _check_tool(self, tool: Any, args: dict[str, Any]) -> str:
+        if not isinstance(tool, str) or not tool.strip():
+            raise TaskInputError(
+                "mcp_tool must name an MCP tool, e.g. get_crypto_prices", "mcp_tool"
+            )
+        ref = tool.strip()
+        if self.catalogue is None:
+            return ref
+        try:
+            self.catalogue.resolve(ref)
+        except Exception as exc:  # the manager's lookup errors carry user-facing messages
+            raise TaskInputError(str(exc), "mcp_tool") from exc
+        try:
+            self.catalogue.validate_args(ref, args)
+        except Exception as exc:
+            raise TaskInputError(str(exc), "tool_args") from exc
+        return ref
+
+    def _next_run(self, task: Task) -> datetime | None:
+        if not task.enabled or task.paused:
+            return None
+        return schedules.next_run(task.schedule, after=self.clock(), anchor=task.created_at)
+
+    # ---- queries ----------------------------------------------------------------------------
+
+    async def get(self, ref: int | str) -> Task:
+        """A task by id (int or digit string) or by exact name (case-insensitive)."""
+        task: Task | None
+        if isinstance(ref, int) or (isinstance(ref, str) and ref.strip().isdigit()):
+            task = await self.repo.get_task(int(ref))
+            ref = int(ref)
+        else:
+            task = await self.repo.get_task_by_name(str(ref).strip())
+        if task is None:
+            raise TaskNotFound(ref)
+        return task
+
+    async def list_tasks(self) -> list[Task]:
+        return await self.repo.list_tasks()
+
+    async def history(self, ref: int | str, limit: int = 20) -> list[Run]:
+        task = await self.get(ref)
+        if limit < 1:
+            raise TaskInputError("limit must be at least 1", "limit")
+        return await self.repo.list_runs(task_id=task.id, limit=min(limit, 1000))
+
+    async def latest_result(self, ref: int | str) -> Run | None:
+        task = await self.get(ref)
+        finished = [s for s in RunStatus if s is not RunStatus.RUNNING]
+        return await self.repo.latest_run(task.id, statuses=finished)  # type: ignore[arg-type]
+
+    async def stats(self) -> dict[int, TaskStats]:
+        return await self.repo.task_stats()
+
+    # ---- changes ----------------------------------------------------------------------------
+
+    async def create_task(
+        self,
+        *,
+        name: Any,
+        schedule_type: Any,
+        schedule_value: Any,
+        mcp_tool: Any,
+        tool_args: Any = None,
+        description: Any = "",
+        use_ai_summary: Any = True,
+        notification_level: Any = None,
+        enabled: Any = True,
+        timezone: Any = None,
+        significance_threshold: Any = 5.0,
+        misfire_policy: Any = MisfirePolicy.ONCE,
+        timeout_seconds: Any = None,
+    ) -> Task:
+        clean_name = _clean_name(name)
+        args = parse_tool_args(tool_args)
+        schedule = self._check_schedule(
+            schedule_type, schedule_value, timezone or self.default_timezone
+        )
+        tool = self._check_tool(mcp_tool, args)
+        now = self.clock()
+        task = Task(
+            name=clean_name,
+            description=_clean_description(description),
+            schedule_type=schedule.type,
+            schedule_value=schedule.value,
+            timezone=schedule.timezone,
+            mcp_tool=tool,
+            tool_args=args,
+            use_ai_summary=_bool(use_ai_summary, "use_ai_summary"),
+            notification_level=_notification_level(
+                notification_level or self.default_notification_level
+            ),
+            enabled=_bool(enabled, "enabled"),
+            significance_threshold=_number(
+                significance_threshold, "significance_threshold", 0.01, 10_000, "percent"
+            ),
+            misfire_policy=_misfire_policy(misfire_policy),
+            timeout_seconds=_number(
+                timeout_seconds if timeout_seconds is not None else self.default_timeout_seconds,
+                "timeout_seconds",
+                1,
+                86_400,
+                "seconds",
+            ),
+            created_at=now,
+        )
+        task.next_run = self._next_run(task)
+        try:
+            saved = await self.repo.add_task(task)
+        except DuplicateTaskName as exc:
+            raise TaskInputError(str(exc), "name") from exc
+        assert saved.id is not None
+        self.events.publish(TaskChanged(saved.id, "created"))
+        return saved
+
+    async def update_task(self, ref: int | str, **changes: Any) -> Task:
+        """Change any editable fields; the whole task is validated again before it is saved."""
+        task = await self.get(ref)
+        editable = {
+            "name",
+            "description",
+            "schedule_type",
+            "schedule_value",
+            "timezone",
+            "mcp_tool",
+            "tool_args",
+            "use_ai_summary",
+            "notification_level",
+            "significance_threshold",
+            "misfire_policy",
+            "timeout_seconds",
+        }
+        unknown = sorted(set(changes) - editable)
+        if unknown:
+            raise TaskInputError(
+                f"cannot change {', '.join(unknown)} (editable: {', '.join(sorted(editable))})"
+            )
+        merged = {field: getattr(task, field) for field in editable} | changes
+        args = parse_tool_args(merged["tool_args"])
+        schedule = self._check_schedule(
+            merged["schedule_type"], merged["schedule_value"], merged["timezone"]
+        )
+        updated = replace(
+            task,
+            name=_clean_name(merged["name"]),
+            description=_clean_description(merged["description"]),
+            schedule_type=schedule.type,
+            schedule_value=schedule.value,
+            timezone=schedule.timezone,
+            mcp_tool=self._check_tool(merged["mcp_tool"], args),
+            tool_args=args,
+            use_ai_summary=_bool(merged["use_ai_summary"], "use_ai_summary"),
+            notification_level=_notification_level(merged["notification_level"]),
+            significance_threshold=_number(
+                merged["significance_threshold"], "significance_threshold", 0.01, 10_000, "percent"
+            ),
+            misfire_policy=_misfire_policy(merged["misfire_policy"]),
+            timeout_seconds=_number(
+                merged["timeout_seconds"], "timeout_seconds", 1, 86_400, "seconds"
+            ),
+        )
+        updated.next_run = self._next_run(updated)
+        try:
+            saved = await self.repo.update_task(updated)
+        except DuplicateTaskName as exc:
+            raise TaskInputError(str(exc), "name") from exc
+        self.events.publish(TaskChanged(task.id, "updated"))  # type: ignore[arg-type]
+        return saved
+
+    async def update_schedule(
+        self, ref: int | str, schedule_type: Any, schedule_value: Any, timezone: Any = None
+    ) -> Task:
+        changes: dict[str, Any] = {"schedule_type": schedule_type, "schedule_value": schedule_value}
+        if timezone:
+            changes["timezone"] = timezone
+        return await self.update_task(ref, **changes)
+
+    async def _set_state(
+        self, ref: int | str, *, enabled: bool | None, paused: bool | None, change: str
+    ) -> Task:
+        task = await self.get(ref)
+        updated = replace(task)
+        if enabled is not None:
+            updated.enabled = enabled
+        if paused is not None:
+            updated.paused = paused
+        updated.next_run = self._next_run(updated)
+        saved = await self.repo.update_task(updated)
+        self.events.publish(TaskChanged(task.id, change))  # type: ignore[arg-type]
+        return saved
+
+    async def enable(self, ref: int | str) -> Task:
+        return await self._set_state(ref, enabled=True, paused=None, change="enabled")
+
+    async def disable(self, ref: int | str) -> Task:
+        return await self._set_state(ref, enabled=False, paused=None, change="disabled")
+
+    async def pause(self, ref: int | str) -> Task:
+        return await self._set_state(ref, enabled=None, paused=True, change="paused")
+
+    async def resume(self, ref: int | str) -> Task:
+        return await self._set_state(ref, enabled=None, paused=False, change="resumed")
+
+    async def remove(self, ref: int | str) -> Task:
+        task = await self.get(ref)
+        await self.repo.delete_task(task.id)  # type: ignore[arg-type]
+        self.events.publish(TaskChanged(task.id, "removed"))  # type: ignore[arg-type]
+        return task

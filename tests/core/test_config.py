@@ -1,0 +1,111 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from taskagent.config import (
+    FIELDS,
+    ConfigError,
+    default_config_text,
+    effective_config_text,
+    load_settings,
+)
+from taskagent.paths import resolve_paths
+
+
+def _paths(tmp_path: Path):
+    return resolve_paths({"TASKAGENT_HOME": str(tmp_path)})
+
+
+def test_home_puts_everything_in_one_folder(tmp_path: Path) -> None:
+    paths = _paths(tmp_path)
+    assert paths.config_file == tmp_path.resolve() / "config.toml"
+    assert paths.db_file == tmp_path.resolve() / "taskagent.db"
+    assert paths.mcp_file.parent == tmp_path.resolve()
+    assert paths.log_dir.is_relative_to(tmp_path.resolve())
+
+
+def test_without_home_uses_platform_dirs(tmp_path: Path) -> None:
+    paths = resolve_paths({})
+    assert paths.db_file.name == "taskagent.db"
+    assert "taskagent" in str(paths.data_dir)
+
+
+def test_defaults_without_a_file(tmp_path: Path) -> None:
+    settings = load_settings(_paths(tmp_path), environ={})
+    assert settings.scheduler_worker_threads == 4
+    assert settings.ai_model == "gemini-2.5-flash"
+    assert settings.ai_summary_temperature == 0.7
+    assert settings.ai_summary_max_tokens == 150
+    assert settings.notifications_default_level == "all"
+    assert settings.history_retention_days == 90
+    assert settings.timezone  # falls back to the machine's zone
+    assert settings.has_ai_key is False
+    assert all(source == "default" for source in settings.sources.values())
+
+
+def test_file_then_env_override(tmp_path: Path) -> None:
+    paths = _paths(tmp_path)
+    paths.config_file.write_text(
+        '[general]\ntimezone = "Europe/Berlin"\n[scheduler]\nworker_threads = 8\n'
+        '[ai]\nmodel = "gemini-2.5-pro"\n'
+    )
+    settings = load_settings(paths, environ={"TASKAGENT_SCHEDULER_WORKER_THREADS": "2"})
+    assert settings.timezone == "Europe/Berlin"
+    assert settings.ai_model == "gemini-2.5-pro"
+    assert settings.scheduler_worker_threads == 2
+    assert settings.sources["scheduler_worker_threads"] == "$TASKAGENT_SCHEDULER_WORKER_THREADS"
+    assert settings.sources["ai_model"] == str(paths.config_file)
+
+
+def test_api_key_only_from_env_and_never_in_repr(tmp_path: Path) -> None:
+    settings = load_settings(_paths(tmp_path), environ={"GEMINI_API_KEY": "sekrit-123"})
+    assert settings.has_ai_key
+    assert "sekrit-123" not in repr(settings)
+    assert "sekrit-123" not in effective_config_text(settings)
+    fallback = load_settings(_paths(tmp_path), environ={"GOOGLE_API_KEY": "other"})
+    assert fallback.gemini_api_key == "other"
+
+
+@pytest.mark.parametrize(
+    ("content", "expected"),
+    [
+        (
+            "[scheduler]\nworker_threads = 0\n",
+            "[scheduler] worker_threads = 0: must be a whole number from 1 to 64",
+        ),
+        ("[scheduler]\nworker_threads = true\n", "worker_threads = True: must be a whole number"),
+        ("[scheduler]\nworkers = 3\n", "unknown key 'workers' in [scheduler]"),
+        ("[schedular]\n", "unknown section [schedular] (did you mean 'scheduler'?)"),
+        ('[general]\ntimezone = "Mars/Olympus"\n', "must be an IANA time zone name"),
+        (
+            '[notifications]\ndefault_level = "loud"\n',
+            "must be one of: all, errors, significant, silent",
+        ),
+        ("[ai]\nsummary_temperature = 5\n", "must be a number from 0 to 2"),
+        ("[ai\nmodel = 1\n", "invalid TOML"),
+        ("ai = 3\n", "'ai' must be a [section] table"),
+    ],
+)
+def test_bad_file_names_file_key_and_rule(tmp_path: Path, content: str, expected: str) -> None:
+    paths = _paths(tmp_path)
+    paths.config_file.write_text(content)
+    with pytest.raises(ConfigError) as info:
+        load_settings(paths, environ={})
+    assert str(paths.config_file) in str(info.value)
+    assert expected in str(info.value)
+
+
+def test_bad_env_var_is_named(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match=r"TASKAGENT_HISTORY_RETENTION_DAYS='soon'.*whole number"):
+        load_settings(_paths(tmp_path), environ={"TASKAGENT_HISTORY_RETENTION_DAYS": "soon"})
+
+
+def test_default_config_text_loads_back_to_defaults(tmp_path: Path) -> None:
+    paths = _paths(tmp_path)
+    paths.config_file.write_text(default_config_text())
+    settings = load_settings(paths, environ={})
+    for spec in FIELDS:
+        assert getattr(settings, spec.attr) == spec.default
+        assert spec.env in default_config_text()

@@ -1,0 +1,147 @@
+"""The installed entry point, run as a user would: a subprocess with its own TASKAGENT_HOME."""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from taskagent import __version__
+
+
+def run(
+    home: Path, *args: str, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    environ = {k: v for k, v in os.environ.items() if not k.startswith("TASKAGENT_")}
+    environ |= {"TASKAGENT_HOME": str(home), "TASKAGENT_GENERAL_TIMEZONE": "UTC"} | (env or {})
+    return subprocess.run(
+        [sys.executable, "-m", "taskagent", *args],
+        capture_output=True,
+        text=True,
+        env=environ,
+        timeout=60,
+        stdin=subprocess.DEVNULL,
+    )
+
+
+def test_version_and_help_without_ui(tmp_path: Path) -> None:
+    version = run(tmp_path, "--version")
+    assert version.returncode == 0
+    assert version.stdout.strip() == f"taskagent {__version__}"
+    helped = run(tmp_path, "--help")
+    assert helped.returncode == 0
+    assert "tasks" in helped.stdout and "config" in helped.stdout
+    # Neither may create files or open a terminal UI.
+    assert not (tmp_path / "taskagent.db").exists()
+
+
+def test_help_does_not_import_textual(tmp_path: Path) -> None:
+    code = "import sys\nfrom taskagent.__main__ import main\ntry:\n    main(['--help'])\nexcept SystemExit:\n    pass\nsys.exit('textual' in sys.modules)"
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60
+    )
+    assert result.returncode == 0
+
+
+def test_bad_config_is_one_message_without_traceback(tmp_path: Path) -> None:
+    (tmp_path / "config.toml").write_text("[scheduler]\nworker_threads = 'lots'\n")
+    result = run(tmp_path, "tasks", "list")
+    assert result.returncode == 2
+    assert "Traceback" not in result.stderr
+    assert str(tmp_path / "config.toml") in result.stderr
+    assert "worker_threads" in result.stderr and "whole number from 1 to 64" in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_config_path_and_init(tmp_path: Path) -> None:
+    paths = run(tmp_path, "config", "path")
+    assert str(tmp_path / "taskagent.db") in paths.stdout
+    assert run(tmp_path, "config", "init").returncode == 0
+    assert "[scheduler]" in (tmp_path / "config.toml").read_text()
+    again = run(tmp_path, "config", "init")
+    assert again.returncode == 1 and "--force" in again.stderr
+    shown = run(tmp_path, "config", "show", env={"GEMINI_API_KEY": "topsecret"})
+    assert "worker_threads = 4" in shown.stdout and "topsecret" not in shown.stdout
+
+
+def test_tasks_add_list_show_pause_remove(tmp_path: Path) -> None:
+    added = run(
+        tmp_path,
+        "tasks",
+        "add",
+        "BTC watch",
+        "--every",
+        "1 hour",
+        "--tool",
+        "get_crypto_by_symbol",
+        "--args",
+        '{"symbol": "btc"}',
+        "--notify",
+        "significant",
+        "--json",
+    )
+    assert added.returncode == 0, added.stderr
+    task = json.loads(added.stdout)
+    assert task["id"] == 1
+    assert task["schedule"] == "every hour"
+    assert task["tool_args"] == {"symbol": "btc"}
+    assert task["notification_level"] == "significant"
+
+    listed = json.loads(run(tmp_path, "tasks", "list", "--json").stdout)
+    assert [t["name"] for t in listed] == ["BTC watch"]
+    assert "BTC watch" in run(tmp_path, "tasks", "list").stdout
+
+    paused = run(tmp_path, "tasks", "pause", "1")
+    assert paused.returncode == 0 and "paused task 1" in paused.stdout
+    assert (
+        json.loads(run(tmp_path, "tasks", "show", "BTC watch", "--json").stdout)["state"]
+        == "paused"
+    )
+
+    # The stored row uses the seed's column names, readable with plain sqlite3.
+    with sqlite3.connect(tmp_path / "taskagent.db") as db:
+        row = db.execute(
+            "SELECT name, schedule_type, schedule_value, mcp_tool, tool_args, "
+            "notification_level, enabled FROM tasks"
+        ).fetchone()
+    assert row == (
+        "BTC watch",
+        "interval",
+        "1 hour",
+        "get_crypto_by_symbol",
+        '{"symbol": "btc"}',
+        "significant",
+        1,
+    )
+
+    assert run(tmp_path, "tasks", "remove", "1").returncode == 0
+    assert json.loads(run(tmp_path, "tasks", "list", "--json").stdout) == []
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--daily", "25:00"], "'25:00' is not a valid time (use HH:MM, 00:00-23:59)"),
+        (["--weekly", "Funday 09:00"], "'Funday' is not a day (use Monday..Sunday or Mon..Sun)"),
+        (["--every", "0 seconds"], "interval must be at least 1 second"),
+        (["--every", "5 minutes", "--args", "{bad"], "tool_args is not valid JSON"),
+    ],
+)
+def test_bad_task_input_exits_1_with_the_message(
+    tmp_path: Path, args: list[str], message: str
+) -> None:
+    result = run(tmp_path, "tasks", "add", "x", "--tool", "get_crypto_prices", *args)
+    assert result.returncode == 1
+    assert message in result.stderr
+    assert "Traceback" not in result.stderr
+    assert json.loads(run(tmp_path, "tasks", "list", "--json").stdout) == []
+
+
+def test_unknown_task_id(tmp_path: Path) -> None:
+    result = run(tmp_path, "tasks", "pause", "99")
+    assert result.returncode == 1 and "no task with id 99" in result.stderr
