@@ -34,6 +34,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         return run_app(settings)
     except KeyboardInterrupt:
         return 130
+    except Exception as exc:
+        # A bad mcp.json is a user error like a bad config.toml: one message, no traceback.
+        # (Imported late: fastmcp is too slow to import for --help.)
+        from taskagent.core.mcp import McpConfigError
+
+        if isinstance(exc, McpConfigError):
+            return _fail(str(exc))
+        raise
 
 
 def _config_command(settings: Settings, args: object) -> int:

@@ -6,7 +6,9 @@ Connection set-up (see FACTS.md §3):
     `BEGIN IMMEDIATE`, so the write lock is taken up front and busy_timeout applies; a deferred
     read-then-write transaction fails at once with "database is locked" under a second process.
   * Reads are single statements run with `execute_fetchall`, i.e. one call on aiosqlite's thread,
-    so they never interleave with another coroutine's statement. They take no lock.
+    so they never interleave with another coroutine's statement. They take no lock, so a read
+    may see another coroutine's not-yet-committed write on this same connection (never another
+    process's).
 
 Concurrency inside one process (`_WriteGate`): one aiosqlite connection serves every coroutine,
 and may be awaited from several event loops in different threads (the runner's worker loops).
@@ -71,6 +73,7 @@ log = logging.getLogger(__name__)
 _UNSET: Any = object()
 _FAILED_STATUSES: tuple[str, ...] = tuple(s.value for s in RunStatus if s.failed)
 _PRUNE_BATCH = 10_000
+_PRUNE_PAUSE = 0.02  # seconds between delete batches: lets other processes' writes in
 
 
 # --------------------------------------------------------------------------------------- errors
@@ -518,6 +521,7 @@ class Repository:
         return dataclasses.replace(
             task,
             id=task_id,
+            tool_args=json.loads(values["tool_args"]),  # a copy, as stored
             created_at=from_iso(values["created_at"]),
             updated_at=from_iso(values["updated_at"]),
         )
@@ -893,6 +897,9 @@ class Repository:
             total += count
             if count < _PRUNE_BATCH:
                 return total
+            # SQLite's busy handler polls with sleeps, so back-to-back transactions can starve
+            # another process's writer; a short gap gives it a chance.
+            await asyncio.sleep(_PRUNE_PAUSE)
 
     async def mark_running_interrupted(
         self,

@@ -26,9 +26,26 @@ from taskagent.core.models import (
     utcnow,
 )
 from taskagent.core.repository import DuplicateTaskName, Repository
+from taskagent.core.repository import TaskNotFound as RepoTaskNotFound
 
 MAX_NAME_LENGTH = 100
 MAX_DESCRIPTION_LENGTH = 2000
+EDITABLE_FIELDS = frozenset(
+    {
+        "name",
+        "description",
+        "schedule_type",
+        "schedule_value",
+        "timezone",
+        "mcp_tool",
+        "tool_args",
+        "use_ai_summary",
+        "notification_level",
+        "significance_threshold",
+        "misfire_policy",
+        "timeout_seconds",
+    }
+)
 
 
 class TaskInputError(ValueError):
@@ -285,58 +302,62 @@ class TaskService:
         return saved
 
     async def update_task(self, ref: int | str, **changes: Any) -> Task:
-        """Change any editable fields; the whole task is validated again before it is saved."""
+        """Change any editable fields; the whole task is validated again before it is saved.
+
+        The merge and the checks run inside one write transaction, so an edit made at the same
+        moment by another process (the app, the daemon, the MCP server) is never overwritten.
+        """
         task = await self.get(ref)
-        editable = {
-            "name",
-            "description",
-            "schedule_type",
-            "schedule_value",
-            "timezone",
-            "mcp_tool",
-            "tool_args",
-            "use_ai_summary",
-            "notification_level",
-            "significance_threshold",
-            "misfire_policy",
-            "timeout_seconds",
-        }
-        unknown = sorted(set(changes) - editable)
+        unknown = sorted(set(changes) - EDITABLE_FIELDS)
         if unknown:
             raise TaskInputError(
-                f"cannot change {', '.join(unknown)} (editable: {', '.join(sorted(editable))})"
+                f"cannot change {', '.join(unknown)} (editable: {', '.join(sorted(EDITABLE_FIELDS))})"
             )
-        merged = {field: getattr(task, field) for field in editable} | changes
-        args = parse_tool_args(merged["tool_args"])
-        schedule = self._check_schedule(
-            merged["schedule_type"], merged["schedule_value"], merged["timezone"]
-        )
-        updated = replace(
-            task,
-            name=_clean_name(merged["name"]),
-            description=_clean_description(merged["description"]),
-            schedule_type=schedule.type,
-            schedule_value=schedule.value,
-            timezone=schedule.timezone,
-            mcp_tool=self._check_tool(merged["mcp_tool"], args),
-            tool_args=args,
-            use_ai_summary=_bool(merged["use_ai_summary"], "use_ai_summary"),
-            notification_level=_notification_level(merged["notification_level"]),
-            significance_threshold=_number(
-                merged["significance_threshold"], "significance_threshold", 0.01, 10_000, "percent"
-            ),
-            misfire_policy=_misfire_policy(merged["misfire_policy"]),
-            timeout_seconds=_number(
-                merged["timeout_seconds"], "timeout_seconds", 1, 86_400, "seconds"
-            ),
-        )
-        updated.next_run = self._next_run(updated)
+
+        def apply(current: Task) -> Task:
+            merged = {field: getattr(current, field) for field in EDITABLE_FIELDS} | changes
+            args = parse_tool_args(merged["tool_args"])
+            schedule = self._check_schedule(
+                merged["schedule_type"], merged["schedule_value"], merged["timezone"]
+            )
+            updated = replace(
+                current,
+                name=_clean_name(merged["name"]),
+                description=_clean_description(merged["description"]),
+                schedule_type=schedule.type,
+                schedule_value=schedule.value,
+                timezone=schedule.timezone,
+                mcp_tool=self._check_tool(merged["mcp_tool"], args),
+                tool_args=args,
+                use_ai_summary=_bool(merged["use_ai_summary"], "use_ai_summary"),
+                notification_level=_notification_level(merged["notification_level"]),
+                significance_threshold=_number(
+                    merged["significance_threshold"],
+                    "significance_threshold",
+                    0.01,
+                    10_000,
+                    "percent",
+                ),
+                misfire_policy=_misfire_policy(merged["misfire_policy"]),
+                timeout_seconds=_number(
+                    merged["timeout_seconds"], "timeout_seconds", 1, 86_400, "seconds"
+                ),
+            )
+            updated.next_run = self._next_run(updated)
+            return updated
+
+        saved = await self._modify(task, apply)
+        self.events.publish(TaskChanged(saved.id, "updated"))  # type: ignore[arg-type]
+        return saved
+
+    async def _modify(self, task: Task, change: Callable[[Task], Task | None]) -> Task:
+        assert task.id is not None
         try:
-            saved = await self.repo.update_task(updated)
+            return await self.repo.modify_task(task.id, change)
         except DuplicateTaskName as exc:
             raise TaskInputError(str(exc), "name") from exc
-        self.events.publish(TaskChanged(task.id, "updated"))  # type: ignore[arg-type]
-        return saved
+        except RepoTaskNotFound:
+            raise TaskNotFound(task.id) from None
 
     async def update_schedule(
         self, ref: int | str, schedule_type: Any, schedule_value: Any, timezone: Any = None
@@ -350,14 +371,16 @@ class TaskService:
         self, ref: int | str, *, enabled: bool | None, paused: bool | None, change: str
     ) -> Task:
         task = await self.get(ref)
-        updated = replace(task)
-        if enabled is not None:
-            updated.enabled = enabled
-        if paused is not None:
-            updated.paused = paused
-        updated.next_run = self._next_run(updated)
-        saved = await self.repo.update_task(updated)
-        self.events.publish(TaskChanged(task.id, change))  # type: ignore[arg-type]
+
+        def apply(current: Task) -> None:
+            if enabled is not None:
+                current.enabled = enabled
+            if paused is not None:
+                current.paused = paused
+            current.next_run = self._next_run(current)
+
+        saved = await self._modify(task, apply)
+        self.events.publish(TaskChanged(saved.id, change))  # type: ignore[arg-type]
         return saved
 
     async def enable(self, ref: int | str) -> Task:

@@ -5,7 +5,8 @@ Usage: python repo_worker.py DB_PATH LABEL N
 Imports, prints "ready", waits for a line on stdin (the start signal), then opens the
 repository (possibly migrating a fresh file at the same moment as the other process) and does
 N rounds of: add a `running` run, finish it, and increment counters in the shared task's
-tool_args with an atomic read-modify-write. Prints one JSON line with the outcome.
+tool_args with an atomic read-modify-write. Prints one JSON line with the outcome and the
+wall-clock span of the work.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import asyncio
 import dataclasses
 import json
 import sys
+import time
 import traceback
 from pathlib import Path
 
@@ -41,7 +43,9 @@ async def ensure_task(repo: Repository) -> int:
     return task.id
 
 
-async def work(path: Path, label: str, n: int) -> None:
+async def work(path: Path, label: str, n: int) -> tuple[float, float]:
+    """Returns the wall-clock (start, end) of the work, for the overlap check."""
+    started = time.time()
     async with await Repository.open(path) as repo:
         task_id = await ensure_task(repo)
 
@@ -59,6 +63,7 @@ async def work(path: Path, label: str, n: int) -> None:
                 )
             )
             await repo.modify_task(task_id, bump)
+    return started, time.time()
 
 
 def main() -> int:
@@ -66,11 +71,11 @@ def main() -> int:
     print("ready", flush=True)
     sys.stdin.readline()
     try:
-        asyncio.run(work(path, label, n))
+        started, finished = asyncio.run(work(path, label, n))
     except Exception as exc:  # report to the parent test instead of a bare traceback
         print(json.dumps({"ok": False, "error": repr(exc), "tb": traceback.format_exc()}))
         return 1
-    print(json.dumps({"ok": True}), flush=True)
+    print(json.dumps({"ok": True, "started": started, "finished": finished}), flush=True)
     return 0
 
 

@@ -25,7 +25,6 @@ from taskagent.core.models import (
     RunStatus,
     ScheduleType,
     Task,
-    from_iso,
 )
 from taskagent.core.repository import (
     DatabaseBusy,
@@ -37,9 +36,10 @@ from taskagent.core.repository import (
     SchemaTooNew,
     TaskNotFound,
 )
+from tests.core import repo_worker
 
 T0 = datetime(2027, 3, 26, 12, 0, 0, tzinfo=UTC)
-WORKER = Path(__file__).with_name("repo_worker.py")
+WORKER = Path(repo_worker.__file__)
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -784,21 +784,21 @@ async def test_two_processes_write_the_same_fresh_file(db_path: Path) -> None:
     try:
         ready = await asyncio.wait_for(child.stdout.readline(), 30)
         assert ready.strip() == b"ready"
-        sys.path.insert(0, str(WORKER.parent))
-        try:
-            import repo_worker  # the same code path as the child
-        finally:
-            sys.path.remove(str(WORKER.parent))
         child.stdin.write(b"go\n")
         await child.stdin.drain()
-        await repo_worker.work(db_path, "parent", n)
+        parent_span = await repo_worker.work(db_path, "parent", n)  # same code as the child
         out, err = await asyncio.wait_for(child.communicate(), 60)
     finally:
         if child.returncode is None:
             child.kill()
             await child.wait()
     assert child.returncode == 0, (out, err)
-    assert json.loads(out.decode().strip().splitlines()[-1]) == {"ok": True}
+    report = json.loads(out.decode().strip().splitlines()[-1])
+    assert report["ok"] is True, report
+    # the two processes were working at the same time (how finely their commits interleave
+    # varies: SQLite's busy handler is not fair, so one may commit a burst while the other waits)
+    child_span = (report["started"], report["finished"])
+    assert child_span[0] < parent_span[1] and parent_span[0] < child_span[1]
 
     async with await Repository.open(db_path) as repo:
         task = await repo.get_task_by_name(repo_worker.SHARED_TASK)
@@ -809,16 +809,6 @@ async def test_two_processes_write_the_same_fresh_file(db_path: Path) -> None:
         assert len(await repo.list_tasks()) == 1
         assert await repo.integrity_check() == "ok"
         assert await repo.schema_version() == SCHEMA_VERSION
-    # the writes really overlapped in time. (How finely they interleave varies: SQLite's busy
-    # handler is not fair, so one process may commit a long burst while the other waits.)
-    spans = {
-        label: (from_iso(first), from_iso(last))
-        for label, first, last in raw_rows(
-            db_path,
-            'SELECT "trigger", min(run_time), max(run_time) FROM task_history GROUP BY "trigger"',
-        )
-    }
-    assert spans["child"][0] < spans["parent"][1] and spans["parent"][0] < spans["child"][1], spans
 
 
 # ------------------------------------------------------------------------------------ scale

@@ -8,8 +8,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from fastmcp import FastMCP
 
 from taskagent.core.events import EventBus, TaskChanged
+from taskagent.core.mcp import McpManager
 from taskagent.core.models import NotificationLevel, ScheduleType
 from taskagent.core.repository import Repository
 from taskagent.core.tasks import TaskInputError, TaskNotFound, TaskService
@@ -144,28 +146,28 @@ async def test_remove_and_not_found(service: TaskService) -> None:
         await service.pause("nope")
 
 
-class FakeCatalogue:
-    """A stand-in for the MCP manager's catalogue: the real one is tested in tests/mcp."""
+async def test_tool_and_args_checked_against_the_real_catalogue(
+    repo: Repository, tmp_path: Path
+) -> None:
+    server = FastMCP("prices")
 
-    def resolve(self, ref: str) -> str:
-        if ref != "get_crypto_prices":
-            raise LookupError(f"unknown tool '{ref}'")
-        return ref
+    @server.tool
+    def get_crypto_prices(limit: int = 10, vs_currency: str = "usd") -> dict[str, int]:
+        return {"limit": limit}
 
-    def validate_args(self, ref: str, args: dict[str, Any]) -> None:
-        if set(args) - {"limit", "vs_currency"}:
-            raise ValueError(
-                f"unknown argument '{sorted(set(args) - {'limit', 'vs_currency'})[0]}'"
-            )
-
-
-async def test_tool_and_args_checked_against_catalogue(repo: Repository) -> None:
-    service = TaskService(repo, catalogue=FakeCatalogue(), clock=lambda: NOW)
-    with pytest.raises(TaskInputError, match="unknown tool 'get_prices'") as info:
-        await service.create_task(**_valid(mcp_tool="get_prices"))
-    assert info.value.field == "mcp_tool"
-    with pytest.raises(TaskInputError, match="unknown argument 'limt'") as info:
-        await service.create_task(**_valid(tool_args={"limt": 3}))
-    assert info.value.field == "tool_args"
-    assert await repo.list_tasks() == []
-    assert (await service.create_task(**_valid())).id is not None
+    async with McpManager(log_dir=tmp_path) as manager:
+        manager.add_builtin("prices", server)
+        await manager.refresh()
+        service = TaskService(repo, catalogue=manager, clock=lambda: NOW)
+        with pytest.raises(TaskInputError, match="unknown tool 'get_prices'") as info:
+            await service.create_task(**_valid(mcp_tool="get_prices"))
+        assert info.value.field == "mcp_tool"
+        assert "get_crypto_prices" in str(info.value)  # the suggestion
+        with pytest.raises(TaskInputError, match="unknown argument 'limt'") as info:
+            await service.create_task(**_valid(tool_args={"limt": 3}))
+        assert info.value.field == "tool_args"
+        assert await repo.list_tasks() == []
+        assert (await service.create_task(**_valid())).id is not None
+        assert (
+            await service.create_task(**_valid(name="q", mcp_tool="prices:get_crypto_prices"))
+        ).id

@@ -1,0 +1,259 @@
+"""The background-task MCP server: taskagent's tasks as MCP tools.
+
+Every tool goes through the core's one TaskService, so a task made here is checked exactly like
+one made in the app, the CLI or the chat. Run standalone (another MCP client starts it):
+
+    python -m mcp_servers.background_server
+
+it opens the same database as the app (`TASKAGENT_HOME` or the per-user folder); a running app
+or daemon notices its changes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from collections.abc import Awaitable, Callable, Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from fastmcp import FastMCP
+from fastmcp.exceptions import ToolError
+from mcp.types import ToolAnnotations
+
+from taskagent.core import schedules
+from taskagent.core.runs import RunExecutor
+from taskagent.core.serialize import run_to_dict, task_to_dict
+from taskagent.core.tasks import TaskInputError, TaskNotFound, TaskService
+
+INSTRUCTIONS = """\
+Manage taskagent's scheduled background tasks. A task calls one MCP tool on a schedule, stores
+every result in history, optionally summarises it with AI and notifies the user.
+Schedules: schedule_type interval ("30 minutes", "2h"), daily ("09:00"), weekly
+("Mon,Wed,Fri 09:00"), cron (5 fields, "0 9 * * 1-5"), once (ISO date-time in the future).
+notification_level: all | errors | significant | silent. Use list_background_tasks to find ids.
+"""
+
+_READ_ONLY = ToolAnnotations(readOnlyHint=True, openWorldHint=False)
+_CHANGES = ToolAnnotations(readOnlyHint=False, destructiveHint=False, openWorldHint=False)
+_DESTRUCTIVE = ToolAnnotations(readOnlyHint=False, destructiveHint=True, openWorldHint=False)
+
+StatusProvider = Callable[[], Awaitable[dict[str, Any]]]
+
+
+@contextmanager
+def _user_errors() -> Iterator[None]:
+    """The core's input errors become ToolErrors with the same message, nothing else leaks."""
+    try:
+        yield
+    except (TaskInputError, TaskNotFound) as exc:
+        raise ToolError(str(exc)) from None
+
+
+def _with_preview(task_dict: dict[str, Any], tasks: TaskService) -> dict[str, Any]:
+    task = task_dict
+    if task["state"] == "active":
+        schedule = schedules.Schedule(
+            schedules.ScheduleType(task["schedule_type"]), task["schedule_value"], task["timezone"]
+        )
+        runs = schedules.next_runs(schedule, 3, after=tasks.clock())
+        task["next_runs"] = [r.isoformat() for r in runs]
+    return task
+
+
+def create_server(tasks: TaskService, runner: RunExecutor, status: StatusProvider) -> FastMCP:
+    mcp = FastMCP("background", instructions=INSTRUCTIONS, mask_error_details=True)
+
+    @mcp.tool(annotations=_CHANGES)
+    async def create_background_task(
+        name: str,
+        schedule_type: str,
+        schedule_value: str,
+        mcp_tool: str,
+        tool_args: dict[str, Any] | str | None = None,
+        description: str = "",
+        use_ai_summary: bool = True,
+        notification_level: str = "all",
+    ) -> dict[str, Any]:
+        """Create a scheduled task that calls an MCP tool and keeps every result in history.
+
+        Answers the created task with its id, the schedule in words, next_run and the next 3
+        run times. A bad schedule, an unknown tool or arguments that do not fit the tool are
+        refused with a message saying what is wrong, and nothing is saved.
+
+        Args:
+            name: a unique, human name, e.g. "BTC hourly".
+            schedule_type: interval | daily | weekly | cron | once.
+            schedule_value: e.g. "30 minutes", "09:00", "Mon,Fri 09:00", "0 9 * * 1-5", "2026-12-01T09:00".
+            mcp_tool: the tool to call, e.g. "get_crypto_prices" or "crypto:get_crypto_prices".
+            tool_args: the tool's arguments, as an object or a JSON string, e.g. {"limit": 10}.
+            description: what the task is for.
+            use_ai_summary: write a short AI summary of each result.
+            notification_level: all | errors | significant | silent.
+        """
+        with _user_errors():
+            task = await tasks.create_task(
+                name=name,
+                schedule_type=schedule_type,
+                schedule_value=schedule_value,
+                mcp_tool=mcp_tool,
+                tool_args=tool_args,
+                description=description,
+                use_ai_summary=use_ai_summary,
+                notification_level=notification_level,
+            )
+        return _with_preview(task_to_dict(task), tasks)
+
+    @mcp.tool(annotations=_READ_ONLY)
+    async def list_background_tasks() -> dict[str, Any]:
+        """All tasks with schedule in words, state (active/paused/disabled), last and next run,
+        and run statistics (runs, success rate)."""
+        all_tasks = await tasks.list_tasks()
+        stats = await tasks.stats()
+        rows = [task_to_dict(t, stats.get(t.id)) for t in all_tasks]  # type: ignore[arg-type]
+        return {"count": len(rows), "tasks": rows}
+
+    async def _change(
+        action: Callable[[int], Awaitable[Any]], task_id: int, done: str
+    ) -> dict[str, Any]:
+        with _user_errors():
+            task = await action(task_id)
+        return {"message": f"{done} task {task.id} ({task.name})", "task": task_to_dict(task)}
+
+    @mcp.tool(annotations=_CHANGES)
+    async def start_background_task(task_id: int) -> dict[str, Any]:
+        """Enable a task so it runs on its schedule.
+
+        Args:
+            task_id: the task's id (see list_background_tasks).
+        """
+        return await _change(tasks.enable, task_id, "enabled")
+
+    @mcp.tool(annotations=_CHANGES)
+    async def stop_background_task(task_id: int) -> dict[str, Any]:
+        """Disable a task: it stops running until started again.
+
+        Args:
+            task_id: the task's id.
+        """
+        return await _change(tasks.disable, task_id, "disabled")
+
+    @mcp.tool(annotations=_CHANGES)
+    async def pause_background_task(task_id: int) -> dict[str, Any]:
+        """Pause a task; it keeps its schedule and resumes on the same time grid.
+
+        Args:
+            task_id: the task's id.
+        """
+        return await _change(tasks.pause, task_id, "paused")
+
+    @mcp.tool(annotations=_CHANGES)
+    async def resume_background_task(task_id: int) -> dict[str, Any]:
+        """Resume a paused task (no burst of catch-up runs).
+
+        Args:
+            task_id: the task's id.
+        """
+        return await _change(tasks.resume, task_id, "resumed")
+
+    @mcp.tool(annotations=_DESTRUCTIVE)
+    async def remove_background_task(task_id: int) -> dict[str, Any]:
+        """Delete a task and its history permanently.
+
+        Args:
+            task_id: the task's id.
+        """
+        return await _change(tasks.remove, task_id, "removed")
+
+    @mcp.tool(annotations=_CHANGES)
+    async def run_task_immediately(task_id: int) -> dict[str, Any]:
+        """Run a task now (also when it is paused or disabled) and answer the result: status,
+        duration_ms, data, ai_summary or error_message. The run is kept in history.
+
+        Args:
+            task_id: the task's id.
+        """
+        with _user_errors():
+            task = await tasks.get(task_id)
+        run = await runner.run(task, trigger="manual")
+        return run_to_dict(run)
+
+    @mcp.tool(annotations=_READ_ONLY)
+    async def get_latest_task_result(task_id: int) -> dict[str, Any]:
+        """The most recent finished run of a task: status, time, data, summary or error.
+
+        Args:
+            task_id: the task's id.
+        """
+        with _user_errors():
+            task = await tasks.get(task_id)
+            run = await tasks.latest_result(task_id)
+        if run is None:
+            return {"task_id": task.id, "name": task.name, "message": "this task has not run yet"}
+        return {"name": task.name} | run_to_dict(run)
+
+    @mcp.tool(annotations=_READ_ONLY)
+    async def get_task_execution_history(task_id: int, limit: int = 20) -> dict[str, Any]:
+        """A task's runs, newest first, without the raw data (use get_latest_task_result).
+
+        Args:
+            task_id: the task's id.
+            limit: how many runs, 1-1000 (default 20).
+        """
+        with _user_errors():
+            if not 1 <= limit <= 1000:
+                raise TaskInputError(f"limit must be between 1 and 1000, got {limit}", "limit")
+            task = await tasks.get(task_id)
+            runs = await tasks.history(task_id, limit)
+        return {
+            "task_id": task.id,
+            "name": task.name,
+            "count": len(runs),
+            "runs": [run_to_dict(r, include_data=False) for r in runs],
+        }
+
+    @mcp.tool(annotations=_CHANGES)
+    async def update_task_schedule(
+        task_id: int, schedule_type: str, schedule_value: str
+    ) -> dict[str, Any]:
+        """Change a task's schedule; the new one is validated first and the old one kept on error.
+
+        Args:
+            task_id: the task's id.
+            schedule_type: interval | daily | weekly | cron | once.
+            schedule_value: e.g. "1 hour", "09:00", "Mon 09:00", "*/15 * * * *".
+        """
+        with _user_errors():
+            task = await tasks.update_schedule(task_id, schedule_type, schedule_value)
+        return _with_preview(task_to_dict(task), tasks)
+
+    @mcp.tool(annotations=_READ_ONLY)
+    async def get_scheduler_status() -> dict[str, Any]:
+        """Scheduler state, task counts, runs and errors in the last 24 h, and the next runs."""
+        return await status()
+
+    return mcp
+
+
+async def _serve() -> int:
+    # Imported here: the composition root imports this module to register the built-in server.
+    from taskagent.config import ConfigError, load_settings
+    from taskagent.paths import resolve_paths
+    from taskagent.services import Services
+
+    try:
+        settings = load_settings(resolve_paths())
+    except ConfigError as exc:
+        print(f"taskagent background server: {exc}", file=sys.stderr)
+        return 2
+    async with Services.open(settings) as services:
+        await services.background_server.run_async(transport="stdio", show_banner=False)
+    return 0
+
+
+def main() -> None:
+    sys.exit(asyncio.run(_serve()))
+
+
+if __name__ == "__main__":
+    main()
