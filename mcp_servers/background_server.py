@@ -22,7 +22,7 @@ from fastmcp.exceptions import ToolError
 from mcp.types import ToolAnnotations
 
 from taskagent.core import schedules
-from taskagent.core.runs import RunExecutor
+from taskagent.core.models import Run
 from taskagent.core.serialize import run_to_dict, task_to_dict
 from taskagent.core.tasks import TaskInputError, TaskNotFound, TaskService
 
@@ -39,6 +39,7 @@ _CHANGES = ToolAnnotations(readOnlyHint=False, destructiveHint=False, openWorldH
 _DESTRUCTIVE = ToolAnnotations(readOnlyHint=False, destructiveHint=True, openWorldHint=False)
 
 StatusProvider = Callable[[], Awaitable[dict[str, Any]]]
+RunNow = Callable[[int], Awaitable[Run]]
 
 
 @contextmanager
@@ -61,7 +62,9 @@ def _with_preview(task_dict: dict[str, Any], tasks: TaskService) -> dict[str, An
     return task
 
 
-def create_server(tasks: TaskService, runner: RunExecutor, status: StatusProvider) -> FastMCP:
+def create_server(tasks: TaskService, run_now: RunNow, status: StatusProvider) -> FastMCP:
+    """`run_now(task_id)` runs a task wherever the scheduler lives and returns the run."""
+
     mcp = FastMCP("background", instructions=INSTRUCTIONS, mask_error_details=True)
 
     @mcp.tool(annotations=_CHANGES)
@@ -175,7 +178,10 @@ def create_server(tasks: TaskService, runner: RunExecutor, status: StatusProvide
         """
         with _user_errors():
             task = await tasks.get(task_id)
-        run = await runner.run(task, trigger="manual")
+        try:
+            run = await run_now(task.id)  # type: ignore[arg-type]
+        except (LookupError, RuntimeError) as exc:
+            raise ToolError(str(exc)) from None
         return run_to_dict(run)
 
     @mcp.tool(annotations=_READ_ONLY)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from collections.abc import Sequence
 
@@ -25,6 +26,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args.command == "config":
             return _config_command(settings, args)
+        if args.command == "daemon":
+            from taskagent.daemon import run_daemon
+
+            return run_daemon(settings, grace=args.grace)
         if args.command == "tasks":
             from taskagent.commands import run_tasks_command  # heavy imports only when needed
 
@@ -34,6 +39,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return run_app(settings)
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:
+        # `taskagent tasks list | head`: the reader left; exit quietly like other CLI tools.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 141
     except Exception as exc:
         # A bad mcp.json is a user error like a bad config.toml: one message, no traceback.
         # (Imported late: fastmcp is too slow to import for --help.)

@@ -41,6 +41,14 @@ def build_parser() -> argparse.ArgumentParser:
 
     sub.add_parser("app", help="open the full-screen app (the default)")
 
+    daemon = sub.add_parser("daemon", help="run the scheduler with no UI, for 24/7 use")
+    daemon.add_argument(
+        "--grace",
+        type=float,
+        default=10.0,
+        help="seconds running runs get to finish on SIGTERM/SIGINT (default 10)",
+    )
+
     config = sub.add_parser("config", help="show settings and where files live")
     config_sub = config.add_subparsers(dest="config_command", metavar="ACTION")
     config_sub.add_parser("show", help="the settings in force and where each came from (default)")
@@ -80,6 +88,23 @@ def build_parser() -> argparse.ArgumentParser:
     _add_task_id(history)
     history.add_argument("--limit", type=int, default=20, help="how many runs (default 20)")
     _add_json(history)
+
+    run = tasks_sub.add_parser("run", help="run a task now, wait and print the result")
+    _add_task_id(run)
+    run.add_argument("--timeout", type=float, default=600, help="seconds to wait (default 600)")
+    _add_json(run)
+
+    status = tasks_sub.add_parser("status", help="scheduler state, counts and next runs")
+    _add_json(status)
+
+    export = tasks_sub.add_parser("export", help="write all tasks as JSON or TOML")
+    export.add_argument("file", nargs="?", help="output file (default: print)")
+    export.add_argument("--format", choices=("json", "toml"), help="default: from the file name")
+
+    imp = tasks_sub.add_parser("import", help="create/update tasks from a JSON or TOML export")
+    imp.add_argument("file", help="the file to read")
+    imp.add_argument("--format", choices=("json", "toml"), help="default: from the file name")
+    _add_json(imp)
 
     for action, text in (
         ("remove", "delete a task and its history"),

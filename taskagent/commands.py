@@ -8,10 +8,12 @@ import asyncio
 import json
 import sys
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 from taskagent.config import Settings
-from taskagent.core.models import Run, Task, TaskStats
+from taskagent.core.lease import RunRequestFailed
+from taskagent.core.models import Run, Task, TaskStats, from_iso
 from taskagent.core.serialize import run_to_dict, task_to_dict
 from taskagent.core.tasks import TaskInputError, TaskNotFound
 from taskagent.services import Services
@@ -89,6 +91,50 @@ def _print_runs(runs: list[Run], tz: str) -> None:
     _print_table(rows, ["RUN", "TIME", "STATUS", "DURATION", "SUMMARY / ERROR"])
 
 
+def _print_run_result(task: Task, run: Run) -> None:
+    print(f"task {task.id} ({task.name}): {run.status.value} in {run.duration_ms} ms")
+    if run.error_message:
+        print(f"error: {run.error_message}")
+    if run.ai_summary:
+        print(f"summary ({run.summarizer}): {run.ai_summary}")
+    if run.significance_reason:
+        print(f"change: {run.significance_reason}")
+    if run.raw_data:
+        try:
+            print(json.dumps(json.loads(run.raw_data), indent=2, ensure_ascii=False))
+        except json.JSONDecodeError:
+            print(run.raw_data)
+
+
+def _print_status(status: dict[str, Any], tz: str) -> None:
+    sched = status["scheduler"]
+    holder = sched.get("lease_holder")
+    if sched["mode"] == "scheduler":
+        print("scheduler : running in this process")
+    elif holder:
+        print(
+            f"scheduler : {holder['kind']} (pid {holder['pid']} on {holder['host']}), since {holder['since']}"
+        )
+    else:
+        print("scheduler : not running (start `taskagent daemon` or open `taskagent`)")
+    counts = status["tasks"]
+    print(
+        f"tasks     : {counts['total']} ({counts['active']} active, {counts['paused']} paused, "
+        f"{counts['disabled']} disabled)"
+    )
+    day = status["last_24h"]
+    print(f"last 24 h : {day['runs']} runs, {day['errors']} failed")
+    for server in status.get("mcp_servers", []):
+        state = server["state"] + (f": {server['error']}" if server.get("error") else "")
+        print(f"mcp       : {server['name']} ({server['kind']}) {state}, {server['tools']} tools")
+    print(f"ai        : {status.get('ai')}")
+    if status["next_runs"]:
+        print("next runs :")
+        for item in status["next_runs"]:
+            when = _local(from_iso(item["next_run"]), tz)
+            print(f"  {when}  #{item['task_id']} {item['name']} ({item['schedule']})")
+
+
 async def _tasks(services: Services, args: argparse.Namespace) -> int:
     service = services.tasks
     tz = services.settings.timezone
@@ -160,6 +206,52 @@ async def _tasks(services: Services, args: argparse.Namespace) -> int:
             _print_runs(runs, tz)
         return 0
 
+    if action == "run":
+        task = await service.get(args.task_id)
+        run = await services.engine.run_now(task.id, wait_seconds=args.timeout)  # type: ignore[arg-type]
+        if as_json:
+            _print_json(run_to_dict(run))
+        else:
+            _print_run_result(task, run)
+        return 0 if run.status.value == "success" else 3
+
+    if action == "status":
+        status = await services.status()
+        if as_json:
+            _print_json(status)
+        else:
+            _print_status(status, tz)
+        return 0
+
+    if action == "export":
+        from taskagent.core import transfer
+
+        target = Path(args.file) if args.file else None
+        fmt = transfer.format_of(target, args.format) if target else (args.format or "json")
+        text = transfer.dumps(await service.list_tasks(), fmt)
+        if target is None:
+            print(text, end="")
+        else:
+            await asyncio.to_thread(target.write_text, text, encoding="utf-8")
+            print(f"exported {len(await service.list_tasks())} task(s) to {target}")
+        return 0
+
+    if action == "import":
+        from taskagent.core import transfer
+
+        source = Path(args.file)
+        try:
+            text = await asyncio.to_thread(source.read_text, encoding="utf-8")
+        except OSError as exc:
+            raise TaskInputError(f"cannot read {source}: {exc.strerror or exc}") from exc
+        entries = transfer.loads(text, transfer.format_of(source, args.format), source=str(source))
+        created, updated = await transfer.import_tasks(service, entries, source=str(source))
+        if as_json:
+            _print_json({"created": created, "updated": updated})
+        else:
+            print(f"imported {source}: {created} created, {updated} updated")
+        return 0
+
     changes = {
         "remove": service.remove,
         "start": service.enable,
@@ -183,13 +275,14 @@ async def _tasks(services: Services, args: argparse.Namespace) -> int:
 
 
 async def _main(settings: Settings, args: argparse.Namespace) -> int:
-    async with Services.open(settings) as services:
+    async with Services.open(settings, kind="cli") as services:
+        await services.engine.start(schedule=False)
         return await _tasks(services, args)
 
 
 def run_tasks_command(settings: Settings, args: argparse.Namespace) -> int:
     try:
         return asyncio.run(_main(settings, args))
-    except (TaskInputError, TaskNotFound) as exc:
+    except (TaskInputError, TaskNotFound, LookupError, RunRequestFailed) as exc:
         print(f"taskagent: {exc}", file=sys.stderr)
         return 1

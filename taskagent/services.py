@@ -7,22 +7,27 @@ in-process (in-memory transport, about 1 ms a call); servers from mcp.json run o
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from fastmcp import FastMCP
 
 from taskagent.config import Settings
+from taskagent.core.engine import Engine
 from taskagent.core.events import EventBus
 from taskagent.core.mcp import McpManager, load_mcp_config
 from taskagent.core.repository import Repository
 from taskagent.core.runs import RunExecutor
 from taskagent.core.status import task_overview
 from taskagent.core.tasks import TaskService
+
+if TYPE_CHECKING:
+    from mcp_servers.coingecko import CoinGeckoClient
 
 BUILTIN_CRYPTO = "crypto"
 BUILTIN_BACKGROUND = "background"
@@ -47,6 +52,17 @@ def _child_env(settings: Settings) -> dict[str, str]:
     return env
 
 
+def _coingecko_client() -> CoinGeckoClient | None:
+    """One CoinGecko client for the whole process (shared cache and rate limit). A bad
+    TASKAGENT_COINGECKO_* value leaves it to the server, whose tools then name the variable."""
+    from mcp_servers.coingecko import CoinGeckoClient, CoinGeckoError
+
+    try:
+        return CoinGeckoClient.from_env()
+    except CoinGeckoError:
+        return None
+
+
 @dataclass
 class Services:
     settings: Settings
@@ -56,10 +72,11 @@ class Services:
     mcp: McpManager
     runner: RunExecutor
     background_server: FastMCP
+    engine: Engine
 
     async def status(self) -> dict[str, Any]:
         overview = await task_overview(self.repo)
-        overview["scheduler"] = {"state": "not running in this process"}
+        overview["scheduler"] = await self.engine.status()
         overview["mcp_servers"] = [
             {
                 "name": s.name,
@@ -77,7 +94,9 @@ class Services:
 
     @classmethod
     @asynccontextmanager
-    async def open(cls, settings: Settings) -> AsyncIterator[Services]:
+    async def open(cls, settings: Settings, *, kind: str = "app") -> AsyncIterator[Services]:
+        """Build the core. The engine is created but not started: the app and the daemon call
+        `services.engine.start()`, the CLI and the MCP server `start(schedule=False)`."""
         # Imported here so the core and the CLI's --help never pay for the servers' imports.
         from mcp_servers.background_server import create_server as create_background_server
         from mcp_servers.crypto_server import create_server as create_crypto_server
@@ -92,6 +111,8 @@ class Services:
             call_timeout=settings.scheduler_task_timeout_seconds,
             extra_env=_child_env(settings),
         )
+        coingecko: CoinGeckoClient | None = None
+        engine: Engine | None = None
         try:
             tasks = TaskService(
                 repo,
@@ -102,8 +123,24 @@ class Services:
                 events=events,
             )
             runner = RunExecutor(repo, manager, events=events)
+            coingecko = _coingecko_client()
+
+            async def close_worker_loop() -> None:
+                # Sessions and HTTP clients are per event loop; a worker closes its own.
+                await manager.close_for_current_loop()
+                if coingecko is not None:
+                    await coingecko.aclose()
+
+            engine = Engine(
+                repo,
+                runner,
+                workers=settings.scheduler_worker_threads,
+                kind=kind,
+                events=events,
+                on_worker_exit=close_worker_loop,
+            )
             services: Services
-            background = create_background_server(tasks, runner, lambda: services.status())
+            background = create_background_server(tasks, engine.run_now, lambda: services.status())
             services = cls(
                 settings=settings,
                 repo=repo,
@@ -112,12 +149,21 @@ class Services:
                 mcp=manager,
                 runner=runner,
                 background_server=background,
+                engine=engine,
             )
-            manager.add_builtin(BUILTIN_CRYPTO, create_crypto_server())
+            manager.add_builtin(BUILTIN_CRYPTO, create_crypto_server(coingecko))
             manager.add_builtin(BUILTIN_BACKGROUND, background)
             manager.add_configured(user_servers)
             await manager.start()
             yield services
+            await engine.stop()
         finally:
+            if (
+                engine is not None and engine.mode != "stopped"
+            ):  # left by an exception: still release the lease
+                with contextlib.suppress(Exception):
+                    await engine.stop(grace=0)
             await manager.close()
+            if coingecko is not None:
+                await coingecko.aclose()
             await repo.close()

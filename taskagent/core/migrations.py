@@ -78,7 +78,32 @@ CREATE TABLE settings (
 );
 """
 
-MIGRATIONS: tuple[str, ...] = (_MIGRATION_1,)
+# Migration 2: one scheduler per database. `scheduler_lease` holds at most one row: the process
+# that runs the scheduler, kept alive by a heartbeat; `run_requests` is how other processes (the
+# CLI, an attached app, the background MCP server) ask that process to run a task now.
+_MIGRATION_2 = """
+CREATE TABLE scheduler_lease (
+    id           INTEGER PRIMARY KEY CHECK (id = 1),
+    holder       TEXT    NOT NULL,
+    kind         TEXT    NOT NULL,
+    pid          INTEGER NOT NULL,
+    host         TEXT    NOT NULL,
+    started_at   TEXT    NOT NULL,
+    heartbeat_at TEXT    NOT NULL
+);
+CREATE TABLE run_requests (
+    id           INTEGER PRIMARY KEY AUTOINCREMENT,
+    task_id      INTEGER NOT NULL REFERENCES tasks (id) ON DELETE CASCADE,
+    requested_at TEXT    NOT NULL,
+    requested_by TEXT    NOT NULL,
+    state        TEXT    NOT NULL DEFAULT 'pending',
+    run_id       INTEGER,
+    error        TEXT
+);
+CREATE INDEX ix_run_requests_state ON run_requests (state, id);
+"""
+
+MIGRATIONS: tuple[str, ...] = (_MIGRATION_1, _MIGRATION_2)
 """Schema scripts; the schema version after applying `MIGRATIONS[:n]` is `n`."""
 
 SCHEMA_VERSION: int = len(MIGRATIONS)

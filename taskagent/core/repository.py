@@ -35,7 +35,7 @@ import sqlite3
 import threading
 import weakref
 from collections.abc import AsyncIterator, Callable, Iterable, Sequence
-from contextlib import asynccontextmanager, suppress
+from contextlib import AbstractAsyncContextManager, asynccontextmanager, suppress
 from datetime import datetime, timedelta
 from pathlib import Path
 from types import TracebackType
@@ -469,6 +469,17 @@ class Repository:
                     raise
         finally:
             _in_write.reset(token)
+
+    # Core modules that own extra tables (core/lease.py: scheduler lease and run requests) use
+    # the same connection, write gate and BEGIN IMMEDIATE discipline through these.
+    def write(self) -> AbstractAsyncContextManager[aiosqlite.Connection]:
+        return self._write()
+
+    async def fetchall(self, sql: str, params: Sequence[Any] | dict[str, Any] = ()) -> list[Any]:
+        return await self._fetchall(sql, params)
+
+    async def fetchone(self, sql: str, params: Sequence[Any] | dict[str, Any] = ()) -> Any:
+        return await self._fetchone(sql, params)
 
     # ----------------------------------------------------------------------------- schema
     async def _migrate(self) -> None:

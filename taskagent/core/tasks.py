@@ -242,7 +242,18 @@ class TaskService:
 
     # ---- changes ----------------------------------------------------------------------------
 
-    async def create_task(
+    async def create_task(self, **fields: Any) -> Task:
+        """Validate and save a new task (see `build_task` for the fields)."""
+        task = self.build_task(**fields)
+        try:
+            saved = await self.repo.add_task(task)
+        except DuplicateTaskName as exc:
+            raise TaskInputError(str(exc), "name") from exc
+        assert saved.id is not None
+        self.events.publish(TaskChanged(saved.id, "created"))
+        return saved
+
+    def build_task(
         self,
         *,
         name: Any,
@@ -258,7 +269,9 @@ class TaskService:
         significance_threshold: Any = 5.0,
         misfire_policy: Any = MisfirePolicy.ONCE,
         timeout_seconds: Any = None,
+        paused: Any = False,
     ) -> Task:
+        """Validate every field and return an unsaved Task; raises TaskInputError."""
         clean_name = _clean_name(name)
         args = parse_tool_args(tool_args)
         schedule = self._check_schedule(
@@ -279,6 +292,7 @@ class TaskService:
                 notification_level or self.default_notification_level
             ),
             enabled=_bool(enabled, "enabled"),
+            paused=_bool(paused, "paused"),
             significance_threshold=_number(
                 significance_threshold, "significance_threshold", 0.01, 10_000, "percent"
             ),
@@ -293,13 +307,7 @@ class TaskService:
             created_at=now,
         )
         task.next_run = self._next_run(task)
-        try:
-            saved = await self.repo.add_task(task)
-        except DuplicateTaskName as exc:
-            raise TaskInputError(str(exc), "name") from exc
-        assert saved.id is not None
-        self.events.publish(TaskChanged(saved.id, "created"))
-        return saved
+        return task
 
     async def update_task(self, ref: int | str, **changes: Any) -> Task:
         """Change any editable fields; the whole task is validated again before it is saved.

@@ -1,0 +1,161 @@
+"""Export and import all tasks as one JSON or TOML file, so a setup can live in version control.
+
+Import is all-or-nothing: every entry is validated by TaskService first (with the same messages
+as everywhere else, prefixed by the entry), and only then written. An entry whose name matches
+an existing task updates it, so importing the same file twice changes nothing.
+"""
+
+from __future__ import annotations
+
+import json
+import tomllib
+from pathlib import Path
+from typing import Any
+
+from taskagent.core.models import Task
+from taskagent.core.tasks import EDITABLE_FIELDS, TaskInputError, TaskService
+
+FORMAT_VERSION = 1
+EXPORTED_FIELDS = (
+    "name",
+    "description",
+    "schedule_type",
+    "schedule_value",
+    "timezone",
+    "mcp_tool",
+    "tool_args",
+    "use_ai_summary",
+    "notification_level",
+    "enabled",
+    "paused",
+    "significance_threshold",
+    "misfire_policy",
+    "timeout_seconds",
+)
+
+
+def task_to_export(task: Task) -> dict[str, Any]:
+    values = {
+        "name": task.name,
+        "description": task.description,
+        "schedule_type": task.schedule_type.value,
+        "schedule_value": task.schedule_value,
+        "timezone": task.timezone,
+        "mcp_tool": task.mcp_tool,
+        "tool_args": task.tool_args,
+        "use_ai_summary": task.use_ai_summary,
+        "notification_level": task.notification_level.value,
+        "enabled": task.enabled,
+        "paused": task.paused,
+        "significance_threshold": task.significance_threshold,
+        "misfire_policy": task.misfire_policy.value,
+        "timeout_seconds": task.timeout_seconds,
+    }
+    return {key: values[key] for key in EXPORTED_FIELDS}
+
+
+# ---- TOML writing (tomllib only reads) ------------------------------------------------------
+
+
+def _toml_key(key: str) -> str:
+    return key if key.replace("_", "").replace("-", "").isalnum() else json.dumps(key)
+
+
+def _toml_value(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        return repr(value)
+    if isinstance(value, str):
+        return json.dumps(value, ensure_ascii=False)  # a JSON string is a valid TOML basic string
+    if isinstance(value, list):
+        return "[" + ", ".join(_toml_value(v) for v in value) + "]"
+    if isinstance(value, dict):
+        inner = ", ".join(f"{_toml_key(str(k))} = {_toml_value(v)}" for k, v in value.items())
+        return "{" + inner + "}" if inner else "{}"
+    if value is None:
+        raise TaskInputError("TOML has no null; remove the key or use JSON export")
+    raise TaskInputError(f"cannot write {type(value).__name__} to TOML")
+
+
+def dumps(tasks: list[Task], fmt: str) -> str:
+    entries = [task_to_export(t) for t in tasks]
+    if fmt == "json":
+        return (
+            json.dumps({"version": FORMAT_VERSION, "tasks": entries}, indent=2, ensure_ascii=False)
+            + "\n"
+        )
+    lines = ["# taskagent tasks (taskagent tasks import FILE)", f"version = {FORMAT_VERSION}"]
+    for entry in entries:
+        lines.append("")
+        lines.append("[[tasks]]")
+        lines.extend(f"{_toml_key(k)} = {_toml_value(v)}" for k, v in entry.items())
+    return "\n".join(lines) + "\n"
+
+
+def loads(text: str, fmt: str, *, source: str) -> list[dict[str, Any]]:
+    try:
+        data = json.loads(text) if fmt == "json" else tomllib.loads(text)
+    except (json.JSONDecodeError, tomllib.TOMLDecodeError) as exc:
+        raise TaskInputError(f"{source}: not valid {fmt.upper()}: {exc}") from exc
+    if isinstance(data, list):  # a bare list of tasks is fine too
+        data = {"tasks": data}
+    if not isinstance(data, dict) or not isinstance(data.get("tasks"), list):
+        raise TaskInputError(f"{source}: expected a 'tasks' list")
+    version = data.get("version", FORMAT_VERSION)
+    if version != FORMAT_VERSION:
+        raise TaskInputError(
+            f"{source}: format version {version} is not supported (use {FORMAT_VERSION})"
+        )
+    entries = data["tasks"]
+    for index, entry in enumerate(entries, 1):
+        if not isinstance(entry, dict):
+            raise TaskInputError(f"{source}: task #{index} must be a table/object")
+    return entries
+
+
+def format_of(path: Path, explicit: str | None = None) -> str:
+    if explicit:
+        return explicit
+    return "toml" if path.suffix.lower() == ".toml" else "json"
+
+
+async def import_tasks(
+    service: TaskService, entries: list[dict[str, Any]], *, source: str
+) -> tuple[int, int]:
+    """Validate all entries, then create or update them. Returns (created, updated)."""
+    allowed = set(EXPORTED_FIELDS)
+    seen: set[str] = set()
+    existing = {t.name.casefold(): t for t in await service.list_tasks()}
+    plan: list[tuple[Task | None, dict[str, Any]]] = []
+    for index, entry in enumerate(entries, 1):
+        label = f"{source}: task #{index} ({entry.get('name', 'no name')!s})"
+        unknown = sorted(set(entry) - allowed)
+        if unknown:
+            raise TaskInputError(f"{label}: unknown field(s) {', '.join(unknown)}")
+        try:
+            task = service.build_task(**entry)  # the same checks as every other door
+        except TypeError as exc:
+            raise TaskInputError(f"{label}: {exc}") from exc
+        except TaskInputError as exc:
+            raise TaskInputError(f"{label}: {exc}", exc.field) from exc
+        key = task.name.casefold()
+        if key in seen:
+            raise TaskInputError(f"{label}: the name appears twice in the file", "name")
+        seen.add(key)
+        plan.append((existing.get(key), entry))
+    created = updated = 0
+    for current, entry in plan:
+        if current is None:
+            await service.create_task(**entry)
+            created += 1
+            continue
+        changes = {k: v for k, v in entry.items() if k in EDITABLE_FIELDS}
+        await service.update_task(current.id, **changes)  # type: ignore[arg-type]
+        state = (entry.get("enabled", True), entry.get("paused", False))
+        if state[0] != current.enabled:
+            await (service.enable if state[0] else service.disable)(current.id)  # type: ignore[arg-type]
+        if state[1] != current.paused:
+            await (service.pause if state[1] else service.resume)(current.id)  # type: ignore[arg-type]
+        updated += 1
+    return created, updated

@@ -1,0 +1,311 @@
+"""The scheduler, worker pool and lease for real: real threads with their own loops, a real
+SQLite file, a real MCP manager with an in-memory FastMCP server, intervals of a second."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import time
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from fastmcp import FastMCP
+
+from taskagent.core.engine import Engine, SchedulerBusy
+from taskagent.core.lease import Lease
+from taskagent.core.mcp import McpManager
+from taskagent.core.models import RunStatus, utcnow
+from taskagent.core.repository import Repository
+from taskagent.core.runs import RunExecutor
+from taskagent.core.tasks import TaskService
+
+
+def make_server() -> FastMCP:
+    server = FastMCP("t")
+
+    @server.tool
+    async def ping(tag: str = "") -> dict[str, Any]:
+        return {"pong": tag, "pid": os.getpid()}
+
+    @server.tool
+    async def slow(seconds: float = 1.0) -> dict[str, float]:
+        await asyncio.sleep(seconds)
+        return {"slept": seconds}
+
+    return server
+
+
+@dataclass
+class Node:
+    """One process's worth of core: repository, manager, task service and engine."""
+
+    repo: Repository
+    manager: McpManager
+    tasks: TaskService
+    engine: Engine
+
+    async def close(self) -> None:
+        await self.engine.stop(grace=1)
+        await self.manager.close()
+        await self.repo.close()
+
+
+async def make_node(db: Path, log_dir: Path, *, kind: str = "app", workers: int = 4) -> Node:
+    repo = await Repository.open(db)
+    manager = McpManager(log_dir=log_dir)
+    manager.add_builtin("t", make_server())
+    await manager.start()
+    tasks = TaskService(repo, catalogue=manager)
+    executor = RunExecutor(repo, manager, events=tasks.events)
+    engine = Engine(
+        repo,
+        executor,
+        workers=workers,
+        kind=kind,
+        events=tasks.events,
+        on_worker_exit=manager.close_for_current_loop,
+    )
+    return Node(repo, manager, tasks, engine)
+
+
+@pytest.fixture
+async def node(tmp_path: Path) -> AsyncIterator[Node]:
+    built = await make_node(tmp_path / "taskagent.db", tmp_path)
+    yield built
+    await built.close()
+
+
+async def runs_of(repo: Repository, task_id: int) -> list[Any]:
+    return list(reversed(await repo.list_runs(task_id=task_id, limit=1000)))
+
+
+async def wait_until(predicate: Any, limit: float = 10.0) -> None:
+    deadline = time.monotonic() + limit
+    while time.monotonic() < deadline:
+        if await predicate():
+            return
+        await asyncio.sleep(0.05)
+    raise AssertionError("condition not met in time")
+
+
+async def test_interval_task_runs_on_worker_threads_and_keeps_next_run_true(node: Node) -> None:
+    task = await node.tasks.create_task(
+        name="tick", schedule_type="interval", schedule_value="1 second", mcp_tool="ping"
+    )
+    assert await node.engine.start() == "scheduler"
+    await asyncio.sleep(2.6)
+    runs = await runs_of(node.repo, task.id)  # type: ignore[arg-type]
+    assert len(runs) >= 2
+    assert all(r.status is RunStatus.SUCCESS for r in runs)
+    assert all(r.trigger == "schedule" and r.scheduled_time is not None for r in runs)
+    # Lag from the due time to the start stays small.
+    assert all((r.run_time - r.scheduled_time).total_seconds() < 0.5 for r in runs)
+    stored = await node.repo.get_task(task.id)  # type: ignore[arg-type]
+    assert stored is not None and stored.next_run is not None and stored.last_run is not None
+    assert stored.next_run > utcnow() - timedelta(seconds=0.2)
+    # Runs happen on the pool's threads, each with its own loop: one MCP session per loop.
+    assert node.manager.session_count("t") >= 2
+
+
+async def test_pause_stops_runs_and_resume_keeps_the_grid_without_burst(node: Node) -> None:
+    task = await node.tasks.create_task(
+        name="grid", schedule_type="interval", schedule_value="1 second", mcp_tool="ping"
+    )
+    await node.engine.start()
+    await asyncio.sleep(1.3)
+    await node.tasks.pause(task.id)  # type: ignore[arg-type]
+    await asyncio.sleep(0.3)
+    paused_count = len(await runs_of(node.repo, task.id))  # type: ignore[arg-type]
+    assert (await node.repo.get_task(task.id)).next_run is None  # type: ignore[arg-type, union-attr]
+    await asyncio.sleep(2.2)
+    assert len(await runs_of(node.repo, task.id)) == paused_count  # type: ignore[arg-type]
+    await node.tasks.resume(task.id)  # type: ignore[arg-type]
+    await asyncio.sleep(0.3)
+    resumed = await node.repo.get_task(task.id)  # type: ignore[arg-type]
+    assert resumed is not None and resumed.next_run is not None
+    anchor = task.created_at.replace(microsecond=0)  # type: ignore[union-attr]
+    offset = (resumed.next_run - anchor).total_seconds()
+    assert abs(offset - round(offset)) < 0.01  # still on the original 1 s grid
+    # No catch-up burst for the runs that fell in the pause.
+    assert len(await runs_of(node.repo, task.id)) <= paused_count + 1  # type: ignore[arg-type]
+
+
+async def test_overlapping_fire_is_recorded_as_skipped(node: Node) -> None:
+    task = await node.tasks.create_task(
+        name="slowpoke",
+        schedule_type="interval",
+        schedule_value="1 second",
+        mcp_tool="slow",
+        tool_args={"seconds": 2.2},
+    )
+    await node.engine.start()
+    await asyncio.sleep(3.6)
+    runs = await runs_of(node.repo, task.id)  # type: ignore[arg-type]
+    skipped = [r for r in runs if r.status is RunStatus.SKIPPED]
+    assert skipped, [r.status for r in runs]
+    assert "still going" in skipped[0].error_message
+    running_or_done = [r for r in runs if r.status in (RunStatus.RUNNING, RunStatus.SUCCESS)]
+    assert 1 <= len(running_or_done) <= 2
+
+
+async def test_timeout_is_its_own_outcome(node: Node) -> None:
+    task = await node.tasks.create_task(
+        name="stuck",
+        schedule_type="daily",
+        schedule_value="03:00",
+        mcp_tool="slow",
+        tool_args={"seconds": 5},
+        timeout_seconds=1,
+    )
+    await node.engine.start()
+    run = await node.engine.run_now(task.id)  # type: ignore[arg-type]
+    assert run.status is RunStatus.TIMEOUT
+    assert "did not answer within 1 s" in run.error_message
+    assert run.trigger == "manual"
+
+
+async def test_missed_runs_are_recorded_and_made_up_once(node: Node) -> None:
+    once = await node.tasks.create_task(
+        name="catch up", schedule_type="interval", schedule_value="1 hour", mcp_tool="ping"
+    )
+    skip = await node.tasks.create_task(
+        name="no catch up",
+        schedule_type="interval",
+        schedule_value="1 hour",
+        mcp_tool="ping",
+        misfire_policy="skip",
+    )
+    # Pretend taskagent was off for 5 hours.
+    for task in (once, skip):
+        await node.repo.set_task_run_times(task.id, next_run=utcnow() - timedelta(hours=5))  # type: ignore[arg-type]
+    await node.engine.start()
+    await node.engine.scheduler.wait_idle()
+    once_runs = await runs_of(node.repo, once.id)  # type: ignore[arg-type]
+    assert [r.status for r in once_runs] == [RunStatus.MISSED, RunStatus.SUCCESS]
+    assert "missed 6 runs" in once_runs[0].error_message
+    assert once_runs[1].trigger == "catch-up"
+    skip_runs = await runs_of(node.repo, skip.id)  # type: ignore[arg-type]
+    assert [r.status for r in skip_runs] == [RunStatus.MISSED]
+    assert "policy: skip" in skip_runs[0].error_message
+    for task in (once, skip):
+        stored = await node.repo.get_task(task.id)  # type: ignore[arg-type]
+        assert stored is not None and stored.next_run is not None and stored.next_run > utcnow()
+
+
+async def test_once_task_runs_once(node: Node) -> None:
+    when = (utcnow() + timedelta(seconds=1.5)).replace(microsecond=0)
+    task = await node.tasks.create_task(
+        name="one shot", schedule_type="once", schedule_value=when.isoformat(), mcp_tool="ping"
+    )
+    await node.engine.start()
+    await asyncio.sleep(2.5)
+    await node.engine.scheduler.wait_idle()
+    runs = await runs_of(node.repo, task.id)  # type: ignore[arg-type]
+    assert [r.status for r in runs] == [RunStatus.SUCCESS]
+    stored = await node.repo.get_task(task.id)  # type: ignore[arg-type]
+    assert stored is not None and stored.next_run is None
+
+
+async def test_changes_from_another_process_are_picked_up(node: Node, tmp_path: Path) -> None:
+    await node.engine.start()
+    other = await make_node(tmp_path / "taskagent.db", tmp_path, kind="cli")
+    try:
+        started = time.monotonic()
+        task = await other.tasks.create_task(
+            name="from elsewhere",
+            schedule_type="interval",
+            schedule_value="1 second",
+            mcp_tool="ping",
+        )
+        await wait_until(
+            lambda: _has_job(node, task.id),  # type: ignore[arg-type]
+            limit=2.0,
+        )
+        assert time.monotonic() - started < 2.0
+        await other.tasks.pause(task.id)  # type: ignore[arg-type]
+        await wait_until(lambda: _has_no_job(node, task.id), limit=2.0)  # type: ignore[arg-type]
+    finally:
+        await other.close()
+
+
+async def _has_job(node: Node, task_id: int) -> bool:
+    return any(j["task_id"] == task_id for j in node.engine.scheduler.jobs())
+
+
+async def _has_no_job(node: Node, task_id: int) -> bool:
+    return not await _has_job(node, task_id)
+
+
+async def test_one_scheduler_per_database_and_run_requests(node: Node, tmp_path: Path) -> None:
+    task = await node.tasks.create_task(
+        name="shared", schedule_type="daily", schedule_value="03:00", mcp_tool="ping"
+    )
+    assert await node.engine.start() == "scheduler"
+    daemon = await make_node(tmp_path / "taskagent.db", tmp_path, kind="daemon")
+    app = await make_node(tmp_path / "taskagent.db", tmp_path, kind="app")
+    cli = await make_node(tmp_path / "taskagent.db", tmp_path, kind="cli")
+    try:
+        with pytest.raises(SchedulerBusy, match="already runs the scheduler"):
+            await daemon.engine.start(exclusive=True)
+        assert await app.engine.start() == "attached"
+        assert app.engine.holder is not None and app.engine.holder.kind == "app"
+        await cli.engine.start(schedule=False)
+        # "Run now" from a non-scheduling process is executed by the lease holder.
+        run = await cli.engine.run_now(task.id)  # type: ignore[arg-type]
+        assert run.status is RunStatus.SUCCESS and run.trigger == "manual"
+        assert node.engine.runner.running == {}
+        # When the holder stops, the attached app takes over.
+        await node.engine.stop()
+        await wait_until(lambda: _mode_is(app, "scheduler"), limit=6)
+    finally:
+        for other in (daemon, app, cli):
+            await other.close()
+
+
+async def _mode_is(node: Node, mode: str) -> bool:
+    return node.engine.mode == mode
+
+
+async def test_stale_lease_of_a_dead_process_is_taken_over(tmp_path: Path) -> None:
+    repo = await Repository.open(tmp_path / "taskagent.db")
+    try:
+        dead = Lease(repo, kind="daemon")
+        await dead.try_acquire()
+        # Make the row look like it belongs to a process that no longer exists.
+        async with repo.write() as db:
+            await db.execute("UPDATE scheduler_lease SET pid = 999999999")
+        fresh = Lease(repo, kind="app")
+        assert await fresh.try_acquire() is None
+        assert (await fresh.current()).holder == fresh.holder_id  # type: ignore[union-attr]
+        assert await dead.heartbeat() is False  # the old holder learns it lost the lease
+    finally:
+        await repo.close()
+
+
+async def test_stop_interrupts_runs_that_outlive_the_grace_period(node: Node) -> None:
+    task = await node.tasks.create_task(
+        name="long",
+        schedule_type="daily",
+        schedule_value="03:00",
+        mcp_tool="slow",
+        tool_args={"seconds": 30},
+        timeout_seconds=60,
+    )
+    await node.engine.start()
+    pending = asyncio.create_task(node.engine.run_now(task.id))  # type: ignore[arg-type]
+    await wait_until(lambda: _is_running(node, task.id))  # type: ignore[arg-type]
+    interrupted = await node.engine.stop(grace=0.3)
+    assert interrupted == 1
+    runs = await runs_of(node.repo, task.id)  # type: ignore[arg-type]
+    assert [r.status for r in runs] == [RunStatus.INTERRUPTED]
+    pending.cancel()
+    with pytest.raises((asyncio.CancelledError, Exception)):
+        await pending
+
+
+async def _is_running(node: Node, task_id: int) -> bool:
+    return await node.repo.count_runs(task_id=task_id, statuses=[RunStatus.RUNNING]) == 1
