@@ -1,0 +1,163 @@
+"""`taskagent daemon` as a real process: kill -9 at random moments, restart, and check that
+nothing is lost; SIGTERM stops it cleanly; a second daemon refuses to start."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+ECHO_SERVER = REPO_ROOT / "tests" / "support" / "echo_server.py"
+
+pytestmark = pytest.mark.slow
+
+
+def _env(home: Path) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TASKAGENT_")}
+    env |= {"TASKAGENT_HOME": str(home), "TASKAGENT_GENERAL_TIMEZONE": "UTC"}
+    return env
+
+
+def _cli(home: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "taskagent", *args],
+        env=_env(home),
+        capture_output=True,
+        text=True,
+        timeout=60,
+        stdin=subprocess.DEVNULL,
+    )
+
+
+def _start_daemon(home: Path) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "taskagent", "daemon", "--grace", "2"],
+        env=_env(home),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        stdin=subprocess.DEVNULL,
+        text=True,
+    )
+
+
+def _query(home: Path, sql: str) -> list[tuple]:  # type: ignore[type-arg]
+    with sqlite3.connect(home / "taskagent.db", timeout=10) as db:
+        return db.execute(sql).fetchall()
+
+
+def _wait_for(predicate, limit: float = 30.0) -> None:  # type: ignore[no-untyped-def]
+    deadline = time.monotonic() + limit
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        time.sleep(0.1)
+    raise AssertionError("condition not met in time")
+
+
+@pytest.fixture
+def home(tmp_path: Path) -> Iterator[Path]:
+    (tmp_path / "mcp.json").write_text(
+        json.dumps(
+            {"mcpServers": {"echo": {"command": sys.executable, "args": [str(ECHO_SERVER)]}}}
+        )
+    )
+    for name, tool, args in (
+        ("slow one", "echo:slow", '{"seconds": 0.8}'),
+        ("fast one", "background:list_background_tasks", "{}"),
+    ):
+        result = _cli(
+            tmp_path, "tasks", "add", name, "--every", "1s", "--tool", tool, "--args", args
+        )
+        assert result.returncode == 0, result.stderr
+    yield tmp_path
+
+
+def test_kill_9_mid_run_loses_nothing(home: Path) -> None:
+    finished_before: set[int] = set()
+    for _round in range(3):
+        daemon = _start_daemon(home)
+        try:
+            # Wait until a run is in flight, with some finished ones behind it.
+            before = len(finished_before)
+
+            def in_flight(before: int = before) -> bool:
+                running = _query(home, "SELECT count(*) FROM task_history WHERE status = 'running'")
+                done = _query(home, "SELECT count(*) FROM task_history WHERE status = 'success'")
+                return running[0][0] > 0 and done[0][0] > before
+
+            _wait_for(in_flight)
+            time.sleep(0.3)
+        finally:
+            daemon.send_signal(signal.SIGKILL)
+            daemon.wait(timeout=10)
+        assert _query(home, "PRAGMA integrity_check") == [("ok",)]
+        done = {
+            row[0] for row in _query(home, "SELECT id FROM task_history WHERE status = 'success'")
+        }
+        assert finished_before <= done, "a finished run was lost"
+        finished_before = done
+
+    # Restart: unfinished rows become `interrupted`, every task is scheduled again.
+    daemon = _start_daemon(home)
+    try:
+        _wait_for(
+            lambda: (
+                _query(home, "SELECT count(*) FROM task_history WHERE status = 'success'")[0][0]
+                >= len(finished_before) + 2
+            )
+        )
+        interrupted = _query(
+            home, "SELECT count(*) FROM task_history WHERE status = 'interrupted'"
+        )[0][0]
+        assert interrupted >= 3
+        next_runs = _query(home, "SELECT next_run FROM tasks")
+        assert all(row[0] is not None for row in next_runs)
+    finally:
+        daemon.send_signal(signal.SIGTERM)
+        _, err = daemon.communicate(timeout=30)
+    assert daemon.returncode == 0, err
+    assert "stopped" in err
+    assert _query(home, "SELECT count(*) FROM task_history WHERE status = 'running'") == [(0,)]
+    assert _query(home, "SELECT count(*) FROM scheduler_lease") == [(0,)]
+    assert finished_before <= {
+        r[0] for r in _query(home, "SELECT id FROM task_history WHERE status = 'success'")
+    }
+
+
+def test_second_daemon_refuses_and_cli_goes_through_the_lease(home: Path) -> None:
+    daemon = _start_daemon(home)
+    try:
+        _wait_for(lambda: _query(home, "SELECT count(*) FROM scheduler_lease")[0][0] == 1)
+        second = subprocess.run(
+            [sys.executable, "-m", "taskagent", "daemon"],
+            env=_env(home),
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert second.returncode == 1
+        assert "already runs the scheduler" in second.stderr
+        assert "Traceback" not in second.stderr
+
+        status = json.loads(_cli(home, "tasks", "status", "--json").stdout)
+        assert status["scheduler"]["lease_holder"]["kind"] == "daemon"
+        assert status["scheduler"]["lease_holder"]["pid"] == daemon.pid
+
+        ran = _cli(home, "tasks", "run", "2", "--json")
+        assert ran.returncode == 0, ran.stderr
+        run = json.loads(ran.stdout)
+        assert run["status"] == "success" and run["trigger"] == "manual"
+        assert run["data"]["count"] == 2
+    finally:
+        daemon.send_signal(signal.SIGINT)
+        daemon.communicate(timeout=30)
+    assert daemon.returncode == 0
