@@ -145,3 +145,85 @@ def test_bad_task_input_exits_1_with_the_message(
 def test_unknown_task_id(tmp_path: Path) -> None:
     result = run(tmp_path, "tasks", "pause", "99")
     assert result.returncode == 1 and "no task with id 99" in result.stderr
+
+
+def test_export_import_round_trip_and_all_or_nothing(tmp_path: Path) -> None:
+    source, target = tmp_path / "a", tmp_path / "b"
+    for name, flag, value in (
+        ("prices", "--every", "30 minutes"),
+        ("morning", "--cron", "0 9 * * 1-5"),
+    ):
+        added = run(
+            source,
+            "tasks",
+            "add",
+            name,
+            flag,
+            value,
+            "--tool",
+            "get_crypto_prices",
+            "--args",
+            '{"limit": 3}',
+        )
+        assert added.returncode == 0, added.stderr
+    assert run(source, "tasks", "pause", "prices").returncode == 0
+    for fmt in ("json", "toml"):
+        export = tmp_path / f"tasks.{fmt}"
+        assert run(source, "tasks", "export", str(export)).returncode == 0
+        imported = run(target, "tasks", "import", str(export), "--json")
+        assert imported.returncode == 0, imported.stderr
+        counts = json.loads(imported.stdout)
+        # The second import (other format) finds the same names: updates, no duplicates.
+        assert counts == (
+            {"created": 2, "updated": 0} if fmt == "json" else {"created": 0, "updated": 2}
+        )
+    tasks = {t["name"]: t for t in json.loads(run(target, "tasks", "list", "--json").stdout)}
+    assert set(tasks) == {"prices", "morning"}
+    assert tasks["prices"]["state"] == "paused"
+    assert tasks["morning"]["schedule_value"] == "0 9 * * 1-5"
+    assert tasks["morning"]["tool_args"] == {"limit": 3}
+
+    # One bad entry: nothing at all is written, and the message names the entry.
+    bad = tmp_path / "bad.json"
+    bad.write_text(
+        json.dumps(
+            {
+                "tasks": [
+                    {
+                        "name": "fine",
+                        "schedule_type": "daily",
+                        "schedule_value": "08:00",
+                        "mcp_tool": "get_market_summary",
+                    },
+                    {
+                        "name": "broken",
+                        "schedule_type": "daily",
+                        "schedule_value": "25:00",
+                        "mcp_tool": "get_market_summary",
+                    },
+                ]
+            }
+        )
+    )
+    fresh = tmp_path / "c"
+    result = run(fresh, "tasks", "import", str(bad))
+    assert result.returncode == 1
+    assert "task #2 (broken)" in result.stderr and "'25:00' is not a valid time" in result.stderr
+    assert json.loads(run(fresh, "tasks", "list", "--json").stdout) == []
+
+
+def test_run_without_a_scheduler_runs_inline_and_records_history(tmp_path: Path) -> None:
+    assert (
+        run(
+            tmp_path, "tasks", "add", "self", "--every", "1h", "--tool", "list_background_tasks"
+        ).returncode
+        == 0
+    )
+    ran = run(tmp_path, "tasks", "run", "self", "--json")
+    assert ran.returncode == 0, ran.stderr
+    result = json.loads(ran.stdout)
+    assert result["status"] == "success" and result["data"]["count"] == 1
+    history = json.loads(run(tmp_path, "tasks", "history", "1", "--json").stdout)
+    assert [h["status"] for h in history] == ["success"]
+    failing = run(tmp_path, "tasks", "run", "99")
+    assert failing.returncode == 1 and "no task with id 99" in failing.stderr
