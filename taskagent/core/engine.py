@@ -41,6 +41,7 @@ log = logging.getLogger(__name__)
 
 Mode = Literal["scheduler", "attached", "client", "stopped"]
 WATCH_SECONDS = 0.5
+PRUNE_SECONDS = 3600.0
 
 
 class SchedulerBusy(RuntimeError):
@@ -65,6 +66,8 @@ class Engine:
         events: EventBus | None = None,
         on_worker_exit: Callable[[], Any] | None = None,
         clock: Callable[[], datetime] = utcnow,
+        retention_days: int = 90,
+        max_rows_per_task: int = 10_000,
     ) -> None:
         self.repo = repo
         self.executor = executor
@@ -75,6 +78,8 @@ class Engine:
         self.pool = WorkerPool(workers, on_worker_exit=on_worker_exit)
         self.runner = TaskRunner(repo, executor, self.pool, events=self.events, clock=clock)
         self.scheduler = TaskScheduler(repo, self.runner, events=self.events, clock=clock)
+        self.retention_days = retention_days
+        self.max_rows_per_task = max_rows_per_task
         self.mode: Mode = "stopped"
         self.holder: LeaseInfo | None = None
         self.started_at: datetime | None = None
@@ -120,6 +125,7 @@ class Engine:
         self._spawn(self._heartbeat_loop())
         self._spawn(self._watch_loop())
         self._spawn(self._sync_loop())
+        self._spawn(self._prune_loop())
 
     async def stop(self, grace: float = 10.0) -> int:
         """Stop accepting, let running runs finish up to `grace` seconds, mark the rest
@@ -169,6 +175,21 @@ class Engine:
                 self.holder = await self.lease.current()
                 self._spawn(self._attached_loop())
                 return
+
+    async def _prune_loop(self) -> None:
+        """History retention: at start and then hourly (0 = keep forever)."""
+        while True:
+            try:
+                removed = await self.repo.prune_history(
+                    max_age_days=self.retention_days or None,
+                    max_rows_per_task=self.max_rows_per_task or None,
+                    now=self.clock(),
+                )
+                if removed:
+                    log.info("history retention removed %d old run(s)", removed)
+            except Exception as exc:
+                log.warning("pruning history failed: %s", exc)
+            await asyncio.sleep(PRUNE_SECONDS)
 
     async def _watch_loop(self) -> None:
         """Another process changed the database: re-sync jobs and answer run requests."""

@@ -309,3 +309,35 @@ async def test_stop_interrupts_runs_that_outlive_the_grace_period(node: Node) ->
 
 async def _is_running(node: Node, task_id: int) -> bool:
     return await node.repo.count_runs(task_id=task_id, statuses=[RunStatus.RUNNING]) == 1
+
+
+async def test_history_retention_is_applied_by_the_scheduler(tmp_path: Path) -> None:
+    node = await make_node(tmp_path / "taskagent.db", tmp_path)
+    node.engine.retention_days = 30
+    node.engine.max_rows_per_task = 5
+    try:
+        task = await node.tasks.create_task(
+            name="old", schedule_type="daily", schedule_value="03:00", mcp_tool="ping"
+        )
+        from taskagent.core.models import Run
+
+        now = utcnow()
+        for age_days in (400, 60, 31, 1, 1, 1, 1, 1, 1, 1):
+            await node.repo.add_run(
+                Run(
+                    task_id=task.id,
+                    run_time=now - timedelta(days=age_days),
+                    status=RunStatus.SUCCESS,
+                )  # type: ignore[arg-type]
+            )
+        await node.engine.start()
+        await wait_until(lambda: _count(node, task.id), limit=5)  # type: ignore[arg-type]
+        runs = await runs_of(node.repo, task.id)  # type: ignore[arg-type]
+        assert len(runs) == 5
+        assert all(now - r.run_time < timedelta(days=30) for r in runs)
+    finally:
+        await node.close()
+
+
+async def _count(node: Node, task_id: int) -> bool:
+    return await node.repo.count_runs(task_id=task_id) == 5
