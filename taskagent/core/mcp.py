@@ -186,6 +186,8 @@ class ToolInfo:
     description: str
     input_schema: dict[str, Any]
     output_schema: dict[str, Any] | None
+    # The server's hints (read_only_hint, destructive_hint, ...); None when it gave none.
+    annotations: Any = None
 
     @property
     def ref(self) -> str:
@@ -628,6 +630,7 @@ class McpManager:
                 description=(t.description or "").strip(),
                 input_schema=dict(t.input_schema or {"type": "object"}),
                 output_schema=dict(t.output_schema) if t.output_schema else None,
+                annotations=t.annotations,
             )
             for t in tools
         }
