@@ -67,6 +67,16 @@ def _choice(options: list[str]) -> Validator:
     return check
 
 
+def _boolean(value: Any) -> bool:
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.strip().lower() in ("true", "1", "yes", "on"):
+        return True
+    if isinstance(value, str) and value.strip().lower() in ("false", "0", "no", "off"):
+        return False
+    raise ValueError("must be true or false")
+
+
 def _timezone(value: Any) -> str:
     if not isinstance(value, str):
         raise ValueError("must be an IANA time zone name such as Europe/Berlin, or empty")
@@ -130,6 +140,20 @@ FIELDS: tuple[Field, ...] = (
         _choice([level.value for level in NotificationLevel]),
         "notification level for new tasks: all, errors, significant or silent",
     ),
+    Field(
+        "notifications",
+        "cooldown_seconds",
+        300,
+        _int_range(0, 86400),
+        "at most one notification per task in this many seconds; 0 = no cooldown",
+    ),
+    Field(
+        "notifications",
+        "desktop",
+        True,
+        _boolean,
+        "desktop notifications when available; false = in-app toasts and the log only",
+    ),
     Field("ai", "model", "gemini-2.5-flash", _model_name, "Gemini model for summaries and chat"),
     Field(
         "ai",
@@ -173,6 +197,8 @@ class Settings:
     scheduler_worker_threads: int = 4
     scheduler_task_timeout_seconds: float = 60.0
     notifications_default_level: str = NotificationLevel.ALL.value
+    notifications_cooldown_seconds: int = 300
+    notifications_desktop: bool = True
     ai_model: str = "gemini-2.5-flash"
     ai_summary_temperature: float = 0.7
     ai_summary_max_tokens: int = 150

@@ -18,12 +18,17 @@ from typing import TYPE_CHECKING, Any
 from fastmcp import FastMCP
 
 from taskagent.config import Settings
+from taskagent.core.chat import ChatSession
 from taskagent.core.engine import Engine
 from taskagent.core.events import EventBus
+from taskagent.core.gemini import GeminiClient
 from taskagent.core.mcp import McpManager, load_mcp_config
+from taskagent.core.notify import Notifier
 from taskagent.core.repository import Repository
 from taskagent.core.runs import RunExecutor
+from taskagent.core.slash import SlashCommands
 from taskagent.core.status import task_overview
+from taskagent.core.summarize import Summarizer
 from taskagent.core.tasks import TaskService
 
 if TYPE_CHECKING:
@@ -73,6 +78,13 @@ class Services:
     runner: RunExecutor
     background_server: FastMCP
     engine: Engine
+    summarizer: Summarizer
+    notifier: Notifier
+    gemini: GeminiClient  # the process's one Gemini client (summaries and chat share it)
+    chat: ChatSession
+
+    def slash_commands(self) -> SlashCommands:
+        return SlashCommands.from_services(self)
 
     async def status(self) -> dict[str, Any]:
         overview = await task_overview(self.repo)
@@ -87,9 +99,8 @@ class Services:
             }
             for s in self.mcp.status()
         ]
-        overview["ai"] = (
-            f"gemini ({self.settings.ai_model})" if self.settings.has_ai_key else "offline"
-        )
+        overview["ai"] = self.summarizer.status
+        overview["notifications"] = self.notifier.backend
         return overview
 
     @classmethod
@@ -113,6 +124,12 @@ class Services:
         )
         coingecko: CoinGeckoClient | None = None
         engine: Engine | None = None
+        gemini = GeminiClient.from_settings(settings)
+        summarizer = Summarizer(settings, gemini=gemini)
+        notifier = Notifier(
+            cooldown_seconds=settings.notifications_cooldown_seconds,
+            use_desktop=settings.notifications_desktop,
+        )
         try:
             tasks = TaskService(
                 repo,
@@ -122,7 +139,12 @@ class Services:
                 catalogue=manager,
                 events=events,
             )
-            runner = RunExecutor(repo, manager, events=events)
+            # "Pause task" on a notification pauses through the one place that validates.
+            notifier.on_pause = tasks.pause
+            await notifier.start()  # on this (the main) loop: the notifier binds to it
+            runner = RunExecutor(
+                repo, manager, events=events, summarizer=summarizer, notifier=notifier
+            )
             coingecko = _coingecko_client()
 
             async def close_worker_loop() -> None:
@@ -138,6 +160,16 @@ class Services:
                 kind=kind,
                 events=events,
                 on_worker_exit=close_worker_loop,
+                retention_days=settings.history_retention_days,
+                max_rows_per_task=settings.history_max_rows_per_task,
+            )
+            chat = await ChatSession.open(
+                repo=repo,
+                mcp=manager,
+                tasks=tasks,
+                gemini=gemini,
+                timezone=settings.timezone,
+                default_model=settings.ai_model,
             )
             services: Services
             background = create_background_server(tasks, engine.run_now, lambda: services.status())
@@ -150,12 +182,17 @@ class Services:
                 runner=runner,
                 background_server=background,
                 engine=engine,
+                summarizer=summarizer,
+                notifier=notifier,
+                gemini=gemini,
+                chat=chat,
             )
             manager.add_builtin(BUILTIN_CRYPTO, create_crypto_server(coingecko))
             manager.add_builtin(BUILTIN_BACKGROUND, background)
             manager.add_configured(user_servers)
             await manager.start()
             yield services
+            chat.decline_all()  # a turn waiting for a confirmation must not hang the exit
             await engine.stop()
         finally:
             if (
@@ -164,6 +201,8 @@ class Services:
                 with contextlib.suppress(Exception):
                     await engine.stop(grace=0)
             await manager.close()
+            await notifier.aclose()
+            await gemini.aclose()
             if coingecko is not None:
                 await coingecko.aclose()
             await repo.close()

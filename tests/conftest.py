@@ -14,6 +14,8 @@ def taskagent_home(
 ) -> Iterator[Path]:
     home = tmp_path_factory.mktemp("taskagent-home")
     monkeypatch.setenv("TASKAGENT_HOME", str(home))
+    # Tests that open Services must never pop up real desktop notifications.
+    monkeypatch.setenv("TASKAGENT_NOTIFICATIONS_DESKTOP", "false")
     # Keys from the developer's shell must never reach a test (no live API calls).
     for name in ("GEMINI_API_KEY", "GOOGLE_API_KEY", "COINGECKO_DEMO_API_KEY"):
         monkeypatch.delenv(name, raising=False)

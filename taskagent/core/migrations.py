@@ -103,7 +103,28 @@ CREATE TABLE run_requests (
 CREATE INDEX ix_run_requests_state ON run_requests (state, id);
 """
 
-MIGRATIONS: tuple[str, ...] = (_MIGRATION_1, _MIGRATION_2)
+# Migration 3: the chat's conversation (core/chat.py). One row per google-genai `Content`
+# (content_json is `Content.model_dump(mode="json")`, so thoughtSignature bytes round-trip as
+# base64). role: user (typed text) | model | tool (functionResponse parts) | summary (the text
+# /compress made of older turns). `turn` groups the rows of one user message and its tool
+# rounds; token counts are the usage of the model request that produced a row. `/compress`
+# sets in_context = 0 on the turns it summarised (they stay for /tokens); `/clear` deletes.
+_MIGRATION_3 = """
+CREATE TABLE chat_messages (
+    id              INTEGER PRIMARY KEY AUTOINCREMENT,
+    session         TEXT    NOT NULL DEFAULT 'default',
+    turn            INTEGER NOT NULL,
+    role            TEXT    NOT NULL,
+    content_json    TEXT    NOT NULL,
+    created_at      TEXT    NOT NULL,
+    prompt_tokens   INTEGER,
+    response_tokens INTEGER,
+    in_context      INTEGER NOT NULL DEFAULT 1 CHECK (in_context IN (0, 1))
+);
+CREATE INDEX ix_chat_messages_session ON chat_messages (session, in_context, id);
+"""
+
+MIGRATIONS: tuple[str, ...] = (_MIGRATION_1, _MIGRATION_2, _MIGRATION_3)
 """Schema scripts; the schema version after applying `MIGRATIONS[:n]` is `n`."""
 
 SCHEMA_VERSION: int = len(MIGRATIONS)

@@ -3,27 +3,40 @@
 This is the pipeline's core step; the scheduler's runner calls it on worker threads and "run
 now" calls it directly. Nothing a tool, server or network does escapes as an exception: every
 failure becomes a history row with a specific `error_message`.
+
+After a successful tool call the result is compared with the previous successful run's
+(`significance.assess`, always) and summarised (`Summarizer`, when one is given: Gemini or the
+offline summariser; a failed summary never fails the run). The finished run is then offered to
+the `Notifier` (when one is given), which hands it over to the main loop itself.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import time
 from collections.abc import Callable
 from dataclasses import replace
 from datetime import datetime
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from taskagent.core.events import EventBus, RunFinished, RunStarted
 from taskagent.core.models import Run, RunStatus, Task, utcnow
 from taskagent.core.repository import Repository, RunNotFound, TaskNotFound
+from taskagent.core.significance import Significance, assess, subject_for_tool
+
+if TYPE_CHECKING:
+    from taskagent.core.notify import Notifier
+    from taskagent.core.summarize import Summarizer
 
 log = logging.getLogger(__name__)
 
 # Raw results are stored whole up to this size; larger ones are cut with a marker so one
 # runaway tool cannot bloat the database.
 MAX_RAW_CHARS = 1_000_000
+_CUT_MARKER = "\n[... cut: "
+NOTIFY_TIMEOUT = 10.0  # seconds a run waits for the notifier (it never fails the run)
 
 
 class ToolCaller(Protocol):
@@ -43,6 +56,23 @@ def encode_raw(data: Any) -> str:
     return text
 
 
+class _Unreadable:
+    """A previous result that cannot be compared (cut because it was too large)."""
+
+
+def decode_raw(raw: str | None, like: Any) -> Any:
+    """A stored `raw_data` back as data, read the way `like` (this run's result) is shaped:
+    text results stay text, anything else is parsed as JSON."""
+    if raw is None:
+        return None
+    if isinstance(like, str):
+        return raw
+    try:
+        return json.loads(raw)
+    except ValueError:
+        return _Unreadable() if _CUT_MARKER in raw else raw
+
+
 def _is_timeout(exc: BaseException) -> bool:
     return type(exc).__name__ in {"ToolTimeout", "TimeoutError"}
 
@@ -55,11 +85,15 @@ class RunExecutor:
         *,
         events: EventBus | None = None,
         clock: Callable[[], datetime] = utcnow,
+        summarizer: Summarizer | None = None,
+        notifier: Notifier | None = None,
     ) -> None:
         self.repo = repo
         self.tools = tools
         self.events = events or EventBus()
         self.clock = clock
+        self.summarizer = summarizer
+        self.notifier = notifier
 
     async def run(
         self, task: Task, *, trigger: str = "manual", scheduled_time: datetime | None = None
@@ -88,7 +122,9 @@ class RunExecutor:
             finished = replace(run, status=status, error_message=message)
         else:
             finished = replace(run, status=RunStatus.SUCCESS, raw_data=encode_raw(result.data))
-        finished.duration_ms = round((time.perf_counter() - t0) * 1000)
+        finished.duration_ms = round((time.perf_counter() - t0) * 1000)  # the tool call
+        if finished.status is RunStatus.SUCCESS:
+            await self._analyse(task, result.data, finished)
         finished.finished_at = self.clock()
         try:
             await self.repo.update_run(finished)
@@ -97,4 +133,50 @@ class RunExecutor:
             # The task was removed while it ran; its history went with it.
             log.info("task %s was removed during run %s", task.id, run.id)
         self.events.publish(RunFinished(task.id, run.id, finished.status.value))
+        if self.notifier is not None:
+            try:
+                await asyncio.wait_for(self.notifier.notify_run(task, finished), NOTIFY_TIMEOUT)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # a notification is never worth a failed run
+                log.warning("notification for run %s failed: %r", run.id, exc)
         return finished
+
+    async def _analyse(self, task: Task, data: Any, run: Run) -> None:
+        """Significance against the previous successful run, then the summary; fills `run`.
+        Never raises (apart from cancellation): the run stays a success whatever happens."""
+        assert task.id is not None
+        previous: Any = None
+        try:
+            before = await self.repo.latest_run(task.id, statuses=[RunStatus.SUCCESS])
+            previous = None if before is None else decode_raw(before.raw_data, data)
+            if isinstance(previous, _Unreadable):
+                verdict = Significance(False, "the previous result was too large to compare")
+                previous = None
+            else:
+                verdict = assess(
+                    previous,
+                    data,
+                    task.significance_threshold,
+                    first_run=before is None,
+                    subject=subject_for_tool(task.mcp_tool),
+                )
+            run.significant = verdict.significant
+            run.significance_reason = verdict.reason
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("significance test of run %s failed", run.id)
+        if self.summarizer is None:
+            return
+        try:
+            summary = await self.summarizer.summarize(task, data, previous)
+        except asyncio.CancelledError:
+            raise
+        except Exception:  # Summarizer never raises; this guards a replacement that does
+            log.exception("summary of run %s failed", run.id)
+            return
+        run.ai_summary = summary.text
+        run.summarizer = summary.summarizer
+        run.prompt_tokens = summary.prompt_tokens
+        run.response_tokens = summary.response_tokens

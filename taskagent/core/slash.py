@@ -1,25 +1,59 @@
 """Slash commands typed in the chat input: parsing and execution, with no UI code.
 
-Each command returns a `Reply` (text for the chat log, plus an optional action such as `quit`
-that the UI carries out). Unknown commands and bad arguments give one line of error plus the
-matching usage.
+`SlashCommands.execute(line)` returns a `Reply`: text for the chat log, `error=True` for a
+one-line error (always followed by the matching usage), and an optional `action` the UI
+carries out:
+
+    "quit"            leave the app
+    "clear"           empty the chat log (the conversation was already forgotten)
+    "open_task_form"  open the new-task form (/tasks add)
+    "tasks_menu"      /tasks alone: the UI may show a menu of the /tasks commands (text has it)
+    "confirm"         ask the user yes/no with `text` as the question; on yes, execute
+                      `reply.confirm_command` (e.g. "/tasks remove 3 --yes")
+
+The same commands as the app's keys; every command is one entry of COMMANDS (usage + one line
+of help), which /help and the help screen list.
 """
 
 from __future__ import annotations
 
+import contextlib
+import json
 import shlex
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+from zoneinfo import ZoneInfo
 
 from taskagent.core import schedules
+from taskagent.core.chat import (
+    CHAT_MODELS,
+    CHAT_SETTINGS,
+    ChatSession,
+    CompressError,
+    find_setting,
+    first_paragraph,
+)
+from taskagent.core.models import Run, Task
+from taskagent.core.status import task_overview
+from taskagent.core.summarize import render_data
 from taskagent.core.tasks import TaskInputError, TaskNotFound, TaskService
+
+if TYPE_CHECKING:
+    from taskagent.core.engine import Engine
+    from taskagent.core.mcp import McpManager
+    from taskagent.core.repository import Repository
+
+StatusProvider = Callable[[], Awaitable[dict[str, Any]]]
 
 
 @dataclass(frozen=True, slots=True)
 class Reply:
     text: str
-    action: str | None = None  # "quit" | "clear" | None
+    action: str | None = None  # quit | clear | open_task_form | tasks_menu | confirm | None
     error: bool = False
+    confirm_command: str | None = None  # with action="confirm": run this line on "yes"
 
 
 @dataclass(frozen=True, slots=True)
@@ -29,17 +63,34 @@ class Command:
 
 
 COMMANDS: dict[str, Command] = {
-    "/help": Command("/help", "every command with one line each"),
-    "/tasks list": Command("/tasks list", "all tasks with schedule, state and next run"),
-    "/tasks start": Command("/tasks start <id>", "enable a task"),
-    "/tasks stop": Command("/tasks stop <id>", "disable a task"),
-    "/tasks pause": Command("/tasks pause <id>", "pause a task (it keeps its schedule)"),
-    "/tasks resume": Command("/tasks resume <id>", "resume a paused task"),
-    "/tasks remove": Command("/tasks remove <id>", "delete a task and its history"),
-    "/tasks history": Command("/tasks history <id>", "the task's last 20 runs"),
-    "/clear": Command("/clear", "clear the chat log"),
-    "/quit": Command("/quit", "leave taskagent"),
+    c.usage.split(" <")[0].split(" [")[0]: c
+    for c in (
+        Command("/help", "every command with one line each"),
+        Command("/tasks", "the /tasks commands (menu)"),
+        Command("/tasks list", "all tasks with schedule, state and next run"),
+        Command("/tasks add", "open the new-task form"),
+        Command("/tasks remove <id>", "delete a task and its history (asks first)"),
+        Command("/tasks start <id>", "enable a task"),
+        Command("/tasks stop <id>", "disable a task"),
+        Command("/tasks pause <id>", "pause a task (it keeps its schedule)"),
+        Command("/tasks resume <id>", "resume a paused task"),
+        Command("/tasks run <id>", "run a task now and show the result"),
+        Command("/tasks history <id>", "the task's last 20 runs"),
+        Command("/tasks result <id>", "the task's latest result with its summary"),
+        Command("/tasks status", "scheduler state, task counts, runs in the last 24 h"),
+        Command("/mcp [server]", "MCP servers and their state, or one server's tools"),
+        Command("/model [name]", "show or set the chat model"),
+        Command("/system [text|reset]", "show or set the chat's system instruction"),
+        Command("/settings [name value]", "show or set temperature, max_tokens, top_p..."),
+        Command("/tokens", "tokens used by this conversation and by task summaries"),
+        Command("/compress", "replace older turns by a summary to save tokens"),
+        Command("/clear", "forget the conversation and clear the chat"),
+        Command("/quit", "leave taskagent"),
+    )
 }
+
+TASK_ACTIONS = ("list", "add", "remove", "start", "stop", "pause", "resume", "run")
+TASK_ACTIONS += ("history", "result", "status")
 
 
 def help_text() -> str:
@@ -47,68 +98,418 @@ def help_text() -> str:
     return "\n".join(f"{c.usage.ljust(width)}  {c.help}" for c in COMMANDS.values())
 
 
+def _usage(key: str) -> str:
+    return f"usage: {COMMANDS[key].usage}"
+
+
+class CommandError(Exception):
+    """A bad command or argument: one line, shown with the usage of `key`."""
+
+    def __init__(self, message: str, key: str | None = None) -> None:
+        super().__init__(message)
+        self.key = key
+
+
+def _fmt_duration(ms: int | None) -> str:
+    if ms is None:
+        return "-"
+    return f"{ms} ms" if ms < 1000 else f"{ms / 1000:.1f} s"
+
+
 class SlashCommands:
-    def __init__(self, tasks: TaskService) -> None:
+    """Every slash command, over explicit dependencies (tests build it from real Services).
+
+    Only `tasks` is required; a command whose dependency is missing says it is unavailable.
+    """
+
+    def __init__(
+        self,
+        tasks: TaskService,
+        *,
+        engine: Engine | None = None,
+        mcp: McpManager | None = None,
+        repo: Repository | None = None,
+        chat: ChatSession | None = None,
+        status: StatusProvider | None = None,
+        timezone: str | None = None,
+    ) -> None:
         self.tasks = tasks
+        self.engine = engine
+        self.mcp = mcp
+        self.repo = repo or tasks.repo
+        self.chat = chat
+        self.status = status
+        self.timezone = timezone or (chat.timezone if chat is not None else "UTC")
+
+    @classmethod
+    def from_services(cls, services: Any, chat: ChatSession | None = None) -> SlashCommands:
+        """Build from a taskagent.services.Services (its `chat` when it has one)."""
+        return cls(
+            services.tasks,
+            engine=services.engine,
+            mcp=services.mcp,
+            repo=services.repo,
+            chat=chat if chat is not None else getattr(services, "chat", None),
+            status=services.status,
+            timezone=services.settings.timezone,
+        )
+
+    # ----------------------------------------------------------------------------- entry
+    @staticmethod
+    def is_command(line: str) -> bool:
+        return line.lstrip().startswith("/")
 
     async def execute(self, line: str) -> Reply:
-        try:
-            words = shlex.split(line.strip())
-        except ValueError as exc:
-            return Reply(f"cannot read that command: {exc}", error=True)
-        if not words or not words[0].startswith("/"):
+        """Run one command line; never raises for user mistakes."""
+        line = line.strip()
+        if not line.startswith("/"):
             return Reply("slash commands start with '/': try /help", error=True)
-        head = words[0].lower()
-        if head == "/help":
-            return Reply(help_text())
-        if head == "/quit":
-            return Reply("bye", action="quit")
-        if head == "/clear":
-            return Reply("", action="clear")
-        if head == "/tasks":
-            return await self._tasks(words[1:])
-        return Reply(f"unknown command {words[0]}; type /help for the list", error=True)
-
-    async def _tasks(self, words: list[str]) -> Reply:
-        if not words or words[0].lower() == "list":
-            return Reply(await self._list())
-        sub = words[0].lower()
-        key = f"/tasks {sub}"
-        if key not in COMMANDS:
-            subs = ", ".join(k.split()[1] for k in COMMANDS if k.startswith("/tasks "))
-            return Reply(f"unknown /tasks action '{words[0]}' (use one of: {subs})", error=True)
-        if len(words) != 2:
-            return Reply(f"usage: {COMMANDS[key].usage}", error=True)
-        actions: dict[str, Callable[[str], Awaitable[object]]] = {
-            "start": self.tasks.enable,
-            "stop": self.tasks.disable,
-            "pause": self.tasks.pause,
-            "resume": self.tasks.resume,
-            "remove": self.tasks.remove,
-        }
+        head, _, rest = line.partition(" ")
+        head = head.lower()
+        rest = rest.strip()
         try:
-            if sub == "history":
-                runs = await self.tasks.history(words[1], 20)
-                if not runs:
-                    return Reply("no runs yet")
-                return Reply(
-                    "\n".join(
-                        f"#{r.id} {r.run_time:%Y-%m-%d %H:%M} {r.status.value}"
-                        f" {r.error_message or r.ai_summary or ''}".rstrip()
-                        for r in runs
+            words = shlex.split(rest)
+        except ValueError:
+            words = rest.split()
+        handler = {
+            "/help": self._help,
+            "/?": self._help,
+            "/tasks": self._tasks,
+            "/task": self._tasks,
+            "/mcp": self._mcp,
+            "/model": self._model,
+            "/settings": self._settings,
+            "/tokens": self._tokens,
+            "/compress": self._compress,
+            "/clear": self._clear,
+            "/quit": self._quit,
+            "/exit": self._quit,
+        }.get(head)
+        try:
+            if head == "/system":
+                return await self._system(rest)
+            if handler is None:
+                raise CommandError(f"unknown command {head}; type /help for the list")
+            return await handler(words)
+        except CommandError as exc:
+            usage = f" ({_usage(exc.key)})" if exc.key else ""
+            return Reply(f"{exc}{usage}", error=True)
+
+    # --------------------------------------------------------------------------- simple
+    async def _help(self, words: list[str]) -> Reply:
+        return Reply(help_text())
+
+    async def _quit(self, words: list[str]) -> Reply:
+        self._no_args(words, "/quit")
+        return Reply("bye", action="quit")
+
+    async def _clear(self, words: list[str]) -> Reply:
+        self._no_args(words, "/clear")
+        if self.chat is not None:
+            try:
+                await self.chat.clear()
+            except RuntimeError as exc:
+                raise CommandError(str(exc)) from None
+        return Reply("conversation cleared", action="clear")
+
+    @staticmethod
+    def _no_args(words: list[str], key: str) -> None:
+        if words:
+            raise CommandError(f"{key} takes no arguments", key)
+
+    def _need_chat(self, key: str) -> ChatSession:
+        if self.chat is None:
+            raise CommandError(f"{key}: the chat agent is not available here")
+        return self.chat
+
+    # ---------------------------------------------------------------------------- tasks
+    async def _tasks(self, words: list[str]) -> Reply:
+        if not words:
+            menu = "\n".join(
+                f"{c.usage.ljust(20)}  {c.help}"
+                for key, c in COMMANDS.items()
+                if key.startswith("/tasks ")
+            )
+            return Reply(menu, action="tasks_menu")
+        sub = words[0].lower()
+        args = words[1:]
+        key = f"/tasks {sub}"
+        if sub not in TASK_ACTIONS:
+            raise CommandError(
+                f"unknown /tasks action '{words[0]}' (use one of: {', '.join(TASK_ACTIONS)})",
+                "/tasks",
+            )
+        if sub in ("list", "add", "status"):
+            self._no_args(args, key)
+            if sub == "list":
+                return Reply(await self._list())
+            if sub == "add":
+                return Reply("opening the new-task form", action="open_task_form")
+            return Reply(await self._status())
+        confirmed = False
+        if sub == "remove" and args and args[-1] in ("--yes", "-y"):
+            confirmed, args = True, args[:-1]
+        if len(args) != 1:
+            what = "a task id" if not args else "one task id"
+            raise CommandError(f"/tasks {sub} needs {what}", key)
+        try:
+            task = await self.tasks.get(args[0])
+            if sub == "remove":
+                if not confirmed:
+                    return Reply(
+                        f"Remove task {task.id} “{task.name}” and all its history?",
+                        action="confirm",
+                        confirm_command=f"/tasks remove {task.id} --yes",
                     )
-                )
-            task = await actions[sub](words[1])
+                await self.tasks.remove(task.id)  # type: ignore[arg-type]
+                return Reply(f"removed task {task.id} ({task.name})")
+            if sub in ("start", "stop", "pause", "resume"):
+                change = {
+                    "start": (self.tasks.enable, "enabled"),
+                    "stop": (self.tasks.disable, "disabled"),
+                    "pause": (self.tasks.pause, "paused"),
+                    "resume": (self.tasks.resume, "resumed"),
+                }[sub]
+                task = await change[0](task.id)  # type: ignore[arg-type]
+                nxt = f"; next run {self._time(task.next_run)}" if task.next_run else ""
+                return Reply(f"{change[1]} task {task.id} ({task.name}){nxt}")
+            if sub == "run":
+                return Reply(await self._run(task))
+            if sub == "history":
+                return Reply(await self._history(task))
+            return Reply(await self._result(task))
         except (TaskNotFound, TaskInputError) as exc:
-            return Reply(f"{exc}; usage: {COMMANDS[key].usage}", error=True)
-        done = {"start": "enabled", "stop": "disabled", "pause": "paused", "resume": "resumed"}
-        return Reply(f"{done.get(sub, 'removed')} task {task.id} ({task.name})")  # type: ignore[attr-defined]
+            raise CommandError(str(exc), key) from None
+
+    def _time(self, moment: datetime | None) -> str:
+        if moment is None:
+            return "-"
+        try:
+            zone = ZoneInfo(schedules.validate_timezone(self.timezone))
+        except schedules.ScheduleError:
+            zone = ZoneInfo("UTC")
+        local = moment.astimezone(zone)
+        return f"{local:%Y-%m-%d %H:%M}"
 
     async def _list(self) -> str:
         tasks = await self.tasks.list_tasks()
         if not tasks:
-            return "no tasks yet"
-        return "\n".join(
-            f"{t.id:>3}  {t.name}  [{t.state.value}]  {schedules.describe(t.schedule)}  -> {t.mcp_tool}"
+            return "no tasks yet: /tasks add, or ask the agent to create one"
+        rows = [
+            f"{t.id:>3}  {t.name}  [{t.state.value}]  {schedules.describe(t.schedule)}"
+            f"  next {self._time(t.next_run)}  -> {t.mcp_tool}"
             for t in tasks
+        ]
+        return "\n".join(rows)
+
+    async def _run(self, task: Task) -> str:
+        if self.engine is None:
+            raise CommandError("/tasks run: the scheduler is not available here")
+        try:
+            run = await self.engine.run_now(task.id)  # type: ignore[arg-type]
+        except (LookupError, RuntimeError) as exc:
+            raise CommandError(f"could not run task {task.id}: {exc}") from None
+        return self._describe_run(task, run)
+
+    def _describe_run(self, task: Task, run: Run) -> str:
+        lines = [
+            f"run #{run.id} of task {task.id} ({task.name}): {run.status.value} "
+            f"in {_fmt_duration(run.duration_ms)}"
+        ]
+        if run.error_message:
+            lines.append(f"error: {run.error_message}")
+        if run.ai_summary:
+            lines.append(f"summary: {run.ai_summary}")
+        return "\n".join(lines)
+
+    async def _history(self, task: Task) -> str:
+        runs = await self.tasks.history(task.id, 20)  # type: ignore[arg-type]
+        if not runs:
+            return f"task {task.id} ({task.name}) has not run yet"
+        lines = [f"last {len(runs)} run(s) of task {task.id} ({task.name}), newest first:"]
+        for r in runs:
+            note = r.error_message or r.ai_summary or ""
+            note = " ".join(note.split())
+            if len(note) > 90:
+                note = note[:89] + "…"
+            lines.append(
+                f"#{r.id:<5} {self._time(r.run_time)}  {r.status.value:<11} "
+                f"{_fmt_duration(r.duration_ms):>8}  {note}".rstrip()
+            )
+        return "\n".join(lines)
+
+    async def _result(self, task: Task) -> str:
+        run = await self.tasks.latest_result(task.id)  # type: ignore[arg-type]
+        if run is None:
+            return f"task {task.id} ({task.name}) has not run yet"
+        lines = [
+            f"latest result of task {task.id} ({task.name}): run #{run.id} at "
+            f"{self._time(run.run_time)}, {run.status.value} in {_fmt_duration(run.duration_ms)}"
+        ]
+        if run.error_message:
+            lines.append(f"error: {run.error_message}")
+        if run.ai_summary:
+            lines.append(f"summary ({run.summarizer or 'offline'}): {run.ai_summary}")
+        if run.raw_data:
+            try:
+                data: Any = json.loads(run.raw_data)
+            except ValueError:
+                data = run.raw_data
+            lines.append(f"data: {render_data(data, 1500)}")
+        return "\n".join(lines)
+
+    async def _status(self) -> str:
+        if self.status is not None:
+            info = await self.status()
+        else:
+            info = await task_overview(self.repo)
+            if self.engine is not None:
+                info["scheduler"] = await self.engine.status()
+        t = info.get("tasks", {})
+        day = info.get("last_24h", {})
+        lines = [
+            f"tasks: {t.get('total', 0)} ({t.get('active', 0)} active, {t.get('paused', 0)} "
+            f"paused, {t.get('disabled', 0)} disabled); running now: {info.get('running_now', 0)}",
+            f"last 24 h: {day.get('runs', 0)} runs, {day.get('successes', 0)} ok, "
+            f"{day.get('errors', 0)} failed",
+        ]
+        scheduler = info.get("scheduler")
+        if isinstance(scheduler, dict):
+            lines.append(
+                f"scheduler: {scheduler.get('mode', '?')}, up {scheduler.get('uptime_seconds', 0)} s"
+            )
+        if info.get("ai"):
+            lines.append(f"AI summaries: {info['ai']}")
+        upcoming = info.get("next_runs") or []
+        for item in upcoming[:5]:
+            when = item.get("next_run")
+            with contextlib.suppress(TypeError, ValueError):
+                when = self._time(datetime.fromisoformat(when))
+            lines.append(f"next: {item.get('name')} ({item.get('schedule')}) at {when}")
+        return "\n".join(lines)
+
+    # ------------------------------------------------------------------------------ mcp
+    async def _mcp(self, words: list[str]) -> Reply:
+        if self.mcp is None:
+            raise CommandError("/mcp: the MCP manager is not available here")
+        if len(words) > 1:
+            raise CommandError("/mcp takes at most one server name", "/mcp")
+        servers = self.mcp.status()
+        if not words:
+            if not servers:
+                return Reply("no MCP servers configured")
+            lines = [
+                f"{s.name:<14} {s.kind:<8} {s.state:<12} {s.tool_count} tool(s)"
+                + (f"  error: {s.error}" if s.error else "")
+                for s in servers
+            ]
+            lines.append("/mcp <server> lists a server's tools")
+            return Reply("\n".join(lines))
+        name = words[0]
+        match = next((s for s in servers if s.name == name), None)
+        if match is None:
+            names = ", ".join(s.name for s in servers) or "none"
+            raise CommandError(f"no MCP server '{name}' (servers: {names})", "/mcp")
+        tools = [t for t in await self.mcp.list_tools() if t.server == name]
+        head = f"{match.name} ({match.kind}, {match.state}): {len(tools)} tool(s)"
+        if match.error:
+            head += f"; error: {match.error}"
+        lines = [head]
+        width = max((len(t.name) for t in tools), default=0)
+        for t in sorted(tools, key=lambda t: t.name):
+            lines.append(f"  {t.name.ljust(width)}  {first_paragraph(t.description, 120)}".rstrip())
+        return Reply("\n".join(lines))
+
+    # --------------------------------------------------------------------- chat settings
+    async def _model(self, words: list[str]) -> Reply:
+        chat = self._need_chat("/model")
+        if not words:
+            others = ", ".join(m for m in CHAT_MODELS if m != chat.model)
+            return Reply(f"model: {chat.model} (others: {others}, or any Gemini model name)")
+        if len(words) > 1:
+            raise CommandError("/model takes one model name", "/model")
+        try:
+            name = await chat.set_model(words[0])
+        except ValueError as exc:
+            raise CommandError(str(exc), "/model") from None
+        note = "" if name in CHAT_MODELS else " (not one of the usual models; check the name)"
+        return Reply(f"model set to {name}{note}")
+
+    async def _system(self, rest: str) -> Reply:
+        chat = self._need_chat("/system")
+        if not rest:
+            origin = "custom" if chat.custom_system else "default"
+            return Reply(
+                f"system instruction ({origin}; today's date, time zone and the tool list are "
+                f"added to it):\n{chat.system_instruction}"
+            )
+        if rest.lower() in ("reset", "default"):
+            await chat.set_system_instruction(None)
+            return Reply("system instruction reset to the default")
+        await chat.set_system_instruction(rest)
+        return Reply("system instruction set")
+
+    async def _settings(self, words: list[str]) -> Reply:
+        chat = self._need_chat("/settings")
+        if not words:
+            lines = []
+            for spec in CHAT_SETTINGS.values():
+                value = chat.setting(spec.name)
+                shown = "model default" if value is None else f"{value:g}"
+                lines.append(f"{spec.name:<12} {shown:<14} {spec.help}")
+            lines.append("set one: /settings temperature 0.3 ('default' resets it)")
+            return Reply("\n".join(lines))
+        if len(words) != 2:
+            raise CommandError("/settings needs a name and a value", "/settings")
+        spec = find_setting(words[0])
+        if spec is None:
+            raise CommandError(
+                f"unknown setting '{words[0]}' (use {', '.join(CHAT_SETTINGS)})", "/settings"
+            )
+        try:
+            name, value = await chat.set_setting(spec.name, words[1])
+        except ValueError as exc:
+            raise CommandError(str(exc), "/settings") from None
+        shown = "the model's default" if value is None else f"{value:g}"
+        if words[1].strip().lower() in ("default", "reset", "none"):
+            return Reply(f"{name} reset to its default: {shown}")
+        return Reply(f"{name} set to {shown}")
+
+    async def _tokens(self, words: list[str]) -> Reply:
+        self._no_args(words, "/tokens")
+        lines: list[str] = []
+        if self.chat is not None:
+            turns = await self.chat.token_usage()
+            if turns:
+                lines.append("this conversation (prompt + response = total):")
+                for i, t in enumerate(turns, 1):
+                    label = t.label if t.label == "/compress" else f"{i}. {t.label}"
+                    lines.append(
+                        f"  {label:<44} {t.prompt_tokens:>8,} + {t.response_tokens:>7,} "
+                        f"= {t.total:>8,}"
+                    )
+                prompt = sum(t.prompt_tokens for t in turns)
+                response = sum(t.response_tokens for t in turns)
+                lines.append(
+                    f"  {'all turns':<44} {prompt:>8,} + {response:>7,} = {prompt + response:>8,}"
+                )
+            else:
+                lines.append("this conversation: no tokens used yet")
+        row = await self.repo.fetchone(
+            "SELECT COALESCE(SUM(prompt_tokens), 0), COALESCE(SUM(response_tokens), 0), "
+            "COUNT(prompt_tokens) FROM task_history"
         )
+        prompt, response, runs = int(row[0]), int(row[1]), int(row[2])
+        lines.append(
+            f"task summaries: {prompt:,} + {response:,} = {prompt + response:,} tokens "
+            f"over {runs} AI-summarised run(s)"
+        )
+        return Reply("\n".join(lines))
+
+    async def _compress(self, words: list[str]) -> Reply:
+        self._no_args(words, "/compress")
+        chat = self._need_chat("/compress")
+        try:
+            return Reply(await chat.compress())
+        except CompressError as exc:
+            raise CommandError(str(exc)) from None
