@@ -134,6 +134,13 @@ FIELDS: tuple[Field, ...] = (
         "default time limit for one run",
     ),
     Field(
+        "scheduler",
+        "max_retries",
+        2,
+        _int_range(0, 10),
+        "retries of a run after a transient failure (rate limit, timeout, lost connection)",
+    ),
+    Field(
         "notifications",
         "default_level",
         NotificationLevel.ALL.value,
@@ -196,6 +203,7 @@ class Settings:
     general_timezone: str = ""
     scheduler_worker_threads: int = 4
     scheduler_task_timeout_seconds: float = 60.0
+    scheduler_max_retries: int = 2
     notifications_default_level: str = NotificationLevel.ALL.value
     notifications_cooldown_seconds: int = 300
     notifications_desktop: bool = True

@@ -25,6 +25,7 @@ from taskagent.core.gemini import GeminiClient
 from taskagent.core.mcp import McpManager, load_mcp_config
 from taskagent.core.notify import Notifier
 from taskagent.core.repository import Repository
+from taskagent.core.retry import RetryPolicy
 from taskagent.core.runs import RunExecutor
 from taskagent.core.slash import SlashCommands
 from taskagent.core.status import task_overview
@@ -143,7 +144,12 @@ class Services:
             notifier.on_pause = tasks.pause
             await notifier.start()  # on this (the main) loop: the notifier binds to it
             runner = RunExecutor(
-                repo, manager, events=events, summarizer=summarizer, notifier=notifier
+                repo,
+                manager,
+                events=events,
+                summarizer=summarizer,
+                notifier=notifier,
+                retry=RetryPolicy(retries=settings.scheduler_max_retries),
             )
             coingecko = _coingecko_client()
 

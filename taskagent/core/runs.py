@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from taskagent.core.events import EventBus, RunFinished, RunStarted
 from taskagent.core.models import Run, RunStatus, Task, utcnow
 from taskagent.core.repository import Repository, RunNotFound, TaskNotFound
+from taskagent.core.retry import RetryPolicy, call_with_retries
 from taskagent.core.significance import Significance, assess, subject_for_tool
 
 if TYPE_CHECKING:
@@ -87,6 +88,7 @@ class RunExecutor:
         clock: Callable[[], datetime] = utcnow,
         summarizer: Summarizer | None = None,
         notifier: Notifier | None = None,
+        retry: RetryPolicy | None = None,
     ) -> None:
         self.repo = repo
         self.tools = tools
@@ -94,6 +96,7 @@ class RunExecutor:
         self.clock = clock
         self.summarizer = summarizer
         self.notifier = notifier
+        self.retry = retry or RetryPolicy()
 
     async def run(
         self, task: Task, *, trigger: str = "manual", scheduled_time: datetime | None = None
@@ -112,16 +115,31 @@ class RunExecutor:
         assert run.id is not None
         self.events.publish(RunStarted(task.id, run.id))
         t0 = time.perf_counter()
+
+        def note_retry(attempt: int, exc: BaseException, wait: float) -> None:
+            log.info(
+                "task %s attempt %d failed (%s); retrying in %.1f s", task.id, attempt, exc, wait
+            )
+
         try:
-            result = await self.tools.call_tool(
-                task.mcp_tool, task.tool_args, timeout=task.timeout_seconds
+            result, attempts = await call_with_retries(
+                lambda: self.tools.call_tool(
+                    task.mcp_tool, task.tool_args, timeout=task.timeout_seconds
+                ),
+                self.retry,
+                on_retry=note_retry,
             )
         except Exception as exc:  # every failure becomes history, never a crash
             status = RunStatus.TIMEOUT if _is_timeout(exc) else RunStatus.ERROR
             message = str(exc) or type(exc).__name__
-            finished = replace(run, status=status, error_message=message)
+            tries = getattr(exc, "attempts", 1)
+            if tries > 1:
+                message += f" (after {tries} attempts)"
+            finished = replace(run, status=status, error_message=message, attempts=tries)
         else:
-            finished = replace(run, status=RunStatus.SUCCESS, raw_data=encode_raw(result.data))
+            finished = replace(
+                run, status=RunStatus.SUCCESS, raw_data=encode_raw(result.data), attempts=attempts
+            )
         finished.duration_ms = round((time.perf_counter() - t0) * 1000)  # the tool call
         if finished.status is RunStatus.SUCCESS:
             await self._analyse(task, result.data, finished)

@@ -14,12 +14,14 @@ from typing import Any
 
 import pytest
 from fastmcp import FastMCP
+from fastmcp.exceptions import ToolError
 
 from taskagent.core.engine import Engine, SchedulerBusy
 from taskagent.core.lease import Lease
 from taskagent.core.mcp import McpManager
 from taskagent.core.models import RunStatus, utcnow
 from taskagent.core.repository import Repository
+from taskagent.core.retry import RetryPolicy
 from taskagent.core.runs import RunExecutor
 from taskagent.core.tasks import TaskService
 
@@ -30,6 +32,16 @@ def make_server() -> FastMCP:
     @server.tool
     async def ping(tag: str = "") -> dict[str, Any]:
         return {"pong": tag, "pid": os.getpid()}
+
+    calls: dict[str, int] = {}
+
+    @server.tool
+    async def flaky(key: str, failures: int) -> dict[str, int]:
+        """Fails with a rate-limit error `failures` times per key, then answers."""
+        calls[key] = calls.get(key, 0) + 1
+        if calls[key] <= failures:
+            raise ToolError("rate limit reached; retry after 0.1 s")
+        return {"calls": calls[key]}
 
     @server.tool
     async def slow(seconds: float = 1.0) -> dict[str, float]:
@@ -60,7 +72,9 @@ async def make_node(db: Path, log_dir: Path, *, kind: str = "app", workers: int 
     manager.add_builtin("t", make_server())
     await manager.start()
     tasks = TaskService(repo, catalogue=manager)
-    executor = RunExecutor(repo, manager, events=tasks.events)
+    executor = RunExecutor(
+        repo, manager, events=tasks.events, retry=RetryPolicy(retries=2, base_delay=0.05)
+    )
     engine = Engine(
         repo,
         executor,
@@ -165,6 +179,7 @@ async def test_timeout_is_its_own_outcome(node: Node) -> None:
     run = await node.engine.run_now(task.id)  # type: ignore[arg-type]
     assert run.status is RunStatus.TIMEOUT
     assert "did not answer within 1 s" in run.error_message
+    assert run.attempts == 3 and "(after 3 attempts)" in run.error_message
     assert run.trigger == "manual"
 
 
@@ -341,3 +356,28 @@ async def test_history_retention_is_applied_by_the_scheduler(tmp_path: Path) -> 
 
 async def _count(node: Node, task_id: int) -> bool:
     return await node.repo.count_runs(task_id=task_id) == 5
+
+
+async def test_transient_failures_are_retried_within_one_run(node: Node) -> None:
+    recovers = await node.tasks.create_task(
+        name="recovers",
+        schedule_type="daily",
+        schedule_value="03:00",
+        mcp_tool="flaky",
+        tool_args={"key": "a", "failures": 2},
+    )
+    gives_up = await node.tasks.create_task(
+        name="gives up",
+        schedule_type="daily",
+        schedule_value="03:00",
+        mcp_tool="flaky",
+        tool_args={"key": "b", "failures": 9},
+    )
+    await node.engine.start()
+    ok = await node.engine.run_now(recovers.id)  # type: ignore[arg-type]
+    assert ok.status is RunStatus.SUCCESS and ok.attempts == 3
+    failed = await node.engine.run_now(gives_up.id)  # type: ignore[arg-type]
+    assert failed.status is RunStatus.ERROR and failed.attempts == 3
+    assert (
+        "rate limit reached" in failed.error_message and "after 3 attempts" in failed.error_message
+    )

@@ -118,19 +118,39 @@ async def test_a_failing_tool_is_recorded_not_raised(
     await client.call_tool(
         "create_background_task",
         {
-            "name": "eur",
+            "name": "zzz prices",
+            "schedule_type": "daily",
+            "schedule_value": "09:00",
+            "mcp_tool": "get_crypto_prices",
+            "tool_args": {"vs_currency": "zzz"},
+        },
+    )
+    result = (await client.call_tool("run_task_immediately", {"task_id": 1})).data
+    assert result["status"] == "error"
+    assert "zzz" in result["error_message"]
+    assert result["attempts"] == 1  # a permanent error is not retried
+    history = (await client.call_tool("get_task_execution_history", {"task_id": 1})).data
+    assert history["runs"][0]["status"] == "error"
+
+
+async def test_a_transient_outage_is_retried_within_the_run(
+    client: Client, coingecko_stub: CoinGeckoStub
+) -> None:
+    await client.call_tool(
+        "create_background_task",
+        {
+            "name": "summary",
             "schedule_type": "daily",
             "schedule_value": "09:00",
             "mcp_tool": "get_market_summary",
             "tool_args": {},
         },
     )
-    coingecko_stub.server_error(times=5)
+    # More 5xx answers than the CoinGecko client's own retries absorb: the run retries.
+    coingecko_stub.server_error(times=4)
     result = (await client.call_tool("run_task_immediately", {"task_id": 1})).data
-    assert result["status"] == "error"
-    assert "CoinGecko" in result["error_message"]
-    history = (await client.call_tool("get_task_execution_history", {"task_id": 1})).data
-    assert history["runs"][0]["status"] == "error"
+    assert result["status"] == "success", result
+    assert result["attempts"] == 2
 
 
 async def test_state_changes_and_schedule_update(client: Client) -> None:
