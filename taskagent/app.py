@@ -1,51 +1,392 @@
-"""TaskAgentApp: tabs, global keys and the command palette. No domain logic: every action is a
-call into the core (`self.services`)."""
+"""TaskAgentApp: tabs, global keys, the command palette and the services' lifecycle.
+
+No domain logic: every action is a call into the core (`self.services`). The app can be given
+ready `Services` (tests) or a *factory* returning the `Services.open(...)` async context manager;
+then the first screen paints at once and the services (fastmcp imports, MCP servers) open in the
+background while the views show "starting…".
+"""
 
 from __future__ import annotations
 
-from typing import ClassVar
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable, Iterable
+from contextlib import AbstractAsyncContextManager
+from datetime import datetime
+from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
-from textual.app import App, ComposeResult
+from textual.app import App, ComposeResult, SystemCommand
 from textual.binding import Binding, BindingType
-from textual.widgets import Footer, Header, TabbedContent, TabPane
+from textual.containers import Horizontal
+from textual.dom import DOMNode
+from textual.screen import Screen
+from textual.signal import Signal
+from textual.widgets import ContentSwitcher, Footer, Header, Tab, Tabs
+from textual.worker import Worker
 
-from taskagent.screens.chat import ChatView
+from taskagent.bridge import CoreEvent, EventBridge, ExternalChange
+from taskagent.core.events import Event
+from taskagent.core.models import utcnow
+from taskagent.screens.commands import TaskCommands
+from taskagent.screens.history import HistoryView
 from taskagent.screens.status import StatusView
 from taskagent.screens.tasks import TasksView
-from taskagent.services import Services
+from taskagent.widgets.chat_panel import ChatPanel
+
+if TYPE_CHECKING:
+    from taskagent.config import Settings
+    from taskagent.services import Services
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+ServicesFactory = Callable[[], AbstractAsyncContextManager["Services"]]
+TABS = ("chat", "tasks", "history", "status")
+LAST_OPEN_KEY = "ui.last_open"
+
+
+class ServicesUnavailable(RuntimeError):
+    pass
 
 
 class TaskAgentApp(App[int]):
     TITLE = "taskagent"
-    CSS = """
-    TabbedContent { height: 1fr; }
-    """
+    CSS_PATH = "screens/app.tcss"
+    COMMANDS = App.COMMANDS | {TaskCommands}
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("1", "show_tab('chat')", "Chat", id="tab.chat"),
         Binding("2", "show_tab('tasks')", "Tasks", id="tab.tasks"),
-        Binding("3", "show_tab('status')", "Status", id="tab.status"),
+        Binding("3", "show_tab('history')", "History", id="tab.history"),
+        Binding("4", "show_tab('status')", "Status", id="tab.status"),
+        # Work from the chat input too (where 1-4 are text). alt+digit is not sent by every
+        # terminal (macOS option+2 types ™), so the F-keys are there as well.
+        Binding(
+            "alt+1,f3", "show_tab('chat')", "Chat", id="tab.chat.alt", show=False, priority=True
+        ),
+        Binding(
+            "alt+2,f4", "show_tab('tasks')", "Tasks", id="tab.tasks.alt", show=False, priority=True
+        ),
+        Binding(
+            "alt+3,f5",
+            "show_tab('history')",
+            "History",
+            id="tab.history.alt",
+            show=False,
+            priority=True,
+        ),
+        Binding(
+            "alt+4,f6",
+            "show_tab('status')",
+            "Status",
+            id="tab.status.alt",
+            show=False,
+            priority=True,
+        ),
+        Binding("question_mark", "help", "Help", id="app.help"),
+        Binding("f1", "help", "Help", id="app.help.f1", priority=True),
+        Binding("f2,ctrl+backslash", "toggle_chat_pane", "Chat pane", id="app.chat_pane"),
+        Binding("f7", "show_away", "Since last visit", id="app.away", show=False),
         Binding("ctrl+q", "quit", "Quit", id="app.quit", priority=True),
     ]
 
-    def __init__(self, services: Services) -> None:
+    def __init__(
+        self,
+        services: Services | ServicesFactory,
+        *,
+        keymap: dict[str, str] | None = None,
+        clock: Callable[[], datetime] = utcnow,
+        settings: Settings | None = None,
+        schedule: bool = True,
+    ) -> None:
+        """`services`: ready Services, or a factory the app opens (and closes) itself, starting
+        the scheduler engine unless `schedule=False` (snapshot tests: nothing may run)."""
         super().__init__()
-        self.services = services
+        self.clock = clock
+        self.schedule = schedule
+        self.services: Services | None = None
+        self._factory: ServicesFactory | None = None
+        if callable(services):
+            self._factory = services
+        else:
+            self.services = services
+            settings = services.settings
+        self.settings = settings
+        self._initial_keymap = keymap or {}
+        self._services_ready = asyncio.Event()
+        self._services_closing = asyncio.Event()
+        self._services_error: BaseException | None = None
+        self._lifecycle: asyncio.Task[None] | None = None
+        self._bridge: EventBridge | None = None
+        self._data_version: int | None = None
+        self.core_events: Signal[Event] = Signal(self, "core-events")
+        self.away_since: datetime | None = None
+        self.active_tab = "chat"
+        self.started_at = clock()
+
+    # ---- layout ------------------------------------------------------------------------------
 
     def compose(self) -> ComposeResult:
         yield Header()
-        with TabbedContent(initial="chat"):
-            with TabPane("Chat", id="chat"):
-                yield ChatView()
-            with TabPane("Tasks", id="tasks"):
-                yield TasksView()
-            with TabPane("Status", id="status"):
-                yield StatusView()
+        yield Tabs(
+            Tab("1 Chat", id="chat"),
+            Tab("2 Tasks", id="tasks"),
+            Tab("3 History", id="history"),
+            Tab("4 Status", id="status"),
+            id="tabs",
+        )
+        with Horizontal(id="body", classes="-chat-tab"):
+            with ContentSwitcher(id="views", initial="view-tasks"):
+                yield TasksView(id="view-tasks")
+                yield HistoryView(id="view-history")
+                yield StatusView(id="view-status")
+            yield ChatPanel(id="chat-panel")
         yield Footer()
 
     def on_mount(self) -> None:
-        self.query_one(ChatView).focus_input()
+        if self._initial_keymap:
+            self.update_keymap(self._initial_keymap)
+        self.sub_title = "starting…"
+        self.steady_cursors(self.screen)
+        self.query_one(ChatPanel).focus_input()
+        if self.services is not None:
+            self._services_opened()
+        else:
+            self.call_after_refresh(self._start_services)
+
+    def steady_cursors(self, root: DOMNode) -> None:
+        """Headless (tests, snapshots): no blinking cursors, so every screenshot is the same."""
+        if self.is_headless:
+            from textual.widgets import Input, TextArea
+
+            for widget in root.query("Input, TextArea"):
+                if isinstance(widget, Input | TextArea):
+                    widget.cursor_blink = False
+
+    # ---- services lifecycle ------------------------------------------------------------------
+
+    def _start_services(self) -> None:
+        self._lifecycle = asyncio.create_task(self._run_services(), name="taskagent-services")
+
+    async def _run_services(self) -> None:
+        assert self._factory is not None
+        try:
+            # Calling the factory may import the heavy modules (fastmcp): keep that off the UI loop.
+            manager = await asyncio.to_thread(self._factory)
+            async with manager as services:
+                self.services = services
+                self.settings = services.settings
+                # The app schedules, or attaches to a daemon that does (see core/engine.py).
+                if self.schedule:
+                    await services.engine.start()
+                self._services_opened()
+                await self._services_closing.wait()
+                self._stop_bridge()
+        except Exception as exc:
+            log.exception("services failed")
+            self._services_error = exc
+            self._services_ready.set()
+            self.sub_title = "failed to start"
+            self.query_one(ChatPanel).write_error(f"taskagent could not start its core: {exc}")
+            self.notify(str(exc), title="Start-up failed", severity="error", timeout=30)
+
+    def _services_opened(self) -> None:
+        assert self.services is not None
+        self._services_ready.set()
+        self.sub_title = ""
+        self._bridge = EventBridge(self, self.services.events)
+        self.query_one(ChatPanel).enable_completion()
+        self.call_later(self._poll_data_version)  # the baseline, before the views load
+        self.set_interval(1.0, self._poll_data_version, name="data-version")
+        self.call_core(self._welcome_back)
+
+    def _stop_bridge(self) -> None:
+        if self._bridge is not None:
+            self._bridge.close()
+            self._bridge = None
+
+    async def on_unmount(self) -> None:
+        self._stop_bridge()
+        self._services_closing.set()
+        if self._lifecycle is not None:
+            try:
+                await asyncio.wait_for(self._lifecycle, timeout=15)
+            except TimeoutError:
+                log.warning("services did not close within 15 s")
+
+    @property
+    def ready(self) -> bool:
+        return self._services_ready.is_set() and self._services_error is None
+
+    async def wait_for_services(self) -> Services:
+        await self._services_ready.wait()
+        if self.services is None:
+            raise ServicesUnavailable(f"the core is not available: {self._services_error}")
+        return self.services
+
+    def call_core(
+        self,
+        job: Callable[[Services], Awaitable[T]],
+        *,
+        done: Callable[[T], None] | None = None,
+        node: DOMNode | None = None,
+        group: str = "core",
+        exclusive: bool = False,
+        what: str = "",
+    ) -> Worker[T | None]:
+        """Run `job(services)` in a worker once the services are ready; errors end up in one
+        place (`report_error`) and `done(result)` runs on the UI loop."""
+
+        async def runner() -> T | None:
+            try:
+                services = await self.wait_for_services()
+                result = await job(services)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                self.report_error(exc, what)
+                return None
+            if done is not None:
+                done(result)
+            return result
+
+        return (node or self).run_worker(
+            runner(), group=group, exclusive=exclusive, exit_on_error=False
+        )
+
+    def report_error(self, exc: BaseException, what: str = "") -> None:
+        expected = type(exc).__name__ in {
+            "TaskInputError",
+            "TaskNotFound",
+            "ServicesUnavailable",
+            "ToolNotFound",
+            "AmbiguousTool",
+            "InvalidToolArgs",
+            "ToolCallError",
+            "ToolTimeout",
+            "ServerUnavailable",
+        }
+        if not expected:
+            log.error("%s failed", what or "core call", exc_info=exc)
+        message = str(exc) or type(exc).__name__
+        self.notify(message, title=what or "Error", severity="error", timeout=8)
+
+    # ---- events ------------------------------------------------------------------------------
+
+    def on_core_event(self, message: CoreEvent) -> None:
+        self.core_events.publish(message.event)
+
+    async def _poll_data_version(self) -> None:
+        if self.services is None or self.services.repo.closed:
+            return
+        version = await self.services.repo.data_version()
+        if self._data_version is not None and version != self._data_version:
+            self.core_events.publish(ExternalChange(version))
+        self._data_version = version
+
+    async def _welcome_back(self, services: Services) -> None:
+        from taskagent.core.models import from_iso, to_iso
+        from taskagent.core.ui_queries import away_summary
+
+        last = from_iso(await services.repo.get_setting(LAST_OPEN_KEY))
+        await services.repo.set_setting(LAST_OPEN_KEY, to_iso(self.clock()))
+        if last is None:
+            return
+        summary = await away_summary(services.repo, since=last)
+        if summary.runs:
+            self.away_since = last
+            self.query_one(ChatPanel).write_away(summary)
+
+    # ---- actions -----------------------------------------------------------------------------
+
+    def on_tabs_tab_activated(self, event: Tabs.TabActivated) -> None:
+        """A tab clicked with the mouse (or moved to with left/right on the tab bar)."""
+        if event.tab is not None and event.tab.id in TABS and event.tab.id != self.active_tab:
+            self._activate(event.tab.id)
+
+    def _activate(self, name: str) -> None:
+        self.active_tab = name
+        self.query_one("#body").set_class(name == "chat", "-chat-tab")
+        if name == "chat":
+            self.query_one(ChatPanel).focus_input()
+            return
+        self.query_one("#views", ContentSwitcher).current = f"view-{name}"
+        self.query_one(f"#view-{name}").focus_main()  # type: ignore[attr-defined]
 
     def action_show_tab(self, tab: str) -> None:
-        self.query_one(TabbedContent).active = tab
-        if tab == "chat":
-            self.query_one(ChatView).focus_input()
+        tabs = self.query_one(Tabs)
+        if tabs.active != tab:
+            tabs.active = tab
+        self._activate(tab)
+
+    def action_toggle_chat_pane(self) -> None:
+        body = self.query_one("#body")
+        if self.active_tab == "chat":
+            body.add_class("-pane")
+            self.action_show_tab("tasks")
+            return
+        body.toggle_class("-pane")
+        if body.has_class("-pane"):
+            self.query_one(ChatPanel).focus_input()
+        else:
+            self.query_one(f"#view-{self.active_tab}").focus_main()  # type: ignore[attr-defined]
+
+    def action_help(self) -> None:
+        from taskagent.screens.help import HelpScreen
+
+        if not isinstance(self.screen, HelpScreen):
+            self.push_screen(HelpScreen())
+
+    def action_add_task(self) -> None:
+        self.query_one(TasksView).action_add()
+
+    def action_show_away(self) -> None:
+        if self.away_since is None:
+            self.notify("nothing new since your last visit")
+            return
+        self.show_history(since=self.away_since)
+
+    def show_history(self, task_id: int | None = None, since: datetime | None = None) -> None:
+        self.action_show_tab("history")
+        self.query_one(HistoryView).show(task_id=task_id, since=since)
+
+    def run_task_now(self, task_id: int) -> None:
+        async def job(services: Services) -> Any:
+            # The engine runs it wherever the scheduler lives (here, or the daemon).
+            return await services.engine.run_now(task_id)
+
+        def done(run: Any) -> None:
+            severity = "error" if run.status.failed else "information"
+            detail = run.error_message or "finished"
+            self.notify(
+                f"run #{run.id}: {run.status.value} — {detail}", title="Run", severity=severity
+            )
+
+        self.call_core(job, done=done, group="runs", what="Run now")
+
+    def get_system_commands(self, screen: Screen[Any]) -> Iterable[SystemCommand]:
+        yield from super().get_system_commands(screen)
+        for tab in TABS:
+            yield SystemCommand(
+                f"Go to {tab.title()}", f"Show the {tab} tab", lambda t=tab: self.action_show_tab(t)
+            )
+        yield SystemCommand(
+            "Toggle chat pane", "Show or hide the chat beside any tab", self.action_toggle_chat_pane
+        )
+        yield SystemCommand("Help", "All keys and slash commands", self.action_help)
+        yield SystemCommand("Add task", "Open the task form", self.action_add_task)
+        yield SystemCommand(
+            "Since last visit", "Runs since the app was last open", self.action_show_away
+        )
+        tasks = self.query_one(TasksView)
+        yield SystemCommand("Refresh tasks", "Reload the task table", tasks.reload)
+        history = self.query_one(HistoryView)
+        yield SystemCommand(
+            "Export history (CSV)", "Write the visible runs to a CSV file", history.action_export
+        )
+        yield SystemCommand(
+            "Export history (JSON)",
+            "Write the visible runs to a JSON file",
+            lambda: history.export("json"),
+        )
+        yield SystemCommand(
+            "Clear chat", "Clear the chat log", lambda: self.query_one(ChatPanel).clear()
+        )

@@ -1,36 +1,216 @@
-"""Status tab: where things live and which settings are in force."""
+"""Status tab: the core's status dict rendered (uptime, scheduler, next runs, last 24 h, success
+rates, MCP servers, AI backend, database) above the live run log."""
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
+
+from rich.console import Group
+from rich.table import Table
+from rich.text import Text
 from textual.app import ComposeResult
-from textual.containers import VerticalScroll
+from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.widgets import Static
 
 from taskagent import __version__
+from taskagent.bridge import ExternalChange
+from taskagent.core.events import Event, RunFinished, TaskChanged
+from taskagent.core.models import TaskStats, from_iso
+from taskagent.widgets.format import local, percent, relative, size
+from taskagent.widgets.run_log import RunLog
+
+if TYPE_CHECKING:
+    from taskagent.app import TaskAgentApp
+    from taskagent.services import Services
+
+REFRESH_SECONDS = 5.0
+MAX_RATE_ROWS = 15
 
 
-class StatusView(VerticalScroll):
+def _uptime(seconds: float) -> str:
+    minutes, secs = divmod(int(seconds), 60)
+    hours, minutes = divmod(minutes, 60)
+    days, hours = divmod(hours, 24)
+    if days:
+        return f"{days}d {hours}h {minutes}m"
+    if hours:
+        return f"{hours}h {minutes}m"
+    return f"{minutes}m {secs}s"
+
+
+def scheduler_text(scheduler: dict[str, Any]) -> Text:
+    """The engine's status: scheduling here, attached to a daemon (pid), or not started."""
+    mode = scheduler.get("mode") or scheduler.get("state") or "unknown"
+    holder = scheduler.get("lease_holder") or {}
+    text = Text()
+    if mode == "scheduler":
+        text.append("running here", style="green")
+        workers = scheduler.get("workers") or {}
+        if workers:
+            text.append(f", workers {workers.get('busy', 0)}/{workers.get('total', 0)} busy")
+        if "jobs" in scheduler:
+            text.append(f", {scheduler['jobs']} jobs")
+    elif mode == "attached":
+        text.append("attached", style="cyan")
+        if holder:
+            text.append(f" to {holder.get('kind', '?')} pid {holder.get('pid', '?')}")
+            text.append(f" on {holder.get('host', '?')}", style="dim")
+    elif mode in ("stopped", "client"):
+        text.append("not scheduling in this process", style="yellow")
+        if holder and not holder.get("is_this_process"):
+            text.append(f" ({holder.get('kind', '?')} pid {holder.get('pid', '?')} schedules)")
+    else:
+        text.append(str(mode))
+    return text
+
+
+class StatusView(Vertical):
+    DEFAULT_CSS = """
+    StatusView #status-top { height: 2fr; }
+    StatusView #status-left, StatusView #status-right { width: 1fr; padding: 0 1; }
+    StatusView RunLog { height: 1fr; }
+    """
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.status: dict[str, Any] | None = None
+        self.stats: dict[int, TaskStats] = {}
+        self.names: dict[int, str] = {}
+        self._dirty = False
+
+    @property
+    def tapp(self) -> TaskAgentApp:
+        return self.app  # type: ignore[return-value]
+
     def compose(self) -> ComposeResult:
-        yield Static(id="status-text")
+        with Horizontal(id="status-top"):
+            with VerticalScroll(id="status-left"):
+                yield Static("starting…", id="status-overview")
+            with VerticalScroll(id="status-right"):
+                yield Static("", id="status-tasks")
+        yield RunLog(id="run-log")
 
     def on_mount(self) -> None:
-        settings = self.app.services.settings  # type: ignore[attr-defined]
-        paths = settings.paths
-        ai = (
-            f"Gemini ({settings.ai_model})"
-            if settings.has_ai_key
-            else "offline (no GEMINI_API_KEY)"
+        self.tapp.core_events.subscribe(self, self.on_core)
+        self.set_interval(REFRESH_SECONDS, self.reload, name="status-refresh")
+        self.set_interval(1.0, self._tick, name="status-tick")
+        self.reload()
+
+    def focus_main(self) -> None:
+        self.query_one(RunLog).focus()
+
+    def on_core(self, event: Event) -> None:
+        if isinstance(event, RunFinished | TaskChanged | ExternalChange):
+            self._dirty = True
+
+    def _tick(self) -> None:
+        if self._dirty:
+            self._dirty = False
+            self.reload()
+        elif self.status is not None:
+            self._render_overview()
+
+    def reload(self) -> None:
+        async def job(services: Services) -> tuple[dict[str, Any], dict[int, TaskStats], dict]:
+            status = await services.status()
+            stats = await services.tasks.stats()
+            names = {t.id: t.name for t in await services.repo.list_tasks()}
+            return status, stats, names
+
+        def done(result: tuple[dict[str, Any], dict[int, TaskStats], dict]) -> None:
+            self.status, self.stats, self.names = result
+            self._render_overview()
+            self._render_tasks()
+
+        self.tapp.call_core(
+            job, done=done, node=self, group="status", exclusive=True, what="Status"
         )
-        self.query_one(Static).update(
-            "\n".join(
-                [
-                    f"taskagent {__version__}",
-                    f"database : {paths.db_file}",
-                    f"config   : {paths.config_file}",
-                    f"logs     : {paths.log_dir}",
-                    f"timezone : {settings.timezone}",
-                    f"workers  : {settings.scheduler_worker_threads}",
-                    f"AI       : {ai}",
-                ]
+
+    def _render_overview(self) -> None:
+        status = self.status or {}
+        app = self.tapp
+        now = app.clock()
+        lines = Table.grid(padding=(0, 2))
+        lines.add_column(style="bold")
+        lines.add_column()
+        lines.add_row("taskagent", __version__)
+        lines.add_row("uptime", _uptime((now - app.started_at).total_seconds()))
+        lines.add_row("scheduler", scheduler_text(status.get("scheduler", {})))
+        tasks = status.get("tasks", {})
+        lines.add_row(
+            "tasks",
+            f"{tasks.get('total', 0)} ({tasks.get('active', 0)} active, "
+            f"{tasks.get('paused', 0)} paused, {tasks.get('disabled', 0)} disabled)",
+        )
+        day = status.get("last_24h", {})
+        lines.add_row(
+            "last 24 h",
+            Text.assemble(
+                f"{day.get('runs', 0)} runs, ",
+                (f"{day.get('errors', 0)} errors", "red" if day.get("errors") else ""),
+                f", {status.get('running_now', 0)} running now",
+            ),
+        )
+        lines.add_row("AI", str(status.get("ai", "?")))
+        if "notifications" in status:
+            lines.add_row("notifications", str(status["notifications"]))
+        database = status.get("database", {})
+        if database:
+            lines.add_row(
+                "database", f"{database.get('path')} ({size(database.get('size_bytes', 0))})"
             )
+        servers = Table(title="MCP servers", title_justify="left", expand=True, show_edge=False)
+        servers.add_column("server")
+        servers.add_column("state")
+        servers.add_column("tools", justify="right")
+        for server in status.get("mcp_servers", []):
+            state = Text(
+                server["state"], style="green" if server["state"] == "connected" else "red"
+            )
+            if server.get("error"):
+                state.append(f" — {server['error']}", style="dim")
+            servers.add_row(server["name"], state, str(server.get("tools", 0)))
+        upcoming = Table(title="Next runs", title_justify="left", expand=True, show_edge=False)
+        upcoming.add_column("when", no_wrap=True)
+        upcoming.add_column("task")
+        upcoming.add_column("schedule", style="dim")
+        for item in status.get("next_runs", []):
+            moment = from_iso(item.get("next_run"))
+            upcoming.add_row(
+                f"{relative(moment, now)} · {local(moment)[11:]}",
+                item["name"],
+                item.get("schedule", ""),
+            )
+        if not status:
+            body: Any = Text("starting… (opening the database and the MCP servers)", style="dim")
+        else:
+            body = Group(lines, Text(""), servers, Text(""), upcoming)
+        self.query_one("#status-overview", Static).update(body)
+
+    def _render_tasks(self) -> None:
+        rates = Table(
+            title="Success rate per task", title_justify="left", expand=True, show_edge=False
         )
+        rates.add_column("task")
+        rates.add_column("runs", justify="right")
+        rates.add_column("ok", justify="right")
+        rates.add_column("avg", justify="right")
+        ranked = sorted(
+            (s for s in self.stats.values() if s.runs),
+            key=lambda s: (s.success_rate if s.success_rate is not None else 2, -s.runs),
+        )
+        for stats in ranked[:MAX_RATE_ROWS]:
+            rate = stats.success_rate
+            style = "red" if rate is not None and rate < 0.9 else ""
+            avg = "-" if stats.avg_duration_ms is None else f"{stats.avg_duration_ms:.0f} ms"
+            rates.add_row(
+                self.names.get(stats.task_id, str(stats.task_id)),
+                str(stats.runs),
+                Text(percent(rate), style=style),
+                avg,
+            )
+        if len(ranked) > MAX_RATE_ROWS:
+            rates.caption = f"worst {MAX_RATE_ROWS} of {len(ranked)} tasks with runs"
+        if not ranked:
+            rates.caption = "no runs yet"
+        self.query_one("#status-tasks", Static).update(rates)

@@ -1,38 +1,359 @@
-"""Tasks tab: the task table, refreshed from the core."""
+"""Tasks tab: a filterable, sortable virtual table over every task, updated row by row from the
+core's events, plus the keys that act on the selected task."""
 
 from __future__ import annotations
 
-from textual import work
-from textual.app import ComposeResult
-from textual.containers import Vertical
-from textual.widgets import DataTable
+from collections.abc import Hashable, Sequence
+from datetime import datetime
+from typing import TYPE_CHECKING, Any, ClassVar
 
-from taskagent.core.serialize import task_to_dict
+from rich.text import Text
+from textual import on
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import Horizontal, Vertical
+from textual.widgets import Input, Static
+
+from taskagent.bridge import ExternalChange
+from taskagent.core import schedules
+from taskagent.core.events import Event, RunFinished, RunStarted, TaskChanged
+from taskagent.core.models import RunStatus, Task, TaskState, TaskStats
+from taskagent.widgets.format import percent, relative, status_mark
+from taskagent.widgets.virtual_table import Cell, Column, VirtualTable
+
+if TYPE_CHECKING:
+    from taskagent.app import TaskAgentApp
+    from taskagent.services import Services
+
+COLUMNS = [
+    Column("id", "ID", 5, "right"),
+    Column("name", "Name"),
+    Column("schedule", "Schedule", 24),
+    Column("tool", "Tool", 26),
+    Column("state", "State", 9),
+    Column("last", "Last run", 12),
+    Column("next", "Next run", 10),
+    Column("rate", "OK %", 5, "right"),
+]
+STATE_STYLE = {"active": "green", "paused": "yellow", "disabled": "dim", "running": "bold cyan"}
 
 
 class TasksView(Vertical):
+    DEFAULT_CSS = """
+    TasksView #task-bar { height: 3; }
+    TasksView #task-filter { width: 1fr; }
+    TasksView #task-count { width: auto; padding: 1 1 0 1; color: $text-muted; }
+    """
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("a", "add", "Add", id="tasks.add"),
+        Binding("e", "edit", "Edit", id="tasks.edit"),
+        Binding("d", "delete", "Delete", id="tasks.delete"),
+        Binding("p", "pause", "Pause/resume", id="tasks.pause"),
+        Binding("s", "start_stop", "Start/stop", id="tasks.start_stop"),
+        Binding("r", "run_now", "Run now", id="tasks.run"),
+        Binding("h", "history", "History", id="tasks.history"),
+        Binding("slash", "filter", "Filter", id="tasks.filter"),
+        Binding("o", "sort(1)", "Sort", id="tasks.sort"),
+        Binding("O", "sort(-1)", "Sort back", id="tasks.sort_back", show=False),
+        Binding("escape", "clear_filter", "Clear filter", id="tasks.clear_filter", show=False),
+    ]
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.tasks: dict[int, Task] = {}
+        self.stats: dict[int, TaskStats] = {}
+        self.described: dict[int, str] = {}
+        self.running: set[int] = set()
+        self.filter_text = ""
+        self.loaded = False
+
+    @property
+    def tapp(self) -> TaskAgentApp:
+        return self.app  # type: ignore[return-value]
+
     def compose(self) -> ComposeResult:
-        table: DataTable[str] = DataTable(id="task-table", cursor_type="row", zebra_stripes=True)
-        table.add_columns("ID", "Name", "Schedule", "Tool", "State", "Next run")
-        yield table
+        with Horizontal(id="task-bar"):
+            yield Input(placeholder="filter: name, tool, schedule, state…", id="task-filter")
+            yield Static("", id="task-count")
+        yield VirtualTable(COLUMNS, self.cells, id="task-table", empty_text="starting…")
+
+    @property
+    def table(self) -> VirtualTable:
+        return self.query_one("#task-table", VirtualTable)
 
     def on_mount(self) -> None:
-        self.refresh_tasks()
-        self.set_interval(2.0, self.refresh_tasks)
+        self.table.sort_column = "id"
+        self.tapp.core_events.subscribe(self, self.on_core)
+        self.set_interval(1.0, self.table.refresh, name="relative-times")
+        self.reload()
 
-    @work(exclusive=True, group="tasks-refresh")
-    async def refresh_tasks(self) -> None:
-        tasks = await self.app.services.tasks.list_tasks()  # type: ignore[attr-defined]
-        table = self.query_one(DataTable)
-        table.clear()
-        for task in tasks:
-            row = task_to_dict(task)
-            table.add_row(
-                str(task.id),
-                task.name,
-                row["schedule"],
-                task.mcp_tool,
-                task.state.value,
-                (row["next_run"] or "-")[:19].replace("T", " "),
-                key=str(task.id),
+    def focus_main(self) -> None:
+        self.table.focus()
+
+    # ---- loading -----------------------------------------------------------------------------
+
+    def reload(self) -> None:
+        async def job(services: Services) -> tuple[list[Task], dict[int, TaskStats]]:
+            return await services.tasks.list_tasks(), await services.tasks.stats()
+
+        self.tapp.call_core(
+            job, done=self._loaded, node=self, group="tasks-load", exclusive=True, what="Tasks"
+        )
+
+    def _loaded(self, result: tuple[list[Task], dict[int, TaskStats]]) -> None:
+        tasks, stats = result
+        self.tasks = {t.id: t for t in tasks if t.id is not None}
+        self.stats = stats
+        self.described = {i: schedules.describe(t.schedule) for i, t in self.tasks.items()}
+        self.running = {i for i, s in stats.items() if s.last_status is RunStatus.RUNNING}
+        self.loaded = True
+        self.table.empty_text = "no tasks yet: press a to add one" if not tasks else "no match"
+        self.apply_view()
+
+    def on_core(self, event: Event) -> None:
+        if isinstance(event, ExternalChange):
+            self.reload()
+        elif isinstance(event, RunStarted):
+            self.running.add(event.task_id)
+            self.table.refresh_key(event.task_id)
+        elif isinstance(event, RunFinished):
+            self.running.discard(event.task_id)
+            self.refresh_task(event.task_id)
+        elif isinstance(event, TaskChanged):
+            if event.change == "removed":
+                self.tasks.pop(event.task_id, None)
+                self.apply_view()
+            else:
+                self.refresh_task(event.task_id)
+
+    def refresh_task(self, task_id: int) -> None:
+        """Fetch one task and its stats again and repaint (or re-place) its row."""
+
+        async def job(services: Services) -> tuple[Task | None, TaskStats | None]:
+            task = await services.repo.get_task(task_id)
+            stats = await services.repo.task_stats([task_id])
+            return task, stats.get(task_id)
+
+        def done(result: tuple[Task | None, TaskStats | None]) -> None:
+            task, stats = result
+            if task is None:
+                self.tasks.pop(task_id, None)
+                self.apply_view()
+                return
+            is_new = task_id not in self.tasks
+            self.tasks[task_id] = task
+            self.described[task_id] = schedules.describe(task.schedule)
+            if stats is not None:
+                self.stats[task_id] = stats
+            if is_new or self.table.sort_column not in (None, "id"):
+                self.apply_view(select=task_id if is_new else None)
+            else:
+                self.table.refresh_key(task_id)
+
+        self.tapp.call_core(job, done=done, node=self, group=f"task-{task_id}", what="Tasks")
+
+    # ---- view: filter + sort -----------------------------------------------------------------
+
+    def _matches(self, task: Task, needle: str) -> bool:
+        assert task.id is not None
+        hay = f"{task.id} {task.name} {task.mcp_tool} {self.described.get(task.id, '')} {self._state(task)}"
+        return needle in hay.lower()
+
+    def _sort_value(self, task: Task, column: str) -> Any:
+        assert task.id is not None
+        stats = self.stats.get(task.id)
+        match column:
+            case "name":
+                return task.name.lower()
+            case "schedule":
+                return self.described.get(task.id, "")
+            case "tool":
+                return task.mcp_tool
+            case "state":
+                return self._state(task)
+            case "last":
+                return task.last_run.timestamp() if task.last_run else 0.0
+            case "next":
+                return task.next_run.timestamp() if task.next_run else float("inf")
+            case "rate":
+                rate = stats.success_rate if stats else None
+                return -1.0 if rate is None else rate
+        return task.id
+
+    def apply_view(self, select: int | None = None) -> None:
+        needle = self.filter_text.strip().lower()
+        tasks: Sequence[Task] = list(self.tasks.values())
+        if needle:
+            tasks = [t for t in tasks if self._matches(t, needle)]
+        column = self.table.sort_column or "id"
+        ordered = sorted(
+            tasks, key=lambda t: self._sort_value(t, column), reverse=self.table.sort_reverse
+        )
+        self.table.set_keys([t.id for t in ordered])
+        if select is not None:
+            self.table.move_to(select)
+        total = len(self.tasks)
+        shown = len(ordered)
+        self.query_one("#task-count", Static).update(
+            f"{shown} of {total} tasks" if needle else f"{total} task{'s' * (total != 1)}"
+        )
+
+    @on(Input.Changed, "#task-filter")
+    def filter_changed(self, event: Input.Changed) -> None:
+        self.filter_text = event.value
+        self.apply_view()
+
+    @on(Input.Submitted, "#task-filter")
+    def filter_done(self) -> None:
+        self.table.focus()
+
+    @on(VirtualTable.HeaderClicked, "#task-table")
+    def header_clicked(self, event: VirtualTable.HeaderClicked) -> None:
+        self.sort_by(event.column.key)
+
+    def sort_by(self, column: str) -> None:
+        table = self.table
+        if table.sort_column == column:
+            table.sort_reverse = not table.sort_reverse
+        else:
+            table.sort_column, table.sort_reverse = column, False
+        self.apply_view()
+
+    @on(VirtualTable.Selected, "#task-table")
+    def row_selected(self) -> None:
+        self.action_edit()
+
+    # ---- rendering ---------------------------------------------------------------------------
+
+    def _state(self, task: Task) -> str:
+        if task.id in self.running:
+            return "running"
+        return task.state.value
+
+    def cells(self, key: Hashable) -> list[Cell]:
+        task = self.tasks[key]  # type: ignore[index]
+        stats = self.stats.get(key)  # type: ignore[arg-type]
+        now = self.tapp.clock()
+        state = self._state(task)
+        last: Cell = "-"
+        if task.last_run is not None or (stats and stats.last_run_time):
+            moment: datetime | None = task.last_run or (stats.last_run_time if stats else None)
+            last = Text.assemble(
+                status_mark(stats.last_status if stats else None), " ", relative(moment, now)
             )
+        next_run = relative(task.next_run, now) if task.state is TaskState.ACTIVE else "-"
+        return [
+            str(task.id),
+            task.name,
+            self.described.get(task.id, ""),  # type: ignore[arg-type]
+            task.mcp_tool,
+            Text(state, style=STATE_STYLE.get(state, "")),
+            last,
+            next_run,
+            percent(stats.success_rate if stats else None),
+        ]
+
+    # ---- actions on the selected task --------------------------------------------------------
+
+    def _selected(self) -> Task | None:
+        key = self.table.cursor_key
+        task = self.tasks.get(key) if key is not None else None  # type: ignore[arg-type]
+        if task is None:
+            self.app.notify("no task selected", severity="warning", timeout=3)
+        return task
+
+    def action_filter(self) -> None:
+        self.query_one("#task-filter", Input).focus()
+
+    def action_clear_filter(self) -> None:
+        filter_input = self.query_one("#task-filter", Input)
+        if filter_input.value:
+            filter_input.value = ""
+        self.table.focus()
+
+    def action_sort(self, step: int) -> None:
+        keys = [c.key for c in COLUMNS]
+        current = keys.index(self.table.sort_column or "id")
+        self.table.sort_column = keys[(current + step) % len(keys)]
+        self.table.sort_reverse = False
+        self.apply_view()
+        label = next(c.label for c in COLUMNS if c.key == self.table.sort_column)
+        self.app.notify(f"sorted by {label}", timeout=2)
+
+    def action_add(self) -> None:
+        from taskagent.screens.task_form import TaskFormScreen
+
+        self.app.push_screen(TaskFormScreen(), self._form_closed)
+
+    def action_edit(self) -> None:
+        from taskagent.screens.task_form import TaskFormScreen
+
+        if (task := self._selected()) is not None:
+            self.app.push_screen(TaskFormScreen(task), self._form_closed)
+
+    def _form_closed(self, saved: Task | None) -> None:
+        if saved is not None and saved.id is not None:
+            self.tasks[saved.id] = saved
+            self.described[saved.id] = schedules.describe(saved.schedule)
+            self.apply_view(select=saved.id)
+            self.tapp.action_show_tab("tasks")
+
+    def action_delete(self) -> None:
+        from taskagent.screens.confirm import ConfirmScreen
+
+        task = self._selected()
+        if task is None:
+            return
+        task_id = task.id
+
+        def confirmed(yes: bool | None) -> None:
+            if yes:
+                self.tapp.call_core(
+                    lambda s: s.tasks.remove(task_id),
+                    done=lambda t: self.app.notify(f"deleted task {t.id} ({t.name})"),
+                    what="Delete task",
+                )
+
+        self.app.push_screen(
+            ConfirmScreen(
+                f"Delete task {task.id} “{task.name}” and all its history?", confirm="Delete"
+            ),
+            confirmed,
+        )
+
+    def action_pause(self) -> None:
+        if (task := self._selected()) is None:
+            return
+        task_id, paused = task.id, task.paused
+
+        async def job(services: Services) -> Task:
+            return await (services.tasks.resume if paused else services.tasks.pause)(task_id)
+
+        self.tapp.call_core(
+            job,
+            done=lambda t: self.app.notify(f"{'resumed' if paused else 'paused'} {t.name}"),
+            what="Pause/resume",
+        )
+
+    def action_start_stop(self) -> None:
+        if (task := self._selected()) is None:
+            return
+        task_id, enabled = task.id, task.enabled
+
+        async def job(services: Services) -> Task:
+            return await (services.tasks.disable if enabled else services.tasks.enable)(task_id)
+
+        self.tapp.call_core(
+            job,
+            done=lambda t: self.app.notify(f"{'stopped' if enabled else 'started'} {t.name}"),
+            what="Start/stop",
+        )
+
+    def action_run_now(self) -> None:
+        if (task := self._selected()) is not None and task.id is not None:
+            self.app.notify(f"running {task.name}…", timeout=2)
+            self.tapp.run_task_now(task.id)
+
+    def action_history(self) -> None:
+        if (task := self._selected()) is not None:
+            self.tapp.show_history(task_id=task.id)

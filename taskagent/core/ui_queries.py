@@ -1,0 +1,154 @@
+"""Read-only queries and pure helpers the full-screen app needs (no UI imports).
+
+- `away_summary`: what happened since the app was last open.
+- `numeric_paths` / `numeric_series`: numbers inside stored raw results, for the history chart.
+- `runs_to_csv` / `runs_to_json`: the export formats (same field names as `run_to_dict`).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from taskagent.core.models import Run, RunStatus
+from taskagent.core.repository import Repository
+from taskagent.core.serialize import run_to_dict
+
+FAILED = [RunStatus.ERROR, RunStatus.TIMEOUT, RunStatus.INTERRUPTED]
+SCAN_LIMIT = 500  # rows read to list significant changes; counts are exact
+
+
+@dataclass(frozen=True, slots=True)
+class AwaySummary:
+    since: datetime
+    runs: int
+    errors: int
+    significant: list[Run] = field(default_factory=list)
+    failed: list[Run] = field(default_factory=list)
+
+    def text(self) -> str:
+        lines = [
+            f"While you were away (since {self.since.astimezone():%Y-%m-%d %H:%M}): "
+            f"{self.runs} run{'s' * (self.runs != 1)}, {self.errors} error{'s' * (self.errors != 1)}, "
+            f"{len(self.significant)} significant change{'s' * (len(self.significant) != 1)}."
+        ]
+        for run in self.significant[:5]:
+            lines.append(
+                f"  ! task {run.task_id}: {run.significance_reason or run.ai_summary or ''}"
+            )
+        for run in self.failed[:5]:
+            lines.append(f"  ✗ task {run.task_id}: {run.error_message or run.status.value}")
+        return "\n".join(lines)
+
+
+async def away_summary(repo: Repository, *, since: datetime) -> AwaySummary:
+    runs = await repo.count_runs(since=since)
+    errors = await repo.count_runs(since=since, statuses=FAILED)
+    recent = await repo.list_runs(since=since, limit=SCAN_LIMIT)
+    return AwaySummary(
+        since=since,
+        runs=runs,
+        errors=errors,
+        significant=[r for r in recent if r.significant],
+        failed=[r for r in recent if r.status in FAILED],
+    )
+
+
+def _decode(raw: str | None) -> Any:
+    if not raw:
+        return None
+    try:
+        return json.loads(raw)
+    except (json.JSONDecodeError, TypeError):
+        return None
+
+
+def _walk(value: Any, path: str = "") -> Iterator[tuple[str, float]]:
+    if isinstance(value, bool):
+        return
+    if isinstance(value, int | float):
+        yield path or "$", float(value)
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            yield from _walk(item, f"{path}.{key}" if path else str(key))
+    elif isinstance(value, list):
+        for i, item in enumerate(value[:50]):
+            yield from _walk(item, f"{path}[{i}]")
+
+
+def numeric_paths(raw: str | None, limit: int = 50) -> list[str]:
+    """Key paths of the numbers in one raw result, e.g. 'bitcoin.usd' or '[0].current_price'."""
+    paths: list[str] = []
+    for path, _ in _walk(_decode(raw)):
+        paths.append(path)
+        if len(paths) >= limit:
+            break
+    return paths
+
+
+def value_at(raw: str | None, path: str) -> float | None:
+    for found, number in _walk(_decode(raw)):
+        if found == path:
+            return number
+    return None
+
+
+@dataclass(frozen=True, slots=True)
+class Point:
+    run_id: int
+    time: datetime
+    value: float | None  # None: the run failed or had no number there
+    ok: bool
+
+
+def numeric_series(runs: Sequence[Run], path: str) -> list[Point]:
+    """Oldest first: one point per finished run."""
+    points = [
+        Point(
+            run_id=r.id or 0,
+            time=r.run_time,
+            value=value_at(r.raw_data, path) if r.status is RunStatus.SUCCESS else None,
+            ok=r.status is RunStatus.SUCCESS,
+        )
+        for r in runs
+        if r.status is not RunStatus.RUNNING
+    ]
+    return sorted(points, key=lambda p: p.run_id)
+
+
+EXPORT_FIELDS = [
+    "id",
+    "task_id",
+    "run_time",
+    "finished_at",
+    "status",
+    "duration_ms",
+    "trigger",
+    "ai_summary",
+    "summarizer",
+    "error_message",
+    "significant",
+    "significance_reason",
+    "attempts",
+    "data",
+]
+
+
+def runs_to_csv(runs: Iterable[Run]) -> str:
+    out = io.StringIO()
+    writer = csv.DictWriter(out, fieldnames=EXPORT_FIELDS)
+    writer.writeheader()
+    for run in runs:
+        row = run_to_dict(run)
+        row["data"] = run.raw_data
+        writer.writerow(row)
+    return out.getvalue()
+
+
+def runs_to_json(runs: Iterable[Run]) -> str:
+    return json.dumps([run_to_dict(r) for r in runs], ensure_ascii=False, indent=2)

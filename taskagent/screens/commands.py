@@ -1,0 +1,63 @@
+"""Command-palette provider for task actions ("Run task btc", "History of btc", ...)."""
+
+from __future__ import annotations
+
+from functools import partial
+from typing import TYPE_CHECKING
+
+from textual.command import DiscoveryHit, Hit, Hits, Provider
+
+if TYPE_CHECKING:
+    from taskagent.app import TaskAgentApp
+
+ACTIONS = (
+    ("Run task", "Run it now", "run"),
+    ("History of", "Open its runs in History", "history"),
+    ("Edit task", "Open the task form", "edit"),
+)
+MAX_TASKS = 2000  # the palette searches names in memory; very large tables: first ones only
+
+
+class TaskCommands(Provider):
+    async def startup(self) -> None:
+        app: TaskAgentApp = self.app  # type: ignore[assignment]
+        self.names: list[tuple[int, str]] = []
+        if app.ready:
+            from taskagent.screens.tasks import TasksView
+
+            view = app.query_one(TasksView)
+            self.names = [(i, t.name) for i, t in list(view.tasks.items())[:MAX_TASKS]]
+
+    def _run(self, what: str, task_id: int) -> None:
+        app: TaskAgentApp = self.app  # type: ignore[assignment]
+        if what == "run":
+            app.run_task_now(task_id)
+        elif what == "history":
+            app.show_history(task_id=task_id)
+        else:
+            from taskagent.screens.tasks import TasksView
+
+            view = app.query_one(TasksView)
+            app.action_show_tab("tasks")
+            view.table.move_to(task_id)
+            view.action_edit()
+
+    async def search(self, query: str) -> Hits:
+        matcher = self.matcher(query)
+        for label, help_text, what in ACTIONS:
+            for task_id, name in self.names:
+                text = f"{label} {name}"
+                score = matcher.match(text)
+                if score > 0:
+                    yield Hit(
+                        score,
+                        matcher.highlight(text),
+                        partial(self._run, what, task_id),
+                        help=help_text,
+                    )
+
+    async def discover(self) -> Hits:
+        for task_id, name in self.names[:10]:
+            yield DiscoveryHit(
+                f"Run task {name}", partial(self._run, "run", task_id), help="Run it now"
+            )

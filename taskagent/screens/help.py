@@ -1,0 +1,84 @@
+"""`?` / F1: every key (with the user's keymap applied) and every slash command."""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+from rich.table import Table
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import VerticalScroll
+from textual.screen import ModalScreen
+from textual.widgets import Static
+
+from taskagent.widgets.chat_panel import UI_COMMANDS
+
+
+def _binding_rows(app_keymap: dict[str, str]) -> list[tuple[str, str, str]]:
+    from taskagent.app import TaskAgentApp
+    from taskagent.screens.history import HistoryView
+    from taskagent.screens.tasks import TasksView
+
+    groups = (("Everywhere", TaskAgentApp), ("Tasks tab", TasksView), ("History tab", HistoryView))
+    rows: list[tuple[str, str, str]] = []
+    seen: set[tuple[str, str]] = set()
+    for group, owner in groups:
+        for item in owner.BINDINGS:
+            if not isinstance(item, Binding) or not item.description:
+                continue
+            keys = app_keymap.get(item.id, item.key) if item.id else item.key
+            if (group, item.description) in seen:
+                # several bindings for one action (1 and alt+1): list the keys together
+                for i, (g, k, d) in enumerate(rows):
+                    if g == group and d == item.description:
+                        rows[i] = (g, f"{k}, {keys}", d)
+                continue
+            seen.add((group, item.description))
+            rows.append((group, keys, item.description))
+    rows.append(("Everywhere", "ctrl+p", "Command palette (every action)"))
+    return rows
+
+
+def _pretty_keys(keys: str) -> str:
+    return keys.replace("question_mark", "?").replace("slash", "/").replace("backslash", "\\")
+
+
+class HelpScreen(ModalScreen[None]):
+    DEFAULT_CSS = """
+    HelpScreen { align: center middle; }
+    HelpScreen > VerticalScroll {
+        width: 90; height: 90%; border: thick $primary; background: $surface; padding: 0 1;
+    }
+    """
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("escape,q,question_mark,f1", "dismiss", "Close", id="help.close")
+    ]
+
+    def compose(self) -> ComposeResult:
+        from taskagent.core.slash import COMMANDS  # heavy (the chat session); only when shown
+
+        keymap = dict(getattr(self.app, "_keymap", {}) or {})
+        keys = Table(title="Keys", expand=True, show_edge=False)
+        keys.add_column("Where", style="dim")
+        keys.add_column("Key", style="bold cyan")
+        keys.add_column("Action")
+        for group, key, description in _binding_rows(keymap):
+            keys.add_row(group, _pretty_keys(key), description)
+        keys.add_row("Chat input", "up / down", "Previous / next line typed")
+        keys.add_row("Chat input", "right", "Accept the slash-command completion")
+        slash = Table(title="Slash commands (type in the chat)", expand=True, show_edge=False)
+        slash.add_column("Command", style="bold cyan")
+        slash.add_column("What it does")
+        for command in COMMANDS.values():
+            slash.add_row(command.usage, command.help)
+        for usage, text in UI_COMMANDS.items():
+            if usage not in COMMANDS:
+                slash.add_row(usage, text)
+        with VerticalScroll(id="help-body"):
+            yield Static(keys)
+            yield Static(slash)
+            yield Static(Text("escape closes this help", style="dim"))
+
+    async def action_dismiss(self, result: None = None) -> None:
+        self.dismiss(None)

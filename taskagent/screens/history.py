@@ -1,0 +1,376 @@
+"""History tab: runs newest first, loaded a page at a time with keyset paging (so a million
+rows open as fast as ten), filtered by task, status and date; the selected run's detail; a chart
+of one number over the task's runs; export of the loaded runs to CSV or JSON."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Hashable
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from rich.text import Text
+from textual import on
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import Horizontal, Vertical
+from textual.widgets import Input, Select, Static
+
+from taskagent.bridge import ExternalChange
+from taskagent.core.events import Event, RunFinished, RunStarted, TaskChanged
+from taskagent.core.models import Run, RunStatus, Task
+from taskagent.core.ui_queries import numeric_paths, numeric_series
+from taskagent.widgets.chart import SeriesChart
+from taskagent.widgets.format import duration, local, status_text
+from taskagent.widgets.run_detail import RunDetail
+from taskagent.widgets.virtual_table import Cell, Column, VirtualTable
+
+if TYPE_CHECKING:
+    from taskagent.app import TaskAgentApp
+    from taskagent.services import Services
+
+PAGE = 200
+CHART_RUNS = 300
+COLUMNS = [
+    Column("id", "Run", 6, "right"),
+    Column("task", "Task", 14),
+    Column("time", "Started", 16),
+    Column("status", "Status", 11),
+    Column("duration", "Took", 7, "right"),
+    Column("text", "Summary / error"),
+]
+STATUS_FILTERS: dict[str, list[RunStatus] | None] = {
+    "all": None,
+    "success": [RunStatus.SUCCESS],
+    "failed": [RunStatus.ERROR, RunStatus.TIMEOUT, RunStatus.INTERRUPTED],
+    "running": [RunStatus.RUNNING],
+    "skipped/missed": [RunStatus.SKIPPED, RunStatus.MISSED],
+}
+
+
+def parse_since(text: str, now: datetime) -> datetime | None:
+    """'24h', '7d', '30m' or a date 'YYYY-MM-DD' (local midnight); '' = no limit."""
+    text = text.strip().lower()
+    if not text:
+        return None
+    if m := re.fullmatch(r"(\d+)\s*([mhdw])", text):
+        unit = {"m": "minutes", "h": "hours", "d": "days", "w": "weeks"}[m.group(2)]
+        return now - timedelta(**{unit: int(m.group(1))})
+    moment = datetime.fromisoformat(text)
+    return moment if moment.tzinfo else moment.astimezone()
+
+
+class HistoryView(Vertical):
+    DEFAULT_CSS = """
+    HistoryView #history-filters { height: 3; }
+    HistoryView #history-task { width: 24; }
+    HistoryView #history-status { width: 22; }
+    HistoryView #history-since { width: 26; }
+    HistoryView #history-count { width: 1fr; padding: 1 1 0 1; color: $text-muted; }
+    HistoryView #history-main { height: 1fr; }
+    HistoryView #run-detail { width: 40%; }
+    HistoryView #history-chart { border-top: solid $primary-background; }
+    """
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("t", "focus_filter('history-task')", "Task filter", id="history.task"),
+        Binding("f", "focus_filter('history-status')", "Status filter", id="history.status"),
+        Binding("w", "focus_filter('history-since')", "Since", id="history.since"),
+        Binding("c", "next_series", "Chart value", id="history.chart"),
+        Binding("x", "export", "Export CSV", id="history.export"),
+        Binding("j", "export_json", "Export JSON", id="history.export_json", show=False),
+        Binding("escape", "clear_filters", "All runs", id="history.clear", show=False),
+    ]
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.runs: dict[int, Run] = {}
+        self.task_names: dict[int, str] = {}
+        self.task_id: int | None = None
+        self.statuses: list[RunStatus] | None = None
+        self.since: datetime | None = None
+        self.total = 0
+        self.exhausted = False
+        self.loading_more = False
+        self.series_paths: list[str] = []
+        self.series_index = 0
+        self.chart_runs: list[Run] = []
+
+    @property
+    def tapp(self) -> TaskAgentApp:
+        return self.app  # type: ignore[return-value]
+
+    def compose(self) -> ComposeResult:
+        with Horizontal(id="history-filters"):
+            yield Input(placeholder="task id or name", id="history-task")
+            yield Select(
+                [(k, k) for k in STATUS_FILTERS],
+                value="all",
+                allow_blank=False,
+                id="history-status",
+            )
+            yield Input(placeholder="since: 24h, 7d, 2026-01-31", id="history-since")
+            yield Static("", id="history-count")
+        with Horizontal(id="history-main"):
+            yield VirtualTable(COLUMNS, self.cells, id="history-table", empty_text="starting…")
+            yield RunDetail(id="run-detail")
+        chart = SeriesChart(id="history-chart")
+        chart.display = False
+        yield chart
+
+    @property
+    def table(self) -> VirtualTable:
+        return self.query_one("#history-table", VirtualTable)
+
+    def on_mount(self) -> None:
+        self.tapp.core_events.subscribe(self, self.on_core)
+        self.reload()
+
+    def focus_main(self) -> None:
+        self.table.focus()
+
+    # ---- filters -----------------------------------------------------------------------------
+
+    def show(self, *, task_id: int | None = None, since: datetime | None = None) -> None:
+        """Open with filters set from elsewhere (the Tasks tab's h, the "since" summary)."""
+        self.task_id = task_id
+        self.since = since
+        self.query_one("#history-task", Input).value = "" if task_id is None else str(task_id)
+        self.query_one("#history-since", Input).value = (
+            "" if since is None else local(since, seconds=True)
+        )
+        self.reload()
+
+    @on(Input.Submitted, "#history-task")
+    def task_filter(self, event: Input.Submitted) -> None:
+        text = event.value.strip()
+        if not text:
+            self.task_id = None
+            self.reload()
+            self.table.focus()
+            return
+
+        async def job(services: Services) -> Task:
+            return await services.tasks.get(text)
+
+        def done(task: Task) -> None:
+            self.task_id = task.id
+            self.reload()
+            self.table.focus()
+
+        self.tapp.call_core(job, done=done, node=self, what="Task filter")
+
+    @on(Select.Changed, "#history-status")
+    def status_filter(self, event: Select.Changed) -> None:
+        self.statuses = STATUS_FILTERS.get(str(event.value))
+        self.reload()
+
+    @on(Input.Submitted, "#history-since")
+    def since_filter(self, event: Input.Submitted) -> None:
+        try:
+            self.since = parse_since(event.value, self.tapp.clock())
+        except ValueError:
+            self.app.notify(
+                f"'{event.value}' is not a time: use 24h, 7d or 2026-01-31",
+                severity="error",
+                title="Since",
+            )
+            return
+        self.reload()
+        self.table.focus()
+
+    def action_focus_filter(self, widget_id: str) -> None:
+        self.query_one(f"#{widget_id}").focus()
+
+    def action_clear_filters(self) -> None:
+        self.query_one("#history-status", Select).value = "all"
+        self.show()
+        self.table.focus()
+
+    def _filters(self) -> dict[str, Any]:
+        return {"task_id": self.task_id, "statuses": self.statuses, "since": self.since}
+
+    # ---- loading -----------------------------------------------------------------------------
+
+    def reload(self) -> None:
+        filters = self._filters()
+
+        async def job(services: Services) -> tuple[list[Run], int, dict[int, str], list[Run]]:
+            runs = await services.repo.list_runs(**filters, limit=PAGE)
+            total = await services.repo.count_runs(**filters)
+            names = {t.id: t.name for t in await services.repo.list_tasks() if t.id is not None}
+            chart: list[Run] = []
+            if filters["task_id"] is not None:
+                chart = await services.repo.list_runs(task_id=filters["task_id"], limit=CHART_RUNS)
+            return runs, total, names, chart
+
+        self.tapp.call_core(
+            job, done=self._loaded, node=self, group="history-load", exclusive=True, what="History"
+        )
+
+    def _loaded(self, result: tuple[list[Run], int, dict[int, str], list[Run]]) -> None:
+        runs, total, names, chart = result
+        self.task_names = names
+        self.runs = {r.id: r for r in runs if r.id is not None}
+        self.total = total
+        self.exhausted = len(runs) < PAGE
+        self.table.empty_text = "no runs" + (
+            " match these filters" if any(self._filters().values()) else " yet"
+        )
+        self.table.set_keys([r.id for r in runs], keep_cursor=False)
+        self._update_count()
+        self._show_detail()
+        self.chart_runs = chart
+        self._plot(reset=True)
+
+    def _update_count(self) -> None:
+        where = []
+        if self.task_id is not None:
+            where.append(f"task {self.task_id} {self.task_names.get(self.task_id, '')}".strip())
+        if self.since is not None:
+            where.append(f"since {local(self.since)}")
+        label = f"{self.total:,} run{'s' * (self.total != 1)}"
+        if len(self.runs) < self.total:
+            label += f" ({len(self.runs):,} loaded)"
+        self.query_one("#history-count", Static).update(
+            label + (" · " + ", ".join(where) if where else "")
+        )
+
+    @on(VirtualTable.NearEnd, "#history-table")
+    def load_more(self) -> None:
+        if self.exhausted or self.loading_more or not self.runs:
+            return
+        self.loading_more = True
+        filters = self._filters()
+        oldest = min(self.runs)
+
+        async def job(services: Services) -> list[Run]:
+            return await services.repo.list_runs(**filters, before_id=oldest, limit=PAGE)
+
+        def done(runs: list[Run]) -> None:
+            self.loading_more = False
+            self.exhausted = len(runs) < PAGE
+            for run in runs:
+                if run.id is not None:
+                    self.runs[run.id] = run
+            self.table.append_keys([r.id for r in runs])
+            self._update_count()
+
+        self.tapp.call_core(job, done=done, node=self, group="history-more", what="History")
+
+    def on_core(self, event: Event) -> None:
+        if isinstance(event, ExternalChange | TaskChanged):
+            self.reload()
+        elif isinstance(event, RunStarted | RunFinished):
+            if self.task_id is not None and event.task_id != self.task_id:
+                return
+            self._fetch_run(event.run_id)
+
+    def _fetch_run(self, run_id: int) -> None:
+        async def job(services: Services) -> Run | None:
+            return await services.repo.get_run(run_id)
+
+        def done(run: Run | None) -> None:
+            if run is None or run.id is None:
+                return
+            if self.statuses is not None and run.status not in self.statuses:
+                if run.id in self.runs:  # it no longer matches (running -> finished)
+                    self.reload()
+                return
+            known = run.id in self.runs
+            self.runs[run.id] = run
+            if known:
+                self.table.refresh_key(run.id)
+                if self.table.cursor_key == run.id:
+                    self._show_detail()
+            else:
+                self.total += 1
+                keys = sorted(self.runs, reverse=True)
+                self.table.set_keys(keys)
+                self._update_count()
+            if self.task_id is not None and run.task_id == self.task_id:
+                self.chart_runs = [r for r in self.chart_runs if r.id != run.id] + [run]
+                self._plot()
+
+        self.tapp.call_core(job, done=done, node=self, group=f"run-{run_id}", what="History")
+
+    # ---- rendering ---------------------------------------------------------------------------
+
+    def cells(self, key: Hashable) -> list[Cell]:
+        run = self.runs[key]  # type: ignore[index]
+        text = run.error_message or run.ai_summary or ""
+        if not text and run.raw_data:
+            text = run.raw_data[:200]
+        return [
+            str(run.id),
+            self.task_names.get(run.task_id, str(run.task_id)),
+            local(run.run_time),
+            status_text(run.status),
+            duration(run.duration_ms),
+            Text(" ".join(text.split()), style="red" if run.status.failed else ""),
+        ]
+
+    @on(VirtualTable.Highlighted, "#history-table")
+    def highlighted(self) -> None:
+        self._show_detail()
+
+    def _show_detail(self) -> None:
+        key = self.table.cursor_key
+        run = self.runs.get(key) if key is not None else None  # type: ignore[arg-type]
+        name = self.task_names.get(run.task_id, "") if run else ""
+        self.query_one(RunDetail).show(run, name)
+
+    def _plot(self, reset: bool = False) -> None:
+        chart = self.query_one(SeriesChart)
+        if self.task_id is None or not self.chart_runs:
+            chart.display = False
+            return
+        if reset or not self.series_paths:
+            latest = next((r for r in self.chart_runs if r.status is RunStatus.SUCCESS), None)
+            self.series_paths = numeric_paths(latest.raw_data) if latest else []
+            self.series_index = 0
+        chart.display = True
+        path = self.series_paths[self.series_index] if self.series_paths else ""
+        points = numeric_series(self.chart_runs, path) if path else []
+        chart.plot(points, path or "no numeric value")
+
+    def action_next_series(self) -> None:
+        if not self.series_paths:
+            self.app.notify("pick a task (t) to chart its numbers", timeout=3)
+            return
+        self.series_index = (self.series_index + 1) % len(self.series_paths)
+        self._plot()
+
+    # ---- export ------------------------------------------------------------------------------
+
+    def action_export(self) -> None:
+        self.export("csv")
+
+    def action_export_json(self) -> None:
+        self.export("json")
+
+    def export(self, kind: str) -> None:
+        from taskagent.core.ui_queries import runs_to_csv, runs_to_json
+
+        runs = [self.runs[k] for k in self.table.keys if k in self.runs]  # type: ignore[index]
+        stamp = self.tapp.clock().strftime("%Y%m%d-%H%M%S")
+
+        async def job(services: Services) -> str:
+            import asyncio
+
+            folder = services.settings.paths.data_dir / "exports"
+            path = folder / f"history-{stamp}.{kind}"
+            text = runs_to_csv(runs) if kind == "csv" else runs_to_json(runs)
+
+            def write() -> None:
+                folder.mkdir(parents=True, exist_ok=True)
+                path.write_text(text, encoding="utf-8")
+
+            await asyncio.to_thread(write)
+            return str(path)
+
+        self.tapp.call_core(
+            job,
+            done=lambda path: self.app.notify(f"{len(runs)} runs → {path}", title="Exported"),
+            node=self,
+            what="Export",
+        )

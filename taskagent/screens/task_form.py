@@ -1,0 +1,349 @@
+"""The task form (modal): add or edit a task.
+
+Live checks as you type: the schedule (with the next 5 runs in the task's time zone), the tool
+arguments (JSON + the tool's input schema). "Test run" calls the tool once and shows the result.
+Save goes through TaskService, whose TaskInputError names the field the message belongs next to.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from rich.text import Text
+from textual import on
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.screen import ModalScreen
+from textual.widgets import Button, Footer, Input, Label, Select, Static, Switch, TextArea
+
+from taskagent.core import schedules
+from taskagent.core.models import NotificationLevel, ScheduleType, Task
+from taskagent.core.tasks import TaskInputError, parse_tool_args
+
+if TYPE_CHECKING:
+    from taskagent.app import TaskAgentApp
+    from taskagent.core.mcp import ToolInfo
+    from taskagent.services import Services
+
+EXAMPLES = {
+    ScheduleType.INTERVAL: "e.g. 30 minutes, 2 hours, 45s",
+    ScheduleType.DAILY: "e.g. 09:00",
+    ScheduleType.WEEKLY: "e.g. Mon,Wed,Fri 09:00",
+    ScheduleType.CRON: "e.g. */5 * * * *",
+    ScheduleType.ONCE: "e.g. 2026-12-01T09:00",
+}
+PREVIEW_RUNS = 5
+FIELDS = ("name", "description", "schedule", "mcp_tool", "tool_args", "settings", "form")
+# TaskInputError.field -> the error line it is shown on
+FIELD_SLOTS = {
+    "name": "name",
+    "description": "description",
+    "schedule": "schedule",
+    "timezone": "schedule",
+    "schedule_type": "schedule",
+    "schedule_value": "schedule",
+    "mcp_tool": "mcp_tool",
+    "tool_args": "tool_args",
+    "use_ai_summary": "settings",
+    "notification_level": "settings",
+    "significance_threshold": "settings",
+}
+
+
+def schema_defaults(info: ToolInfo) -> dict[str, Any]:
+    """Arguments pre-filled from the input schema: defaults, and required ones left blank."""
+    props = info.input_schema.get("properties", {}) or {}
+    required = set(info.input_schema.get("required", []) or [])
+    args: dict[str, Any] = {}
+    for key, spec in props.items():
+        if isinstance(spec, dict) and "default" in spec:
+            args[key] = spec["default"]
+        elif key in required:
+            kind = spec.get("type") if isinstance(spec, dict) else None
+            args[key] = {"integer": 0, "number": 0, "boolean": False}.get(str(kind), "")
+    return args
+
+
+class TaskFormScreen(ModalScreen[Task | None]):
+    CSS_PATH = "task_form.tcss"
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("escape", "cancel", "Cancel", id="form.cancel"),
+        # Not priority: keys typed just before ctrl+s must reach the inputs first.
+        Binding("ctrl+s", "save", "Save", id="form.save"),
+        Binding("ctrl+t", "test_run", "Test run", id="form.test"),
+    ]
+
+    def __init__(self, task: Task | None = None) -> None:
+        super().__init__()
+        self.task_obj = task
+        self.tools: dict[str, ToolInfo] = {}
+        self._default_args_text = ""
+
+    @property
+    def tapp(self) -> TaskAgentApp:
+        return self.app  # type: ignore[return-value]
+
+    # ---- layout ------------------------------------------------------------------------------
+
+    def compose(self) -> ComposeResult:
+        task = self.task_obj
+        title = f"Edit task {task.id}" if task else "New task"
+        with Vertical(id="form"):
+            yield Static(title, id="form-title")
+            with VerticalScroll(id="form-body"):
+                yield Label("Name")
+                yield Input(task.name if task else "", id="f-name", placeholder="e.g. BTC price")
+                yield Static("", id="err-name", classes="error")
+                yield Label("Description")
+                yield Input(task.description if task else "", id="f-description")
+                yield Static("", id="err-description", classes="error")
+                yield Label("Schedule")
+                with Horizontal(classes="row"):
+                    yield Select(
+                        [(t.value, t.value) for t in ScheduleType],
+                        value=(task.schedule_type.value if task else "interval"),
+                        allow_blank=False,
+                        id="f-schedule-type",
+                    )
+                    yield Input(
+                        task.schedule_value if task else "30 minutes",
+                        id="f-schedule-value",
+                        placeholder=EXAMPLES[ScheduleType.INTERVAL],
+                    )
+                    yield Input(
+                        task.timezone if task else "", id="f-timezone", placeholder="time zone"
+                    )
+                yield Static("", id="err-schedule", classes="error")
+                yield Static("", id="schedule-preview")
+                yield Label("Tool")
+                yield Select([], prompt="loading tools…", id="f-tool")
+                yield Static("", id="tool-description")
+                yield Static("", id="err-mcp_tool", classes="error")
+                yield Label("Arguments (JSON)")
+                yield TextArea(
+                    json.dumps(task.tool_args, indent=2) if task else "{}",
+                    id="f-args",
+                    show_line_numbers=False,
+                    tab_behavior="indent",
+                )
+                yield Static("", id="err-tool_args", classes="error")
+                with Horizontal(classes="row settings"):
+                    yield Label("AI summary", classes="inline")
+                    yield Switch(task.use_ai_summary if task else True, id="f-ai")
+                    yield Label("Notify", classes="inline")
+                    yield Select(
+                        [(n.value, n.value) for n in NotificationLevel],
+                        value=(task.notification_level.value if task else "all"),
+                        allow_blank=False,
+                        id="f-notify",
+                    )
+                    yield Label("Significant change %", classes="inline")
+                    yield Input(
+                        f"{task.significance_threshold:g}" if task else "5",
+                        id="f-threshold",
+                    )
+                yield Static("", id="err-settings", classes="error")
+                yield Static("", id="test-result")
+            yield Static("", id="err-form", classes="error")
+            with Horizontal(id="form-buttons"):
+                yield Button("Test run (ctrl+t)", id="test-run")
+                yield Button("Cancel", id="cancel")
+                yield Button("Save (ctrl+s)", id="save", variant="primary")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        if self.task_obj is None:
+            services = self.tapp.services
+            zone = services.tasks.default_timezone if services else ""
+            self.query_one("#f-timezone", Input).value = zone
+        self._clear_errors()
+        self.tapp.steady_cursors(self)
+        self.query_one("#f-name", Input).focus()
+        self.update_preview()
+        self.tapp.call_core(self._load_tools, done=self._tools_loaded, node=self, what="Tools")
+
+    async def _load_tools(self, services: Services) -> list[ToolInfo]:
+        return await services.mcp.list_tools()
+
+    def _tools_loaded(self, tools: list[ToolInfo]) -> None:
+        self.tools = {t.ref: t for t in tools}
+        zone = self.query_one("#f-timezone", Input)
+        if not zone.value and self.tapp.services is not None:  # opened before the core was up
+            zone.value = self.tapp.services.tasks.default_timezone
+        select: Select[str] = self.query_one("#f-tool", Select)
+        options = []
+        for info in tools:
+            first = (info.description or "").strip().splitlines()[0:1]
+            options.append((f"{info.ref}  {first[0][:50] if first else ''}".rstrip(), info.ref))
+        select.set_options(options)
+        select.prompt = "pick a tool"
+        if self.task_obj is not None:
+            ref = self._resolve(self.task_obj.mcp_tool)
+            if ref in self.tools:
+                select.value = ref
+        elif "crypto:get_crypto_prices" in self.tools:
+            select.value = "crypto:get_crypto_prices"
+
+    def _resolve(self, ref: str) -> str:
+        services = self.tapp.services
+        if services is None:
+            return ref
+        try:
+            return services.mcp.resolve(ref).ref
+        except Exception:  # an unknown stored tool: leave it unselected, the error shows on save
+            return ref
+
+    # ---- live validation ---------------------------------------------------------------------
+
+    def _error(self, slot: str, message: str = "") -> None:
+        line = self.query_one(f"#err-{slot}", Static)
+        line.update(message)
+        line.display = bool(message)
+
+    def _clear_errors(self) -> None:
+        for slot in FIELDS:
+            self._error(slot)
+
+    @on(Input.Changed, "#f-schedule-value, #f-timezone")
+    @on(Select.Changed, "#f-schedule-type")
+    def update_preview(self) -> None:
+        kind = str(self.query_one("#f-schedule-type", Select).value)
+        value_input = self.query_one("#f-schedule-value", Input)
+        value_input.placeholder = EXAMPLES.get(ScheduleType(kind), "")
+        zone = self.query_one("#f-timezone", Input).value.strip() or "UTC"
+        preview = self.query_one("#schedule-preview", Static)
+        now = self.tapp.clock()
+        try:
+            schedule = schedules.parse_schedule(kind, value_input.value, zone, now=now)
+            runs = schedules.next_runs(schedule, PREVIEW_RUNS, after=now)
+        except schedules.ScheduleError as exc:
+            self._error("schedule", str(exc))
+            preview.update("")
+            return
+        self._error("schedule")
+        text = Text(schedules.describe(schedule), style="bold")
+        text.append(f"   next runs ({schedule.timezone}):", style="dim")
+        for moment in runs:
+            text.append(f"\n  {moment:%a %Y-%m-%d %H:%M:%S %Z}")
+        if not runs:
+            text.append("\n  none (the time has passed)")
+        preview.update(text)
+
+    @on(Select.Changed, "#f-tool")
+    def tool_changed(self, event: Select.Changed) -> None:
+        info = self.tools.get(str(event.value))
+        self.query_one("#tool-description", Static).update(
+            Text(info.description.strip(), style="dim") if info else ""
+        )
+        self._error("mcp_tool")
+        if info is None:
+            return
+        area = self.query_one("#f-args", TextArea)
+        if self.task_obj is None and area.text.strip() in ("", "{}", self._default_args_text):
+            self._default_args_text = json.dumps(schema_defaults(info), indent=2)
+            area.text = self._default_args_text
+        self.check_args()
+
+    @on(TextArea.Changed, "#f-args")
+    def check_args(self) -> dict[str, Any] | None:
+        """Validate the JSON and (when the tool is known) the tool's schema; None if invalid."""
+        try:
+            args = parse_tool_args(self.query_one("#f-args", TextArea).text)
+        except TaskInputError as exc:
+            self._error("tool_args", str(exc))
+            return None
+        ref = self.query_one("#f-tool", Select).value
+        services = self.tapp.services
+        if services is not None and isinstance(ref, str) and ref in self.tools:
+            try:
+                services.mcp.validate_args(ref, args)
+            except Exception as exc:  # InvalidToolArgs: the message lists every problem
+                self._error("tool_args", str(exc))
+                return None
+        self._error("tool_args")
+        return args
+
+    # ---- save / test -------------------------------------------------------------------------
+
+    def values(self) -> dict[str, Any]:
+        tool = self.query_one("#f-tool", Select).value
+        return {
+            "name": self.query_one("#f-name", Input).value,
+            "description": self.query_one("#f-description", Input).value,
+            "schedule_type": str(self.query_one("#f-schedule-type", Select).value),
+            "schedule_value": self.query_one("#f-schedule-value", Input).value,
+            "timezone": self.query_one("#f-timezone", Input).value.strip() or None,
+            "mcp_tool": tool if isinstance(tool, str) else "",
+            "tool_args": self.query_one("#f-args", TextArea).text,
+            "use_ai_summary": self.query_one("#f-ai", Switch).value,
+            "notification_level": str(self.query_one("#f-notify", Select).value),
+            "significance_threshold": self.query_one("#f-threshold", Input).value.strip(),
+        }
+
+    @on(Button.Pressed, "#save")
+    def action_save(self) -> None:
+        self._clear_errors()
+        values = self.values()
+        task = self.task_obj
+
+        async def job(services: Services) -> Task | TaskInputError:
+            try:
+                if task is None:
+                    return await services.tasks.create_task(**values)
+                changes = {k: v for k, v in values.items() if k != "timezone" or v}
+                return await services.tasks.update_task(task.id, **changes)  # type: ignore[arg-type]
+            except TaskInputError as exc:
+                return exc
+
+        self.tapp.call_core(job, done=self._saved, node=self, group="form-save", what="Save task")
+
+    def _saved(self, result: Task | TaskInputError) -> None:
+        if isinstance(result, TaskInputError):
+            slot = FIELD_SLOTS.get(result.field or "", "form")
+            self._error(slot, str(result))
+            self.query_one(f"#err-{slot}").scroll_visible()
+            return
+        verb = "updated" if self.task_obj else "created"
+        self.app.notify(f"{verb} task {result.id} ({result.name})", title="Saved")
+        self.dismiss(result)
+
+    @on(Button.Pressed, "#test-run")
+    def action_test_run(self) -> None:
+        args = self.check_args()
+        ref = self.query_one("#f-tool", Select).value
+        result_view = self.query_one("#test-result", Static)
+        if not isinstance(ref, str) or ref not in self.tools:
+            self._error("mcp_tool", "pick a tool first")
+            return
+        if args is None:
+            return
+        result_view.update(Text(f"calling {ref}…", style="dim"))
+
+        async def job(services: Services) -> Text:
+            try:
+                result = await services.mcp.call_tool(ref, args)
+            except Exception as exc:  # ToolCallError, ToolTimeout, ServerUnavailable: shown
+                return Text(f"✗ {ref} failed: {exc}", style="red")
+            data = result.data
+            body = json.dumps(data, indent=2, ensure_ascii=False, default=str)
+            if not isinstance(data, dict | list):
+                body = result.text or str(data)
+            lines = body.splitlines()
+            shown = "\n".join(lines[:40]) + (
+                f"\n… {len(lines) - 40} more lines" if len(lines) > 40 else ""
+            )
+            text = Text(f"✓ test run of {ref}:\n", style="green")
+            text.append(shown, style="")
+            return text
+
+        def done(text: Text) -> None:
+            result_view.update(text)
+            result_view.scroll_visible()
+
+        self.tapp.call_core(job, done=done, node=self, group="form-test", what="Test run")
+
+    @on(Button.Pressed, "#cancel")
+    def action_cancel(self) -> None:
+        self.dismiss(None)

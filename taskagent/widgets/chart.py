@@ -1,0 +1,71 @@
+"""A small bar chart of one number over a task's runs, drawn with block characters.
+
+One column per run (oldest left); failed runs are a red ✗ on the baseline so you can see at a
+glance when and how often a task broke.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from rich.console import Console, ConsoleOptions, RenderResult
+from rich.text import Text
+from textual.widgets import Static
+
+from taskagent.core.ui_queries import Point
+
+BLOCKS = " ▁▂▃▄▅▆▇█"
+
+
+def _fmt(value: float) -> str:
+    if abs(value) >= 1000:
+        return f"{value:,.0f}"
+    return f"{value:.4g}"
+
+
+class _Bars:
+    def __init__(self, points: Sequence[Point], title: str, rows: int) -> None:
+        self.points = points
+        self.title = title
+        self.rows = rows
+
+    def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
+        values = [p.value for p in self.points if p.value is not None]
+        label_width = 12
+        width = max(1, options.max_width - label_width - 1)
+        shown = list(self.points)[-width:]
+        if not values:
+            yield Text(f"{self.title}: no numbers to chart yet", style="dim")
+            return
+        low, high = min(values), max(values)
+        span = (high - low) or 1.0
+        levels = self.rows * 8
+        heights = [
+            None if p.value is None else max(1, round((p.value - low) / span * (levels - 1)) + 1)
+            for p in shown
+        ]
+        yield Text(f"{self.title}  last {len(shown)} runs  latest {_fmt(values[-1])}", style="bold")
+        for row in range(self.rows, 0, -1):
+            label = _fmt(high) if row == self.rows else (_fmt(low) if row == 1 else "")
+            line = Text(label.rjust(label_width) + " ")
+            for point, height in zip(shown, heights, strict=True):
+                if height is None:
+                    line.append("✗" if row == 1 else " ", style="bold red")
+                    continue
+                fill = height - (row - 1) * 8
+                char = BLOCKS[max(0, min(8, fill))]
+                line.append(char, style="green" if point.ok else "red")
+            yield line
+
+
+class SeriesChart(Static):
+    DEFAULT_CSS = """
+    SeriesChart { height: auto; max-height: 8; padding: 0 1; }
+    """
+
+    def __init__(self, **kwargs: object) -> None:
+        super().__init__("", **kwargs)  # type: ignore[arg-type]
+        self.rows = 4
+
+    def plot(self, points: Sequence[Point], title: str) -> None:
+        self.update(_Bars(points, title, self.rows))

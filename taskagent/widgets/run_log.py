@@ -1,0 +1,67 @@
+"""The live run log: one line per run starting or finishing, newest at the bottom, bounded."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from rich.text import Text
+from textual.widgets import RichLog
+
+from taskagent.core.events import Event, RunFinished, RunStarted
+from taskagent.widgets.format import STATUS_MARKS, duration
+
+if TYPE_CHECKING:
+    from taskagent.app import TaskAgentApp
+    from taskagent.core.models import Run
+    from taskagent.services import Services
+
+MAX_LINES = 1000
+
+
+class RunLog(RichLog):
+    DEFAULT_CSS = """
+    RunLog { height: 1fr; border: round $primary-background; }
+    """
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(max_lines=MAX_LINES, wrap=False, markup=False, **kwargs)
+        self.border_title = "Live run log"
+
+    @property
+    def tapp(self) -> TaskAgentApp:
+        return self.app  # type: ignore[return-value]
+
+    def on_mount(self) -> None:
+        self.tapp.core_events.subscribe(self, self.on_core)
+
+    def on_core(self, event: Event) -> None:
+        if not isinstance(event, RunStarted | RunFinished):
+            return
+
+        async def job(services: Services) -> tuple[str, Run | None]:
+            task = await services.repo.get_task(event.task_id)
+            run = await services.repo.get_run(event.run_id)
+            return (task.name if task else f"task {event.task_id}"), run
+
+        def done(result: tuple[str, Run | None]) -> None:
+            name, run = result
+            self.add(event, name, run)
+
+        self.tapp.call_core(job, done=done, node=self, what="Run log")
+
+    def add(self, event: Event, name: str, run: Run | None) -> None:
+        stamp = self.tapp.clock().astimezone().strftime("%H:%M:%S")
+        line = Text(f"{stamp} ", style="dim")
+        if isinstance(event, RunStarted):
+            line.append("▶ ", style="cyan")
+            line.append(f"{name} started (run #{event.run_id})")
+        elif isinstance(event, RunFinished):
+            mark, style = STATUS_MARKS.get(event.status, ("?", ""))
+            line.append(f"{mark} ", style=style)
+            line.append(f"{name} {event.status}", style=style)
+            if run is not None:
+                line.append(f" in {duration(run.duration_ms)}", style="dim")
+                detail = run.error_message or run.ai_summary
+                if detail:
+                    line.append(" — " + " ".join(detail.split())[:200])
+        self.write(line)
