@@ -36,7 +36,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             return run_tasks_command(settings, args)
         from taskagent.app_main import run_app
 
-        return run_app(settings)
+        return run_app(settings, keymap=dict(settings.keymap) or None)
     except KeyboardInterrupt:
         return 130
     except BrokenPipeError:

@@ -216,6 +216,8 @@ class Settings:
     gemini_api_key: str | None = field(default=None, repr=False)
     gemini_base_url: str | None = None
     coingecko_base_url: str | None = None
+    # [keymap]: binding id -> keys, e.g. {"tasks.run": "ctrl+r"} (Textual keymaps).
+    keymap: Mapping[str, str] = field(default_factory=dict, compare=False)
     # Where each value came from ("default", the config file, or an env var), for `taskagent config`.
     sources: Mapping[str, str] = field(default_factory=dict, compare=False)
 
@@ -261,6 +263,18 @@ def _read_file(path: Path) -> dict[str, Any]:
         raise ConfigError(f"config error in {path}: invalid TOML: {exc}") from exc
 
 
+def _read_keymap(path: Path, table: Any) -> dict[str, str]:
+    if not isinstance(table, dict):
+        raise ConfigError(f"config error in {path}: 'keymap' must be a [keymap] table")
+    for binding, keys in table.items():
+        if not isinstance(keys, str) or not keys.strip():
+            raise ConfigError(
+                f"config error in {path}: [keymap] {binding} = {keys!r}: must be keys such as "
+                '"ctrl+r" or "f5,ctrl+r"'
+            )
+    return {str(k): v.strip() for k, v in table.items()}
+
+
 def load_settings(paths: Paths, environ: Mapping[str, str] | None = None) -> Settings:
     """Read config.toml and the environment; raise ConfigError with one clear message."""
     env = os.environ if environ is None else environ
@@ -268,7 +282,11 @@ def load_settings(paths: Paths, environ: Mapping[str, str] | None = None) -> Set
     sources: dict[str, str] = {f.attr: "default" for f in FIELDS}
 
     raw = _read_file(paths.config_file)
+    keymap: dict[str, str] = {}
     for section, table in raw.items():
+        if section == "keymap":
+            keymap = _read_keymap(paths.config_file, table)
+            continue
         if section not in SECTIONS:
             raise ConfigError(
                 f"config error in {paths.config_file}: unknown section [{section}]"
@@ -306,6 +324,7 @@ def load_settings(paths: Paths, environ: Mapping[str, str] | None = None) -> Set
 
     return Settings(
         paths=paths,
+        keymap=keymap,
         gemini_api_key=env.get("GEMINI_API_KEY") or env.get("GOOGLE_API_KEY") or None,
         gemini_base_url=env.get("TASKAGENT_GEMINI_BASE_URL") or None,
         coingecko_base_url=env.get("TASKAGENT_COINGECKO_BASE_URL") or None,

@@ -40,6 +40,17 @@ class RunFinished(Event):
     status: str
 
 
+@dataclass(frozen=True, slots=True)
+class RunRetrying(Event):
+    """A transient failure inside a run; it is tried again after `wait_seconds`."""
+
+    task_id: int
+    run_id: int
+    attempt: int
+    wait_seconds: float
+    error: str
+
+
 Subscriber = Callable[[Any], None]
 
 

@@ -21,7 +21,7 @@ from dataclasses import replace
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Protocol
 
-from taskagent.core.events import EventBus, RunFinished, RunStarted
+from taskagent.core.events import EventBus, RunFinished, RunRetrying, RunStarted
 from taskagent.core.models import Run, RunStatus, Task, utcnow
 from taskagent.core.repository import Repository, RunNotFound, TaskNotFound
 from taskagent.core.retry import RetryPolicy, call_with_retries
@@ -120,6 +120,7 @@ class RunExecutor:
             log.info(
                 "task %s attempt %d failed (%s); retrying in %.1f s", task.id, attempt, exc, wait
             )
+            self.events.publish(RunRetrying(task.id, run.id, attempt, wait, str(exc)))  # type: ignore[arg-type]
 
         try:
             result, attempts = await call_with_retries(

@@ -27,18 +27,22 @@ from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
 from taskagent.core import schedules
-from taskagent.core.chat import (
-    CHAT_MODELS,
-    CHAT_SETTINGS,
-    ChatSession,
-    CompressError,
-    find_setting,
-    first_paragraph,
-)
 from taskagent.core.models import Run, Task
 from taskagent.core.status import task_overview
 from taskagent.core.summarize import render_data
 from taskagent.core.tasks import TaskInputError, TaskNotFound, TaskService
+
+if TYPE_CHECKING:
+    from taskagent.core.chat import ChatSession
+
+
+def _chat_module() -> Any:
+    # Imported on use: core.chat pulls in fastmcp and google-genai (~1 s), which the app must
+    # not pay for before its first screen.
+    from taskagent.core import chat
+
+    return chat
+
 
 if TYPE_CHECKING:
     from taskagent.core.engine import Engine
@@ -417,14 +421,16 @@ class SlashCommands:
         lines = [head]
         width = max((len(t.name) for t in tools), default=0)
         for t in sorted(tools, key=lambda t: t.name):
-            lines.append(f"  {t.name.ljust(width)}  {first_paragraph(t.description, 120)}".rstrip())
+            lines.append(
+                f"  {t.name.ljust(width)}  {_chat_module().first_paragraph(t.description, 120)}".rstrip()
+            )
         return Reply("\n".join(lines))
 
     # --------------------------------------------------------------------- chat settings
     async def _model(self, words: list[str]) -> Reply:
         chat = self._need_chat("/model")
         if not words:
-            others = ", ".join(m for m in CHAT_MODELS if m != chat.model)
+            others = ", ".join(m for m in _chat_module().CHAT_MODELS if m != chat.model)
             return Reply(f"model: {chat.model} (others: {others}, or any Gemini model name)")
         if len(words) > 1:
             raise CommandError("/model takes one model name", "/model")
@@ -432,7 +438,11 @@ class SlashCommands:
             name = await chat.set_model(words[0])
         except ValueError as exc:
             raise CommandError(str(exc), "/model") from None
-        note = "" if name in CHAT_MODELS else " (not one of the usual models; check the name)"
+        note = (
+            ""
+            if name in _chat_module().CHAT_MODELS
+            else " (not one of the usual models; check the name)"
+        )
         return Reply(f"model set to {name}{note}")
 
     async def _system(self, rest: str) -> Reply:
@@ -453,7 +463,7 @@ class SlashCommands:
         chat = self._need_chat("/settings")
         if not words:
             lines = []
-            for spec in CHAT_SETTINGS.values():
+            for spec in _chat_module().CHAT_SETTINGS.values():
                 value = chat.setting(spec.name)
                 shown = "model default" if value is None else f"{value:g}"
                 lines.append(f"{spec.name:<12} {shown:<14} {spec.help}")
@@ -461,10 +471,11 @@ class SlashCommands:
             return Reply("\n".join(lines))
         if len(words) != 2:
             raise CommandError("/settings needs a name and a value", "/settings")
-        spec = find_setting(words[0])
+        spec = _chat_module().find_setting(words[0])
         if spec is None:
             raise CommandError(
-                f"unknown setting '{words[0]}' (use {', '.join(CHAT_SETTINGS)})", "/settings"
+                f"unknown setting '{words[0]}' (use {', '.join(_chat_module().CHAT_SETTINGS)})",
+                "/settings",
             )
         try:
             name, value = await chat.set_setting(spec.name, words[1])
@@ -511,5 +522,5 @@ class SlashCommands:
         chat = self._need_chat("/compress")
         try:
             return Reply(await chat.compress())
-        except CompressError as exc:
+        except _chat_module().CompressError as exc:
             raise CommandError(str(exc)) from None

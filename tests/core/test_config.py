@@ -109,3 +109,12 @@ def test_default_config_text_loads_back_to_defaults(tmp_path: Path) -> None:
     for spec in FIELDS:
         assert getattr(settings, spec.attr) == spec.default
         assert spec.env in default_config_text()
+
+
+def test_keymap_table_is_passed_through_and_checked(tmp_path: Path) -> None:
+    paths = _paths(tmp_path)
+    paths.config_file.write_text('[keymap]\n"tasks.run" = "ctrl+r"\n')
+    assert dict(load_settings(paths, environ={}).keymap) == {"tasks.run": "ctrl+r"}
+    paths.config_file.write_text('[keymap]\n"tasks.run" = 5\n')
+    with pytest.raises(ConfigError, match=r"\[keymap\] tasks.run = 5: must be keys"):
+        load_settings(paths, environ={})

@@ -17,6 +17,7 @@ from fastmcp import FastMCP
 from fastmcp.exceptions import ToolError
 
 from taskagent.core.engine import Engine, SchedulerBusy
+from taskagent.core.events import RunRetrying
 from taskagent.core.lease import Lease
 from taskagent.core.mcp import McpManager
 from taskagent.core.models import RunStatus, utcnow
@@ -373,9 +374,13 @@ async def test_transient_failures_are_retried_within_one_run(node: Node) -> None
         mcp_tool="flaky",
         tool_args={"key": "b", "failures": 9},
     )
+    retries: list[RunRetrying] = []
+    node.tasks.events.subscribe(RunRetrying, retries.append)
     await node.engine.start()
     ok = await node.engine.run_now(recovers.id)  # type: ignore[arg-type]
     assert ok.status is RunStatus.SUCCESS and ok.attempts == 3
+    assert [(r.run_id, r.attempt) for r in retries] == [(ok.id, 1), (ok.id, 2)]
+    assert "rate limit" in retries[0].error
     failed = await node.engine.run_now(gives_up.id)  # type: ignore[arg-type]
     assert failed.status is RunStatus.ERROR and failed.attempts == 3
     assert (
