@@ -5,9 +5,16 @@ from __future__ import annotations
 
 import statistics
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 
 from fastmcp import FastMCP
+
+from taskagent.core.engine import Engine
+from taskagent.core.mcp import McpManager
+from taskagent.core.repository import Repository
+from taskagent.core.runs import RunExecutor
+from taskagent.core.tasks import TaskService
 
 PING_SERVER = Path(__file__).with_name("_ping_server.py")
 
@@ -20,6 +27,35 @@ def make_ping_server() -> FastMCP:
         return {"pong": tag}
 
     return server
+
+
+@dataclass
+class Core:
+    """The real core pieces a benchmark drives: repository, MCP manager, tasks, engine."""
+
+    repo: Repository
+    manager: McpManager
+    tasks: TaskService
+    engine: Engine
+
+    async def close(self) -> None:
+        await self.engine.stop()
+        await self.manager.close()
+        await self.repo.close()
+
+
+async def build_core(home: Path, workers: int = 4) -> Core:
+    repo = await Repository.open(home / "taskagent.db")
+    manager = McpManager(log_dir=home)
+    manager.add_builtin("bench", make_ping_server())
+    await manager.start()
+    engine = Engine(
+        repo,
+        RunExecutor(repo, manager),
+        workers=workers,
+        on_worker_exit=manager.close_for_current_loop,
+    )
+    return Core(repo, manager, TaskService(repo, catalogue=manager), engine)
 
 
 def median_ms(samples: list[float]) -> float:

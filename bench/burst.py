@@ -16,13 +16,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench._common import make_ping_server, percentile_ms
-from taskagent.core.engine import Engine
-from taskagent.core.mcp import McpManager
+from bench._common import build_core, percentile_ms
 from taskagent.core.models import RunStatus, utcnow
-from taskagent.core.repository import Repository
-from taskagent.core.runs import RunExecutor
-from taskagent.core.tasks import TaskService
 
 TASKS = 1000
 
@@ -30,17 +25,8 @@ TASKS = 1000
 async def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         home = Path(tmp)
-        repo = await Repository.open(home / "taskagent.db")
-        manager = McpManager(log_dir=home)
-        manager.add_builtin("bench", make_ping_server())
-        await manager.start()
-        tasks = TaskService(repo, catalogue=manager)
-        engine = Engine(
-            repo,
-            RunExecutor(repo, manager),
-            workers=4,
-            on_worker_exit=manager.close_for_current_loop,
-        )
+        core = await build_core(home)
+        repo, tasks, engine = core.repo, core.tasks, core.engine
         due = (utcnow() + timedelta(seconds=8)).replace(microsecond=0)
         t0 = time.perf_counter()
         for index in range(TASKS):
@@ -65,9 +51,7 @@ async def main() -> None:
             await asyncio.sleep(0.2)
         drained = (utcnow() - due).total_seconds()
         runs = await repo.list_runs(limit=TASKS * 2)
-        await engine.stop()
-        await manager.close()
-        await repo.close()
+        await core.close()
     by_status: dict[str, int] = {}
     for run in runs:
         by_status[run.status.value] = by_status.get(run.status.value, 0) + 1

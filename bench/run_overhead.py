@@ -22,29 +22,15 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from fastmcp import Client
 from fastmcp.client.transports import StdioTransport
 
-from bench._common import PING_SERVER, make_ping_server, median_ms, python
-from taskagent.core.engine import Engine
-from taskagent.core.mcp import McpManager
-from taskagent.core.repository import Repository
-from taskagent.core.runs import RunExecutor
-from taskagent.core.tasks import TaskService
+from bench._common import PING_SERVER, build_core, median_ms, python
 
 OURS_RUNS = 300
 SEED_RUNS = 10
 
 
 async def measure_ours(home: Path) -> list[float]:
-    repo = await Repository.open(home / "taskagent.db")
-    manager = McpManager(log_dir=home)
-    manager.add_builtin("bench", make_ping_server())
-    await manager.start()
-    tasks = TaskService(repo, catalogue=manager)
-    engine = Engine(
-        repo,
-        RunExecutor(repo, manager),
-        workers=4,
-        on_worker_exit=manager.close_for_current_loop,
-    )
+    core = await build_core(home)
+    tasks, engine = core.tasks, core.engine
     task = await tasks.create_task(
         name="ping", schedule_type="daily", schedule_value="03:00", mcp_tool="ping"
     )
@@ -59,9 +45,7 @@ async def measure_ours(home: Path) -> list[float]:
             samples.append(time.perf_counter() - t0)
             assert run.status.value == "success", run.error_message
     finally:
-        await engine.stop()
-        await manager.close()
-        await repo.close()
+        await core.close()
     return samples
 
 

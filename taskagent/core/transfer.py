@@ -16,22 +16,8 @@ from taskagent.core.models import Task
 from taskagent.core.tasks import EDITABLE_FIELDS, TaskInputError, TaskService
 
 FORMAT_VERSION = 1
-EXPORTED_FIELDS = (
-    "name",
-    "description",
-    "schedule_type",
-    "schedule_value",
-    "timezone",
-    "mcp_tool",
-    "tool_args",
-    "use_ai_summary",
-    "notification_level",
-    "enabled",
-    "paused",
-    "significance_threshold",
-    "misfire_policy",
-    "timeout_seconds",
-)
+# Everything a user can edit, plus the on/off state; never ids, timestamps or run times.
+EXPORTED_FIELDS = (*sorted(EDITABLE_FIELDS), "enabled", "paused")
 
 
 def task_to_export(task: Task) -> dict[str, Any]:
