@@ -34,7 +34,7 @@ import logging
 import sqlite3
 import threading
 import weakref
-from collections.abc import AsyncIterator, Callable, Iterable, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager, suppress
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -655,6 +655,16 @@ class Repository:
             raise TaskNotFound(task_id)
 
     # ---------------------------------------------------------------------------- history
+    async def set_next_runs(self, next_runs: Mapping[int, datetime | None]) -> None:
+        """Set `next_run` of many tasks in one transaction (missing tasks are ignored)."""
+        if not next_runs:
+            return
+        async with self._write() as db:
+            await db.executemany(
+                "UPDATE tasks SET next_run = ? WHERE id = ?",
+                [(to_iso(when), task_id) for task_id, when in next_runs.items()],
+            )
+
     async def add_run(self, run: Run) -> Run:
         """Insert a history row (typically `running`); returns a copy with its id."""
         values = _run_values(run)
@@ -669,8 +679,12 @@ class Repository:
             raise
         return dataclasses.replace(run, id=run_id)
 
-    async def update_run(self, run: Run) -> None:
-        """Overwrite a history row (e.g. finish a `running` one). Raises `RunNotFound`."""
+    async def update_run(self, run: Run, *, task_last_run: datetime | None = None) -> None:
+        """Overwrite a history row (e.g. finish a `running` one). Raises `RunNotFound`.
+
+        With `task_last_run`, the task's `last_run` moves forward to it in the same transaction
+        (one commit per finished run instead of two: it matters when 1,000 runs finish at once).
+        """
         if run.id is None:
             raise RunNotFound(None)
         values = _run_values(run)
@@ -680,6 +694,13 @@ class Repository:
                 cursor = await db.execute(sql, {**values, "id": run.id})
                 updated = cursor.rowcount > 0
                 await cursor.close()
+                if updated and task_last_run is not None:
+                    stamp = to_iso(task_last_run)
+                    await db.execute(
+                        "UPDATE tasks SET last_run = ? WHERE id = ? "
+                        "AND (last_run IS NULL OR last_run < ?)",
+                        (stamp, run.task_id, stamp),
+                    )
         except sqlite3.IntegrityError as exc:
             if "FOREIGN KEY" in str(exc):
                 raise TaskNotFound(run.task_id) from exc

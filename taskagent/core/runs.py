@@ -146,8 +146,7 @@ class RunExecutor:
             await self._analyse(task, result.data, finished)
         finished.finished_at = self.clock()
         try:
-            await self.repo.update_run(finished)
-            await self.repo.set_task_run_times(task.id, last_run=started)
+            await self.repo.update_run(finished, task_last_run=started)
         except (TaskNotFound, RunNotFound):
             # The task was removed while it ran; its history went with it.
             log.info("task %s was removed during run %s", task.id, run.id)

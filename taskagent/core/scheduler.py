@@ -11,6 +11,7 @@ task's policy `once` (the default), made up by exactly one catch-up run: never a
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -31,6 +32,7 @@ log = logging.getLogger(__name__)
 MISSED_COUNT_LIMIT = 10_000
 # A run is "missed" when its time passed more than this long before the scheduler started.
 MISSED_GRACE = timedelta(seconds=1)
+NEXT_RUN_FLUSH_SECONDS = 0.2
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,6 +77,8 @@ class TaskScheduler:
         self._keys: dict[int, _JobKey] = {}
         self._expected: dict[int, datetime | None] = {}
         self._inflight: set[asyncio.Task[Any]] = set()
+        self._pending_next: dict[int, datetime | None] = {}
+        self._flush_task: asyncio.Task[None] | None = None
         self._sync_lock = asyncio.Lock()
         self._misfire_grace = misfire_grace_seconds
         self.started_at: datetime | None = None
@@ -100,6 +104,12 @@ class TaskScheduler:
         await self.sync()
 
     async def stop(self) -> None:
+        if self._flush_task is not None and not self._flush_task.done():
+            self._flush_task.cancel()
+        if self._pending_next:
+            with contextlib.suppress(Exception):
+                await self.repo.set_next_runs(self._pending_next)
+            self._pending_next = {}
         if self._scheduler is not None:
             self._scheduler.shutdown(wait=False)
             self._scheduler = None
@@ -223,10 +233,19 @@ class TaskScheduler:
         if next_run is None:  # a `once` task: its job is gone after this fire
             self._keys.pop(task_id, None)
         self._spawn(task_id, "schedule", scheduled)
+        # next_run is saved in batches: when 1,000 tasks fire in the same second that is one
+        # write instead of 1,000 queued in front of the runs themselves.
+        self._pending_next[task_id] = next_run
+        if self._flush_task is None or self._flush_task.done():
+            self._flush_task = asyncio.create_task(self._flush_next_runs())
+
+    async def _flush_next_runs(self) -> None:
+        await asyncio.sleep(NEXT_RUN_FLUSH_SECONDS)
+        pending, self._pending_next = self._pending_next, {}
         try:
-            await self.repo.set_task_run_times(task_id, next_run=next_run)
-        except Exception as exc:  # the task was removed meanwhile
-            log.debug("next_run of task %s not saved: %s", task_id, exc)
+            await self.repo.set_next_runs(pending)
+        except Exception as exc:  # a busy database: the next sync() writes them again
+            log.warning("saving next_run of %d task(s) failed: %s", len(pending), exc)
 
     def _spawn(self, task_id: int, trigger: str, scheduled: datetime | None) -> None:
         job = asyncio.create_task(
