@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import threading
 from collections.abc import Awaitable, Callable, Iterable
 from contextlib import AbstractAsyncContextManager
 from datetime import datetime
@@ -121,6 +122,7 @@ class TaskAgentApp(App[int]):
         self.away_since: datetime | None = None
         self.active_tab = "chat"
         self.started_at = clock()
+        self._ui_thread = threading.get_ident()
 
     # ---- layout ------------------------------------------------------------------------------
 
@@ -144,6 +146,7 @@ class TaskAgentApp(App[int]):
     def on_mount(self) -> None:
         if self._initial_keymap:
             self.update_keymap(self._initial_keymap)
+        self._ui_thread = threading.get_ident()
         self.sub_title = "starting…"
         self.steady_cursors(self.screen)
         self.query_one(ChatPanel).focus_input()
@@ -193,7 +196,12 @@ class TaskAgentApp(App[int]):
         self._services_ready.set()
         self.sub_title = ""
         self._bridge = EventBridge(self, self.services.events)
-        self.query_one(ChatPanel).enable_completion()
+        self.query_one(ChatPanel).services_ready(self.services)
+        # Run notifications: in-app toasts when there is no desktop service, and "Open" on a
+        # desktop notification selects the task here.
+        notifier = getattr(self.services, "notifier", None)
+        if notifier is not None:
+            notifier.attach(on_open=self.open_task, fallback=self.toast)
         self.call_later(self._poll_data_version)  # the baseline, before the views load
         self.set_interval(1.0, self._poll_data_version, name="data-version")
         self.call_core(self._welcome_back)
@@ -203,8 +211,26 @@ class TaskAgentApp(App[int]):
             self._bridge.close()
             self._bridge = None
 
+    def exit(self, result: int | None = None, return_code: int = 0, message: Any = None) -> None:
+        # A chat turn waiting for a confirmation must not hold the exit up: answer "no".
+        chat = getattr(self.services, "chat", None)
+        if chat is not None:
+            chat.decline_all()
+        super().exit(result, return_code, message)
+
     async def on_unmount(self) -> None:
         self._stop_bridge()
+        chat = getattr(self.services, "chat", None)
+        if chat is not None:
+            chat.decline_all()
+        notifier = getattr(self.services, "notifier", None)
+        if notifier is not None:
+            # Services outlive the app in tests (and could in other hosts): no toasts to a
+            # closed app, no "Open" into it.
+            if notifier.fallback == self.toast:
+                notifier.fallback = None
+            if notifier.on_open == self.open_task:
+                notifier.on_open = None
         self._services_closing.set()
         if self._lifecycle is not None:
             try:
@@ -267,7 +293,22 @@ class TaskAgentApp(App[int]):
         if not expected:
             log.error("%s failed", what or "core call", exc_info=exc)
         message = str(exc) or type(exc).__name__
-        self.notify(message, title=what or "Error", severity="error", timeout=8)
+        self.notify(message, title=what or "Error", severity="error", timeout=8, markup=False)
+
+    def toast(self, title: str, body: str, severity: Any = "information") -> None:
+        """The notifier's in-app fallback: a toast (from any thread)."""
+        if threading.get_ident() != self._ui_thread:
+            self.call_from_thread(self.toast, title, body, severity)
+            return
+        self.notify(body, title=title, severity=severity, timeout=10, markup=False)
+
+    def open_task(self, task_id: int) -> None:
+        """A notification's "Open": the task, selected in the Tasks tab (from any thread)."""
+        if threading.get_ident() != self._ui_thread:
+            self.call_from_thread(self.open_task, task_id)
+            return
+        self.action_show_tab("tasks")
+        self.query_one(TasksView).select_task(task_id)
 
     # ---- events ------------------------------------------------------------------------------
 
@@ -388,5 +429,7 @@ class TaskAgentApp(App[int]):
             lambda: history.export("json"),
         )
         yield SystemCommand(
-            "Clear chat", "Clear the chat log", lambda: self.query_one(ChatPanel).clear()
+            "Clear chat",
+            "Forget the conversation and clear the chat (/clear)",
+            lambda: self.query_one(ChatPanel).run_command("/clear"),
         )

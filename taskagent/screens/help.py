@@ -41,7 +41,9 @@ def _binding_rows(app_keymap: dict[str, str]) -> list[tuple[str, str, str]]:
 
 
 def _pretty_keys(keys: str) -> str:
-    return keys.replace("question_mark", "?").replace("slash", "/").replace("backslash", "\\")
+    # backslash before slash, or ctrl+backslash would read "ctrl+back/"
+    keys = keys.replace("backslash", "\\").replace("question_mark", "?").replace("slash", "/")
+    return ", ".join(key.strip() for key in keys.split(","))
 
 
 class HelpScreen(ModalScreen[None]):
@@ -67,6 +69,7 @@ class HelpScreen(ModalScreen[None]):
             keys.add_row(group, _pretty_keys(key), description)
         keys.add_row("Chat input", "up / down", "Previous / next line typed")
         keys.add_row("Chat input", "right", "Accept the slash-command completion")
+        keys.add_row("Chat card", "y / n", "Answer the agent's confirmation (or type yes / no)")
         slash = Table(title="Slash commands (type in the chat)", expand=True, show_edge=False)
         slash.add_column("Command", style="bold cyan")
         slash.add_column("What it does")

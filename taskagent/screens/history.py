@@ -1,6 +1,7 @@
 """History tab: runs newest first, loaded a page at a time with keyset paging (so a million
-rows open as fast as ten), filtered by task, status and date; the selected run's detail; a chart
-of one number over the task's runs; export of the loaded runs to CSV or JSON."""
+rows open as fast as ten), filtered by task, status and a since / until date; the selected run's
+detail; a chart of one number over the task's runs (the key path is cycled with `c` or typed);
+export of the loaded runs to CSV or JSON."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
-from textual.widgets import Input, Select, Static
+from textual.widgets import Input, Label, Select, Static
 
 from taskagent.bridge import ExternalChange
 from taskagent.core.events import Event, RunFinished, RunStarted, TaskChanged
@@ -60,22 +61,41 @@ def parse_since(text: str, now: datetime) -> datetime | None:
     return moment if moment.tzinfo else moment.astimezone()
 
 
+def parse_until(text: str, now: datetime) -> datetime | None:
+    """The end of the range (exclusive): '2026-01-31' includes that whole day (up to the next
+    local midnight), '2026-01-31T12:00' stops at that moment, '2h' means up to 2 hours ago."""
+    text = text.strip().lower()
+    if re.fullmatch(r"\d{4}-\d{2}-\d{2}", text):
+        day = datetime.fromisoformat(text) + timedelta(days=1)
+        return day.astimezone()
+    return parse_since(text, now)
+
+
 class HistoryView(Vertical):
     DEFAULT_CSS = """
     HistoryView #history-filters { height: 3; }
-    HistoryView #history-task { width: 24; }
+    HistoryView #history-task { width: 22; }
     HistoryView #history-status { width: 22; }
-    HistoryView #history-since { width: 26; }
+    HistoryView #history-since, HistoryView #history-until { width: 20; }
     HistoryView #history-count { width: 1fr; padding: 1 1 0 1; color: $text-muted; }
     HistoryView #history-main { height: 1fr; }
     HistoryView #run-detail { width: 40%; }
-    HistoryView #history-chart { border-top: solid $primary-background; }
+    HistoryView #chart-area { height: auto; border-top: solid $primary-background; }
+    HistoryView #chart-bar { height: 1; padding: 0 1; }
+    HistoryView #chart-bar Label { color: $text-muted; padding-right: 1; }
+    HistoryView #history-chart-path {
+        width: 40; height: 1; border: none; padding: 0 1; background: $boost;
+    }
+    HistoryView #history-chart-path:focus { background: $primary-background; }
+    HistoryView #chart-paths { width: 1fr; padding-left: 2; color: $text-muted; }
     """
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("t", "focus_filter('history-task')", "Task filter", id="history.task"),
         Binding("f", "focus_filter('history-status')", "Status filter", id="history.status"),
         Binding("w", "focus_filter('history-since')", "Since", id="history.since"),
+        Binding("u", "focus_filter('history-until')", "Until", id="history.until"),
         Binding("c", "next_series", "Chart value", id="history.chart"),
+        Binding("k", "chart_path", "Chart key path", id="history.chart_path", show=False),
         Binding("x", "export", "Export CSV", id="history.export"),
         Binding("j", "export_json", "Export JSON", id="history.export_json", show=False),
         Binding("escape", "clear_filters", "All runs", id="history.clear", show=False),
@@ -88,11 +108,12 @@ class HistoryView(Vertical):
         self.task_id: int | None = None
         self.statuses: list[RunStatus] | None = None
         self.since: datetime | None = None
+        self.until: datetime | None = None
         self.total = 0
         self.exhausted = False
         self.loading_more = False
         self.series_paths: list[str] = []
-        self.series_index = 0
+        self.chart_path = ""  # the key path charted (cycled with c, or typed)
         self.chart_runs: list[Run] = []
 
     @property
@@ -108,14 +129,27 @@ class HistoryView(Vertical):
                 allow_blank=False,
                 id="history-status",
             )
-            yield Input(placeholder="since: 24h, 7d, 2026-01-31", id="history-since")
+            yield Input(
+                placeholder="since: 24h, 7d",
+                id="history-since",
+                tooltip="Runs from: 30m, 24h, 7d ago, or a date 2026-01-31 / 2026-01-31T09:00",
+            )
+            yield Input(
+                placeholder="until: a date",
+                id="history-until",
+                tooltip="Runs up to: a date 2026-01-31 (the whole day), 2026-01-31T12:00, or 2h ago",
+            )
             yield Static("", id="history-count")
         with Horizontal(id="history-main"):
             yield VirtualTable(COLUMNS, self.cells, id="history-table", empty_text="starting…")
             yield RunDetail(id="run-detail")
-        chart = SeriesChart(id="history-chart")
-        chart.display = False
-        yield chart
+        with Vertical(id="chart-area") as area:
+            area.display = False
+            with Horizontal(id="chart-bar"):
+                yield Label("chart")
+                yield Input(placeholder="key path, e.g. bitcoin.usd", id="history-chart-path")
+                yield Static("", id="chart-paths")
+            yield SeriesChart(id="history-chart")
 
     @property
     def table(self) -> VirtualTable:
@@ -134,10 +168,12 @@ class HistoryView(Vertical):
         """Open with filters set from elsewhere (the Tasks tab's h, the "since" summary)."""
         self.task_id = task_id
         self.since = since
+        self.until = None
         self.query_one("#history-task", Input).value = "" if task_id is None else str(task_id)
         self.query_one("#history-since", Input).value = (
             "" if since is None else local(since, seconds=True)
         )
+        self.query_one("#history-until", Input).value = ""
         self.reload()
 
     @on(Input.Submitted, "#history-task")
@@ -164,17 +200,24 @@ class HistoryView(Vertical):
         self.statuses = STATUS_FILTERS.get(str(event.value))
         self.reload()
 
-    @on(Input.Submitted, "#history-since")
-    def since_filter(self, event: Input.Submitted) -> None:
+    @on(Input.Submitted, "#history-since, #history-until")
+    def date_filter(self, event: Input.Submitted) -> None:
+        until = event.input.id == "history-until"
+        parse = parse_until if until else parse_since
         try:
-            self.since = parse_since(event.value, self.tapp.clock())
+            moment = parse(event.value, self.tapp.clock())
         except ValueError:
             self.app.notify(
-                f"'{event.value}' is not a time: use 24h, 7d or 2026-01-31",
+                f"'{event.value}' is not a time: use 24h, 7d, 2026-01-31 or 2026-01-31T12:00",
                 severity="error",
-                title="Since",
+                title="Until" if until else "Since",
+                markup=False,
             )
             return
+        if until:
+            self.until = moment
+        else:
+            self.since = moment
         self.reload()
         self.table.focus()
 
@@ -187,7 +230,12 @@ class HistoryView(Vertical):
         self.table.focus()
 
     def _filters(self) -> dict[str, Any]:
-        return {"task_id": self.task_id, "statuses": self.statuses, "since": self.since}
+        return {
+            "task_id": self.task_id,
+            "statuses": self.statuses,
+            "since": self.since,
+            "until": self.until,
+        }
 
     # ---- loading -----------------------------------------------------------------------------
 
@@ -228,6 +276,8 @@ class HistoryView(Vertical):
             where.append(f"task {self.task_id} {self.task_names.get(self.task_id, '')}".strip())
         if self.since is not None:
             where.append(f"since {local(self.since)}")
+        if self.until is not None:
+            where.append(f"until {local(self.until)}")
         label = f"{self.total:,} run{'s' * (self.total != 1)}"
         if len(self.runs) < self.total:
             label += f" ({len(self.runs):,} loaded)"
@@ -320,24 +370,64 @@ class HistoryView(Vertical):
         self.query_one(RunDetail).show(run, name)
 
     def _plot(self, reset: bool = False) -> None:
-        chart = self.query_one(SeriesChart)
+        area = self.query_one("#chart-area")
         if self.task_id is None or not self.chart_runs:
-            chart.display = False
+            area.display = False
             return
         if reset or not self.series_paths:
             latest = next((r for r in self.chart_runs if r.status is RunStatus.SUCCESS), None)
             self.series_paths = numeric_paths(latest.raw_data) if latest else []
-            self.series_index = 0
-        chart.display = True
-        path = self.series_paths[self.series_index] if self.series_paths else ""
+            if reset or not self.chart_path:
+                self.chart_path = self.series_paths[0] if self.series_paths else ""
+        area.display = True
+        path = self.chart_path
+        path_input = self.query_one("#history-chart-path", Input)
+        if not path_input.has_focus:
+            path_input.value = path
+        count = len(self.series_paths)
+        self.query_one("#chart-paths", Static).update(
+            f"{count} numeric key{'s' * (count != 1)} in the latest result · c next · k type one"
+            if count
+            else "no numbers in the latest result"
+        )
         points = numeric_series(self.chart_runs, path) if path else []
-        chart.plot(points, path or "no numeric value")
+        self.query_one(SeriesChart).plot(points, path or "no numeric value")
 
     def action_next_series(self) -> None:
         if not self.series_paths:
             self.app.notify("pick a task (t) to chart its numbers", timeout=3)
             return
-        self.series_index = (self.series_index + 1) % len(self.series_paths)
+        try:
+            index = self.series_paths.index(self.chart_path) + 1
+        except ValueError:
+            index = 0
+        self.chart_path = self.series_paths[index % len(self.series_paths)]
+        self._plot()
+
+    def action_chart_path(self) -> None:
+        if not self.query_one("#chart-area").display:
+            self.app.notify("pick a task (t) to chart its numbers", timeout=3)
+            return
+        self.query_one("#history-chart-path", Input).focus()
+
+    @on(Input.Submitted, "#history-chart-path")
+    def chart_path_typed(self, event: Input.Submitted) -> None:
+        """A key path typed by the user: 'bitcoin.usd', '[0].current_price' ('$.' optional)."""
+        path = event.value.strip().removeprefix("$").removeprefix(".")
+        if not path:
+            path = self.series_paths[0] if self.series_paths else ""
+        self.chart_path = path
+        points = numeric_series(self.chart_runs, path) if path else []
+        if path and not any(p.value is not None for p in points):
+            hint = ", ".join(self.series_paths[:4]) or "none found"
+            self.app.notify(
+                f"no numbers at '{path}' in this task's runs; keys with numbers: {hint}",
+                title="Chart",
+                severity="warning",
+                timeout=6,
+                markup=False,
+            )
+        self.table.focus()
         self._plot()
 
     # ---- export ------------------------------------------------------------------------------

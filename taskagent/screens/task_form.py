@@ -1,7 +1,8 @@
 """The task form (modal): add or edit a task.
 
 Live checks as you type: the schedule (with the next 5 runs in the task's time zone), the tool
-arguments (JSON + the tool's input schema). "Test run" calls the tool once and shows the result.
+arguments (JSON + the tool's input schema). "Test run" calls the tool once and shows the result
+and the summary a run would store (the summariser sees a task built from the form, unsaved).
 Save goes through TaskService, whose TaskInputError names the field the message belongs next to.
 """
 
@@ -19,7 +20,7 @@ from textual.screen import ModalScreen
 from textual.widgets import Button, Footer, Input, Label, Select, Static, Switch, TextArea
 
 from taskagent.core import schedules
-from taskagent.core.models import NotificationLevel, ScheduleType, Task
+from taskagent.core.models import MisfirePolicy, NotificationLevel, ScheduleType, Task
 from taskagent.core.tasks import TaskInputError, parse_tool_args
 
 if TYPE_CHECKING:
@@ -35,7 +36,11 @@ EXAMPLES = {
     ScheduleType.ONCE: "e.g. 2026-12-01T09:00",
 }
 PREVIEW_RUNS = 5
-FIELDS = ("name", "description", "schedule", "mcp_tool", "tool_args", "settings", "form")
+FIELDS = ("name", "description", "schedule", "mcp_tool", "tool_args", "settings", "run", "form")
+MISFIRE_LABELS = {
+    MisfirePolicy.ONCE: "once: one catch-up run",
+    MisfirePolicy.SKIP: "skip: wait for the next time",
+}
 # TaskInputError.field -> the error line it is shown on
 FIELD_SLOTS = {
     "name": "name",
@@ -49,6 +54,8 @@ FIELD_SLOTS = {
     "use_ai_summary": "settings",
     "notification_level": "settings",
     "significance_threshold": "settings",
+    "misfire_policy": "run",
+    "timeout_seconds": "run",
 }
 
 
@@ -145,6 +152,21 @@ class TaskFormScreen(ModalScreen[Task | None]):
                         id="f-threshold",
                     )
                 yield Static("", id="err-settings", classes="error")
+                with Horizontal(classes="row settings"):
+                    yield Label("Missed runs", classes="inline")
+                    yield Select(
+                        [(label, policy.value) for policy, label in MISFIRE_LABELS.items()],
+                        value=(task.misfire_policy.value if task else MisfirePolicy.ONCE.value),
+                        allow_blank=False,
+                        id="f-misfire",
+                    )
+                    yield Label("Timeout (seconds)", classes="inline")
+                    yield Input(
+                        f"{task.timeout_seconds:g}" if task else "",
+                        id="f-timeout",
+                        placeholder="60",
+                    )
+                yield Static("", id="err-run", classes="error")
                 yield Static("", id="test-result")
             yield Static("", id="err-form", classes="error")
             with Horizontal(id="form-buttons"):
@@ -158,6 +180,9 @@ class TaskFormScreen(ModalScreen[Task | None]):
             services = self.tapp.services
             zone = services.tasks.default_timezone if services else ""
             self.query_one("#f-timezone", Input).value = zone
+            if services is not None:
+                timeout = services.tasks.default_timeout_seconds
+                self.query_one("#f-timeout", Input).value = f"{timeout:g}"
         self._clear_errors()
         self.tapp.steady_cursors(self)
         self.query_one("#f-name", Input).focus()
@@ -170,8 +195,12 @@ class TaskFormScreen(ModalScreen[Task | None]):
     def _tools_loaded(self, tools: list[ToolInfo]) -> None:
         self.tools = {t.ref: t for t in tools}
         zone = self.query_one("#f-timezone", Input)
-        if not zone.value and self.tapp.services is not None:  # opened before the core was up
-            zone.value = self.tapp.services.tasks.default_timezone
+        services = self.tapp.services
+        if not zone.value and services is not None:  # opened before the core was up
+            zone.value = services.tasks.default_timezone
+        timeout = self.query_one("#f-timeout", Input)
+        if not timeout.value and services is not None:
+            timeout.value = f"{services.tasks.default_timeout_seconds:g}"
         select: Select[str] = self.query_one("#f-tool", Select)
         options = []
         for info in tools:
@@ -280,6 +309,8 @@ class TaskFormScreen(ModalScreen[Task | None]):
             "use_ai_summary": self.query_one("#f-ai", Switch).value,
             "notification_level": str(self.query_one("#f-notify", Select).value),
             "significance_threshold": self.query_one("#f-threshold", Input).value.strip(),
+            "misfire_policy": str(self.query_one("#f-misfire", Select).value),
+            "timeout_seconds": self.query_one("#f-timeout", Input).value.strip() or None,
         }
 
     @on(Button.Pressed, "#save")
@@ -292,7 +323,8 @@ class TaskFormScreen(ModalScreen[Task | None]):
             try:
                 if task is None:
                     return await services.tasks.create_task(**values)
-                changes = {k: v for k, v in values.items() if k != "timezone" or v}
+                optional = ("timezone", "timeout_seconds")  # blank: keep the task's own
+                changes = {k: v for k, v in values.items() if k not in optional or v}
                 return await services.tasks.update_task(task.id, **changes)  # type: ignore[arg-type]
             except TaskInputError as exc:
                 return exc
@@ -320,30 +352,54 @@ class TaskFormScreen(ModalScreen[Task | None]):
         if args is None:
             return
         result_view.update(Text(f"calling {ref}…", style="dim"))
+        fields = self.values() | {"mcp_tool": ref, "tool_args": args}
+        if not str(fields["name"]).strip():
+            fields["name"] = "test run"  # a name is not needed to try the tool
 
         async def job(services: Services) -> Text:
+            try:  # the task as it would be saved: its timeout, and the input of the summary
+                task: Task | None = services.tasks.build_task(**fields)
+                problem = ""
+            except TaskInputError as exc:
+                task, problem = None, str(exc)
             try:
-                result = await services.mcp.call_tool(ref, args)
+                timeout = task.timeout_seconds if task is not None else None
+                result = await services.mcp.call_tool(ref, args, timeout=timeout)
             except Exception as exc:  # ToolCallError, ToolTimeout, ServerUnavailable: shown
                 return Text(f"✗ {ref} failed: {exc}", style="red")
-            data = result.data
-            body = json.dumps(data, indent=2, ensure_ascii=False, default=str)
-            if not isinstance(data, dict | list):
-                body = result.text or str(data)
-            lines = body.splitlines()
-            shown = "\n".join(lines[:40]) + (
-                f"\n… {len(lines) - 40} more lines" if len(lines) > 40 else ""
-            )
-            text = Text(f"✓ test run of {ref}:\n", style="green")
-            text.append(shown, style="")
+            data = result.data if result.data is not None else result.text
+            text = Text(f"✓ test run of {ref}\n", style="green")
+            # The summary first (what a run would store and notify), then the raw result.
+            if task is None:
+                text.append(f"summary: not made ({problem})", style="dim")
+            else:
+                summary = await services.summarizer.summarize(task, data, None)
+                text.append(f"summary ({summary.summarizer}): ", style="bold")
+                text.append(summary.text)
+                if summary.fallback_reason:
+                    text.append(f" ({summary.fallback_reason})", style="dim")
+            text.append("\n\nresult:\n", style="bold")
+            text.append(_shown(data, result.text))
             return text
 
         def done(text: Text) -> None:
             result_view.update(text)
-            result_view.scroll_visible()
+            # after the layout has its new height, so all of it comes into view
+            result_view.call_after_refresh(result_view.scroll_visible, animate=False)
 
         self.tapp.call_core(job, done=done, node=self, group="form-test", what="Test run")
 
     @on(Button.Pressed, "#cancel")
     def action_cancel(self) -> None:
         self.dismiss(None)
+
+
+def _shown(data: Any, text: str | None) -> str:
+    """A tool result as indented JSON (or its text), cut to 40 lines."""
+    if isinstance(data, dict | list):
+        body = json.dumps(data, indent=2, ensure_ascii=False, default=str)
+    else:
+        body = text or str(data)
+    lines = body.splitlines()
+    more = f"\n… {len(lines) - 40} more lines" if len(lines) > 40 else ""
+    return "\n".join(lines[:40]) + more

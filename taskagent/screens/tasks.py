@@ -354,6 +354,18 @@ class TasksView(Vertical):
             self.app.notify(f"running {task.name}…", timeout=2)
             self.tapp.run_task_now(task.id)
 
+    def select_task(self, task_id: int) -> None:
+        """Put the cursor on a task (a notification's "Open"), clearing a filter hiding it."""
+        if task_id not in self.tasks:
+            self.refresh_task(task_id)  # not loaded yet: selected when it arrives
+            return
+        if self.table.index_of(task_id) is None:
+            self.query_one("#task-filter", Input).value = ""
+            self.filter_text = ""
+            self.apply_view()
+        self.table.move_to(task_id)
+        self.table.focus()
+
     def action_history(self) -> None:
         if (task := self._selected()) is not None:
             self.tapp.show_history(task_id=task.id)

@@ -2,35 +2,50 @@
 
 One instance serves both the Chat tab (full width) and the side pane (narrow, beside any tab).
 Slash commands go to the core's SlashCommands; `/tasks add` opens the task form and `/quit`
-quits. Free text goes to `reply_source` when one is plugged in (the AI chat session: any
-callable returning an async iterator of Markdown chunks), streamed with `append_stream`.
+quits. Anything else goes to the core's ChatSession (`services.chat.send`), consumed in a
+worker: the reply is streamed into a Markdown block as it arrives, tool calls appear as compact
+cards, and a confirmation card (Yes / No, or y / n) answers `services.chat.confirm`. The panel
+only renders; what the agent does, and the "no API key" explanation, come from the core.
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterable, AsyncIterator, Callable
+import contextlib
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from rich.text import Text
-from textual import on, work
+from textual import on
 from textual.app import ComposeResult
+from textual.await_complete import AwaitComplete
 from textual.binding import Binding, BindingType
 from textual.containers import Vertical, VerticalScroll
 from textual.suggester import SuggestFromList
-from textual.widget import Widget
+from textual.widget import AwaitMount, Widget
 from textual.widgets import Input, Static
+from textual.worker import Worker
+
+from taskagent.widgets.chat_cards import ConfirmCard, ToolCard
 
 if TYPE_CHECKING:
+    from textual.widgets import Markdown
+    from textual.widgets.markdown import MarkdownStream
+
     from taskagent.app import TaskAgentApp
+    from taskagent.core.chat import ChatLine
     from taskagent.core.slash import Reply
     from taskagent.core.ui_queries import AwaySummary
+    from taskagent.services import Services
 
-# core.slash imports the chat session and with it fastmcp/google-genai (~1 s): it is imported
-# when the core is ready (off the first paint), never at module import.
+# core.slash and core.chat import fastmcp/google-genai (~1 s): they are imported when the core
+# is ready (off the first paint), never at module import.
 
 MAX_ENTRIES = 400
+MAX_TRANSCRIPT = 80  # lines of the stored conversation shown when the app opens
 UI_COMMANDS = {"/tasks add": "open the task form"}
-ReplySource = Callable[[str], AsyncIterator[str]]
+YES = {"y", "yes"}
+NO = {"n", "no"}
+BUSY_SUBTITLE = "the agent is answering…"
+WAITING_SUBTITLE = "waiting for your answer: y / n"
 
 
 def completions() -> list[str]:
@@ -72,21 +87,54 @@ class ChatInput(Input):
         self.cursor_position = len(self.value)
 
 
+class _ReplyBlock:
+    """The Markdown block a reply streams into; a tool card in between starts a new one."""
+
+    def __init__(self, panel: ChatPanel) -> None:
+        self.panel = panel
+        self.view: Markdown | None = None
+        self.stream: MarkdownStream | None = None
+
+    async def write(self, text: str) -> None:
+        if self.view is None:
+            text = text.lstrip("\n")
+            if not text.strip():
+                return  # the core's "\n\n" between rounds: the new block is separation enough
+            from textual.widgets import Markdown  # markdown-it is imported only when needed
+
+            self.view = Markdown(classes="msg reply")
+            await self.panel.add(self.view)
+            self.stream = Markdown.get_stream(self.view)
+        assert self.stream is not None
+        await self.stream.write(text)
+
+    async def end(self) -> None:
+        if self.stream is not None:
+            await self.stream.stop()
+        self.view = self.stream = None
+
+
 class ChatPanel(Vertical):
     DEFAULT_CSS = """
     ChatPanel { height: 1fr; }
     ChatPanel #chat-log { height: 1fr; border: round $primary-background; padding: 0 1; }
     ChatPanel #chat-log > .msg { margin: 0 0 1 0; }
     ChatPanel #chat-log > .user { color: $accent; text-style: bold; }
-    ChatPanel #chat-log > .error { color: $error; }
+    /* a Markdown block ends with its own blank line (the last paragraph's margin) */
+    ChatPanel #chat-log > Markdown.reply { margin: 0; padding: 0; background: transparent; }
+    ChatPanel #chat-log > .tool {
+        margin: 0 0 1 0; color: $text-muted; text-wrap: nowrap; text-overflow: ellipsis;
+    }
+    ChatPanel #chat-log > .error { color: $text-error; }
+    ChatPanel #chat-log > .notice { color: $text-warning; }
     ChatPanel #chat-log > .system { color: $text-muted; }
     ChatPanel #chat-log > .away { border-left: thick $warning; padding-left: 1; }
     """
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
-        self.reply_source: ReplySource | None = None
-        self._explained_no_key = False
+        self._turn: Worker[Any] | None = None
+        self.waiting: ConfirmCard | None = None
 
     @property
     def tapp(self) -> TaskAgentApp:
@@ -100,33 +148,40 @@ class ChatPanel(Vertical):
         )
 
     def on_mount(self) -> None:
+        self._log().anchor()  # follow new messages until the user scrolls up
         self.write_system("Welcome to taskagent. Type /help for the commands, ? for the keys.")
 
-    def enable_completion(self) -> None:
-        """Called once the core is up: slash-command completion (right arrow accepts)."""
+    def services_ready(self, services: Services) -> None:
+        """Called once the core is up: completion, and the stored conversation."""
         self.query_one(ChatInput).suggester = SuggestFromList(completions(), case_sensitive=False)
+        chat = getattr(services, "chat", None)
+        if chat is not None:
+            self.show_transcript(chat.transcript())
 
     def focus_input(self) -> None:
         self.query_one(ChatInput).focus()
+
+    @property
+    def busy(self) -> bool:
+        """A reply is being streamed (or waits for a confirmation)."""
+        return self._turn is not None and not self._turn.is_finished
 
     # ---- writing -----------------------------------------------------------------------------
 
     def _log(self) -> VerticalScroll:
         return self.query_one("#chat-log", VerticalScroll)
 
-    def _add(self, widget: Widget) -> None:
+    def add(self, widget: Widget) -> AwaitMount:
         log = self._log()
-        at_end = log.is_vertical_scroll_end
-        log.mount(widget)
+        mounted = log.mount(widget)
         extra = len(log.children) - MAX_ENTRIES
         if extra > 0:
             for old in list(log.children)[:extra]:
                 old.remove()
-        if at_end:
-            log.call_after_refresh(log.scroll_end, animate=False)
+        return mounted
 
     def write(self, text: str | Text, kind: str = "reply") -> None:
-        self._add(Static(text, classes=f"msg {kind}", markup=False))
+        self.add(Static(text, classes=f"msg {kind}", markup=False))
 
     def write_system(self, text: str) -> None:
         self.write(text, "system")
@@ -137,24 +192,35 @@ class ChatPanel(Vertical):
     def write_away(self, summary: AwaySummary) -> None:
         self.write(Text(summary.text() + "\nPress F7 to see these runs in History."), "away")
 
-    def clear(self) -> None:
-        self._log().remove_children()
+    def clear(self) -> AwaitComplete:
+        return self._log().remove_children()
 
-    async def append_stream(self, chunks: AsyncIterable[str]) -> str:
-        """Stream a Markdown reply into the log as it arrives; returns the whole text."""
-        from textual.widgets import Markdown  # markdown-it is imported only when needed
+    def show_transcript(self, lines: list[ChatLine]) -> None:
+        """The conversation kept by the core, above the welcome line."""
+        if not lines:
+            return
+        from textual.widgets import Markdown
 
-        view = Markdown(classes="msg reply")
-        self._add(view)
-        stream = Markdown.get_stream(view)
-        parts: list[str] = []
-        try:
-            async for chunk in chunks:
-                parts.append(chunk)
-                await stream.write(chunk)
-        finally:
-            await stream.stop()
-        return "".join(parts)
+        shown = lines[-MAX_TRANSCRIPT:]
+        head = "Earlier conversation"
+        if len(lines) > len(shown):
+            head += f" (last {len(shown)} of {len(lines)} lines)"
+        widgets: list[Widget] = [Static(head + " — /clear forgets it", classes="msg system")]
+        for line in shown:
+            if line.role == "user":
+                widgets.append(Static(f"> {line.text}", classes="msg user", markup=False))
+            elif line.role == "assistant":
+                widgets.append(Markdown(line.text, classes="msg reply"))
+            elif line.role == "tool":
+                widgets.append(Static(f"⚙ {line.text}", classes="msg tool", markup=False))
+            else:
+                text = f"Summary of the older conversation: {line.text}"
+                widgets.append(Static(text, classes="msg system", markup=False))
+        log = self._log()
+        if log.children:
+            log.mount_all(widgets, before=0)
+        else:
+            log.mount_all(widgets)
 
     # ---- input -------------------------------------------------------------------------------
 
@@ -168,32 +234,107 @@ class ChatPanel(Vertical):
         self.write(f"> {text}", "user")
         if text.startswith("/"):
             self.run_command(text)
-        elif self.reply_source is not None:
-            self.stream_reply(text)
         else:
-            self.explain_no_agent()
+            self.send_message(text)
 
-    def explain_no_agent(self) -> None:
-        settings = self.tapp.settings
-        if settings is not None and not settings.has_ai_key:
-            if not self._explained_no_key:
-                self._explained_no_key = True
-                self.write_system(
-                    "AI chat is off: set GEMINI_API_KEY (or GOOGLE_API_KEY) and restart to talk "
-                    "to the agent. Slash commands work without a key: try /help."
-                )
-            else:
-                self.write_system("AI chat is off (no API key); slash commands: /help")
+    # ---- the agent ---------------------------------------------------------------------------
+
+    def send_message(self, text: str) -> None:
+        """Free text: one turn of the core's ChatSession, streamed in a worker."""
+        card = self.waiting
+        if card is not None and card.pending and text.lower() in YES | NO:
+            card.action_answer(text.lower() in YES)
             return
-        self.write_system("The AI agent is not available yet; use slash commands (/help).")
+        if self.busy:
+            hint = "answer the card above (y / n)" if card is not None else "wait for it"
+            self.write(f"The agent is still answering the previous message; {hint}.", "notice")
+            return
+        if not self.tapp.ready:
+            self.write_system("starting… the message is sent as soon as the core is ready")
 
-    @work(group="chat")
-    async def stream_reply(self, text: str) -> None:
-        assert self.reply_source is not None
+        async def job(services: Services) -> None:
+            await self._run_turn(services, text)
+
+        self._turn = self.tapp.call_core(job, node=self, group="chat-turn", what="Chat")
+
+    async def _run_turn(self, services: Services, text: str) -> None:
+        from taskagent.core.chat import (
+            ChatError,
+            ConfirmationNeeded,
+            Notice,
+            TextDelta,
+            ToolCallFinished,
+            ToolCallStarted,
+        )
+
+        log = self._log()
+        reply = _ReplyBlock(self)
+        tools: dict[str, ToolCard] = {}
+        log.border_subtitle = BUSY_SUBTITLE
         try:
-            await self.append_stream(self.reply_source(text))
-        except Exception as exc:
-            self.write_error(f"the agent failed: {exc}")
+            async with contextlib.aclosing(services.chat.send(text)) as events:
+                async for event in events:
+                    if isinstance(event, TextDelta):
+                        await reply.write(event.text)
+                        continue
+                    await reply.end()
+                    if isinstance(event, ToolCallStarted):
+                        tools[event.call_id] = card = ToolCard(event.name, event.args)
+                        await self.add(card)
+                    elif isinstance(event, ToolCallFinished):
+                        tool = tools.get(event.call_id)
+                        if tool is None:  # refused before it started (unknown tool)
+                            tool = ToolCard(event.name)
+                            await self.add(tool)
+                        tool.finish(event.ok, event.summary)
+                    elif isinstance(event, ConfirmationNeeded):
+                        await self._ask(event)
+                    elif isinstance(event, Notice):
+                        self.write(event.text, "notice")
+                    elif isinstance(event, ChatError):
+                        self.write(f"✗ {event.text}", "error")
+                    # TurnFinished: the reply block is closed above
+        finally:
+            await reply.end()
+            if self.waiting is not None and self.waiting.pending:
+                self.waiting.close("not answered: the reply ended")
+            self.waiting = None
+            log.border_subtitle = ""
+
+    async def _ask(self, event: Any) -> None:
+        card = ConfirmCard(event)
+        self.waiting = card
+        await self.add(card)
+        self._log().border_subtitle = WAITING_SUBTITLE
+        focused = self.app.focused
+        if focused is None or self in focused.ancestors_with_self:
+            card.focus_default()  # y / n work at once; the turn waits for the answer
+        self._log().scroll_end(animate=False)
+        if not self.display:  # the pane was hidden while the agent worked
+            self.app.notify(
+                f"{event.title} Answer in the chat (1 or F2).",
+                title="The agent asks",
+                severity="warning",
+                timeout=10,
+                markup=False,
+            )
+
+    @on(ConfirmCard.Answered)
+    def answered(self, event: ConfirmCard.Answered) -> None:
+        services = self.tapp.services
+        delivered = services is not None and services.chat.confirm(
+            event.card.confirmation_id, event.approved
+        )
+        if not delivered:
+            event.card.close("no longer waiting: the reply has ended")
+        if self.waiting is event.card:
+            self.waiting = None
+            self._log().border_subtitle = BUSY_SUBTITLE if self.busy else ""
+        focused = self.app.focused
+        if focused is None or self in focused.ancestors_with_self:
+            self.focus_input()
+
+    # ---- slash commands ----------------------------------------------------------------------
 
     def run_command(self, text: str) -> None:
         head = " ".join(text.lower().split()[:2])
@@ -204,25 +345,12 @@ class ChatPanel(Vertical):
             self.app.exit(0)
             return
 
-        async def job(services: Any) -> Reply:
-            return await self.slash(services).execute(text)
+        async def job(services: Services) -> Reply:
+            return await services.slash_commands().execute(text)
 
         if not self.tapp.ready:
             self.write_system("starting… the command runs as soon as the core is ready")
         self.tapp.call_core(job, done=self.show_reply, node=self, group="chat", what=text)
-
-    def slash(self, services: Any) -> Any:
-        from taskagent.core.slash import SlashCommands
-
-        return SlashCommands(
-            services.tasks,
-            engine=getattr(services, "engine", None),
-            mcp=services.mcp,
-            repo=services.repo,
-            chat=getattr(services, "chat", None),
-            status=services.status,
-            timezone=services.tasks.default_timezone,
-        )
 
     def show_reply(self, reply: Reply) -> None:
         if reply.action == "quit":
@@ -230,6 +358,7 @@ class ChatPanel(Vertical):
             return
         if reply.action == "clear":
             self.clear()
+            self.write_system(reply.text)
             return
         if reply.action == "open_task_form":
             self.tapp.query_one("TasksView").action_add()  # type: ignore[attr-defined]

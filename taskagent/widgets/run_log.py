@@ -1,4 +1,5 @@
-"""The live run log: one line per run starting or finishing, newest at the bottom, bounded."""
+"""The live run log: one line per run starting, retrying, finishing, failing, being skipped or
+missed; newest at the bottom, bounded."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 from rich.text import Text
 from textual.widgets import RichLog
 
-from taskagent.core.events import Event, RunFinished, RunStarted
+from taskagent.core.events import Event, RunFinished, RunRetrying, RunStarted
 from taskagent.widgets.format import STATUS_MARKS, duration
 
 if TYPE_CHECKING:
@@ -35,7 +36,7 @@ class RunLog(RichLog):
         self.tapp.core_events.subscribe(self, self.on_core)
 
     def on_core(self, event: Event) -> None:
-        if not isinstance(event, RunStarted | RunFinished):
+        if not isinstance(event, RunStarted | RunFinished | RunRetrying):
             return
 
         async def job(services: Services) -> tuple[str, Run | None]:
@@ -50,18 +51,46 @@ class RunLog(RichLog):
         self.tapp.call_core(job, done=done, node=self, what="Run log")
 
     def add(self, event: Event, name: str, run: Run | None) -> None:
+        self.write(self.line(event, name, run))
+
+    def line(self, event: Event, name: str, run: Run | None) -> Text:
         stamp = self.tapp.clock().astimezone().strftime("%H:%M:%S")
         line = Text(f"{stamp} ", style="dim")
         if isinstance(event, RunStarted):
             line.append("▶ ", style="cyan")
             line.append(f"{name} started (run #{event.run_id})")
+        elif isinstance(event, RunRetrying):
+            wait = f"{event.wait_seconds:.1f}".rstrip("0").rstrip(".")
+            line.append("↻ ", style="yellow")
+            line.append(
+                f"retrying {name} (attempt {event.attempt + 1}) in {wait} s", style="yellow"
+            )
+            line.append(": " + _flat(event.error, 160), style="dim")
+        elif isinstance(event, RunFinished) and event.status in SKIPPED:
+            # Not a failure and not news: the scheduler did not run it (overlap, downtime).
+            mark, style = SKIPPED[event.status]
+            line.append(f"{mark} ", style=style)
+            line.append(f"{name} {event.status}", style=style)
+            reason = run.error_message if run is not None else None
+            if reason:
+                line.append(" — " + _flat(reason, 200), style="dim")
         elif isinstance(event, RunFinished):
             mark, style = STATUS_MARKS.get(event.status, ("?", ""))
             line.append(f"{mark} ", style=style)
             line.append(f"{name} {event.status}", style=style)
             if run is not None:
                 line.append(f" in {duration(run.duration_ms)}", style="dim")
+                if run.attempts > 1:
+                    line.append(f" after {run.attempts} attempts", style="dim")
                 detail = run.error_message or run.ai_summary
                 if detail:
-                    line.append(" — " + " ".join(detail.split())[:200])
-        self.write(line)
+                    line.append(" — " + _flat(detail, 200))
+        return line
+
+
+SKIPPED = {"skipped": ("↷", "magenta"), "missed": ("⊘", "magenta")}
+
+
+def _flat(text: str, limit: int) -> str:
+    flat = " ".join(str(text).split())
+    return flat if len(flat) <= limit else flat[: limit - 1] + "…"

@@ -30,7 +30,12 @@ SIZE = (120, 40)
 
 
 def text_of(widget: Any) -> str:
-    """The plain text a Static shows (also for Rich renderables such as tables)."""
+    """The plain text a widget shows: a Static (also Rich renderables such as tables), a
+    Markdown block's source, a chat card's text."""
+    if isinstance(getattr(widget, "source", None), str):
+        return widget.source  # Markdown
+    if isinstance(getattr(widget, "plain", None), str):
+        return widget.plain  # ToolCard, ConfirmCard
     content = getattr(widget, "content", None)
     if content is None:
         return str(widget.render())
@@ -215,7 +220,7 @@ async def test_add_task_flow_form_table_run_history(services: Any) -> None:
         assert app.active_tab == "history"
         await wait_for(pilot, lambda: finished[0].run_id in history.runs)
         assert history.task_id == task.id
-        await wait_for(pilot, lambda: bool(history.query_one("#history-chart").display))
+        await wait_for(pilot, lambda: bool(history.query_one("#chart-area").display))
 
 
 async def test_task_keys_pause_stop_delete(services: Any) -> None:
@@ -260,6 +265,7 @@ async def test_filter_and_sort(services: Any) -> None:
         assert [view.tasks[k].name for k in view.table.keys] == ["gamma", "beta", "alpha"]
 
 
+@pytest.mark.slow
 async def test_ten_thousand_tasks_stay_smooth(services: Any) -> None:
     await make_task(services, "seed")
     db = services.repo.path

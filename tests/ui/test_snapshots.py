@@ -9,9 +9,17 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
+import pytest
+
 from taskagent.app import TaskAgentApp
 from taskagent.config import Settings
 from taskagent.core.models import Run, RunStatus
+from tests.support.gemini_stub import (
+    GeminiStub,
+    function_call_response,
+    gemini_stub,  # noqa: F401  (fixture)
+    text_response,
+)
 from tests.ui.conftest import FIXED, fixed_clock, seeded_factory
 
 SIZE = (120, 40)
@@ -117,6 +125,7 @@ async def seed(services: Any) -> None:
         return STATUS
 
     services.status = status
+    services.chat.clock = fixed_clock  # the next runs on a confirmation card
 
 
 def make_app(settings: Settings) -> TaskAgentApp:
@@ -177,3 +186,44 @@ def test_task_form(snap_compare: Any, settings: Settings) -> None:
 
 def test_help_screen(snap_compare: Any, settings: Settings) -> None:
     assert snap_compare(make_app(settings), terminal_size=SIZE, run_before=ready_then("f1"))
+
+
+def test_chat_confirmation_card(
+    snap_compare: Any,
+    gemini_stub: GeminiStub,  # noqa: F811
+    monkeypatch: pytest.MonkeyPatch,
+    request: pytest.FixtureRequest,
+) -> None:
+    """A streamed reply, a pending tool call and the card asking to create a task."""
+    monkeypatch.setenv("GEMINI_API_KEY", "test-key")
+    monkeypatch.setenv("TASKAGENT_GEMINI_BASE_URL", gemini_stub.base_url)
+    settings: Settings = request.getfixturevalue("settings")
+    args = {
+        "name": "ETH hourly",
+        "schedule_type": "interval",
+        "schedule_value": "1 hour",
+        "mcp_tool": "get_crypto_by_symbol",
+        "tool_args": {"symbol": "eth"},
+        "use_ai_summary": True,
+    }
+    gemini_stub.reply_stream(
+        [
+            text_response("I'll create an **hourly** Ethereum check ", finish_reason=""),
+            text_response("with an AI summary.", finish_reason=""),
+            function_call_response([("create_background_task", args)]),
+        ]
+    )
+
+    async def run_before(pilot: Any) -> None:
+        from taskagent.widgets.chat_cards import ConfirmCard
+
+        await ready_then()(pilot)
+        pilot.app.query_one("#chat-input").value = "Check Ethereum every hour with a summary"
+        await pilot.press("enter")
+        for _ in range(200):
+            if pilot.app.query(ConfirmCard):
+                break
+            await pilot.pause(0.05)
+        await pilot.pause(0.5)
+
+    assert snap_compare(make_app(settings), terminal_size=SIZE, run_before=run_before)

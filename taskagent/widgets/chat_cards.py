@@ -1,0 +1,188 @@
+"""What a chat turn shows besides its text: tool-call cards and confirmation cards.
+
+Display only: a card shows an event of the core's ChatSession (duck-typed here, so this module
+does not import the chat core and its google-genai dependency) and reports the user's answer
+with a message; the chat panel passes the answer on to `ChatSession.confirm`.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from rich.text import Text
+from textual import on
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import Horizontal, Vertical
+from textual.message import Message
+from textual.widgets import Button, Static
+
+if TYPE_CHECKING:
+    from taskagent.core.chat import ConfirmationNeeded
+
+ARGS_CHARS = 160
+
+
+def one_line(text: str, limit: int) -> str:
+    flat = " ".join(str(text).split())
+    return flat if len(flat) <= limit else flat[: limit - 1] + "…"
+
+
+def compact_args(args: dict[str, Any]) -> str:
+    if not args:
+        return ""
+    text = json.dumps(args, ensure_ascii=False, separators=(", ", ": "), default=str)
+    return one_line(text, ARGS_CHARS)
+
+
+class ToolCard(Static):
+    """One tool call: `⚙ name {args}` on one line, then `… running`, `✓ summary` or `✗ error`
+    (each line cut to the width)."""
+
+    DEFAULT_CSS = """
+    ToolCard { color: $text-muted; text-wrap: nowrap; text-overflow: ellipsis; }
+    """
+
+    def __init__(self, name: str, args: dict[str, Any] | None = None) -> None:
+        super().__init__("", classes="msg tool", markup=False)
+        self.tool_name = name
+        self.args = args or {}
+        self.ok: bool | None = None
+        self.summary = ""
+
+    def on_mount(self) -> None:
+        self._paint()
+
+    def finish(self, ok: bool, summary: str) -> None:
+        self.ok = ok
+        self.summary = summary
+        self._paint()
+
+    def _paint(self) -> None:
+        head = Text()
+        head.append("⚙ ", style="cyan")
+        head.append(self.tool_name, style="bold")
+        if self.args:
+            head.append(" " + compact_args(self.args), style="dim")
+        tail = Text()
+        if self.ok is None:
+            tail.append("  … running", style="dim")
+        else:
+            tail.append("  ✓ " if self.ok else "  ✗ ", style="green" if self.ok else "red")
+            tail.append(one_line(self.summary, 300), style="" if self.ok else "red")
+        self.update(Text("\n").join([head, tail]))
+
+    @property
+    def plain(self) -> str:
+        mark = "" if self.ok is None else (" ✓ " if self.ok else " ✗ ") + self.summary
+        return f"⚙ {self.tool_name} {compact_args(self.args)}{mark}"
+
+
+class ConfirmCard(Vertical):
+    """A confirmation the agent's turn is waiting for: title, details, next runs, Yes / No.
+
+    `y` / `n` answer while the card (or one of its buttons) has focus; the answer is posted
+    as `ConfirmCard.Answered` and the buttons are replaced by the outcome.
+    """
+
+    DEFAULT_CSS = """
+    ConfirmCard {
+        height: auto; margin: 0 0 1 0; padding: 0 1;
+        border: round $accent; background: $boost;
+    }
+    ConfirmCard.-destructive { border: round $warning; }
+    ConfirmCard.-destructive .card-title { color: $text-warning; }
+    ConfirmCard .card-title { text-style: bold; }
+    ConfirmCard .card-body { color: $text; }
+    ConfirmCard .card-runs { color: $text-muted; }
+    ConfirmCard .card-buttons { height: auto; margin-top: 1; }
+    ConfirmCard .card-buttons Button { margin-right: 2; min-width: 12; }
+    ConfirmCard .card-outcome { text-style: italic; }
+    ConfirmCard .card-outcome.-yes { color: $text-success; }
+    ConfirmCard .card-outcome.-no { color: $text-muted; }
+    """
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("y", "answer(True)", "Yes", id="chat.confirm.yes"),
+        Binding("n", "answer(False)", "No", id="chat.confirm.no"),
+    ]
+
+    class Answered(Message):
+        def __init__(self, card: ConfirmCard, approved: bool) -> None:
+            super().__init__()
+            self.card = card
+            self.approved = approved
+
+    def __init__(self, event: ConfirmationNeeded) -> None:
+        classes = "msg confirm" + (" -destructive" if event.destructive else "")
+        super().__init__(classes=classes)
+        self.event = event
+        self.answer: bool | None = None
+
+    @property
+    def confirmation_id(self) -> str:
+        return self.event.id
+
+    @property
+    def pending(self) -> bool:
+        return self.answer is None and self.is_mounted
+
+    def compose(self) -> ComposeResult:
+        event = self.event
+        mark = "⚠ " if event.destructive else "? "
+        yield Static(mark + event.title, classes="card-title", markup=False)
+        if event.details:
+            yield Static("\n".join(event.details), classes="card-body", markup=False)
+        if event.next_runs:
+            runs = ", ".join(f"{moment:%a %d %b %H:%M %Z}" for moment in event.next_runs)
+            yield Static(f"Next runs: {runs}", classes="card-runs", markup=False)
+        with Horizontal(classes="card-buttons"):
+            yield Button(
+                "Yes (y)",
+                id="confirm-yes",
+                variant="warning" if event.destructive else "success",
+            )
+            yield Button("No (n)", id="confirm-no", variant="default")
+        outcome = Static("", classes="card-outcome", markup=False)
+        outcome.display = False
+        yield outcome
+
+    def focus_default(self) -> None:
+        """Focus No for destructive actions (an Enter must not delete), else Yes."""
+        which = "#confirm-no" if self.event.destructive else "#confirm-yes"
+        self.query_one(which, Button).focus()
+
+    @on(Button.Pressed, "#confirm-yes")
+    def _yes(self, event: Button.Pressed) -> None:
+        event.stop()
+        self.action_answer(True)
+
+    @on(Button.Pressed, "#confirm-no")
+    def _no(self, event: Button.Pressed) -> None:
+        event.stop()
+        self.action_answer(False)
+
+    def action_answer(self, approved: bool) -> None:
+        if self.answer is not None:
+            return
+        self.answer = approved
+        self.close("✓ approved" if approved else "✗ declined", approved)
+        self.post_message(self.Answered(self, approved))
+
+    def close(self, outcome: str, approved: bool = False) -> None:
+        """Replace the buttons by the outcome line (answered, or the turn ended)."""
+        lines = self.query(".card-outcome").results(Static)
+        line = next(lines, None)
+        if line is None:  # not mounted yet, or being removed (the app is closing)
+            return
+        for buttons in self.query(".card-buttons"):
+            buttons.display = False
+        line.update(outcome)
+        line.set_class(approved, "-yes")
+        line.set_class(not approved, "-no")
+        line.display = True
+
+    @property
+    def plain(self) -> str:
+        lines = [self.event.title, *self.event.details]
+        return "\n".join(lines)
