@@ -227,10 +227,7 @@ class TaskAgentApp(App[int]):
         if notifier is not None:
             # Services outlive the app in tests (and could in other hosts): no toasts to a
             # closed app, no "Open" into it.
-            if notifier.fallback == self.toast:
-                notifier.fallback = None
-            if notifier.on_open == self.open_task:
-                notifier.on_open = None
+            notifier.detach(on_open=self.open_task, fallback=self.toast)
         self._services_closing.set()
         if self._lifecycle is not None:
             try:

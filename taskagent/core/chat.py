@@ -786,8 +786,13 @@ class ChatSession:
                     pending.append(
                         _Message(turn, "tool", types.Content(role="user", parts=responses))
                     )
-                with contextlib.suppress(Exception):
-                    await self._save([*pending, _note(turn, "(The reply was interrupted.)")])
+                # Shielded: the app may cancel this task again while it shuts down; the save
+                # itself still completes on the loop.
+                save = asyncio.ensure_future(
+                    self._save([*pending, _note(turn, "(The reply was interrupted.)")])
+                )
+                with contextlib.suppress(Exception, asyncio.CancelledError):
+                    await asyncio.shield(save)
 
     def _config(self, tools: list[ToolInfo], names: ToolNames) -> types.GenerateContentConfig:
         from google.genai import types

@@ -280,6 +280,15 @@ class Notifier:
         if fallback is not None:
             self.fallback = fallback
 
+    def detach(
+        self, *, on_open: TaskCallback | None = None, fallback: Fallback | None = None
+    ) -> None:
+        """Undo `attach` for a UI that is closing (only the callbacks it attached)."""
+        if on_open is not None and self.on_open == on_open:
+            self.on_open = None
+        if fallback is not None and self.fallback == fallback:
+            self.fallback = None
+
     def state(self, task_id: int) -> NotifyState:
         return self._states.get(task_id, NotifyState())
 
