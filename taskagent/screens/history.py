@@ -33,7 +33,7 @@ if TYPE_CHECKING:
 PAGE = 200
 CHART_RUNS = 300
 COLUMNS = [
-    Column("id", "Run", 6, "right"),
+    Column("id", "Run", 8, "right"),
     Column("task", "Task", 14),
     Column("time", "Started", 16),
     Column("status", "Status", 11),
