@@ -124,7 +124,13 @@ CREATE TABLE chat_messages (
 CREATE INDEX ix_chat_messages_session ON chat_messages (session, in_context, id);
 """
 
-MIGRATIONS: tuple[str, ...] = (_MIGRATION_1, _MIGRATION_2, _MIGRATION_3)
+# Migration 4: why a run's summary is not Gemini's (quota, bad key, outage...), so history
+# shows it next to the offline summary that was used instead.
+_MIGRATION_4 = """
+ALTER TABLE task_history ADD COLUMN summary_note TEXT;
+"""
+
+MIGRATIONS: tuple[str, ...] = (_MIGRATION_1, _MIGRATION_2, _MIGRATION_3, _MIGRATION_4)
 """Schema scripts; the schema version after applying `MIGRATIONS[:n]` is `n`."""
 
 SCHEMA_VERSION: int = len(MIGRATIONS)

@@ -143,6 +143,7 @@ class Run:
     attempts: int = 1
     prompt_tokens: int | None = None
     response_tokens: int | None = None
+    summary_note: str | None = None  # why the summary is not the AI's (fallback reason)
 
 
 @dataclass(frozen=True, slots=True)

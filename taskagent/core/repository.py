@@ -203,7 +203,7 @@ _TASK_COLUMNS = (
 _RUN_COLUMNS = (
     "id, task_id, run_time, status, duration_ms, raw_data, ai_summary, error_message, finished_at, "
     'scheduled_time, "trigger", summarizer, significant, significance_reason, attempts, '
-    "prompt_tokens, response_tokens"
+    "prompt_tokens, response_tokens, summary_note"
 )
 
 
@@ -284,6 +284,7 @@ def _run_values(run: Run) -> dict[str, Any]:
         "attempts": run.attempts,
         "prompt_tokens": run.prompt_tokens,
         "response_tokens": run.response_tokens,
+        "summary_note": run.summary_note,
     }
 
 
@@ -311,6 +312,7 @@ def _run_from_row(row: sqlite3.Row) -> Run:
             attempts=row["attempts"],
             prompt_tokens=row["prompt_tokens"],
             response_tokens=row["response_tokens"],
+            summary_note=row["summary_note"],
         )
     except (ValueError, TypeError) as exc:
         raise RepositoryError(f"task_history row {row['id']} is invalid: {exc}") from exc

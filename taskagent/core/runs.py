@@ -198,3 +198,4 @@ class RunExecutor:
         run.summarizer = summary.summarizer
         run.prompt_tokens = summary.prompt_tokens
         run.response_tokens = summary.response_tokens
+        run.summary_note = summary.fallback_reason

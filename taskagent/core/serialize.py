@@ -65,6 +65,7 @@ def run_to_dict(run: Run, *, include_data: bool = True) -> dict[str, Any]:
         "trigger": run.trigger,
         "ai_summary": run.ai_summary,
         "summarizer": run.summarizer,
+        "summary_note": run.summary_note,
         "error_message": run.error_message,
         "significant": run.significant,
         "significance_reason": run.significance_reason,

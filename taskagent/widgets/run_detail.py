@@ -58,6 +58,8 @@ class RunDetail(VerticalScroll):
         if run.ai_summary:
             text.append(f"\nsummary ({run.summarizer or 'unknown'})\n", style="bold")
             text.append(run.ai_summary + "\n")
+            if run.summary_note:
+                text.append(run.summary_note + "\n", style="italic dim")
         if run.significant is not None:
             text.append("\nsignificant: ", style="bold")
             text.append(

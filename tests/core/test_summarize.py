@@ -968,3 +968,22 @@ async def test_services_wire_summaries_and_notifications(
             assert status["notifications"].startswith("log only")
             assert services.notifier.sent[0][:3] == (task.id, "success", "Market")
     assert "total_market_cap" in gemini_stub.last.user_text
+
+
+async def test_pipeline_records_why_the_summary_fell_back(
+    pipeline: Pipeline, gemini_stub: GeminiStub, new_summarizer: Summarizers
+) -> None:
+    s = new_summarizer(make_settings(gemini_stub))
+    executor = pipeline.executor(s)
+    task = await _crypto_task(pipeline)
+    gemini_stub.reply_error("error_429.json")  # quota exhausted, retry in 41 s: not waited for
+    run = await executor.run(task)
+    stored = await pipeline.repo.get_run(run.id or 0)
+    assert stored is not None and stored.status is RunStatus.SUCCESS  # the run still succeeds
+    assert stored.summarizer == "offline"
+    assert stored.summary_note == "Gemini quota exhausted (429); offline summary used"
+    with sqlite3.connect(pipeline.db) as db:
+        (note,) = db.execute(
+            "SELECT summary_note FROM task_history WHERE id = ?", (run.id,)
+        ).fetchone()
+    assert note == stored.summary_note
