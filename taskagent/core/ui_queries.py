@@ -131,6 +131,7 @@ EXPORT_FIELDS = [
     "trigger",
     "ai_summary",
     "summarizer",
+    "summary_note",
     "error_message",
     "significant",
     "significance_reason",
@@ -141,7 +142,8 @@ EXPORT_FIELDS = [
 
 def runs_to_csv(runs: Iterable[Run]) -> str:
     out = io.StringIO()
-    writer = csv.DictWriter(out, fieldnames=EXPORT_FIELDS)
+    # extrasaction: a field added to run_to_dict later must not break the export.
+    writer = csv.DictWriter(out, fieldnames=EXPORT_FIELDS, extrasaction="ignore")
     writer.writeheader()
     for run in runs:
         row = run_to_dict(run)
