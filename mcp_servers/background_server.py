@@ -161,7 +161,7 @@ def create_server(tasks: TaskService, run_now: RunNow, status: StatusProvider) -
 
     @mcp.tool(annotations=_DESTRUCTIVE)
     async def remove_background_task(task_id: int) -> dict[str, Any]:
-        """Delete a task and its history permanently.
+        """Delete a task permanently (its run history is kept, so past results stay readable).
 
         Args:
             task_id: the task's id.

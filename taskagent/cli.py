@@ -107,7 +107,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_json(imp)
 
     for action, text in (
-        ("remove", "delete a task and its history"),
+        ("remove", "delete a task (its run history is kept)"),
         ("start", "enable a task"),
         ("stop", "disable a task"),
         ("pause", "pause a task (it keeps its schedule)"),

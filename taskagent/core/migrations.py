@@ -130,7 +130,51 @@ _MIGRATION_4 = """
 ALTER TABLE task_history ADD COLUMN summary_note TEXT;
 """
 
-MIGRATIONS: tuple[str, ...] = (_MIGRATION_1, _MIGRATION_2, _MIGRATION_3, _MIGRATION_4)
+# Migration 5: history outlives its task. Removing a task no longer deletes its runs (no data is
+# lost, and a run in flight when its task is removed still finishes and is recorded). SQLite
+# cannot drop a foreign key in place, so the table is rebuilt with the same columns and ids.
+_MIGRATION_5 = """
+CREATE TABLE task_history_v5 (
+    id                  INTEGER PRIMARY KEY AUTOINCREMENT,
+    task_id             INTEGER NOT NULL,
+    run_time            TEXT    NOT NULL,
+    status              TEXT    NOT NULL,
+    duration_ms         INTEGER,
+    raw_data            TEXT,
+    ai_summary          TEXT,
+    error_message       TEXT,
+    finished_at         TEXT,
+    scheduled_time      TEXT,
+    "trigger"           TEXT    NOT NULL DEFAULT 'schedule',
+    summarizer          TEXT,
+    significant         INTEGER CHECK (significant IN (0, 1)),
+    significance_reason TEXT,
+    attempts            INTEGER NOT NULL DEFAULT 1,
+    prompt_tokens       INTEGER,
+    response_tokens     INTEGER,
+    summary_note        TEXT
+);
+INSERT INTO task_history_v5 (id, task_id, run_time, status, duration_ms, raw_data, ai_summary,
+    error_message, finished_at, scheduled_time, "trigger", summarizer, significant,
+    significance_reason, attempts, prompt_tokens, response_tokens, summary_note)
+SELECT id, task_id, run_time, status, duration_ms, raw_data, ai_summary, error_message,
+    finished_at, scheduled_time, "trigger", summarizer, significant, significance_reason,
+    attempts, prompt_tokens, response_tokens, summary_note
+FROM task_history;
+DROP TABLE task_history;
+ALTER TABLE task_history_v5 RENAME TO task_history;
+CREATE INDEX ix_task_history_task ON task_history (task_id, id, status, duration_ms);
+CREATE INDEX ix_task_history_status ON task_history (status, id);
+CREATE INDEX ix_task_history_run_time ON task_history (run_time);
+"""
+
+MIGRATIONS: tuple[str, ...] = (
+    _MIGRATION_1,
+    _MIGRATION_2,
+    _MIGRATION_3,
+    _MIGRATION_4,
+    _MIGRATION_5,
+)
 """Schema scripts; the schema version after applying `MIGRATIONS[:n]` is `n`."""
 
 SCHEMA_VERSION: int = len(MIGRATIONS)

@@ -621,7 +621,7 @@ class Repository:
         return _task_from_row(row)
 
     async def delete_task(self, task_id: int) -> bool:
-        """Delete a task and (ON DELETE CASCADE) its history. False if it did not exist."""
+        """Delete a task; its history stays (schema 5). False if it did not exist."""
         async with self._write() as db:
             cursor = await db.execute("DELETE FROM tasks WHERE id = ?", (task_id,))
             deleted = cursor.rowcount > 0
@@ -668,17 +668,17 @@ class Repository:
             )
 
     async def add_run(self, run: Run) -> Run:
-        """Insert a history row (typically `running`); returns a copy with its id."""
+        """Insert a history row (typically `running`) for an existing task; returns a copy
+        with its id. Raises `TaskNotFound` (history has no foreign key since schema 5, so that
+        it outlives removed tasks; new rows still need a task)."""
         values = _run_values(run)
-        try:
-            async with self._write() as db:
-                cursor = await db.execute(_insert_sql("task_history", values), values)
-                run_id = cursor.lastrowid
-                await cursor.close()
-        except sqlite3.IntegrityError as exc:
-            if "FOREIGN KEY" in str(exc):
-                raise TaskNotFound(run.task_id) from exc
-            raise
+        async with self._write() as db:
+            exists = await db.execute_fetchall("SELECT 1 FROM tasks WHERE id = ?", (run.task_id,))
+            if not exists:
+                raise TaskNotFound(run.task_id)
+            cursor = await db.execute(_insert_sql("task_history", values), values)
+            run_id = cursor.lastrowid
+            await cursor.close()
         return dataclasses.replace(run, id=run_id)
 
     async def update_run(self, run: Run, *, task_last_run: datetime | None = None) -> None:

@@ -64,6 +64,18 @@ class WorkerPool:
             self._workers.append(worker)
             self._idle.put_nowait(worker)
 
+    async def _drain(self) -> None:
+        """On a worker's loop: cancel what still runs there, wait for it, close its sessions."""
+        # Only runs (named in _call): MCP client sessions also live in tasks on this loop and
+        # are closed properly by on_worker_exit.
+        leftovers = [t for t in asyncio.all_tasks() if t.get_name() == RUN_TASK_NAME]
+        for task in leftovers:
+            task.cancel()
+        if leftovers:
+            await asyncio.wait(leftovers, timeout=5)
+        if self._on_worker_exit is not None:
+            await self._on_worker_exit()
+
     @staticmethod
     def _serve(worker: _Worker) -> None:
         asyncio.set_event_loop(worker.loop)
@@ -105,10 +117,12 @@ class WorkerPool:
         else:
             cancelled = 0
         for worker in self._workers:
-            if self._on_worker_exit is not None and worker.loop.is_running():
-                done = asyncio.run_coroutine_threadsafe(self._on_worker_exit(), worker.loop)
+            if worker.loop.is_running():
+                # Let cancelled runs unwind on their own loop (a write transaction rolls back
+                # and releases the database's write lock) before the loop stops for good.
+                done = asyncio.run_coroutine_threadsafe(self._drain(), worker.loop)
                 try:
-                    await asyncio.wait_for(asyncio.wrap_future(done), timeout=5)
+                    await asyncio.wait_for(asyncio.wrap_future(done), timeout=10)
                 except Exception as exc:  # closing sessions must not block shutdown
                     log.warning("worker %s did not close cleanly: %s", worker.index, exc)
             worker.loop.call_soon_threadsafe(worker.loop.stop)
@@ -120,7 +134,13 @@ class WorkerPool:
         return cancelled
 
 
+RUN_TASK_NAME = "taskagent-run"
+
+
 async def _call(make: Callable[[], Awaitable[T]]) -> T:
+    task = asyncio.current_task()
+    if task is not None:
+        task.set_name(RUN_TASK_NAME)
     return await make()
 
 

@@ -148,7 +148,7 @@ class RunExecutor:
         try:
             await self.repo.update_run(finished, task_last_run=started)
         except (TaskNotFound, RunNotFound):
-            # The task was removed while it ran; its history went with it.
+            # The task was removed while it ran (its history stays; this row is kept).
             log.info("task %s was removed during run %s", task.id, run.id)
         self.events.publish(RunFinished(task.id, run.id, finished.status.value))
         if self.notifier is not None:

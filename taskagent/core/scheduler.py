@@ -179,6 +179,7 @@ class TaskScheduler:
         async with self._sync_lock:
             tasks = await self.repo.list_tasks()
             wanted = {t.id: t for t in tasks if t.enabled and not t.paused}
+            self._pending_next.clear()  # sync writes the true values itself
             for task_id in list(self._keys):
                 if task_id not in wanted:
                     self._remove_job(task_id)
@@ -242,6 +243,13 @@ class TaskScheduler:
     async def _flush_next_runs(self) -> None:
         await asyncio.sleep(NEXT_RUN_FLUSH_SECONDS)
         pending, self._pending_next = self._pending_next, {}
+        # Only what is still true: a task paused or removed since its fire keeps the value
+        # sync() gave it.
+        pending = {
+            task_id: when
+            for task_id, when in pending.items()
+            if when is None or self._next_run_of(task_id) == when
+        }
         try:
             await self.repo.set_next_runs(pending)
         except Exception as exc:  # a busy database: the next sync() writes them again

@@ -73,7 +73,7 @@ COMMANDS: dict[str, Command] = {
         Command("/tasks", "the /tasks commands (menu)"),
         Command("/tasks list", "all tasks with schedule, state and next run"),
         Command("/tasks add", "open the new-task form"),
-        Command("/tasks remove <id>", "delete a task and its history (asks first)"),
+        Command("/tasks remove <id>", "delete a task; its history is kept (asks first)"),
         Command("/tasks start <id>", "enable a task"),
         Command("/tasks stop <id>", "disable a task"),
         Command("/tasks pause <id>", "pause a task (it keeps its schedule)"),
@@ -261,7 +261,7 @@ class SlashCommands:
             if sub == "remove":
                 if not confirmed:
                     return Reply(
-                        f"Remove task {task.id} “{task.name}” and all its history?",
+                        f"Remove task {task.id} “{task.name}”? Its run history is kept.",
                         action="confirm",
                         confirm_command=f"/tasks remove {task.id} --yes",
                     )

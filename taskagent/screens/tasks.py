@@ -316,7 +316,7 @@ class TasksView(Vertical):
 
         self.app.push_screen(
             ConfirmScreen(
-                f"Delete task {task.id} “{task.name}” and all its history?", confirm="Delete"
+                f"Delete task {task.id} “{task.name}”? Its run history is kept.", confirm="Delete"
             ),
             confirmed,
         )

@@ -252,7 +252,7 @@ async def test_invalid_values_are_rejected(repo: Repository) -> None:
     assert await repo.list_tasks() == []
 
 
-async def test_delete_task_cascades_history(repo: Repository) -> None:
+async def test_delete_task_keeps_its_history(repo: Repository) -> None:
     keep = await repo.add_task(make_task("keep"))
     gone = await repo.add_task(make_task("gone"))
     assert keep.id is not None and gone.id is not None
@@ -262,11 +262,13 @@ async def test_delete_task_cascades_history(repo: Repository) -> None:
     assert await repo.delete_task(gone.id) is True
     assert await repo.delete_task(gone.id) is False
     assert await repo.get_task(gone.id) is None
-    assert await repo.count_runs(task_id=gone.id) == 0
-    assert await repo.count_runs() == 3
+    # No data is lost: the removed task's runs stay readable.
+    assert await repo.count_runs(task_id=gone.id) == 4
+    assert await repo.count_runs() == 7
     assert raw_rows(
         repo.path, "SELECT count(*) FROM task_history WHERE task_id = ?", (gone.id,)
-    ) == [(0,)]
+    ) == [(4,)]
+    # ...but a removed task gets no new runs.
     with pytest.raises(TaskNotFound):
         await repo.add_run(make_run(gone.id))
     # ids are never reused (AUTOINCREMENT), so old references cannot hit a new task
@@ -862,3 +864,41 @@ async def test_history_queries_use_indexes_at_scale(repo: Repository) -> None:
     stats = await repo.task_stats()
     assert sum(s.runs for s in stats.values()) == total
     assert time.perf_counter() - stats_started < 5.0
+
+
+async def test_upgrade_from_schema_4_keeps_every_run(tmp_path: Path) -> None:
+    """A database made by the previous release (schema 4, history cascading on delete)."""
+    from taskagent.core.migrations import MIGRATIONS
+
+    path = tmp_path / "old.db"
+    with sqlite3.connect(path) as db:
+        for script in MIGRATIONS[:4]:
+            for statement in split_statements(script):
+                db.execute(statement)
+        db.execute("PRAGMA user_version = 4")
+        db.execute(
+            "INSERT INTO tasks (id, name, schedule_type, schedule_value, mcp_tool, created_at,"
+            " updated_at) VALUES (7, 'old', 'daily', '09:00', 'ping', '2026-01-01T00:00:00.000+00:00',"
+            " '2026-01-01T00:00:00.000+00:00')"
+        )
+        db.executemany(
+            "INSERT INTO task_history (id, task_id, run_time, status, summary_note) VALUES (?, 7, ?, 'success', ?)",
+            [(i, f"2026-01-0{i}T00:00:00.000+00:00", f"note {i}") for i in range(1, 4)],
+        )
+    repo = await Repository.open(path)
+    try:
+        assert await repo.schema_version() == SCHEMA_VERSION
+        runs = await repo.list_runs(task_id=7)
+        assert [(r.id, r.summary_note) for r in runs] == [
+            (3, "note 3"),
+            (2, "note 2"),
+            (1, "note 1"),
+        ]
+        assert await repo.delete_task(7)
+        assert await repo.count_runs(task_id=7) == 3
+        assert await repo.integrity_check() == "ok"
+        new = await repo.add_task(make_task("new"))
+        added = await repo.add_run(make_run(new.id))  # type: ignore[arg-type]
+        assert added.id == 4  # ids continue after the copied rows
+    finally:
+        await repo.close()

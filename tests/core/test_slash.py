@@ -63,7 +63,7 @@ OK: list[tuple[str, list[str], str | None]] = [
     ("/tasks list", ["  1  Prices  [active]  every 30 minutes", "-> get_crypto_prices"], None),
     ("/TASKS LIST", ["Prices"], None),
     ("/tasks add", ["opening the new-task form"], "open_task_form"),
-    ("/tasks remove 1", ["Remove task 1 “Prices” and all its history?"], "confirm"),
+    ("/tasks remove 1", ["Remove task 1 “Prices”? Its run history is kept."], "confirm"),
     ("/tasks start 1", ["enabled task 1 (Prices); next run "], None),
     ("/tasks stop 1", ["disabled task 1 (Prices)"], None),
     ("/tasks pause Prices", ["paused task 1 (Prices)"], None),
@@ -179,7 +179,7 @@ async def test_task_state_commands_change_the_database(
 async def test_remove_asks_then_removes(slash: SlashCommands, services: Services) -> None:
     ask = await slash.execute("/tasks remove 1")
     assert ask == Reply(
-        "Remove task 1 “Prices” and all its history?",
+        "Remove task 1 “Prices”? Its run history is kept.",
         action="confirm",
         confirm_command="/tasks remove 1 --yes",
     )
