@@ -18,17 +18,18 @@ from __future__ import annotations
 
 import json
 import os
-import threading
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from functools import cached_property
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import parse_qsl, urlsplit
 
 import pytest
+
+from tests.support.local_http import LocalHttpServer
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 API_PREFIX = "/api/v3"
@@ -72,59 +73,20 @@ class Scripted:
     path: str | None = None  # only for requests to this path; None = any path
 
 
-class CoinGeckoStub:
+class CoinGeckoStub(LocalHttpServer):
     """Threaded HTTP server on 127.0.0.1 answering like CoinGecko, with scriptable failures."""
 
+    thread_name = "coingecko-stub"
+
     def __init__(self, fixtures: Path | None = None) -> None:
+        super().__init__()
         self.fixture_path = (fixtures or fixtures_dir()) / "coingecko"
         self.requests: list[RecordedRequest] = []
         self._script: list[Scripted] = []
-        self._lock = threading.Lock()
-        self._stopping = threading.Event()
-        self._server: ThreadingHTTPServer | None = None
-        self._thread: threading.Thread | None = None
-
-    # ---- lifecycle -------------------------------------------------------------------------
-
-    def start(self) -> CoinGeckoStub:
-        stub = self
-
-        class Handler(_Handler):
-            owner = stub
-
-        server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        server.daemon_threads = True
-        # A client that timed out closes its socket; the late write must not print a traceback.
-        server.handle_error = lambda request, client_address: None  # type: ignore[method-assign]
-        self._server = server
-        # A short poll interval makes shutdown() (and so each test's teardown) quick.
-        self._thread = threading.Thread(
-            target=server.serve_forever, kwargs={"poll_interval": 0.02}, name="coingecko-stub"
-        )
-        self._thread.daemon = True
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        self._stopping.set()  # wakes handlers sleeping in a scripted delay
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-        if self._thread is not None:
-            self._thread.join(timeout=5)
-        self._server = self._thread = None
-
-    def __enter__(self) -> CoinGeckoStub:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
 
     @property
     def base_url(self) -> str:
-        assert self._server is not None, "stub not started"
-        host, port = self._server.server_address[:2]
-        return f"http://{host}:{port}{API_PREFIX}"
+        return f"{self.origin}{API_PREFIX}"
 
     # ---- request log -----------------------------------------------------------------------
 
@@ -327,6 +289,9 @@ class _Handler(BaseHTTPRequestHandler):
         self.send_header("content-length", str(len(body)))
         self.end_headers()
         self.wfile.write(body)
+
+
+CoinGeckoStub.handler = _Handler  # defined after the stub, which its type hints name
 
 
 @pytest.fixture

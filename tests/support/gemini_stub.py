@@ -33,15 +33,16 @@ from __future__ import annotations
 import copy
 import json
 import os
-import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
 import pytest
+
+from tests.support.local_http import LocalHttpServer
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
@@ -261,59 +262,22 @@ class Reply:
         return self.model is None or self.model == request.model
 
 
-class GeminiStub:
+class GeminiStub(LocalHttpServer):
     """Threaded HTTP server on 127.0.0.1 answering like the Gemini API, with a reply script."""
 
+    thread_name = "gemini-stub"
+
     def __init__(self, fixtures: Path | None = None) -> None:
+        super().__init__()
         self.fixture_path = fixtures or gemini_fixtures_dir()
         self.requests: list[GeminiRequest] = []
         self.default: Reply = Reply(body=self.fixture("text_response.json"))
         self.on_request: Callable[[GeminiRequest], None] | None = None
         self._script: list[Reply] = []
-        self._lock = threading.Lock()
-        self._stopping = threading.Event()
-        self._server: ThreadingHTTPServer | None = None
-        self._thread: threading.Thread | None = None
-
-    # ---- lifecycle -------------------------------------------------------------------------
-
-    def start(self) -> GeminiStub:
-        stub = self
-
-        class Handler(_Handler):
-            owner = stub
-
-        server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        server.daemon_threads = True
-        server.handle_error = lambda request, client_address: None  # type: ignore[method-assign]
-        self._server = server
-        self._thread = threading.Thread(
-            target=server.serve_forever, kwargs={"poll_interval": 0.02}, name="gemini-stub"
-        )
-        self._thread.daemon = True
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        self._stopping.set()
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-        if self._thread is not None:
-            self._thread.join(timeout=5)
-        self._server = self._thread = None
-
-    def __enter__(self) -> GeminiStub:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
 
     @property
     def base_url(self) -> str:
-        assert self._server is not None, "stub not started"
-        host, port = self._server.server_address[:2]
-        return f"http://{host}:{port}"
+        return f"{self.origin}"
 
     # ---- fixtures --------------------------------------------------------------------------
 
@@ -551,6 +515,9 @@ class _Handler(BaseHTTPRequestHandler):
         self.send_header("content-length", str(len(body)))
         self.end_headers()
         self.wfile.write(body)
+
+
+GeminiStub.handler = _Handler  # defined after the stub, which its type hints name
 
 
 @pytest.fixture
