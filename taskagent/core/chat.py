@@ -791,6 +791,8 @@ class ChatSession:
                 save = asyncio.ensure_future(
                     self._save([*pending, _note(turn, "(The reply was interrupted.)")])
                 )
+                # Read its outcome either way, so a failed save is not reported as unretrieved.
+                save.add_done_callback(lambda done: done.cancelled() or done.exception())
                 with contextlib.suppress(Exception, asyncio.CancelledError):
                     await asyncio.shield(save)
 

@@ -132,12 +132,14 @@ class Engine:
         `interrupted`. Returns how many runs were interrupted."""
         was = self.mode
         self.mode = "stopped"
-        for task in self._background:
+        background, self._background = self._background, []
+        for task in background:
             task.cancel()
-        for task in self._background:
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await task
-        self._background.clear()
+        if background:
+            # Bounded: a loop stuck in a database call must not keep the process from stopping.
+            _done, stuck = await asyncio.wait(background, timeout=5)
+            if stuck:
+                log.warning("%d background task(s) did not stop in time", len(stuck))
         if self._unsubscribe is not None:
             self._unsubscribe()
             self._unsubscribe = None
@@ -147,9 +149,15 @@ class Engine:
             cancelled = await self.pool.shutdown(grace)
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(self.scheduler.wait_idle(), timeout=2)
-            interrupted = await self.repo.mark_running_interrupted(
-                "interrupted: taskagent stopped before the run finished"
-            )
+            try:
+                interrupted = await asyncio.wait_for(
+                    self.repo.mark_running_interrupted(
+                        "interrupted: taskagent stopped before the run finished"
+                    ),
+                    timeout=15,
+                )
+            except TimeoutError:  # the next start marks them instead
+                log.warning("could not mark unfinished runs as interrupted while stopping")
             if cancelled or interrupted:
                 log.warning("stopped with %d run(s) interrupted", max(cancelled, interrupted))
             await self.lease.release()

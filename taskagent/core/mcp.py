@@ -89,6 +89,9 @@ SAFE_ENV_KEYS: tuple[str, ...] = (
 # Errors
 
 
+INMEMORY_LOCK_WAIT = 10.0  # seconds
+
+
 class McpManagerError(Exception):
     """Base class of every error this module raises."""
 
@@ -704,12 +707,20 @@ class McpManager:
         # Poll rather than block: blocking would stall this loop, and a thread waiting in
         # to_thread() would keep the lock if our task were cancelled.
         # (An asyncio.Event can't be shared between loops, hence the poll.)
-        while not self._inmemory_lock.acquire(blocking=False):  # noqa: ASYNC110
+        # Bounded: if a loop that held the lock was stopped mid-connect, go on without it
+        # rather than hang (the worst case is the contention this lock normally prevents).
+        deadline = asyncio.get_running_loop().time() + INMEMORY_LOCK_WAIT
+        held = False
+        while not (held := self._inmemory_lock.acquire(blocking=False)):
+            if asyncio.get_running_loop().time() > deadline:
+                log.warning("in-memory MCP lock not free after %g s; going on", INMEMORY_LOCK_WAIT)
+                break
             await asyncio.sleep(0.002)
         try:
             yield
         finally:
-            self._inmemory_lock.release()
+            if held:
+                self._inmemory_lock.release()
 
     # -- sessions ----------------------------------------------------------------------------
 
