@@ -123,7 +123,8 @@ async def test_interval_task_runs_on_worker_threads_and_keeps_next_run_true(node
     stored = await node.repo.get_task(task.id)  # type: ignore[arg-type]
     assert stored is not None and stored.next_run is not None and stored.last_run is not None
     latest_due = max(r.scheduled_time for r in await runs_of(node.repo, task.id))  # type: ignore[arg-type]
-    assert stored.next_run > latest_due  # always the fire after the last one
+    # The last fire's successor, or (if that fire's batched save is still due) the fire itself.
+    assert stored.next_run >= latest_due
     # Runs happen on the pool's threads, each with its own loop: one MCP session per loop.
     assert node.manager.session_count("t") >= 2
 
