@@ -322,32 +322,33 @@ class TasksView(Vertical):
         )
 
     def action_pause(self) -> None:
-        if (task := self._selected()) is None:
-            return
-        task_id, paused = task.id, task.paused
-
-        async def job(services: Services) -> Task:
-            return await (services.tasks.resume if paused else services.tasks.pause)(task_id)
-
-        self.tapp.call_core(
-            job,
-            done=lambda t: self.app.notify(f"{'resumed' if paused else 'paused'} {t.name}"),
-            what="Pause/resume",
-        )
+        if (task := self._selected()) is not None:
+            self._toggle(
+                task, task.paused, ("resume", "resumed"), ("pause", "paused"), "Pause/resume"
+            )
 
     def action_start_stop(self) -> None:
-        if (task := self._selected()) is None:
-            return
-        task_id, enabled = task.id, task.enabled
+        if (task := self._selected()) is not None:
+            self._toggle(
+                task, task.enabled, ("disable", "stopped"), ("enable", "started"), "Start/stop"
+            )
+
+    def _toggle(
+        self,
+        task: Task,
+        is_on: bool,
+        when_on: tuple[str, str],
+        when_off: tuple[str, str],
+        what: str,
+    ) -> None:
+        """Flip one state of a task through TaskService: (method name, past tense) per side."""
+        method, past = when_on if is_on else when_off
+        task_id = task.id
 
         async def job(services: Services) -> Task:
-            return await (services.tasks.disable if enabled else services.tasks.enable)(task_id)
+            return await getattr(services.tasks, method)(task_id)
 
-        self.tapp.call_core(
-            job,
-            done=lambda t: self.app.notify(f"{'stopped' if enabled else 'started'} {t.name}"),
-            what="Start/stop",
-        )
+        self.tapp.call_core(job, done=lambda t: self.app.notify(f"{past} {t.name}"), what=what)
 
     def action_run_now(self) -> None:
         if (task := self._selected()) is not None and task.id is not None:

@@ -22,14 +22,13 @@ from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from functools import cached_property
-from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import parse_qsl, urlsplit
 
 import pytest
 
-from tests.support.local_http import LocalHttpServer
+from tests.support.local_http import LocalHandler, LocalHttpServer
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 API_PREFIX = "/api/v3"
@@ -256,7 +255,7 @@ class CoinGeckoStub(LocalHttpServer):
         return {"coins": coins, "exchanges": [], "icos": [], "categories": [], "nfts": []}
 
 
-class _Handler(BaseHTTPRequestHandler):
+class _Handler(LocalHandler):
     owner: CoinGeckoStub
     protocol_version = "HTTP/1.1"  # keep-alive, like the real API behind Cloudflare
 
@@ -281,14 +280,6 @@ class _Handler(BaseHTTPRequestHandler):
         except (ValueError, KeyError) as err:  # e.g. per_page=abc
             status, body = 400, {"error": f"bad request: {err}"}
         self._send(status, json.dumps(body).encode(), {"content-type": "application/json"})
-
-    def _send(self, status: int, body: bytes, headers: dict[str, str]) -> None:
-        self.send_response(status)
-        for name, value in headers.items():
-            self.send_header(name, value)
-        self.send_header("content-length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
 
 
 CoinGeckoStub.handler = _Handler  # defined after the stub, which its type hints name

@@ -35,14 +35,13 @@ import json
 import os
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
 import pytest
 
-from tests.support.local_http import LocalHttpServer
+from tests.support.local_http import LocalHandler, LocalHttpServer
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
@@ -445,7 +444,7 @@ class GeminiStub(LocalHttpServer):
             return self.default
 
 
-class _Handler(BaseHTTPRequestHandler):
+class _Handler(LocalHandler):
     owner: GeminiStub
     protocol_version = "HTTP/1.1"
 
@@ -507,14 +506,6 @@ class _Handler(BaseHTTPRequestHandler):
         self._send(
             status, payload, {"content-type": "application/json; charset=UTF-8", **(headers or {})}
         )
-
-    def _send(self, status: int, body: bytes, headers: dict[str, str]) -> None:
-        self.send_response(status)
-        for name, value in headers.items():
-            self.send_header(name, value)
-        self.send_header("content-length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
 
 
 GeminiStub.handler = _Handler  # defined after the stub, which its type hints name

@@ -8,6 +8,18 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Self
 
 
+class LocalHandler(BaseHTTPRequestHandler):
+    """Base for the stand-ins' request handlers: one way to write a response."""
+
+    def _send(self, status: int, body: bytes, headers: dict[str, str]) -> None:
+        self.send_response(status)
+        for name, value in headers.items():
+            self.send_header(name, value)
+        self.send_header("content-length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+
 class LocalHttpServer:
     """Subclasses set `handler` (a BaseHTTPRequestHandler class) and may use `_stopping` to
     wake handlers that sleep in a scripted delay."""
