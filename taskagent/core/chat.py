@@ -12,8 +12,8 @@ configured MCP server through the McpManager. The UI drives it like this::
             case Notice(text) | ChatError(text):           one line
             case TurnFinished():              the reply is complete (tokens, rounds)
 
-How the loop works (FACTS.md §5: the SDK's "MCP session as a tool" fails with fastmcp 4, so
-the loop is ours):
+How the loop works (google-genai 1.x-3.x: passing an MCP session to the SDK as a tool fails with
+fastmcp 4's client sessions, so the loop is ours):
   * Every MCP tool becomes a `FunctionDeclaration(parameters_json_schema=tool.input_schema)`.
     Gemini names must match ``^[a-zA-Z_][a-zA-Z0-9_.:-]{0,63}$``; a tool whose bare name is
     unique across servers is declared under that name, a clash becomes ``server__tool``, and

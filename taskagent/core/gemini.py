@@ -1,6 +1,6 @@
 """One shared google-genai client for the process, and what its errors mean.
 
-Facts this module is built on (FACTS.md §5, fixtures/gemini/SOURCES.md):
+Facts this module is built on (google-genai 3.6, Gemini REST API v1beta):
   * `genai.Client(...)` costs ~70 ms and `from google import genai` ~0.9 s cold, so the client is
     created lazily, once, and kept referenced (a client nobody references is closed under the
     SDK's feet: "Cannot send a request, as the client has been closed").

@@ -10,7 +10,7 @@ No spam (`should_notify`, a pure function; rules in its docstring):
     `[notifications] cooldown_seconds`, default 300; 0 = no cooldown). A failure alert or
     recovery held back by the cooldown is sent by the next eligible run, never lost.
 
-Facts this is built on (FACTS.md §4):
+Facts this is built on (desktop-notifier 6.2 on Linux/DBus):
   * The notifier binds to the event loop of its first use, so everything desktop-related runs
     on the loop `start()` was called on (the main loop). `notify_run` called from a worker
     thread's loop hands the work over with `run_coroutine_threadsafe`.

@@ -1,6 +1,6 @@
 """SQLite persistence for tasks, run history and settings (aiosqlite).
 
-Connection set-up (see FACTS.md §3):
+Connection set-up (SQLite 3.x via aiosqlite 0.22):
   * WAL, synchronous=NORMAL, foreign_keys=ON, busy_timeout = `timeout` seconds.
   * `isolation_level=None` (autocommit). Every transaction that writes starts with
     `BEGIN IMMEDIATE`, so the write lock is taken up front and busy_timeout applies; a deferred

@@ -6,7 +6,7 @@ has `use_ai_summary`; otherwise, and whenever the Gemini call fails, the offline
 writes the summary and `fallback_reason` says why ("Gemini quota exhausted (429); offline
 summary used").
 
-Gemini call (see FACTS.md §5 and fixtures/gemini/SOURCES.md):
+Gemini call (google-genai 3.6, Gemini REST API):
   * model/temperature/max tokens from settings (`[ai] model`, `summary_temperature`,
     `summary_max_tokens`: gemini-2.5-flash, 0.7, 150).
   * 2.5 models think by default and thinking tokens count against `maxOutputTokens`, which can

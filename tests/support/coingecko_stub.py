@@ -11,13 +11,12 @@ Usage::
 or the ``coingecko_stub`` pytest fixture below (import it into a conftest.py).
 For a subprocess, set ``TASKAGENT_COINGECKO_BASE_URL=stub.base_url``.
 
-Fixtures come from ``$TASKAGENT_FIXTURES_DIR/coingecko`` or ``<repo>/../shared/fixtures/coingecko``.
+Fixtures come from ``tests/fixtures/coingecko`` (see tests/fixtures/README.md).
 """
 
 from __future__ import annotations
 
 import json
-import os
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -28,6 +27,7 @@ from urllib.parse import parse_qsl, urlsplit
 
 import pytest
 
+from tests.support.fixtures import fixture_folder
 from tests.support.local_http import LocalHandler, LocalHttpServer
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -41,17 +41,8 @@ CLOUDFLARE_HTML = (
 
 
 def fixtures_dir() -> Path:
-    """The shared fixtures folder (the one holding ``coingecko/``)."""
-    override = os.environ.get("TASKAGENT_FIXTURES_DIR")
-    candidates = [Path(override)] if override else []
-    candidates += [REPO_ROOT.parent / "shared" / "fixtures", REPO_ROOT / "shared" / "fixtures"]
-    for path in candidates:
-        if (path / "coingecko").is_dir():
-            return path
-    tried = ", ".join(str(p) for p in candidates)
-    raise FileNotFoundError(
-        f"CoinGecko fixtures not found (tried {tried}); set TASKAGENT_FIXTURES_DIR"
-    )
+    """The fixtures folder (the one holding ``coingecko/``)."""
+    return fixture_folder("coingecko").parent
 
 
 @dataclass(frozen=True)

@@ -25,14 +25,13 @@ Scripted replies are served in order (optionally only for one model); when none 
 and a stream reply answers a non-streaming request with its chunks merged, so chat tests can
 script answers without caring which method the code uses.
 
-Fixtures come from ``$TASKAGENT_FIXTURES_DIR/gemini`` or ``<repo>/../shared/fixtures/gemini``.
+Fixtures come from ``tests/fixtures/gemini`` (see tests/fixtures/README.md).
 """
 
 from __future__ import annotations
 
 import copy
 import json
-import os
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -41,23 +40,13 @@ from urllib.parse import parse_qsl, urlsplit
 
 import pytest
 
+from tests.support.fixtures import fixture_folder
 from tests.support.local_http import LocalHandler, LocalHttpServer
-
-REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
 def gemini_fixtures_dir() -> Path:
     """The folder holding the Gemini wire fixtures (``text_response.json``, ...)."""
-    override = os.environ.get("TASKAGENT_FIXTURES_DIR")
-    candidates = [Path(override)] if override else []
-    candidates += [REPO_ROOT.parent / "shared" / "fixtures", REPO_ROOT / "shared" / "fixtures"]
-    for path in candidates:
-        if (path / "gemini").is_dir():
-            return path / "gemini"
-    tried = ", ".join(str(p) for p in candidates)
-    raise FileNotFoundError(
-        f"Gemini fixtures not found (tried {tried}); set TASKAGENT_FIXTURES_DIR"
-    )
+    return fixture_folder("gemini")
 
 
 def load_fixture(name: str) -> Any:
