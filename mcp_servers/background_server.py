@@ -249,7 +249,10 @@ async def _serve() -> int:
     except ConfigError as exc:
         print(f"taskagent background server: {exc}", file=sys.stderr)
         return 2
-    async with Services.open(settings) as services:
+    # Never schedules: it reports (and hands "run now" to) whichever process holds the lease.
+    # The servers in mcp.json are started because new tasks' tools are checked against them.
+    async with Services.open(settings, kind="mcp", desktop=False) as services:
+        await services.engine.start(schedule=False)
         await services.background_server.run_async(transport="stdio", show_banner=False)
     return 0
 

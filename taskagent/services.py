@@ -106,9 +106,12 @@ class Services:
 
     @classmethod
     @asynccontextmanager
-    async def open(cls, settings: Settings, *, kind: str = "app") -> AsyncIterator[Services]:
+    async def open(
+        cls, settings: Settings, *, kind: str = "app", desktop: bool = True
+    ) -> AsyncIterator[Services]:
         """Build the core. The engine is created but not started: the app and the daemon call
-        `services.engine.start()`, the CLI and the MCP server `start(schedule=False)`."""
+        `services.engine.start()`, the CLI and the MCP server `start(schedule=False)`.
+        `desktop=False` (the standalone MCP server) never probes for desktop notifications."""
         # Imported here so the core and the CLI's --help never pay for the servers' imports.
         from mcp_servers.background_server import create_server as create_background_server
         from mcp_servers.crypto_server import create_server as create_crypto_server
@@ -129,7 +132,7 @@ class Services:
         summarizer = Summarizer(settings, gemini=gemini)
         notifier = Notifier(
             cooldown_seconds=settings.notifications_cooldown_seconds,
-            use_desktop=settings.notifications_desktop,
+            use_desktop=settings.notifications_desktop and desktop,
         )
         try:
             tasks = TaskService(

@@ -202,6 +202,9 @@ class SlotClaim:
     rows: list[Run]
     next_run: datetime | None
     done_at: datetime | None = None
+    # The task's next_run this claim starts from: the claim is written only while the stored
+    # value is still this (compare-and-set), so two schedulers can never both claim a slot.
+    expected_next_run: datetime | None = None
 
 
 # ------------------------------------------------------------------------------------- mapping
@@ -688,17 +691,28 @@ class Repository:
         """Write the rows that account for tasks' slots and move each task's `next_run` past
         them, all in ONE transaction (a crash leaves either both or neither: the slot rule).
 
-        Returns, per claim, its rows with ids, or None when the task is gone (nothing written).
-        `next_run` only moves forward; `done_at` is set when given."""
+        Returns, per claim, its rows with ids, or None when nothing was written: the task is
+        gone, or its next_run is no longer the claim's starting point (another scheduler
+        accounted for these slots, or the schedule was edited). `done_at` is set when given."""
         results: list[list[Run] | None] = []
         if not claims:
             return results
         async with self._write() as db:
             for claim in claims:
-                exists = await db.execute_fetchall(
-                    "SELECT 1 FROM tasks WHERE id = ?", (claim.task_id,)
+                cursor = await db.execute(
+                    "UPDATE tasks SET next_run = :next_run, "
+                    "done_at = coalesce(:done_at, done_at) "
+                    "WHERE id = :id AND next_run IS :expected",
+                    {
+                        "next_run": to_iso(claim.next_run),
+                        "done_at": to_iso(claim.done_at),
+                        "id": claim.task_id,
+                        "expected": to_iso(claim.expected_next_run),
+                    },
                 )
-                if not exists:
+                claimed = cursor.rowcount > 0
+                await cursor.close()
+                if not claimed:
                     results.append(None)
                     continue
                 written: list[Run] = []
@@ -707,15 +721,6 @@ class Repository:
                     cursor = await db.execute(_insert_sql("task_history", values), values)
                     written.append(dataclasses.replace(run, id=cursor.lastrowid))
                     await cursor.close()
-                await db.execute(
-                    "UPDATE tasks SET next_run = :next_run, "
-                    "done_at = coalesce(:done_at, done_at) WHERE id = :id",
-                    {
-                        "next_run": to_iso(claim.next_run),
-                        "done_at": to_iso(claim.done_at),
-                        "id": claim.task_id,
-                    },
-                )
                 results.append(written)
         return results
 
@@ -986,6 +991,27 @@ class Repository:
             # SQLite's busy handler polls with sleeps, so back-to-back transactions can starve
             # another process's writer; a short gap gives it a chance.
             await asyncio.sleep(_PRUNE_PAUSE)
+
+    async def mark_runs_interrupted(self, run_ids: Iterable[int], reason: str) -> int:
+        """Turn these rows, if still `running`, into `interrupted` (this process's own runs
+        when it stops: never another process's)."""
+        ids = sorted(set(run_ids))
+        if not ids:
+            return 0
+        count = 0
+        async with self._write() as db:
+            for start in range(0, len(ids), 500):
+                chunk = ids[start : start + 500]
+                marks = ",".join("?" * len(chunk))
+                cursor = await db.execute(
+                    "UPDATE task_history SET status = ?, finished_at = ?, "
+                    "error_message = coalesce(error_message, ?) "
+                    f"WHERE status = 'running' AND id IN ({marks})",
+                    [RunStatus.INTERRUPTED.value, to_iso(self._clock()), reason, *chunk],
+                )
+                count += cursor.rowcount
+                await cursor.close()
+        return count
 
     async def mark_running_interrupted(
         self,

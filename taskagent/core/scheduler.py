@@ -101,6 +101,7 @@ class TaskScheduler:
         self._pending: list[_Pending] = []
         self._flush_task: asyncio.Task[None] | None = None
         self._clock_task: asyncio.Task[None] | None = None
+        self._resync: asyncio.Task[None] | None = None
         self._sync_lock = asyncio.Lock()
         self.started_at: datetime | None = None
         self.fired = 0
@@ -159,7 +160,7 @@ class TaskScheduler:
         async with self._sync_lock:
             tasks = await self.repo.list_tasks()
             wanted = {t.id: t for t in tasks if t.schedulable}
-            for task_id in list(self._keys):
+            for task_id in set(self._keys) | set(self._expected) | set(self._tasks):
                 if task_id not in wanted:
                     self._remove_job(task_id)
             cleared: dict[int, datetime | None] = {}
@@ -263,7 +264,13 @@ class TaskScheduler:
             self.runner.reserve(task_id, rows[-1].trigger)
         once = task.schedule_type is ScheduleType.ONCE
         self._expected[task_id] = None if once else plan.following
-        claim = SlotClaim(task_id, rows, self._expected[task_id], done_at=now if once else None)
+        claim = SlotClaim(
+            task_id,
+            rows,
+            self._expected[task_id],
+            done_at=now if once else None,
+            expected_next_run=start,
+        )
         if once:  # its only slot is accounted for: never armed again (until edited)
             self._remove_job(task_id)
         self._pending.append(_Pending(claim, start, task))
@@ -319,6 +326,10 @@ class TaskScheduler:
             scheduled_time=slot,
         )
 
+    def _resync_soon(self) -> None:
+        if self._resync is None or self._resync.done():
+            self._resync = asyncio.create_task(self.sync())
+
     def _has_pending(self, task_id: int) -> bool:
         return any(p.claim.task_id == task_id for p in self._pending)
 
@@ -355,7 +366,12 @@ class TaskScheduler:
         starts = [r for r in rows or [] if r.status is RunStatus.RUNNING]
         claimed_a_run = any(r.status is RunStatus.RUNNING for r in pending.claim.rows)
         if claimed_a_run and not starts:
-            self.runner.release(task_id)  # the task was removed meanwhile
+            self.runner.release(task_id)
+        if rows is None:
+            # Removed, edited, or accounted for by another scheduler meanwhile: follow the
+            # database (the next sync rebuilds this task's job from its stored next_run).
+            self._keys.pop(task_id, None)
+            self._resync_soon()
         for row in rows or []:
             if row.status is not RunStatus.RUNNING:
                 assert row.id is not None
