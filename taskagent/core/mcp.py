@@ -196,6 +196,29 @@ class ToolInfo:
     def ref(self) -> str:
         return f"{self.server}:{self.name}"
 
+    # MCP's defaults for a hint the server left out: not read-only, may be destructive, not
+    # idempotent, reaches the outside world. So a tool without annotations is treated as a
+    # tool that may change data (the chat asks first; a task needs an explicit allow-write).
+    def _hint(self, name: str) -> bool | None:
+        value = getattr(self.annotations, name, None)
+        return value if isinstance(value, bool) else None
+
+    @property
+    def read_only(self) -> bool:
+        return self._hint("read_only_hint") is True
+
+    @property
+    def destructive(self) -> bool:
+        return not self.read_only and self._hint("destructive_hint") is not False
+
+    @property
+    def idempotent(self) -> bool:
+        return self.read_only or self._hint("idempotent_hint") is True
+
+    @property
+    def open_world(self) -> bool:
+        return self._hint("open_world_hint") is not False
+
 
 @dataclass(frozen=True)
 class ToolCallResult:

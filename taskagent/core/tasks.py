@@ -56,6 +56,28 @@ class TaskInputError(ValueError):
         self.field = field
 
 
+class WriteToolNotAllowed(TaskInputError):
+    """The task's tool is not annotated read-only and the caller did not acknowledge that the
+    task will run it unattended. Each door words the way to acknowledge (`with_hint`)."""
+
+    def __init__(self, ref: str, hint: str = "set allow_write to confirm") -> None:
+        super().__init__(
+            f"'{ref}' is not a read-only tool: the task would run it unattended and it may "
+            f"change data; {hint}",
+            "allow_write",
+        )
+        self.ref = ref
+
+    def with_hint(self, hint: str) -> WriteToolNotAllowed:
+        return WriteToolNotAllowed(self.ref, hint)
+
+
+def tool_is_read_only(info: Any) -> bool:
+    """True only when the tool's server annotated it `readOnlyHint: true` (MCP's default for a
+    tool without annotations is "not read-only")."""
+    return getattr(info, "read_only", False) is True
+
+
 class TaskNotFound(LookupError):
     def __init__(self, ref: int | str) -> None:
         super().__init__(f"no task with id {ref}" if isinstance(ref, int) else f"no task {ref!r}")
@@ -186,7 +208,17 @@ class TaskService:
         except schedules.ScheduleError as exc:
             raise TaskInputError(str(exc), "schedule") from exc
 
-    def _check_tool(self, tool: Any, args: dict[str, Any]) -> str:
+    def _check_tool(
+        self,
+        tool: Any,
+        args: dict[str, Any],
+        *,
+        allow_write: bool = False,
+        previous: str | None = None,
+    ) -> str:
+        """The tool reference, checked: it exists, the arguments fit its schema, and a tool
+        that is not read-only is acknowledged (`allow_write`) unless it is the task's
+        `previous` tool (a task saved before keeps working when other fields change)."""
         if not isinstance(tool, str) or not tool.strip():
             raise TaskInputError(
                 "mcp_tool must name an MCP tool, e.g. get_crypto_prices", "mcp_tool"
@@ -195,14 +227,37 @@ class TaskService:
         if self.catalogue is None:
             return ref
         try:
-            self.catalogue.resolve(ref)
+            info = self.catalogue.resolve(ref)
         except Exception as exc:  # the manager's lookup errors carry user-facing messages
             raise TaskInputError(str(exc), "mcp_tool") from exc
         try:
             self.catalogue.validate_args(ref, args)
         except Exception as exc:
             raise TaskInputError(str(exc), "tool_args") from exc
+        if not allow_write and not tool_is_read_only(info) and not self._same_tool(ref, previous):
+            raise WriteToolNotAllowed(getattr(info, "ref", ref))
         return ref
+
+    def _same_tool(self, ref: str, previous: str | None) -> bool:
+        if previous is None:
+            return False
+        if previous.strip() == ref:
+            return True
+        try:
+            assert self.catalogue is not None
+            return bool(self.catalogue.resolve(previous).ref == self.catalogue.resolve(ref).ref)
+        except Exception:  # the old tool is gone: this is a new choice
+            return False
+
+    def needs_write_consent(self, tool: Any) -> bool:
+        """Would a task calling `tool` need allow_write? False when it cannot be told (no
+        catalogue, unknown tool: saving reports those problems)."""
+        if self.catalogue is None or not isinstance(tool, str) or not tool.strip():
+            return False
+        try:
+            return not tool_is_read_only(self.catalogue.resolve(tool.strip()))
+        except Exception:
+            return False
 
     def _next_run(self, task: Task) -> datetime | None:
         if not task.enabled or task.paused:
@@ -270,14 +325,19 @@ class TaskService:
         misfire_policy: Any = MisfirePolicy.ONCE,
         timeout_seconds: Any = None,
         paused: Any = False,
+        allow_write: Any = False,
     ) -> Task:
-        """Validate every field and return an unsaved Task; raises TaskInputError."""
+        """Validate every field and return an unsaved Task; raises TaskInputError.
+
+        `allow_write`: the caller's explicit yes to a tool that is not read-only running
+        unattended (WriteToolNotAllowed without it). It is a decision at creation, not stored.
+        """
         clean_name = _clean_name(name)
         args = parse_tool_args(tool_args)
         schedule = self._check_schedule(
             schedule_type, schedule_value, timezone or self.default_timezone
         )
-        tool = self._check_tool(mcp_tool, args)
+        tool = self._check_tool(mcp_tool, args, allow_write=_bool(allow_write, "allow_write"))
         now = self.clock()
         task = Task(
             name=clean_name,
@@ -309,13 +369,17 @@ class TaskService:
         task.next_run = self._next_run(task)
         return task
 
-    async def update_task(self, ref: int | str, **changes: Any) -> Task:
+    async def update_task(
+        self, ref: int | str, *, allow_write: Any = False, **changes: Any
+    ) -> Task:
         """Change any editable fields; the whole task is validated again before it is saved.
 
         The merge and the checks run inside one write transaction, so an edit made at the same
         moment by another process (the app, the daemon, the MCP server) is never overwritten.
+        Switching to another tool that is not read-only needs `allow_write` (as at creation).
         """
         task = await self.get(ref)
+        consent = _bool(allow_write, "allow_write")
         unknown = sorted(set(changes) - EDITABLE_FIELDS)
         if unknown:
             raise TaskInputError(
@@ -335,7 +399,9 @@ class TaskService:
                 schedule_type=schedule.type,
                 schedule_value=schedule.value,
                 timezone=schedule.timezone,
-                mcp_tool=self._check_tool(merged["mcp_tool"], args),
+                mcp_tool=self._check_tool(
+                    merged["mcp_tool"], args, allow_write=consent, previous=current.mcp_tool
+                ),
                 tool_args=args,
                 use_ai_summary=_bool(merged["use_ai_summary"], "use_ai_summary"),
                 notification_level=_notification_level(merged["notification_level"]),
