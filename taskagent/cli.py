@@ -78,6 +78,11 @@ def build_parser() -> argparse.ArgumentParser:
     add.add_argument("--timezone", help="IANA zone for the schedule (default: configured)")
     add.add_argument("--threshold", type=float, help="significant change in percent (default 5)")
     add.add_argument("--disabled", action="store_true", help="create it switched off")
+    add.add_argument(
+        "--allow-write",
+        action="store_true",
+        help="allow a tool that is not read-only (it may change data) to run unattended",
+    )
     _add_json(add)
 
     show = tasks_sub.add_parser("show", help="one task with its stats and next runs")
@@ -104,6 +109,11 @@ def build_parser() -> argparse.ArgumentParser:
     imp = tasks_sub.add_parser("import", help="create/update tasks from a JSON or TOML export")
     imp.add_argument("file", help="the file to read")
     imp.add_argument("--format", choices=("json", "toml"), help="default: from the file name")
+    imp.add_argument(
+        "--allow-write",
+        action="store_true",
+        help="allow new tasks (or new tools) that are not read-only to run unattended",
+    )
     _add_json(imp)
 
     for action, text in (

@@ -15,7 +15,7 @@ from taskagent.config import Settings
 from taskagent.core.lease import RunRequestFailed
 from taskagent.core.models import Run, Task, TaskStats, from_iso
 from taskagent.core.serialize import run_to_dict, task_to_dict
-from taskagent.core.tasks import TaskInputError, TaskNotFound
+from taskagent.core.tasks import TaskInputError, TaskNotFound, WriteToolNotAllowed
 from taskagent.services import Services
 
 SCHEDULE_FLAGS = {
@@ -181,6 +181,7 @@ async def _tasks(services: Services, args: argparse.Namespace) -> int:
             notification_level=args.notify,
             significance_threshold=5.0 if args.threshold is None else args.threshold,
             enabled=not args.disabled,
+            allow_write=args.allow_write,
         )
         if as_json:
             _print_json(task_to_dict(task))
@@ -245,7 +246,9 @@ async def _tasks(services: Services, args: argparse.Namespace) -> int:
         except OSError as exc:
             raise TaskInputError(f"cannot read {source}: {exc.strerror or exc}") from exc
         entries = transfer.loads(text, transfer.format_of(source, args.format), source=str(source))
-        created, updated = await transfer.import_tasks(service, entries, source=str(source))
+        created, updated = await transfer.import_tasks(
+            service, entries, source=str(source), allow_write=args.allow_write
+        )
         if as_json:
             _print_json({"created": created, "updated": updated})
         else:
@@ -283,6 +286,9 @@ async def _main(settings: Settings, args: argparse.Namespace) -> int:
 def run_tasks_command(settings: Settings, args: argparse.Namespace) -> int:
     try:
         return asyncio.run(_main(settings, args))
+    except WriteToolNotAllowed as exc:
+        print(f"taskagent: {exc.with_hint('add --allow-write to allow that')}", file=sys.stderr)
+        return 1
     except (TaskInputError, TaskNotFound, LookupError, RunRequestFailed) as exc:
         print(f"taskagent: {exc}", file=sys.stderr)
         return 1

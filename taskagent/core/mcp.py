@@ -45,8 +45,11 @@ log = logging.getLogger(__name__)
 ServerKind = Literal["builtin", "stdio", "http"]
 ServerState = Literal["connected", "failed", "not started"]
 
-# Environment a stdio child may inherit: enough to find programs, locale, temp dirs, proxies and
-# CA bundles. Everything else (API keys above all) must be passed explicitly through "env".
+# Environment a stdio child may inherit: enough to find programs, locale, temp dirs, the proxy
+# exceptions and CA bundles. Everything else (API keys above all) must be passed explicitly
+# through "env". HTTP_PROXY/HTTPS_PROXY (any case) are not inherited either: a proxy URL may
+# carry credentials (http://user:password@proxy:3128), so a server gets one only when its
+# "env" in mcp.json names it.
 SAFE_ENV_KEYS: tuple[str, ...] = (
     "PATH",
     "HOME",
@@ -69,11 +72,7 @@ SAFE_ENV_KEYS: tuple[str, ...] = (
     "XDG_CACHE_HOME",
     "SSL_CERT_FILE",
     "SSL_CERT_DIR",
-    "HTTP_PROXY",
-    "HTTPS_PROXY",
     "NO_PROXY",
-    "http_proxy",
-    "https_proxy",
     "no_proxy",
     # Windows needs these to start almost anything.
     "SYSTEMROOT",

@@ -60,16 +60,23 @@ class WriteToolNotAllowed(TaskInputError):
     """The task's tool is not annotated read-only and the caller did not acknowledge that the
     task will run it unattended. Each door words the way to acknowledge (`with_hint`)."""
 
-    def __init__(self, ref: str, hint: str = "set allow_write to confirm") -> None:
+    def __init__(
+        self, ref: str, hint: str = "set allow_write to confirm", prefix: str = ""
+    ) -> None:
         super().__init__(
-            f"'{ref}' is not a read-only tool: the task would run it unattended and it may "
-            f"change data; {hint}",
+            f"{prefix}'{ref}' is not a read-only tool: the task would run it unattended and it "
+            f"may change data; {hint}",
             "allow_write",
         )
         self.ref = ref
+        self.prefix = prefix
 
     def with_hint(self, hint: str) -> WriteToolNotAllowed:
-        return WriteToolNotAllowed(self.ref, hint)
+        return WriteToolNotAllowed(self.ref, hint, self.prefix)
+
+    def with_prefix(self, prefix: str) -> WriteToolNotAllowed:
+        """The same error about one entry of a batch (e.g. "tasks.json: task #2 (X): ")."""
+        return WriteToolNotAllowed(self.ref, prefix=prefix)
 
 
 def tool_is_read_only(info: Any) -> bool:
@@ -249,15 +256,17 @@ class TaskService:
         except Exception:  # the old tool is gone: this is a new choice
             return False
 
-    def needs_write_consent(self, tool: Any) -> bool:
-        """Would a task calling `tool` need allow_write? False when it cannot be told (no
-        catalogue, unknown tool: saving reports those problems)."""
+    def needs_write_consent(self, tool: Any, previous: str | None = None) -> bool:
+        """Would a task calling `tool` need allow_write (a task whose `previous` tool was the
+        same one does not)? False when it cannot be told (no catalogue, unknown tool: saving
+        reports those problems)."""
         if self.catalogue is None or not isinstance(tool, str) or not tool.strip():
             return False
         try:
-            return not tool_is_read_only(self.catalogue.resolve(tool.strip()))
+            read_only = tool_is_read_only(self.catalogue.resolve(tool.strip()))
         except Exception:
             return False
+        return not read_only and not self._same_tool(tool.strip(), previous)
 
     def _next_run(self, task: Task) -> datetime | None:
         if not task.enabled or task.paused:
@@ -386,6 +395,13 @@ class TaskService:
                 f"cannot change {', '.join(unknown)} (editable: {', '.join(sorted(EDITABLE_FIELDS))})"
             )
 
+        saved = await self._modify(task, self.merger(changes, consent))
+        self.events.publish(TaskChanged(saved.id, "updated"))  # type: ignore[arg-type]
+        return saved
+
+    def merger(self, changes: Mapping[str, Any], consent: bool = False) -> Callable[[Task], Task]:
+        """A pure function: a task with `changes` applied, every field validated again."""
+
         def apply(current: Task) -> Task:
             merged = {field: getattr(current, field) for field in EDITABLE_FIELDS} | changes
             args = parse_tool_args(merged["tool_args"])
@@ -420,9 +436,30 @@ class TaskService:
             updated.next_run = self._next_run(updated)
             return updated
 
-        saved = await self._modify(task, apply)
-        self.events.publish(TaskChanged(saved.id, "updated"))  # type: ignore[arg-type]
-        return saved
+        return apply
+
+    def with_state(self, task: Task, *, enabled: bool, paused: bool) -> Task:
+        """`task` switched on/off and paused/resumed, its next run recomputed (pure)."""
+        changed = replace(task, enabled=enabled, paused=paused)
+        changed.next_run = self._next_run(changed)
+        return changed
+
+    async def save_batch(
+        self, new: list[Task], changes: list[tuple[int, Callable[[Task], Task | None]]]
+    ) -> tuple[list[Task], list[Task]]:
+        """Create `new` (tasks from `build_task`) and apply `changes` (e.g. from `merger`) in
+        one write transaction: everything is saved or, on any error, nothing."""
+        try:
+            created, updated = await self.repo.save_tasks(new, changes)
+        except DuplicateTaskName as exc:
+            raise TaskInputError(str(exc), "name") from exc
+        except RepoTaskNotFound as exc:
+            raise TaskNotFound(exc.task_id if isinstance(exc.task_id, int) else 0) from None
+        for task in updated:
+            self.events.publish(TaskChanged(task.id, "updated"))  # type: ignore[arg-type]
+        for task in created:
+            self.events.publish(TaskChanged(task.id, "created"))  # type: ignore[arg-type]
+        return created, updated
 
     async def _modify(self, task: Task, change: Callable[[Task], Task | None]) -> Task:
         assert task.id is not None

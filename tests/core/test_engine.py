@@ -26,17 +26,21 @@ from taskagent.core.retry import RetryPolicy
 from taskagent.core.runs import RunExecutor
 from taskagent.core.tasks import TaskService
 
+# The tools only read (honest annotations; a task calling a tool that is not read-only would
+# need allow_write when it is created).
+READ_ONLY = {"readOnlyHint": True}
+
 
 def make_server() -> FastMCP:
     server = FastMCP("t")
 
-    @server.tool
+    @server.tool(annotations=READ_ONLY)
     async def ping(tag: str = "") -> dict[str, Any]:
         return {"pong": tag, "pid": os.getpid()}
 
     calls: dict[str, int] = {}
 
-    @server.tool
+    @server.tool(annotations=READ_ONLY)
     async def flaky(key: str, failures: int) -> dict[str, int]:
         """Fails with a rate-limit error `failures` times per key, then answers."""
         calls[key] = calls.get(key, 0) + 1
@@ -44,7 +48,7 @@ def make_server() -> FastMCP:
             raise ToolError("rate limit reached; retry after 0.1 s")
         return {"calls": calls[key]}
 
-    @server.tool
+    @server.tool(annotations=READ_ONLY)
     async def slow(seconds: float = 1.0) -> dict[str, float]:
         await asyncio.sleep(seconds)
         return {"slept": seconds}
