@@ -21,6 +21,7 @@ from fastmcp import FastMCP
 from fastmcp.exceptions import ToolError
 from mcp.types import ToolAnnotations
 
+from mcp_servers.errors import OneLineErrors
 from taskagent.core import schedules
 from taskagent.core.models import Run
 from taskagent.core.serialize import run_to_dict, task_to_dict
@@ -82,6 +83,7 @@ def create_server(tasks: TaskService, run_now: RunNow, status: StatusProvider) -
     """`run_now(task_id)` runs a task wherever the scheduler lives and returns the run."""
 
     mcp = FastMCP("background", instructions=INSTRUCTIONS, mask_error_details=True)
+    mcp.add_middleware(OneLineErrors())  # bad arguments: one line, not pydantic's report
 
     @mcp.tool(annotations=_CREATES)
     async def create_background_task(

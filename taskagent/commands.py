@@ -245,6 +245,11 @@ async def _tasks(services: Services, args: argparse.Namespace) -> int:
             text = await asyncio.to_thread(source.read_text, encoding="utf-8")
         except OSError as exc:
             raise TaskInputError(f"cannot read {source}: {exc.strerror or exc}") from exc
+        except UnicodeDecodeError as exc:
+            raise TaskInputError(
+                f"cannot read {source}: not UTF-8 text (byte {exc.object[exc.start]:#04x} at "
+                f"position {exc.start})"
+            ) from exc
         entries = transfer.loads(text, transfer.format_of(source, args.format), source=str(source))
         created, updated = await transfer.import_tasks(
             service, entries, source=str(source), allow_write=args.allow_write

@@ -81,6 +81,8 @@ CHAT_MODELS: tuple[str, ...] = ("gemini-2.5-flash", "gemini-2.5-flash-lite", "ge
 DEFAULT_SESSION = "default"
 MAX_RESULT_CHARS = 20_000  # one tool result sent back to the model (about 5k tokens)
 KEEP_TURNS = 2  # /compress keeps the last turns verbatim
+MAX_MODEL_NAME = 100
+MAX_SYSTEM_CHARS = 20_000  # the instruction goes with every request
 
 # Tools whose card is always shown (the allowlist and `a` do not apply); every other tool asks
 # unless it is annotated read-only (see core/confirm_policy.py).
@@ -533,12 +535,23 @@ class ChatSession:
         clean = name.strip()
         if not clean or any(c.isspace() for c in clean):
             raise ValueError("a model name has no spaces, e.g. gemini-2.5-flash")
+        if len(clean) > MAX_MODEL_NAME or not clean.isprintable():
+            raise ValueError(
+                f"a model name is at most {MAX_MODEL_NAME} printable characters, "
+                "e.g. gemini-2.5-flash"
+            )
         self.model = clean.removeprefix("models/")
         await self.repo.set_setting(self._key("model"), self.model)
         return self.model
 
     async def set_system_instruction(self, text: str | None) -> None:
-        """Replace the editable instruction; None or "" restores the default."""
+        """Replace the editable instruction; None or "" restores the default. ValueError when
+        it is longer than MAX_SYSTEM_CHARS (it is sent with every message)."""
+        if text and len(text.strip()) > MAX_SYSTEM_CHARS:
+            raise ValueError(
+                f"the system instruction is longer than {MAX_SYSTEM_CHARS:,} characters "
+                f"({len(text.strip()):,})"
+            )
         self.custom_system = text.strip() if text and text.strip() else None
         if self.custom_system is None:
             await self.repo.delete_setting(self._key("system"))

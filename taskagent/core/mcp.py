@@ -246,6 +246,7 @@ class ServerStatus:
 # mcp.json
 
 _HTTP_TYPES = {"http", "streamable-http", "streamable_http", "streamablehttp"}
+_SERVER_KEYS = ("command", "args", "env", "cwd", "url", "headers", "type", "transport", "disabled")
 
 
 def load_mcp_config(path: Path) -> dict[str, ServerSpec]:
@@ -299,6 +300,12 @@ def _parse_server(
         raise fail("the name must not contain ':'")
     if not isinstance(entry, dict):
         raise fail(f"must be an object, got {_json_type(entry)}")
+    for key in entry:
+        # Keys other clients use (autoApprove, timeout, ...) are ignored; a typo of one of ours
+        # would silently drop a setting ("arg" for "args"), so it is an error.
+        close = difflib.get_close_matches(str(key), _SERVER_KEYS, n=1, cutoff=0.75)
+        if key not in _SERVER_KEYS and close:
+            raise fail(f"unknown key {str(key)[:40]!r} (did you mean '{close[0]}'?)")
     disabled = entry.get("disabled", False)
     if not isinstance(disabled, bool):
         raise fail(f"'disabled' must be true or false, got {_json_type(disabled)}")

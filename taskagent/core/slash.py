@@ -481,7 +481,10 @@ class SlashCommands:
         if rest.lower() in ("reset", "default"):
             await chat.set_system_instruction(None)
             return Reply("system instruction reset to the default")
-        await chat.set_system_instruction(rest)
+        try:
+            await chat.set_system_instruction(rest)
+        except ValueError as exc:
+            raise CommandError(str(exc), "/system") from None
         return Reply("system instruction set")
 
     async def _settings(self, words: list[str]) -> Reply:

@@ -87,7 +87,12 @@ def tool_is_read_only(info: Any) -> bool:
 
 class TaskNotFound(LookupError):
     def __init__(self, ref: int | str) -> None:
-        super().__init__(f"no task with id {ref}" if isinstance(ref, int) else f"no task {ref!r}")
+        if isinstance(ref, int):
+            shown = f"with id {ref}"
+        else:  # quoted and cut: a typed reference may be huge or hold control characters
+            text = repr(ref)
+            shown = text if len(text) <= 60 else f"{text[:59]}… ({len(ref):,} characters)"
+        super().__init__(f"no task {shown}")
         self.ref = ref
 
 
@@ -125,6 +130,8 @@ def _clean_name(name: Any) -> str:
     clean = " ".join(name.split())
     if len(clean) > MAX_NAME_LENGTH:
         raise TaskInputError(f"name is longer than {MAX_NAME_LENGTH} characters", "name")
+    if not clean.isprintable():
+        raise TaskInputError("name must not contain control characters", "name")
     if clean.isdigit():
         raise TaskInputError("name must not be a bare number (numbers are task ids)", "name")
     return clean
@@ -138,6 +145,10 @@ def _clean_description(text: Any) -> str:
     if len(text) > MAX_DESCRIPTION_LENGTH:
         raise TaskInputError(
             f"description is longer than {MAX_DESCRIPTION_LENGTH} characters", "description"
+        )
+    if not text.replace("\n", " ").replace("\t", " ").isprintable():
+        raise TaskInputError(
+            "description must not contain control characters (new lines are fine)", "description"
         )
     return text.strip()
 

@@ -38,6 +38,7 @@ EXAMPLES = {
     ScheduleType.ONCE: "e.g. 2026-12-01T09:00",
 }
 PREVIEW_RUNS = 5
+MAX_SHOWN_CHARS = 4000  # of a test run's result
 WRITE_HINT = "switch on “runs a write tool unattended” to allow that"
 FIELDS = (
     "name",
@@ -442,6 +443,8 @@ def _shown(data: Any, text: str | None) -> str:
         body = json.dumps(data, indent=2, ensure_ascii=False, default=str)
     else:
         body = text or str(data)
+    if len(body) > MAX_SHOWN_CHARS:  # a tool may answer megabytes on one line
+        body = body[:MAX_SHOWN_CHARS] + f"… ({len(body) - MAX_SHOWN_CHARS:,} more characters)"
     lines = body.splitlines()
     more = f"\n… {len(lines) - 40} more lines" if len(lines) > 40 else ""
     return "\n".join(lines[:40]) + more

@@ -176,6 +176,10 @@ class ConfirmCard(Vertical):
     def can_allow(self) -> bool:
         return bool(getattr(self.event, "can_allow", False))
 
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        # `a` is offered (and shown in the footer) only where the core allows it.
+        return self.can_allow if action == "always" else True
+
     def action_always(self) -> None:
         """Yes, and run this tool without asking for the rest of the conversation."""
         if not self.can_allow:
