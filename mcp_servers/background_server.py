@@ -23,7 +23,7 @@ from mcp.types import ToolAnnotations
 
 from mcp_servers.errors import OneLineErrors
 from taskagent.core import schedules
-from taskagent.core.models import Run
+from taskagent.core.models import Run, Task
 from taskagent.core.serialize import run_to_dict, task_to_dict
 from taskagent.core.tasks import TaskInputError, TaskNotFound, TaskService, WriteToolNotAllowed
 
@@ -68,15 +68,12 @@ def _user_errors() -> Iterator[None]:
         raise ToolError(str(exc)) from None
 
 
-def _with_preview(task_dict: dict[str, Any], tasks: TaskService) -> dict[str, Any]:
-    task = task_dict
-    if task["state"] == "active":
-        schedule = schedules.Schedule(
-            schedules.ScheduleType(task["schedule_type"]), task["schedule_value"], task["timezone"]
-        )
-        runs = schedules.next_runs(schedule, 3, after=tasks.clock())
-        task["next_runs"] = [r.isoformat() for r in runs]
-    return task
+def _with_preview(task: Task, tasks: TaskService) -> dict[str, Any]:
+    data = task_to_dict(task)
+    if task.state.value == "active":  # the scheduler's own grid (interval anchored at creation)
+        runs = schedules.task_next_runs(task, 3, after=tasks.clock())
+        data["next_runs"] = [r.isoformat() for r in runs]
+    return data
 
 
 def create_server(tasks: TaskService, run_now: RunNow, status: StatusProvider) -> FastMCP:
@@ -129,7 +126,7 @@ def create_server(tasks: TaskService, run_now: RunNow, status: StatusProvider) -
                 notification_level=notification_level,
                 allow_write=allow_write,
             )
-        return _with_preview(task_to_dict(task), tasks)
+        return _with_preview(task, tasks)
 
     @mcp.tool(annotations=_READ_ONLY)
     async def list_background_tasks() -> dict[str, Any]:
@@ -255,7 +252,7 @@ def create_server(tasks: TaskService, run_now: RunNow, status: StatusProvider) -
         """
         with _user_errors():
             task = await tasks.update_schedule(task_id, schedule_type, schedule_value)
-        return _with_preview(task_to_dict(task), tasks)
+        return _with_preview(task, tasks)
 
     @mcp.tool(annotations=_READ_ONLY)
     async def get_scheduler_status() -> dict[str, Any]:

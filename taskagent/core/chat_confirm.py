@@ -146,7 +146,7 @@ class CardMaker:
             )
         if tool in ("start_background_task", "resume_background_task"):
             verb = "Start" if tool.startswith("start") else "Resume"
-            nxt = schedules.next_runs(task.schedule, 3, after=self.clock())
+            nxt = schedules.task_next_runs(task, 3, after=self.clock())
             return ConfirmationNeeded(
                 cid,
                 ref,
@@ -175,7 +175,8 @@ class CardMaker:
                 )
             except schedules.ScheduleError as exc:
                 return str(exc)
-            runs = schedules.next_runs(new, 3, after=self.clock())
+            # Same grid as the scheduler: an interval stays anchored at the task's creation.
+            runs = schedules.next_runs(new, 3, after=self.clock(), anchor=task.created_at)
             return ConfirmationNeeded(
                 cid,
                 ref,
@@ -218,7 +219,7 @@ class CardMaker:
         if await self.tasks.repo.get_task_by_name(task.name) is not None:
             return f"a task named '{task.name}' already exists; choose another name"
         writes = self.tasks.needs_write_consent(task.mcp_tool)
-        runs = schedules.next_runs(task.schedule, 3, after=self.clock())
+        runs = schedules.task_next_runs(task, 3, after=self.clock())
         level = task.notification_level.value
         notify = {
             "all": "every run",

@@ -194,16 +194,27 @@ class _WriteGate:
                 return
 
 
+@dataclasses.dataclass(frozen=True, slots=True)
+class SlotClaim:
+    """Rows that account for a task's due slots, and the task's next unaccounted slot."""
+
+    task_id: int
+    rows: list[Run]
+    next_run: datetime | None
+    done_at: datetime | None = None
+
+
 # ------------------------------------------------------------------------------------- mapping
 _TASK_COLUMNS = (
     "id, name, description, schedule_type, schedule_value, mcp_tool, tool_args, use_ai_summary, "
     "notification_level, enabled, created_at, last_run, next_run, paused, timezone, "
-    "significance_threshold, misfire_policy, timeout_seconds, updated_at"
+    "significance_threshold, misfire_policy, timeout_seconds, updated_at, misfire_grace_seconds, "
+    "done_at"
 )
 _RUN_COLUMNS = (
     "id, task_id, run_time, status, duration_ms, raw_data, ai_summary, error_message, finished_at, "
     'scheduled_time, "trigger", summarizer, significant, significance_reason, attempts, '
-    "prompt_tokens, response_tokens, summary_note"
+    "prompt_tokens, response_tokens, summary_note, slot_end"
 )
 
 
@@ -234,8 +245,10 @@ def _task_values(task: Task) -> dict[str, Any]:
         "significance_threshold": float(task.significance_threshold),
         "misfire_policy": MisfirePolicy(task.misfire_policy).value,
         "timeout_seconds": float(task.timeout_seconds),
+        "misfire_grace_seconds": int(task.misfire_grace_seconds),
         "last_run": to_iso(task.last_run),
         "next_run": to_iso(task.next_run),
+        "done_at": to_iso(task.done_at),
     }
 
 
@@ -257,10 +270,12 @@ def _task_from_row(row: sqlite3.Row) -> Task:
             significance_threshold=float(row["significance_threshold"]),
             misfire_policy=MisfirePolicy(row["misfire_policy"]),
             timeout_seconds=float(row["timeout_seconds"]),
+            misfire_grace_seconds=int(row["misfire_grace_seconds"]),
             created_at=from_iso(row["created_at"]),
             updated_at=from_iso(row["updated_at"]),
             last_run=from_iso(row["last_run"]),
             next_run=from_iso(row["next_run"]),
+            done_at=from_iso(row["done_at"]),
         )
     except (ValueError, TypeError) as exc:  # e.g. hand-edited with the sqlite3 shell
         raise RepositoryError(f"task row {row['id']} is invalid: {exc}") from exc
@@ -285,6 +300,7 @@ def _run_values(run: Run) -> dict[str, Any]:
         "prompt_tokens": run.prompt_tokens,
         "response_tokens": run.response_tokens,
         "summary_note": run.summary_note,
+        "slot_end": to_iso(run.slot_end),
     }
 
 
@@ -313,6 +329,7 @@ def _run_from_row(row: sqlite3.Row) -> Run:
             prompt_tokens=row["prompt_tokens"],
             response_tokens=row["response_tokens"],
             summary_note=row["summary_note"],
+            slot_end=from_iso(row["slot_end"]),
         )
     except (ValueError, TypeError) as exc:
         raise RepositoryError(f"task_history row {row['id']} is invalid: {exc}") from exc
@@ -696,6 +713,41 @@ class Repository:
                 "UPDATE tasks SET next_run = ? WHERE id = ?",
                 [(to_iso(when), task_id) for task_id, when in next_runs.items()],
             )
+
+    async def account_slots(self, claims: Sequence[SlotClaim]) -> list[list[Run] | None]:
+        """Write the rows that account for tasks' slots and move each task's `next_run` past
+        them, all in ONE transaction (a crash leaves either both or neither: the slot rule).
+
+        Returns, per claim, its rows with ids, or None when the task is gone (nothing written).
+        `next_run` only moves forward; `done_at` is set when given."""
+        results: list[list[Run] | None] = []
+        if not claims:
+            return results
+        async with self._write() as db:
+            for claim in claims:
+                exists = await db.execute_fetchall(
+                    "SELECT 1 FROM tasks WHERE id = ?", (claim.task_id,)
+                )
+                if not exists:
+                    results.append(None)
+                    continue
+                written: list[Run] = []
+                for run in claim.rows:
+                    values = _run_values(run)
+                    cursor = await db.execute(_insert_sql("task_history", values), values)
+                    written.append(dataclasses.replace(run, id=cursor.lastrowid))
+                    await cursor.close()
+                await db.execute(
+                    "UPDATE tasks SET next_run = :next_run, "
+                    "done_at = coalesce(:done_at, done_at) WHERE id = :id",
+                    {
+                        "next_run": to_iso(claim.next_run),
+                        "done_at": to_iso(claim.done_at),
+                        "id": claim.task_id,
+                    },
+                )
+                results.append(written)
+        return results
 
     async def add_run(self, run: Run) -> Run:
         """Insert a history row (typically `running`) for an existing task; returns a copy

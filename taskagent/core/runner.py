@@ -11,15 +11,16 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import contextlib
 import logging
 import threading
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any, TypeVar
 
 from taskagent.core.events import EventBus, RunFinished
-from taskagent.core.models import Run, RunStatus, utcnow
+from taskagent.core.models import Run, RunStatus, Task, utcnow
 from taskagent.core.repository import Repository
 from taskagent.core.runs import RunExecutor
 
@@ -202,6 +203,39 @@ class TaskRunner:
         self.events = events or EventBus()
         self.clock = clock
         self.running: dict[int, RunningRun] = {}
+
+    def is_busy(self, task_id: int) -> bool:
+        """A run of the task is in flight (or claimed and waiting for a worker)."""
+        return task_id in self.running
+
+    def reserve(self, task_id: int, trigger: str) -> None:
+        self.running[task_id] = RunningRun(task_id, self.clock(), trigger)
+
+    def release(self, task_id: int) -> None:
+        self.running.pop(task_id, None)
+
+    async def start_claimed(self, task: Task, run: Run) -> Run | None:
+        """Run a slot the scheduler has already recorded as `run` (status `running`)."""
+        assert task.id is not None
+        try:
+            return await self.pool.run(lambda: self.executor.run(task, claimed=run))
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # the executor records failures itself; this is a last guard
+            log.exception("run of task %s failed outside the pipeline", task.id)
+            failed = replace(
+                run,
+                status=RunStatus.ERROR,
+                error_message=f"internal error: {exc}",
+                finished_at=self.clock(),
+                duration_ms=0,
+            )
+            with contextlib.suppress(Exception):
+                await self.repo.update_run(failed)
+                self.events.publish(RunFinished(task.id, run.id, failed.status.value))  # type: ignore[arg-type]
+            return failed
+        finally:
+            self.release(task.id)
 
     async def submit(
         self, task_id: int, *, trigger: str = "schedule", scheduled_time: datetime | None = None

@@ -99,19 +99,29 @@ class RunExecutor:
         self.retry = retry or RetryPolicy()
 
     async def run(
-        self, task: Task, *, trigger: str = "manual", scheduled_time: datetime | None = None
+        self,
+        task: Task,
+        *,
+        trigger: str = "manual",
+        scheduled_time: datetime | None = None,
+        claimed: Run | None = None,
     ) -> Run:
+        """Run `task` once and record it. `claimed` is a `running` row the scheduler already
+        wrote for a slot (it is updated, with the real start time); else a row is added."""
         assert task.id is not None
         started = self.clock()
-        run = await self.repo.add_run(
-            Run(
-                task_id=task.id,
-                run_time=started,
-                status=RunStatus.RUNNING,
-                trigger=trigger,
-                scheduled_time=scheduled_time,
+        if claimed is not None:
+            run = replace(claimed, run_time=started)
+        else:
+            run = await self.repo.add_run(
+                Run(
+                    task_id=task.id,
+                    run_time=started,
+                    status=RunStatus.RUNNING,
+                    trigger=trigger,
+                    scheduled_time=scheduled_time,
+                )
             )
-        )
         assert run.id is not None
         self.events.publish(RunStarted(task.id, run.id))
         t0 = time.perf_counter()

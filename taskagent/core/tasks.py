@@ -21,6 +21,7 @@ from taskagent.core.models import (
     NotificationLevel,
     Run,
     RunStatus,
+    ScheduleType,
     Task,
     TaskStats,
     utcnow,
@@ -44,8 +45,13 @@ EDITABLE_FIELDS = frozenset(
         "significance_threshold",
         "misfire_policy",
         "timeout_seconds",
+        "misfire_grace_seconds",
     }
 )
+# Fields whose change moves the task onto a new schedule: its next slot is computed again and a
+# finished one-shot is armed again.
+SCHEDULE_FIELDS = frozenset({"schedule_type", "schedule_value", "timezone"})
+MAX_GRACE_SECONDS = 86_400
 
 
 class TaskInputError(ValueError):
@@ -184,6 +190,11 @@ def _number(value: Any, field: str, low: float, high: float, unit: str) -> float
     return number
 
 
+def _grace(value: Any) -> int:
+    seconds = _number(value, "misfire_grace_seconds", 0, MAX_GRACE_SECONDS, "seconds")
+    return int(seconds)
+
+
 def _bool(value: Any, field: str) -> bool:
     if isinstance(value, bool):
         return value
@@ -218,10 +229,16 @@ class TaskService:
 
     # ---- validation -------------------------------------------------------------------------
 
-    def _check_schedule(self, schedule_type: Any, value: Any, timezone: Any) -> schedules.Schedule:
+    def _check_schedule(
+        self, schedule_type: Any, value: Any, timezone: Any, *, allow_past: bool = False
+    ) -> schedules.Schedule:
         try:
             return schedules.parse_schedule(
-                str(schedule_type or ""), str(value or ""), str(timezone), now=self.clock()
+                str(schedule_type or ""),
+                str(value or ""),
+                str(timezone),
+                now=self.clock(),
+                allow_past=allow_past,
             )
         except schedules.ScheduleError as exc:
             raise TaskInputError(str(exc), "schedule") from exc
@@ -280,7 +297,7 @@ class TaskService:
         return not read_only and not self._same_tool(tool.strip(), previous)
 
     def _next_run(self, task: Task) -> datetime | None:
-        if not task.enabled or task.paused:
+        if not task.schedulable:
             return None
         return schedules.next_run(task.schedule, after=self.clock(), anchor=task.created_at)
 
@@ -345,18 +362,24 @@ class TaskService:
         misfire_policy: Any = MisfirePolicy.ONCE,
         timeout_seconds: Any = None,
         paused: Any = False,
+        misfire_grace_seconds: Any = 60,
+        done: Any = False,
         allow_write: Any = False,
     ) -> Task:
         """Validate every field and return an unsaved Task; raises TaskInputError.
 
-        `allow_write`: the caller's explicit yes to a tool that is not read-only running
-        unattended (WriteToolNotAllowed without it). It is a decision at creation, not stored.
-        """
+        `done` (import of a finished one-shot task) allows its time to be in the past and
+        keeps it finished. `allow_write`: the caller's explicit yes to a tool that is not
+        read-only running unattended (WriteToolNotAllowed without it). It is a decision at
+        creation, not stored."""
         clean_name = _clean_name(name)
         args = parse_tool_args(tool_args)
+        finished = _bool(done, "done")
         schedule = self._check_schedule(
-            schedule_type, schedule_value, timezone or self.default_timezone
+            schedule_type, schedule_value, timezone or self.default_timezone, allow_past=finished
         )
+        if finished and schedule.type is not ScheduleType.ONCE:
+            raise TaskInputError("only a one-shot (once) task can be done", "done")
         tool = self._check_tool(mcp_tool, args, allow_write=_bool(allow_write, "allow_write"))
         now = self.clock()
         task = Task(
@@ -384,7 +407,9 @@ class TaskService:
                 86_400,
                 "seconds",
             ),
+            misfire_grace_seconds=_grace(misfire_grace_seconds),
             created_at=now,
+            done_at=now if finished else None,
         )
         task.next_run = self._next_run(task)
         return task
@@ -416,9 +441,18 @@ class TaskService:
         def apply(current: Task) -> Task:
             merged = {field: getattr(current, field) for field in EDITABLE_FIELDS} | changes
             args = parse_tool_args(merged["tool_args"])
+            before = (current.schedule_type.value, current.schedule_value, current.timezone)
+            after = (str(merged["schedule_type"]), merged["schedule_value"], merged["timezone"])
+            # An unchanged schedule is not checked again for "once must be in the future": a
+            # finished one-shot can still be renamed.
+            moved = before != after
             schedule = self._check_schedule(
-                merged["schedule_type"], merged["schedule_value"], merged["timezone"]
+                merged["schedule_type"],
+                merged["schedule_value"],
+                merged["timezone"],
+                allow_past=not moved,
             )
+            moved = moved and (schedule.type.value, schedule.value, schedule.timezone) != before
             updated = replace(
                 current,
                 name=_clean_name(merged["name"]),
@@ -443,14 +477,21 @@ class TaskService:
                 timeout_seconds=_number(
                     merged["timeout_seconds"], "timeout_seconds", 1, 86_400, "seconds"
                 ),
+                misfire_grace_seconds=_grace(merged["misfire_grace_seconds"]),
             )
-            updated.next_run = self._next_run(updated)
+            if moved:  # a new schedule: its slots start now (a done one-shot is armed again)
+                updated.done_at = None
+                updated.next_run = self._next_run(updated)
+            # else next_run stays: it is the first slot not yet accounted for (core/slots.py)
             return updated
 
         return apply
 
     def with_state(self, task: Task, *, enabled: bool, paused: bool) -> Task:
-        """`task` switched on/off and paused/resumed, its next run recomputed (pure)."""
+        """`task` switched on/off and paused/resumed, its next run recomputed as `enable` &
+        co. do (pure); unchanged when the state is the same."""
+        if (task.enabled, task.paused) == (enabled, paused):
+            return task
         changed = replace(task, enabled=enabled, paused=paused)
         changed.next_run = self._next_run(changed)
         return changed

@@ -140,7 +140,8 @@ class StatusView(Vertical):
         lines.add_row(
             "tasks",
             f"{tasks.get('total', 0)} ({tasks.get('active', 0)} active, "
-            f"{tasks.get('paused', 0)} paused, {tasks.get('disabled', 0)} disabled)",
+            f"{tasks.get('paused', 0)} paused, {tasks.get('disabled', 0)} disabled, "
+            f"{tasks.get('done', 0)} done)",
         )
         day = status.get("last_24h", {})
         lines.add_row(
