@@ -29,7 +29,7 @@ from taskagent.core.retry import RetryPolicy
 from taskagent.core.runs import RunExecutor
 from taskagent.core.slash import SlashCommands
 from taskagent.core.status import task_overview
-from taskagent.core.summarize import Summarizer
+from taskagent.core.summary import Summarizer
 from taskagent.core.tasks import TaskService
 
 if TYPE_CHECKING:

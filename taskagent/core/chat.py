@@ -53,7 +53,7 @@ from taskagent.core import schedules
 from taskagent.core.gemini import FailureKind, GeminiClient, GeminiFailure, classify
 from taskagent.core.mcp import McpManagerError, ToolInfo
 from taskagent.core.models import to_iso, utcnow
-from taskagent.core.summarize import render_data
+from taskagent.core.summary import render_data
 from taskagent.core.tasks import TaskInputError, TaskNotFound, TaskService
 
 if TYPE_CHECKING:

@@ -29,7 +29,7 @@ from taskagent.core.significance import Significance, assess, subject_for_tool
 
 if TYPE_CHECKING:
     from taskagent.core.notify import Notifier
-    from taskagent.core.summarize import Summarizer
+    from taskagent.core.summary import Summarizer
 
 log = logging.getLogger(__name__)
 

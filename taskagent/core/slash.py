@@ -29,7 +29,7 @@ from zoneinfo import ZoneInfo
 from taskagent.core import schedules
 from taskagent.core.models import Run, Task
 from taskagent.core.status import task_overview
-from taskagent.core.summarize import render_data
+from taskagent.core.summary import render_data
 from taskagent.core.tasks import TaskInputError, TaskNotFound, TaskService
 
 if TYPE_CHECKING:
