@@ -1,10 +1,18 @@
 """Run summaries: Gemini when it can, the offline summariser when it cannot.
 
-`Summarizer.summarize(task, data, previous)` never raises and never fails a run. It asks Gemini
-(google-genai, async client shared through `GeminiClient`) when a key is configured and the task
-has `use_ai_summary`; otherwise, and whenever the Gemini call fails, the offline summariser
-writes the summary and `fallback_reason` says why ("Gemini quota exhausted (429); offline
-summary used").
+`Summarizer.summarize(task, data, previous, significant=...)` never raises and never fails a
+run. It asks Gemini (google-genai, async client shared through `GeminiClient`) when a key is
+configured and the task's summary mode wants it:
+  * `always`: every successful run;
+  * `changes`: the first run (no previous result) and runs whose result is significant against
+    the previous successful run (`significant`, from core/significance.py); the other runs get
+    the offline summary with the note "no significant change since the last run ...";
+  * `off` (or `use_ai_summary` 0): never.
+Before a request the daily budget is checked (core/budget.py): once it is reached the offline
+summary is used with the note "daily AI budget reached (...)". Every request that reports usage
+is written to the ledger (core/ledger.py) with its estimated cost. Whenever the Gemini call
+fails, the offline summariser writes the summary and `fallback_reason` says why ("Gemini quota
+exhausted (429); offline summary used").
 
 Failures: a 429 that cannot be waited out falls back and stops asking Gemini until its delay
 has passed; 400 API_KEY_INVALID / 403 / 404 model turn Gemini off until `reconfigure()` or a
@@ -22,7 +30,7 @@ from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
 from taskagent.core.gemini import FailureKind, GeminiClient, GeminiFailure
-from taskagent.core.models import Task
+from taskagent.core.models import SummaryMode, Task
 from taskagent.core.summary.gemini import (
     OFFLINE,
     Outcome,
@@ -37,7 +45,14 @@ from taskagent.core.summary.prompt import build_prompt
 if TYPE_CHECKING:
     from google.genai import types
 
+    from taskagent.core.budget import Budget
+    from taskagent.core.ledger import AiLedger
+
 log = logging.getLogger(__name__)
+
+NO_CHANGE_NOTE = (
+    "no significant change since the last run (summary mode: changes); offline summary used"
+)
 
 
 class Summarizer:
@@ -55,6 +70,8 @@ class Summarizer:
         backoff: float = 1.0,
         sleep: Callable[[float], Awaitable[Any]] = asyncio.sleep,
         clock: Callable[[], float] = time.monotonic,
+        ledger: AiLedger | None = None,
+        budget: Budget | None = None,
     ) -> None:
         self.model: str = settings.ai_model
         self.temperature: float = float(settings.ai_summary_temperature)
@@ -66,6 +83,8 @@ class Summarizer:
         self.backoff = backoff
         self._sleep = sleep
         self._clock = clock
+        self.ledger = ledger
+        self.budget = budget
         self._lock = threading.Lock()
         self._disabled: GeminiFailure | None = None
         self._quiet_until = 0.0  # no Gemini calls before this (quota)
@@ -127,13 +146,25 @@ class Summarizer:
         await self.gemini.aclose()
 
     # ---------------------------------------------------------------------- summarise
-    async def summarize(self, task: Task, data: Any, previous: Any | None) -> SummaryResult:
-        """Never raises: any Gemini problem becomes an offline summary with a reason."""
-        if not task.use_ai_summary or not self.gemini.configured:
+    async def summarize(
+        self, task: Task, data: Any, previous: Any | None, *, significant: bool | None = None
+    ) -> SummaryResult:
+        """Never raises: any Gemini problem becomes an offline summary with a reason.
+
+        `previous` is the last successful run's result (None: this is the first run) and
+        `significant` the significance verdict against it (None: unknown)."""
+        mode = task.ai_mode
+        if mode is SummaryMode.OFF or not self.gemini.configured:
             return self._offline(data, previous, None)
+        if mode is SummaryMode.CHANGES and previous is not None and significant is False:
+            return self._offline(data, previous, NO_CHANGE_NOTE, fallback=False)
         blocked = self._blocked_reason()
         if blocked is not None:
             return self._offline(data, previous, blocked)
+        if self.budget is not None:
+            reached = await self.budget.check()
+            if reached is not None:
+                return self._offline(data, previous, reached.note, fallback=False)
         try:
             outcome = await self._ask_gemini(task, data, previous)
         except asyncio.CancelledError:
@@ -146,6 +177,7 @@ class Summarizer:
                 self.counts["gemini"] += 1
                 self.tokens["prompt"] += outcome.prompt_tokens or 0
                 self.tokens["response"] += outcome.response_tokens or 0
+            await self._record(task, outcome.prompt_tokens, outcome.response_tokens)
             return outcome
         failure, usage = outcome
         reason = self._record_failure(task, failure)
@@ -155,16 +187,25 @@ class Summarizer:
             with self._lock:
                 self.tokens["prompt"] += usage[0] or 0
                 self.tokens["response"] += usage[1] or 0
+            await self._record(task, usage[0], usage[1])
         return result
+
+    async def _record(self, task: Task, prompt: int | None, response: int | None) -> None:
+        if self.ledger is not None and (prompt or response):
+            await self.ledger.record("summary", self.model, prompt, response, task_id=task.id)
 
     def offline(self, data: Any, previous: Any, reason: str | None) -> SummaryResult:
         """The offline summary, counted; `reason` says why Gemini's was not used."""
         return self._offline(data, previous, reason)
 
-    def _offline(self, data: Any, previous: Any, reason: str | None) -> SummaryResult:
+    def _offline(
+        self, data: Any, previous: Any, reason: str | None, *, fallback: bool = True
+    ) -> SummaryResult:
+        """`reason` becomes the run's summary note; `fallback=False` for notes that are the
+        plan (summary mode, budget), not a failure."""
         with self._lock:
             self.counts["offline"] += 1
-            if reason is not None:
+            if reason is not None and fallback:
                 self.counts["fallbacks"] += 1
         return SummaryResult(offline_summary(data, previous), OFFLINE, fallback_reason=reason)
 
