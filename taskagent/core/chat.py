@@ -32,6 +32,9 @@ fastmcp 4's client sessions, so the loop is ours):
     turn ends; a turn that fails before the model answered is not kept (the user retries it).
   * No key: the chat explains once how to enable the AI; slash commands keep working. API
     errors are one readable line (bad key, quota, outage, ...).
+  * Every request's tokens go to the AI ledger (core/ledger.py, with an estimated cost). When
+    the daily AI budget is reached (core/budget.py) a message is answered with one line saying
+    so and when it resets, and no request is made.
 """
 
 from __future__ import annotations
@@ -59,6 +62,8 @@ from taskagent.core.tasks import TaskInputError, TaskNotFound, TaskService
 if TYPE_CHECKING:
     from google.genai import types
 
+    from taskagent.core.budget import Budget
+    from taskagent.core.ledger import AiLedger
     from taskagent.core.mcp import McpManager
     from taskagent.core.repository import Repository
 
@@ -83,6 +88,12 @@ CONFIRM_TOOLS: frozenset[str] = frozenset(
     }
 )
 
+SUMMARY_MODE_WORDS = {  # for the confirmation card
+    "always": "yes",
+    "changes": "on the first run and significant changes only",
+    "off": "no",
+}
+
 DEFAULT_SYSTEM_INSTRUCTION = """\
 You are taskagent's assistant. taskagent runs scheduled background tasks: each task calls one \
 MCP tool (for example a CoinGecko crypto tool) on a schedule, keeps every result in its \
@@ -92,9 +103,13 @@ You can:
 list (e.g. get_crypto_by_symbol with {"symbol": "btc"} for one coin's price, \
 get_trending_crypto for trending coins). schedule_type is interval ("1 hour", "30 minutes"), \
 daily ("09:00"), weekly ("Mon,Fri 09:00"), cron (5 fields) or once (ISO date-time). Set \
-use_ai_summary true when the user wants a summary or analysis. notification_level is all, \
-errors, significant (only notable changes) or silent (history only: "save it but don't \
-notify me"). Give the task a short, unique name.
+summary_mode says when Gemini writes a short AI summary of a result: always (every run), \
+changes (only the first run and runs whose data changed significantly; cheapest when the user \
+wants to hear when something moves, e.g. "tell me when Bitcoin moves") or off (the free \
+offline summary only, when the user wants no AI summary). notification_level is all, errors, \
+significant (only notable changes: pair it with summary_mode changes for "tell me when X \
+moves") or silent (history only: "save it but don't notify me"). Give the task a short, \
+unique name.
 - list, start, stop, pause, resume, run, reschedule and remove tasks, and read their history \
 and latest results (list_background_tasks, get_task_execution_history, \
 get_latest_task_result, get_scheduler_status). Answer questions about what tasks found from \
@@ -446,6 +461,8 @@ class ChatSession:
         confirm_tools: Iterable[str] = CONFIRM_TOOLS,
         request_timeout: float = 120.0,
         clock: Callable[[], datetime] | None = None,
+        ledger: AiLedger | None = None,
+        budget: Budget | None = None,
     ) -> None:
         self.repo = repo
         self.mcp = mcp
@@ -457,6 +474,8 @@ class ChatSession:
         self.confirm_tools = frozenset(confirm_tools)
         self.request_timeout = request_timeout
         self.clock = clock or tasks.clock or utcnow
+        self.ledger = ledger
+        self.budget = budget
         self.model = default_model
         self.custom_system: str | None = None
         self.settings: dict[str, Any] = {}
@@ -651,6 +670,9 @@ class ChatSession:
         if self._busy:
             yield ChatError("The agent is still answering the previous message.", "busy")
             return
+        if self.budget is not None and (reached := await self.budget.check()) is not None:
+            yield Notice(reached.chat_line())
+            return
         self._busy = True
         try:
             # aclosing: when the UI stops listening, the turn's own clean-up runs now.
@@ -720,6 +742,7 @@ class ChatSession:
                 except Exception as exc:
                     raise _TurnFailed(classify(exc)) from exc
                 prompt_tokens, response_tokens = _usage(usage)
+                await self._record("chat", prompt_tokens, response_tokens)
                 merged = _merge_parts(parts)
                 if not merged:
                     why = getattr(finish, "value", finish) or "no parts"
@@ -843,6 +866,11 @@ class ChatSession:
                 _text_of(self._summary.content),
             ]
         return "\n".join(lines)
+
+    async def _record(self, kind: str, prompt: int | None, response: int | None) -> None:
+        """One request's tokens into the AI ledger (it never raises)."""
+        if self.ledger is not None and (prompt or response):
+            await self.ledger.record(kind, self.model, prompt, response)
 
     async def _save(self, messages: list[_Message]) -> None:
         now = to_iso(self.clock())
@@ -980,6 +1008,25 @@ class ChatSession:
                     args=args,
                 )
             if tool == "update_task_schedule":
+                mode_line = None
+                if args.get("summary_mode") is not None:
+                    mode = str(args["summary_mode"]).strip().lower()
+                    if mode not in SUMMARY_MODE_WORDS:
+                        return f"'{args['summary_mode']}' is not a summary mode (use always, changes or off)"
+                    mode_line = (
+                        f"AI summary: {SUMMARY_MODE_WORDS[task.ai_mode.value]} → "
+                        f"{SUMMARY_MODE_WORDS[mode]}"
+                    )
+                if mode_line is not None and not (
+                    args.get("schedule_type") or args.get("schedule_value")
+                ):
+                    return ConfirmationNeeded(
+                        cid,
+                        ref,
+                        f"Change the AI summaries of {label}?",
+                        (where, mode_line),
+                        args=args,
+                    )
                 try:
                     new = schedules.parse_schedule(
                         str(args.get("schedule_type", "")),
@@ -998,6 +1045,7 @@ class ChatSession:
                     (
                         f"Now: {schedules.describe(task.schedule)}",
                         f"New: {schedules.describe(new)} ({new.timezone})",
+                        *([mode_line] if mode_line else []),
                     ),
                     tuple(runs),
                     args,
@@ -1022,6 +1070,7 @@ class ChatSession:
             "tool_args",
             "description",
             "use_ai_summary",
+            "summary_mode",
             "notification_level",
         }
         unknown = sorted(set(args) - known)
@@ -1035,7 +1084,8 @@ class ChatSession:
                 mcp_tool=args.get("mcp_tool"),
                 tool_args=args.get("tool_args"),
                 description=args.get("description", ""),
-                use_ai_summary=args.get("use_ai_summary", True),
+                use_ai_summary=args.get("use_ai_summary"),
+                summary_mode=args.get("summary_mode") or None,
                 notification_level=args.get("notification_level") or None,
             )
         except TaskInputError as exc:
@@ -1054,7 +1104,7 @@ class ChatSession:
             f"Calls {task.mcp_tool}"
             + (f" with {_compact(task.tool_args)}" if task.tool_args else ""),
             f"Schedule: {schedules.describe(task.schedule)} ({task.timezone})",
-            f"AI summary: {'yes' if task.use_ai_summary else 'no'}",
+            f"AI summary: {SUMMARY_MODE_WORDS.get(task.ai_mode.value, task.ai_mode.value)}",
             f"Notifications: {notify}",
         ]
         if task.description:
@@ -1132,6 +1182,7 @@ class ChatSession:
         if not summary_text:
             raise CompressError("Gemini returned an empty summary; nothing was changed.")
         prompt_tokens, response_tokens = _usage(response.usage_metadata)
+        await self._record("compress", prompt_tokens, response_tokens)
         summary = _Message(
             self._last_turn + 1,
             "summary",

@@ -17,10 +17,16 @@ from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import ModalScreen
-from textual.widgets import Button, Footer, Input, Label, Select, Static, Switch, TextArea
+from textual.widgets import Button, Footer, Input, Label, Select, Static, TextArea
 
 from taskagent.core import schedules
-from taskagent.core.models import MisfirePolicy, NotificationLevel, ScheduleType, Task
+from taskagent.core.models import (
+    MisfirePolicy,
+    NotificationLevel,
+    ScheduleType,
+    SummaryMode,
+    Task,
+)
 from taskagent.core.tasks import TaskInputError, parse_tool_args
 
 if TYPE_CHECKING:
@@ -52,6 +58,7 @@ FIELD_SLOTS = {
     "mcp_tool": "mcp_tool",
     "tool_args": "tool_args",
     "use_ai_summary": "settings",
+    "summary_mode": "settings",
     "notification_level": "settings",
     "significance_threshold": "settings",
     "misfire_policy": "run",
@@ -138,8 +145,14 @@ class TaskFormScreen(ModalScreen[Task | None]):
                 )
                 yield Static("", id="err-tool_args", classes="error")
                 with Horizontal(classes="row settings"):
+                    # always | changes (first run and significant changes) | off
                     yield Label("AI summary", classes="inline")
-                    yield Switch(task.use_ai_summary if task else True, id="f-ai")
+                    yield Select(
+                        [(m.value, m.value) for m in SummaryMode],
+                        value=(task.ai_mode.value if task else self._default_summary_mode()),
+                        allow_blank=False,
+                        id="f-ai",
+                    )
                     yield Label("Notify", classes="inline")
                     yield Select(
                         [(n.value, n.value) for n in NotificationLevel],
@@ -304,6 +317,10 @@ class TaskFormScreen(ModalScreen[Task | None]):
         self._error("tool_args")
         return args
 
+    def _default_summary_mode(self) -> str:
+        settings = getattr(self.app, "settings", None)
+        return str(getattr(settings, "ai_summary_mode", SummaryMode.ALWAYS.value))
+
     # ---- save / test -------------------------------------------------------------------------
 
     def values(self) -> dict[str, Any]:
@@ -316,7 +333,7 @@ class TaskFormScreen(ModalScreen[Task | None]):
             "timezone": self.query_one("#f-timezone", Input).value.strip() or None,
             "mcp_tool": tool if isinstance(tool, str) else "",
             "tool_args": self.query_one("#f-args", TextArea).text,
-            "use_ai_summary": self.query_one("#f-ai", Switch).value,
+            "summary_mode": str(self.query_one("#f-ai", Select).value),
             "notification_level": str(self.query_one("#f-notify", Select).value),
             "significance_threshold": self.query_one("#f-threshold", Input).value.strip(),
             "misfire_policy": str(self.query_one("#f-misfire", Select).value),
