@@ -32,7 +32,9 @@ Manage taskagent's scheduled background tasks. A task calls one MCP tool on a sc
 every result in history, optionally summarises it with AI and notifies the user.
 Schedules: schedule_type interval ("30 minutes", "2h"), daily ("09:00"), weekly
 ("Mon,Wed,Fri 09:00"), cron (5 fields, "0 9 * * 1-5"), once (ISO date-time in the future).
-notification_level: all | errors | significant | silent. Use list_background_tasks to find ids.
+notification_level: all | errors | significant | silent. summary_mode (when Gemini summarises a
+result; the offline summary is free): always | changes (first run and significant changes only:
+the cheap choice for "tell me when X moves") | off. Use list_background_tasks to find ids.
 """
 
 # Honest MCP annotations: clients (taskagent's own chat among them) ask the user before any tool
@@ -90,9 +92,10 @@ def create_server(tasks: TaskService, run_now: RunNow, status: StatusProvider) -
         mcp_tool: str,
         tool_args: dict[str, Any] | str | None = None,
         description: str = "",
-        use_ai_summary: bool = True,
+        use_ai_summary: bool | None = None,
         notification_level: str = "all",
         allow_write: bool = False,
+        summary_mode: str | None = None,
     ) -> dict[str, Any]:
         """Create a scheduled task that calls an MCP tool and keeps every result in history.
 
@@ -109,10 +112,13 @@ def create_server(tasks: TaskService, run_now: RunNow, status: StatusProvider) -
             mcp_tool: the tool to call, e.g. "get_crypto_prices" or "crypto:get_crypto_prices".
             tool_args: the tool's arguments, as an object or a JSON string, e.g. {"limit": 10}.
             description: what the task is for.
-            use_ai_summary: write a short AI summary of each result.
+            use_ai_summary: false = no AI summary (the same as summary_mode "off").
             notification_level: all | errors | significant | silent.
             allow_write: true only after the user explicitly agreed that this task may run a
                 tool that is not read-only (one that may change data) unattended.
+            summary_mode: always (an AI summary of every run) | changes (only the first run and
+                runs whose data changed significantly; the others get the free offline
+                summary) | off. Default: the user's configured mode.
         """
         with _user_errors():
             task = await tasks.create_task(
@@ -123,6 +129,7 @@ def create_server(tasks: TaskService, run_now: RunNow, status: StatusProvider) -
                 tool_args=tool_args,
                 description=description,
                 use_ai_summary=use_ai_summary,
+                summary_mode=summary_mode,
                 notification_level=notification_level,
                 allow_write=allow_write,
             )
@@ -241,17 +248,33 @@ def create_server(tasks: TaskService, run_now: RunNow, status: StatusProvider) -
 
     @mcp.tool(annotations=_CHANGES)
     async def update_task_schedule(
-        task_id: int, schedule_type: str, schedule_value: str
+        task_id: int,
+        schedule_type: str | None = None,
+        schedule_value: str | None = None,
+        summary_mode: str | None = None,
     ) -> dict[str, Any]:
-        """Change a task's schedule; the new one is validated first and the old one kept on error.
+        """Change a task's schedule and/or its summary mode; the new values are validated first
+        and the old ones kept on error.
 
         Args:
             task_id: the task's id.
-            schedule_type: interval | daily | weekly | cron | once.
+            schedule_type: interval | daily | weekly | cron | once (with schedule_value).
             schedule_value: e.g. "1 hour", "09:00", "Mon 09:00", "*/15 * * * *".
+            summary_mode: always | changes | off (see create_background_task).
         """
         with _user_errors():
-            task = await tasks.update_schedule(task_id, schedule_type, schedule_value)
+            changes: dict[str, Any] = {}
+            if schedule_type is not None or schedule_value is not None:
+                if not schedule_type or not schedule_value:
+                    raise TaskInputError(
+                        "give schedule_type and schedule_value together", "schedule"
+                    )
+                changes |= {"schedule_type": schedule_type, "schedule_value": schedule_value}
+            if summary_mode is not None:
+                changes["summary_mode"] = summary_mode
+            if not changes:
+                raise TaskInputError("nothing to change: give a schedule or a summary_mode")
+            task = await tasks.update_task(task_id, **changes)
         return _with_preview(task, tasks)
 
     @mcp.tool(annotations=_READ_ONLY)

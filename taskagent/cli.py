@@ -8,6 +8,7 @@ import argparse
 from taskagent import __version__
 
 NOTIFY_LEVELS = ("all", "errors", "significant", "silent")
+SUMMARY_MODES = ("always", "changes", "off")
 
 
 def positive_seconds(text: str) -> float:
@@ -35,6 +36,53 @@ def _add_json(parser: argparse.ArgumentParser) -> None:
 
 def _add_task_id(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("task_id", help="the task's id (or its exact name)")
+
+
+def _add_task_options(parser: argparse.ArgumentParser, *, edit: bool) -> None:
+    """The options of `tasks add`; `tasks edit` takes the same ones, all optional."""
+    when = parser.add_mutually_exclusive_group(required=not edit)
+    when.add_argument("--every", metavar="INTERVAL", help='e.g. "30 minutes", "2h", "45s"')
+    when.add_argument("--daily", metavar="HH:MM", help="every day at this time")
+    when.add_argument("--weekly", metavar="DAYS HH:MM", help='e.g. "Monday 09:00", "Mon,Fri 18:00"')
+    when.add_argument("--cron", metavar="EXPR", help='5-field crontab, e.g. "*/5 * * * *"')
+    when.add_argument("--once", metavar="ISO", help="one run at an ISO 8601 date-time")
+    parser.add_argument("--tool", required=not edit, help="MCP tool to call: name or server:name")
+    parser.add_argument(
+        "--args", default=None if edit else "{}", metavar="JSON", help="tool arguments as JSON"
+    )
+    parser.add_argument("--description", default=None if edit else "", help="what the task is for")
+    summary = parser.add_mutually_exclusive_group()
+    summary.add_argument(
+        "--summary",
+        choices=SUMMARY_MODES,
+        help="AI summary of every run (always), of the first run and significant changes only "
+        "(changes), or none (off); default: [ai] summary_mode",
+    )
+    summary.add_argument("--no-summary", action="store_true", help="the same as --summary off")
+    parser.add_argument("--notify", choices=NOTIFY_LEVELS, help="notification level")
+    parser.add_argument("--timezone", help="IANA zone for the schedule (default: configured)")
+    parser.add_argument("--threshold", type=float, help="significant change in percent (default 5)")
+    parser.add_argument(
+        "--grace",
+        type=float,
+        metavar="SECONDS",
+        help="a run this late still runs; later it is recorded as missed (default 60)",
+    )
+    parser.add_argument(
+        "--misfire",
+        choices=("once", "skip"),
+        help="missed runs: one catch-up run (once, default) or none (skip)",
+    )
+    parser.add_argument(
+        "--disabled",
+        action="store_true",
+        help="switch it off" if edit else "create it switched off",
+    )
+    parser.add_argument(
+        "--allow-write",
+        action="store_true",
+        help="allow a tool that is not read-only (it may change data) to run unattended",
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -75,37 +123,14 @@ def build_parser() -> argparse.ArgumentParser:
 
     add = tasks_sub.add_parser("add", help="create a task")
     add.add_argument("name", help="a unique name")
-    when = add.add_mutually_exclusive_group(required=True)
-    when.add_argument("--every", metavar="INTERVAL", help='e.g. "30 minutes", "2h", "45s"')
-    when.add_argument("--daily", metavar="HH:MM", help="every day at this time")
-    when.add_argument("--weekly", metavar="DAYS HH:MM", help='e.g. "Monday 09:00", "Mon,Fri 18:00"')
-    when.add_argument("--cron", metavar="EXPR", help='5-field crontab, e.g. "*/5 * * * *"')
-    when.add_argument("--once", metavar="ISO", help="one run at an ISO 8601 date-time")
-    add.add_argument("--tool", required=True, help="MCP tool to call: name or server:name")
-    add.add_argument("--args", default="{}", metavar="JSON", help="tool arguments as JSON")
-    add.add_argument("--description", default="", help="what the task is for")
-    add.add_argument("--no-summary", action="store_true", help="skip the AI summary")
-    add.add_argument("--notify", choices=NOTIFY_LEVELS, help="notification level")
-    add.add_argument("--timezone", help="IANA zone for the schedule (default: configured)")
-    add.add_argument("--threshold", type=float, help="significant change in percent (default 5)")
-    add.add_argument(
-        "--grace",
-        type=float,
-        metavar="SECONDS",
-        help="a run this late still runs; later it is recorded as missed (default 60)",
-    )
-    add.add_argument(
-        "--misfire",
-        choices=("once", "skip"),
-        help="missed runs: one catch-up run (once, default) or none (skip)",
-    )
-    add.add_argument("--disabled", action="store_true", help="create it switched off")
-    add.add_argument(
-        "--allow-write",
-        action="store_true",
-        help="allow a tool that is not read-only (it may change data) to run unattended",
-    )
+    _add_task_options(add, edit=False)
     _add_json(add)
+
+    edit = tasks_sub.add_parser("edit", help="change a task (only the options given)")
+    _add_task_id(edit)
+    edit.add_argument("--name", help="a new unique name")
+    _add_task_options(edit, edit=True)
+    _add_json(edit)
 
     show = tasks_sub.add_parser("show", help="one task with its stats and next runs")
     _add_task_id(show)

@@ -13,7 +13,9 @@ from typing import Any
 
 from taskagent.config import Settings
 from taskagent.core.lease import RunRequestFailed
+from taskagent.core.ledger import Usage
 from taskagent.core.models import Run, Task, TaskStats, from_iso
+from taskagent.core.prices import format_cost
 from taskagent.core.serialize import run_to_dict, task_to_dict
 from taskagent.core.tasks import TaskInputError, TaskNotFound, WriteToolNotAllowed
 from taskagent.services import Services
@@ -54,6 +56,56 @@ def _print_table(rows: list[list[str]], headers: list[str]) -> None:
         print("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip())
 
 
+SUMMARY_WORDS = {
+    "always": "AI summary of every run",
+    "changes": "AI summary of the first run and significant changes; offline otherwise",
+    "off": "offline summary only (no AI)",
+}
+
+
+def _usage_text(used: Usage) -> str:
+    if not used.calls:
+        return "no AI requests"
+    text = f"{used.calls} request(s), {used.tokens:,} tokens, ~{format_cost(used.cost_usd)}"
+    if used.unpriced_calls:
+        text += f" ({used.unpriced_calls} with no price)"
+    return text
+
+
+async def _task_ai_usage(services: Services, task: Task) -> dict[str, Usage]:
+    ledger = services.ledger
+    start, _ = ledger.day_bounds(ledger.today())
+    return {
+        "today": await ledger.usage(task_id=task.id, since=start),
+        "total": await ledger.usage(task_id=task.id),
+    }
+
+
+def _edit_changes(args: argparse.Namespace) -> dict[str, Any]:
+    """The fields `tasks edit` was asked to change (only the options given)."""
+    changes: dict[str, Any] = {}
+    flag = next((f for f in SCHEDULE_FLAGS if getattr(args, f) is not None), None)
+    if flag is not None:
+        changes |= {"schedule_type": SCHEDULE_FLAGS[flag], "schedule_value": getattr(args, flag)}
+    for option, field in (
+        ("name", "name"),
+        ("timezone", "timezone"),
+        ("tool", "mcp_tool"),
+        ("args", "tool_args"),
+        ("description", "description"),
+        ("notify", "notification_level"),
+        ("threshold", "significance_threshold"),
+        ("grace", "misfire_grace_seconds"),
+        ("misfire", "misfire_policy"),
+        ("summary", "summary_mode"),
+    ):
+        if getattr(args, option) is not None:
+            changes[field] = getattr(args, option)
+    if args.no_summary:
+        changes["summary_mode"] = "off"
+    return changes
+
+
 def _print_task(task: Task, stats: TaskStats | None, tz: str) -> None:
     data = task_to_dict(task, stats)
     print(f"Task {task.id}: {task.name}")
@@ -67,7 +119,8 @@ def _print_task(task: Task, stats: TaskStats | None, tz: str) -> None:
     if task.done_at is not None:
         state += f" (its run was accounted for {_local(task.done_at, tz)})"
     print(f"  state    : {state}")
-    print(f"  summary  : {'AI summary' if task.use_ai_summary else 'raw data only'}")
+    mode = task.ai_mode.value
+    print(f"  summary  : {mode}: {SUMMARY_WORDS.get(mode, mode)}")
     print(
         f"  notify   : {task.notification_level.value} (significant = {task.significance_threshold:g}% change)"
     )
@@ -104,6 +157,8 @@ def _print_run_result(task: Task, run: Run) -> None:
         print(f"error: {run.error_message}")
     if run.ai_summary:
         print(f"summary ({run.summarizer}): {run.ai_summary}")
+    if run.summary_note:
+        print(f"note: {run.summary_note}")
     if run.significance_reason:
         print(f"change: {run.significance_reason}")
     if run.raw_data:
@@ -135,6 +190,24 @@ def _print_status(status: dict[str, Any], tz: str) -> None:
         state = server["state"] + (f": {server['error']}" if server.get("error") else "")
         print(f"mcp       : {server['name']} ({server['kind']}) {state}, {server['tools']} tools")
     print(f"ai        : {status.get('ai')}")
+    usage = status.get("ai_usage")
+    if usage:
+        today = usage["today"]
+        line = (
+            f"ai today  : {today['tokens']:,} tokens, ~{format_cost(today['cost_usd'])} "
+            f"in {today['calls']} request(s) ({usage['day']}, {usage['timezone']})"
+        )
+        budget = usage.get("budget") or {}
+        limits = []
+        if budget.get("daily_token_budget"):
+            limits.append(f"{budget['daily_token_budget']:,} tokens")
+        if budget.get("daily_cost_budget_usd"):
+            limits.append(format_cost(budget["daily_cost_budget_usd"]))
+        if limits:
+            line += f"; budget {' / '.join(limits)} a day"
+            if budget.get("reached"):
+                line += " (reached: summaries are offline until midnight)"
+        print(line)
     if status["next_runs"]:
         print("next runs :")
         for item in status["next_runs"]:
@@ -184,7 +257,7 @@ async def _tasks(services: Services, args: argparse.Namespace) -> int:
             timezone=args.timezone,
             mcp_tool=args.tool,
             tool_args=args.args,
-            use_ai_summary=not args.no_summary,
+            summary_mode="off" if args.no_summary else args.summary,
             notification_level=args.notify,
             significance_threshold=5.0 if args.threshold is None else args.threshold,
             misfire_grace_seconds=60 if args.grace is None else args.grace,
@@ -199,13 +272,36 @@ async def _tasks(services: Services, args: argparse.Namespace) -> int:
             _print_task(task, None, tz)
         return 0
 
+    if action == "edit":
+        changes = _edit_changes(args)
+        if not changes and not args.disabled:
+            raise TaskInputError("nothing to change: give at least one option (see --help)")
+        task = await service.get(args.task_id)
+        if changes:
+            task = await service.update_task(  # type: ignore[arg-type]
+                task.id, allow_write=args.allow_write, **changes
+            )
+        if args.disabled:
+            task = await service.disable(task.id)  # type: ignore[arg-type]
+        if as_json:
+            _print_json(task_to_dict(task))
+        else:
+            print(f"updated task {task.id}")
+            _print_task(task, None, tz)
+        return 0
+
     if action == "show":
         task = await service.get(args.task_id)
         stats = (await service.stats()).get(task.id)  # type: ignore[arg-type]
+        usage = await _task_ai_usage(services, task)
         if as_json:
-            _print_json(task_to_dict(task, stats))
+            data = task_to_dict(task, stats)
+            data["ai_usage"] = {k: v.to_dict() for k, v in usage.items()}
+            _print_json(data)
         else:
             _print_task(task, stats, tz)
+            print(f"  AI today : {_usage_text(usage['today'])}")
+            print(f"  AI total : {_usage_text(usage['total'])}")
         return 0
 
     if action == "history":

@@ -19,7 +19,8 @@ from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from taskagent.core.confirm_policy import parse_patterns
-from taskagent.core.models import NotificationLevel
+from taskagent.core.models import NotificationLevel, SummaryMode
+from taskagent.core.prices import DEFAULT_PRICES, Price
 from taskagent.paths import Paths
 
 
@@ -186,6 +187,27 @@ FIELDS: tuple[Field, ...] = (
         'server:tool glob patterns, e.g. ["notes:read_*"] (env: comma-separated)',
     ),
     Field(
+        "ai",
+        "summary_mode",
+        SummaryMode.ALWAYS.value,
+        _choice([mode.value for mode in SummaryMode]),
+        "AI summaries of new tasks: always, changes (first run and significant changes) or off",
+    ),
+    Field(
+        "ai",
+        "daily_token_budget",
+        0,
+        _int_range(0, 10**12),
+        "Gemini tokens a day (summaries and chat); then summaries go offline and the chat waits; 0 = none",
+    ),
+    Field(
+        "ai",
+        "daily_cost_budget",
+        0.0,
+        _float_range(0, 1_000_000),
+        "estimated US dollars of Gemini a day; then the same as the token budget; 0 = none",
+    ),
+    Field(
         "history",
         "retention_days",
         90,
@@ -220,6 +242,11 @@ class Settings:
     ai_summary_temperature: float = 0.7
     ai_summary_max_tokens: int = 150
     chat_always_allow: tuple[str, ...] = ()
+    ai_summary_mode: str = SummaryMode.ALWAYS.value
+    ai_daily_token_budget: int = 0
+    ai_daily_cost_budget: float = 0.0
+    # [ai.prices."model"]: dollars per million tokens, merged over core/prices.DEFAULT_PRICES.
+    ai_prices: Mapping[str, Price] = field(default_factory=lambda: dict(DEFAULT_PRICES))
     history_retention_days: int = 90
     history_max_rows_per_task: int = 10000
     # From the environment only. Never stored, logged or shown.
@@ -239,6 +266,10 @@ class Settings:
     @property
     def default_notification_level(self) -> NotificationLevel:
         return NotificationLevel(self.notifications_default_level)
+
+    @property
+    def default_summary_mode(self) -> SummaryMode:
+        return SummaryMode(self.ai_summary_mode)
 
     @property
     def has_ai_key(self) -> bool:
@@ -298,6 +329,39 @@ def _read_keymap(path: Path, table: Any) -> dict[str, str]:
     return {str(k): v.strip() for k, v in table.items()}
 
 
+PRICE_KEYS = ("input_per_million", "output_per_million")
+
+
+def _read_prices(path: Path, table: Any) -> dict[str, Price]:
+    """[ai.prices."model"] tables over the defaults; one message naming the bad entry."""
+    prices = dict(DEFAULT_PRICES)
+    if not isinstance(table, dict):
+        raise ConfigError(
+            f'config error in {path}: [ai] prices must be tables like [ai.prices."gemini-2.5-flash"]'
+        )
+    for model, entry in table.items():
+        where = f'config error in {path}: [ai.prices."{model}"]'
+        if not isinstance(entry, dict):
+            raise ConfigError(f"{where} must be a table with {' and '.join(PRICE_KEYS)}")
+        unknown = sorted(set(entry) - set(PRICE_KEYS))
+        if unknown:
+            raise ConfigError(
+                f"{where}: unknown key '{unknown[0]}'{_suggest(unknown[0], list(PRICE_KEYS))}; "
+                f"allowed: {', '.join(PRICE_KEYS)}"
+            )
+        missing = [key for key in PRICE_KEYS if key not in entry]
+        if missing:
+            raise ConfigError(f"{where}: {missing[0]} is missing (US dollars per million tokens)")
+        values: list[float] = []
+        for key in PRICE_KEYS:
+            try:
+                values.append(_float_range(0, 10_000)(entry[key]))
+            except ValueError as exc:
+                raise ConfigError(f"{where} {key} = {entry[key]!r}: {exc}") from exc
+        prices[str(model).strip().lower()] = Price(values[0], values[1])
+    return prices
+
+
 def load_settings(paths: Paths, environ: Mapping[str, str] | None = None) -> Settings:
     """Read config.toml and the environment; raise ConfigError with one clear message."""
     env = os.environ if environ is None else environ
@@ -306,6 +370,7 @@ def load_settings(paths: Paths, environ: Mapping[str, str] | None = None) -> Set
 
     raw = _read_file(paths.config_file)
     keymap: dict[str, str] = {}
+    prices = dict(DEFAULT_PRICES)
     for section, table in raw.items():
         if section == "keymap":
             keymap = _read_keymap(paths.config_file, table)
@@ -320,6 +385,9 @@ def load_settings(paths: Paths, environ: Mapping[str, str] | None = None) -> Set
                 f"config error in {paths.config_file}: '{_name(section)}' must be a [section] table"
             )
         for key, value in table.items():
+            if section == "ai" and key == "prices":
+                prices = _read_prices(paths.config_file, value)
+                continue
             spec = SECTIONS[section].get(key)
             if spec is None:
                 allowed = ", ".join(SECTIONS[section])
@@ -350,6 +418,7 @@ def load_settings(paths: Paths, environ: Mapping[str, str] | None = None) -> Set
     return Settings(
         paths=paths,
         keymap=keymap,
+        ai_prices=prices,
         gemini_api_key=env.get("GEMINI_API_KEY") or env.get("GOOGLE_API_KEY") or None,
         gemini_base_url=env.get("TASKAGENT_GEMINI_BASE_URL") or None,
         coingecko_base_url=env.get("TASKAGENT_COINGECKO_BASE_URL") or None,
@@ -381,7 +450,20 @@ def default_config_text() -> str:
         for spec in fields.values():
             lines.append(f"# {spec.help} (${spec.env})")
             lines.append(f"{spec.key} = {_toml_value(spec.default)}")
+    lines += ["", "# Estimated Gemini prices, US dollars per million tokens (see the README)."]
+    lines += _price_lines(DEFAULT_PRICES)
     return "\n".join(lines) + "\n"
+
+
+def _price_lines(prices: Mapping[str, Price]) -> list[str]:
+    lines: list[str] = []
+    for model, price in sorted(prices.items()):
+        lines += [
+            f'[ai.prices."{model}"]',
+            f"input_per_million = {price.input_per_million!r}",
+            f"output_per_million = {price.output_per_million!r}",
+        ]
+    return lines
 
 
 def effective_config_text(settings: Settings) -> str:
@@ -396,4 +478,6 @@ def effective_config_text(settings: Settings) -> str:
             lines.append(
                 f"{spec.key} = {_toml_value(value)}  # from {settings.sources.get(spec.attr)}"
             )
+    lines.append("")
+    lines += _price_lines(settings.ai_prices)
     return "\n".join(lines) + "\n"

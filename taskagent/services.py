@@ -18,18 +18,20 @@ from typing import TYPE_CHECKING, Any
 from fastmcp import FastMCP
 
 from taskagent.config import Settings
+from taskagent.core.budget import Budget
 from taskagent.core.chat import ChatSession
 from taskagent.core.engine import Engine
 from taskagent.core.events import EventBus
 from taskagent.core.gemini import GeminiClient
+from taskagent.core.ledger import AiLedger
 from taskagent.core.mcp import McpManager, load_mcp_config
 from taskagent.core.notify import Notifier
 from taskagent.core.repository import Repository
 from taskagent.core.retry import RetryPolicy
 from taskagent.core.runs import RunExecutor
 from taskagent.core.slash import SlashCommands
-from taskagent.core.status import task_overview
-from taskagent.core.summarize import Summarizer
+from taskagent.core.status import ai_overview, task_overview
+from taskagent.core.summary import Summarizer
 from taskagent.core.tasks import TaskService
 
 if TYPE_CHECKING:
@@ -83,6 +85,8 @@ class Services:
     notifier: Notifier
     gemini: GeminiClient  # the process's one Gemini client (summaries and chat share it)
     chat: ChatSession
+    ledger: AiLedger  # every Gemini request's tokens and estimated cost
+    budget: Budget  # the daily AI budget (summaries and chat)
 
     def slash_commands(self) -> SlashCommands:
         return SlashCommands.from_services(self)
@@ -101,6 +105,7 @@ class Services:
             for s in self.mcp.status()
         ]
         overview["ai"] = self.summarizer.status
+        overview["ai_usage"] = await ai_overview(self.ledger, self.budget)
         overview["notifications"] = self.notifier.backend
         return overview
 
@@ -129,17 +134,25 @@ class Services:
         coingecko: CoinGeckoClient | None = None
         engine: Engine | None = None
         gemini = GeminiClient.from_settings(settings)
-        summarizer = Summarizer(settings, gemini=gemini)
         notifier = Notifier(
             cooldown_seconds=settings.notifications_cooldown_seconds,
             use_desktop=settings.notifications_desktop and desktop,
         )
+        ledger = AiLedger(repo, timezone=settings.timezone, prices=settings.ai_prices)
+        budget = Budget(
+            ledger,
+            daily_tokens=settings.ai_daily_token_budget,
+            daily_cost=settings.ai_daily_cost_budget,
+            on_reached=notifier.notify_notice,
+        )
+        summarizer = Summarizer(settings, gemini=gemini, ledger=ledger, budget=budget)
         try:
             tasks = TaskService(
                 repo,
                 default_timezone=settings.timezone,
                 default_notification_level=settings.default_notification_level,
                 default_timeout_seconds=settings.scheduler_task_timeout_seconds,
+                default_summary_mode=settings.default_summary_mode,
                 catalogue=manager,
                 events=events,
             )
@@ -180,6 +193,8 @@ class Services:
                 timezone=settings.timezone,
                 default_model=settings.ai_model,
                 always_allow=settings.chat_always_allow,
+                ledger=ledger,
+                budget=budget,
             )
             services: Services
             background = create_background_server(tasks, engine.run_now, lambda: services.status())
@@ -196,6 +211,8 @@ class Services:
                 notifier=notifier,
                 gemini=gemini,
                 chat=chat,
+                ledger=ledger,
+                budget=budget,
             )
             manager.add_builtin(BUILTIN_CRYPTO, create_crypto_server(coingecko))
             manager.add_builtin(BUILTIN_BACKGROUND, background)

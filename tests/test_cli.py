@@ -227,3 +227,59 @@ def test_run_without_a_scheduler_runs_inline_and_records_history(tmp_path: Path)
     assert [h["status"] for h in history] == ["success"]
     failing = run(tmp_path, "tasks", "run", "99")
     assert failing.returncode == 1 and "no task with id 99" in failing.stderr
+
+
+def test_summary_mode_on_add_edit_show_and_status(tmp_path: Path) -> None:
+    added = run(
+        tmp_path,
+        *("tasks", "add", "BTC moves", "--every", "1 hour", "--tool", "get_crypto_prices"),
+        *("--summary", "changes", "--json"),
+    )
+    assert added.returncode == 0, added.stderr
+    assert json.loads(added.stdout)["summary_mode"] == "changes"
+    quiet = run(
+        tmp_path,
+        *("tasks", "add", "quiet", "--daily", "09:00", "--tool", "get_crypto_prices"),
+        *("--no-summary", "--json"),
+    )
+    assert (
+        json.loads(quiet.stdout)["summary_mode"],
+        json.loads(quiet.stdout)["use_ai_summary"],
+    ) == (
+        "off",
+        False,
+    )
+
+    edited = run(tmp_path, "tasks", "edit", "1", "--summary", "always", "--every", "2 hours")
+    assert edited.returncode == 0, edited.stderr
+    assert "updated task 1" in edited.stdout
+    shown = run(tmp_path, "tasks", "show", "1")
+    assert "summary  : always: AI summary of every run" in shown.stdout
+    assert "AI total : no AI requests" in shown.stdout
+    data = json.loads(run(tmp_path, "tasks", "show", "1", "--json").stdout)
+    assert (data["summary_mode"], data["schedule_value"]) == ("always", "2 hours")
+    assert data["ai_usage"]["total"]["tokens"] == 0
+
+    renamed = run(tmp_path, "tasks", "edit", "BTC moves", "--name", "BTC", "--no-summary", "--json")
+    assert json.loads(renamed.stdout)["name"] == "BTC"
+    assert json.loads(renamed.stdout)["summary_mode"] == "off"
+
+    nothing = run(tmp_path, "tasks", "edit", "1")
+    assert nothing.returncode == 1 and "nothing to change" in nothing.stderr
+    bad = run(tmp_path, "tasks", "edit", "1", "--summary", "sometimes")
+    assert bad.returncode == 2 and "invalid choice: 'sometimes'" in bad.stderr
+    clash = run(tmp_path, "tasks", "edit", "1", "--summary", "always", "--no-summary")
+    assert clash.returncode == 2 and "not allowed with argument" in clash.stderr
+    missing = run(tmp_path, "tasks", "edit", "7", "--summary", "off")
+    assert missing.returncode == 1 and "no task with id 7" in missing.stderr
+    assert json.loads(run(tmp_path, "tasks", "show", "1", "--json").stdout)["name"] == "BTC"
+
+    status = run(
+        tmp_path, "tasks", "status", "--json", env={"TASKAGENT_AI_DAILY_TOKEN_BUDGET": "5000"}
+    )
+    usage = json.loads(status.stdout)["ai_usage"]
+    assert usage["today"]["tokens"] == 0 and usage["timezone"] == "UTC"
+    assert usage["budget"] == usage["budget"] | {"daily_token_budget": 5000, "reached": False}
+    text = run(tmp_path, "tasks", "status", env={"TASKAGENT_AI_DAILY_TOKEN_BUDGET": "5000"})
+    assert "ai today  : 0 tokens, ~$0 in 0 request(s)" in text.stdout
+    assert "budget 5,000 tokens a day" in text.stdout

@@ -30,10 +30,16 @@ CREATE_ARGS = frozenset(
         "tool_args",
         "description",
         "use_ai_summary",
+        "summary_mode",
         "notification_level",
         "allow_write",  # accepted, but only the user's yes on the card counts
     }
 )
+SUMMARY_MODE_WORDS = {  # for the confirmation cards
+    "always": "yes",
+    "changes": "on the first run and significant changes only",
+    "off": "no",
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -166,6 +172,21 @@ class CardMaker:
                 destructive=bool(self._write_note(task)),
             )
         if tool == "update_task_schedule":
+            mode_line = None
+            if args.get("summary_mode") is not None:
+                mode = str(args["summary_mode"]).strip().lower()
+                if mode not in SUMMARY_MODE_WORDS:
+                    return f"'{args['summary_mode']}' is not a summary mode (use always, changes or off)"
+                mode_line = (
+                    f"AI summary: {SUMMARY_MODE_WORDS[task.ai_mode.value]} → "
+                    f"{SUMMARY_MODE_WORDS[mode]}"
+                )
+            if mode_line is not None and not (
+                args.get("schedule_type") or args.get("schedule_value")
+            ):
+                return ConfirmationNeeded(
+                    cid, ref, f"Change the AI summaries of {label}?", (mode_line,), args=args
+                )
             try:
                 new = schedules.parse_schedule(
                     str(args.get("schedule_type", "")),
@@ -184,6 +205,7 @@ class CardMaker:
                 (
                     f"Now: {schedules.describe(task.schedule)}",
                     f"New: {schedules.describe(new)} ({new.timezone})",
+                    *([mode_line] if mode_line else []),
                 ),
                 tuple(runs),
                 args,
@@ -210,7 +232,8 @@ class CardMaker:
                 mcp_tool=args.get("mcp_tool"),
                 tool_args=args.get("tool_args"),
                 description=args.get("description", ""),
-                use_ai_summary=args.get("use_ai_summary", True),
+                use_ai_summary=args.get("use_ai_summary"),
+                summary_mode=args.get("summary_mode") or None,
                 notification_level=args.get("notification_level") or None,
                 allow_write=True,  # checked below: the card asks about it
             )
@@ -231,7 +254,7 @@ class CardMaker:
             f"Calls {task.mcp_tool}"
             + (f" with {one_line(compact(task.tool_args), 300)}" if task.tool_args else ""),
             f"Schedule: {schedules.describe(task.schedule)} ({task.timezone})",
-            f"AI summary: {'yes' if task.use_ai_summary else 'no'}",
+            f"AI summary: {SUMMARY_MODE_WORDS.get(task.ai_mode.value, task.ai_mode.value)}",
             f"Notifications: {notify}",
         ]
         if task.description:

@@ -179,6 +179,31 @@ ALTER TABLE tasks ADD COLUMN done_at TEXT;
 ALTER TABLE task_history ADD COLUMN slot_end TEXT;
 """
 
+# Migration 7: AI cost under control (core/ledger.py, core/budget.py).
+#  * `tasks.summary_mode`: always | changes | off. The seed's `use_ai_summary` keeps its meaning
+#    (0 = off, 1 = always or changes); tasks that had it at 0 start as `off`.
+#  * `ai_usage`: the ledger, one row per Gemini request that reported usage (run summaries and
+#    chat turns): when (UTC ISO text, so text order is time order), what for (`kind` summary |
+#    chat | compress, `task_id` for summaries), the model, prompt and response tokens (thinking
+#    included), and the cost estimated from the price table in force at the time (NULL when
+#    the model had no price). No foreign key: the spend of a removed task stays counted.
+_MIGRATION_7 = """
+ALTER TABLE tasks ADD COLUMN summary_mode TEXT NOT NULL DEFAULT 'always';
+UPDATE tasks SET summary_mode = 'off' WHERE use_ai_summary = 0;
+CREATE TABLE ai_usage (
+    id              INTEGER PRIMARY KEY AUTOINCREMENT,
+    at              TEXT    NOT NULL,
+    kind            TEXT    NOT NULL,
+    task_id         INTEGER,
+    model           TEXT    NOT NULL,
+    prompt_tokens   INTEGER NOT NULL DEFAULT 0,
+    response_tokens INTEGER NOT NULL DEFAULT 0,
+    cost_usd        REAL
+);
+CREATE INDEX ix_ai_usage_at ON ai_usage (at);
+CREATE INDEX ix_ai_usage_task ON ai_usage (task_id, at);
+"""
+
 MIGRATIONS: tuple[str, ...] = (
     _MIGRATION_1,
     _MIGRATION_2,
@@ -186,6 +211,7 @@ MIGRATIONS: tuple[str, ...] = (
     _MIGRATION_4,
     _MIGRATION_5,
     _MIGRATION_6,
+    _MIGRATION_7,
 )
 """Schema scripts; the schema version after applying `MIGRATIONS[:n]` is `n`."""
 

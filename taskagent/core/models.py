@@ -17,6 +17,14 @@ class NotificationLevel(enum.StrEnum):
     SILENT = "silent"
 
 
+class SummaryMode(enum.StrEnum):
+    """When a successful run is summarised by the AI (the offline summary is free)."""
+
+    ALWAYS = "always"  # every successful run
+    CHANGES = "changes"  # the first run and runs with a significant change only
+    OFF = "off"  # never: the offline summary only
+
+
 class ScheduleType(enum.StrEnum):
     INTERVAL = "interval"
     DAILY = "daily"
@@ -96,7 +104,8 @@ class Task:
     mcp_tool: str
     tool_args: dict[str, Any] = field(default_factory=dict)
     description: str = ""
-    use_ai_summary: bool = True
+    use_ai_summary: bool = True  # the seed's column: False = summary mode off
+    summary_mode: SummaryMode = SummaryMode.ALWAYS
     notification_level: NotificationLevel = NotificationLevel.ALL
     enabled: bool = True
     paused: bool = False
@@ -115,6 +124,21 @@ class Task:
     @property
     def schedule(self) -> Schedule:
         return Schedule(self.schedule_type, self.schedule_value, self.timezone)
+
+    def __post_init__(self) -> None:
+        # The two say the same thing about "off": keep them in step (either one wins for off).
+        self.summary_mode = SummaryMode(self.summary_mode)
+        if self.summary_mode is SummaryMode.OFF:
+            self.use_ai_summary = False
+        elif not self.use_ai_summary:
+            self.summary_mode = SummaryMode.OFF
+
+    @property
+    def ai_mode(self) -> SummaryMode:
+        """The summary mode in force: off when either `use_ai_summary` or the mode says so."""
+        if not self.use_ai_summary:
+            return SummaryMode.OFF
+        return SummaryMode(self.summary_mode)
 
     @property
     def state(self) -> TaskState:

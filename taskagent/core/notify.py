@@ -314,6 +314,32 @@ class Notifier:
             log.exception("notification for task %s failed", task.id)
             return None
 
+    async def notify_notice(
+        self, title: str, body: str, severity: Severity = "warning", *, kind: str = "notice"
+    ) -> None:
+        """A notification about the app itself (e.g. the daily AI budget), not about a run:
+        no task, no buttons, no cooldown. From any thread's loop; never raises."""
+        try:
+            loop = asyncio.get_running_loop()
+            if self._loop is None:
+                await self.start()
+            home = self._loop
+            assert home is not None
+            if home is loop:
+                await self._deliver(None, kind, title, body, severity)
+                return
+            if home.is_closed() or not home.is_running():
+                log.warning("notification %r dropped: the main loop is gone", title)
+                return
+            future = asyncio.run_coroutine_threadsafe(
+                self._deliver(None, kind, title, body, severity), home
+            )
+            await asyncio.wrap_future(future)
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("notification %r failed", title)
+
     async def _notify(self, task: Task, run: Run) -> Decision | None:
         if task.id is None or not run.status.finished or run.status is RunStatus.RUNNING:
             return None
@@ -336,7 +362,7 @@ class Notifier:
         return decision
 
     async def _deliver(
-        self, task_id: int, kind: str, title: str, body: str, severity: Severity
+        self, task_id: int | None, kind: str, title: str, body: str, severity: Severity
     ) -> None:
         if self._reprobe_at is not None and self._clock() >= self._reprobe_at:
             # The desktop's notification daemon may be back (desktop-notifier caches the
@@ -344,12 +370,14 @@ class Notifier:
             self._reprobe_at = None
             self._desktop_ok = True
         if self._desktop_ok and await self._send_desktop(task_id, title, body, severity):
-            self.sent.append((task_id, kind, title, body))
+            self.sent.append((task_id or 0, kind, title, body))
             return
         self._send_fallback(title, body, severity)
-        self.sent.append((task_id, kind, title, body))
+        self.sent.append((task_id or 0, kind, title, body))
 
-    async def _send_desktop(self, task_id: int, title: str, body: str, severity: Severity) -> bool:
+    async def _send_desktop(
+        self, task_id: int | None, title: str, body: str, severity: Severity
+    ) -> bool:
         from desktop_notifier import Button, Urgency
 
         urgency = {
@@ -357,12 +385,12 @@ class Notifier:
             "warning": Urgency.Normal,
             "information": Urgency.Normal,
         }[severity]
-        buttons = []
-        if self.on_open is not None:
+        buttons = []  # none for a notice about the app itself (task_id None)
+        if self.on_open is not None and task_id is not None:
             buttons.append(
                 Button(title="Open", identifier="open", on_pressed=self._callback("open", task_id))
             )
-        if self.on_pause is not None:
+        if self.on_pause is not None and task_id is not None:
             buttons.append(
                 Button(
                     title="Pause task",
@@ -378,7 +406,11 @@ class Notifier:
                 body,
                 urgency=urgency,
                 buttons=buttons,
-                on_clicked=self._callback("open", task_id) if self.on_open else None,
+                on_clicked=(
+                    self._callback("open", task_id)
+                    if self.on_open and task_id is not None
+                    else None
+                ),
                 on_dispatched=lambda: dispatched.append(True),
             )
         except Exception as exc:

@@ -50,6 +50,7 @@ from taskagent.core.models import (
     Run,
     RunStatus,
     ScheduleType,
+    SummaryMode,
     Task,
     TaskStats,
     from_iso,
@@ -212,7 +213,7 @@ _TASK_COLUMNS = (
     "id, name, description, schedule_type, schedule_value, mcp_tool, tool_args, use_ai_summary, "
     "notification_level, enabled, created_at, last_run, next_run, paused, timezone, "
     "significance_threshold, misfire_policy, timeout_seconds, updated_at, misfire_grace_seconds, "
-    "done_at"
+    "done_at, summary_mode"
 )
 _RUN_COLUMNS = (
     "id, task_id, run_time, status, duration_ms, raw_data, ai_summary, error_message, finished_at, "
@@ -240,7 +241,8 @@ def _task_values(task: Task) -> dict[str, Any]:
         "schedule_value": task.schedule_value,
         "mcp_tool": task.mcp_tool,
         "tool_args": tool_args,
-        "use_ai_summary": int(bool(task.use_ai_summary)),
+        "use_ai_summary": int(task.ai_mode is not SummaryMode.OFF),
+        "summary_mode": task.ai_mode.value,
         "notification_level": NotificationLevel(task.notification_level).value,
         "enabled": int(bool(task.enabled)),
         "paused": int(bool(task.paused)),
@@ -255,6 +257,14 @@ def _task_values(task: Task) -> dict[str, Any]:
     }
 
 
+def _summary_mode(row: sqlite3.Row) -> SummaryMode:
+    """The seed's column wins: 0 is off; 1 with mode `off` (set by hand) means always."""
+    if not row["use_ai_summary"]:
+        return SummaryMode.OFF
+    mode = SummaryMode(row["summary_mode"])
+    return SummaryMode.ALWAYS if mode is SummaryMode.OFF else mode
+
+
 def _task_from_row(row: sqlite3.Row) -> Task:
     try:
         return Task(
@@ -266,6 +276,7 @@ def _task_from_row(row: sqlite3.Row) -> Task:
             mcp_tool=row["mcp_tool"],
             tool_args=json.loads(row["tool_args"]) if row["tool_args"] else {},
             use_ai_summary=bool(row["use_ai_summary"]),
+            summary_mode=_summary_mode(row),
             notification_level=NotificationLevel(row["notification_level"]),
             enabled=bool(row["enabled"]),
             paused=bool(row["paused"]),

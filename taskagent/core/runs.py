@@ -6,7 +6,8 @@ failure becomes a history row with a specific `error_message`.
 
 After a successful tool call the result is compared with the previous successful run's
 (`significance.assess`, always) and summarised (`Summarizer`, when one is given: Gemini or the
-offline summariser; a failed summary never fails the run). The finished run is then offered to
+offline summariser, as the task's summary mode, the verdict and the daily budget decide; a
+failed summary never fails the run). The finished run is then offered to
 the `Notifier` (when one is given), which hands it over to the main loop itself.
 """
 
@@ -29,7 +30,7 @@ from taskagent.core.significance import Significance, assess, subject_for_tool
 
 if TYPE_CHECKING:
     from taskagent.core.notify import Notifier
-    from taskagent.core.summarize import Summarizer
+    from taskagent.core.summary import Summarizer
 
 log = logging.getLogger(__name__)
 
@@ -226,7 +227,8 @@ class RunExecutor:
             return
         try:
             summary = await asyncio.wait_for(
-                self.summarizer.summarize(task, data, previous), SUMMARY_TIMEOUT
+                self.summarizer.summarize(task, data, previous, significant=run.significant),
+                SUMMARY_TIMEOUT,
             )
         except asyncio.CancelledError:
             raise

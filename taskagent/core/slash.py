@@ -28,8 +28,8 @@ from zoneinfo import ZoneInfo
 
 from taskagent.core import schedules
 from taskagent.core.models import Run, Task
-from taskagent.core.status import task_overview
-from taskagent.core.summarize import render_data
+from taskagent.core.status import spend_report, task_overview
+from taskagent.core.summary import render_data
 from taskagent.core.tasks import TaskInputError, TaskNotFound, TaskService
 
 if TYPE_CHECKING:
@@ -45,7 +45,9 @@ def _chat_module() -> Any:
 
 
 if TYPE_CHECKING:
+    from taskagent.core.budget import Budget
     from taskagent.core.engine import Engine
+    from taskagent.core.ledger import AiLedger
     from taskagent.core.mcp import McpManager
     from taskagent.core.repository import Repository
 
@@ -86,7 +88,7 @@ COMMANDS: dict[str, Command] = {
         Command("/model [name]", "show or set the chat model"),
         Command("/system [text|reset]", "show or set the chat's system instruction"),
         Command("/settings [name value]", "show or set temperature, max_tokens, top_p..."),
-        Command("/tokens", "tokens used by this conversation and by task summaries"),
+        Command("/tokens", "tokens and estimated cost: this conversation, today, per task"),
         Command("/compress", "replace older turns by a summary to save tokens"),
         Command("/clear", "forget the conversation and clear the chat"),
         Command("/quit", "leave taskagent"),
@@ -136,8 +138,12 @@ class SlashCommands:
         chat: ChatSession | None = None,
         status: StatusProvider | None = None,
         timezone: str | None = None,
+        ledger: AiLedger | None = None,
+        budget: Budget | None = None,
     ) -> None:
         self.tasks = tasks
+        self.ledger = ledger
+        self.budget = budget
         self.engine = engine
         self.mcp = mcp
         self.repo = repo or tasks.repo
@@ -156,6 +162,8 @@ class SlashCommands:
             chat=chat if chat is not None else getattr(services, "chat", None),
             status=services.status,
             timezone=services.settings.timezone,
+            ledger=getattr(services, "ledger", None),
+            budget=getattr(services, "budget", None),
         )
 
     # ----------------------------------------------------------------------------- entry
@@ -544,6 +552,9 @@ class SlashCommands:
             f"task summaries: {prompt:,} + {response:,} = {prompt + response:,} tokens "
             f"over {runs} AI-summarised run(s)"
         )
+        if self.ledger is not None:
+            names = {t.id: t.name for t in await self.tasks.list_tasks()}
+            lines += await spend_report(self.ledger, self.budget, names)  # type: ignore[arg-type]
         return Reply("\n".join(lines))
 
     async def _compress(self, words: list[str]) -> Reply:

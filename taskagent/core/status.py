@@ -1,4 +1,5 @@
-"""Scheduler and task statistics as one plain dict, for the MCP tool, CLI and Status tab."""
+"""Scheduler and task statistics as one plain dict, for the MCP tool, CLI and Status tab; the
+AI spend (ledger and budget) as a dict and as `/tokens` lines."""
 
 from __future__ import annotations
 
@@ -6,7 +7,10 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from taskagent.core import schedules
+from taskagent.core.budget import Budget
+from taskagent.core.ledger import AiLedger
 from taskagent.core.models import RunStatus, TaskState, to_iso, utcnow
+from taskagent.core.prices import format_cost
 from taskagent.core.repository import Repository
 
 FAILED = [RunStatus.ERROR, RunStatus.TIMEOUT, RunStatus.INTERRUPTED]
@@ -42,3 +46,49 @@ async def task_overview(repo: Repository, *, now: datetime | None = None) -> dic
         ],
         "database": {"path": str(repo.path), "size_bytes": await repo.file_size()},
     }
+
+
+async def ai_overview(ledger: AiLedger, budget: Budget | None = None) -> dict[str, Any]:
+    """Gemini spend: today (by kind), the last 7 days, and the daily budget."""
+    today = ledger.today()
+    by_kind: dict[str, Any] = {}
+    for kind in ("summary", "chat", "compress"):
+        used = await ledger.day_usage(today, kind=kind)
+        if used.calls:
+            by_kind[kind] = used.to_dict()
+    data: dict[str, Any] = {
+        "day": today.isoformat(),
+        "timezone": str(ledger.zone),
+        "today": (await ledger.day_usage(today)).to_dict() | {"by_kind": by_kind},
+        "last_7_days": [
+            {"day": day.isoformat()} | used.to_dict() for day, used in await ledger.recent_days(7)
+        ],
+    }
+    if budget is not None:
+        data["budget"] = (await budget.state()).to_dict()
+    return data
+
+
+async def spend_report(
+    ledger: AiLedger, budget: Budget | None, names: dict[int, str], *, top: int = 10
+) -> list[str]:
+    """Lines for `/tokens`: today's Gemini spend (summaries and chat), the budget, per task."""
+    today = await ledger.day_usage()
+    lines = [
+        f"today ({ledger.today().isoformat()}, {ledger.zone}): {today.tokens:,} tokens, "
+        f"~{format_cost(today.cost_usd)} in {today.calls} request(s)"
+    ]
+    if budget is not None and budget.limited:
+        state = await budget.state()
+        reached = "reached; " if state.reached else ""
+        lines.append(f"daily budget: {state.spent()} ({reached}resets {state.resets()})")
+    per_task = await ledger.by_task()
+    if per_task:
+        lines.append("summaries per task (all time):")
+        ranked = sorted(per_task.items(), key=lambda item: -item[1].tokens)
+        for task_id, used in ranked[:top]:
+            lines.append(
+                f"  #{task_id} {names.get(task_id, '(removed)')}: {used.calls} request(s), "
+                f"{used.tokens:,} tokens, ~{format_cost(used.cost_usd)}"
+            )
+    return lines

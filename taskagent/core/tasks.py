@@ -22,6 +22,7 @@ from taskagent.core.models import (
     Run,
     RunStatus,
     ScheduleType,
+    SummaryMode,
     Task,
     TaskStats,
     utcnow,
@@ -41,6 +42,7 @@ EDITABLE_FIELDS = frozenset(
         "mcp_tool",
         "tool_args",
         "use_ai_summary",
+        "summary_mode",
         "notification_level",
         "significance_threshold",
         "misfire_policy",
@@ -190,6 +192,16 @@ def _number(value: Any, field: str, low: float, high: float, unit: str) -> float
     return number
 
 
+def _summary_mode(value: Any) -> SummaryMode:
+    try:
+        return SummaryMode(str(value).strip().lower())
+    except ValueError:
+        allowed = ", ".join(mode.value for mode in SummaryMode)
+        raise TaskInputError(
+            f"'{value}' is not a summary mode (use {allowed})", "summary_mode"
+        ) from None
+
+
 def _grace(value: Any) -> int:
     seconds = _number(value, "misfire_grace_seconds", 0, MAX_GRACE_SECONDS, "seconds")
     return int(seconds)
@@ -215,6 +227,7 @@ class TaskService:
         default_timezone: str = "UTC",
         default_notification_level: NotificationLevel = NotificationLevel.ALL,
         default_timeout_seconds: float = 60.0,
+        default_summary_mode: SummaryMode = SummaryMode.ALWAYS,
         catalogue: ToolCatalogue | None = None,
         events: EventBus | None = None,
         clock: Callable[[], datetime] = utcnow,
@@ -223,6 +236,7 @@ class TaskService:
         self.default_timezone = default_timezone
         self.default_notification_level = default_notification_level
         self.default_timeout_seconds = default_timeout_seconds
+        self.default_summary_mode = SummaryMode(default_summary_mode)
         self.catalogue = catalogue
         self.events = events or EventBus()
         self.clock = clock
@@ -296,6 +310,28 @@ class TaskService:
             return False
         return not read_only and not self._same_tool(tool.strip(), previous)
 
+    def _ai_mode(self, mode: Any, use_ai_summary: Any, current: SummaryMode | None) -> SummaryMode:
+        """The summary mode from `summary_mode` and/or the seed's `use_ai_summary` (None = not
+        given). `use_ai_summary` true keeps an AI mode (`current`, else the default; `always`
+        when the default is off); false is `off`. Both given must agree."""
+        use = None if use_ai_summary is None else _bool(use_ai_summary, "use_ai_summary")
+        if mode is not None and mode != "":
+            chosen = _summary_mode(mode)
+            if use is not None and use != (chosen is not SummaryMode.OFF):
+                raise TaskInputError(
+                    f"use_ai_summary {'true' if use else 'false'} contradicts summary_mode "
+                    f"'{chosen.value}' (use_ai_summary is false exactly when the mode is off)",
+                    "summary_mode",
+                )
+            return chosen
+        if use is False:
+            return SummaryMode.OFF
+        if current is not None and (use is None or current is not SummaryMode.OFF):
+            return current
+        if use and self.default_summary_mode is SummaryMode.OFF:
+            return SummaryMode.ALWAYS
+        return self.default_summary_mode
+
     def _next_run(self, task: Task) -> datetime | None:
         if not task.schedulable:
             return None
@@ -354,7 +390,8 @@ class TaskService:
         mcp_tool: Any,
         tool_args: Any = None,
         description: Any = "",
-        use_ai_summary: Any = True,
+        use_ai_summary: Any = None,
+        summary_mode: Any = None,
         notification_level: Any = None,
         enabled: Any = True,
         timezone: Any = None,
@@ -381,6 +418,7 @@ class TaskService:
         if finished and schedule.type is not ScheduleType.ONCE:
             raise TaskInputError("only a one-shot (once) task can be done", "done")
         tool = self._check_tool(mcp_tool, args, allow_write=_bool(allow_write, "allow_write"))
+        ai_mode = self._ai_mode(summary_mode, use_ai_summary, None)
         now = self.clock()
         task = Task(
             name=clean_name,
@@ -390,7 +428,8 @@ class TaskService:
             timezone=schedule.timezone,
             mcp_tool=tool,
             tool_args=args,
-            use_ai_summary=_bool(use_ai_summary, "use_ai_summary"),
+            use_ai_summary=ai_mode is not SummaryMode.OFF,
+            summary_mode=ai_mode,
             notification_level=_notification_level(
                 notification_level or self.default_notification_level
             ),
@@ -440,6 +479,9 @@ class TaskService:
 
         def apply(current: Task) -> Task:
             merged = {field: getattr(current, field) for field in EDITABLE_FIELDS} | changes
+            ai_mode = self._ai_mode(
+                changes.get("summary_mode"), changes.get("use_ai_summary"), current.ai_mode
+            )
             args = parse_tool_args(merged["tool_args"])
             before = (current.schedule_type.value, current.schedule_value, current.timezone)
             after = (str(merged["schedule_type"]), merged["schedule_value"], merged["timezone"])
@@ -464,7 +506,8 @@ class TaskService:
                     merged["mcp_tool"], args, allow_write=consent, previous=current.mcp_tool
                 ),
                 tool_args=args,
-                use_ai_summary=_bool(merged["use_ai_summary"], "use_ai_summary"),
+                use_ai_summary=ai_mode is not SummaryMode.OFF,
+                summary_mode=ai_mode,
                 notification_level=_notification_level(merged["notification_level"]),
                 significance_threshold=_number(
                     merged["significance_threshold"],

@@ -14,7 +14,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from taskagent.core.models import Task
+from taskagent.core.models import SummaryMode, Task
 from taskagent.core.tasks import (
     EDITABLE_FIELDS,
     TaskInputError,
@@ -38,7 +38,8 @@ def task_to_export(task: Task) -> dict[str, Any]:
         "timezone": task.timezone,
         "mcp_tool": task.mcp_tool,
         "tool_args": task.tool_args,
-        "use_ai_summary": task.use_ai_summary,
+        "use_ai_summary": task.ai_mode is not SummaryMode.OFF,
+        "summary_mode": task.ai_mode.value,
         "notification_level": task.notification_level.value,
         "enabled": task.enabled,
         "paused": task.paused,

@@ -1,5 +1,5 @@
 """Status tab: the core's status dict rendered (uptime, scheduler, next runs, last 24 h, success
-rates, MCP servers, AI backend, database) above the live run log."""
+rates, MCP servers, AI backend and today's AI spend, database) above the live run log."""
 
 from __future__ import annotations
 
@@ -15,7 +15,9 @@ from textual.widgets import Static
 from taskagent import __version__
 from taskagent.bridge import ExternalChange
 from taskagent.core.events import Event, RunFinished, TaskChanged
+from taskagent.core.ledger import Usage
 from taskagent.core.models import TaskStats, from_iso
+from taskagent.core.prices import format_cost
 from taskagent.widgets.format import local, percent, relative, size
 from taskagent.widgets.run_log import RunLog
 
@@ -25,6 +27,26 @@ if TYPE_CHECKING:
 
 REFRESH_SECONDS = 5.0
 MAX_RATE_ROWS = 15
+
+
+def ai_spend_text(usage: dict[str, Any]) -> Text:
+    """Today's Gemini spend from the status dict's `ai_usage`, with the budget if any."""
+    today = usage.get("today", {})
+    text = Text(
+        f"{today.get('tokens', 0):,} tokens, ~{format_cost(today.get('cost_usd', 0.0))} "
+        f"in {today.get('calls', 0)} request(s)"
+    )
+    budget = usage.get("budget") or {}
+    limits = []
+    if budget.get("daily_token_budget"):
+        limits.append(f"{budget['daily_token_budget']:,} tokens")
+    if budget.get("daily_cost_budget_usd"):
+        limits.append(format_cost(budget["daily_cost_budget_usd"]))
+    if limits:
+        text.append(f"; budget {' / '.join(limits)} a day", style="dim")
+        if budget.get("reached"):
+            text.append(" — reached: summaries offline until midnight", style="yellow")
+    return text
 
 
 def _uptime(seconds: float) -> str:
@@ -80,6 +102,7 @@ class StatusView(Vertical):
         self.status: dict[str, Any] | None = None
         self.stats: dict[int, TaskStats] = {}
         self.names: dict[int, str] = {}
+        self.spend: dict[int, Usage] = {}  # AI summary spend per task (all time)
         self._dirty = False
 
     @property
@@ -115,14 +138,18 @@ class StatusView(Vertical):
             self._render_overview()
 
     def reload(self) -> None:
-        async def job(services: Services) -> tuple[dict[str, Any], dict[int, TaskStats], dict]:
+        async def job(
+            services: Services,
+        ) -> tuple[dict[str, Any], dict[int, TaskStats], dict, dict[int, Usage]]:
             status = await services.status()
             stats = await services.tasks.stats()
             names = {t.id: t.name for t in await services.repo.list_tasks()}
-            return status, stats, names
+            return status, stats, names, await services.ledger.by_task()
 
-        def done(result: tuple[dict[str, Any], dict[int, TaskStats], dict]) -> None:
-            self.status, self.stats, self.names = result
+        def done(
+            result: tuple[dict[str, Any], dict[int, TaskStats], dict, dict[int, Usage]],
+        ) -> None:
+            self.status, self.stats, self.names, self.spend = result
             self._render_overview()
             self._render_tasks()
 
@@ -157,6 +184,8 @@ class StatusView(Vertical):
             ),
         )
         lines.add_row("AI", str(status.get("ai", "?")))
+        if "ai_usage" in status:
+            lines.add_row("AI today", ai_spend_text(status["ai_usage"]))
         if "notifications" in status:
             lines.add_row("notifications", str(status["notifications"]))
         database = status.get("database", {})
@@ -218,4 +247,25 @@ class StatusView(Vertical):
             rates.caption = f"worst {MAX_RATE_ROWS} of {len(ranked)} tasks with runs"
         if not ranked:
             rates.caption = "no runs yet"
-        self.query_one("#status-tasks", Static).update(rates)
+        body: Any = rates
+        if self.spend:
+            spend = Table(
+                title="AI summaries per task (all time)",
+                title_justify="left",
+                expand=True,
+                show_edge=False,
+            )
+            spend.add_column("task")
+            spend.add_column("requests", justify="right")
+            spend.add_column("tokens", justify="right")
+            spend.add_column("cost", justify="right")
+            top = sorted(self.spend.items(), key=lambda item: -item[1].tokens)
+            for task_id, used in top[:MAX_RATE_ROWS]:
+                spend.add_row(
+                    self.names.get(task_id, f"#{task_id} (removed)"),
+                    str(used.calls),
+                    f"{used.tokens:,}",
+                    f"~{format_cost(used.cost_usd)}",
+                )
+            body = Group(rates, Text(""), spend)
+        self.query_one("#status-tasks", Static).update(body)

@@ -22,7 +22,13 @@ from textual.screen import ModalScreen
 from textual.widgets import Button, Footer, Input, Label, Select, Static, Switch, TextArea
 
 from taskagent.core import schedules
-from taskagent.core.models import MisfirePolicy, NotificationLevel, ScheduleType, Task
+from taskagent.core.models import (
+    MisfirePolicy,
+    NotificationLevel,
+    ScheduleType,
+    SummaryMode,
+    Task,
+)
 from taskagent.core.tasks import TaskInputError, WriteToolNotAllowed, parse_tool_args
 
 if TYPE_CHECKING:
@@ -66,6 +72,7 @@ FIELD_SLOTS = {
     "mcp_tool": "mcp_tool",
     "tool_args": "tool_args",
     "use_ai_summary": "settings",
+    "summary_mode": "settings",
     "notification_level": "settings",
     "significance_threshold": "settings",
     "misfire_policy": "run",
@@ -162,8 +169,14 @@ class TaskFormScreen(ModalScreen[Task | None]):
                 )
                 yield Static("", id="err-tool_args", classes="error")
                 with Horizontal(classes="row settings"):
+                    # always | changes (first run and significant changes) | off
                     yield Label("AI summary", classes="inline")
-                    yield Switch(task.use_ai_summary if task else True, id="f-ai")
+                    yield Select(
+                        [(m.value, m.value) for m in SummaryMode],
+                        value=(task.ai_mode.value if task else self._default_summary_mode()),
+                        allow_blank=False,
+                        id="f-ai",
+                    )
                     yield Label("Notify", classes="inline")
                     yield Select(
                         [(n.value, n.value) for n in NotificationLevel],
@@ -344,6 +357,10 @@ class TaskFormScreen(ModalScreen[Task | None]):
         self._error("tool_args")
         return args
 
+    def _default_summary_mode(self) -> str:
+        settings = getattr(self.app, "settings", None)
+        return str(getattr(settings, "ai_summary_mode", SummaryMode.ALWAYS.value))
+
     # ---- save / test -------------------------------------------------------------------------
 
     def values(self) -> dict[str, Any]:
@@ -356,7 +373,7 @@ class TaskFormScreen(ModalScreen[Task | None]):
             "timezone": self.query_one("#f-timezone", Input).value.strip() or None,
             "mcp_tool": tool if isinstance(tool, str) else "",
             "tool_args": self.query_one("#f-args", TextArea).text,
-            "use_ai_summary": self.query_one("#f-ai", Switch).value,
+            "summary_mode": str(self.query_one("#f-ai", Select).value),
             "notification_level": str(self.query_one("#f-notify", Select).value),
             "significance_threshold": self.query_one("#f-threshold", Input).value.strip(),
             "misfire_policy": str(self.query_one("#f-misfire", Select).value),

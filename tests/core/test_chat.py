@@ -783,3 +783,20 @@ async def test_an_unexpected_failure_is_one_line(
     events = await turn(chat, "hello")
     assert events == [ChatError("The chat failed: RuntimeError: catalogue exploded", "internal")]
     assert not chat.busy
+
+
+async def test_summary_mode_change_asks_first_and_the_model_is_told_the_modes(
+    chat: ChatSession, services: Services, env: GeminiStub
+) -> None:
+    await _make_task(services)
+    env.reply_function_call("update_task_schedule", {"task_id": 1, "summary_mode": "changes"})
+    env.reply_text("Done: AI summaries only when the price moves.")
+    events = await turn(chat, "only summarise when bitcoin moves", answer=True)
+    card = of(events, ConfirmationNeeded)[0]
+    assert card.title == "Change the AI summaries of task 1 “Prices”?"
+    assert "AI summary: yes → on the first run and significant changes only" in card.details
+    assert of(events, ToolCallFinished)[0].ok
+    task = await services.tasks.get(1)
+    assert task.summary_mode.value == "changes" and task.schedule_value == "30 minutes"
+    instruction = env.requests[0].system_text
+    assert "summary_mode" in instruction and "tell me when Bitcoin moves" in instruction

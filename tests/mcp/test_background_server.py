@@ -361,3 +361,34 @@ def _lease_rows(db: Path) -> int:
             return conn.execute("SELECT count(*) FROM scheduler_lease").fetchone()[0]
         except sqlite3.OperationalError:  # not migrated yet
             return 0
+
+
+async def test_summary_mode_through_create_and_update(client: Client, services: Services) -> None:
+    created = (
+        await client.call_tool(
+            "create_background_task",
+            {
+                "name": "BTC moves",
+                "schedule_type": "interval",
+                "schedule_value": "30 minutes",
+                "mcp_tool": "get_crypto_prices",
+                "summary_mode": "changes",
+                "notification_level": "significant",
+            },
+        )
+    ).data
+    assert (created["summary_mode"], created["use_ai_summary"]) == ("changes", True)
+    task_id = created["id"]
+    updated = (
+        await client.call_tool("update_task_schedule", {"task_id": task_id, "summary_mode": "off"})
+    ).data
+    assert (updated["summary_mode"], updated["use_ai_summary"]) == ("off", False)
+    assert updated["schedule_value"] == "30 minutes"  # the schedule was left alone
+    for args, message in (
+        ({"summary_mode": "loud"}, "'loud' is not a summary mode"),
+        ({"schedule_type": "daily"}, "give schedule_type and schedule_value together"),
+        ({}, "nothing to change"),
+    ):
+        with pytest.raises(ToolError, match=message):
+            await client.call_tool("update_task_schedule", {"task_id": task_id} | args)
+    assert (await services.tasks.get(task_id)).summary_mode.value == "off"
