@@ -97,6 +97,24 @@ TASK_ACTIONS = ("list", "add", "remove", "start", "stop", "pause", "resume", "ru
 TASK_ACTIONS += ("history", "result", "status")
 
 
+# What needs only the database (TaskService): these answer while the agent is still loading.
+_DATABASE_ONLY = {"/help", "/?", "/quit", "/exit"}
+_DATABASE_ONLY_TASKS = {"list", "add", "remove", "start", "stop", "pause", "resume", "history"}
+_DATABASE_ONLY_TASKS |= {"result"}
+
+
+def needs_agent(line: str) -> bool:
+    """True when the command needs more than the database (the engine, MCP, the chat)."""
+    words = line.strip().lower().split()
+    if not words:
+        return False
+    if words[0] in _DATABASE_ONLY:
+        return False
+    if words[0] in ("/tasks", "/task"):
+        return len(words) > 1 and words[1] not in _DATABASE_ONLY_TASKS
+    return True
+
+
 def help_text() -> str:
     width = max(len(c.usage) for c in COMMANDS.values())
     return "\n".join(f"{c.usage.ljust(width)}  {c.help}" for c in COMMANDS.values())

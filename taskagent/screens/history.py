@@ -193,7 +193,7 @@ class HistoryView(Vertical):
             self.reload()
             self.table.focus()
 
-        self.tapp.call_core(job, done=done, node=self, what="Task filter")
+        self.tapp.call_core(job, done=done, node=self, what="Task filter", early=True)
 
     @on(Select.Changed, "#history-status")
     def status_filter(self, event: Select.Changed) -> None:
@@ -252,7 +252,13 @@ class HistoryView(Vertical):
             return runs, total, names, chart
 
         self.tapp.call_core(
-            job, done=self._loaded, node=self, group="history-load", exclusive=True, what="History"
+            job,
+            done=self._loaded,
+            node=self,
+            group="history-load",
+            exclusive=True,
+            what="History",
+            early=True,
         )
 
     def _loaded(self, result: tuple[list[Run], int, dict[int, str], list[Run]]) -> None:
@@ -305,7 +311,9 @@ class HistoryView(Vertical):
             self.table.append_keys([r.id for r in runs])
             self._update_count()
 
-        self.tapp.call_core(job, done=done, node=self, group="history-more", what="History")
+        self.tapp.call_core(
+            job, done=done, node=self, group="history-more", what="History", early=True
+        )
 
     def on_core(self, event: Event) -> None:
         if isinstance(event, ExternalChange | TaskChanged):
@@ -341,7 +349,9 @@ class HistoryView(Vertical):
                 self.chart_runs = [r for r in self.chart_runs if r.id != run.id] + [run]
                 self._plot()
 
-        self.tapp.call_core(job, done=done, node=self, group=f"run-{run_id}", what="History")
+        self.tapp.call_core(
+            job, done=done, node=self, group=f"run-{run_id}", what="History", early=True
+        )
 
     # ---- rendering ---------------------------------------------------------------------------
 
@@ -463,4 +473,5 @@ class HistoryView(Vertical):
             done=lambda path: self.app.notify(f"{len(runs)} runs → {path}", title="Exported"),
             node=self,
             what="Export",
+            early=True,
         )

@@ -13,7 +13,7 @@ from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.widgets import Static
 
 from taskagent import __version__
-from taskagent.bridge import ExternalChange
+from taskagent.bridge import CoreStage, ExternalChange
 from taskagent.core.events import Event, RunFinished, TaskChanged
 from taskagent.core.models import TaskStats, from_iso
 from taskagent.widgets.format import local, percent, relative, size
@@ -100,7 +100,7 @@ class StatusView(Vertical):
         self.query_one(RunLog).focus()
 
     def on_core(self, event: Event) -> None:
-        if isinstance(event, RunFinished | TaskChanged | ExternalChange):
+        if isinstance(event, RunFinished | TaskChanged | ExternalChange | CoreStage):
             self._dirty = True
 
     def _tick(self) -> None:
@@ -123,7 +123,7 @@ class StatusView(Vertical):
             self._render_tasks()
 
         self.tapp.call_core(
-            job, done=done, node=self, group="status", exclusive=True, what="Status"
+            job, done=done, node=self, group="status", exclusive=True, what="Status", early=True
         )
 
     def _render_overview(self) -> None:

@@ -97,7 +97,13 @@ class TasksView(Vertical):
             return await services.tasks.list_tasks(), await services.tasks.stats()
 
         self.tapp.call_core(
-            job, done=self._loaded, node=self, group="tasks-load", exclusive=True, what="Tasks"
+            job,
+            done=self._loaded,
+            node=self,
+            group="tasks-load",
+            exclusive=True,
+            what="Tasks",
+            early=True,
         )
 
     def _loaded(self, result: tuple[list[Task], dict[int, TaskStats]]) -> None:
@@ -150,7 +156,9 @@ class TasksView(Vertical):
             else:
                 self.table.refresh_key(task_id)
 
-        self.tapp.call_core(job, done=done, node=self, group=f"task-{task_id}", what="Tasks")
+        self.tapp.call_core(
+            job, done=done, node=self, group=f"task-{task_id}", what="Tasks", early=True
+        )
 
     # ---- view: filter + sort -----------------------------------------------------------------
 
@@ -312,6 +320,7 @@ class TasksView(Vertical):
                     lambda s: s.tasks.remove(task_id),
                     done=lambda t: self.app.notify(f"deleted task {t.id} ({t.name})"),
                     what="Delete task",
+                    early=True,
                 )
 
         self.app.push_screen(
@@ -348,7 +357,9 @@ class TasksView(Vertical):
         async def job(services: Services) -> Task:
             return await getattr(services.tasks, method)(task_id)
 
-        self.tapp.call_core(job, done=lambda t: self.app.notify(f"{past} {t.name}"), what=what)
+        self.tapp.call_core(
+            job, done=lambda t: self.app.notify(f"{past} {t.name}"), what=what, early=True
+        )
 
     def action_run_now(self) -> None:
         if (task := self._selected()) is not None and task.id is not None:
