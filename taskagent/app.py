@@ -189,6 +189,8 @@ class TaskAgentApp(App[int]):
             async with manager as services:
                 self.services = services
                 self.settings = services.settings
+                if self._services_closing.is_set():  # the user quit while it opened
+                    return
                 self._services_opened()
                 # mcp.json's servers and the notifier probe, then the scheduler (a run may
                 # need those servers). The app schedules, or attaches to a daemon that does.
@@ -206,6 +208,8 @@ class TaskAgentApp(App[int]):
             self._base_ready.set()
             self._services_ready.set()
             self._engine_ready.set()
+            if self._services_closing.is_set():
+                return
             self.sub_title = "failed to start"
             self.query_one(ChatPanel).write_error(f"taskagent could not start its core: {exc}")
             self.notify(str(exc), title="Start-up failed", severity="error", timeout=30)

@@ -30,6 +30,10 @@ class AwaySummary:
     errors: int
     significant: list[Run] = field(default_factory=list)
     failed: list[Run] = field(default_factory=list)
+    names: dict[int, str] = field(default_factory=dict)  # task id -> name
+
+    def name(self, task_id: int) -> str:
+        return self.names.get(task_id) or f"task {task_id}"
 
     def text(self) -> str:
         lines = [
@@ -39,10 +43,10 @@ class AwaySummary:
         ]
         for run in self.significant[:5]:
             lines.append(
-                f"  ! task {run.task_id}: {run.significance_reason or run.ai_summary or ''}"
+                f"  ! {self.name(run.task_id)}: {run.significance_reason or run.ai_summary or ''}"
             )
         for run in self.failed[:5]:
-            lines.append(f"  ✗ task {run.task_id}: {run.error_message or run.status.value}")
+            lines.append(f"  ✗ {self.name(run.task_id)}: {run.error_message or run.status.value}")
         return "\n".join(lines)
 
 
@@ -56,6 +60,7 @@ async def away_summary(repo: Repository, *, since: datetime) -> AwaySummary:
         errors=errors,
         significant=[r for r in recent if r.significant],
         failed=[r for r in recent if r.status in FAILED],
+        names={t.id: t.name for t in await repo.list_tasks() if t.id is not None},
     )
 
 

@@ -97,18 +97,20 @@ class ChatInput(Input):
 
     def _switch_tab(self, key: str) -> bool:
         """A tab key (or ?, help) pressed in the empty input: do what it does elsewhere."""
-        active = self.screen.active_bindings.get(key)
-        if active is None:
-            return False
         tapp: TaskAgentApp = self.app  # type: ignore[assignment]
-        if active.binding.action == "help":
-            tapp.action_help()
-            return True
-        match = TAB_ACTION.fullmatch(active.binding.action)
-        if match is None or match.group(1) == tapp.active_tab:
-            return False
-        tapp.action_show_tab(match.group(1))
-        return True
+        # The app's own bindings with the user's [keymap] applied (as Textual's screen does;
+        # active_bindings leaves out the keys an Input consumes, which these are).
+        bindings = tapp._bindings.copy()
+        bindings.apply_keymap(tapp._keymap)
+        for binding in bindings.key_to_bindings.get(key, []):
+            if binding.action == "help":
+                tapp.action_help()
+                return True
+            match = TAB_ACTION.fullmatch(binding.action)
+            if match is not None and match.group(1) != tapp.active_tab:
+                tapp.action_show_tab(match.group(1))
+                return True
+        return False
 
     def remember(self, line: str) -> None:
         if not self.history or self.history[-1] != line:
