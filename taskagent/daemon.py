@@ -1,6 +1,7 @@
 """`taskagent daemon`: the core with no UI, for running 24/7 under systemd or launchd.
 
-Logs to `<log dir>/taskagent.log` and stderr. SIGTERM/SIGINT stop it cleanly: no new runs
+Logs to `<log dir>/taskagent.log` and stderr: one line per run, notification, notification
+button and task change; libraries only at WARNING unless `--verbose`. SIGTERM/SIGINT stop it cleanly: no new runs
 start, running runs get a grace period to finish, the rest are recorded as `interrupted`.
 A second daemon on the same database refuses to start.
 """
@@ -14,26 +15,39 @@ import sys
 from logging.handlers import RotatingFileHandler
 
 from taskagent.config import Settings
+from taskagent.core.activity import ActivityLog
 from taskagent.core.engine import SchedulerBusy
 
 log = logging.getLogger("taskagent.daemon")
 
 
-def _setup_logging(settings: Settings) -> None:
+OUR_LOGGERS = ("taskagent", "mcp_servers")
+
+
+class OursOrWarnings(logging.Filter):
+    """taskagent's own INFO lines (runs, notifications, actions); from libraries (google_genai's
+    "AFC is enabled", httpx's request lines, APScheduler's per-job lines) only warnings."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.levelno >= logging.WARNING:
+            return True
+        return record.name.split(".")[0] in OUR_LOGGERS
+
+
+def _setup_logging(settings: Settings, verbose: bool = False) -> None:
     settings.paths.log_dir.mkdir(parents=True, exist_ok=True)
     fmt = logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s")
     file_handler = RotatingFileHandler(
         settings.paths.log_file, maxBytes=5_000_000, backupCount=3, encoding="utf-8"
     )
-    file_handler.setFormatter(fmt)
     console = logging.StreamHandler(sys.stderr)
-    console.setFormatter(fmt)
     root = logging.getLogger()
-    root.setLevel(logging.INFO)
-    root.addHandler(file_handler)
-    root.addHandler(console)
-    # APScheduler logs every job execution at INFO: noise for a 24/7 log.
-    logging.getLogger("apscheduler").setLevel(logging.WARNING)
+    root.setLevel(logging.DEBUG if verbose else logging.INFO)
+    for handler in (file_handler, console):
+        handler.setFormatter(fmt)
+        if not verbose:
+            handler.addFilter(OursOrWarnings())
+        root.addHandler(handler)
 
 
 async def _serve(settings: Settings, grace: float) -> int:
@@ -45,9 +59,11 @@ async def _serve(settings: Settings, grace: float) -> int:
         loop.add_signal_handler(sig, stop.set)
 
     async with Services.open(settings, kind="daemon") as services:
+        activity = ActivityLog(services.repo, services.events).attach()  # a line per run
         try:
             await services.engine.start(exclusive=True)
         except SchedulerBusy as exc:
+            activity.close()
             print(f"taskagent daemon: {exc}", file=sys.stderr)
             return 1
         tasks = await services.repo.list_tasks()
@@ -61,10 +77,12 @@ async def _serve(settings: Settings, grace: float) -> int:
         await stop.wait()
         log.info("stopping: letting running runs finish (up to %g s)", grace)
         interrupted = await services.engine.stop(grace=grace)
+        await activity.drain()
+        activity.close()
         log.info("stopped (%d run(s) interrupted)", interrupted)
     return 0
 
 
-def run_daemon(settings: Settings, grace: float = 10.0) -> int:
-    _setup_logging(settings)
+def run_daemon(settings: Settings, grace: float = 10.0, verbose: bool = False) -> int:
+    _setup_logging(settings, verbose)
     return asyncio.run(_serve(settings, grace))
