@@ -4,18 +4,23 @@ when the user left, F7 during start-up. Pilot over the real core (temp DB, built
 from __future__ import annotations
 
 import asyncio
+import json
 from datetime import timedelta
 from typing import Any
 
+from textual.widgets import Input
+
 from taskagent.app import TaskAgentApp
+from taskagent.core.events import RunFinished
 from taskagent.core.models import Run, RunStatus, to_iso
 from taskagent.presence import LAST_SEEN_KEY
 from taskagent.screens.help import HelpScreen
 from taskagent.screens.history import HistoryView
 from taskagent.screens.task_form import TaskFormScreen
+from taskagent.widgets.chart import SeriesChart
 from taskagent.widgets.chat_panel import ChatInput
-from tests.ui.conftest import FIXED, seeded_factory
-from tests.ui.test_app import SIZE, chat_text, make_task, wait_for
+from tests.ui.conftest import FIXED, fixed_clock, seeded_factory
+from tests.ui.test_app import SIZE, chat_text, make_task, text_of, wait_for
 
 
 async def test_readme_keys_work_from_the_chat_input_at_launch(services: Any) -> None:
@@ -92,3 +97,95 @@ async def test_f7_during_start_up_waits_for_the_answer(settings: Any) -> None:
         await wait_for(pilot, lambda: app.active_tab == "history" and history.total == 1)
         assert "While you were away" in chat_text(app)
         assert not any("nothing new" in n.message for n in list(app._notifications))
+
+
+# ----------------------------------------------------------------------- the History chart
+def _prices(price: float) -> str:
+    coins = [{"rank": 1, "id": "bitcoin", "symbol": "BTC", "price": price, "market_cap": 2e12}]
+    return json.dumps({"vs_currency": "usd", "count": 1, "coins": coins})
+
+
+async def test_chart_defaults_to_price_honours_since_and_keeps_the_chosen_key(
+    services: Any,
+) -> None:
+    task = await make_task(services, "BTC chart")
+    for hours in range(10, 0, -1):  # ten runs, one an hour, the last an hour ago
+        await services.repo.add_run(
+            Run(
+                task_id=task.id,
+                run_time=FIXED - timedelta(hours=hours),
+                status=RunStatus.SUCCESS,
+                raw_data=_prices(90_000 + hours * 1000),
+            )
+        )
+    app = TaskAgentApp(services, clock=fixed_clock)
+    async with app.run_test(size=(150, 45)) as pilot:
+        history = app.query_one(HistoryView)
+        app.show_history(task_id=task.id)
+        await wait_for(pilot, lambda: history.total == 10 and history.chart_runs != [])
+        chart = app.query_one(SeriesChart)
+        assert history.chart_path == "coins[0].price"  # not coins[0].rank, a flat line
+        assert chart.rows > 3
+        await pilot.press("w", *"3h", "enter")  # since 3h: runs 3, 2 and 1 h ago
+        await wait_for(pilot, lambda: history.total == 3)
+        assert chart._plotted is not None
+        assert len(chart._plotted[0]) == 3  # the chart shows what the table shows
+        await pilot.press("c")  # the next key: coins[0].market_cap
+        chosen = history.chart_path
+        assert chosen != "coins[0].price"
+        await pilot.press("t", "enter")  # the task filter re-applied
+        await pilot.pause(0.3)
+        await wait_for(pilot, lambda: history.total == 3)
+        assert history.chart_path == chosen
+
+
+# ------------------------------------------------------------ History: detail and filters
+async def _new_run(services: Any, task_id: int, minutes: int) -> int:
+    run = await services.repo.add_run(
+        Run(task_id=task_id, run_time=FIXED + timedelta(minutes=minutes), status=RunStatus.SUCCESS)
+    )
+    services.events.publish(RunFinished(task_id, run.id, "success"))
+    return int(run.id)
+
+
+def _detail(app: TaskAgentApp) -> str:
+    return text_of(app.query_one("#run-meta"))
+
+
+async def test_history_detail_follows_the_newest_run_unless_the_user_moved(
+    services: Any,
+) -> None:
+    task = await make_task(services, "follow")
+    first = await _new_run(services, task.id, 0)
+    app = TaskAgentApp(services, clock=fixed_clock)
+    async with app.run_test(size=SIZE) as pilot:
+        history = app.query_one(HistoryView)
+        await pilot.press("f5")
+        await wait_for(pilot, lambda: history.total == 1)
+        assert f"run #{first}" in _detail(app)
+        second = await _new_run(services, task.id, 1)
+        await wait_for(pilot, lambda: history.total == 2)
+        await wait_for(pilot, lambda: f"run #{second}" in _detail(app))  # followed
+        await pilot.press("down")  # the user looks at an older run
+        assert f"run #{first}" in _detail(app)
+        await _new_run(services, task.id, 2)
+        await wait_for(pilot, lambda: history.total == 3)
+        await pilot.pause(0.2)
+        assert f"run #{first}" in _detail(app)  # stays where the user put it
+
+
+async def test_esc_in_a_filter_clears_only_that_filter(services: Any) -> None:
+    task = await make_task(services, "filters")
+    await _new_run(services, task.id, 0)
+    app = TaskAgentApp(services, clock=fixed_clock)
+    async with app.run_test(size=SIZE) as pilot:
+        history = app.query_one(HistoryView)
+        app.show_history(task_id=task.id)
+        await pilot.press("w", *"2h", "enter")
+        await wait_for(pilot, lambda: history.since is not None and history.task_id == task.id)
+        await pilot.press("w", "escape")  # in the since filter
+        await wait_for(pilot, lambda: history.since is None)
+        assert history.task_id == task.id  # the task filter stays
+        assert app.query_one("#history-task", Input).value == str(task.id)
+        await pilot.press("escape")  # on the table: every filter
+        await wait_for(pilot, lambda: history.task_id is None)
