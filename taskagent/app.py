@@ -464,16 +464,24 @@ class TaskAgentApp(App[int]):
         self.query_one(HistoryView).show(task_id=task_id, since=since)
 
     def run_task_now(self, task_id: int) -> None:
-        async def job(_services: Services) -> Any:
+        async def job(_services: Services) -> tuple[Any, str]:
             # The engine runs it wherever the scheduler lives (here, or the daemon).
             services = await self.wait_for_engine()
-            return await services.engine.run_now(task_id)
+            run = await services.engine.run_now(task_id)
+            task = await services.repo.get_task(task_id)
+            return run, task.name if task is not None else f"task {task_id}"
 
-        def done(run: Any) -> None:
+        def done(result: tuple[Any, str]) -> None:
+            from taskagent.core.activity import cut, took
+
+            run, name = result
             severity = "error" if run.status.failed else "information"
-            detail = run.error_message or "finished"
+            detail = cut(run.error_message or run.ai_summary, 200) or "no summary"
             self.notify(
-                f"run #{run.id}: {run.status.value} — {detail}", title="Run", severity=severity
+                f"run #{run.id}: {run.status.value} in {took(run.duration_ms)} — {detail}",
+                title=name,
+                severity=severity,
+                markup=False,
             )
 
         self.call_core(job, done=done, group="runs", what="Run now")

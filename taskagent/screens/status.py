@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from rich import box
 from rich.console import Group
 from rich.table import Table
 from rich.text import Text
@@ -152,6 +153,13 @@ class StatusView(Vertical):
             ),
         )
         lines.add_row("AI", str(status.get("ai", "?")))
+        tokens = status.get("tokens_today")
+        if tokens is not None:
+            summaries, chat = tokens.get("summaries", 0), tokens.get("chat", 0)
+            lines.add_row(
+                "tokens today",
+                f"{summaries + chat:,} (task summaries {summaries:,}, chat {chat:,}); /tokens",
+            )
         if "notifications" in status:
             lines.add_row("notifications", str(status["notifications"]))
         database = status.get("database", {})
@@ -159,7 +167,7 @@ class StatusView(Vertical):
             lines.add_row(
                 "database", f"{database.get('path')} ({size(database.get('size_bytes', 0))})"
             )
-        servers = Table(title="MCP servers", title_justify="left", expand=True, show_edge=False)
+        servers = Table(title="MCP servers", title_justify="left", expand=True, box=box.ROUNDED)
         servers.add_column("server")
         servers.add_column("state")
         servers.add_column("tools", justify="right")
@@ -170,7 +178,7 @@ class StatusView(Vertical):
             if server.get("error"):
                 state.append(f" — {server['error']}", style="dim")
             servers.add_row(server["name"], state, str(server.get("tools", 0)))
-        upcoming = Table(title="Next runs", title_justify="left", expand=True, show_edge=False)
+        upcoming = Table(title="Next runs", title_justify="left", expand=True, box=box.ROUNDED)
         upcoming.add_column("when", no_wrap=True)
         upcoming.add_column("task")
         upcoming.add_column("schedule", style="dim")
@@ -189,7 +197,7 @@ class StatusView(Vertical):
 
     def _render_tasks(self) -> None:
         rates = Table(
-            title="Success rate per task", title_justify="left", expand=True, show_edge=False
+            title="Success rate per task", title_justify="left", expand=True, box=box.ROUNDED
         )
         rates.add_column("task")
         rates.add_column("runs", justify="right")

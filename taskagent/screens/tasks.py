@@ -25,13 +25,13 @@ if TYPE_CHECKING:
     from taskagent.app import TaskAgentApp
     from taskagent.services import Services
 
-COLUMNS = [
+COLUMNS = [  # fits 87 cells (150 columns with the chat pane open) by shrinking Schedule & Tool
     Column("id", "ID", 5, "right"),
     Column("name", "Name"),
-    Column("schedule", "Schedule", 24),
-    Column("tool", "Tool", 26),
-    Column("state", "State", 9),
-    Column("last", "Last run", 12),
+    Column("schedule", "Schedule", 24, min_width=14),
+    Column("tool", "Tool", 26, min_width=16),
+    Column("state", "State", 8),
+    Column("last", "Last run", 12, min_width=9),
     Column("next", "Next run", 10),
     Column("rate", "OK %", 5, "right"),
 ]

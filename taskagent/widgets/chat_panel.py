@@ -168,6 +168,7 @@ class ChatPanel(Vertical):
     ChatPanel #chat-log > .tool {
         margin: 0 0 1 0; color: $text-muted; text-wrap: nowrap; text-overflow: ellipsis;
     }
+    ChatPanel #chat-log > .table { text-wrap: nowrap; text-overflow: ellipsis; }
     ChatPanel #chat-log > .error { color: $text-error; }
     ChatPanel #chat-log > .notice { color: $text-warning; }
     ChatPanel #chat-log > .system { color: $text-muted; }
@@ -426,4 +427,4 @@ class ChatPanel(Vertical):
         if reply.error:
             self.write_error(reply.text)
         else:
-            self.write(reply.text)
+            self.write(reply.text, "reply table" if reply.table else "reply")

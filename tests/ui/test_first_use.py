@@ -4,11 +4,15 @@ when the user left, F7 during start-up. Pilot over the real core (temp DB, built
 from __future__ import annotations
 
 import asyncio
+import io
 import json
 from datetime import timedelta
 from typing import Any
 
-from textual.widgets import Input
+import pytest
+from rich.console import Console
+from textual.widgets import Input, Static
+from textual.widgets._toast import Toast, ToastRack
 
 from taskagent.app import TaskAgentApp
 from taskagent.core.events import RunFinished
@@ -17,6 +21,7 @@ from taskagent.presence import LAST_SEEN_KEY
 from taskagent.screens.help import HelpScreen
 from taskagent.screens.history import HistoryView
 from taskagent.screens.task_form import TaskFormScreen
+from taskagent.screens.tasks import TasksView
 from taskagent.widgets.chart import SeriesChart
 from taskagent.widgets.chat_panel import ChatInput
 from tests.ui.conftest import FIXED, fixed_clock, seeded_factory
@@ -189,3 +194,52 @@ async def test_esc_in_a_filter_clears_only_that_filter(services: Any) -> None:
         assert app.query_one("#history-task", Input).value == str(task.id)
         await pilot.press("escape")  # on the table: every filter
         await wait_for(pilot, lambda: history.task_id is None)
+
+
+# ------------------------------------------------------------------ layout at 150 columns
+async def test_layout_at_150_columns_with_the_chat_pane(services: Any) -> None:
+    for name in ("BTC hourly", "Top 10 prices", "Trending coins on CoinGecko"):
+        await make_task(services, name)
+    app = TaskAgentApp(services, clock=fixed_clock)
+    async with app.run_test(size=(150, 45), notifications=True) as pilot:
+        await pilot.press("f4", "f2")  # Tasks, with the chat beside it
+        table = app.query_one(TasksView).table
+        await wait_for(pilot, lambda: table.row_count == 3)
+        await pilot.pause()
+        # Every column (Next run, OK %) fits: no sideways scrolling, no scrollbar glyph.
+        assert table.virtual_size.width <= table.size.width
+        assert not table.show_horizontal_scrollbar
+        assert "OK %" in table._header_cells()
+        # /tasks list in columns that line up
+        app.query_one(ChatInput).value = "/tasks list"
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: "Trending coins" in chat_text(app))
+        reply = chat_text(app).split("> /tasks list", 1)[1].strip().splitlines()
+        header, rows = reply[0], reply[1:4]
+        assert all(row.index("active") == header.index("State") for row in rows)
+        assert all(row.index("every") == header.index("Schedule") for row in rows)
+        # a toast never covers the chat input
+        app.notify("a long enough message to fill a toast " * 3, timeout=30)
+        rack = app.screen.get_child_by_type(ToastRack)
+        await wait_for(pilot, lambda: bool(rack.query(Toast)))
+        await pilot.pause(0.3)
+        field = app.query_one(ChatInput).region
+        toasts = list(rack.query(Toast))
+        assert toasts and all(not t.region.overlaps(field) for t in toasts)
+
+
+@pytest.mark.parametrize("width", [150, 220])
+async def test_status_tables_have_their_right_border(services: Any, width: int) -> None:
+    task = await make_task(services, "BTC hourly")
+    await services.repo.add_run(Run(task_id=task.id, run_time=FIXED, status=RunStatus.SUCCESS))
+    app = TaskAgentApp(services, clock=fixed_clock)
+    async with app.run_test(size=(width, 45)) as pilot:
+        await pilot.press("f6")
+        rates = app.query_one("#status-tasks", Static)
+        await wait_for(pilot, lambda: "BTC hourly" in text_of(rates))
+        await pilot.pause()
+        console = Console(width=rates.content_region.width, file=io.StringIO(), record=True)
+        console.print(rates.content)
+        lines = [line for line in console.export_text().splitlines()[1:] if line.strip()]
+        assert lines and all(line.rstrip()[-1] in "╮│╯┤" for line in lines), lines
+        assert "tokens today" in text_of(app.query_one("#status-overview"))
