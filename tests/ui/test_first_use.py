@@ -48,6 +48,10 @@ async def test_readme_keys_work_from_the_chat_input_at_launch(services: Any) -> 
         await pilot.press("ctrl+a", "ctrl+k")  # empty again (the Input's own keys)
         await pilot.press("question_mark")
         await wait_for(pilot, lambda: isinstance(app.screen, HelpScreen))
+        body = " ".join(text_of(s) for s in app.screen.query(Static))
+        # the task form's keys, leaving the chat input, and the ids [keymap] takes
+        for needle in ("Task form", "Test run", "Leave the input", "tasks.run", "form.save"):
+            assert needle in body, needle
 
 
 async def test_away_counts_from_when_the_user_left_and_names_tasks(services: Any) -> None:
