@@ -158,7 +158,7 @@ class StatusView(Vertical):
             summaries, chat = tokens.get("summaries", 0), tokens.get("chat", 0)
             lines.add_row(
                 "tokens today",
-                f"{summaries + chat:,} (task summaries {summaries:,}, chat {chat:,}); /tokens",
+                f"{summaries + chat:,} (summaries {summaries:,}, chat {chat:,})",
             )
         if "notifications" in status:
             lines.add_row("notifications", str(status["notifications"]))
@@ -167,7 +167,7 @@ class StatusView(Vertical):
             lines.add_row(
                 "database", f"{database.get('path')} ({size(database.get('size_bytes', 0))})"
             )
-        servers = Table(title="MCP servers", title_justify="left", expand=True, box=box.ROUNDED)
+        servers = Table(title="MCP servers", title_justify="left", expand=True, show_edge=False)
         servers.add_column("server")
         servers.add_column("state")
         servers.add_column("tools", justify="right")
@@ -178,7 +178,7 @@ class StatusView(Vertical):
             if server.get("error"):
                 state.append(f" — {server['error']}", style="dim")
             servers.add_row(server["name"], state, str(server.get("tools", 0)))
-        upcoming = Table(title="Next runs", title_justify="left", expand=True, box=box.ROUNDED)
+        upcoming = Table(title="Next runs", title_justify="left", expand=True, show_edge=False)
         upcoming.add_column("when", no_wrap=True)
         upcoming.add_column("task")
         upcoming.add_column("schedule", style="dim")

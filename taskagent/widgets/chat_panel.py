@@ -41,8 +41,8 @@ if TYPE_CHECKING:
 # is ready (off the first paint), never at module import.
 
 WELCOME = (
-    "Welcome to taskagent. Type /help for the commands, ? for every key. While this input is "
-    "empty, 2 3 4 open Tasks, History and Status (F3-F6 work always); Esc leaves the input."
+    "Welcome to taskagent. Type /help for the commands, ? for the keys. With this input empty, "
+    "2 3 4 open the other tabs (F4-F6 always)."
 )
 MAX_ENTRIES = 400
 MAX_TRANSCRIPT = 80  # lines of the stored conversation shown when the app opens
