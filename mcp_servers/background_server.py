@@ -22,7 +22,7 @@ from fastmcp.exceptions import ToolError
 from mcp.types import ToolAnnotations
 
 from taskagent.core import schedules
-from taskagent.core.models import Run
+from taskagent.core.models import Run, Task
 from taskagent.core.serialize import run_to_dict, task_to_dict
 from taskagent.core.tasks import TaskInputError, TaskNotFound, TaskService
 
@@ -51,15 +51,12 @@ def _user_errors() -> Iterator[None]:
         raise ToolError(str(exc)) from None
 
 
-def _with_preview(task_dict: dict[str, Any], tasks: TaskService) -> dict[str, Any]:
-    task = task_dict
-    if task["state"] == "active":
-        schedule = schedules.Schedule(
-            schedules.ScheduleType(task["schedule_type"]), task["schedule_value"], task["timezone"]
-        )
-        runs = schedules.next_runs(schedule, 3, after=tasks.clock())
-        task["next_runs"] = [r.isoformat() for r in runs]
-    return task
+def _with_preview(task: Task, tasks: TaskService) -> dict[str, Any]:
+    data = task_to_dict(task)
+    if task.state.value == "active":  # the scheduler's own grid (interval anchored at creation)
+        runs = schedules.task_next_runs(task, 3, after=tasks.clock())
+        data["next_runs"] = [r.isoformat() for r in runs]
+    return data
 
 
 def create_server(tasks: TaskService, run_now: RunNow, status: StatusProvider) -> FastMCP:
@@ -105,7 +102,7 @@ def create_server(tasks: TaskService, run_now: RunNow, status: StatusProvider) -
                 use_ai_summary=use_ai_summary,
                 notification_level=notification_level,
             )
-        return _with_preview(task_to_dict(task), tasks)
+        return _with_preview(task, tasks)
 
     @mcp.tool(annotations=_READ_ONLY)
     async def list_background_tasks() -> dict[str, Any]:
@@ -231,7 +228,7 @@ def create_server(tasks: TaskService, run_now: RunNow, status: StatusProvider) -
         """
         with _user_errors():
             task = await tasks.update_schedule(task_id, schedule_type, schedule_value)
-        return _with_preview(task_to_dict(task), tasks)
+        return _with_preview(task, tasks)
 
     @mcp.tool(annotations=_READ_ONLY)
     async def get_scheduler_status() -> dict[str, Any]:
@@ -252,7 +249,10 @@ async def _serve() -> int:
     except ConfigError as exc:
         print(f"taskagent background server: {exc}", file=sys.stderr)
         return 2
-    async with Services.open(settings) as services:
+    # Never schedules: it reports (and hands "run now" to) whichever process holds the lease.
+    # The servers in mcp.json are started because new tasks' tools are checked against them.
+    async with Services.open(settings, kind="mcp", desktop=False) as services:
+        await services.engine.start(schedule=False)
         await services.background_server.run_async(transport="stdio", show_banner=False)
     return 0
 

@@ -82,6 +82,17 @@ def build_parser() -> argparse.ArgumentParser:
     add.add_argument("--notify", choices=NOTIFY_LEVELS, help="notification level")
     add.add_argument("--timezone", help="IANA zone for the schedule (default: configured)")
     add.add_argument("--threshold", type=float, help="significant change in percent (default 5)")
+    add.add_argument(
+        "--grace",
+        type=float,
+        metavar="SECONDS",
+        help="a run this late still runs; later it is recorded as missed (default 60)",
+    )
+    add.add_argument(
+        "--misfire",
+        choices=("once", "skip"),
+        help="missed runs: one catch-up run (once, default) or none (skip)",
+    )
     add.add_argument("--disabled", action="store_true", help="create it switched off")
     _add_json(add)
 

@@ -63,10 +63,17 @@ def _print_task(task: Task, stats: TaskStats | None, tz: str) -> None:
         f"  schedule : {data['schedule']}  ({task.schedule_type.value} '{task.schedule_value}', {task.timezone})"
     )
     print(f"  tool     : {task.mcp_tool} {json.dumps(task.tool_args)}")
-    print(f"  state    : {task.state.value}")
+    state = task.state.value
+    if task.done_at is not None:
+        state += f" (its run was accounted for {_local(task.done_at, tz)})"
+    print(f"  state    : {state}")
     print(f"  summary  : {'AI summary' if task.use_ai_summary else 'raw data only'}")
     print(
         f"  notify   : {task.notification_level.value} (significant = {task.significance_threshold:g}% change)"
+    )
+    print(
+        f"  missed   : runs up to {task.misfire_grace_seconds} s late still run; "
+        f"catch-up: {task.misfire_policy.value}"
     )
     print(f"  last run : {_local(task.last_run, tz)}")
     print(f"  next run : {_local(task.next_run, tz)}")
@@ -120,7 +127,7 @@ def _print_status(status: dict[str, Any], tz: str) -> None:
     counts = status["tasks"]
     print(
         f"tasks     : {counts['total']} ({counts['active']} active, {counts['paused']} paused, "
-        f"{counts['disabled']} disabled)"
+        f"{counts['disabled']} disabled, {counts['done']} done)"
     )
     day = status["last_24h"]
     print(f"last 24 h : {day['runs']} runs, {day['errors']} failed")
@@ -180,6 +187,8 @@ async def _tasks(services: Services, args: argparse.Namespace) -> int:
             use_ai_summary=not args.no_summary,
             notification_level=args.notify,
             significance_threshold=5.0 if args.threshold is None else args.threshold,
+            misfire_grace_seconds=60 if args.grace is None else args.grace,
+            misfire_policy=args.misfire or "once",
             enabled=not args.disabled,
         )
         if as_json:

@@ -15,10 +15,12 @@ import sys
 from logging.handlers import RotatingFileHandler
 
 from taskagent.config import Settings
+from taskagent.core import stop_deadline
 from taskagent.core.activity import ActivityLog
 from taskagent.core.engine import SchedulerBusy
 
 log = logging.getLogger("taskagent.daemon")
+STOP_SLACK_SECONDS = 1.8  # past the grace, the stop deadline exits (the promise: grace + 2 s)
 
 
 OUR_LOGGERS = ("taskagent", "mcp_servers")
@@ -76,10 +78,20 @@ async def _serve(settings: Settings, grace: float) -> int:
         )
         await stop.wait()
         log.info("stopping: letting running runs finish (up to %g s)", grace)
-        interrupted = await services.engine.stop(grace=grace)
-        await activity.drain()
+        engine = services.engine
+        # The orderly stop is bounded by itself; this is the backstop: exit within grace + 2 s.
+        deadline = stop_deadline.arm(
+            grace + STOP_SLACK_SECONDS,
+            db_path=services.repo.path,
+            holder_id=engine.lease.holder_id,
+            own_runs=engine.unfinished_run_ids,
+        )
+        interrupted = await engine.stop(grace=grace)
+        deadline.recorded.set()
+        await activity.drain()  # the last runs' lines (bounded: 0.5 s)
         activity.close()
         log.info("stopped (%d run(s) interrupted)", interrupted)
+    deadline.done.set()  # the MCP servers and the database are closed too
     return 0
 
 

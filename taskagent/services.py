@@ -185,11 +185,13 @@ class Services:
         settings: Settings,
         *,
         kind: str = "app",
+        desktop: bool = True,
         on_base: BaseCallback | None = None,
         defer: bool = False,
     ) -> AsyncIterator[Services]:
         """Build the core. The engine is created but not started: the app and the daemon call
         `services.engine.start()`, the CLI and the MCP server `start(schedule=False)`.
+        `desktop=False` (the standalone MCP server) never probes for desktop notifications.
 
         `on_base` is called with the CoreBase as soon as the database is open, before the
         heavy imports (which then run on a worker thread). `defer=True` leaves mcp.json's
@@ -211,7 +213,7 @@ class Services:
             if on_base is not None:
                 on_base(CoreBase(settings, repo, tasks, events))
                 await asyncio.to_thread(_import_heavy)  # the UI loop keeps painting
-            async with cls._open_agent(settings, kind, repo, tasks, events) as services:
+            async with cls._open_agent(settings, kind, desktop, repo, tasks, events) as services:
                 if not defer:
                     await services.finish_start()
                 yield services
@@ -221,7 +223,13 @@ class Services:
     @classmethod
     @asynccontextmanager
     async def _open_agent(
-        cls, settings: Settings, kind: str, repo: Repository, tasks: TaskService, events: EventBus
+        cls,
+        settings: Settings,
+        kind: str,
+        desktop: bool,
+        repo: Repository,
+        tasks: TaskService,
+        events: EventBus,
     ) -> AsyncIterator[Services]:
         """Stage 2: the MCP manager with the built-in servers, the runner, engine and chat."""
         from mcp_servers.background_server import create_server as create_background_server
@@ -248,7 +256,7 @@ class Services:
         summarizer = Summarizer(settings, gemini=gemini)
         notifier = Notifier(
             cooldown_seconds=settings.notifications_cooldown_seconds,
-            use_desktop=settings.notifications_desktop,
+            use_desktop=settings.notifications_desktop and desktop,
         )
         try:
             # "Pause task" on a notification pauses through the one place that validates.

@@ -997,7 +997,8 @@ class ChatSession:
                     )
                 except schedules.ScheduleError as exc:
                     return str(exc)
-                runs = schedules.next_runs(new, 3, after=self.clock())
+                # Same grid as the scheduler: an interval stays anchored at the task's creation.
+                runs = schedules.next_runs(new, 3, after=self.clock(), anchor=task.created_at)
                 return ConfirmationNeeded(
                     cid,
                     ref,
@@ -1049,7 +1050,7 @@ class ChatSession:
             return str(exc)
         if await self.tasks.repo.get_task_by_name(task.name) is not None:
             return f"a task named '{task.name}' already exists; choose another name"
-        runs = schedules.next_runs(task.schedule, 3, after=self.clock())
+        runs = schedules.task_next_runs(task, 3, after=self.clock())
         level = task.notification_level.value
         notify = {
             "all": "every run",

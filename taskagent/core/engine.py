@@ -20,7 +20,7 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any, Literal
 
-from taskagent.core.events import EventBus, TaskChanged
+from taskagent.core.events import EventBus, RunFinished, RunStarted, TaskChanged
 from taskagent.core.lease import (
     HEARTBEAT_SECONDS,
     Lease,
@@ -33,13 +33,14 @@ from taskagent.core.lease import (
 )
 from taskagent.core.models import Run, RunStatus, to_iso, utcnow
 from taskagent.core.repository import Repository
-from taskagent.core.runner import TaskRunner, WorkerPool
+from taskagent.core.runner import PoolClosing, TaskRunner, WorkerPool
 from taskagent.core.runs import RunExecutor
 from taskagent.core.scheduler import TaskScheduler
 
 log = logging.getLogger(__name__)
 
-Mode = Literal["scheduler", "attached", "client", "stopped"]
+Mode = Literal["scheduler", "attached", "client", "stopping", "standing-down", "stopped"]
+ANSWER_TASK = "taskagent-answer-request"
 WATCH_SECONDS = 0.5
 PRUNE_SECONDS = 3600.0
 
@@ -66,6 +67,7 @@ class Engine:
         events: EventBus | None = None,
         on_worker_exit: Callable[[], Any] | None = None,
         clock: Callable[[], datetime] = utcnow,
+        lease_clock: Callable[[], datetime] | None = None,
         retention_days: int = 90,
         max_rows_per_task: int = 10_000,
     ) -> None:
@@ -74,7 +76,8 @@ class Engine:
         self.events = events or EventBus()
         self.kind = kind
         self.clock = clock
-        self.lease = Lease(repo, kind=kind, clock=clock)
+        # The lease may keep its own clock (tests age a lease without moving the schedule).
+        self.lease = Lease(repo, kind=kind, clock=lease_clock or clock)
         self.pool = WorkerPool(workers, on_worker_exit=on_worker_exit)
         self.runner = TaskRunner(repo, executor, self.pool, events=self.events, clock=clock)
         self.scheduler = TaskScheduler(repo, self.runner, events=self.events, clock=clock)
@@ -83,7 +86,13 @@ class Engine:
         self.mode: Mode = "stopped"
         self.holder: LeaseInfo | None = None
         self.started_at: datetime | None = None
-        self._background: list[asyncio.Task[Any]] = []
+        self._background: set[asyncio.Task[Any]] = set()
+        self._holder_tasks: set[asyncio.Task[Any]] = set()
+        self._heartbeat: asyncio.Task[None] | None = None
+        self._run_events: list[Callable[[], None]] | None = None
+        self._own_runs: set[int] = set()  # ids of this process's runs in flight
+        self._stop_grace = 5.0  # seconds running runs get when the lease is lost
+        self.lease_losses = 0
         self._loop: asyncio.AbstractEventLoop | None = None
         self._sync_wanted = asyncio.Event()
         self._unsubscribe: Callable[[], None] | None = None
@@ -95,6 +104,11 @@ class Engine:
         raises SchedulerBusy when another process holds the lease."""
         self._loop = asyncio.get_running_loop()
         self.started_at = self.clock()
+        if self._run_events is None:
+            self._run_events = [
+                self.events.subscribe(RunStarted, self._on_run_started),
+                self.events.subscribe(RunFinished, self._on_run_finished),
+            ]
         if not schedule:
             self.mode = "client"
             return self.mode
@@ -102,14 +116,20 @@ class Engine:
         if holder is not None:
             if exclusive:
                 raise SchedulerBusy(holder, str(self.repo.path))
-            self.holder = holder
-            self.mode = "attached"
-            self._spawn(self._attached_loop())
+            self._attach(holder)
             return self.mode
         await self._become_scheduler()
         return self.mode
 
+    def _attach(self, holder: LeaseInfo | None) -> None:
+        self.holder = holder
+        self.mode = "attached"
+        self._spawn(self._attached_loop())
+
     async def _become_scheduler(self) -> None:
+        """Start everything only the lease holder does, exactly once."""
+        if self.mode == "scheduler":
+            return
         # Rows left `running` by a holder that died cannot finish any more.
         interrupted = await self.repo.mark_running_interrupted(
             "interrupted: taskagent stopped before the run finished",
@@ -119,52 +139,97 @@ class Engine:
             log.warning("marked %d unfinished run(s) as interrupted", interrupted)
         self.holder = await self.lease.current()
         self.pool.start()
-        self._unsubscribe = self.events.subscribe(TaskChanged, self._on_task_changed)
+        if self._unsubscribe is None:
+            self._unsubscribe = self.events.subscribe(TaskChanged, self._on_task_changed)
         await self.scheduler.start()
         self.mode = "scheduler"
-        self._spawn(self._heartbeat_loop())
-        self._spawn(self._watch_loop())
-        self._spawn(self._sync_loop())
-        self._spawn(self._prune_loop())
+        self._heartbeat = asyncio.create_task(self._heartbeat_loop(), name="taskagent-heartbeat")
+        for loop in (self._watch_loop(), self._sync_loop(), self._prune_loop()):
+            self._holder_tasks.add(self._spawn(loop))
+
+    async def _stand_down(self) -> int:
+        """Stop everything only the lease holder does: the scheduler (no more fires), request
+        claiming, the worker pool (runs waiting for a worker never start; running ones get a
+        short grace). Returns how many of this process's runs were interrupted."""
+        for task in list(self._holder_tasks):
+            task.cancel()
+        self._holder_tasks.clear()
+        if self._unsubscribe is not None:
+            self._unsubscribe()
+            self._unsubscribe = None
+        await self.scheduler.stop()
+        return await self._finish_runs(self._stop_grace)
+
+    async def _finish_runs(self, grace: float) -> int:
+        self.pool.close()  # runs waiting for a worker are recorded "stopped before it started"
+        cancelled = await self.pool.shutdown(grace)
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(self.scheduler.wait_idle(), timeout=1)
+        answers = [t for t in self._background if t.get_name() == ANSWER_TASK]
+        if answers:
+            await asyncio.wait(answers, timeout=1)
+        ours = self._own_runs | self.runner.claimed
+        interrupted = 0
+        try:
+            interrupted = await asyncio.wait_for(
+                self.repo.mark_runs_interrupted(
+                    ours, "interrupted: taskagent stopped before the run finished"
+                ),
+                timeout=2,
+            )
+        except Exception as exc:  # the next start marks them instead
+            log.warning("could not mark unfinished runs as interrupted: %s", exc)
+        if cancelled or interrupted:
+            log.warning("%d run(s) interrupted", max(cancelled, interrupted))
+        return interrupted
 
     async def stop(self, grace: float = 10.0) -> int:
-        """Stop accepting, let running runs finish up to `grace` seconds, mark the rest
-        `interrupted`. Returns how many runs were interrupted."""
+        """Stop taking fires and requests at once; keep the lease (heartbeat) to the very end;
+        give running runs (scheduled or requested) up to `grace` seconds; record what did not
+        finish as `interrupted` (only this process's runs); release the lease. Bounded: returns
+        within about grace + 2 s whatever the tools do. Returns how many runs were
+        interrupted."""
         was = self.mode
-        self.mode = "stopped"
-        background, self._background = self._background, []
-        for task in background:
-            task.cancel()
-        if background:
-            # Bounded: a loop stuck in a database call must not keep the process from stopping.
-            _done, stuck = await asyncio.wait(background, timeout=5)
-            if stuck:
-                log.warning("%d background task(s) did not stop in time", len(stuck))
+        self.mode = "stopping"
+        for task in list(self._background):
+            if task.get_name() != ANSWER_TASK:
+                task.cancel()
+        self._holder_tasks.clear()
         if self._unsubscribe is not None:
             self._unsubscribe()
             self._unsubscribe = None
         interrupted = 0
         if was == "scheduler":
-            await self.scheduler.stop()
-            cancelled = await self.pool.shutdown(grace)
             with contextlib.suppress(Exception):
-                await asyncio.wait_for(self.scheduler.wait_idle(), timeout=2)
-            try:
-                interrupted = await asyncio.wait_for(
-                    self.repo.mark_running_interrupted(
-                        "interrupted: taskagent stopped before the run finished"
-                    ),
-                    timeout=15,
-                )
-            except TimeoutError:  # the next start marks them instead
-                log.warning("could not mark unfinished runs as interrupted while stopping")
-            if cancelled or interrupted:
-                log.warning("stopped with %d run(s) interrupted", max(cancelled, interrupted))
-            await self.lease.release()
+                await asyncio.wait_for(self.scheduler.stop(), timeout=2)
+            interrupted = await self._finish_runs(grace)
+        if self._heartbeat is not None:
+            self._heartbeat.cancel()
+            self._heartbeat = None
+        if was == "scheduler":
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(self.lease.release(), timeout=1)
+        for unsubscribe in self._run_events or []:
+            unsubscribe()
+        self._run_events = None
+        self.mode = "stopped"
         return interrupted
 
-    def _spawn(self, coro: Any) -> None:
-        self._background.append(asyncio.create_task(coro))
+    def _spawn(self, coro: Any, name: str | None = None) -> asyncio.Task[Any]:
+        task = asyncio.create_task(coro, name=name)
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)  # never grows without bound
+        return task
+
+    def unfinished_run_ids(self) -> list[int]:
+        """This process's runs not yet recorded as finished (safe from any thread)."""
+        return sorted(set(self._own_runs) | set(self.runner.claimed))
+
+    def _on_run_started(self, event: RunStarted) -> None:
+        self._own_runs.add(event.run_id)  # may be called on a worker thread: a set add is atomic
+
+    def _on_run_finished(self, event: RunFinished) -> None:
+        self._own_runs.discard(event.run_id)
 
     # ---- loops ------------------------------------------------------------------------------
 
@@ -176,12 +241,17 @@ class Engine:
             except Exception as exc:  # a busy database must not kill the scheduler
                 log.warning("lease heartbeat failed: %s", exc)
                 continue
-            if not kept:
-                log.error("another process took the scheduler lease; stopping this scheduler")
-                await self.scheduler.stop()
-                self.mode = "attached"
-                self.holder = await self.lease.current()
-                self._spawn(self._attached_loop())
+            if not kept and self.mode == "scheduler":
+                holder = await self.lease.current()
+                log.error(
+                    "the scheduler lease was taken over by %s; this process stands down",
+                    holder.describe() if holder else "another process",
+                )
+                self.mode = "standing-down"
+                self._heartbeat = None
+                self.lease_losses += 1
+                await self._stand_down()
+                self._attach(holder)
                 return
 
     async def _prune_loop(self) -> None:
@@ -201,18 +271,17 @@ class Engine:
 
     async def _watch_loop(self) -> None:
         """Another process changed the database: re-sync jobs and answer run requests."""
-        last = await self.repo.data_version()
-        await self._answer_requests()
+        last: int | None = None
         while True:
-            await asyncio.sleep(WATCH_SECONDS)
             try:
                 version = await self.repo.data_version()
                 if version != last:
-                    last = version
                     self._sync_wanted.set()
                     await self._answer_requests()
+                    last = version  # only once the requests were taken: none is stranded
             except Exception as exc:
                 log.warning("watching the database failed: %s", exc)
+            await asyncio.sleep(WATCH_SECONDS)
 
     async def _sync_loop(self) -> None:
         while True:
@@ -243,12 +312,19 @@ class Engine:
             self.holder = holder
 
     async def _answer_requests(self) -> None:
+        if self.mode != "scheduler":
+            return
         for request_id, task_id in await take_pending_requests(self.repo):
-            self._spawn(self._answer(request_id, task_id))
+            self._spawn(self._answer(request_id, task_id), name=ANSWER_TASK)
 
     async def _answer(self, request_id: int, task_id: int) -> None:
         try:
             run = await self.runner.submit(task_id, trigger="manual")
+        except PoolClosing:
+            await answer_request(
+                self.repo, request_id, run_id=None, error="taskagent is stopping; not run"
+            )
+            return
         except Exception as exc:
             await answer_request(self.repo, request_id, run_id=None, error=str(exc))
             return
@@ -263,14 +339,28 @@ class Engine:
 
     async def run_now(self, task_id: int, *, wait_seconds: float = 600.0) -> Run:
         """Run a task now (also a paused or disabled one) wherever the scheduler lives, and
-        return the finished run."""
+        return the finished run.
+
+        Called from a worker loop (a scheduled tool such as `run_task_immediately`), it hops
+        to the main loop for the bookkeeping (the pool's queue and the runner belong to it) and
+        the run executes on the calling worker's loop: with one worker it would otherwise wait
+        for itself."""
+        here = asyncio.get_running_loop()
+        if self.mode == "scheduler" and self._loop is not None and here is not self._loop:
+            future = asyncio.run_coroutine_threadsafe(
+                self.runner.run_on_loop(task_id, here, trigger="manual"), self._loop
+            )
+            run = await asyncio.wrap_future(future)
+            if run is None:
+                raise LookupError(f"no task with id {task_id}")
+            return run
         if self.mode == "scheduler":
             run = await self.runner.submit(task_id, trigger="manual")
             if run is None:
                 raise LookupError(f"no task with id {task_id}")
             return run
         holder = await self.lease.current()
-        if holder is not None and not self.lease._is_stale(holder, self.clock()):
+        if holder is not None and not self.lease._is_stale(holder, self.lease.clock()):
             request_id = await request_run(self.repo, task_id, self.lease.holder_id)
             run_id = await wait_for_request(self.repo, request_id, wait_seconds=wait_seconds)
             run = await self.repo.get_run(run_id)
@@ -287,8 +377,11 @@ class Engine:
     async def status(self) -> dict[str, Any]:
         holder = await self.lease.current()
         uptime = (self.clock() - self.started_at).total_seconds() if self.started_at else 0.0
+        live = holder is not None and not self.lease._is_stale(holder, self.lease.clock())
         data: dict[str, Any] = {
             "mode": self.mode,
+            # Whether some process (this one or another) runs the scheduler right now.
+            "scheduler_running": live,
             "uptime_seconds": round(uptime),
             "lease_holder": None
             if holder is None

@@ -196,6 +196,15 @@ class ToolInfo:
     def ref(self) -> str:
         return f"{self.server}:{self.name}"
 
+    @property
+    def safe_to_repeat(self) -> bool:
+        """Calling it twice does no harm (MCP `readOnlyHint` or `idempotentHint`), so a
+        transient failure may be retried. MCP's defaults say an unannotated tool may write."""
+        hints = self.annotations
+        return bool(
+            getattr(hints, "read_only_hint", None) or getattr(hints, "idempotent_hint", None)
+        )
+
 
 @dataclass(frozen=True)
 class ToolCallResult:
@@ -987,8 +996,10 @@ class McpManager:
         timeout: float | None = None,  # noqa: ASYNC109 - sent with the MCP request
         raise_on_error: bool = True,
     ) -> ToolCallResult:
-        """Call a tool on this loop's session (connecting lazily); reconnect once if the
-        session broke. Raises ToolCallError / ToolTimeout / ServerUnavailable."""
+        """Call a tool on this loop's session (connecting lazily); reconnect and call again
+        once if the session broke during the call, but only for a tool that is safe to repeat
+        (the call may have reached the server). Raises ToolCallError / ToolTimeout /
+        ServerUnavailable."""
         info = self.resolve(ref)
         seconds = self._call_timeout if timeout is None else timeout
         session = self._session_for(info.server)
@@ -1025,6 +1036,12 @@ class McpManager:
                 )
             # The session is broken (e.g. the server process died): drop it, reconnect once.
             await self._drop_client(session, client)
+            if not info.safe_to_repeat:  # it may have run: never a silent second call
+                raise ServerUnavailable(
+                    info.server,
+                    f"connection lost during '{info.ref}' ({failure}); not called again "
+                    "because the tool may change data",
+                ) from failure
             if attempt == 2:
                 reason = f"connection lost: {failure}"
                 self._set_state(self._servers[info.server], "failed", reason)

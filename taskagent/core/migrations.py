@@ -168,12 +168,24 @@ CREATE INDEX ix_task_history_status ON task_history (status, id);
 CREATE INDEX ix_task_history_run_time ON task_history (run_time);
 """
 
+# Migration 6: every slot accounted for (core/slots.py). `misfire_grace_seconds`: a run later
+# than its slot by at most this still runs (else the slot is `missed`). `done_at`: when a one-shot
+# task's only slot was accounted for; it is never re-armed unless its time is edited.
+# `slot_end`: the last slot a `missed` row covers (several missed slots in a row are one row,
+# from `scheduled_time` to `slot_end`).
+_MIGRATION_6 = """
+ALTER TABLE tasks ADD COLUMN misfire_grace_seconds INTEGER NOT NULL DEFAULT 60;
+ALTER TABLE tasks ADD COLUMN done_at TEXT;
+ALTER TABLE task_history ADD COLUMN slot_end TEXT;
+"""
+
 MIGRATIONS: tuple[str, ...] = (
     _MIGRATION_1,
     _MIGRATION_2,
     _MIGRATION_3,
     _MIGRATION_4,
     _MIGRATION_5,
+    _MIGRATION_6,
 )
 """Schema scripts; the schema version after applying `MIGRATIONS[:n]` is `n`."""
 

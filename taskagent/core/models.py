@@ -56,6 +56,7 @@ class TaskState(enum.StrEnum):
     ACTIVE = "active"
     PAUSED = "paused"
     DISABLED = "disabled"
+    DONE = "done"  # a one-shot task whose slot has been accounted for
 
 
 def utcnow() -> datetime:
@@ -103,11 +104,13 @@ class Task:
     significance_threshold: float = 5.0  # percent change that counts as significant
     misfire_policy: MisfirePolicy = MisfirePolicy.ONCE
     timeout_seconds: float = 60.0
+    misfire_grace_seconds: int = 60  # a run this late (or less) still runs; later is `missed`
     id: int | None = None
     created_at: datetime | None = None
     updated_at: datetime | None = None
     last_run: datetime | None = None
     next_run: datetime | None = None
+    done_at: datetime | None = None  # one-shot tasks: when their slot was accounted for
 
     @property
     def schedule(self) -> Schedule:
@@ -119,7 +122,14 @@ class Task:
             return TaskState.DISABLED
         if self.paused:
             return TaskState.PAUSED
+        if self.done_at is not None:
+            return TaskState.DONE
         return TaskState.ACTIVE
+
+    @property
+    def schedulable(self) -> bool:
+        """Whether the scheduler should arm this task (enabled, not paused, not done)."""
+        return self.enabled and not self.paused and self.done_at is None
 
 
 @dataclass(slots=True)
@@ -144,6 +154,7 @@ class Run:
     prompt_tokens: int | None = None
     response_tokens: int | None = None
     summary_note: str | None = None  # why the summary is not the AI's (fallback reason)
+    slot_end: datetime | None = None  # `missed` rows: the last slot covered (first: scheduled_time)
 
 
 @dataclass(frozen=True, slots=True)

@@ -194,16 +194,30 @@ class _WriteGate:
                 return
 
 
+@dataclasses.dataclass(frozen=True, slots=True)
+class SlotClaim:
+    """Rows that account for a task's due slots, and the task's next unaccounted slot."""
+
+    task_id: int
+    rows: list[Run]
+    next_run: datetime | None
+    done_at: datetime | None = None
+    # The task's next_run this claim starts from: the claim is written only while the stored
+    # value is still this (compare-and-set), so two schedulers can never both claim a slot.
+    expected_next_run: datetime | None = None
+
+
 # ------------------------------------------------------------------------------------- mapping
 _TASK_COLUMNS = (
     "id, name, description, schedule_type, schedule_value, mcp_tool, tool_args, use_ai_summary, "
     "notification_level, enabled, created_at, last_run, next_run, paused, timezone, "
-    "significance_threshold, misfire_policy, timeout_seconds, updated_at"
+    "significance_threshold, misfire_policy, timeout_seconds, updated_at, misfire_grace_seconds, "
+    "done_at"
 )
 _RUN_COLUMNS = (
     "id, task_id, run_time, status, duration_ms, raw_data, ai_summary, error_message, finished_at, "
     'scheduled_time, "trigger", summarizer, significant, significance_reason, attempts, '
-    "prompt_tokens, response_tokens, summary_note"
+    "prompt_tokens, response_tokens, summary_note, slot_end"
 )
 
 
@@ -234,8 +248,10 @@ def _task_values(task: Task) -> dict[str, Any]:
         "significance_threshold": float(task.significance_threshold),
         "misfire_policy": MisfirePolicy(task.misfire_policy).value,
         "timeout_seconds": float(task.timeout_seconds),
+        "misfire_grace_seconds": int(task.misfire_grace_seconds),
         "last_run": to_iso(task.last_run),
         "next_run": to_iso(task.next_run),
+        "done_at": to_iso(task.done_at),
     }
 
 
@@ -257,10 +273,12 @@ def _task_from_row(row: sqlite3.Row) -> Task:
             significance_threshold=float(row["significance_threshold"]),
             misfire_policy=MisfirePolicy(row["misfire_policy"]),
             timeout_seconds=float(row["timeout_seconds"]),
+            misfire_grace_seconds=int(row["misfire_grace_seconds"]),
             created_at=from_iso(row["created_at"]),
             updated_at=from_iso(row["updated_at"]),
             last_run=from_iso(row["last_run"]),
             next_run=from_iso(row["next_run"]),
+            done_at=from_iso(row["done_at"]),
         )
     except (ValueError, TypeError) as exc:  # e.g. hand-edited with the sqlite3 shell
         raise RepositoryError(f"task row {row['id']} is invalid: {exc}") from exc
@@ -285,6 +303,7 @@ def _run_values(run: Run) -> dict[str, Any]:
         "prompt_tokens": run.prompt_tokens,
         "response_tokens": run.response_tokens,
         "summary_note": run.summary_note,
+        "slot_end": to_iso(run.slot_end),
     }
 
 
@@ -313,6 +332,7 @@ def _run_from_row(row: sqlite3.Row) -> Run:
             prompt_tokens=row["prompt_tokens"],
             response_tokens=row["response_tokens"],
             summary_note=row["summary_note"],
+            slot_end=from_iso(row["slot_end"]),
         )
     except (ValueError, TypeError) as exc:
         raise RepositoryError(f"task_history row {row['id']} is invalid: {exc}") from exc
@@ -667,6 +687,43 @@ class Repository:
                 [(to_iso(when), task_id) for task_id, when in next_runs.items()],
             )
 
+    async def account_slots(self, claims: Sequence[SlotClaim]) -> list[list[Run] | None]:
+        """Write the rows that account for tasks' slots and move each task's `next_run` past
+        them, all in ONE transaction (a crash leaves either both or neither: the slot rule).
+
+        Returns, per claim, its rows with ids, or None when nothing was written: the task is
+        gone, or its next_run is no longer the claim's starting point (another scheduler
+        accounted for these slots, or the schedule was edited). `done_at` is set when given."""
+        results: list[list[Run] | None] = []
+        if not claims:
+            return results
+        async with self._write() as db:
+            for claim in claims:
+                cursor = await db.execute(
+                    "UPDATE tasks SET next_run = :next_run, "
+                    "done_at = coalesce(:done_at, done_at) "
+                    "WHERE id = :id AND next_run IS :expected",
+                    {
+                        "next_run": to_iso(claim.next_run),
+                        "done_at": to_iso(claim.done_at),
+                        "id": claim.task_id,
+                        "expected": to_iso(claim.expected_next_run),
+                    },
+                )
+                claimed = cursor.rowcount > 0
+                await cursor.close()
+                if not claimed:
+                    results.append(None)
+                    continue
+                written: list[Run] = []
+                for run in claim.rows:
+                    values = _run_values(run)
+                    cursor = await db.execute(_insert_sql("task_history", values), values)
+                    written.append(dataclasses.replace(run, id=cursor.lastrowid))
+                    await cursor.close()
+                results.append(written)
+        return results
+
     async def add_run(self, run: Run) -> Run:
         """Insert a history row (typically `running`) for an existing task; returns a copy
         with its id. Raises `TaskNotFound` (history has no foreign key since schema 5, so that
@@ -934,6 +991,27 @@ class Repository:
             # SQLite's busy handler polls with sleeps, so back-to-back transactions can starve
             # another process's writer; a short gap gives it a chance.
             await asyncio.sleep(_PRUNE_PAUSE)
+
+    async def mark_runs_interrupted(self, run_ids: Iterable[int], reason: str) -> int:
+        """Turn these rows, if still `running`, into `interrupted` (this process's own runs
+        when it stops: never another process's)."""
+        ids = sorted(set(run_ids))
+        if not ids:
+            return 0
+        count = 0
+        async with self._write() as db:
+            for start in range(0, len(ids), 500):
+                chunk = ids[start : start + 500]
+                marks = ",".join("?" * len(chunk))
+                cursor = await db.execute(
+                    "UPDATE task_history SET status = ?, finished_at = ?, "
+                    "error_message = coalesce(error_message, ?) "
+                    f"WHERE status = 'running' AND id IN ({marks})",
+                    [RunStatus.INTERRUPTED.value, to_iso(self._clock()), reason, *chunk],
+                )
+                count += cursor.rowcount
+                await cursor.close()
+        return count
 
     async def mark_running_interrupted(
         self,

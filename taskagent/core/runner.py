@@ -11,20 +11,35 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import contextlib
 import logging
 import threading
+import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any, TypeVar
 
 from taskagent.core.events import EventBus, RunFinished
-from taskagent.core.models import Run, RunStatus, utcnow
+from taskagent.core.models import Run, RunStatus, Task, utcnow
 from taskagent.core.repository import Repository
 from taskagent.core.runs import RunExecutor
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
+
+
+class PoolClosing(RuntimeError):
+    """The pool is stopping (taskagent is stopping, or this process lost the lease): the run
+    never started."""
+
+
+class NoFreeWorker(RuntimeError):
+    """Every worker stayed busy for as long as the run may take."""
+
+    def __init__(self, waited: float) -> None:
+        super().__init__(f"no free worker for {waited:g} s")
+        self.waited = waited
 
 
 @dataclass(eq=False)
@@ -50,9 +65,17 @@ class WorkerPool:
         self._workers: list[_Worker] = []
         self._idle: asyncio.Queue[_Worker] | None = None
         self._in_flight: set[concurrent.futures.Future[Any]] = set()
+        self._closing = False
         self.busy = 0
 
+    @property
+    def running(self) -> bool:
+        return self._idle is not None and not self._closing
+
     def start(self) -> None:
+        if self._idle is not None:  # already running: never a second set of threads
+            return
+        self._closing = False
         self._idle = asyncio.Queue()
         for index in range(self.size):
             worker = _Worker(index)
@@ -73,7 +96,7 @@ class WorkerPool:
         for task in leftovers:
             task.cancel()
         if leftovers:
-            await asyncio.wait(leftovers, timeout=5)
+            await asyncio.wait(leftovers, timeout=DRAIN_SECONDS * 0.6)
         if self._on_worker_exit is not None:
             await self._on_worker_exit()
 
@@ -89,11 +112,24 @@ class WorkerPool:
     def waiting(self) -> int:
         return 0 if self._idle is None else len(getattr(self._idle, "_getters", ()))
 
-    async def run(self, make: Callable[[], Awaitable[T]]) -> T:
-        """Run `make()` on a free worker's loop and return its result (waits for a free one)."""
-        if self._idle is None:
-            raise RuntimeError("the worker pool is not running")
-        worker = await self._idle.get()
+    async def run(self, make: Callable[[], Awaitable[T]], *, wait_limit: float | None = None) -> T:
+        """Run `make()` on a free worker's loop and return its result. Waits for a free worker
+        at most `wait_limit` seconds (NoFreeWorker); raises PoolClosing once `close()` was
+        called, also to runs still waiting (they never start)."""
+        idle = self._idle
+        if idle is None or self._closing:
+            raise PoolClosing("taskagent is stopping")
+        try:
+            if wait_limit is None:
+                worker = await idle.get()
+            else:
+                worker = await asyncio.wait_for(idle.get(), wait_limit)
+        except TimeoutError:
+            raise NoFreeWorker(wait_limit or 0) from None
+        if worker is None or self._closing:  # None: close() woke this waiter up
+            if worker is not None:
+                idle.put_nowait(worker)
+            raise PoolClosing("taskagent is stopping")
         self.busy += 1
         future = asyncio.run_coroutine_threadsafe(_call(make), worker.loop)
         self._in_flight.add(future)
@@ -102,11 +138,25 @@ class WorkerPool:
         finally:
             self._in_flight.discard(future)
             self.busy -= 1
-            self._idle.put_nowait(worker)
+            idle.put_nowait(worker)  # the queue it came from, even if the pool has stopped
+
+    def close(self) -> None:
+        """Start no more runs: runs waiting for a worker get PoolClosing now."""
+        if self._idle is None or self._closing:
+            return
+        self._closing = True
+        for _ in range(self.waiting):
+            self._idle.put_nowait(None)  # type: ignore[arg-type]
+
+    @property
+    def in_flight(self) -> int:
+        return len(self._in_flight)
 
     async def shutdown(self, grace: float) -> int:
-        """Wait up to `grace` seconds for running work, cancel the rest; returns how many were
-        cancelled. Each worker then runs `on_worker_exit` (closing its MCP sessions)."""
+        """Start nothing new, wait up to `grace` seconds for running work, cancel the rest;
+        returns how many were cancelled. Each worker then runs `on_worker_exit` (closing its MCP
+        sessions) and its thread ends, so a later `start()` begins from zero threads."""
+        self.close()
         pending = list(self._in_flight)
         if pending:
             _done, still = await asyncio.wait(
@@ -117,22 +167,31 @@ class WorkerPool:
                 future.cancel()
         else:
             cancelled = 0
+        # Let cancelled runs unwind on their own loops (a write transaction rolls back and
+        # releases the database's write lock) and sessions close, all workers at once, bounded.
+        drains = [
+            asyncio.wrap_future(asyncio.run_coroutine_threadsafe(self._drain(), worker.loop))
+            for worker in self._workers
+            if worker.loop.is_running()
+        ]
+        if drains:
+            _done, stuck = await asyncio.wait(drains, timeout=DRAIN_SECONDS)
+            if stuck:  # closing sessions must not block shutdown
+                log.warning("%d worker(s) did not close cleanly in time", len(stuck))
         for worker in self._workers:
-            if worker.loop.is_running():
-                # Let cancelled runs unwind on their own loop (a write transaction rolls back
-                # and releases the database's write lock) before the loop stops for good.
-                done = asyncio.run_coroutine_threadsafe(self._drain(), worker.loop)
-                try:
-                    await asyncio.wait_for(asyncio.wrap_future(done), timeout=10)
-                except Exception as exc:  # closing sessions must not block shutdown
-                    log.warning("worker %s did not close cleanly: %s", worker.index, exc)
             worker.loop.call_soon_threadsafe(worker.loop.stop)
+        deadline = time.monotonic() + 0.5
         for worker in self._workers:
             if worker.thread is not None:
-                await asyncio.to_thread(worker.thread.join, 5)
+                # Daemon threads: one stuck in a blocking call does not keep the process alive.
+                await asyncio.to_thread(worker.thread.join, max(0.0, deadline - time.monotonic()))
         self._workers.clear()
         self._idle = None
         return cancelled
+
+
+# Seconds a worker gets to unwind cancelled runs and close its sessions when the pool stops.
+DRAIN_SECONDS = 1.0
 
 
 RUN_TASK_NAME = "taskagent-run"
@@ -202,6 +261,99 @@ class TaskRunner:
         self.events = events or EventBus()
         self.clock = clock
         self.running: dict[int, RunningRun] = {}
+        self.claimed: set[int] = set()  # ids of `running` rows written for slots, not yet done
+
+    def is_busy(self, task_id: int) -> bool:
+        """A run of the task is in flight (or claimed and waiting for a worker)."""
+        return task_id in self.running
+
+    def reserve(self, task_id: int, trigger: str) -> None:
+        self.running[task_id] = RunningRun(task_id, self.clock(), trigger)
+
+    def release(self, task_id: int) -> None:
+        self.running.pop(task_id, None)
+
+    async def start_claimed(self, task: Task, run: Run) -> Run | None:
+        """Run a slot the scheduler has already recorded as `run` (status `running`). A run
+        that waits for a worker longer than its timeout is `skipped` with the reason; one the
+        pool never starts because taskagent stops is `interrupted` ("before it started")."""
+        assert task.id is not None and run.id is not None
+        self.claimed.add(run.id)
+        try:
+            return await self.pool.run(
+                lambda: self.executor.run(task, claimed=run), wait_limit=task.timeout_seconds
+            )
+        except asyncio.CancelledError:
+            raise
+        except NoFreeWorker as exc:
+            log.warning("task %s: %s; its run is skipped", task.id, exc)
+            return await self._close_unstarted(run, RunStatus.SKIPPED, f"skipped: {exc}")
+        except PoolClosing:
+            return await self._close_unstarted(
+                run, RunStatus.INTERRUPTED, "interrupted: taskagent stopped before it started"
+            )
+        except Exception as exc:  # the executor records failures itself; this is a last guard
+            log.exception("run of task %s failed outside the pipeline", task.id)
+            failed = replace(
+                run,
+                status=RunStatus.ERROR,
+                error_message=f"internal error: {exc}",
+                finished_at=self.clock(),
+                duration_ms=0,
+            )
+            with contextlib.suppress(Exception):
+                await self.repo.update_run(failed)
+                self.events.publish(RunFinished(task.id, run.id, failed.status.value))
+            return failed
+        finally:
+            self.claimed.discard(run.id)
+            self.release(task.id)
+
+    async def _close_unstarted(self, run: Run, status: RunStatus, reason: str) -> Run:
+        now = self.clock()
+        closed = replace(
+            run, status=status, error_message=reason, finished_at=now, duration_ms=0, attempts=0
+        )
+        try:
+            await self.repo.update_run(closed)
+        except Exception as exc:  # stopping: the final sweep or the next start marks it
+            log.warning("could not record run %s as %s: %s", run.id, status.value, exc)
+            return closed
+        assert run.id is not None
+        self.events.publish(RunFinished(run.task_id, run.id, status.value))
+        return closed
+
+    async def run_on_loop(
+        self, task_id: int, loop: asyncio.AbstractEventLoop, *, trigger: str = "manual"
+    ) -> Run | None:
+        """On the main loop: run a task on `loop` (a worker's, which asked for it), with the
+        same one-run-per-task rule as `submit`."""
+        task = await self.repo.get_task(task_id)
+        if task is None:
+            return None
+        if self.is_busy(task_id):
+            return await self._skip_busy(task_id, trigger, None)
+        self.reserve(task_id, trigger)
+        try:
+            future = asyncio.run_coroutine_threadsafe(
+                self.executor.run(task, trigger=trigger), loop
+            )
+            return await asyncio.wrap_future(future)
+        finally:
+            self.release(task_id)
+
+    async def _skip_busy(self, task_id: int, trigger: str, scheduled_time: datetime | None) -> Run:
+        current = self.running.get(task_id)
+        since = f" (started {current.started:%H:%M:%S} UTC)" if current else ""
+        return await record_outcome(
+            self.repo,
+            self.events,
+            task_id,
+            RunStatus.SKIPPED,
+            f"skipped: the previous run{since} was still going",
+            trigger=trigger,
+            scheduled_time=scheduled_time,
+        )
 
     async def submit(
         self, task_id: int, *, trigger: str = "schedule", scheduled_time: datetime | None = None
@@ -209,28 +361,28 @@ class TaskRunner:
         task = await self.repo.get_task(task_id)
         if task is None:
             return None  # removed between the fire and now
-        current = self.running.get(task_id)
-        if current is not None:
-            reason = (
-                f"skipped: the previous run (started {current.started:%H:%M:%S} UTC) "
-                "was still going"
+        if self.is_busy(task_id):
+            return await self._skip_busy(task_id, trigger, scheduled_time)
+        self.running[task_id] = RunningRun(task_id, self.clock(), trigger)
+        try:
+            return await self.pool.run(
+                lambda: self.executor.run(task, trigger=trigger, scheduled_time=scheduled_time),
+                wait_limit=task.timeout_seconds,
             )
+        except asyncio.CancelledError:
+            raise
+        except PoolClosing:
+            raise
+        except NoFreeWorker as exc:
             return await record_outcome(
                 self.repo,
                 self.events,
                 task_id,
                 RunStatus.SKIPPED,
-                reason,
+                f"skipped: {exc}",
                 trigger=trigger,
                 scheduled_time=scheduled_time,
             )
-        self.running[task_id] = RunningRun(task_id, self.clock(), trigger)
-        try:
-            return await self.pool.run(
-                lambda: self.executor.run(task, trigger=trigger, scheduled_time=scheduled_time)
-            )
-        except asyncio.CancelledError:
-            raise
         except Exception as exc:  # the executor records failures itself; this is a last guard
             log.exception("run of task %s failed outside the pipeline", task_id)
             return await record_outcome(

@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from taskagent.core.events import EventBus, RunFinished, RunRetrying, RunStarted
 from taskagent.core.models import Run, RunStatus, Task, utcnow
 from taskagent.core.repository import Repository, RunNotFound, TaskNotFound
-from taskagent.core.retry import RetryPolicy, call_with_retries
+from taskagent.core.retry import RetryPolicy, call_with_retries, is_transient
 from taskagent.core.significance import Significance, assess, subject_for_tool
 
 if TYPE_CHECKING:
@@ -38,6 +38,9 @@ log = logging.getLogger(__name__)
 MAX_RAW_CHARS = 1_000_000
 _CUT_MARKER = "\n[... cut: "
 NOTIFY_TIMEOUT = 10.0  # seconds a run waits for the notifier (it never fails the run)
+# Seconds the summary may take (Gemini with its own retries); then the offline summary is used.
+SUMMARY_TIMEOUT = 45.0
+NO_RETRY = RetryPolicy(retries=0)
 
 
 class ToolCaller(Protocol):
@@ -99,19 +102,29 @@ class RunExecutor:
         self.retry = retry or RetryPolicy()
 
     async def run(
-        self, task: Task, *, trigger: str = "manual", scheduled_time: datetime | None = None
+        self,
+        task: Task,
+        *,
+        trigger: str = "manual",
+        scheduled_time: datetime | None = None,
+        claimed: Run | None = None,
     ) -> Run:
+        """Run `task` once and record it. `claimed` is a `running` row the scheduler already
+        wrote for a slot (it is updated, with the real start time); else a row is added."""
         assert task.id is not None
         started = self.clock()
-        run = await self.repo.add_run(
-            Run(
-                task_id=task.id,
-                run_time=started,
-                status=RunStatus.RUNNING,
-                trigger=trigger,
-                scheduled_time=scheduled_time,
+        if claimed is not None:
+            run = replace(claimed, run_time=started)
+        else:
+            run = await self.repo.add_run(
+                Run(
+                    task_id=task.id,
+                    run_time=started,
+                    status=RunStatus.RUNNING,
+                    trigger=trigger,
+                    scheduled_time=scheduled_time,
+                )
             )
-        )
         assert run.id is not None
         self.events.publish(RunStarted(task.id, run.id))
         t0 = time.perf_counter()
@@ -122,20 +135,34 @@ class RunExecutor:
             )
             self.events.publish(RunRetrying(task.id, run.id, attempt, wait, str(exc)))  # type: ignore[arg-type]
 
+        # ONE time limit for the whole tool phase: connecting, every attempt, every backoff.
+        limit = task.timeout_seconds
+        deadline = time.monotonic() + limit
+        repeatable = self._safe_to_repeat(task.mcp_tool)
+        tries_made = 0
+
+        async def attempt() -> Any:
+            nonlocal tries_made
+            tries_made += 1
+            left = max(0.1, deadline - time.monotonic())
+            return await self.tools.call_tool(task.mcp_tool, task.tool_args, timeout=left)
+
         try:
-            result, attempts = await call_with_retries(
-                lambda: self.tools.call_tool(
-                    task.mcp_tool, task.tool_args, timeout=task.timeout_seconds
-                ),
-                self.retry,
-                on_retry=note_retry,
-            )
+            async with asyncio.timeout(limit):
+                result, attempts = await call_with_retries(
+                    attempt, self.retry if repeatable else NO_RETRY, on_retry=note_retry
+                )
         except Exception as exc:  # every failure becomes history, never a crash
             status = RunStatus.TIMEOUT if _is_timeout(exc) else RunStatus.ERROR
-            message = str(exc) or type(exc).__name__
-            tries = getattr(exc, "attempts", 1)
+            tries = getattr(exc, "attempts", tries_made) or 1
+            if isinstance(exc, TimeoutError):
+                message = f"tool '{task.mcp_tool}' did not finish within {limit:g} s"
+            else:
+                message = str(exc) or type(exc).__name__
             if tries > 1:
                 message += f" (after {tries} attempts)"
+            if not repeatable and is_transient(exc):
+                message += "; not retried because the tool may change data"
             finished = replace(run, status=status, error_message=message, attempts=tries)
         else:
             finished = replace(
@@ -159,6 +186,16 @@ class RunExecutor:
             except Exception as exc:  # a notification is never worth a failed run
                 log.warning("notification for run %s failed: %r", run.id, exc)
         return finished
+
+    def _safe_to_repeat(self, ref: str) -> bool:
+        """Retries only for tools whose MCP annotations say a second call does no harm."""
+        resolve = getattr(self.tools, "resolve", None)
+        if resolve is None:
+            return True  # a plain caller (tests, benchmarks) without a catalogue
+        try:
+            return bool(resolve(ref).safe_to_repeat)
+        except Exception:
+            return False
 
     async def _analyse(self, task: Task, data: Any, run: Run) -> None:
         """Significance against the previous successful run, then the summary; fills `run`.
@@ -188,9 +225,15 @@ class RunExecutor:
         if self.summarizer is None:
             return
         try:
-            summary = await self.summarizer.summarize(task, data, previous)
+            summary = await asyncio.wait_for(
+                self.summarizer.summarize(task, data, previous), SUMMARY_TIMEOUT
+            )
         except asyncio.CancelledError:
             raise
+        except TimeoutError:
+            summary = self.summarizer.offline(
+                data, previous, f"the AI summary took over {SUMMARY_TIMEOUT:g} s"
+            )
         except Exception:  # Summarizer never raises; this guards a replacement that does
             log.exception("summary of run %s failed", run.id)
             return

@@ -1,11 +1,21 @@
-"""APScheduler 3 `AsyncIOScheduler` on the main loop; each job only hands a run to the runner.
+"""APScheduler 3 `AsyncIOScheduler` on the main loop, as an alarm clock; the slot rule decides.
 
-`sync()` makes the jobs match the database (enabled, not paused tasks; their schedule, zone and
-time grid) and keeps `tasks.next_run` true. It runs at start, after every change this process
-makes, and when another process changes the database.
+`sync()` makes the jobs match the database (schedulable tasks: enabled, not paused, not a
+finished one-shot; their schedule, zone and interval grid) and keeps a copy of each task.
 
-Missed runs (nothing was running when they were due) are recorded as `missed` and, with the
-task's policy `once` (the default), made up by exactly one catch-up run: never a burst.
+Every slot is accounted for exactly once (core/slots.py has the rule). `_expected[task]` is the
+first slot not yet accounted for; the database keeps it as `tasks.next_run`. `_account()` turns
+the slots due by now into rows (a run, a `skipped` row, one `missed` row for a stretch, one
+catch-up run) and the scheduler writes those rows and the new `next_run` in one transaction. It
+is called:
+  * when a job fires (APScheduler is told never to drop a late job: `misfire_grace_time=None`
+    and `coalesce`, so a late wake-up is one call and our rule decides, not a log line);
+  * for every task at start ("while taskagent was not running");
+  * every `CLOCK_CHECK_SECONDS` by the clock watch, which also notices the wall clock jumping
+    ahead of the sleep it asked for: a suspended machine (the monotonic clock asyncio sleeps
+    on stops during suspend, so APScheduler's timer would fire hours late) or a frozen
+    process (SIGSTOP). Then the slots are accounted at once and the timer is reset;
+  * for APScheduler's EVENT_JOB_MISSED, should a job ever report one.
 """
 
 from __future__ import annotations
@@ -13,26 +23,33 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
+from apscheduler.events import EVENT_JOB_MISSED, JobExecutionEvent
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
+from apscheduler.triggers.base import BaseTrigger
 
-from taskagent.core import schedules
-from taskagent.core.events import EventBus
-from taskagent.core.models import MisfirePolicy, RunStatus, Task, to_iso, utcnow
-from taskagent.core.repository import Repository
-from taskagent.core.runner import TaskRunner, record_outcome
+from taskagent.core import schedules, slots
+from taskagent.core.events import EventBus, RunFinished
+from taskagent.core.models import MisfirePolicy, Run, RunStatus, ScheduleType, Task, to_iso, utcnow
+from taskagent.core.repository import Repository, SlotClaim
+from taskagent.core.runner import TaskRunner
 
 log = logging.getLogger(__name__)
 
-# Count at most this many missed fire times when telling the user how many were missed.
-MISSED_COUNT_LIMIT = 10_000
-# A run is "missed" when its time passed more than this long before the scheduler started.
-MISSED_GRACE = timedelta(seconds=1)
-NEXT_RUN_FLUSH_SECONDS = 0.2
+CLOCK_CHECK_SECONDS = 2.0
+# A clock check that wakes this much later than it asked for means the machine slept or the
+# process was frozen (or the wall clock was set forward).
+WAKE_JUMP_SECONDS = 5.0
+CLAIM_FLUSH_SECONDS = 0.005  # fires in the same moment share one transaction
+
+WHY_DOWN = "while taskagent was not running"
+WHY_ASLEEP = "while the machine slept or taskagent was frozen"
+WHY_LATE = "because taskagent could not run them in time"
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,6 +62,13 @@ class _JobKey:
     anchor: str | None
 
 
+@dataclass(slots=True)
+class _Pending:
+    claim: SlotClaim
+    start: datetime | None  # `_expected` before this claim (restored if the write fails)
+    task: Task
+
+
 def _job_id(task_id: int) -> str:
     return f"task-{task_id}"
 
@@ -55,10 +79,6 @@ def _key(task: Task) -> _JobKey:
     )
 
 
-def _fmt(moment: datetime) -> str:
-    return moment.strftime("%Y-%m-%d %H:%M:%S UTC")
-
-
 class TaskScheduler:
     def __init__(
         self,
@@ -67,7 +87,6 @@ class TaskScheduler:
         *,
         events: EventBus | None = None,
         clock: Callable[[], datetime] = utcnow,
-        misfire_grace_seconds: int = 60,
     ) -> None:
         self.repo = repo
         self.runner = runner
@@ -75,124 +94,89 @@ class TaskScheduler:
         self.clock = clock
         self._scheduler: AsyncIOScheduler | None = None
         self._keys: dict[int, _JobKey] = {}
+        self._tasks: dict[int, Task] = {}
+        self._triggers: dict[int, BaseTrigger] = {}
         self._expected: dict[int, datetime | None] = {}
         self._inflight: set[asyncio.Task[Any]] = set()
-        self._pending_next: dict[int, datetime | None] = {}
+        self._pending: list[_Pending] = []
         self._flush_task: asyncio.Task[None] | None = None
+        self._clock_task: asyncio.Task[None] | None = None
+        self._resync: asyncio.Task[None] | None = None
         self._sync_lock = asyncio.Lock()
-        self._misfire_grace = misfire_grace_seconds
         self.started_at: datetime | None = None
         self.fired = 0
+        self.wakes = 0
+        self._last_check = time.time()  # wall time of the clock watch's last look
 
     @property
     def running(self) -> bool:
         return self._scheduler is not None
 
     async def start(self) -> None:
-        """Schedule every enabled task again, after recording runs missed while stopped."""
+        """Schedule every schedulable task again and account for the slots due meanwhile."""
         self._scheduler = AsyncIOScheduler(
             timezone="UTC",
             job_defaults={
-                "coalesce": True,  # a blocked loop gives one late run, not a burst
+                "coalesce": True,  # a late wake-up is one call; _account() sees every slot
                 "max_instances": 1,
-                "misfire_grace_time": self._misfire_grace,
+                "misfire_grace_time": None,  # never dropped with only a log line
             },
         )
+        self._scheduler.add_listener(self._on_job_missed, EVENT_JOB_MISSED)
         self._scheduler.start()
         self.started_at = self.clock()
-        await self._recover_missed()
         await self.sync()
+        self.account_all(WHY_DOWN)
+        await self.flush()
+        self._clock_task = asyncio.create_task(self._watch_clock(), name="taskagent-clock")
 
     async def stop(self) -> None:
-        if self._flush_task is not None and not self._flush_task.done():
-            self._flush_task.cancel()
-        if self._pending_next:
-            with contextlib.suppress(Exception):
-                await self.repo.set_next_runs(self._pending_next)
-            self._pending_next = {}
+        for task in (self._clock_task, self._flush_task):
+            if task is not None and not task.done():
+                task.cancel()
+        self._clock_task = None
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(self.flush(), timeout=5)
         if self._scheduler is not None:
             self._scheduler.shutdown(wait=False)
             self._scheduler = None
         self._keys.clear()
+        self._tasks.clear()
+        self._triggers.clear()
         self._expected.clear()
 
     async def wait_idle(self) -> None:
         """Wait for runs this scheduler handed out (for tests and shutdown)."""
+        await self.flush()
         while self._inflight:
             await asyncio.gather(*list(self._inflight), return_exceptions=True)
-
-    # ---- missed runs ------------------------------------------------------------------------
-
-    async def _recover_missed(self) -> None:
-        now = self.clock()
-        for task in await self.repo.list_tasks():
-            if not task.enabled or task.paused or task.next_run is None:
-                continue
-            if task.next_run > now - MISSED_GRACE:
-                continue
-            count = self._count_missed(task, task.next_run, now)
-            first = task.next_run
-            what = (
-                f"the run due {_fmt(first)}"
-                if count == 1
-                else f"{count} runs (first due {_fmt(first)})"
-            )
-            policy = task.misfire_policy
-            action = (
-                "one catch-up run follows"
-                if policy is MisfirePolicy.ONCE
-                else "not made up (policy: skip)"
-            )
-            message = f"missed {what} while taskagent was not running; {action}"
-            await record_outcome(
-                self.repo,
-                self.events,
-                task.id,  # type: ignore[arg-type]
-                RunStatus.MISSED,
-                message,
-                trigger="schedule",
-                scheduled_time=first,
-                now=now,
-            )
-            if policy is MisfirePolicy.ONCE:
-                self._spawn(task.id, "catch-up", first)  # type: ignore[arg-type]
-
-    def _count_missed(self, task: Task, first: datetime, now: datetime) -> int:
-        try:
-            trigger = schedules.build_trigger(task.schedule, anchor=task.created_at)
-        except schedules.ScheduleError:
-            return 1
-        count, previous = 1, first
-        while count < MISSED_COUNT_LIMIT:
-            following = trigger.get_next_fire_time(previous, previous + timedelta(microseconds=1))
-            if following is None or following >= now:
-                break
-            count, previous = count + 1, following
-        return count
 
     # ---- jobs -------------------------------------------------------------------------------
 
     async def sync(self) -> None:
-        """Make the jobs match the database and keep `tasks.next_run` true."""
+        """Make the jobs match the database."""
         if self._scheduler is None:
             return
         async with self._sync_lock:
             tasks = await self.repo.list_tasks()
-            wanted = {t.id: t for t in tasks if t.enabled and not t.paused}
-            self._pending_next.clear()  # sync writes the true values itself
-            for task_id in list(self._keys):
+            wanted = {t.id: t for t in tasks if t.schedulable}
+            for task_id in set(self._keys) | set(self._expected) | set(self._tasks):
                 if task_id not in wanted:
                     self._remove_job(task_id)
+            cleared: dict[int, datetime | None] = {}
             for task in tasks:
                 assert task.id is not None
-                if task.id in wanted:
-                    if self._keys.get(task.id) != _key(task):
-                        self._add_job(task)
-                    next_run = self._next_run_of(task.id)
-                else:
-                    next_run = None
-                if next_run != task.next_run:
-                    await self.repo.set_task_run_times(task.id, next_run=next_run)
+                if task.id not in wanted:
+                    if task.next_run is not None and not self._has_pending(task.id):
+                        cleared[task.id] = None
+                    continue
+                self._tasks[task.id] = task
+                if self._keys.get(task.id) != _key(task):
+                    self._add_job(task)
+                if task.next_run is None and task.id in self._expected:
+                    cleared[task.id] = self._expected[task.id]
+            if cleared:
+                await self.repo.set_next_runs(cleared)
 
     def _add_job(self, task: Task) -> None:
         assert self._scheduler is not None and task.id is not None
@@ -202,6 +186,9 @@ class TaskScheduler:
             log.warning("task %s has an unusable schedule: %s", task.id, exc)
             self._remove_job(task.id)
             return
+        # The first slot not yet accounted for is the stored next_run (TaskService sets it on
+        # every schedule change); a task that has none starts from its next fire time.
+        first = task.next_run or slots.next_after(trigger, self.clock())
         self._scheduler.add_job(
             self._fire,
             trigger,
@@ -211,64 +198,214 @@ class TaskScheduler:
             replace_existing=True,
         )
         self._keys[task.id] = _key(task)
-        self._expected[task.id] = self._next_run_of(task.id)
+        self._triggers[task.id] = trigger
+        self._expected[task.id] = first
 
     def _remove_job(self, task_id: int) -> None:
         self._keys.pop(task_id, None)
+        self._tasks.pop(task_id, None)
+        self._triggers.pop(task_id, None)
         self._expected.pop(task_id, None)
         if self._scheduler is not None and self._scheduler.get_job(_job_id(task_id)):
             self._scheduler.remove_job(_job_id(task_id))
 
-    def _next_run_of(self, task_id: int) -> datetime | None:
-        if self._scheduler is None:
-            return None
-        job = self._scheduler.get_job(_job_id(task_id))
-        return None if job is None else job.next_run_time
+    def next_run_of(self, task_id: int) -> datetime | None:
+        """The first slot of the task not yet accounted for (None: not scheduled)."""
+        return self._expected.get(task_id)
 
     async def _fire(self, task_id: int) -> None:
-        """The job: note the time it was due, hand the run over, update next_run. Returns at once."""
+        """The job: account for the task's due slots. Returns at once."""
         self.fired += 1
-        scheduled = self._expected.get(task_id) or self.clock()
-        next_run = self._next_run_of(task_id)
-        self._expected[task_id] = next_run
-        if next_run is None:  # a `once` task: its job is gone after this fire
-            self._keys.pop(task_id, None)
-        self._spawn(task_id, "schedule", scheduled)
-        # next_run is saved in batches: when 1,000 tasks fire in the same second that is one
-        # write instead of 1,000 queued in front of the runs themselves.
-        self._pending_next[task_id] = next_run
-        if self._flush_task is None or self._flush_task.done():
-            self._flush_task = asyncio.create_task(self._flush_next_runs())
+        self._account(task_id, self.clock(), self._why_late())
 
-    async def _flush_next_runs(self) -> None:
-        await asyncio.sleep(NEXT_RUN_FLUSH_SECONDS)
-        pending, self._pending_next = self._pending_next, {}
-        # Only what is still true: a task paused or removed since its fire keeps the value
-        # sync() gave it.
-        pending = {
-            task_id: when
-            for task_id, when in pending.items()
-            if when is None or self._next_run_of(task_id) == when
-        }
-        try:
-            await self.repo.set_next_runs(pending)
-        except Exception as exc:  # a busy database: the next sync() writes them again
-            log.warning("saving next_run of %d task(s) failed: %s", len(pending), exc)
+    def _on_job_missed(self, event: JobExecutionEvent) -> None:
+        with contextlib.suppress(ValueError, IndexError):
+            self._account(int(event.job_id.split("-")[1]), self.clock(), self._why_late())
 
-    def _spawn(self, task_id: int, trigger: str, scheduled: datetime | None) -> None:
-        job = asyncio.create_task(
-            self._submit(task_id, trigger, scheduled), name=f"run-task-{task_id}"
+    def _why_late(self) -> str:
+        """Why slots are late when a job fires: if the clock watch has not looked for a long
+        time, the process was frozen or the machine slept (a job may fire before the watch
+        wakes up)."""
+        stalled = time.time() - self._last_check > CLOCK_CHECK_SECONDS + WAKE_JUMP_SECONDS
+        return WHY_ASLEEP if stalled else WHY_LATE
+
+    # ---- the slot rule ----------------------------------------------------------------------
+
+    def account_all(self, why: str, now: datetime | None = None) -> None:
+        """Account for the due slots of every scheduled task (cheap when nothing is due)."""
+        moment = now or self.clock()
+        for task_id, first in list(self._expected.items()):
+            if first is not None and first <= moment:
+                self._account(task_id, moment, why)
+
+    def _account(self, task_id: int, now: datetime, why: str) -> None:
+        task, trigger = self._tasks.get(task_id), self._triggers.get(task_id)
+        if task is None or trigger is None:
+            return
+        start = self._expected.get(task_id)
+        plan = slots.plan(
+            trigger,
+            start,
+            now,
+            grace_seconds=task.misfire_grace_seconds,
+            catch_up=task.misfire_policy is MisfirePolicy.ONCE,
         )
-        self._inflight.add(job)
-        job.add_done_callback(self._inflight.discard)
+        if not plan.accounted:
+            return
+        busy = self.runner.is_busy(task_id)
+        rows: list[Run] = []
+        if plan.missed_count:
+            rows.append(self._missed_row(task, plan, now, why, busy))
+        if plan.run_slot is not None:
+            rows.append(self._slot_row(task, plan.run_slot, "schedule", now, busy))
+        elif plan.catch_up and not busy:
+            rows.append(self._slot_row(task, plan.missed_last or now, "catch-up", now, False))
+        if any(r.status is RunStatus.RUNNING for r in rows):
+            self.runner.reserve(task_id, rows[-1].trigger)
+        once = task.schedule_type is ScheduleType.ONCE
+        self._expected[task_id] = None if once else plan.following
+        claim = SlotClaim(
+            task_id,
+            rows,
+            self._expected[task_id],
+            done_at=now if once else None,
+            expected_next_run=start,
+        )
+        if once:  # its only slot is accounted for: never armed again (until edited)
+            self._remove_job(task_id)
+        self._pending.append(_Pending(claim, start, task))
+        if self._flush_task is None or self._flush_task.done():
+            self._flush_task = asyncio.create_task(self._flush_soon())
 
-    async def _submit(self, task_id: int, trigger: str, scheduled: datetime | None) -> None:
-        try:
-            await self.runner.submit(task_id, trigger=trigger, scheduled_time=scheduled)
-        except asyncio.CancelledError:
-            raise
-        except Exception:  # nothing may escape into the scheduler
-            log.exception("run of task %s could not be handed over", task_id)
+    def _missed_row(
+        self, task: Task, plan: slots.SlotPlan, now: datetime, why: str, busy: bool
+    ) -> Run:
+        if plan.run_slot is not None:
+            note = "the latest one runs now"
+        elif not plan.catch_up:
+            note = "not made up (policy: skip)"
+        elif busy:
+            note = "no catch-up: the previous run is still going"
+        else:
+            note = "one catch-up run follows"
+        zone = schedules.zone_of(task.timezone)
+        message = slots.describe_missed(plan, why=why, zone=zone, now=now, catch_up_note=note)
+        return Run(
+            task_id=task.id,  # type: ignore[arg-type]
+            run_time=now,
+            finished_at=now,
+            status=RunStatus.MISSED,
+            duration_ms=0,
+            error_message=message,
+            trigger="schedule",
+            scheduled_time=plan.missed_first,
+            slot_end=plan.missed_last if plan.missed_count > 1 else None,
+            attempts=0,
+        )
+
+    def _slot_row(self, task: Task, slot: datetime, trigger: str, now: datetime, busy: bool) -> Run:
+        if busy:
+            current = self.runner.running.get(task.id)  # type: ignore[arg-type]
+            since = f" (started {current.started:%H:%M:%S} UTC)" if current else ""
+            return Run(
+                task_id=task.id,  # type: ignore[arg-type]
+                run_time=now,
+                finished_at=now,
+                status=RunStatus.SKIPPED,
+                duration_ms=0,
+                error_message=f"skipped: the previous run{since} was still going",
+                trigger=trigger,
+                scheduled_time=slot,
+                attempts=0,
+            )
+        return Run(
+            task_id=task.id,  # type: ignore[arg-type]
+            run_time=now,
+            status=RunStatus.RUNNING,
+            trigger=trigger,
+            scheduled_time=slot,
+        )
+
+    def _resync_soon(self) -> None:
+        if self._resync is None or self._resync.done():
+            self._resync = asyncio.create_task(self.sync())
+
+    def _has_pending(self, task_id: int) -> bool:
+        return any(p.claim.task_id == task_id for p in self._pending)
+
+    async def _flush_soon(self) -> None:
+        await asyncio.sleep(CLAIM_FLUSH_SECONDS)
+        await self.flush()
+
+    async def flush(self) -> None:
+        """Write the accounted slots (one transaction) and hand the runs to the workers."""
+        while self._pending:
+            batch, self._pending = self._pending, []
+            try:
+                results = await self.repo.account_slots([p.claim for p in batch])
+            except Exception as exc:  # a busy database: account again from the stored state
+                log.warning("recording %d due slot(s) failed: %s; retrying", len(batch), exc)
+                self._undo(batch)
+                return
+            for pending, rows in zip(batch, results, strict=True):
+                self._hand_over(pending, rows)
+
+    def _undo(self, batch: list[_Pending]) -> None:
+        for pending in reversed(batch):
+            task_id = pending.claim.task_id
+            if any(r.status is RunStatus.RUNNING for r in pending.claim.rows):
+                self.runner.release(task_id)
+            if task_id in self._expected or pending.task.schedule_type is ScheduleType.ONCE:
+                if task_id not in self._keys:
+                    self._tasks[task_id] = pending.task
+                    self._add_job(pending.task)
+                self._expected[task_id] = pending.start
+
+    def _hand_over(self, pending: _Pending, rows: list[Run] | None) -> None:
+        task_id = pending.claim.task_id
+        starts = [r for r in rows or [] if r.status is RunStatus.RUNNING]
+        claimed_a_run = any(r.status is RunStatus.RUNNING for r in pending.claim.rows)
+        if claimed_a_run and not starts:
+            self.runner.release(task_id)
+        if rows is None:
+            # Removed, edited, or accounted for by another scheduler meanwhile: follow the
+            # database (the next sync rebuilds this task's job from its stored next_run).
+            self._keys.pop(task_id, None)
+            self._resync_soon()
+        for row in rows or []:
+            if row.status is not RunStatus.RUNNING:
+                assert row.id is not None
+                self.events.publish(RunFinished(task_id, row.id, row.status.value))
+        for row in starts:
+            job = asyncio.create_task(
+                self.runner.start_claimed(pending.task, row), name=f"run-task-{task_id}"
+            )
+            self._inflight.add(job)
+            job.add_done_callback(self._inflight.discard)
+
+    # ---- the clock watch --------------------------------------------------------------------
+
+    async def _watch_clock(self) -> None:
+        self._last_check = time.time()
+        while True:
+            await asyncio.sleep(CLOCK_CHECK_SECONDS)
+            now = time.time()
+            elapsed = now - self._last_check
+            jumped = elapsed - CLOCK_CHECK_SECONDS > WAKE_JUMP_SECONDS
+            try:
+                if jumped:
+                    self.wakes += 1
+                    log.warning(
+                        "the clock jumped %.0f s ahead (sleep, suspend or a frozen process); "
+                        "accounting for the slots due meanwhile",
+                        elapsed,
+                    )
+                self.account_all(WHY_ASLEEP if jumped else WHY_LATE)
+                if jumped and self._scheduler is not None:
+                    self._scheduler.wakeup()  # APScheduler's timer slept on the monotonic clock
+            except Exception:  # the watch must outlive anything
+                log.exception("checking for due slots failed")
+            self._last_check = now
 
     def jobs(self) -> list[dict[str, Any]]:
         if self._scheduler is None:

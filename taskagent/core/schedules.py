@@ -22,7 +22,7 @@ from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.date import DateTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
-from taskagent.core.models import Schedule, ScheduleType
+from taskagent.core.models import Schedule, ScheduleType, Task
 
 __all__ = [
     "MAX_INTERVAL_SECONDS",
@@ -584,12 +584,15 @@ def build_trigger(schedule: Schedule, *, anchor: datetime | None = None) -> Base
     match kind:
         case ScheduleType.INTERVAL:
             count, unit = _parse_interval(text)
-            start = _in_zone(anchor, tz) if anchor is not None else datetime.now(tz)
+            start = anchor.astimezone(UTC) if anchor is not None else datetime.now(UTC)
             # Whole seconds: the grid then survives a round-trip through millisecond storage.
+            # Computed in UTC: "every 2 hours" is elapsed time. APScheduler 3.11 adds the
+            # interval to a zone-aware start in wall-clock time, so in a zone with DST the grid
+            # would shift by an hour at each change (and disagree with core/slots.py).
             return IntervalTrigger(
                 seconds=count * _UNIT_SECONDS[unit],
                 start_date=start.replace(microsecond=0),
-                timezone=tz,
+                timezone=UTC,
             )
         case ScheduleType.DAILY:
             hour, minute = _parse_daily(text)
@@ -634,6 +637,17 @@ def next_runs(
         runs.append(_in_zone(fire, tz))
         fire = trigger.get_next_fire_time(fire, fire)
     return runs
+
+
+def task_next_runs(task: Task, n: int, *, after: datetime | None = None) -> list[datetime]:
+    """The next `n` times the scheduler will run `task`: the same trigger, zone and interval
+    grid (anchored at the task's creation) as core/scheduler.py. Use this for every preview."""
+    return next_runs(task.schedule, n, after=after, anchor=task.created_at)
+
+
+def zone_of(name: str) -> tzinfo:
+    """The ZoneInfo for a validated IANA name."""
+    return _zone(name)
 
 
 def next_run(

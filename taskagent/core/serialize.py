@@ -29,9 +29,11 @@ def task_to_dict(task: Task, stats: TaskStats | None = None) -> dict[str, Any]:
         "significance_threshold": task.significance_threshold,
         "misfire_policy": task.misfire_policy.value,
         "timeout_seconds": task.timeout_seconds,
+        "misfire_grace_seconds": task.misfire_grace_seconds,
         "created_at": to_iso(task.created_at),
         "last_run": to_iso(task.last_run),
         "next_run": to_iso(task.next_run),
+        "done_at": to_iso(task.done_at),
     }
     if stats is not None:
         data["stats"] = {
@@ -60,6 +62,8 @@ def run_to_dict(run: Run, *, include_data: bool = True) -> dict[str, Any]:
         "task_id": run.task_id,
         "run_time": to_iso(run.run_time),
         "finished_at": to_iso(run.finished_at),
+        "scheduled_time": to_iso(run.scheduled_time),
+        "slot_end": to_iso(run.slot_end),
         "status": run.status.value,
         "duration_ms": run.duration_ms,
         "trigger": run.trigger,

@@ -416,7 +416,8 @@ class SlashCommands:
         day = info.get("last_24h", {})
         lines = [
             f"tasks: {t.get('total', 0)} ({t.get('active', 0)} active, {t.get('paused', 0)} "
-            f"paused, {t.get('disabled', 0)} disabled); running now: {info.get('running_now', 0)}",
+            f"paused, {t.get('disabled', 0)} disabled, {t.get('done', 0)} done); "
+            f"running now: {info.get('running_now', 0)}",
             f"last 24 h: {day.get('runs', 0)} runs, {day.get('successes', 0)} ok, "
             f"{day.get('errors', 0)} failed",
         ]

@@ -23,6 +23,7 @@ async def task_overview(repo: Repository, *, now: datetime | None = None) -> dic
             "active": sum(t.state is TaskState.ACTIVE for t in tasks),
             "paused": sum(t.state is TaskState.PAUSED for t in tasks),
             "disabled": sum(t.state is TaskState.DISABLED for t in tasks),
+            "done": sum(t.state is TaskState.DONE for t in tasks),
         },
         "last_24h": {
             "runs": await repo.count_runs(since=since),

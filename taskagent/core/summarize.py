@@ -586,6 +586,10 @@ class Summarizer:
                 self.tokens["response"] += usage[1] or 0
         return result
 
+    def offline(self, data: Any, previous: Any, reason: str | None) -> SummaryResult:
+        """The offline summary, counted; `reason` says why Gemini's was not used."""
+        return self._offline(data, previous, reason)
+
     def _offline(self, data: Any, previous: Any, reason: str | None) -> SummaryResult:
         with self._lock:
             self.counts["offline"] += 1

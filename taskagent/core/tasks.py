@@ -21,6 +21,7 @@ from taskagent.core.models import (
     NotificationLevel,
     Run,
     RunStatus,
+    ScheduleType,
     Task,
     TaskStats,
     utcnow,
@@ -44,8 +45,13 @@ EDITABLE_FIELDS = frozenset(
         "significance_threshold",
         "misfire_policy",
         "timeout_seconds",
+        "misfire_grace_seconds",
     }
 )
+# Fields whose change moves the task onto a new schedule: its next slot is computed again and a
+# finished one-shot is armed again.
+SCHEDULE_FIELDS = frozenset({"schedule_type", "schedule_value", "timezone"})
+MAX_GRACE_SECONDS = 86_400
 
 
 class TaskInputError(ValueError):
@@ -144,6 +150,11 @@ def _number(value: Any, field: str, low: float, high: float, unit: str) -> float
     return number
 
 
+def _grace(value: Any) -> int:
+    seconds = _number(value, "misfire_grace_seconds", 0, MAX_GRACE_SECONDS, "seconds")
+    return int(seconds)
+
+
 def _bool(value: Any, field: str) -> bool:
     if isinstance(value, bool):
         return value
@@ -178,10 +189,16 @@ class TaskService:
 
     # ---- validation -------------------------------------------------------------------------
 
-    def _check_schedule(self, schedule_type: Any, value: Any, timezone: Any) -> schedules.Schedule:
+    def _check_schedule(
+        self, schedule_type: Any, value: Any, timezone: Any, *, allow_past: bool = False
+    ) -> schedules.Schedule:
         try:
             return schedules.parse_schedule(
-                str(schedule_type or ""), str(value or ""), str(timezone), now=self.clock()
+                str(schedule_type or ""),
+                str(value or ""),
+                str(timezone),
+                now=self.clock(),
+                allow_past=allow_past,
             )
         except schedules.ScheduleError as exc:
             raise TaskInputError(str(exc), "schedule") from exc
@@ -205,7 +222,7 @@ class TaskService:
         return ref
 
     def _next_run(self, task: Task) -> datetime | None:
-        if not task.enabled or task.paused:
+        if not task.schedulable:
             return None
         return schedules.next_run(task.schedule, after=self.clock(), anchor=task.created_at)
 
@@ -270,13 +287,21 @@ class TaskService:
         misfire_policy: Any = MisfirePolicy.ONCE,
         timeout_seconds: Any = None,
         paused: Any = False,
+        misfire_grace_seconds: Any = 60,
+        done: Any = False,
     ) -> Task:
-        """Validate every field and return an unsaved Task; raises TaskInputError."""
+        """Validate every field and return an unsaved Task; raises TaskInputError.
+
+        `done` (import of a finished one-shot task) allows its time to be in the past and
+        keeps it finished."""
         clean_name = _clean_name(name)
         args = parse_tool_args(tool_args)
+        finished = _bool(done, "done")
         schedule = self._check_schedule(
-            schedule_type, schedule_value, timezone or self.default_timezone
+            schedule_type, schedule_value, timezone or self.default_timezone, allow_past=finished
         )
+        if finished and schedule.type is not ScheduleType.ONCE:
+            raise TaskInputError("only a one-shot (once) task can be done", "done")
         tool = self._check_tool(mcp_tool, args)
         now = self.clock()
         task = Task(
@@ -304,7 +329,9 @@ class TaskService:
                 86_400,
                 "seconds",
             ),
+            misfire_grace_seconds=_grace(misfire_grace_seconds),
             created_at=now,
+            done_at=now if finished else None,
         )
         task.next_run = self._next_run(task)
         return task
@@ -325,9 +352,18 @@ class TaskService:
         def apply(current: Task) -> Task:
             merged = {field: getattr(current, field) for field in EDITABLE_FIELDS} | changes
             args = parse_tool_args(merged["tool_args"])
+            before = (current.schedule_type.value, current.schedule_value, current.timezone)
+            after = (str(merged["schedule_type"]), merged["schedule_value"], merged["timezone"])
+            # An unchanged schedule is not checked again for "once must be in the future": a
+            # finished one-shot can still be renamed.
+            moved = before != after
             schedule = self._check_schedule(
-                merged["schedule_type"], merged["schedule_value"], merged["timezone"]
+                merged["schedule_type"],
+                merged["schedule_value"],
+                merged["timezone"],
+                allow_past=not moved,
             )
+            moved = moved and (schedule.type.value, schedule.value, schedule.timezone) != before
             updated = replace(
                 current,
                 name=_clean_name(merged["name"]),
@@ -350,8 +386,12 @@ class TaskService:
                 timeout_seconds=_number(
                     merged["timeout_seconds"], "timeout_seconds", 1, 86_400, "seconds"
                 ),
+                misfire_grace_seconds=_grace(merged["misfire_grace_seconds"]),
             )
-            updated.next_run = self._next_run(updated)
+            if moved:  # a new schedule: its slots start now (a done one-shot is armed again)
+                updated.done_at = None
+                updated.next_run = self._next_run(updated)
+            # else next_run stays: it is the first slot not yet accounted for (core/slots.py)
             return updated
 
         saved = await self._modify(task, apply)

@@ -16,8 +16,10 @@ from taskagent.core.models import Task
 from taskagent.core.tasks import EDITABLE_FIELDS, TaskInputError, TaskService
 
 FORMAT_VERSION = 1
-# Everything a user can edit, plus the on/off state; never ids, timestamps or run times.
-EXPORTED_FIELDS = (*sorted(EDITABLE_FIELDS), "enabled", "paused")
+# Everything a user can edit, plus the on/off state and whether a one-shot task has already
+# had its run (`done`, so a finished one-shot is not armed again by an import); never ids,
+# timestamps or run times.
+EXPORTED_FIELDS = (*sorted(EDITABLE_FIELDS), "enabled", "paused", "done")
 
 
 def task_to_export(task: Task) -> dict[str, Any]:
@@ -36,6 +38,8 @@ def task_to_export(task: Task) -> dict[str, Any]:
         "significance_threshold": task.significance_threshold,
         "misfire_policy": task.misfire_policy.value,
         "timeout_seconds": task.timeout_seconds,
+        "misfire_grace_seconds": task.misfire_grace_seconds,
+        "done": task.done_at is not None,
     }
     return {key: values[key] for key in EXPORTED_FIELDS}
 

@@ -52,10 +52,14 @@ def scheduler_text(scheduler: dict[str, Any]) -> Text:
         if "jobs" in scheduler:
             text.append(f", {scheduler['jobs']} jobs")
     elif mode == "attached":
-        text.append("attached", style="cyan")
-        if holder:
+        if holder and not holder.get("is_this_process"):
+            text.append("attached", style="cyan")
             text.append(f" to {holder.get('kind', '?')} pid {holder.get('pid', '?')}")
             text.append(f" on {holder.get('host', '?')}", style="dim")
+        else:
+            text.append("waiting for the lease", style="yellow")
+    elif mode in ("stopping", "standing-down"):
+        text.append(mode.replace("-", " "), style="yellow")
     elif mode in ("stopped", "client"):
         text.append("not scheduling in this process", style="yellow")
         if holder and not holder.get("is_this_process"):
@@ -141,7 +145,8 @@ class StatusView(Vertical):
         lines.add_row(
             "tasks",
             f"{tasks.get('total', 0)} ({tasks.get('active', 0)} active, "
-            f"{tasks.get('paused', 0)} paused, {tasks.get('disabled', 0)} disabled)",
+            f"{tasks.get('paused', 0)} paused, {tasks.get('disabled', 0)} disabled, "
+            f"{tasks.get('done', 0)} done)",
         )
         day = status.get("last_24h", {})
         lines.add_row(

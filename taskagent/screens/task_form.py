@@ -56,6 +56,7 @@ FIELD_SLOTS = {
     "significance_threshold": "settings",
     "misfire_policy": "run",
     "timeout_seconds": "run",
+    "misfire_grace_seconds": "run",
 }
 
 
@@ -160,10 +161,17 @@ class TaskFormScreen(ModalScreen[Task | None]):
                         allow_blank=False,
                         id="f-misfire",
                     )
-                    yield Label("Timeout (seconds)", classes="inline")
+                    yield Label("Timeout (s)", classes="inline")
                     yield Input(
                         f"{task.timeout_seconds:g}" if task else "",
                         id="f-timeout",
+                        placeholder="60",
+                    )
+                    # A run this late still runs; later, the slot is recorded as missed.
+                    yield Label("Grace (s)", classes="inline")
+                    yield Input(
+                        str(task.misfire_grace_seconds) if task else "60",
+                        id="f-grace",
                         placeholder="60",
                     )
                 yield Static("", id="err-run", classes="error")
@@ -246,7 +254,9 @@ class TaskFormScreen(ModalScreen[Task | None]):
         now = self.tapp.clock()
         try:
             schedule = schedules.parse_schedule(kind, value_input.value, zone, now=now)
-            runs = schedules.next_runs(schedule, PREVIEW_RUNS, after=now)
+            # The scheduler's own grid: an edited interval task stays anchored at its creation.
+            anchor = self.task_obj.created_at if self.task_obj is not None else now
+            runs = schedules.next_runs(schedule, PREVIEW_RUNS, after=now, anchor=anchor)
         except schedules.ScheduleError as exc:
             self._error("schedule", str(exc))
             preview.update("")
@@ -311,6 +321,7 @@ class TaskFormScreen(ModalScreen[Task | None]):
             "significance_threshold": self.query_one("#f-threshold", Input).value.strip(),
             "misfire_policy": str(self.query_one("#f-misfire", Select).value),
             "timeout_seconds": self.query_one("#f-timeout", Input).value.strip() or None,
+            "misfire_grace_seconds": self.query_one("#f-grace", Input).value.strip() or "60",
         }
 
     @on(Button.Pressed, "#save")

@@ -35,7 +35,13 @@ COLUMNS = [  # fits 87 cells (150 columns with the chat pane open) by shrinking 
     Column("next", "Next run", 10),
     Column("rate", "OK %", 5, "right"),
 ]
-STATE_STYLE = {"active": "green", "paused": "yellow", "disabled": "dim", "running": "bold cyan"}
+STATE_STYLE = {
+    "active": "green",
+    "paused": "yellow",
+    "disabled": "dim",
+    "done": "dim green",
+    "running": "bold cyan",
+}
 
 
 class TasksView(Vertical):

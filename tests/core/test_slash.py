@@ -71,7 +71,11 @@ OK: list[tuple[str, list[str], str | None]] = [
     ("/tasks run 1", ["run #1 of task 1 (Prices): success in ", "summary: "], None),
     ("/tasks history 1", ["task 1 (Prices) has not run yet"], None),
     ("/tasks result 1", ["task 1 (Prices) has not run yet"], None),
-    ("/tasks status", ["tasks: 1 (1 active, 0 paused, 0 disabled)", "last 24 h: 0 runs"], None),
+    (
+        "/tasks status",
+        ["tasks: 1 (1 active, 0 paused, 0 disabled, 0 done)", "last 24 h: 0 runs"],
+        None,
+    ),
     ("/mcp", ["crypto", "background", "builtin", "connected", "/mcp <server>"], None),
     ("/mcp crypto", ["crypto (builtin, connected): 4 tool(s)", "  get_crypto_prices  "], None),
     ("/model", ["model: gemini-2.5-flash (others: gemini-2.5-flash-lite, gemini-2.5-pro"], None),

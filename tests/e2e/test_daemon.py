@@ -4,9 +4,7 @@ nothing is lost; SIGTERM stops it cleanly; a second daemon refuses to start."""
 from __future__ import annotations
 
 import json
-import os
 import signal
-import sqlite3
 import subprocess
 import sys
 import time
@@ -15,52 +13,16 @@ from pathlib import Path
 
 import pytest
 
+from tests.support.daemon_proc import cli as _cli
+from tests.support.daemon_proc import env as _env
+from tests.support.daemon_proc import query as _query
+from tests.support.daemon_proc import start_daemon as _start_daemon
+from tests.support.daemon_proc import wait_for as _wait_for
+
 REPO_ROOT = Path(__file__).resolve().parents[2]
 ECHO_SERVER = REPO_ROOT / "tests" / "support" / "echo_server.py"
 
 pytestmark = pytest.mark.slow
-
-
-def _env(home: Path) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("TASKAGENT_")}
-    env |= {"TASKAGENT_HOME": str(home), "TASKAGENT_GENERAL_TIMEZONE": "UTC"}
-    return env
-
-
-def _cli(home: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "taskagent", *args],
-        env=_env(home),
-        capture_output=True,
-        text=True,
-        timeout=60,
-        stdin=subprocess.DEVNULL,
-    )
-
-
-def _start_daemon(home: Path) -> subprocess.Popen[str]:
-    return subprocess.Popen(
-        [sys.executable, "-m", "taskagent", "daemon", "--grace", "2"],
-        env=_env(home),
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        stdin=subprocess.DEVNULL,
-        text=True,
-    )
-
-
-def _query(home: Path, sql: str) -> list[tuple]:  # type: ignore[type-arg]
-    with sqlite3.connect(home / "taskagent.db", timeout=10) as db:
-        return db.execute(sql).fetchall()
-
-
-def _wait_for(predicate, limit: float = 30.0) -> None:  # type: ignore[no-untyped-def]
-    deadline = time.monotonic() + limit
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        time.sleep(0.1)
-    raise AssertionError("condition not met in time")
 
 
 @pytest.fixture

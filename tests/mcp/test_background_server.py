@@ -315,3 +315,49 @@ async def test_standalone_over_stdio_shares_the_database(
         assert db.execute("SELECT status FROM task_history").fetchall() == [("success",)]
         raw = db.execute("SELECT raw_data FROM task_history").fetchone()[0]
     assert json.loads(raw)["count"] == 10
+
+
+@pytest.mark.slow
+async def test_standalone_reports_the_daemons_scheduler(
+    taskagent_home: Path, tmp_path: Path
+) -> None:
+    """With a daemon running, the standalone server says so (it never schedules itself)."""
+    from tests.support.daemon_proc import start_daemon, wait_for
+
+    daemon = start_daemon(taskagent_home)
+    try:
+        wait_for(
+            lambda: (
+                (taskagent_home / "taskagent.db").exists()
+                and _lease_rows(taskagent_home / "taskagent.db") == 1
+            )
+        )
+        env = {"TASKAGENT_HOME": str(taskagent_home), "PATH": os.environ.get("PATH", "")}
+        log = (tmp_path / "server.log").open("w")
+        transport = StdioTransport(
+            command=sys.executable,
+            args=["-m", "mcp_servers.background_server"],
+            env=env,
+            cwd=str(REPO_ROOT),
+            keep_alive=False,
+            log_file=log,
+        )
+        async with Client(transport) as c:
+            status = (await c.call_tool("get_scheduler_status", {})).data
+        log.close()
+    finally:
+        daemon.terminate()
+        daemon.communicate(timeout=30)
+    scheduler = status["scheduler"]
+    assert scheduler["mode"] == "client" and scheduler["scheduler_running"] is True
+    assert scheduler["lease_holder"]["kind"] == "daemon"
+    assert scheduler["lease_holder"]["pid"] == daemon.pid
+    assert status["notifications"] != "desktop"  # it never probed for a desktop
+
+
+def _lease_rows(db: Path) -> int:
+    with sqlite3.connect(db, timeout=5) as conn:
+        try:
+            return conn.execute("SELECT count(*) FROM scheduler_lease").fetchone()[0]
+        except sqlite3.OperationalError:  # not migrated yet
+            return 0
