@@ -11,6 +11,8 @@ mcp.json's servers and the notifier probe, and only then the scheduler.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import importlib
 import logging
 import threading
 from collections.abc import Awaitable, Callable, Iterable
@@ -19,7 +21,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
 from textual.app import App, ComposeResult, SystemCommand
-from textual.binding import Binding, BindingType
+from textual.binding import BindingType
 from textual.containers import Horizontal
 from textual.dom import DOMNode
 from textual.screen import Screen
@@ -30,6 +32,7 @@ from textual.worker import Worker
 from taskagent.bridge import CoreEvent, CoreStage, EventBridge, ExternalChange
 from taskagent.core.events import Event
 from taskagent.core.models import utcnow
+from taskagent.keys import APP_BINDINGS
 from taskagent.presence import Presence
 from taskagent.screens.commands import TaskCommands
 from taskagent.screens.history import HistoryView
@@ -45,6 +48,7 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 ServicesFactory = Callable[[], AbstractAsyncContextManager["Services"]]
 TABS = ("chat", "tasks", "history", "status")
+FIRST_SCREEN_WAIT = 1.0  # seconds the agent's imports wait for the first screen's data
 
 
 class ServicesUnavailable(RuntimeError):
@@ -55,41 +59,7 @@ class TaskAgentApp(App[int]):
     TITLE = "taskagent"
     CSS_PATH = "screens/app.tcss"
     COMMANDS = App.COMMANDS | {TaskCommands}
-    BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("1", "show_tab('chat')", "Chat", id="tab.chat"),
-        Binding("2", "show_tab('tasks')", "Tasks", id="tab.tasks"),
-        Binding("3", "show_tab('history')", "History", id="tab.history"),
-        Binding("4", "show_tab('status')", "Status", id="tab.status"),
-        # Work from the chat input too (where 1-4 are text). alt+digit is not sent by every
-        # terminal (macOS option+2 types ™), so the F-keys are there as well.
-        Binding(
-            "alt+1,f3", "show_tab('chat')", "Chat", id="tab.chat.alt", show=False, priority=True
-        ),
-        Binding(
-            "alt+2,f4", "show_tab('tasks')", "Tasks", id="tab.tasks.alt", show=False, priority=True
-        ),
-        Binding(
-            "alt+3,f5",
-            "show_tab('history')",
-            "History",
-            id="tab.history.alt",
-            show=False,
-            priority=True,
-        ),
-        Binding(
-            "alt+4,f6",
-            "show_tab('status')",
-            "Status",
-            id="tab.status.alt",
-            show=False,
-            priority=True,
-        ),
-        Binding("question_mark", "help", "Help", id="app.help"),
-        Binding("f1", "help", "Help", id="app.help.f1", priority=True),
-        Binding("f2,ctrl+backslash", "toggle_chat_pane", "Chat pane", id="app.chat_pane"),
-        Binding("f7", "show_away", "Since last visit", id="app.away", show=False),
-        Binding("ctrl+q", "quit", "Quit", id="app.quit", priority=True),
-    ]
+    BINDINGS: ClassVar[list[BindingType]] = APP_BINDINGS
 
     def __init__(
         self,
@@ -182,7 +152,8 @@ class TaskAgentApp(App[int]):
         try:
             if getattr(factory, "staged", False):
                 # Opens the database first (calls back at once), heavy imports on a thread.
-                manager = factory(on_base=self._base_opened)  # type: ignore[call-arg]
+                await asyncio.to_thread(importlib.import_module, "taskagent.services")
+                manager = factory(on_base=self._base_opened_staged)  # type: ignore[call-arg]
             else:
                 # Calling the factory may import the heavy modules: keep that off the UI loop.
                 manager = await asyncio.to_thread(factory)
@@ -224,6 +195,19 @@ class TaskAgentApp(App[int]):
         self.call_later(self._poll_data_version)  # the baseline, before the views load
         self.set_interval(1.0, self._tick, name="data-version")
         self.call_core(self._welcome_back, early=True)
+
+    def _base_opened_staged(self, base: CoreBase) -> Awaitable[None]:
+        self._base_opened(base)
+        return self._first_screen_loaded()
+
+    async def _first_screen_loaded(self) -> None:
+        """Until the Tasks table and the "away" note are loaded (1 s at most), before the
+        agent's imports compete for the one interpreter lock."""
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(FIRST_SCREEN_WAIT):
+                await self._away_checked.wait()
+                while not self.query_one(TasksView).loaded:  # noqa: ASYNC110 (a view's flag)
+                    await asyncio.sleep(0.02)
 
     def _services_opened(self) -> None:
         assert self.services is not None
@@ -270,6 +254,11 @@ class TaskAgentApp(App[int]):
                 await asyncio.wait_for(self._lifecycle, timeout=15)
             except TimeoutError:
                 log.warning("services did not close within 15 s")
+
+    @property
+    def engine_started(self) -> bool:
+        """The scheduler runs here, or this app attached to a daemon (or start-up failed)."""
+        return self._engine_ready.is_set()
 
     @property
     def ready(self) -> bool:
@@ -487,32 +476,7 @@ class TaskAgentApp(App[int]):
         self.call_core(job, done=done, group="runs", what="Run now")
 
     def get_system_commands(self, screen: Screen[Any]) -> Iterable[SystemCommand]:
+        from taskagent.screens.commands import app_commands
+
         yield from super().get_system_commands(screen)
-        for tab in TABS:
-            yield SystemCommand(
-                f"Go to {tab.title()}", f"Show the {tab} tab", lambda t=tab: self.action_show_tab(t)
-            )
-        yield SystemCommand(
-            "Toggle chat pane", "Show or hide the chat beside any tab", self.action_toggle_chat_pane
-        )
-        yield SystemCommand("Help", "All keys and slash commands", self.action_help)
-        yield SystemCommand("Add task", "Open the task form", self.action_add_task)
-        yield SystemCommand(
-            "Since last visit", "Runs since the app was last open", self.action_show_away
-        )
-        tasks = self.query_one(TasksView)
-        yield SystemCommand("Refresh tasks", "Reload the task table", tasks.reload)
-        history = self.query_one(HistoryView)
-        yield SystemCommand(
-            "Export history (CSV)", "Write the visible runs to a CSV file", history.action_export
-        )
-        yield SystemCommand(
-            "Export history (JSON)",
-            "Write the visible runs to a JSON file",
-            lambda: history.export("json"),
-        )
-        yield SystemCommand(
-            "Clear chat",
-            "Forget the conversation and clear the chat (/clear)",
-            lambda: self.query_one(ChatPanel).run_command("/clear"),
-        )
+        yield from app_commands(self)

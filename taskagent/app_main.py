@@ -9,7 +9,7 @@ them (and then the scheduler) once the agent is up. The services are closed when
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from contextlib import AbstractAsyncContextManager
 from typing import TYPE_CHECKING
 
@@ -28,7 +28,7 @@ class StagedFactory:
         self.settings = settings
 
     def __call__(
-        self, on_base: Callable[[CoreBase], None] | None = None
+        self, on_base: Callable[[CoreBase], Awaitable[None] | None] | None = None
     ) -> AbstractAsyncContextManager[Services]:
         from taskagent.services import Services  # light: the heavy imports happen inside open
 

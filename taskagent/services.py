@@ -20,7 +20,7 @@ import contextlib
 import importlib
 import logging
 import os
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -117,7 +117,8 @@ class CoreBase:
         return overview
 
 
-BaseCallback = Callable[[CoreBase], None]
+# Called with the CoreBase; may return an awaitable the heavy imports wait for.
+BaseCallback = Callable[[CoreBase], Awaitable[None] | None]
 
 
 @dataclass
@@ -211,7 +212,9 @@ class Services:
                 events=events,
             )
             if on_base is not None:
-                on_base(CoreBase(settings, repo, tasks, events))
+                shown = on_base(CoreBase(settings, repo, tasks, events))
+                if shown is not None:
+                    await shown  # the first screen's queries go before the heavy imports
                 await asyncio.to_thread(_import_heavy)  # the UI loop keeps painting
             async with cls._open_agent(settings, kind, desktop, repo, tasks, events) as services:
                 if not defer:

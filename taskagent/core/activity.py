@@ -25,6 +25,7 @@ from taskagent.core.repository import Repository
 
 log = logging.getLogger("taskagent.activity")
 TEXT_CHARS = 100
+DRAIN_SECONDS = 0.5  # the daemon promises to exit within grace + 2 s
 
 
 def cut(text: str | None, limit: int = TEXT_CHARS) -> str:
@@ -78,9 +79,10 @@ class ActivityLog:
         self._unsubscribe = []
 
     async def drain(self) -> None:
-        """Wait for the lines still being written (before the database closes)."""
+        """Wait (at most DRAIN_SECONDS) for the lines still being written, before the database
+        closes."""
         if self._pending:
-            await asyncio.wait(set(self._pending), timeout=5)
+            await asyncio.wait(set(self._pending), timeout=DRAIN_SECONDS)
 
     def _on_event(self, event: RunFinished | TaskChanged) -> None:
         # Events come from the publisher's thread (a worker's loop for scheduled runs).

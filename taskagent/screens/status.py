@@ -140,7 +140,8 @@ class StatusView(Vertical):
         lines.add_column()
         lines.add_row("taskagent", __version__)
         lines.add_row("uptime", _uptime((now - app.started_at).total_seconds()))
-        lines.add_row("scheduler", scheduler_text(status.get("scheduler", {})))
+        scheduler = status.get("scheduler", {}) if app.engine_started else {"mode": "starting…"}
+        lines.add_row("scheduler", scheduler_text(scheduler))
         tasks = status.get("tasks", {})
         lines.add_row(
             "tasks",

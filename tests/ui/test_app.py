@@ -399,6 +399,7 @@ async def test_factory_paints_first_then_opens_services(settings: Any) -> None:
         opened.set()
         await wait_for(pilot, lambda: app.ready)
         await wait_for(pilot, lambda: "no tasks yet" in chat_text(app))
+        await wait_for(pilot, lambda: app.engine_started)  # the scheduler starts last
         assert app.services.engine.mode in ("scheduler", "attached")  # type: ignore[union-attr]
     assert app.services.repo.closed  # type: ignore[union-attr]
 
