@@ -81,7 +81,7 @@ def _poll(name: str, t0: float, checks: dict[str, Callable[[str], bool]]) -> dic
             typed = True
             for key, literal in (("/tasks list", True), ("Enter", False), ("hello", True)):
                 keys(name, key, literal=literal)
-                time.sleep(0.05)  # a person's pace: a burst can be read out of order
+                time.sleep(0.01)
             keys(name, "Enter", "F2")
         time.sleep(0.01)
     if len(seen) < len(checks):
@@ -120,7 +120,7 @@ def app_start() -> dict[str, float]:
                 t0,
                 {
                     "first paint": lambda s: "Welcome to taskagent" in s,
-                    "core ready": lambda s: "1 task" in s and "[active]" in s,
+                    "core ready": lambda s: "1 task" in s and f"{TASK}  active" in s,
                     "agent ready": lambda s: "AI chat is off" in s,
                 },
             )
