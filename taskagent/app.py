@@ -49,6 +49,7 @@ T = TypeVar("T")
 ServicesFactory = Callable[[], AbstractAsyncContextManager["Services"]]
 TABS = ("chat", "tasks", "history", "status")
 FIRST_SCREEN_WAIT = 1.0  # seconds the agent's imports wait for the first screen's data
+FIRST_SCREEN_SETTLE = 0.5  # and then, for it to be painted and the first keys handled
 
 
 class ServicesUnavailable(RuntimeError):
@@ -201,13 +202,14 @@ class TaskAgentApp(App[int]):
         return self._first_screen_loaded()
 
     async def _first_screen_loaded(self) -> None:
-        """Until the Tasks table and the "away" note are loaded (1 s at most), before the
-        agent's imports compete for the one interpreter lock."""
+        """Until the Tasks table and the "away" note are loaded (1 s at most) and shown, before
+        the agent's imports (~1-3 s of CPU) compete with the UI for the interpreter lock."""
         with contextlib.suppress(TimeoutError):
             async with asyncio.timeout(FIRST_SCREEN_WAIT):
                 await self._away_checked.wait()
                 while not self.query_one(TasksView).loaded:  # noqa: ASYNC110 (a view's flag)
                     await asyncio.sleep(0.02)
+        await asyncio.sleep(FIRST_SCREEN_SETTLE)  # painted, and the first keys answered
 
     def _services_opened(self) -> None:
         assert self.services is not None
