@@ -21,10 +21,11 @@ from fastmcp import FastMCP
 from fastmcp.exceptions import ToolError
 from mcp.types import ToolAnnotations
 
+from mcp_servers.errors import OneLineErrors
 from taskagent.core import schedules
 from taskagent.core.models import Run, Task
 from taskagent.core.serialize import run_to_dict, task_to_dict
-from taskagent.core.tasks import TaskInputError, TaskNotFound, TaskService
+from taskagent.core.tasks import TaskInputError, TaskNotFound, TaskService, WriteToolNotAllowed
 
 INSTRUCTIONS = """\
 Manage taskagent's scheduled background tasks. A task calls one MCP tool on a schedule, stores
@@ -34,9 +35,22 @@ Schedules: schedule_type interval ("30 minutes", "2h"), daily ("09:00"), weekly
 notification_level: all | errors | significant | silent. Use list_background_tasks to find ids.
 """
 
-_READ_ONLY = ToolAnnotations(readOnlyHint=True, openWorldHint=False)
-_CHANGES = ToolAnnotations(readOnlyHint=False, destructiveHint=False, openWorldHint=False)
-_DESTRUCTIVE = ToolAnnotations(readOnlyHint=False, destructiveHint=True, openWorldHint=False)
+# Honest MCP annotations: clients (taskagent's own chat among them) ask the user before any tool
+# that is not read-only, and retries are only safe for idempotent ones.
+# Reads: nothing changes, and nothing outside taskagent's database is touched.
+_READ_ONLY = ToolAnnotations(readOnlyHint=True, idempotentHint=True, openWorldHint=False)
+# Creating a task adds one every call (not idempotent) and later runs its tool unattended.
+_CREATES = ToolAnnotations(readOnlyHint=False, destructiveHint=False, idempotentHint=False)
+# Start/stop/pause/resume/reschedule: a second identical call changes nothing more.
+_CHANGES = ToolAnnotations(
+    readOnlyHint=False, destructiveHint=False, idempotentHint=True, openWorldHint=False
+)
+_DESTRUCTIVE = ToolAnnotations(
+    readOnlyHint=False, destructiveHint=True, idempotentHint=True, openWorldHint=False
+)
+# Running a task does whatever the task's tool does (which may write or reach the internet), and
+# every call is another run: destructive and open-world are left at MCP's cautious defaults.
+_RUNS_A_TOOL = ToolAnnotations(readOnlyHint=False, idempotentHint=False)
 
 StatusProvider = Callable[[], Awaitable[dict[str, Any]]]
 RunNow = Callable[[int], Awaitable[Run]]
@@ -47,6 +61,9 @@ def _user_errors() -> Iterator[None]:
     """The core's input errors become ToolErrors with the same message, nothing else leaks."""
     try:
         yield
+    except WriteToolNotAllowed as exc:
+        hint = "set allow_write to true only if the user agreed to that"
+        raise ToolError(str(exc.with_hint(hint))) from None
     except (TaskInputError, TaskNotFound) as exc:
         raise ToolError(str(exc)) from None
 
@@ -63,8 +80,9 @@ def create_server(tasks: TaskService, run_now: RunNow, status: StatusProvider) -
     """`run_now(task_id)` runs a task wherever the scheduler lives and returns the run."""
 
     mcp = FastMCP("background", instructions=INSTRUCTIONS, mask_error_details=True)
+    mcp.add_middleware(OneLineErrors())  # bad arguments: one line, not pydantic's report
 
-    @mcp.tool(annotations=_CHANGES)
+    @mcp.tool(annotations=_CREATES)
     async def create_background_task(
         name: str,
         schedule_type: str,
@@ -74,12 +92,15 @@ def create_server(tasks: TaskService, run_now: RunNow, status: StatusProvider) -
         description: str = "",
         use_ai_summary: bool = True,
         notification_level: str = "all",
+        allow_write: bool = False,
     ) -> dict[str, Any]:
         """Create a scheduled task that calls an MCP tool and keeps every result in history.
 
         Answers the created task with its id, the schedule in words, next_run and the next 3
         run times. A bad schedule, an unknown tool or arguments that do not fit the tool are
-        refused with a message saying what is wrong, and nothing is saved.
+        refused with a message saying what is wrong, and nothing is saved. A tool that is not
+        annotated read-only would run unattended on every schedule tick, so such a task is
+        only saved with allow_write set to true.
 
         Args:
             name: a unique, human name, e.g. "BTC hourly".
@@ -90,6 +111,8 @@ def create_server(tasks: TaskService, run_now: RunNow, status: StatusProvider) -
             description: what the task is for.
             use_ai_summary: write a short AI summary of each result.
             notification_level: all | errors | significant | silent.
+            allow_write: true only after the user explicitly agreed that this task may run a
+                tool that is not read-only (one that may change data) unattended.
         """
         with _user_errors():
             task = await tasks.create_task(
@@ -101,6 +124,7 @@ def create_server(tasks: TaskService, run_now: RunNow, status: StatusProvider) -
                 description=description,
                 use_ai_summary=use_ai_summary,
                 notification_level=notification_level,
+                allow_write=allow_write,
             )
         return _with_preview(task, tasks)
 
@@ -165,7 +189,7 @@ def create_server(tasks: TaskService, run_now: RunNow, status: StatusProvider) -
         """
         return await _change(tasks.remove, task_id, "removed")
 
-    @mcp.tool(annotations=_CHANGES)
+    @mcp.tool(annotations=_RUNS_A_TOOL)
     async def run_task_immediately(task_id: int) -> dict[str, Any]:
         """Run a task now (also when it is paused or disabled) and answer the result: status,
         duration_ms, data, ai_summary or error_message. The run is kept in history.

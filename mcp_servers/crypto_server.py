@@ -24,6 +24,8 @@ from fastmcp.exceptions import ToolError
 from fastmcp.tools import Tool
 
 from mcp_servers.coingecko import CoinGeckoBadRequest, CoinGeckoClient, CoinGeckoError
+from mcp_servers.errors import OneLineErrors
+from mcp_servers.errors import shown as shown_value
 
 MAX_LIMIT: Final = 250  # CoinGecko's per_page maximum for /coins/markets
 _VS_CURRENCY_RE: Final = re.compile(r"^[a-z]{2,10}$")
@@ -91,7 +93,7 @@ def _check_vs_currency(vs_currency: str) -> str:
     if not _VS_CURRENCY_RE.match(vs):
         raise ToolError(
             f"vs_currency must be a currency code such as usd, eur, gbp, jpy or btc, "
-            f"got {vs_currency!r}"
+            f"got {shown_value(vs_currency)}"
         )
     return vs
 
@@ -104,7 +106,7 @@ def _tool_errors(vs_currency: str | None = None) -> Iterator[None]:
     except CoinGeckoBadRequest as err:
         if vs_currency is not None and "vs_currency" in err.detail.lower():
             raise ToolError(
-                f"CoinGecko does not support vs_currency {vs_currency!r}; "
+                f"CoinGecko does not support vs_currency {shown_value(vs_currency)}; "
                 "use a code such as usd, eur, gbp, jpy or btc"
             ) from None
         raise ToolError(err.message) from None
@@ -184,6 +186,7 @@ def create_server(client: CoinGeckoClient | None = None) -> FastMCP:
 
     # mask_error_details: an unexpected bug shows "Error calling tool ..." rather than internals.
     mcp = FastMCP("crypto", instructions=INSTRUCTIONS, lifespan=lifespan, mask_error_details=True)
+    mcp.add_middleware(OneLineErrors())  # bad arguments: one line, not pydantic's report
     _register_tools(mcp, get_client)
     return mcp
 
@@ -227,8 +230,15 @@ def _register_tools(mcp: FastMCP, get_client: Callable[[], CoinGeckoClient]) -> 
             vs_currency: quote currency code, e.g. usd, eur, btc (default usd).
         """
         wanted = symbol.strip().lower().removeprefix("$")
-        if not wanted or len(wanted) > 30 or any(ch.isspace() for ch in wanted):
-            raise ToolError(f"symbol must be a ticker such as btc or eth, got {symbol!r}")
+        if (
+            not wanted
+            or len(wanted) > 30
+            or not wanted.isprintable()
+            or any(ch.isspace() for ch in wanted)
+        ):
+            raise ToolError(
+                f"symbol must be a ticker such as btc or eth, got {shown_value(symbol)}"
+            )
         vs = _check_vs_currency(vs_currency)
         client = get_client()
         with _tool_errors(vs):

@@ -10,6 +10,17 @@ from taskagent import __version__
 NOTIFY_LEVELS = ("all", "errors", "significant", "silent")
 
 
+def positive_seconds(text: str) -> float:
+    """An argparse type: a number of seconds above zero."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"'{text[:40]}' is not a number of seconds") from None
+    if not 0 < value < float("inf"):
+        raise argparse.ArgumentTypeError(f"must be more than 0 seconds, not {text[:40]}")
+    return value
+
+
 class FriendlyParser(argparse.ArgumentParser):
     """argparse with exit code 2 and a one-line hint, never a traceback."""
 
@@ -94,6 +105,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="missed runs: one catch-up run (once, default) or none (skip)",
     )
     add.add_argument("--disabled", action="store_true", help="create it switched off")
+    add.add_argument(
+        "--allow-write",
+        action="store_true",
+        help="allow a tool that is not read-only (it may change data) to run unattended",
+    )
     _add_json(add)
 
     show = tasks_sub.add_parser("show", help="one task with its stats and next runs")
@@ -107,7 +123,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     run = tasks_sub.add_parser("run", help="run a task now, wait and print the result")
     _add_task_id(run)
-    run.add_argument("--timeout", type=float, default=600, help="seconds to wait (default 600)")
+    run.add_argument(
+        "--timeout", type=positive_seconds, default=600, help="seconds to wait (default 600)"
+    )
     _add_json(run)
 
     status = tasks_sub.add_parser("status", help="scheduler state, counts and next runs")
@@ -120,6 +138,11 @@ def build_parser() -> argparse.ArgumentParser:
     imp = tasks_sub.add_parser("import", help="create/update tasks from a JSON or TOML export")
     imp.add_argument("file", help="the file to read")
     imp.add_argument("--format", choices=("json", "toml"), help="default: from the file name")
+    imp.add_argument(
+        "--allow-write",
+        action="store_true",
+        help="allow new tasks (or new tools) that are not read-only to run unattended",
+    )
     _add_json(imp)
 
     for action, text in (

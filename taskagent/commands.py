@@ -15,7 +15,7 @@ from taskagent.config import Settings
 from taskagent.core.lease import RunRequestFailed
 from taskagent.core.models import Run, Task, TaskStats, from_iso
 from taskagent.core.serialize import run_to_dict, task_to_dict
-from taskagent.core.tasks import TaskInputError, TaskNotFound
+from taskagent.core.tasks import TaskInputError, TaskNotFound, WriteToolNotAllowed
 from taskagent.services import Services
 
 SCHEDULE_FLAGS = {
@@ -190,6 +190,7 @@ async def _tasks(services: Services, args: argparse.Namespace) -> int:
             misfire_grace_seconds=60 if args.grace is None else args.grace,
             misfire_policy=args.misfire or "once",
             enabled=not args.disabled,
+            allow_write=args.allow_write,
         )
         if as_json:
             _print_json(task_to_dict(task))
@@ -253,8 +254,15 @@ async def _tasks(services: Services, args: argparse.Namespace) -> int:
             text = await asyncio.to_thread(source.read_text, encoding="utf-8")
         except OSError as exc:
             raise TaskInputError(f"cannot read {source}: {exc.strerror or exc}") from exc
+        except UnicodeDecodeError as exc:
+            raise TaskInputError(
+                f"cannot read {source}: not UTF-8 text (byte {exc.object[exc.start]:#04x} at "
+                f"position {exc.start})"
+            ) from exc
         entries = transfer.loads(text, transfer.format_of(source, args.format), source=str(source))
-        created, updated = await transfer.import_tasks(service, entries, source=str(source))
+        created, updated = await transfer.import_tasks(
+            service, entries, source=str(source), allow_write=args.allow_write
+        )
         if as_json:
             _print_json({"created": created, "updated": updated})
         else:
@@ -292,6 +300,9 @@ async def _main(settings: Settings, args: argparse.Namespace) -> int:
 def run_tasks_command(settings: Settings, args: argparse.Namespace) -> int:
     try:
         return asyncio.run(_main(settings, args))
+    except WriteToolNotAllowed as exc:
+        print(f"taskagent: {exc.with_hint('add --allow-write to allow that')}", file=sys.stderr)
+        return 1
     except (TaskInputError, TaskNotFound, LookupError, RunRequestFailed) as exc:
         print(f"taskagent: {exc}", file=sys.stderr)
         return 1

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from taskagent.core.confirm_policy import parse_patterns
 from taskagent.core.models import NotificationLevel
 from taskagent.paths import Paths
 
@@ -177,6 +178,14 @@ FIELDS: tuple[Field, ...] = (
         "most output tokens one summary may use",
     ),
     Field(
+        "chat",
+        "always_allow",
+        (),
+        parse_patterns,
+        "tools the chat may call without asking although they are not read-only: "
+        'server:tool glob patterns, e.g. ["notes:read_*"] (env: comma-separated)',
+    ),
+    Field(
         "history",
         "retention_days",
         90,
@@ -210,6 +219,7 @@ class Settings:
     ai_model: str = "gemini-2.5-flash"
     ai_summary_temperature: float = 0.7
     ai_summary_max_tokens: int = 150
+    chat_always_allow: tuple[str, ...] = ()
     history_retention_days: int = 90
     history_max_rows_per_task: int = 10000
     # From the environment only. Never stored, logged or shown.
@@ -245,6 +255,19 @@ def machine_timezone() -> str:
     return name or "UTC"
 
 
+def _shown(value: Any, limit: int = 80) -> str:
+    """A value quoted in an error message: its repr, cut so a huge value stays one short line."""
+    text = repr(value)
+    return text if len(text) <= limit else f"{text[: limit - 1]}… ({len(text):,} characters)"
+
+
+def _name(text: Any) -> str:
+    """A section or key name in an error message: as is when short and printable, else quoted
+    and cut (a name with a newline or a megabyte of text must not break the one-line message)."""
+    name = str(text)
+    return name if name.isprintable() and len(name) <= 60 else _shown(name)
+
+
 def _suggest(word: str, options: list[str]) -> str:
     close = difflib.get_close_matches(word, options, n=1)
     return f" (did you mean '{close[0]}'?)" if close else ""
@@ -269,7 +292,7 @@ def _read_keymap(path: Path, table: Any) -> dict[str, str]:
     for binding, keys in table.items():
         if not isinstance(keys, str) or not keys.strip():
             raise ConfigError(
-                f"config error in {path}: [keymap] {binding} = {keys!r}: must be keys such as "
+                f"config error in {path}: [keymap] {_name(binding)} = {_shown(keys)}: must be keys such as "
                 '"ctrl+r" or "f5,ctrl+r"'
             )
     return {str(k): v.strip() for k, v in table.items()}
@@ -289,26 +312,27 @@ def load_settings(paths: Paths, environ: Mapping[str, str] | None = None) -> Set
             continue
         if section not in SECTIONS:
             raise ConfigError(
-                f"config error in {paths.config_file}: unknown section [{section}]"
+                f"config error in {paths.config_file}: unknown section [{_name(section)}]"
                 f"{_suggest(section, list(SECTIONS))}; allowed: {', '.join(SECTIONS)}"
             )
         if not isinstance(table, dict):
             raise ConfigError(
-                f"config error in {paths.config_file}: '{section}' must be a [section] table"
+                f"config error in {paths.config_file}: '{_name(section)}' must be a [section] table"
             )
         for key, value in table.items():
             spec = SECTIONS[section].get(key)
             if spec is None:
                 allowed = ", ".join(SECTIONS[section])
                 raise ConfigError(
-                    f"config error in {paths.config_file}: unknown key '{key}' in [{section}]"
+                    f"config error in {paths.config_file}: unknown key '{_name(key)}' in [{section}]"
                     f"{_suggest(key, list(SECTIONS[section]))}; allowed: {allowed}"
                 )
             try:
                 values[spec.attr] = spec.validate(value)
             except ValueError as exc:
                 raise ConfigError(
-                    f"config error in {paths.config_file}: [{section}] {key} = {value!r}: {exc}"
+                    f"config error in {paths.config_file}: [{section}] {key} = {_shown(value)}: "
+                    f"{exc}"
                 ) from exc
             sources[spec.attr] = str(paths.config_file)
 
@@ -318,7 +342,8 @@ def load_settings(paths: Paths, environ: Mapping[str, str] | None = None) -> Set
                 values[spec.attr] = spec.validate(env[spec.env])
             except ValueError as exc:
                 raise ConfigError(
-                    f"config error in environment variable {spec.env}={env[spec.env]!r}: {exc}"
+                    f"config error in environment variable {spec.env}={_shown(env[spec.env])}: "
+                    f"{exc}"
                 ) from exc
             sources[spec.attr] = f"${spec.env}"
 
@@ -338,6 +363,8 @@ def _toml_value(value: Any) -> str:
         return "true" if value else "false"
     if isinstance(value, int | float):
         return repr(value)
+    if isinstance(value, list | tuple):
+        return "[" + ", ".join(_toml_value(v) for v in value) + "]"
     return '"' + str(value).replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 

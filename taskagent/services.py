@@ -297,6 +297,7 @@ class Services:
                 gemini=gemini,
                 timezone=settings.timezone,
                 default_model=settings.ai_model,
+                always_allow=settings.chat_always_allow,
             )
             services: Services
             background = create_background_server(tasks, engine.run_now, lambda: services.status())

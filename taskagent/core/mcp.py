@@ -45,8 +45,11 @@ log = logging.getLogger(__name__)
 ServerKind = Literal["builtin", "stdio", "http"]
 ServerState = Literal["connected", "failed", "not started"]
 
-# Environment a stdio child may inherit: enough to find programs, locale, temp dirs, proxies and
-# CA bundles. Everything else (API keys above all) must be passed explicitly through "env".
+# Environment a stdio child may inherit: enough to find programs, locale, temp dirs, the proxy
+# exceptions and CA bundles. Everything else (API keys above all) must be passed explicitly
+# through "env". HTTP_PROXY/HTTPS_PROXY (any case) are not inherited either: a proxy URL may
+# carry credentials (http://user:password@proxy:3128), so a server gets one only when its
+# "env" in mcp.json names it.
 SAFE_ENV_KEYS: tuple[str, ...] = (
     "PATH",
     "HOME",
@@ -69,11 +72,7 @@ SAFE_ENV_KEYS: tuple[str, ...] = (
     "XDG_CACHE_HOME",
     "SSL_CERT_FILE",
     "SSL_CERT_DIR",
-    "HTTP_PROXY",
-    "HTTPS_PROXY",
     "NO_PROXY",
-    "http_proxy",
-    "https_proxy",
     "no_proxy",
     # Windows needs these to start almost anything.
     "SYSTEMROOT",
@@ -196,14 +195,34 @@ class ToolInfo:
     def ref(self) -> str:
         return f"{self.server}:{self.name}"
 
+    # MCP's defaults for a hint the server left out: not read-only, may be destructive, not
+    # idempotent, reaches the outside world. So a tool without annotations is treated as a
+    # tool that may change data (the chat asks first; a task needs an explicit allow-write).
+    def _hint(self, name: str) -> bool | None:
+        value = getattr(self.annotations, name, None)
+        return value if isinstance(value, bool) else None
+
+    @property
+    def read_only(self) -> bool:
+        return self._hint("read_only_hint") is True
+
+    @property
+    def destructive(self) -> bool:
+        return not self.read_only and self._hint("destructive_hint") is not False
+
+    @property
+    def idempotent(self) -> bool:
+        return self.read_only or self._hint("idempotent_hint") is True
+
+    @property
+    def open_world(self) -> bool:
+        return self._hint("open_world_hint") is not False
+
     @property
     def safe_to_repeat(self) -> bool:
-        """Calling it twice does no harm (MCP `readOnlyHint` or `idempotentHint`), so a
-        transient failure may be retried. MCP's defaults say an unannotated tool may write."""
-        hints = self.annotations
-        return bool(
-            getattr(hints, "read_only_hint", None) or getattr(hints, "idempotent_hint", None)
-        )
+        """Calling it twice does no harm (read-only or idempotent), so a transient failure may
+        be retried; a tool that may change data is never called a second time on its own."""
+        return self.idempotent
 
 
 @dataclass(frozen=True)
@@ -233,6 +252,7 @@ class ServerStatus:
 # mcp.json
 
 _HTTP_TYPES = {"http", "streamable-http", "streamable_http", "streamablehttp"}
+_SERVER_KEYS = ("command", "args", "env", "cwd", "url", "headers", "type", "transport", "disabled")
 
 
 def load_mcp_config(path: Path) -> dict[str, ServerSpec]:
@@ -286,6 +306,12 @@ def _parse_server(
         raise fail("the name must not contain ':'")
     if not isinstance(entry, dict):
         raise fail(f"must be an object, got {_json_type(entry)}")
+    for key in entry:
+        # Keys other clients use (autoApprove, timeout, ...) are ignored; a typo of one of ours
+        # would silently drop a setting ("arg" for "args"), so it is an error.
+        close = difflib.get_close_matches(str(key), _SERVER_KEYS, n=1, cutoff=0.75)
+        if key not in _SERVER_KEYS and close:
+            raise fail(f"unknown key {str(key)[:40]!r} (did you mean '{close[0]}'?)")
     disabled = entry.get("disabled", False)
     if not isinstance(disabled, bool):
         raise fail(f"'disabled' must be true or false, got {_json_type(disabled)}")

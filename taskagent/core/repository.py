@@ -538,19 +538,22 @@ class Repository:
     # ------------------------------------------------------------------------------ tasks
     async def add_task(self, task: Task) -> Task:
         """Insert a task; returns a copy with id, created_at and updated_at set."""
+        async with self._write() as db:
+            return await self._insert_task_in(db, task)
+
+    async def _insert_task_in(self, db: aiosqlite.Connection, task: Task) -> Task:
         now = self._clock()
         values = _task_values(task)
         values["created_at"] = to_iso(task.created_at or now)
         values["updated_at"] = to_iso(now)
         try:
-            async with self._write() as db:
-                cursor = await db.execute(_insert_sql("tasks", values), values)
-                task_id = cursor.lastrowid
-                await cursor.close()
+            cursor = await db.execute(_insert_sql("tasks", values), values)
         except sqlite3.IntegrityError as exc:
             if "tasks.name" in str(exc):
                 raise DuplicateTaskName(task.name) from exc
             raise
+        task_id = cursor.lastrowid
+        await cursor.close()
         return dataclasses.replace(
             task,
             id=task_id,
@@ -558,6 +561,33 @@ class Repository:
             created_at=from_iso(values["created_at"]),
             updated_at=from_iso(values["updated_at"]),
         )
+
+    async def save_tasks(
+        self,
+        new: Sequence[Task],
+        changes: Sequence[tuple[int, Callable[[Task], Task | None]]] = (),
+    ) -> tuple[list[Task], list[Task]]:
+        """Modify and insert several tasks in one transaction: all of it or, if anything fails
+        (a duplicate name, a missing task, a `change` that raises), none of it.
+
+        Each `change` works as in `modify_task` (read inside the transaction, pure, no awaits).
+        Returns (created, updated)."""
+        async with self._write() as db:
+            updated: list[Task] = []
+            for task_id, change in changes:
+                row = await self._fetchone(
+                    f"SELECT {_TASK_COLUMNS} FROM tasks WHERE id = ?", (task_id,)
+                )
+                if row is None:
+                    raise TaskNotFound(task_id)
+                current = _task_from_row(row)
+                changed = change(current)
+                values = _task_values(current if changed is None else changed)
+                updated.append(
+                    await self._update_task_in(db, task_id, values, monotonic_last_run=False)
+                )
+            created = [await self._insert_task_in(db, task) for task in new]
+        return created, updated
 
     async def get_task(self, task_id: int) -> Task | None:
         row = await self._fetchone(f"SELECT {_TASK_COLUMNS} FROM tasks WHERE id = ?", (task_id,))

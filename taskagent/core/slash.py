@@ -452,6 +452,7 @@ class SlashCommands:
                 for s in servers
             ]
             lines.append("/mcp <server> lists a server's tools")
+            lines.extend(self._confirm_lines())
             return Reply("\n".join(lines))
         name = words[0]
         match = next((s for s in servers if s.name == name), None)
@@ -466,9 +467,33 @@ class SlashCommands:
         width = max((len(t.name) for t in tools), default=0)
         for t in sorted(tools, key=lambda t: t.name):
             lines.append(
-                f"  {t.name.ljust(width)}  {_chat_module().first_paragraph(t.description, 120)}".rstrip()
+                f"  {t.name.ljust(width)}  {self._tool_mode(t):<10} "
+                f"{_chat_module().first_paragraph(t.description, 120)}".rstrip()
             )
+        lines.extend(self._confirm_lines())
         return Reply("\n".join(lines))
+
+    def _tool_mode(self, tool: Any) -> str:
+        """How the chat treats a call of this tool: read-only, asks, or allowed."""
+        if self.chat is None:
+            return "read-only" if getattr(tool, "read_only", False) else "writes"
+        decision = self.chat.policy.decide(tool.ref, tool)
+        if decision.ask:
+            return "asks"
+        return "read-only" if decision.reason == "read-only" else "allowed"
+
+    def _confirm_lines(self) -> list[str]:
+        if self.chat is None:
+            return []
+        policy = self.chat.policy
+        allowed = ", ".join(policy.patterns) or "none"
+        lines = [f"chat: asks before any tool not marked read-only; [chat] always_allow: {allowed}"]
+        if policy.allowed_in_conversation:
+            lines.append(
+                "allowed for this conversation (a): "
+                + ", ".join(sorted(policy.allowed_in_conversation))
+            )
+        return lines
 
     # --------------------------------------------------------------------- chat settings
     async def _model(self, words: list[str]) -> Reply:
@@ -500,7 +525,10 @@ class SlashCommands:
         if rest.lower() in ("reset", "default"):
             await chat.set_system_instruction(None)
             return Reply("system instruction reset to the default")
-        await chat.set_system_instruction(rest)
+        try:
+            await chat.set_system_instruction(rest)
+        except ValueError as exc:
+            raise CommandError(str(exc), "/system") from None
         return Reply("system instruction set")
 
     async def _settings(self, words: list[str]) -> Reply:

@@ -62,9 +62,43 @@ class TaskInputError(ValueError):
         self.field = field
 
 
+class WriteToolNotAllowed(TaskInputError):
+    """The task's tool is not annotated read-only and the caller did not acknowledge that the
+    task will run it unattended. Each door words the way to acknowledge (`with_hint`)."""
+
+    def __init__(
+        self, ref: str, hint: str = "set allow_write to confirm", prefix: str = ""
+    ) -> None:
+        super().__init__(
+            f"{prefix}'{ref}' is not a read-only tool: the task would run it unattended and it "
+            f"may change data; {hint}",
+            "allow_write",
+        )
+        self.ref = ref
+        self.prefix = prefix
+
+    def with_hint(self, hint: str) -> WriteToolNotAllowed:
+        return WriteToolNotAllowed(self.ref, hint, self.prefix)
+
+    def with_prefix(self, prefix: str) -> WriteToolNotAllowed:
+        """The same error about one entry of a batch (e.g. "tasks.json: task #2 (X): ")."""
+        return WriteToolNotAllowed(self.ref, prefix=prefix)
+
+
+def tool_is_read_only(info: Any) -> bool:
+    """True only when the tool's server annotated it `readOnlyHint: true` (MCP's default for a
+    tool without annotations is "not read-only")."""
+    return getattr(info, "read_only", False) is True
+
+
 class TaskNotFound(LookupError):
     def __init__(self, ref: int | str) -> None:
-        super().__init__(f"no task with id {ref}" if isinstance(ref, int) else f"no task {ref!r}")
+        if isinstance(ref, int):
+            shown = f"with id {ref}"
+        else:  # quoted and cut: a typed reference may be huge or hold control characters
+            text = repr(ref)
+            shown = text if len(text) <= 60 else f"{text[:59]}… ({len(ref):,} characters)"
+        super().__init__(f"no task {shown}")
         self.ref = ref
 
 
@@ -102,6 +136,8 @@ def _clean_name(name: Any) -> str:
     clean = " ".join(name.split())
     if len(clean) > MAX_NAME_LENGTH:
         raise TaskInputError(f"name is longer than {MAX_NAME_LENGTH} characters", "name")
+    if not clean.isprintable():
+        raise TaskInputError("name must not contain control characters", "name")
     if clean.isdigit():
         raise TaskInputError("name must not be a bare number (numbers are task ids)", "name")
     return clean
@@ -115,6 +151,10 @@ def _clean_description(text: Any) -> str:
     if len(text) > MAX_DESCRIPTION_LENGTH:
         raise TaskInputError(
             f"description is longer than {MAX_DESCRIPTION_LENGTH} characters", "description"
+        )
+    if not text.replace("\n", " ").replace("\t", " ").isprintable():
+        raise TaskInputError(
+            "description must not contain control characters (new lines are fine)", "description"
         )
     return text.strip()
 
@@ -203,7 +243,17 @@ class TaskService:
         except schedules.ScheduleError as exc:
             raise TaskInputError(str(exc), "schedule") from exc
 
-    def _check_tool(self, tool: Any, args: dict[str, Any]) -> str:
+    def _check_tool(
+        self,
+        tool: Any,
+        args: dict[str, Any],
+        *,
+        allow_write: bool = False,
+        previous: str | None = None,
+    ) -> str:
+        """The tool reference, checked: it exists, the arguments fit its schema, and a tool
+        that is not read-only is acknowledged (`allow_write`) unless it is the task's
+        `previous` tool (a task saved before keeps working when other fields change)."""
         if not isinstance(tool, str) or not tool.strip():
             raise TaskInputError(
                 "mcp_tool must name an MCP tool, e.g. get_crypto_prices", "mcp_tool"
@@ -212,14 +262,39 @@ class TaskService:
         if self.catalogue is None:
             return ref
         try:
-            self.catalogue.resolve(ref)
+            info = self.catalogue.resolve(ref)
         except Exception as exc:  # the manager's lookup errors carry user-facing messages
             raise TaskInputError(str(exc), "mcp_tool") from exc
         try:
             self.catalogue.validate_args(ref, args)
         except Exception as exc:
             raise TaskInputError(str(exc), "tool_args") from exc
+        if not allow_write and not tool_is_read_only(info) and not self._same_tool(ref, previous):
+            raise WriteToolNotAllowed(getattr(info, "ref", ref))
         return ref
+
+    def _same_tool(self, ref: str, previous: str | None) -> bool:
+        if previous is None:
+            return False
+        if previous.strip() == ref:
+            return True
+        try:
+            assert self.catalogue is not None
+            return bool(self.catalogue.resolve(previous).ref == self.catalogue.resolve(ref).ref)
+        except Exception:  # the old tool is gone: this is a new choice
+            return False
+
+    def needs_write_consent(self, tool: Any, previous: str | None = None) -> bool:
+        """Would a task calling `tool` need allow_write (a task whose `previous` tool was the
+        same one does not)? False when it cannot be told (no catalogue, unknown tool: saving
+        reports those problems)."""
+        if self.catalogue is None or not isinstance(tool, str) or not tool.strip():
+            return False
+        try:
+            read_only = tool_is_read_only(self.catalogue.resolve(tool.strip()))
+        except Exception:
+            return False
+        return not read_only and not self._same_tool(tool.strip(), previous)
 
     def _next_run(self, task: Task) -> datetime | None:
         if not task.schedulable:
@@ -289,11 +364,14 @@ class TaskService:
         paused: Any = False,
         misfire_grace_seconds: Any = 60,
         done: Any = False,
+        allow_write: Any = False,
     ) -> Task:
         """Validate every field and return an unsaved Task; raises TaskInputError.
 
         `done` (import of a finished one-shot task) allows its time to be in the past and
-        keeps it finished."""
+        keeps it finished. `allow_write`: the caller's explicit yes to a tool that is not
+        read-only running unattended (WriteToolNotAllowed without it). It is a decision at
+        creation, not stored."""
         clean_name = _clean_name(name)
         args = parse_tool_args(tool_args)
         finished = _bool(done, "done")
@@ -302,7 +380,7 @@ class TaskService:
         )
         if finished and schedule.type is not ScheduleType.ONCE:
             raise TaskInputError("only a one-shot (once) task can be done", "done")
-        tool = self._check_tool(mcp_tool, args)
+        tool = self._check_tool(mcp_tool, args, allow_write=_bool(allow_write, "allow_write"))
         now = self.clock()
         task = Task(
             name=clean_name,
@@ -336,18 +414,29 @@ class TaskService:
         task.next_run = self._next_run(task)
         return task
 
-    async def update_task(self, ref: int | str, **changes: Any) -> Task:
+    async def update_task(
+        self, ref: int | str, *, allow_write: Any = False, **changes: Any
+    ) -> Task:
         """Change any editable fields; the whole task is validated again before it is saved.
 
         The merge and the checks run inside one write transaction, so an edit made at the same
         moment by another process (the app, the daemon, the MCP server) is never overwritten.
+        Switching to another tool that is not read-only needs `allow_write` (as at creation).
         """
         task = await self.get(ref)
+        consent = _bool(allow_write, "allow_write")
         unknown = sorted(set(changes) - EDITABLE_FIELDS)
         if unknown:
             raise TaskInputError(
                 f"cannot change {', '.join(unknown)} (editable: {', '.join(sorted(EDITABLE_FIELDS))})"
             )
+
+        saved = await self._modify(task, self.merger(changes, consent))
+        self.events.publish(TaskChanged(saved.id, "updated"))  # type: ignore[arg-type]
+        return saved
+
+    def merger(self, changes: Mapping[str, Any], consent: bool = False) -> Callable[[Task], Task]:
+        """A pure function: a task with `changes` applied, every field validated again."""
 
         def apply(current: Task) -> Task:
             merged = {field: getattr(current, field) for field in EDITABLE_FIELDS} | changes
@@ -371,7 +460,9 @@ class TaskService:
                 schedule_type=schedule.type,
                 schedule_value=schedule.value,
                 timezone=schedule.timezone,
-                mcp_tool=self._check_tool(merged["mcp_tool"], args),
+                mcp_tool=self._check_tool(
+                    merged["mcp_tool"], args, allow_write=consent, previous=current.mcp_tool
+                ),
                 tool_args=args,
                 use_ai_summary=_bool(merged["use_ai_summary"], "use_ai_summary"),
                 notification_level=_notification_level(merged["notification_level"]),
@@ -394,9 +485,33 @@ class TaskService:
             # else next_run stays: it is the first slot not yet accounted for (core/slots.py)
             return updated
 
-        saved = await self._modify(task, apply)
-        self.events.publish(TaskChanged(saved.id, "updated"))  # type: ignore[arg-type]
-        return saved
+        return apply
+
+    def with_state(self, task: Task, *, enabled: bool, paused: bool) -> Task:
+        """`task` switched on/off and paused/resumed, its next run recomputed as `enable` &
+        co. do (pure); unchanged when the state is the same."""
+        if (task.enabled, task.paused) == (enabled, paused):
+            return task
+        changed = replace(task, enabled=enabled, paused=paused)
+        changed.next_run = self._next_run(changed)
+        return changed
+
+    async def save_batch(
+        self, new: list[Task], changes: list[tuple[int, Callable[[Task], Task | None]]]
+    ) -> tuple[list[Task], list[Task]]:
+        """Create `new` (tasks from `build_task`) and apply `changes` (e.g. from `merger`) in
+        one write transaction: everything is saved or, on any error, nothing."""
+        try:
+            created, updated = await self.repo.save_tasks(new, changes)
+        except DuplicateTaskName as exc:
+            raise TaskInputError(str(exc), "name") from exc
+        except RepoTaskNotFound as exc:
+            raise TaskNotFound(exc.task_id if isinstance(exc.task_id, int) else 0) from None
+        for task in updated:
+            self.events.publish(TaskChanged(task.id, "updated"))  # type: ignore[arg-type]
+        for task in created:
+            self.events.publish(TaskChanged(task.id, "created"))  # type: ignore[arg-type]
+        return created, updated
 
     async def _modify(self, task: Task, change: Callable[[Task], Task | None]) -> Task:
         assert task.id is not None

@@ -1,19 +1,26 @@
 """Export and import all tasks as one JSON or TOML file, so a setup can live in version control.
 
 Import is all-or-nothing: every entry is validated by TaskService first (with the same messages
-as everywhere else, prefixed by the entry), and only then written. An entry whose name matches
-an existing task updates it, so importing the same file twice changes nothing.
+as everywhere else, prefixed by the entry), and only then written, in one transaction, so a
+failure while writing leaves no half import. An entry whose name matches an existing task
+updates it, so importing the same file twice changes nothing.
 """
 
 from __future__ import annotations
 
 import json
 import tomllib
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from taskagent.core.models import Task
-from taskagent.core.tasks import EDITABLE_FIELDS, TaskInputError, TaskService
+from taskagent.core.tasks import (
+    EDITABLE_FIELDS,
+    TaskInputError,
+    TaskService,
+    WriteToolNotAllowed,
+)
 
 FORMAT_VERSION = 1
 # Everything a user can edit, plus the on/off state and whether a one-shot task has already
@@ -110,21 +117,44 @@ def format_of(path: Path, explicit: str | None = None) -> str:
     return "toml" if path.suffix.lower() == ".toml" else "json"
 
 
+def _short(value: Any, limit: int = 40) -> str:
+    """A name from the file for a message: one line, cut, quoted if it holds control chars."""
+    text = str(value)
+    if len(text) > limit:
+        text = text[: limit - 1] + "…"
+    return text if text.isprintable() else repr(text)
+
+
+def _entry_label(source: str, index: int, entry: dict[str, Any]) -> str:
+    return f"{source}: task #{index} ({_short(entry.get('name', 'no name'))})"
+
+
 async def import_tasks(
-    service: TaskService, entries: list[dict[str, Any]], *, source: str
+    service: TaskService,
+    entries: list[dict[str, Any]],
+    *,
+    source: str,
+    allow_write: bool = False,
 ) -> tuple[int, int]:
-    """Validate all entries, then create or update them. Returns (created, updated)."""
+    """Validate all entries, then create or update them in one transaction (all or nothing).
+    Returns (created, updated).
+
+    `allow_write`: the user's yes to new tasks (or tasks switching tool) whose tool is not
+    read-only running unattended; an existing task keeping its tool needs none."""
     allowed = set(EXPORTED_FIELDS)
     seen: set[str] = set()
     existing = {t.name.casefold(): t for t in await service.list_tasks()}
-    plan: list[tuple[Task | None, dict[str, Any]]] = []
+    new: list[Task] = []
+    changes: list[tuple[int, Callable[[Task], Task]]] = []
     for index, entry in enumerate(entries, 1):
-        label = f"{source}: task #{index} ({entry.get('name', 'no name')!s})"
+        label = _entry_label(source, index, entry)
         unknown = sorted(set(entry) - allowed)
         if unknown:
-            raise TaskInputError(f"{label}: unknown field(s) {', '.join(unknown)}")
+            shown = ", ".join(_short(k) for k in unknown[:5])
+            more = f" (+{len(unknown) - 5} more)" if len(unknown) > 5 else ""
+            raise TaskInputError(f"{label}: unknown field(s) {shown}{more}")
         try:
-            task = service.build_task(**entry)  # the same checks as every other door
+            task = service.build_task(**entry, allow_write=True)  # the same checks as elsewhere
         except TypeError as exc:
             raise TaskInputError(f"{label}: {exc}") from exc
         except TaskInputError as exc:
@@ -133,19 +163,23 @@ async def import_tasks(
         if key in seen:
             raise TaskInputError(f"{label}: the name appears twice in the file", "name")
         seen.add(key)
-        plan.append((existing.get(key), entry))
-    created = updated = 0
-    for current, entry in plan:
+        current = existing.get(key)
+        previous = current.mcp_tool if current is not None else None
+        if not allow_write and service.needs_write_consent(task.mcp_tool, previous):
+            raise WriteToolNotAllowed(task.mcp_tool).with_prefix(f"{label}: ")
         if current is None:
-            await service.create_task(**entry)
-            created += 1
+            new.append(task)
             continue
-        changes = {k: v for k, v in entry.items() if k in EDITABLE_FIELDS}
-        await service.update_task(current.id, **changes)  # type: ignore[arg-type]
-        state = (entry.get("enabled", True), entry.get("paused", False))
-        if state[0] != current.enabled:
-            await (service.enable if state[0] else service.disable)(current.id)  # type: ignore[arg-type]
-        if state[1] != current.paused:
-            await (service.pause if state[1] else service.resume)(current.id)  # type: ignore[arg-type]
-        updated += 1
-    return created, updated
+        edit = {k: v for k, v in entry.items() if k in EDITABLE_FIELDS}
+        merge = service.merger(edit, consent=True)
+
+        def change(now: Task, merge: Callable[[Task], Task] = merge, state: Task = task) -> Task:
+            return service.with_state(merge(now), enabled=state.enabled, paused=state.paused)
+
+        try:
+            change(current)  # every problem is reported before anything is written
+        except TaskInputError as exc:
+            raise TaskInputError(f"{label}: {exc}", exc.field) from exc
+        changes.append((current.id, change))  # type: ignore[arg-type]
+    created, updated = await service.save_batch(new, changes)
+    return len(created), len(updated)

@@ -167,6 +167,18 @@ EXPORT_FIELDS = [
 ]
 
 
+# A spreadsheet reads a cell starting with one of these as a formula (CSV injection). OWASP's
+# advice: prefix such a cell with a single quote, so it is shown as text.
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def csv_cell(value: Any) -> Any:
+    """A text cell made safe for spreadsheets; numbers, booleans and empty cells stay as they are."""
+    if isinstance(value, str) and value.startswith(FORMULA_STARTS):
+        return "'" + value
+    return value
+
+
 def runs_to_csv(runs: Iterable[Run]) -> str:
     out = io.StringIO()
     # extrasaction: a field added to run_to_dict later must not break the export.
@@ -175,7 +187,7 @@ def runs_to_csv(runs: Iterable[Run]) -> str:
     for run in runs:
         row = run_to_dict(run)
         row["data"] = run.raw_data
-        writer.writerow(row)
+        writer.writerow({key: csv_cell(value) for key, value in row.items()})
     return out.getvalue()
 
 

@@ -4,6 +4,8 @@ Live checks as you type: the schedule (with the next 5 runs in the task's time z
 arguments (JSON + the tool's input schema). "Test run" calls the tool once and shows the result
 and the summary a run would store (the summariser sees a task built from the form, unsaved).
 Save goes through TaskService, whose TaskInputError names the field the message belongs next to.
+A tool that is not annotated read-only shows a switch "runs a write tool unattended"; the task
+is only saved with it on.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ from textual.widgets import Button, Footer, Input, Label, Select, Static, Switch
 
 from taskagent.core import schedules
 from taskagent.core.models import MisfirePolicy, NotificationLevel, ScheduleType, Task
-from taskagent.core.tasks import TaskInputError, parse_tool_args
+from taskagent.core.tasks import TaskInputError, WriteToolNotAllowed, parse_tool_args
 
 if TYPE_CHECKING:
     from taskagent.app import TaskAgentApp
@@ -36,7 +38,19 @@ EXAMPLES = {
     ScheduleType.ONCE: "e.g. 2026-12-01T09:00",
 }
 PREVIEW_RUNS = 5
-FIELDS = ("name", "description", "schedule", "mcp_tool", "tool_args", "settings", "run", "form")
+MAX_SHOWN_CHARS = 4000  # of a test run's result
+WRITE_HINT = "switch on “runs a write tool unattended” to allow that"
+FIELDS = (
+    "name",
+    "description",
+    "schedule",
+    "mcp_tool",
+    "allow_write",
+    "tool_args",
+    "settings",
+    "run",
+    "form",
+)
 MISFIRE_LABELS = {
     MisfirePolicy.ONCE: "once: one catch-up run",
     MisfirePolicy.SKIP: "skip: wait for the next time",
@@ -57,6 +71,7 @@ FIELD_SLOTS = {
     "misfire_policy": "run",
     "timeout_seconds": "run",
     "misfire_grace_seconds": "run",
+    "allow_write": "allow_write",
 }
 
 
@@ -129,6 +144,15 @@ class TaskFormScreen(ModalScreen[Task | None]):
                 yield Select([], prompt="loading tools…", id="f-tool")
                 yield Static("", id="tool-description")
                 yield Static("", id="err-mcp_tool", classes="error")
+                # Shown for a tool that is not annotated read-only: saving needs the user's yes
+                # to it running unattended (TaskService's allow_write).
+                with Horizontal(classes="row settings", id="write-row"):
+                    yield Switch(False, id="f-allow-write")
+                    yield Label(
+                        "runs a write tool unattended (it is not read-only and may change data)",
+                        classes="inline",
+                    )
+                yield Static("", id="err-allow_write", classes="error")
                 yield Label("Arguments (JSON)")
                 yield TextArea(
                     json.dumps(task.tool_args, indent=2) if task else "{}",
@@ -192,6 +216,7 @@ class TaskFormScreen(ModalScreen[Task | None]):
                 timeout = services.tasks.default_timeout_seconds
                 self.query_one("#f-timeout", Input).value = f"{timeout:g}"
         self._clear_errors()
+        self.query_one("#write-row").display = False
         self.tapp.steady_cursors(self)
         self.query_one("#f-name", Input).focus()
         self.update_preview()
@@ -231,6 +256,19 @@ class TaskFormScreen(ModalScreen[Task | None]):
             return services.mcp.resolve(ref).ref
         except Exception:  # an unknown stored tool: leave it unselected, the error shows on save
             return ref
+
+    def _show_write_row(self, info: ToolInfo | None) -> None:
+        """The write-tool switch: shown for a tool that is not read-only, off for a new choice
+        (a task that already ran this tool keeps working: on)."""
+        row = self.query_one("#write-row")
+        writes = info is not None and not info.read_only
+        row.display = writes
+        keeps = (
+            self.task_obj is not None
+            and info is not None
+            and (self._resolve(self.task_obj.mcp_tool) == info.ref)
+        )
+        self.query_one("#f-allow-write", Switch).value = bool(writes and keeps)
 
     # ---- live validation ---------------------------------------------------------------------
 
@@ -277,6 +315,8 @@ class TaskFormScreen(ModalScreen[Task | None]):
             Text(info.description.strip(), style="dim") if info else ""
         )
         self._error("mcp_tool")
+        self._error("allow_write")
+        self._show_write_row(info)
         if info is None:
             return
         area = self.query_one("#f-args", TextArea)
@@ -322,6 +362,7 @@ class TaskFormScreen(ModalScreen[Task | None]):
             "misfire_policy": str(self.query_one("#f-misfire", Select).value),
             "timeout_seconds": self.query_one("#f-timeout", Input).value.strip() or None,
             "misfire_grace_seconds": self.query_one("#f-grace", Input).value.strip() or "60",
+            "allow_write": self.query_one("#f-allow-write", Switch).value,
         }
 
     @on(Button.Pressed, "#save")
@@ -337,6 +378,8 @@ class TaskFormScreen(ModalScreen[Task | None]):
                 optional = ("timezone", "timeout_seconds")  # blank: keep the task's own
                 changes = {k: v for k, v in values.items() if k not in optional or v}
                 return await services.tasks.update_task(task.id, **changes)  # type: ignore[arg-type]
+            except WriteToolNotAllowed as exc:
+                return exc.with_hint(WRITE_HINT)
             except TaskInputError as exc:
                 return exc
 
@@ -411,6 +454,8 @@ def _shown(data: Any, text: str | None) -> str:
         body = json.dumps(data, indent=2, ensure_ascii=False, default=str)
     else:
         body = text or str(data)
+    if len(body) > MAX_SHOWN_CHARS:  # a tool may answer megabytes on one line
+        body = body[:MAX_SHOWN_CHARS] + f"… ({len(body) - MAX_SHOWN_CHARS:,} more characters)"
     lines = body.splitlines()
     more = f"\n… {len(lines) - 40} more lines" if len(lines) > 40 else ""
     return "\n".join(lines[:40]) + more

@@ -80,10 +80,11 @@ class ToolCard(Static):
 
 
 class ConfirmCard(Vertical):
-    """A confirmation the agent's turn is waiting for: title, details, next runs, Yes / No.
+    """A confirmation the agent's turn is waiting for: title, details, next runs, Yes / No
+    (and "Allow for this chat" when the core allows it for that tool).
 
-    `y` / `n` answer while the card (or one of its buttons) has focus; the answer is posted
-    as `ConfirmCard.Answered` and the buttons are replaced by the outcome.
+    `y` / `n` / `a` answer while the card (or one of its buttons) has focus; the answer is
+    posted as `ConfirmCard.Answered` and the buttons are replaced by the outcome.
     """
 
     DEFAULT_CSS = """
@@ -105,13 +106,15 @@ class ConfirmCard(Vertical):
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("y", "answer(True)", "Yes", id="chat.confirm.yes"),
         Binding("n", "answer(False)", "No", id="chat.confirm.no"),
+        Binding("a", "always", "Allow this tool for this chat", id="chat.confirm.always"),
     ]
 
     class Answered(Message):
-        def __init__(self, card: ConfirmCard, approved: bool) -> None:
+        def __init__(self, card: ConfirmCard, approved: bool, always: bool = False) -> None:
             super().__init__()
             self.card = card
             self.approved = approved
+            self.always = always  # also allow this tool for the rest of the conversation
 
     def __init__(self, event: ConfirmationNeeded) -> None:
         classes = "msg confirm" + (" -destructive" if event.destructive else "")
@@ -143,6 +146,8 @@ class ConfirmCard(Vertical):
                 variant="warning" if event.destructive else "success",
             )
             yield Button("No (n)", id="confirm-no", variant="default")
+            if getattr(event, "can_allow", False):
+                yield Button("Allow for this chat (a)", id="confirm-always", variant="default")
         outcome = Static("", classes="card-outcome", markup=False)
         outcome.display = False
         yield outcome
@@ -162,12 +167,34 @@ class ConfirmCard(Vertical):
         event.stop()
         self.action_answer(False)
 
-    def action_answer(self, approved: bool) -> None:
+    @on(Button.Pressed, "#confirm-always")
+    def _always(self, event: Button.Pressed) -> None:
+        event.stop()
+        self.action_always()
+
+    @property
+    def can_allow(self) -> bool:
+        return bool(getattr(self.event, "can_allow", False))
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        # `a` is offered (and shown in the footer) only where the core allows it.
+        return self.can_allow if action == "always" else True
+
+    def action_always(self) -> None:
+        """Yes, and run this tool without asking for the rest of the conversation."""
+        if not self.can_allow:
+            return
+        self.action_answer(True, always=True)
+
+    def action_answer(self, approved: bool, always: bool = False) -> None:
         if self.answer is not None:
             return
         self.answer = approved
-        self.close("✓ approved" if approved else "✗ declined", approved)
-        self.post_message(self.Answered(self, approved))
+        outcome = "✓ approved" if approved else "✗ declined"
+        if always:
+            outcome = f"✓ approved; {self.event.name} runs without asking for the rest of this chat"
+        self.close(outcome, approved)
+        self.post_message(self.Answered(self, approved, always))
 
     def close(self, outcome: str, approved: bool = False) -> None:
         """Replace the buttons by the outcome line (answered, or the turn ended)."""

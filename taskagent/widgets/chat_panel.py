@@ -49,8 +49,10 @@ MAX_TRANSCRIPT = 80  # lines of the stored conversation shown when the app opens
 UI_COMMANDS = {"/tasks add": "open the task form"}
 YES = {"y", "yes"}
 NO = {"n", "no"}
+ALWAYS = {"a", "always"}
 BUSY_SUBTITLE = "the agent is answering…"
 WAITING_SUBTITLE = "waiting for your answer: y / n"
+WAITING_ALLOW_SUBTITLE = "waiting for your answer: y / n / a (allow for this chat)"
 
 
 def completions() -> list[str]:
@@ -285,8 +287,12 @@ class ChatPanel(Vertical):
     def send_message(self, text: str) -> None:
         """Free text: one turn of the core's ChatSession, streamed in a worker."""
         card = self.waiting
-        if card is not None and card.pending and text.lower() in YES | NO:
-            card.action_answer(text.lower() in YES)
+        answer = text.lower()
+        if card is not None and card.pending and answer in ALWAYS and card.can_allow:
+            card.action_always()
+            return
+        if card is not None and card.pending and answer in YES | NO:
+            card.action_answer(answer in YES)
             return
         if self.busy:
             hint = "answer the card above (y / n)" if card is not None else "wait for it"
@@ -348,7 +354,7 @@ class ChatPanel(Vertical):
         card = ConfirmCard(event)
         self.waiting = card
         await self.add(card)
-        self._log().border_subtitle = WAITING_SUBTITLE
+        self._log().border_subtitle = WAITING_ALLOW_SUBTITLE if card.can_allow else WAITING_SUBTITLE
         focused = self.app.focused
         if focused is None or self in focused.ancestors_with_self:
             card.focus_default()  # y / n work at once; the turn waits for the answer
@@ -366,7 +372,7 @@ class ChatPanel(Vertical):
     def answered(self, event: ConfirmCard.Answered) -> None:
         services = self.tapp.services
         delivered = services is not None and services.chat.confirm(
-            event.card.confirmation_id, event.approved
+            event.card.confirmation_id, event.approved, for_conversation=event.always
         )
         if not delivered:
             event.card.close("no longer waiting: the reply has ended")

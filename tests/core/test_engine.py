@@ -115,6 +115,7 @@ async def test_a_write_tool_failing_transiently_is_called_once(node: Node) -> No
         schedule_value="03:00",
         mcp_tool="append",
         tool_args={"text": "hello", "failures": 5},
+        allow_write=True,
     )
     await node.engine.start()
     run = await node.engine.run_now(task.id)  # type: ignore[arg-type]

@@ -633,7 +633,7 @@ async def flaky_pipeline(
     state: dict[str, Any] = {"fail": False}
     server = FastMCP("flaky")
 
-    @server.tool
+    @server.tool(annotations={"readOnlyHint": True})  # honest: it only reads
     def check() -> dict[str, Any]:
         """Fails while state['fail'] is set."""
         if state["fail"]:

@@ -713,7 +713,7 @@ async def pipeline(tmp_path: Path) -> AsyncIterator[Pipeline]:
     market: dict[str, Any] = {"data": copy.deepcopy(PREVIOUS)}
     server = FastMCP("crypto")
 
-    @server.tool
+    @server.tool(annotations={"readOnlyHint": True})  # honest: it only reads
     def get_crypto_prices(limit: int = 3) -> dict[str, Any]:
         """Top coins."""
         data = copy.deepcopy(market["data"])

@@ -151,7 +151,7 @@ async def test_tool_and_args_checked_against_the_real_catalogue(
 ) -> None:
     server = FastMCP("prices")
 
-    @server.tool
+    @server.tool(annotations={"readOnlyHint": True})  # honest: it only reads
     def get_crypto_prices(limit: int = 10, vs_currency: str = "usd") -> dict[str, int]:
         return {"limit": limit}
 

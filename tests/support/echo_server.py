@@ -18,44 +18,48 @@ import asyncio
 
 from fastmcp import FastMCP
 from fastmcp.exceptions import ToolError
+from mcp.types import ToolAnnotations
 
 STDERR_MARKER = "echo_server: started (stderr marker)"
 
 mcp = FastMCP("echo")
+# Every tool here only reads or answers (honest MCP annotations): tasks may run them unattended
+# without allow_write.
+READ_ONLY = ToolAnnotations(readOnlyHint=True, openWorldHint=False)
 
 
-@mcp.tool
+@mcp.tool(annotations=READ_ONLY)
 def echo(text: str) -> str:
     """Return the text unchanged."""
     return text
 
 
-@mcp.tool
+@mcp.tool(annotations=READ_ONLY)
 def pid() -> int:
     """The server's process id."""
     return os.getpid()
 
 
-@mcp.tool
+@mcp.tool(annotations=READ_ONLY)
 def getenv(name: str) -> str | None:
     """One environment variable of the server process."""
     return os.environ.get(name)
 
 
-@mcp.tool
+@mcp.tool(annotations=READ_ONLY)
 def shout(text: str) -> str:
     """Write the text to stderr and return it upper-cased."""
     print(f"shout: {text}", file=sys.stderr, flush=True)
     return text.upper()
 
 
-@mcp.tool
+@mcp.tool(annotations=READ_ONLY)
 def fail(message: str) -> str:
     """Always fails with the given message."""
     raise ToolError(message)
 
 
-@mcp.tool
+@mcp.tool(annotations=READ_ONLY)
 async def slow(seconds: float) -> str:
     """Sleep, then answer."""
     await asyncio.sleep(seconds)
