@@ -1,7 +1,8 @@
 """`taskagent daemon`: the core with no UI, for running 24/7 under systemd or launchd.
 
-Logs to `<log dir>/taskagent.log` and stderr: one line per run, notification, notification
-button and task change; libraries only at WARNING unless `--verbose`. SIGTERM/SIGINT stop it cleanly: no new runs
+Logs to `<log dir>/taskagent.log`: one line per run, notification, notification button and
+task change; libraries only at WARNING unless `--verbose`. stderr gets start, stop and warnings
+(everything with `--verbose`). SIGTERM/SIGINT stop it cleanly: no new runs
 start, running runs get a grace period to finish, the rest are recorded as `interrupted`.
 A second daemon on the same database refuses to start.
 """
@@ -36,6 +37,15 @@ class OursOrWarnings(logging.Filter):
         return record.name.split(".")[0] in OUR_LOGGERS
 
 
+class NotActivity(logging.Filter):
+    """Everything but the per-run / per-notification lines (taskagent.activity, notify)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.levelno >= logging.WARNING:
+            return True
+        return record.name not in ("taskagent.activity", "taskagent.core.notify")
+
+
 def _setup_logging(settings: Settings, verbose: bool = False) -> None:
     settings.paths.log_dir.mkdir(parents=True, exist_ok=True)
     fmt = logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s")
@@ -50,6 +60,10 @@ def _setup_logging(settings: Settings, verbose: bool = False) -> None:
         if not verbose:
             handler.addFilter(OursOrWarnings())
         root.addHandler(handler)
+    if not verbose:
+        # A line per run is for the file; the console (journald under systemd, often a pipe
+        # nobody reads, which would block the daemon once full) gets start, stop and warnings.
+        console.addFilter(NotActivity())
 
 
 async def _serve(settings: Settings, grace: float) -> int:

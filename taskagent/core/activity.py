@@ -63,6 +63,7 @@ class ActivityLog:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._unsubscribe: list[Callable[[], None]] = []
         self._pending: set[asyncio.Task[Any]] = set()
+        self._names: dict[int, str] = {}
 
     def attach(self) -> ActivityLog:
         """Start logging (call on the loop that owns `repo`, e.g. the daemon's main loop)."""
@@ -98,16 +99,27 @@ class ActivityLog:
 
     async def _write(self, event: RunFinished | TaskChanged) -> None:
         try:
-            task = await self.repo.get_task(event.task_id)
-            name = task.name if task is not None else f"task {event.task_id}"
             if isinstance(event, TaskChanged):
-                known = f' "{name}"' if task is not None else ""
+                self._names.pop(event.task_id, None)  # renamed, maybe
+                task = await self.repo.get_task(event.task_id)
+                known = f' "{task.name}"' if task is not None else ""
                 log.info("task #%s%s %s", event.task_id, known, event.change)
                 return
-            run = await self.repo.get_run(event.run_id)
+            name = await self._name(event.task_id)
+            # Under load (hundreds of runs a second) the row comes with the event: no read.
+            run = event.run if event.run is not None else await self.repo.get_run(event.run_id)
             if run is None:
                 log.info('run #%s "%s": %s', event.run_id, name, event.status)
                 return
             log.info("%s", run_line(run, name))
         except Exception as exc:  # the database closing under us; never worth more
             log.debug("activity line for %r not written: %r", event, exc)
+
+    async def _name(self, task_id: int) -> str:
+        name = self._names.get(task_id)
+        if name is None:
+            task = await self.repo.get_task(task_id)
+            name = task.name if task is not None else f"task {task_id}"
+            if task is not None:
+                self._names[task_id] = name
+        return name
