@@ -9,6 +9,7 @@ from textual.widgets import ContentSwitcher, Footer, Header, Input, Static, Tab,
 
 
 class BareApp(App[None]):
+    AUTO_FOCUS = "Input"
     CSS = """
     ContentSwitcher { width: 1fr; }
     #chat { width: 1fr; }
