@@ -29,7 +29,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "daemon":
             from taskagent.daemon import run_daemon
 
-            return run_daemon(settings, grace=args.grace)
+            return run_daemon(settings, grace=args.grace, verbose=args.verbose)
         if args.command == "tasks":
             from taskagent.commands import run_tasks_command  # heavy imports only when needed
 

@@ -2,13 +2,17 @@
 
 No domain logic: every action is a call into the core (`self.services`). The app can be given
 ready `Services` (tests) or a *factory* returning the `Services.open(...)` async context manager;
-then the first screen paints at once and the services (fastmcp imports, MCP servers) open in the
-background while the views show "starting…".
+then the first screen paints at once and the core opens behind it in stages (see
+taskagent/services.py): the database first (the Tasks and History tabs, "while you were away",
+most slash commands: `call_core(..., early=True)`), then the agent (fastmcp, the chat), then
+mcp.json's servers and the notifier probe, and only then the scheduler.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import importlib
 import logging
 import threading
 from collections.abc import Awaitable, Callable, Iterable
@@ -17,7 +21,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
 from textual.app import App, ComposeResult, SystemCommand
-from textual.binding import Binding, BindingType
+from textual.binding import BindingType
 from textual.containers import Horizontal
 from textual.dom import DOMNode
 from textual.screen import Screen
@@ -25,9 +29,11 @@ from textual.signal import Signal
 from textual.widgets import ContentSwitcher, Footer, Header, Tab, Tabs
 from textual.worker import Worker
 
-from taskagent.bridge import CoreEvent, EventBridge, ExternalChange
+from taskagent.bridge import CoreEvent, CoreStage, EventBridge, ExternalChange
 from taskagent.core.events import Event
 from taskagent.core.models import utcnow
+from taskagent.keys import APP_BINDINGS
+from taskagent.presence import Presence
 from taskagent.screens.commands import TaskCommands
 from taskagent.screens.history import HistoryView
 from taskagent.screens.status import StatusView
@@ -36,13 +42,14 @@ from taskagent.widgets.chat_panel import ChatPanel
 
 if TYPE_CHECKING:
     from taskagent.config import Settings
-    from taskagent.services import Services
+    from taskagent.services import CoreBase, Services
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 ServicesFactory = Callable[[], AbstractAsyncContextManager["Services"]]
 TABS = ("chat", "tasks", "history", "status")
-LAST_OPEN_KEY = "ui.last_open"
+FIRST_SCREEN_WAIT = 1.0  # seconds the agent's imports wait for the first screen's data
+FIRST_SCREEN_SETTLE = 0.5  # and then, for it to be painted and the first keys handled
 
 
 class ServicesUnavailable(RuntimeError):
@@ -53,41 +60,7 @@ class TaskAgentApp(App[int]):
     TITLE = "taskagent"
     CSS_PATH = "screens/app.tcss"
     COMMANDS = App.COMMANDS | {TaskCommands}
-    BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("1", "show_tab('chat')", "Chat", id="tab.chat"),
-        Binding("2", "show_tab('tasks')", "Tasks", id="tab.tasks"),
-        Binding("3", "show_tab('history')", "History", id="tab.history"),
-        Binding("4", "show_tab('status')", "Status", id="tab.status"),
-        # Work from the chat input too (where 1-4 are text). alt+digit is not sent by every
-        # terminal (macOS option+2 types ™), so the F-keys are there as well.
-        Binding(
-            "alt+1,f3", "show_tab('chat')", "Chat", id="tab.chat.alt", show=False, priority=True
-        ),
-        Binding(
-            "alt+2,f4", "show_tab('tasks')", "Tasks", id="tab.tasks.alt", show=False, priority=True
-        ),
-        Binding(
-            "alt+3,f5",
-            "show_tab('history')",
-            "History",
-            id="tab.history.alt",
-            show=False,
-            priority=True,
-        ),
-        Binding(
-            "alt+4,f6",
-            "show_tab('status')",
-            "Status",
-            id="tab.status.alt",
-            show=False,
-            priority=True,
-        ),
-        Binding("question_mark", "help", "Help", id="app.help"),
-        Binding("f1", "help", "Help", id="app.help.f1", priority=True),
-        Binding("f2,ctrl+backslash", "toggle_chat_pane", "Chat pane", id="app.chat_pane"),
-        Binding("f7", "show_away", "Since last visit", id="app.away", show=False),
-        Binding("ctrl+q", "quit", "Quit", id="app.quit", priority=True),
-    ]
+    BINDINGS: ClassVar[list[BindingType]] = APP_BINDINGS
 
     def __init__(
         self,
@@ -112,7 +85,11 @@ class TaskAgentApp(App[int]):
             settings = services.settings
         self.settings = settings
         self._initial_keymap = keymap or {}
+        self.base: CoreBase | Services | None = None
+        self._base_ready = asyncio.Event()
         self._services_ready = asyncio.Event()
+        self._engine_ready = asyncio.Event()
+        self._away_checked = asyncio.Event()
         self._services_closing = asyncio.Event()
         self._services_error: BaseException | None = None
         self._lifecycle: asyncio.Task[None] | None = None
@@ -120,6 +97,7 @@ class TaskAgentApp(App[int]):
         self._data_version: int | None = None
         self.core_events: Signal[Event] = Signal(self, "core-events")
         self.away_since: datetime | None = None
+        self.presence = Presence(clock)
         self.active_tab = "chat"
         self.started_at = clock()
         self._ui_thread = threading.get_ident()
@@ -170,41 +148,83 @@ class TaskAgentApp(App[int]):
         self._lifecycle = asyncio.create_task(self._run_services(), name="taskagent-services")
 
     async def _run_services(self) -> None:
-        assert self._factory is not None
+        factory = self._factory
+        assert factory is not None
         try:
-            # Calling the factory may import the heavy modules (fastmcp): keep that off the UI loop.
-            manager = await asyncio.to_thread(self._factory)
+            if getattr(factory, "staged", False):
+                # Opens the database first (calls back at once), heavy imports on a thread.
+                await asyncio.to_thread(importlib.import_module, "taskagent.services")
+                manager = factory(on_base=self._base_opened_staged)  # type: ignore[call-arg]
+            else:
+                # Calling the factory may import the heavy modules: keep that off the UI loop.
+                manager = await asyncio.to_thread(factory)
             async with manager as services:
                 self.services = services
                 self.settings = services.settings
-                # The app schedules, or attaches to a daemon that does (see core/engine.py).
+                if self._services_closing.is_set():  # the user quit while it opened
+                    return
+                self._services_opened()
+                # mcp.json's servers and the notifier probe, then the scheduler (a run may
+                # need those servers). The app schedules, or attaches to a daemon that does.
+                await services.finish_start()
                 if self.schedule:
                     await services.engine.start()
-                self._services_opened()
+                self._engine_ready.set()
+                self.core_events.publish(CoreStage("engine"))
                 await self._services_closing.wait()
+                await self.presence.save(services.repo)
                 self._stop_bridge()
         except Exception as exc:
             log.exception("services failed")
             self._services_error = exc
+            self._base_ready.set()
             self._services_ready.set()
+            self._engine_ready.set()
+            if self._services_closing.is_set():
+                return
             self.sub_title = "failed to start"
             self.query_one(ChatPanel).write_error(f"taskagent could not start its core: {exc}")
             self.notify(str(exc), title="Start-up failed", severity="error", timeout=30)
 
+    def _base_opened(self, base: CoreBase | Services) -> None:
+        """The database is open: the views can load, events flow (the agent may still load)."""
+        if self.base is not None:
+            return
+        self.base = base
+        self._bridge = EventBridge(self, base.events)
+        self._base_ready.set()
+        self.call_later(self._poll_data_version)  # the baseline, before the views load
+        self.set_interval(1.0, self._tick, name="data-version")
+        self.call_core(self._welcome_back, early=True)
+
+    def _base_opened_staged(self, base: CoreBase) -> Awaitable[None]:
+        self._base_opened(base)
+        return self._first_screen_loaded()
+
+    async def _first_screen_loaded(self) -> None:
+        """Until the Tasks table and the "away" note are loaded (1 s at most) and shown, before
+        the agent's imports (~1-3 s of CPU) compete with the UI for the interpreter lock."""
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(FIRST_SCREEN_WAIT):
+                await self._away_checked.wait()
+                while not self.query_one(TasksView).loaded:  # noqa: ASYNC110 (a view's flag)
+                    await asyncio.sleep(0.02)
+        await asyncio.sleep(FIRST_SCREEN_SETTLE)  # painted, and the first keys answered
+
     def _services_opened(self) -> None:
         assert self.services is not None
+        self._base_opened(self.services)
         self._services_ready.set()
         self.sub_title = ""
-        self._bridge = EventBridge(self, self.services.events)
         self.query_one(ChatPanel).services_ready(self.services)
         # Run notifications: in-app toasts when there is no desktop service, and "Open" on a
         # desktop notification selects the task here.
         notifier = getattr(self.services, "notifier", None)
         if notifier is not None:
             notifier.attach(on_open=self.open_task, fallback=self.toast)
-        self.call_later(self._poll_data_version)  # the baseline, before the views load
-        self.set_interval(1.0, self._poll_data_version, name="data-version")
-        self.call_core(self._welcome_back)
+        if self._factory is None:  # ready Services (tests): started by whoever built them
+            self._engine_ready.set()
+        self.core_events.publish(CoreStage("agent"))
 
     def _stop_bridge(self) -> None:
         if self._bridge is not None:
@@ -219,6 +239,8 @@ class TaskAgentApp(App[int]):
         super().exit(result, return_code, message)
 
     async def on_unmount(self) -> None:
+        if self._factory is None and self.services is not None and not self.services.repo.closed:
+            await self.presence.save(self.services.repo)  # the user leaves now
         self._stop_bridge()
         chat = getattr(self.services, "chat", None)
         if chat is not None:
@@ -236,6 +258,11 @@ class TaskAgentApp(App[int]):
                 log.warning("services did not close within 15 s")
 
     @property
+    def engine_started(self) -> bool:
+        """The scheduler runs here, or this app attached to a daemon (or start-up failed)."""
+        return self._engine_ready.is_set()
+
+    @property
     def ready(self) -> bool:
         return self._services_ready.is_set() and self._services_error is None
 
@@ -244,6 +271,21 @@ class TaskAgentApp(App[int]):
         if self.services is None:
             raise ServicesUnavailable(f"the core is not available: {self._services_error}")
         return self.services
+
+    async def wait_for_base(self) -> CoreBase | Services:
+        """The database and TaskService: ready well before the agent (see services.py)."""
+        await self._base_ready.wait()
+        if self.services is not None:
+            return self.services
+        if self.base is None:
+            raise ServicesUnavailable(f"the core is not available: {self._services_error}")
+        return self.base
+
+    async def wait_for_engine(self) -> Services:
+        """Full services with the scheduler started (or attached)."""
+        services = await self.wait_for_services()
+        await self._engine_ready.wait()
+        return services
 
     def call_core(
         self,
@@ -254,14 +296,17 @@ class TaskAgentApp(App[int]):
         group: str = "core",
         exclusive: bool = False,
         what: str = "",
+        early: bool = False,
     ) -> Worker[T | None]:
         """Run `job(services)` in a worker once the services are ready; errors end up in one
-        place (`report_error`) and `done(result)` runs on the UI loop."""
+        place (`report_error`) and `done(result)` runs on the UI loop. `early=True`: the job
+        needs only `repo`, `tasks`, `settings` and `events` and runs as soon as the database
+        is open (it may get the CoreBase rather than the full Services)."""
 
         async def runner() -> T | None:
             try:
-                services = await self.wait_for_services()
-                result = await job(services)
+                services = await (self.wait_for_base() if early else self.wait_for_services())
+                result = await job(services)  # type: ignore[arg-type]
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
@@ -312,26 +357,41 @@ class TaskAgentApp(App[int]):
     def on_core_event(self, message: CoreEvent) -> None:
         self.core_events.publish(message.event)
 
+    async def _tick(self) -> None:
+        await self._poll_data_version()
+        base = self.base
+        if base is not None and not base.repo.closed and self._away_checked.is_set():
+            await self.presence.tick(base.repo, focused=self.app_focus)
+
     async def _poll_data_version(self) -> None:
-        if self.services is None or self.services.repo.closed:
+        base = self.base
+        if base is None or base.repo.closed:
             return
-        version = await self.services.repo.data_version()
+        version = await base.repo.data_version()
         if self._data_version is not None and version != self._data_version:
             self.core_events.publish(ExternalChange(version))
         self._data_version = version
 
-    async def _welcome_back(self, services: Services) -> None:
-        from taskagent.core.models import from_iso, to_iso
+    async def watch_app_focus(self, focused: bool) -> None:
+        """The terminal lost focus: the user left (the "while you were away" mark)."""
+        base = self.base
+        if focused or base is None or base.repo.closed or not self._away_checked.is_set():
+            return
+        await self.presence.save(base.repo)
+
+    async def _welcome_back(self, base: CoreBase | Services) -> None:
         from taskagent.core.ui_queries import away_summary
 
-        last = from_iso(await services.repo.get_setting(LAST_OPEN_KEY))
-        await services.repo.set_setting(LAST_OPEN_KEY, to_iso(self.clock()))
-        if last is None:
-            return
-        summary = await away_summary(services.repo, since=last)
-        if summary.runs:
-            self.away_since = last
-            self.query_one(ChatPanel).write_away(summary)
+        try:
+            last = await self.presence.last_left(base.repo)
+            if last is None:
+                return
+            summary = await away_summary(base.repo, since=last)
+            if summary.runs:
+                self.away_since = last
+                self.query_one(ChatPanel).write_away(summary)
+        finally:
+            self._away_checked.set()
 
     # ---- actions -----------------------------------------------------------------------------
 
@@ -377,6 +437,14 @@ class TaskAgentApp(App[int]):
         self.query_one(TasksView).action_add()
 
     def action_show_away(self) -> None:
+        if not self._away_checked.is_set():
+            # Still working out what is new (start-up): answer once that is known.
+            async def wait(_base: Any) -> bool:
+                await self._away_checked.wait()
+                return True
+
+            self.call_core(wait, done=lambda _: self.action_show_away(), early=True, what="F7")
+            return
         if self.away_since is None:
             self.notify("nothing new since your last visit")
             return
@@ -387,46 +455,30 @@ class TaskAgentApp(App[int]):
         self.query_one(HistoryView).show(task_id=task_id, since=since)
 
     def run_task_now(self, task_id: int) -> None:
-        async def job(services: Services) -> Any:
+        async def job(_services: Services) -> tuple[Any, str]:
             # The engine runs it wherever the scheduler lives (here, or the daemon).
-            return await services.engine.run_now(task_id)
+            services = await self.wait_for_engine()
+            run = await services.engine.run_now(task_id)
+            task = await services.repo.get_task(task_id)
+            return run, task.name if task is not None else f"task {task_id}"
 
-        def done(run: Any) -> None:
+        def done(result: tuple[Any, str]) -> None:
+            from taskagent.core.activity import cut, took
+
+            run, name = result
             severity = "error" if run.status.failed else "information"
-            detail = run.error_message or "finished"
+            detail = cut(run.error_message or run.ai_summary, 200) or "no summary"
             self.notify(
-                f"run #{run.id}: {run.status.value} — {detail}", title="Run", severity=severity
+                f"run #{run.id}: {run.status.value} in {took(run.duration_ms)} — {detail}",
+                title=name,
+                severity=severity,
+                markup=False,
             )
 
         self.call_core(job, done=done, group="runs", what="Run now")
 
     def get_system_commands(self, screen: Screen[Any]) -> Iterable[SystemCommand]:
+        from taskagent.screens.commands import app_commands
+
         yield from super().get_system_commands(screen)
-        for tab in TABS:
-            yield SystemCommand(
-                f"Go to {tab.title()}", f"Show the {tab} tab", lambda t=tab: self.action_show_tab(t)
-            )
-        yield SystemCommand(
-            "Toggle chat pane", "Show or hide the chat beside any tab", self.action_toggle_chat_pane
-        )
-        yield SystemCommand("Help", "All keys and slash commands", self.action_help)
-        yield SystemCommand("Add task", "Open the task form", self.action_add_task)
-        yield SystemCommand(
-            "Since last visit", "Runs since the app was last open", self.action_show_away
-        )
-        tasks = self.query_one(TasksView)
-        yield SystemCommand("Refresh tasks", "Reload the task table", tasks.reload)
-        history = self.query_one(HistoryView)
-        yield SystemCommand(
-            "Export history (CSV)", "Write the visible runs to a CSV file", history.action_export
-        )
-        yield SystemCommand(
-            "Export history (JSON)",
-            "Write the visible runs to a JSON file",
-            lambda: history.export("json"),
-        )
-        yield SystemCommand(
-            "Clear chat",
-            "Forget the conversation and clear the chat (/clear)",
-            lambda: self.query_one(ChatPanel).run_command("/clear"),
-        )
+        yield from app_commands(self)

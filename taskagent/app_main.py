@@ -1,32 +1,42 @@
 """Start the full-screen app at once and let it open the core in the background.
 
-The App is built before anything heavy is imported: it paints its first screen, then calls the
-services factory on a worker thread (that is where fastmcp & co. get imported) and enters
-`Services.open(settings)` on its loop. The services are closed when the app exits.
+The App is built before anything heavy is imported: it paints its first screen, then enters
+`Services.open(settings, on_base=..., defer=True)` on its loop. That opens the database first
+and calls the app back (the Tasks and History tabs work from then on), imports fastmcp & co. on
+a worker thread, and leaves mcp.json's servers and the notifier probe to the app, which starts
+them (and then the scheduler) once the agent is up. The services are closed when the app exits.
 """
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from contextlib import AbstractAsyncContextManager
 from typing import TYPE_CHECKING
 
 from taskagent.config import Settings
 
 if TYPE_CHECKING:
-    from taskagent.services import Services
+    from taskagent.services import CoreBase, Services
 
 
-def services_factory(settings: Settings):  # type: ignore[no-untyped-def]
-    def factory() -> AbstractAsyncContextManager[Services]:
-        # Heavy imports (fastmcp, the built-in servers): run by the app on a worker thread.
-        import mcp_servers.background_server
-        import mcp_servers.crypto_server  # noqa: F401
-        import taskagent.core.slash  # noqa: F401  (the chat session: google-genai)
-        from taskagent.services import Services
+class StagedFactory:
+    """What `TaskAgentApp` calls (with `on_base`) to open the core in stages."""
 
-        return Services.open(settings)
+    staged = True
 
-    return factory
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+
+    def __call__(
+        self, on_base: Callable[[CoreBase], Awaitable[None] | None] | None = None
+    ) -> AbstractAsyncContextManager[Services]:
+        from taskagent.services import Services  # light: the heavy imports happen inside open
+
+        return Services.open(self.settings, on_base=on_base, defer=True)
+
+
+def services_factory(settings: Settings) -> StagedFactory:
+    return StagedFactory(settings)
 
 
 def run_app(settings: Settings, keymap: dict[str, str] | None = None) -> int:

@@ -25,6 +25,13 @@ class ExternalChange(Event):
     data_version: int
 
 
+@dataclass(frozen=True, slots=True)
+class CoreStage(Event):
+    """The app's core reached a start-up stage: "agent" (chat, MCP) or "engine" (scheduler)."""
+
+    stage: str
+
+
 class CoreEvent(Message):
     """A core event, delivered on the UI thread."""
 

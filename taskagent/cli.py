@@ -107,6 +107,11 @@ def build_parser() -> argparse.ArgumentParser:
         default=10.0,
         help="seconds running runs get to finish on SIGTERM/SIGINT (default 10)",
     )
+    daemon.add_argument(
+        "--verbose",
+        action="store_true",
+        help="log debug lines and the libraries' info lines (HTTP requests, ...) too",
+    )
 
     config = sub.add_parser("config", help="show settings and where files live")
     config_sub = config.add_subparsers(dest="config_command", metavar="ACTION")

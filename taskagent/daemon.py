@@ -1,6 +1,8 @@
 """`taskagent daemon`: the core with no UI, for running 24/7 under systemd or launchd.
 
-Logs to `<log dir>/taskagent.log` and stderr. SIGTERM/SIGINT stop it cleanly: no new runs
+Logs to `<log dir>/taskagent.log`: one line per run, notification, notification button and
+task change; libraries only at WARNING unless `--verbose`. stderr gets start, stop and warnings
+(everything with `--verbose`). SIGTERM/SIGINT stop it cleanly: no new runs
 start, running runs get a grace period to finish, the rest are recorded as `interrupted`.
 A second daemon on the same database refuses to start.
 """
@@ -15,27 +17,53 @@ from logging.handlers import RotatingFileHandler
 
 from taskagent.config import Settings
 from taskagent.core import stop_deadline
+from taskagent.core.activity import ActivityLog
 from taskagent.core.engine import SchedulerBusy
 
 log = logging.getLogger("taskagent.daemon")
 STOP_SLACK_SECONDS = 1.8  # past the grace, the stop deadline exits (the promise: grace + 2 s)
 
 
-def _setup_logging(settings: Settings) -> None:
+OUR_LOGGERS = ("taskagent", "mcp_servers")
+
+
+class OursOrWarnings(logging.Filter):
+    """taskagent's own INFO lines (runs, notifications, actions); from libraries (google_genai's
+    "AFC is enabled", httpx's request lines, APScheduler's per-job lines) only warnings."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.levelno >= logging.WARNING:
+            return True
+        return record.name.split(".")[0] in OUR_LOGGERS
+
+
+class NotActivity(logging.Filter):
+    """Everything but the per-run / per-notification lines (taskagent.activity, notify)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.levelno >= logging.WARNING:
+            return True
+        return record.name not in ("taskagent.activity", "taskagent.core.notify")
+
+
+def _setup_logging(settings: Settings, verbose: bool = False) -> None:
     settings.paths.log_dir.mkdir(parents=True, exist_ok=True)
     fmt = logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s")
     file_handler = RotatingFileHandler(
         settings.paths.log_file, maxBytes=5_000_000, backupCount=3, encoding="utf-8"
     )
-    file_handler.setFormatter(fmt)
     console = logging.StreamHandler(sys.stderr)
-    console.setFormatter(fmt)
     root = logging.getLogger()
-    root.setLevel(logging.INFO)
-    root.addHandler(file_handler)
-    root.addHandler(console)
-    # APScheduler logs every job execution at INFO: noise for a 24/7 log.
-    logging.getLogger("apscheduler").setLevel(logging.WARNING)
+    root.setLevel(logging.DEBUG if verbose else logging.INFO)
+    for handler in (file_handler, console):
+        handler.setFormatter(fmt)
+        if not verbose:
+            handler.addFilter(OursOrWarnings())
+        root.addHandler(handler)
+    if not verbose:
+        # A line per run is for the file; the console (journald under systemd, often a pipe
+        # nobody reads, which would block the daemon once full) gets start, stop and warnings.
+        console.addFilter(NotActivity())
 
 
 async def _serve(settings: Settings, grace: float) -> int:
@@ -47,9 +75,11 @@ async def _serve(settings: Settings, grace: float) -> int:
         loop.add_signal_handler(sig, stop.set)
 
     async with Services.open(settings, kind="daemon") as services:
+        activity = ActivityLog(services.repo, services.events).attach()  # a line per run
         try:
             await services.engine.start(exclusive=True)
         except SchedulerBusy as exc:
+            activity.close()
             print(f"taskagent daemon: {exc}", file=sys.stderr)
             return 1
         tasks = await services.repo.list_tasks()
@@ -72,11 +102,13 @@ async def _serve(settings: Settings, grace: float) -> int:
         )
         interrupted = await engine.stop(grace=grace)
         deadline.recorded.set()
+        await activity.drain()  # the last runs' lines (bounded: 0.5 s)
+        activity.close()
         log.info("stopped (%d run(s) interrupted)", interrupted)
     deadline.done.set()  # the MCP servers and the database are closed too
     return 0
 
 
-def run_daemon(settings: Settings, grace: float = 10.0) -> int:
-    _setup_logging(settings)
+def run_daemon(settings: Settings, grace: float = 10.0, verbose: bool = False) -> int:
+    _setup_logging(settings, verbose)
     return asyncio.run(_serve(settings, grace))

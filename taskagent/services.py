@@ -3,39 +3,64 @@
 The core never imports `mcp_servers`; this module wires the two built-in servers (crypto and
 background) into the MCP manager, so there is no import cycle. The built-in servers run
 in-process (in-memory transport, about 1 ms a call); servers from mcp.json run over stdio/HTTP.
+
+Opening is staged so the app is usable early (see `Services.open`):
+1. the *base*: settings, the database, TaskService and the event bus. Cheap (no fastmcp), and
+   all the Tasks/History tabs, the "while you were away" note and most slash commands need;
+2. the agent: fastmcp, the built-in servers, the chat session (imports cost ~1-3 s on a small
+   machine, so they run on a worker thread while the UI keeps painting);
+3. `finish_start()`: the stdio/HTTP servers from mcp.json and the desktop-notification probe,
+   which can take seconds each; the app starts its scheduler after them.
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import importlib
 import logging
 import os
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from fastmcp import FastMCP
-
 from taskagent.config import Settings
-from taskagent.core.budget import Budget
-from taskagent.core.chat import ChatSession
-from taskagent.core.engine import Engine
 from taskagent.core.events import EventBus
-from taskagent.core.gemini import GeminiClient
-from taskagent.core.ledger import AiLedger
-from taskagent.core.mcp import McpManager, load_mcp_config
-from taskagent.core.notify import Notifier
 from taskagent.core.repository import Repository
-from taskagent.core.retry import RetryPolicy
-from taskagent.core.runs import RunExecutor
 from taskagent.core.slash import SlashCommands
 from taskagent.core.status import ai_overview, task_overview
-from taskagent.core.summary import Summarizer
 from taskagent.core.tasks import TaskService
 
 if TYPE_CHECKING:
+    from fastmcp import FastMCP
+
     from mcp_servers.coingecko import CoinGeckoClient
+    from taskagent.core.budget import Budget
+    from taskagent.core.chat import ChatSession
+    from taskagent.core.engine import Engine
+    from taskagent.core.gemini import GeminiClient
+    from taskagent.core.ledger import AiLedger
+    from taskagent.core.mcp import McpManager, ServerSpec
+    from taskagent.core.notify import Notifier
+    from taskagent.core.runs import RunExecutor
+    from taskagent.core.summarize import Summarizer
+
+# What stage 2 imports (fastmcp, the MCP SDK, the built-in servers, the chat): ~1-3 s.
+HEAVY_MODULES = (
+    "taskagent.core.mcp",
+    "taskagent.core.chat",
+    "taskagent.core.engine",
+    "taskagent.core.runs",
+    "mcp_servers.crypto_server",
+    "mcp_servers.background_server",
+)
+
+
+def _import_heavy() -> None:
+    for name in HEAVY_MODULES:
+        importlib.import_module(name)
+
 
 BUILTIN_CRYPTO = "crypto"
 BUILTIN_BACKGROUND = "background"
@@ -72,6 +97,33 @@ def _coingecko_client() -> CoinGeckoClient | None:
 
 
 @dataclass
+class CoreBase:
+    """Stage 1: what the first screen needs (no fastmcp). `Services` has the same attributes,
+    so anything written against a CoreBase also takes the full Services."""
+
+    settings: Settings
+    repo: Repository
+    tasks: TaskService
+    events: EventBus
+
+    def slash_commands(self) -> SlashCommands:
+        """Slash commands that need only the database (/tasks list, pause, history, ...); the
+        others say the agent is not available yet."""
+        return SlashCommands(self.tasks, repo=self.repo, timezone=self.settings.timezone)
+
+    async def status(self) -> dict[str, Any]:
+        """The Status tab's dict while the agent is still loading."""
+        overview = await task_overview(self.repo)
+        overview["scheduler"] = {"mode": "starting…"}
+        overview["ai"] = overview["notifications"] = "starting…"
+        return overview
+
+
+# Called with the CoreBase; may return an awaitable the heavy imports wait for.
+BaseCallback = Callable[[CoreBase], Awaitable[None] | None]
+
+
+@dataclass
 class Services:
     settings: Settings
     repo: Repository
@@ -87,9 +139,28 @@ class Services:
     chat: ChatSession
     ledger: AiLedger  # every Gemini request's tokens and estimated cost
     budget: Budget  # the daily AI budget (summaries and chat)
+    # mcp.json's servers, connected by finish_start() (empty once it ran)
+    pending_servers: Mapping[str, ServerSpec] = field(default_factory=dict)
+    started: bool = False
 
     def slash_commands(self) -> SlashCommands:
         return SlashCommands.from_services(self)
+
+    async def finish_start(self) -> None:
+        """Stage 3: connect mcp.json's servers and probe the desktop-notification service
+        (each may take seconds; neither is needed for the first screen). Idempotent."""
+        if self.started:
+            return
+        self.started = True
+        pending, self.pending_servers = self.pending_servers, {}
+
+        async def servers() -> None:
+            if pending:
+                self.mcp.add_configured(pending)
+                await self.mcp.refresh()
+
+        # On this (the main) loop: the notifier binds to it.
+        await asyncio.gather(servers(), self.notifier.start())
 
     async def status(self) -> dict[str, Any]:
         overview = await task_overview(self.repo)
@@ -104,6 +175,10 @@ class Services:
             }
             for s in self.mcp.status()
         ]
+        for name, spec in self.pending_servers.items():
+            overview["mcp_servers"].append(
+                {"name": name, "kind": spec.kind, "state": "starting", "error": None, "tools": 0}
+            )
         overview["ai"] = self.summarizer.status
         overview["ai_usage"] = await ai_overview(self.ledger, self.budget)
         overview["notifications"] = self.notifier.backend
@@ -112,25 +187,80 @@ class Services:
     @classmethod
     @asynccontextmanager
     async def open(
-        cls, settings: Settings, *, kind: str = "app", desktop: bool = True
+        cls,
+        settings: Settings,
+        *,
+        kind: str = "app",
+        desktop: bool = True,
+        on_base: BaseCallback | None = None,
+        defer: bool = False,
     ) -> AsyncIterator[Services]:
         """Build the core. The engine is created but not started: the app and the daemon call
         `services.engine.start()`, the CLI and the MCP server `start(schedule=False)`.
-        `desktop=False` (the standalone MCP server) never probes for desktop notifications."""
-        # Imported here so the core and the CLI's --help never pay for the servers' imports.
-        from mcp_servers.background_server import create_server as create_background_server
-        from mcp_servers.crypto_server import create_server as create_crypto_server
+        `desktop=False` (the standalone MCP server) never probes for desktop notifications.
 
+        `on_base` is called with the CoreBase as soon as the database is open, before the
+        heavy imports (which then run on a worker thread). `defer=True` leaves mcp.json's
+        servers and the notification probe to `finish_start()` (the app calls it once its
+        first screen works); otherwise they are done before this yields.
+        """
         settings.paths.ensure()
         _route_library_logs(settings)
-        user_servers = load_mcp_config(settings.paths.mcp_file)  # bad file: McpConfigError
         events = EventBus()
         repo = await Repository.open(settings.paths.db_file)
+        try:
+            tasks = TaskService(
+                repo,
+                default_timezone=settings.timezone,
+                default_notification_level=settings.default_notification_level,
+                default_timeout_seconds=settings.scheduler_task_timeout_seconds,
+                default_summary_mode=settings.default_summary_mode,
+                events=events,
+            )
+            if on_base is not None:
+                shown = on_base(CoreBase(settings, repo, tasks, events))
+                if shown is not None:
+                    await shown  # the first screen's queries go before the heavy imports
+                await asyncio.to_thread(_import_heavy)  # the UI loop keeps painting
+            async with cls._open_agent(settings, kind, desktop, repo, tasks, events) as services:
+                if not defer:
+                    await services.finish_start()
+                yield services
+        finally:
+            await repo.close()
+
+    @classmethod
+    @asynccontextmanager
+    async def _open_agent(
+        cls,
+        settings: Settings,
+        kind: str,
+        desktop: bool,
+        repo: Repository,
+        tasks: TaskService,
+        events: EventBus,
+    ) -> AsyncIterator[Services]:
+        """Stage 2: the MCP manager with the built-in servers, the runner, engine and chat."""
+        from mcp_servers.background_server import create_server as create_background_server
+        from mcp_servers.crypto_server import create_server as create_crypto_server
+        from taskagent.core.budget import Budget
+        from taskagent.core.chat import ChatSession
+        from taskagent.core.engine import Engine
+        from taskagent.core.gemini import GeminiClient
+        from taskagent.core.ledger import AiLedger
+        from taskagent.core.mcp import McpManager, load_mcp_config
+        from taskagent.core.notify import Notifier
+        from taskagent.core.retry import RetryPolicy
+        from taskagent.core.runs import RunExecutor
+        from taskagent.core.summarize import Summarizer
+
+        user_servers = load_mcp_config(settings.paths.mcp_file)  # bad file: McpConfigError
         manager = McpManager(
             log_dir=settings.paths.log_dir,
             call_timeout=settings.scheduler_task_timeout_seconds,
             extra_env=_child_env(settings),
         )
+        tasks.catalogue = manager
         coingecko: CoinGeckoClient | None = None
         engine: Engine | None = None
         gemini = GeminiClient.from_settings(settings)
@@ -147,18 +277,8 @@ class Services:
         )
         summarizer = Summarizer(settings, gemini=gemini, ledger=ledger, budget=budget)
         try:
-            tasks = TaskService(
-                repo,
-                default_timezone=settings.timezone,
-                default_notification_level=settings.default_notification_level,
-                default_timeout_seconds=settings.scheduler_task_timeout_seconds,
-                default_summary_mode=settings.default_summary_mode,
-                catalogue=manager,
-                events=events,
-            )
             # "Pause task" on a notification pauses through the one place that validates.
             notifier.on_pause = tasks.pause
-            await notifier.start()  # on this (the main) loop: the notifier binds to it
             runner = RunExecutor(
                 repo,
                 manager,
@@ -213,11 +333,20 @@ class Services:
                 chat=chat,
                 ledger=ledger,
                 budget=budget,
+                pending_servers=user_servers,
             )
             manager.add_builtin(BUILTIN_CRYPTO, create_crypto_server(coingecko))
             manager.add_builtin(BUILTIN_BACKGROUND, background)
-            manager.add_configured(user_servers)
-            await manager.start()
+            # A bad name in mcp.json is a config error now, not after the first screen.
+            taken = {server.name for server in manager.status()}
+            manager.add_configured(
+                {
+                    n: spec
+                    for n, spec in user_servers.items()
+                    if n in taken or ":" in n or not n.strip()
+                }
+            )
+            await manager.start()  # the built-in servers: in memory, milliseconds
             yield services
             chat.decline_all()  # a turn waiting for a confirmation must not hang the exit
             await engine.stop()
@@ -232,4 +361,3 @@ class Services:
             await gemini.aclose()
             if coingecko is not None:
                 await coingecko.aclose()
-            await repo.close()

@@ -631,6 +631,14 @@ class ChatSession:
             entry[2] += response or 0
         return [TurnTokens(t, e[0], e[1], e[2]) for t, e in sorted(turns.items())]
 
+    async def context_tokens(self) -> tuple[int, bool] | None:
+        """(tokens, exact) of the conversation as sent now, counted as /compress counts them;
+        None without a key."""
+        if not self.gemini.configured or not (self._context or self._summary):
+            return None
+        contents = self._counted_contents(self._summary, self._context)
+        return await self._count_tokens(self.gemini.get(), contents)
+
     async def clear(self) -> None:
         """Forget the conversation (database too). Settings, model and instruction stay."""
         if self._busy:

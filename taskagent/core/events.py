@@ -10,8 +10,11 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass
-from typing import Any
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from taskagent.core.models import Run
 
 log = logging.getLogger(__name__)
 
@@ -38,6 +41,8 @@ class RunFinished(Event):
     task_id: int
     run_id: int
     status: str
+    # The finished row when the publisher has it (listeners need not read it back).
+    run: Run | None = field(default=None, compare=False, repr=False)
 
 
 @dataclass(frozen=True, slots=True)

@@ -370,6 +370,9 @@ class Notifier:
             self._reprobe_at = None
             self._desktop_ok = True
         if self._desktop_ok and await self._send_desktop(task_id, title, body, severity):
+            log.info(
+                "notification sent (%s) for task #%s: %s: %s", kind, task_id, title, _cut(body, 100)
+            )
             self.sent.append((task_id or 0, kind, title, body))
             return
         self._send_fallback(title, body, severity)
@@ -426,7 +429,8 @@ class Notifier:
         return False
 
     def _send_fallback(self, title: str, body: str, severity: Severity) -> None:
-        log.info("notification [%s] %s: %s", severity, title, body)
+        where = "in-app" if self.fallback is not None else "log only"
+        log.info("notification (%s, %s) %s: %s", where, severity, title, _cut(body, 100))
         if self.fallback is None:
             return
         try:
@@ -437,6 +441,8 @@ class Notifier:
     def _callback(self, which: str, task_id: int) -> Callable[[], None]:
         def invoke() -> None:
             target = self.on_open if which == "open" else self.on_pause
+            label = "Open" if which == "open" else "Pause task"
+            log.info('notification button "%s" pressed for task #%s', label, task_id)
             if target is None:
                 return
             try:

@@ -231,7 +231,7 @@ async def record_outcome(
         )
     )
     assert run.id is not None
-    events.publish(RunFinished(task_id, run.id, status.value))
+    events.publish(RunFinished(task_id, run.id, status.value, run))
     return run
 
 
@@ -303,7 +303,7 @@ class TaskRunner:
             )
             with contextlib.suppress(Exception):
                 await self.repo.update_run(failed)
-                self.events.publish(RunFinished(task.id, run.id, failed.status.value))
+                self.events.publish(RunFinished(task.id, run.id, failed.status.value, failed))
             return failed
         finally:
             self.claimed.discard(run.id)
@@ -320,7 +320,7 @@ class TaskRunner:
             log.warning("could not record run %s as %s: %s", run.id, status.value, exc)
             return closed
         assert run.id is not None
-        self.events.publish(RunFinished(run.task_id, run.id, status.value))
+        self.events.publish(RunFinished(run.task_id, run.id, status.value, closed))
         return closed
 
     async def run_on_loop(

@@ -178,7 +178,7 @@ class RunExecutor:
         except (TaskNotFound, RunNotFound):
             # The task was removed while it ran (its history stays; this row is kept).
             log.info("task %s was removed during run %s", task.id, run.id)
-        self.events.publish(RunFinished(task.id, run.id, finished.status.value))
+        self.events.publish(RunFinished(task.id, run.id, finished.status.value, finished))
         if self.notifier is not None:
             try:
                 await asyncio.wait_for(self.notifier.notify_run(task, finished), NOTIFY_TIMEOUT)

@@ -26,9 +26,13 @@ The rule, so users can predict it (threshold = the task's `significance_threshol
 * **Plain text**: significant when the text changed. A result whose shape changed (text <-> JSON,
   object <-> list) is significant.
 
-The reason is one line naming the biggest change ("BTC price -6.2% since last run"), with
-"(+N more)" when several changes passed the threshold; when nothing did, it names the largest
-change seen ("no change of 5% or more (largest: ETH price +1.3%)").
+The reason is one line naming the change a person cares about most ("ETH price -46.0% since
+last run"), with "(+N more)" when several changes passed the threshold; when nothing did, it
+names the largest change seen ("no change of 5% or more (largest: ETH price +1.3%)"). Order:
+a changed shape, then coins entering / leaving a list, then numbers: prices first (`price`,
+`current_price`, `price_usd`, a currency code such as `usd`), then market caps, then volumes,
+then any other number; within each, the biggest move first. Values of a coin are named by the
+coin ("ETH price"), also when the whole result is one coin (`get_crypto_by_symbol`).
 """
 
 from __future__ import annotations
@@ -39,6 +43,9 @@ from dataclasses import dataclass
 from typing import Any
 
 IDENTITY_KEYS = ("id", "symbol", "name")
+CURRENCY_KEYS = frozenset(
+    {"usd", "eur", "gbp", "jpy", "cny", "krw", "inr", "cad", "aud", "chf", "brl", "btc", "eth"}
+)
 _IGNORED_KEYS = frozenset(
     {
         "id",
@@ -72,6 +79,7 @@ class Change:
     new: Any = None
     pct: float | None = None  # relative change in percent (kind number), points (kind points)
     items: tuple[str, ...] = ()  # added/removed item names
+    key: str = ""  # the value's own key ("price"), for ranking
 
     @property
     def magnitude(self) -> float:
@@ -124,6 +132,25 @@ def _is_ignored(key: str) -> bool:
     # Rolling 24 h figures (change_24h_pct, volume_24h, high_24h, ...) move on their own
     # between runs and are derived from values that are compared anyway.
     return "change" in k or "24h" in k or k == "volume"
+
+
+def is_price_key(key: str) -> bool:
+    """`price`, `current_price`, `price_usd`, or a currency code holding a quote (`usd`)."""
+    k = key.lower()
+    return k == "price" or k.startswith("price_") or k.endswith("_price") or k in CURRENCY_KEYS
+
+
+def interest(key: str) -> int:
+    """How much a person cares about a number under `key`: 0 price, 1 market cap, 2 volume,
+    3 anything else."""
+    k = key.lower()
+    if is_price_key(k):
+        return 0
+    if "market_cap" in k or k == "marketcap":
+        return 1
+    if "volume" in k:
+        return 2
+    return 3
 
 
 def _is_percentage(key: str) -> bool:
@@ -192,7 +219,9 @@ def diff(previous: Any, current: Any, *, subject: str | None = None) -> list[Cha
     kinds = (_shape(previous), _shape(current))
     if kinds[0] != kinds[1]:
         return [Change("shape", "result", kinds[0], kinds[1])]
-    return list(_walk(previous, current, "", "", subject, 0))
+    # One coin as the whole result ({"symbol": "ETH", "price": ...}): name its values by it.
+    label = item_label(current) if item_identity(current) and item_identity(previous) else ""
+    return list(_walk(previous, current, label, "", subject, 0))
 
 
 def _shape(value: Any) -> str:
@@ -228,18 +257,18 @@ def _walk(
         return
     if isinstance(old, bool) or isinstance(new, bool):
         if isinstance(old, bool) and isinstance(new, bool) and old != new:
-            yield Change("flag", label or "value", old, new)
+            yield Change("flag", label or "value", old, new, key=key)
         return
     if not (_is_number(old) and _is_number(new)):
         return
     if percent:
-        yield Change("points", label or "value", old, new, pct=float(new) - float(old))
+        yield Change("points", label or "value", old, new, pct=float(new) - float(old), key=key)
     elif old == 0:
         if new != 0:
-            yield Change("from_zero", label or "value", old, new)
+            yield Change("from_zero", label or "value", old, new, key=key)
     else:
         pct = (float(new) - float(old)) / abs(float(old)) * 100.0
-        yield Change("number", label or "value", old, new, pct=pct)
+        yield Change("number", label or "value", old, new, pct=pct, key=key)
 
 
 def _walk_list(
@@ -283,9 +312,16 @@ def _walk_list(
 
 
 # ---------------------------------------------------------------------------------- verdict
-def _rank(change: Change) -> tuple[int, float]:
-    order = {"shape": 0, "added": 1, "removed": 2, "flag": 3, "text": 4, "from_zero": 5}
-    return (order.get(change.kind, 6), -change.magnitude if change.kind not in order else 0.0)
+def _rank(change: Change) -> tuple[int, int, float]:
+    """Sort key: what a person reads first (see the module docstring)."""
+    order = {"shape": 0, "added": 1, "removed": 2, "number": 3, "points": 3, "from_zero": 3}
+    order |= {"flag": 4, "text": 5}
+    kind = order.get(change.kind, 6)
+    if kind != 3:
+        return (kind, 0, 0.0)
+    # from_zero is unbounded (magnitude inf): after the measured moves of the same interest
+    size = -change.magnitude if change.kind != "from_zero" else 0.0
+    return (kind, interest(change.key), size)
 
 
 def assess(

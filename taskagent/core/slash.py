@@ -60,6 +60,7 @@ class Reply:
     action: str | None = None  # quit | clear | open_task_form | tasks_menu | confirm | None
     error: bool = False
     confirm_command: str | None = None  # with action="confirm": run this line on "yes"
+    table: bool = False  # lines in columns: shown unwrapped (a narrow pane cuts, never wraps)
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,6 +98,42 @@ COMMANDS: dict[str, Command] = {
 
 TASK_ACTIONS = ("list", "add", "remove", "start", "stop", "pause", "resume", "run")
 TASK_ACTIONS += ("history", "result", "status")
+
+
+# What needs only the database (TaskService): these answer while the agent is still loading.
+_DATABASE_ONLY = {"/help", "/?", "/quit", "/exit"}
+_DATABASE_ONLY_TASKS = {"list", "add", "remove", "start", "stop", "pause", "resume", "history"}
+_DATABASE_ONLY_TASKS |= {"result"}
+
+
+def needs_agent(line: str) -> bool:
+    """True when the command needs more than the database (the engine, MCP, the chat)."""
+    words = line.strip().lower().split()
+    if not words:
+        return False
+    if words[0] in _DATABASE_ONLY:
+        return False
+    if words[0] in ("/tasks", "/task"):
+        return len(words) > 1 and words[1] not in _DATABASE_ONLY_TASKS
+    return True
+
+
+def _fit(text: str, width: int) -> str:
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
+def _columns(head: tuple[str, ...], rows: list[tuple[str, ...]], right: tuple[int, ...]) -> str:
+    """Rows in aligned columns (two spaces apart); the last column is not padded."""
+    widths = [max(len(r[i]) for r in [head, *rows]) for i in range(len(head))]
+    out = []
+    for row in [head, *rows]:
+        cells = [
+            cell.rjust(w) if i in right else cell.ljust(w)
+            for i, (cell, w) in enumerate(zip(row, widths, strict=True))
+        ]
+        cells[-1] = row[-1]
+        out.append("  ".join(cells).rstrip())
+    return "\n".join(out)
 
 
 def help_text() -> str:
@@ -254,7 +291,7 @@ class SlashCommands:
         if sub in ("list", "add", "status"):
             self._no_args(args, key)
             if sub == "list":
-                return Reply(await self._list())
+                return Reply(await self._list(), table=True)
             if sub == "add":
                 return Reply("opening the new-task form", action="open_task_form")
             return Reply(await self._status())
@@ -308,11 +345,17 @@ class SlashCommands:
         if not tasks:
             return "no tasks yet: /tasks add, or ask the agent to create one"
         rows = [
-            f"{t.id:>3}  {t.name}  [{t.state.value}]  {schedules.describe(t.schedule)}"
-            f"  next {self._time(t.next_run)}  -> {t.mcp_tool}"
+            (
+                str(t.id),
+                _fit(t.name, 24),
+                t.state.value,
+                _fit(schedules.describe(t.schedule), 28),
+                self._time(t.next_run)[5:] if t.next_run else "-",  # MM-DD HH:MM
+                t.mcp_tool,
+            )
             for t in tasks
         ]
-        return "\n".join(rows)
+        return _columns(("ID", "Name", "State", "Schedule", "Next run", "Tool"), rows, right=(0,))
 
     async def _run(self, task: Task) -> str:
         if self.engine is None:
@@ -529,18 +572,30 @@ class SlashCommands:
         if self.chat is not None:
             turns = await self.chat.token_usage()
             if turns:
-                lines.append("this conversation (prompt + response = total):")
+                compressed = await self._compressed_turns(self.chat)
+                # Short enough for the side pane (58 columns): a figure is never wrapped.
+                lines.append("this conversation, tokens billed per turn:")
+                lines.append(f"    {'turn':<24} {'prompt':>8} + {'reply':>7} = {'total':>8}")
                 for i, t in enumerate(turns, 1):
-                    label = t.label if t.label == "/compress" else f"{i}. {t.label}"
+                    label = "/compress summary" if t.label == "/compress" else f"{i}. {t.label}"
+                    mark = "✂ " if t.turn in compressed else "  "
                     lines.append(
-                        f"  {label:<44} {t.prompt_tokens:>8,} + {t.response_tokens:>7,} "
-                        f"= {t.total:>8,}"
+                        f"  {mark}{_fit(label, 24):<24} {t.prompt_tokens:>8,} + "
+                        f"{t.response_tokens:>7,} = {t.total:>8,}"
                     )
                 prompt = sum(t.prompt_tokens for t in turns)
                 response = sum(t.response_tokens for t in turns)
                 lines.append(
-                    f"  {'all turns':<44} {prompt:>8,} + {response:>7,} = {prompt + response:>8,}"
+                    f"    {'all turns':<24} {prompt:>8,} + {response:>7,} = {prompt + response:>8,}"
                 )
+                if compressed:
+                    lines.append("  ✂ = replaced by the /compress summary (no longer sent)")
+                size = await self.chat.context_tokens()
+                if size is not None:
+                    about = "" if size[1] else "about "
+                    lines.append(
+                        f"in context now: {about}{size[0]:,} tokens (the scale /compress reports)"
+                    )
             else:
                 lines.append("this conversation: no tokens used yet")
         row = await self.repo.fetchone(
@@ -555,7 +610,16 @@ class SlashCommands:
         if self.ledger is not None:
             names = {t.id: t.name for t in await self.tasks.list_tasks()}
             lines += await spend_report(self.ledger, self.budget, names)  # type: ignore[arg-type]
-        return Reply("\n".join(lines))
+        return Reply("\n".join(lines), table=True)
+
+    async def _compressed_turns(self, chat: ChatSession) -> set[int]:
+        """Turns /compress replaced by its summary (kept in the database, not sent any more)."""
+        rows = await self.repo.fetchall(
+            "SELECT DISTINCT turn FROM chat_messages "
+            "WHERE session = ? AND in_context = 0 AND role != 'summary'",
+            (chat.session,),
+        )
+        return {int(row[0]) for row in rows}
 
     async def _compress(self, words: list[str]) -> Reply:
         self._no_args(words, "/compress")

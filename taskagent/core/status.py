@@ -44,6 +44,7 @@ async def task_overview(repo: Repository, *, now: datetime | None = None) -> dic
             }
             for t in upcoming[:10]
         ],
+        "tokens_today": await tokens_today(repo, now=now),
         "database": {"path": str(repo.path), "size_bytes": await repo.file_size()},
     }
 
@@ -92,3 +93,21 @@ async def spend_report(
                 f"{used.tokens:,} tokens, ~{format_cost(used.cost_usd)}"
             )
     return lines
+
+
+async def tokens_today(repo: Repository, *, now: datetime | None = None) -> dict[str, int]:
+    """Gemini tokens (prompt + response) used since local midnight: by task summaries and by
+    the chat. (What they cost depends on the model and plan; a ledger is not kept yet.)"""
+    now = now or utcnow()
+    midnight = to_iso(now.astimezone().replace(hour=0, minute=0, second=0, microsecond=0))
+    summaries = await repo.fetchone(
+        "SELECT COALESCE(SUM(prompt_tokens), 0) + COALESCE(SUM(response_tokens), 0) "
+        "FROM task_history WHERE run_time >= ?",
+        (midnight,),
+    )
+    chat = await repo.fetchone(
+        "SELECT COALESCE(SUM(prompt_tokens), 0) + COALESCE(SUM(response_tokens), 0) "
+        "FROM chat_messages WHERE created_at >= ?",
+        (midnight,),
+    )
+    return {"summaries": int(summaries[0]), "chat": int(chat[0])}

@@ -1,7 +1,8 @@
 """Read-only queries and pure helpers the full-screen app needs (no UI imports).
 
 - `away_summary`: what happened since the app was last open.
-- `numeric_paths` / `numeric_series`: numbers inside stored raw results, for the history chart.
+- `numeric_paths` / `numeric_series` / `default_chart_path`: numbers inside stored raw results,
+  for the history chart.
 - `runs_to_csv` / `runs_to_json`: the export formats (same field names as `run_to_dict`).
 """
 
@@ -10,6 +11,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import re
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -18,9 +20,11 @@ from typing import Any
 from taskagent.core.models import Run, RunStatus
 from taskagent.core.repository import Repository
 from taskagent.core.serialize import run_to_dict
+from taskagent.core.significance import is_price_key
 
 FAILED = [RunStatus.ERROR, RunStatus.TIMEOUT, RunStatus.INTERRUPTED]
 SCAN_LIMIT = 500  # rows read to list significant changes; counts are exact
+DULL_SUFFIXES = ("_rank", "_id", "_at", "_time", "_timestamp", "_count")
 
 
 @dataclass(frozen=True, slots=True)
@@ -30,6 +34,10 @@ class AwaySummary:
     errors: int
     significant: list[Run] = field(default_factory=list)
     failed: list[Run] = field(default_factory=list)
+    names: dict[int, str] = field(default_factory=dict)  # task id -> name
+
+    def name(self, task_id: int) -> str:
+        return self.names.get(task_id) or f"task {task_id}"
 
     def text(self) -> str:
         lines = [
@@ -39,10 +47,10 @@ class AwaySummary:
         ]
         for run in self.significant[:5]:
             lines.append(
-                f"  ! task {run.task_id}: {run.significance_reason or run.ai_summary or ''}"
+                f"  ! {self.name(run.task_id)}: {run.significance_reason or run.ai_summary or ''}"
             )
         for run in self.failed[:5]:
-            lines.append(f"  ✗ task {run.task_id}: {run.error_message or run.status.value}")
+            lines.append(f"  ✗ {self.name(run.task_id)}: {run.error_message or run.status.value}")
         return "\n".join(lines)
 
 
@@ -56,6 +64,7 @@ async def away_summary(repo: Repository, *, since: datetime) -> AwaySummary:
         errors=errors,
         significant=[r for r in recent if r.significant],
         failed=[r for r in recent if r.status in FAILED],
+        names={t.id: t.name for t in await repo.list_tasks() if t.id is not None},
     )
 
 
@@ -89,6 +98,24 @@ def numeric_paths(raw: str | None, limit: int = 50) -> list[str]:
         if len(paths) >= limit:
             break
     return paths
+
+
+def _last_key(path: str) -> str:
+    """'coins[0].price' -> 'price'; '[3]' -> ''."""
+    return re.sub(r"\[\d+\]$", "", path.rsplit(".", 1)[-1])
+
+
+def default_chart_path(paths: Sequence[str]) -> str:
+    """The number worth charting first: the first price (`coins[0].price`, `bitcoin.usd`), else
+    the first number that is not a rank, count, id or time (a flat line tells nothing)."""
+    for path in paths:
+        if is_price_key(_last_key(path)):
+            return path
+    for path in paths:
+        key = _last_key(path).lower()
+        if key and not (key in {"rank", "count", "id"} or key.endswith(DULL_SUFFIXES)):
+            return path
+    return paths[0] if paths else ""
 
 
 def value_at(raw: str | None, path: str) -> float | None:

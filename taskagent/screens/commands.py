@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from functools import partial
 from typing import TYPE_CHECKING
 
+from textual.app import SystemCommand
 from textual.command import DiscoveryHit, Hit, Hits, Provider
 
 if TYPE_CHECKING:
@@ -61,3 +63,40 @@ class TaskCommands(Provider):
             yield DiscoveryHit(
                 f"Run task {name}", partial(self._run, "run", task_id), help="Run it now"
             )
+
+
+def app_commands(app: TaskAgentApp) -> Iterable[SystemCommand]:
+    """The app's actions in the palette (beside Textual's own)."""
+    from taskagent.app import TABS
+    from taskagent.screens.history import HistoryView
+    from taskagent.screens.tasks import TasksView
+    from taskagent.widgets.chat_panel import ChatPanel
+
+    for tab in TABS:
+        yield SystemCommand(
+            f"Go to {tab.title()}", f"Show the {tab} tab", lambda t=tab: app.action_show_tab(t)
+        )
+    yield SystemCommand(
+        "Toggle chat pane", "Show or hide the chat beside any tab", app.action_toggle_chat_pane
+    )
+    yield SystemCommand("Help", "All keys and slash commands", app.action_help)
+    yield SystemCommand("Add task", "Open the task form", app.action_add_task)
+    yield SystemCommand(
+        "Since last visit", "Runs since you last left the app", app.action_show_away
+    )
+    tasks = app.query_one(TasksView)
+    yield SystemCommand("Refresh tasks", "Reload the task table", tasks.reload)
+    history = app.query_one(HistoryView)
+    yield SystemCommand(
+        "Export history (CSV)", "Write the visible runs to a CSV file", history.action_export
+    )
+    yield SystemCommand(
+        "Export history (JSON)",
+        "Write the visible runs to a JSON file",
+        lambda: history.export("json"),
+    )
+    yield SystemCommand(
+        "Clear chat",
+        "Forget the conversation and clear the chat (/clear)",
+        lambda: app.query_one(ChatPanel).run_command("/clear"),
+    )

@@ -15,28 +15,36 @@ from textual.widgets import Static
 from taskagent.widgets.chat_panel import UI_COMMANDS
 
 
-def _binding_rows(app_keymap: dict[str, str]) -> list[tuple[str, str, str]]:
+def _binding_rows(app_keymap: dict[str, str]) -> list[tuple[str, str, str, str]]:
+    """(where, keys, what, binding ids): the ids are what [keymap] in config.toml takes."""
     from taskagent.app import TaskAgentApp
     from taskagent.screens.history import HistoryView
+    from taskagent.screens.task_form import TaskFormScreen
     from taskagent.screens.tasks import TasksView
 
-    groups = (("Everywhere", TaskAgentApp), ("Tasks tab", TasksView), ("History tab", HistoryView))
-    rows: list[tuple[str, str, str]] = []
+    groups = (
+        ("Everywhere", TaskAgentApp),
+        ("Tasks tab", TasksView),
+        ("History tab", HistoryView),
+        ("Task form", TaskFormScreen),
+    )
+    rows: list[tuple[str, str, str, str]] = []
     seen: set[tuple[str, str]] = set()
     for group, owner in groups:
         for item in owner.BINDINGS:
             if not isinstance(item, Binding) or not item.description:
                 continue
             keys = app_keymap.get(item.id, item.key) if item.id else item.key
+            ident = item.id or ""
             if (group, item.description) in seen:
                 # several bindings for one action (1 and alt+1): list the keys together
-                for i, (g, k, d) in enumerate(rows):
+                for i, (g, k, d, ids) in enumerate(rows):
                     if g == group and d == item.description:
-                        rows[i] = (g, f"{k}, {keys}", d)
+                        rows[i] = (g, f"{k}, {keys}", d, ", ".join(filter(None, (ids, ident))))
                 continue
             seen.add((group, item.description))
-            rows.append((group, keys, item.description))
-    rows.append(("Everywhere", "ctrl+p", "Command palette (every action)"))
+            rows.append((group, keys, item.description, ident))
+    rows.append(("Everywhere", "ctrl+p", "Command palette (every action)", ""))
     return rows
 
 
@@ -50,7 +58,8 @@ class HelpScreen(ModalScreen[None]):
     DEFAULT_CSS = """
     HelpScreen { align: center middle; }
     HelpScreen > VerticalScroll {
-        width: 90; height: 90%; border: thick $primary; background: $surface; padding: 0 1;
+        width: 110; max-width: 100%; height: 90%; border: thick $primary; background: $surface;
+        padding: 0 1;
     }
     """
     BINDINGS: ClassVar[list[BindingType]] = [
@@ -65,8 +74,11 @@ class HelpScreen(ModalScreen[None]):
         keys.add_column("Where", style="dim")
         keys.add_column("Key", style="bold cyan")
         keys.add_column("Action")
-        for group, key, description in _binding_rows(keymap):
-            keys.add_row(group, _pretty_keys(key), description)
+        keys.add_column("Id for [keymap]", style="dim")
+        for group, key, description, ident in _binding_rows(keymap):
+            keys.add_row(group, _pretty_keys(key), description, ident)
+        keys.add_row("Chat input", "esc", "Leave the input (then single keys work)", "")
+        keys.add_row("Chat input", "2 3 4, ?", "While it is empty: open that tab, the help", "")
         keys.add_row("Chat input", "up / down", "Previous / next line typed")
         keys.add_row("Chat input", "right", "Accept the slash-command completion")
         keys.add_row("Chat card", "y / n", "Answer the agent's confirmation (or type yes / no)")
@@ -78,8 +90,13 @@ class HelpScreen(ModalScreen[None]):
         for usage, text in UI_COMMANDS.items():
             if usage not in COMMANDS:
                 slash.add_row(usage, text)
+        keymap_hint = Text(
+            'Change a key in config.toml: [keymap] "tasks.run" = "ctrl+r" (ids above).',
+            style="dim",
+        )
         with VerticalScroll(id="help-body"):
             yield Static(keys)
+            yield Static(keymap_hint)
             yield Static(slash)
             yield Static(Text("escape closes this help", style="dim"))
 

@@ -20,7 +20,7 @@ from textual.widgets import Input, Label, Select, Static
 from taskagent.bridge import ExternalChange
 from taskagent.core.events import Event, RunFinished, RunStarted, TaskChanged
 from taskagent.core.models import Run, RunStatus, Task
-from taskagent.core.ui_queries import numeric_paths, numeric_series
+from taskagent.core.ui_queries import default_chart_path, numeric_paths, numeric_series
 from taskagent.widgets.chart import SeriesChart
 from taskagent.widgets.format import duration, local, status_text
 from taskagent.widgets.run_detail import RunDetail
@@ -115,6 +115,7 @@ class HistoryView(Vertical):
         self.series_paths: list[str] = []
         self.chart_path = ""  # the key path charted (cycled with c, or typed)
         self.chart_runs: list[Run] = []
+        self.charted_task: int | None = None
 
     @property
     def tapp(self) -> TaskAgentApp:
@@ -162,6 +163,10 @@ class HistoryView(Vertical):
     def focus_main(self) -> None:
         self.table.focus()
 
+    def on_resize(self) -> None:
+        # A taller chart when there is room: a quarter of the tab, 3 to 10 rows of bars.
+        self.query_one(SeriesChart).set_rows(max(3, min(10, self.size.height // 4)))
+
     # ---- filters -----------------------------------------------------------------------------
 
     def show(self, *, task_id: int | None = None, since: datetime | None = None) -> None:
@@ -193,7 +198,7 @@ class HistoryView(Vertical):
             self.reload()
             self.table.focus()
 
-        self.tapp.call_core(job, done=done, node=self, what="Task filter")
+        self.tapp.call_core(job, done=done, node=self, what="Task filter", early=True)
 
     @on(Select.Changed, "#history-status")
     def status_filter(self, event: Select.Changed) -> None:
@@ -225,8 +230,25 @@ class HistoryView(Vertical):
         self.query_one(f"#{widget_id}").focus()
 
     def action_clear_filters(self) -> None:
-        self.query_one("#history-status", Select).value = "all"
-        self.show()
+        """Esc: in a filter, clears only that filter; elsewhere, all of them."""
+        focused = self.app.focused
+        which = focused.id if focused is not None else None
+        if which in ("history-task", "history-since", "history-until"):
+            self.query_one(f"#{which}", Input).value = ""
+            if which == "history-task":
+                self.task_id = None
+            elif which == "history-since":
+                self.since = None
+            else:
+                self.until = None
+            self.reload()
+        elif which == "history-status" or (
+            focused is not None and "history-status" in {a.id for a in focused.ancestors}
+        ):
+            self.query_one("#history-status", Select).value = "all"
+        else:
+            self.query_one("#history-status", Select).value = "all"
+            self.show()
         self.table.focus()
 
     def _filters(self) -> dict[str, Any]:
@@ -247,12 +269,23 @@ class HistoryView(Vertical):
             total = await services.repo.count_runs(**filters)
             names = {t.id: t.name for t in await services.repo.list_tasks() if t.id is not None}
             chart: list[Run] = []
-            if filters["task_id"] is not None:
-                chart = await services.repo.list_runs(task_id=filters["task_id"], limit=CHART_RUNS)
+            if filters["task_id"] is not None:  # the same time range as the table
+                chart = await services.repo.list_runs(
+                    task_id=filters["task_id"],
+                    since=filters["since"],
+                    until=filters["until"],
+                    limit=CHART_RUNS,
+                )
             return runs, total, names, chart
 
         self.tapp.call_core(
-            job, done=self._loaded, node=self, group="history-load", exclusive=True, what="History"
+            job,
+            done=self._loaded,
+            node=self,
+            group="history-load",
+            exclusive=True,
+            what="History",
+            early=True,
         )
 
     def _loaded(self, result: tuple[list[Run], int, dict[int, str], list[Run]]) -> None:
@@ -268,7 +301,10 @@ class HistoryView(Vertical):
         self._update_count()
         self._show_detail()
         self.chart_runs = chart
-        self._plot(reset=True)
+        # Another task: its own default key; the same task again (filters re-applied): the
+        # key the user chose stays.
+        self._plot(reset=self.task_id != self.charted_task)
+        self.charted_task = self.task_id
 
     def _update_count(self) -> None:
         where = []
@@ -305,7 +341,9 @@ class HistoryView(Vertical):
             self.table.append_keys([r.id for r in runs])
             self._update_count()
 
-        self.tapp.call_core(job, done=done, node=self, group="history-more", what="History")
+        self.tapp.call_core(
+            job, done=done, node=self, group="history-more", what="History", early=True
+        )
 
     def on_core(self, event: Event) -> None:
         if isinstance(event, ExternalChange | TaskChanged):
@@ -334,14 +372,20 @@ class HistoryView(Vertical):
                     self._show_detail()
             else:
                 self.total += 1
+                # On the newest run (the user did not move down): follow to the new one.
+                follow = self.table.cursor == 0
                 keys = sorted(self.runs, reverse=True)
-                self.table.set_keys(keys)
+                self.table.set_keys(keys, keep_cursor=not follow)
+                if follow:
+                    self._show_detail()
                 self._update_count()
-            if self.task_id is not None and run.task_id == self.task_id:
+            if self.task_id is not None and run.task_id == self.task_id and self.until is None:
                 self.chart_runs = [r for r in self.chart_runs if r.id != run.id] + [run]
                 self._plot()
 
-        self.tapp.call_core(job, done=done, node=self, group=f"run-{run_id}", what="History")
+        self.tapp.call_core(
+            job, done=done, node=self, group=f"run-{run_id}", what="History", early=True
+        )
 
     # ---- rendering ---------------------------------------------------------------------------
 
@@ -378,7 +422,7 @@ class HistoryView(Vertical):
             latest = next((r for r in self.chart_runs if r.status is RunStatus.SUCCESS), None)
             self.series_paths = numeric_paths(latest.raw_data) if latest else []
             if reset or not self.chart_path:
-                self.chart_path = self.series_paths[0] if self.series_paths else ""
+                self.chart_path = default_chart_path(self.series_paths)
         area.display = True
         path = self.chart_path
         path_input = self.query_one("#history-chart-path", Input)
@@ -415,7 +459,7 @@ class HistoryView(Vertical):
         """A key path typed by the user: 'bitcoin.usd', '[0].current_price' ('$.' optional)."""
         path = event.value.strip().removeprefix("$").removeprefix(".")
         if not path:
-            path = self.series_paths[0] if self.series_paths else ""
+            path = default_chart_path(self.series_paths)
         self.chart_path = path
         points = numeric_series(self.chart_runs, path) if path else []
         if path and not any(p.value is not None for p in points):
@@ -463,4 +507,5 @@ class HistoryView(Vertical):
             done=lambda path: self.app.notify(f"{len(runs)} runs → {path}", title="Exported"),
             node=self,
             what="Export",
+            early=True,
         )

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from rich import box
 from rich.console import Group
 from rich.table import Table
 from rich.text import Text
@@ -13,7 +14,7 @@ from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.widgets import Static
 
 from taskagent import __version__
-from taskagent.bridge import ExternalChange
+from taskagent.bridge import CoreStage, ExternalChange
 from taskagent.core.events import Event, RunFinished, TaskChanged
 from taskagent.core.ledger import Usage
 from taskagent.core.models import TaskStats, from_iso
@@ -127,7 +128,7 @@ class StatusView(Vertical):
         self.query_one(RunLog).focus()
 
     def on_core(self, event: Event) -> None:
-        if isinstance(event, RunFinished | TaskChanged | ExternalChange):
+        if isinstance(event, RunFinished | TaskChanged | ExternalChange | CoreStage):
             self._dirty = True
 
     def _tick(self) -> None:
@@ -154,7 +155,7 @@ class StatusView(Vertical):
             self._render_tasks()
 
         self.tapp.call_core(
-            job, done=done, node=self, group="status", exclusive=True, what="Status"
+            job, done=done, node=self, group="status", exclusive=True, what="Status", early=True
         )
 
     def _render_overview(self) -> None:
@@ -166,7 +167,8 @@ class StatusView(Vertical):
         lines.add_column()
         lines.add_row("taskagent", __version__)
         lines.add_row("uptime", _uptime((now - app.started_at).total_seconds()))
-        lines.add_row("scheduler", scheduler_text(status.get("scheduler", {})))
+        scheduler = status.get("scheduler", {}) if app.engine_started else {"mode": "starting…"}
+        lines.add_row("scheduler", scheduler_text(scheduler))
         tasks = status.get("tasks", {})
         lines.add_row(
             "tasks",
@@ -223,7 +225,7 @@ class StatusView(Vertical):
 
     def _render_tasks(self) -> None:
         rates = Table(
-            title="Success rate per task", title_justify="left", expand=True, show_edge=False
+            title="Success rate per task", title_justify="left", expand=True, box=box.ROUNDED
         )
         rates.add_column("task")
         rates.add_column("runs", justify="right")

@@ -25,13 +25,13 @@ if TYPE_CHECKING:
     from taskagent.app import TaskAgentApp
     from taskagent.services import Services
 
-COLUMNS = [
+COLUMNS = [  # fits 87 cells (150 columns with the chat pane open) by shrinking Schedule & Tool
     Column("id", "ID", 5, "right"),
     Column("name", "Name"),
-    Column("schedule", "Schedule", 24),
-    Column("tool", "Tool", 26),
-    Column("state", "State", 9),
-    Column("last", "Last run", 12),
+    Column("schedule", "Schedule", 24, min_width=14),
+    Column("tool", "Tool", 26, min_width=16),
+    Column("state", "State", 8),
+    Column("last", "Last run", 12, min_width=9),
     Column("next", "Next run", 10),
     Column("rate", "OK %", 5, "right"),
 ]
@@ -103,7 +103,13 @@ class TasksView(Vertical):
             return await services.tasks.list_tasks(), await services.tasks.stats()
 
         self.tapp.call_core(
-            job, done=self._loaded, node=self, group="tasks-load", exclusive=True, what="Tasks"
+            job,
+            done=self._loaded,
+            node=self,
+            group="tasks-load",
+            exclusive=True,
+            what="Tasks",
+            early=True,
         )
 
     def _loaded(self, result: tuple[list[Task], dict[int, TaskStats]]) -> None:
@@ -156,7 +162,9 @@ class TasksView(Vertical):
             else:
                 self.table.refresh_key(task_id)
 
-        self.tapp.call_core(job, done=done, node=self, group=f"task-{task_id}", what="Tasks")
+        self.tapp.call_core(
+            job, done=done, node=self, group=f"task-{task_id}", what="Tasks", early=True
+        )
 
     # ---- view: filter + sort -----------------------------------------------------------------
 
@@ -318,6 +326,7 @@ class TasksView(Vertical):
                     lambda s: s.tasks.remove(task_id),
                     done=lambda t: self.app.notify(f"deleted task {t.id} ({t.name})"),
                     what="Delete task",
+                    early=True,
                 )
 
         self.app.push_screen(
@@ -354,7 +363,9 @@ class TasksView(Vertical):
         async def job(services: Services) -> Task:
             return await getattr(services.tasks, method)(task_id)
 
-        self.tapp.call_core(job, done=lambda t: self.app.notify(f"{past} {t.name}"), what=what)
+        self.tapp.call_core(
+            job, done=lambda t: self.app.notify(f"{past} {t.name}"), what=what, early=True
+        )
 
     def action_run_now(self) -> None:
         if (task := self._selected()) is not None and task.id is not None:

@@ -60,12 +60,21 @@ class _Bars:
 
 class SeriesChart(Static):
     DEFAULT_CSS = """
-    SeriesChart { height: auto; max-height: 8; padding: 0 1; }
+    SeriesChart { height: auto; max-height: 12; padding: 0 1; }
     """
 
     def __init__(self, **kwargs: object) -> None:
         super().__init__("", **kwargs)  # type: ignore[arg-type]
         self.rows = 4
+        self._plotted: tuple[Sequence[Point], str] | None = None
 
     def plot(self, points: Sequence[Point], title: str) -> None:
+        self._plotted = (points, title)
         self.update(_Bars(points, title, self.rows))
+
+    def set_rows(self, rows: int) -> None:
+        """Rows of bars (the chart is one line taller, for its title)."""
+        if rows != self.rows:
+            self.rows = rows
+            if self._plotted is not None:
+                self.plot(*self._plotted)

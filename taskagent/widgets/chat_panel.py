@@ -11,10 +11,11 @@ only renders; what the agent does, and the "no API key" explanation, come from t
 from __future__ import annotations
 
 import contextlib
+import re
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from rich.text import Text
-from textual import on
+from textual import events, on
 from textual.app import ComposeResult
 from textual.await_complete import AwaitComplete
 from textual.binding import Binding, BindingType
@@ -39,6 +40,10 @@ if TYPE_CHECKING:
 # core.slash and core.chat import fastmcp/google-genai (~1 s): they are imported when the core
 # is ready (off the first paint), never at module import.
 
+WELCOME = (
+    "Welcome to taskagent. Type /help for the commands, ? for the keys. With this input empty, "
+    "2 3 4 open the other tabs (F4-F6 always)."
+)
 MAX_ENTRIES = 400
 MAX_TRANSCRIPT = 80  # lines of the stored conversation shown when the app opens
 UI_COMMANDS = {"/tasks add": "open the task form"}
@@ -57,8 +62,13 @@ def completions() -> list[str]:
     return sorted({*words, *UI_COMMANDS, "/tasks"})
 
 
+TAB_ACTION = re.compile(r"show_tab\('(\w+)'\)")
+
+
 class ChatInput(Input):
-    """An Input with shell-like history on up/down."""
+    """An Input with shell-like history on up/down. While it is empty, the tab keys (1-4, or
+    what [keymap] made of them) switch tabs instead of typing (except the tab you are on, so
+    "10 coins" still types on the Chat tab) and ? opens the help."""
 
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("up", "history(-1)", "Previous", show=False),
@@ -70,6 +80,39 @@ class ChatInput(Input):
         super().__init__(**kwargs)
         self.history: list[str] = []
         self._position = 0
+
+    async def _on_key(self, event: events.Key) -> None:
+        if event.key == "enter":
+            # Submitted here, in typing order, and emptied at once: as a binding, Enter would
+            # travel through the app first, and text typed right after it (a busy start-up)
+            # would land in the line before it was sent.
+            event.stop()
+            event.prevent_default()
+            value, self.value = self.value, ""
+            self.post_message(self.Submitted(self, value))
+            return
+        if not self.value and event.is_printable and self._switch_tab(event.key):
+            event.stop()
+            event.prevent_default()
+            return
+        await super()._on_key(event)
+
+    def _switch_tab(self, key: str) -> bool:
+        """A tab key (or ?, help) pressed in the empty input: do what it does elsewhere."""
+        tapp: TaskAgentApp = self.app  # type: ignore[assignment]
+        # The app's own bindings with the user's [keymap] applied (as Textual's screen does;
+        # active_bindings leaves out the keys an Input consumes, which these are).
+        bindings = tapp._bindings.copy()
+        bindings.apply_keymap(tapp._keymap)
+        for binding in bindings.key_to_bindings.get(key, []):
+            if binding.action == "help":
+                tapp.action_help()
+                return True
+            match = TAB_ACTION.fullmatch(binding.action)
+            if match is not None and match.group(1) != tapp.active_tab:
+                tapp.action_show_tab(match.group(1))
+                return True
+        return False
 
     def remember(self, line: str) -> None:
         if not self.history or self.history[-1] != line:
@@ -127,6 +170,7 @@ class ChatPanel(Vertical):
     ChatPanel #chat-log > .tool {
         margin: 0 0 1 0; color: $text-muted; text-wrap: nowrap; text-overflow: ellipsis;
     }
+    ChatPanel #chat-log > .table { text-wrap: nowrap; text-overflow: ellipsis; }
     ChatPanel #chat-log > .error { color: $text-error; }
     ChatPanel #chat-log > .notice { color: $text-warning; }
     ChatPanel #chat-log > .system { color: $text-muted; }
@@ -145,13 +189,13 @@ class ChatPanel(Vertical):
     def compose(self) -> ComposeResult:
         yield VerticalScroll(id="chat-log")
         yield ChatInput(
-            placeholder="Type /help, a slash command, or a request",
+            placeholder="Type /help, a slash command, or a request (empty: 1-4 switch tabs)",
             id="chat-input",
         )
 
     def on_mount(self) -> None:
         self._log().anchor()  # follow new messages until the user scrolls up
-        self.write_system("Welcome to taskagent. Type /help for the commands, ? for the keys.")
+        self.write_system(WELCOME)
 
     def services_ready(self, services: Services) -> None:
         """Called once the core is up: completion, and the stored conversation."""
@@ -228,8 +272,7 @@ class ChatPanel(Vertical):
 
     @on(Input.Submitted, "#chat-input")
     def submitted(self, event: Input.Submitted) -> None:
-        text = event.value.strip()
-        event.input.value = ""
+        text = event.value.strip()  # the input was emptied when Enter was pressed
         if not text:
             return
         self.query_one(ChatInput).remember(text)
@@ -354,9 +397,14 @@ class ChatPanel(Vertical):
         async def job(services: Services) -> Reply:
             return await services.slash_commands().execute(text)
 
-        if not self.tapp.ready:
+        from taskagent.core.slash import needs_agent
+
+        early = not needs_agent(text)  # /tasks list & co. need only the database
+        if not self.tapp.ready and not early:
             self.write_system("starting… the command runs as soon as the core is ready")
-        self.tapp.call_core(job, done=self.show_reply, node=self, group="chat", what=text)
+        self.tapp.call_core(
+            job, done=self.show_reply, node=self, group="chat", what=text, early=early
+        )
 
     def show_reply(self, reply: Reply) -> None:
         if reply.action == "quit":
@@ -385,4 +433,4 @@ class ChatPanel(Vertical):
         if reply.error:
             self.write_error(reply.text)
         else:
-            self.write(reply.text)
+            self.write(reply.text, "reply table" if reply.table else "reply")

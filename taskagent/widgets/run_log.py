@@ -48,7 +48,7 @@ class RunLog(RichLog):
             name, run = result
             self.add(event, name, run)
 
-        self.tapp.call_core(job, done=done, node=self, what="Run log")
+        self.tapp.call_core(job, done=done, node=self, what="Run log", early=True)
 
     def add(self, event: Event, name: str, run: Run | None) -> None:
         self.write(self.line(event, name, run))

@@ -34,9 +34,11 @@ class Column:
     label: str
     width: int = 0  # 0: share the space left over by the fixed columns
     justify: Literal["left", "right"] = "left"
+    min_width: int = 0  # may shrink to this when the table is narrow (0: never shrinks)
 
 
 GAP = 1
+MIN_FLEX = 10  # the least a flexible column gets before the table scrolls sideways
 
 
 class VirtualTable(ScrollView, can_focus=True):
@@ -125,6 +127,7 @@ class VirtualTable(ScrollView, can_focus=True):
         self.zebra = zebra
         self.sort_column: str | None = None
         self.sort_reverse = False
+        self._widths_for: tuple[int, list[int]] = (-1, [])
 
     # ---- data --------------------------------------------------------------------------------
 
@@ -182,11 +185,33 @@ class VirtualTable(ScrollView, can_focus=True):
     # ---- geometry ----------------------------------------------------------------------------
 
     def _widths(self) -> list[int]:
-        fixed = sum(c.width for c in self.columns if c.width) + GAP * (len(self.columns) - 1)
-        flex = [c for c in self.columns if not c.width]
-        spare = max(self.size.width - fixed, 12 * len(flex))
-        share = spare // len(flex) if flex else 0
-        return [c.width or share for c in self.columns]
+        if self._widths_for[0] != self.size.width:
+            self._widths_for = (self.size.width, self._fit(self.size.width))
+        return self._widths_for[1]
+
+    def _fit(self, total: int) -> list[int]:
+        """Column widths for `total` cells: flexible columns share what is left; when that is
+        less than MIN_FLEX each, the shrinkable columns give up space (the one with most to
+        spare first) down to their min_width; only then does the table scroll sideways."""
+        widths = [c.width for c in self.columns]
+        flex = [i for i, c in enumerate(self.columns) if not c.width]
+        room = total - GAP * (len(self.columns) - 1) - MIN_FLEX * len(flex)
+        over = sum(widths) - room
+        while over > 0:
+            slack = [
+                (widths[i] - c.min_width, i) for i, c in enumerate(self.columns) if c.min_width
+            ]
+            most, i = max(slack, default=(0, -1))
+            if most <= 0:
+                break
+            widths[i] -= 1
+            over -= 1
+        if flex:
+            spare = total - sum(widths) - GAP * (len(self.columns) - 1)
+            share = max(MIN_FLEX, spare // len(flex))
+            for i in flex:
+                widths[i] = share
+        return widths
 
     def _update_size(self) -> None:
         width = sum(self._widths()) + GAP * (len(self.columns) - 1)

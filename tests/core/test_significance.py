@@ -342,3 +342,30 @@ def test_assess_never_raises_and_is_one_line(previous: Any, current: Any, thresh
 def test_same_result_is_never_significant(value: Any) -> None:
     # NaN != NaN is ignored too, so an identical result never counts as a change.
     assert assess(value, copy.deepcopy(value), 5, first_run=False).significant is False
+
+
+# ------------------------------------------------------- issue #17: what a person reads first
+def test_price_leads_over_a_bigger_market_cap_move() -> None:
+    usdt = coin("tether", "usdt", 1.0, market_cap=1.0e11)
+    before = prices(BTC, ETH, usdt)
+    after = changed(changed(before, 1, price=1_620.0), 2, market_cap=2.266e11)
+    verdict = assess(before, after, 5)
+    assert verdict.significant
+    assert verdict.reason == "ETH price -46.0% since last run (+1 more)"
+
+
+def test_bigger_price_move_first() -> None:
+    after = changed(changed(BASE, 0, price=90_000.0), 1, price=2_400.0)
+    assert assess(BASE, after, 5).reason == "ETH price -20.0% since last run (+1 more)"
+
+
+def test_one_coin_result_names_the_coin_and_ranks_price_first() -> None:
+    # get_crypto_by_symbol answers one coin as the whole result
+    before = {"symbol": "ETH", "id": "ethereum", "price": 3000.0, "market_cap": 3.6e11}
+    after = before | {"price": 2880.0, "market_cap": 3.14e11}  # price -4%: below 5
+    verdict = assess(before, after, 5)
+    assert verdict.reason == "ETH market_cap -12.8% since last run"
+    after = before | {"price": 2700.0, "market_cap": 3.14e11}
+    assert assess(before, after, 5).reason == "ETH price -10.0% since last run (+1 more)"
+    quiet = assess(before, before | {"price": 3030.0}, 5)
+    assert quiet.reason == "no change of 5% or more (largest: ETH price +1.0%)"

@@ -60,7 +60,7 @@ def raw(services: Services, sql: str) -> list[tuple[Any, ...]]:
 OK: list[tuple[str, list[str], str | None]] = [
     ("/help", ["/tasks run <id>", "/compress", "/quit"], None),
     ("/tasks", ["/tasks list", "/tasks run <id>", "/tasks status"], "tasks_menu"),
-    ("/tasks list", ["  1  Prices  [active]  every 30 minutes", "-> get_crypto_prices"], None),
+    ("/tasks list", ["ID  Name    State   Schedule", "1  Prices  active  every 30 minutes"], None),
     ("/TASKS LIST", ["Prices"], None),
     ("/tasks add", ["opening the new-task form"], "open_task_form"),
     ("/tasks remove 1", ["Remove task 1 “Prices”? Its run history is kept."], "confirm"),
@@ -288,14 +288,19 @@ async def test_tokens_per_turn_and_task_summaries(
                 "response_tokens) VALUES (1, '2026-01-01T00:00:00.000+00:00', 'success', ?, ?)",
                 (p, r),
             )
-    text = (await slash.execute("/tokens")).text
-    lines = text.splitlines()
-    assert lines[0] == "this conversation (prompt + response = total):"
+    stub.reply_count_tokens(640)
+    reply = await slash.execute("/tokens")
+    lines = reply.text.splitlines()
+    assert reply.table
+    assert lines[0] == "this conversation, tokens billed per turn:"
     # function_call_response() carries 412 + 19 + 72 thinking; the answer 500 + 20.
-    assert lines[1].split() == ["1.", "what", "tasks", "do", "I", "have?", "912", "+", "111", "=", "1,023"]  # fmt: skip
-    assert lines[2].split() == ["2.", "hello", "600", "+", "15", "=", "615"]
-    assert lines[3].split() == ["all", "turns", "1,512", "+", "126", "=", "1,638"]
-    assert lines[4] == "task summaries: 200 + 70 = 270 tokens over 2 AI-summarised run(s)"
+    assert lines[2].split() == ["1.", "what", "tasks", "do", "I", "have?", "912", "+", "111", "=", "1,023"]  # fmt: skip
+    assert lines[3].split() == ["2.", "hello", "600", "+", "15", "=", "615"]
+    assert lines[4].split() == ["all", "turns", "1,512", "+", "126", "=", "1,638"]
+    assert lines[5] == "in context now: 640 tokens (the scale /compress reports)"
+    assert lines[6] == "task summaries: 200 + 70 = 270 tokens over 2 AI-summarised run(s)"
+    # Figures are never wrapped in the side pane (58 columns at 150 columns wide).
+    assert max(len(line) for line in lines[:6]) <= 58
 
 
 async def test_compress_reports_tokens_before_and_after(
@@ -317,7 +322,14 @@ async def test_compress_reports_tokens_before_and_after(
     )
     assert "(the summary itself used 162)" in reply.text
     assert (await slash.execute("/compress")).text.startswith("nothing to compress")
-    assert "/compress" in (await slash.execute("/tokens")).text
+    stub.reply_count_tokens(300)
+    lines = (await slash.execute("/tokens")).text.splitlines()
+    assert lines[2].startswith("  ✂ 1. question 0")  # compressed, marked
+    assert lines[3].startswith("    2. question 1") and lines[4].startswith("    3. question 2")
+    assert lines[5].startswith("    /compress summary")
+    assert "✂ = replaced by the /compress summary" in lines[7]
+    # the same scale as /compress's "900 → 300"
+    assert lines[8] == "in context now: 300 tokens (the scale /compress reports)"
 
 
 async def test_compress_error_is_one_line(ai: tuple[SlashCommands, GeminiStub]) -> None:

@@ -369,7 +369,7 @@ async def test_status_and_live_log(services: Any) -> None:
 
 async def test_while_you_were_away(services: Any) -> None:
     task = await make_task(services)
-    await services.repo.set_setting("ui.last_open", "2020-01-01T00:00:00.000+00:00")
+    await services.repo.set_setting("ui.last_seen", "2020-01-01T00:00:00.000+00:00")
     await services.repo.add_run(
         Run(task_id=task.id, run_time=FIXED, status=RunStatus.ERROR, error_message="down")
     )
@@ -381,7 +381,8 @@ async def test_while_you_were_away(services: Any) -> None:
         history = app.query_one(HistoryView)
         assert app.active_tab == "history"
         await wait_for(pilot, lambda: history.total == 1)
-    assert await services.repo.get_setting("ui.last_open") != "2020-01-01T00:00:00.000+00:00"
+    # Quitting is leaving: the next note counts from then.
+    assert await services.repo.get_setting("ui.last_seen") != "2020-01-01T00:00:00.000+00:00"
 
 
 async def test_factory_paints_first_then_opens_services(settings: Any) -> None:
@@ -400,6 +401,7 @@ async def test_factory_paints_first_then_opens_services(settings: Any) -> None:
         opened.set()
         await wait_for(pilot, lambda: app.ready)
         await wait_for(pilot, lambda: "no tasks yet" in chat_text(app))
+        await wait_for(pilot, lambda: app.engine_started)  # the scheduler starts last
         assert app.services.engine.mode in ("scheduler", "attached")  # type: ignore[union-attr]
     assert app.services.repo.closed  # type: ignore[union-attr]
 

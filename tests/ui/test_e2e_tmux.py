@@ -97,3 +97,17 @@ def test_add_run_history_quit(tmux: Tmux) -> None:
     tmux.type("/quit")
     tmux.keys("Enter")
     tmux.wait(lambda s: "EXITED-0" in s)
+
+
+def test_typing_at_first_paint(tmux: Tmux) -> None:
+    """Keys typed while the core is still opening arrive in order, once; the README's "press 2"
+    works from the empty chat input."""
+    tmux.wait(lambda s: "Welcome to taskagent" in s)
+    tmux.type("/tasks list")
+    tmux.keys("Enter")
+    tmux.type("/help")
+    tmux.keys("Enter")
+    screen = tmux.wait(lambda s: "no tasks yet" in s and "/tasks history <id>" in s, timeout=30)
+    assert screen.count("> /tasks list") == 1 and screen.count("> /help") == 1, screen
+    tmux.keys("2")
+    tmux.wait(lambda s: "OK %" in s and "no tasks yet: press a" in s)

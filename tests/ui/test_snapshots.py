@@ -43,6 +43,7 @@ STATUS = {
             "schedule": "every day at 09:00",
         },
     ],
+    "tokens_today": {"summaries": 1_240, "chat": 3_512},
     "database": {"path": "/home/me/.local/share/taskagent/taskagent.db", "size_bytes": 231_424},
     "scheduler": {
         "mode": "scheduler",
