@@ -44,6 +44,10 @@ STATUS = {
         },
     ],
     "tokens_today": {"summaries": 1_240, "chat": 3_512},
+    "ai_usage": {
+        "today": {"tokens": 4_752, "cost_usd": 0.0061, "calls": 9},
+        "budget": {"daily_token_budget": 200_000, "daily_cost_budget_usd": 0, "reached": False},
+    },
     "database": {"path": "/home/me/.local/share/taskagent/taskagent.db", "size_bytes": 231_424},
     "scheduler": {
         "mode": "scheduler",
