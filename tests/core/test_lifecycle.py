@@ -96,6 +96,7 @@ async def test_a_scheduled_run_task_immediately(tmp_path: Path, workers: int) ->
             schedule_value=when.isoformat(),
             mcp_tool="background:run_task_immediately",
             tool_args={"task_id": target.id},
+            allow_write=True,  # it makes another tool run: not read-only
         )
         assert caller.id is not None
         await node.engine.start()

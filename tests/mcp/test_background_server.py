@@ -292,15 +292,7 @@ async def test_standalone_over_stdio_shares_the_database(
         "PATH": os.environ.get("PATH", ""),
     }
     log = (tmp_path / "server.log").open("w")
-    transport = StdioTransport(
-        command=sys.executable,
-        args=["-m", "mcp_servers.background_server"],
-        env=env,
-        cwd=str(REPO_ROOT),
-        keep_alive=False,
-        log_file=log,
-    )
-    async with Client(transport) as c:
+    async with Client(_standalone(env, log)) as c:
         names = {t.name for t in await c.list_tools()}
         assert names == EXPECTED_TOOLS
         created = await c.call_tool("create_background_task", GOOD | {"name": "from outside"})
@@ -334,15 +326,7 @@ async def test_standalone_reports_the_daemons_scheduler(
         )
         env = {"TASKAGENT_HOME": str(taskagent_home), "PATH": os.environ.get("PATH", "")}
         log = (tmp_path / "server.log").open("w")
-        transport = StdioTransport(
-            command=sys.executable,
-            args=["-m", "mcp_servers.background_server"],
-            env=env,
-            cwd=str(REPO_ROOT),
-            keep_alive=False,
-            log_file=log,
-        )
-        async with Client(transport) as c:
+        async with Client(_standalone(env, log)) as c:
             status = (await c.call_tool("get_scheduler_status", {})).data
         log.close()
     finally:
@@ -392,3 +376,15 @@ async def test_summary_mode_through_create_and_update(client: Client, services: 
         with pytest.raises(ToolError, match=message):
             await client.call_tool("update_task_schedule", {"task_id": task_id} | args)
     assert (await services.tasks.get(task_id)).summary_mode.value == "off"
+
+
+def _standalone(env: dict[str, str], log: Any) -> StdioTransport:
+    """`python -m mcp_servers.background_server`, started the way another MCP client does."""
+    return StdioTransport(
+        command=sys.executable,
+        args=["-m", "mcp_servers.background_server"],
+        env=env,
+        cwd=str(REPO_ROOT),
+        keep_alive=False,
+        log_file=log,
+    )
