@@ -145,7 +145,10 @@ class StatusView(Vertical):
             status = await services.status()
             stats = await services.tasks.stats()
             names = {t.id: t.name for t in await services.repo.list_tasks()}
-            return status, stats, names, await services.ledger.by_task()
+            # While the app is still starting, the core has no ledger yet (the database-only
+            # CoreBase): the per-task spend comes with the next reload.
+            ledger = getattr(services, "ledger", None)
+            return status, stats, names, (await ledger.by_task()) if ledger else {}
 
         def done(
             result: tuple[dict[str, Any], dict[int, TaskStats], dict, dict[int, Usage]],
