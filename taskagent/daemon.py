@@ -21,7 +21,8 @@ from taskagent.core.activity import ActivityLog
 from taskagent.core.engine import SchedulerBusy
 
 log = logging.getLogger("taskagent.daemon")
-STOP_SLACK_SECONDS = 1.8  # past the grace, the stop deadline exits (the promise: grace + 2 s)
+STOP_SLACK_SECONDS = 1.3  # past the grace, the stop deadline exits (the promise: grace + 2 s, with
+# room for recording the runs and the process exit itself)
 
 
 OUR_LOGGERS = ("taskagent", "mcp_servers")

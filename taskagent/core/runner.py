@@ -191,7 +191,7 @@ class WorkerPool:
 
 
 # Seconds a worker gets to unwind cancelled runs and close its sessions when the pool stops.
-DRAIN_SECONDS = 1.0
+DRAIN_SECONDS = 0.7
 
 
 RUN_TASK_NAME = "taskagent-run"
