@@ -25,6 +25,8 @@ from typing import Any, Final
 
 import httpx
 
+from taskagent.core.errors import TaskAgentError
+
 DEFAULT_BASE_URL: Final = "https://api.coingecko.com/api/v3"
 ENV_BASE_URL: Final = "TASKAGENT_COINGECKO_BASE_URL"
 ENV_API_KEY: Final = "COINGECKO_DEMO_API_KEY"
@@ -51,7 +53,7 @@ Clock = Callable[[], float]
 Sleep = Callable[[float], Awaitable[None]]
 
 
-class CoinGeckoError(Exception):
+class CoinGeckoError(TaskAgentError):
     """A CoinGecko call failed; ``str(err)`` is a short sentence fit to show a user."""
 
     def __init__(self, message: str, *, status: int | None = None, path: str | None = None):
@@ -69,7 +71,7 @@ class CoinGeckoBadRequest(CoinGeckoError):
         self.detail = detail
 
 
-class _LeaderGone(Exception):
+class _LeaderGone(TaskAgentError):
     """The task doing a coalesced request was cancelled; followers must retry themselves."""
 
 

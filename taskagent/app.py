@@ -30,6 +30,7 @@ from textual.widgets import ContentSwitcher, Footer, Header, Tab, Tabs
 from textual.worker import Worker
 
 from taskagent.bridge import CoreEvent, CoreStage, EventBridge, ExternalChange
+from taskagent.core.errors import TaskAgentError, is_user_facing
 from taskagent.core.events import Event
 from taskagent.core.models import utcnow
 from taskagent.keys import APP_BINDINGS
@@ -52,7 +53,7 @@ FIRST_SCREEN_WAIT = 1.0  # seconds the agent's imports wait for the first screen
 FIRST_SCREEN_SETTLE = 0.5  # and then, for it to be painted and the first keys handled
 
 
-class ServicesUnavailable(RuntimeError):
+class ServicesUnavailable(TaskAgentError, RuntimeError):
     pass
 
 
@@ -321,21 +322,11 @@ class TaskAgentApp(App[int]):
         )
 
     def report_error(self, exc: BaseException, what: str = "") -> None:
-        expected = type(exc).__name__ in {
-            "TaskInputError",
-            "TaskNotFound",
-            "ServicesUnavailable",
-            "ToolNotFound",
-            "AmbiguousTool",
-            "InvalidToolArgs",
-            "ToolCallError",
-            "ToolTimeout",
-            "ServerUnavailable",
-        }
-        if not expected:
+        if not is_user_facing(exc):  # ours and meant for the user: no traceback needed
             log.error("%s failed", what or "core call", exc_info=exc)
         message = str(exc) or type(exc).__name__
-        self.notify(message, title=what or "Error", severity="error", timeout=8, markup=False)
+        title = what or getattr(exc, "title", None) or "Error"
+        self.notify(message, title=title, severity="error", timeout=8, markup=False)
 
     def toast(self, title: str, body: str, severity: Any = "information") -> None:
         """The notifier's in-app fallback: a toast (from any thread)."""

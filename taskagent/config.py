@@ -19,12 +19,13 @@ from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from taskagent.core.confirm_policy import parse_patterns
+from taskagent.core.errors import TaskAgentError
 from taskagent.core.models import NotificationLevel, SummaryMode
 from taskagent.core.prices import DEFAULT_PRICES, Price
 from taskagent.paths import Paths
 
 
-class ConfigError(Exception):
+class ConfigError(TaskAgentError):
     """A bad config file or environment variable; the message is shown to the user as is."""
 
 

@@ -66,6 +66,7 @@ from taskagent.core.chat_confirm import (
 from taskagent.core.chat_confirm import compact as _compact
 from taskagent.core.chat_confirm import one_line as _one_line
 from taskagent.core.confirm_policy import ALWAYS_ASK, CREATE_TASK_REF, ConfirmPolicy
+from taskagent.core.errors import TaskAgentError
 from taskagent.core.gemini import FailureKind, GeminiClient, GeminiFailure, classify
 from taskagent.core.mcp import McpManagerError, ToolCallError, ToolInfo
 from taskagent.core.models import to_iso, utcnow
@@ -414,11 +415,11 @@ NO_KEY_TEXT = (
 NO_KEY_SHORT = "AI chat is off (no GEMINI_API_KEY); slash commands still work: /help"
 
 
-class CompressError(Exception):
+class CompressError(TaskAgentError):
     """/compress could not run (no key, busy, Gemini failed); the message is one line."""
 
 
-class _TurnFailed(Exception):
+class _TurnFailed(TaskAgentError):
     def __init__(self, failure: GeminiFailure) -> None:
         super().__init__(failure.message)
         self.failure = failure

@@ -20,6 +20,7 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any, Literal
 
+from taskagent.core.errors import TaskAgentError
 from taskagent.core.events import EventBus, RunFinished, RunStarted, TaskChanged
 from taskagent.core.lease import (
     HEARTBEAT_SECONDS,
@@ -45,7 +46,7 @@ WATCH_SECONDS = 0.5
 PRUNE_SECONDS = 3600.0
 
 
-class SchedulerBusy(RuntimeError):
+class SchedulerBusy(TaskAgentError, RuntimeError):
     """Another process holds the lease (for `taskagent daemon`, which refuses to attach)."""
 
     def __init__(self, holder: LeaseInfo, db: str) -> None:

@@ -22,6 +22,8 @@ import threading
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from taskagent.core.errors import TaskAgentError
+
 if TYPE_CHECKING:
     from google import genai
     from google.genai import types
@@ -29,7 +31,7 @@ if TYPE_CHECKING:
 DEFAULT_REQUEST_TIMEOUT = 30.0  # seconds for one HTTP request
 
 
-class GeminiNotConfigured(RuntimeError):
+class GeminiNotConfigured(TaskAgentError, RuntimeError):
     """No API key: the caller should use its offline path."""
 
 

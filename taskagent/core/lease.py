@@ -20,6 +20,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from taskagent.core.errors import TaskAgentError
 from taskagent.core.models import from_iso, to_iso, utcnow
 from taskagent.core.repository import Repository
 
@@ -149,7 +150,7 @@ class Lease:
 # ---- run requests ------------------------------------------------------------------------
 
 
-class RunRequestFailed(RuntimeError):
+class RunRequestFailed(TaskAgentError, RuntimeError):
     pass
 
 

@@ -40,6 +40,8 @@ from fastmcp.client.transports import (
 )
 from mcp import MCPError
 
+from taskagent.core.errors import TaskAgentError
+
 log = logging.getLogger(__name__)
 
 ServerKind = Literal["builtin", "stdio", "http"]
@@ -91,7 +93,7 @@ SAFE_ENV_KEYS: tuple[str, ...] = (
 INMEMORY_LOCK_WAIT = 10.0  # seconds
 
 
-class McpManagerError(Exception):
+class McpManagerError(TaskAgentError):
     """Base class of every error this module raises."""
 
 
@@ -128,6 +130,8 @@ class InvalidToolArgs(McpManagerError):
 class ToolCallError(McpManagerError):
     """The tool ran and reported an error; str() is the server's message."""
 
+    foreign_message = True
+
     def __init__(self, message: str, *, server: str = "", tool: str = ""):
         super().__init__(message)
         self.server = server
@@ -135,6 +139,8 @@ class ToolCallError(McpManagerError):
 
 
 class ToolTimeout(McpManagerError):
+    transient = True
+
     def __init__(self, message: str, *, server: str, tool: str, timeout: float):
         super().__init__(message)
         self.server = server
@@ -144,6 +150,8 @@ class ToolTimeout(McpManagerError):
 
 class ServerUnavailable(McpManagerError):
     """The server could not be reached (failed to start, died twice, manager closed)."""
+
+    transient = True
 
     def __init__(self, server: str, reason: str):
         super().__init__(f"MCP server '{server}' is not available: {reason}")

@@ -43,6 +43,7 @@ from typing import Any, Self
 
 import aiosqlite
 
+from taskagent.core.errors import TaskAgentError, TaskNotFound
 from taskagent.core.migrations import MIGRATIONS, split_statements
 from taskagent.core.models import (
     MisfirePolicy,
@@ -78,7 +79,7 @@ _PRUNE_PAUSE = 0.02  # seconds between delete batches: lets other processes' wri
 
 
 # --------------------------------------------------------------------------------------- errors
-class RepositoryError(Exception):
+class RepositoryError(TaskAgentError):
     """Base class for every error raised on purpose by the repository."""
 
 
@@ -88,17 +89,6 @@ class DuplicateTaskName(RepositoryError):
     def __init__(self, name: str) -> None:
         super().__init__(f"a task named {name!r} already exists (names ignore case)")
         self.name = name
-
-
-class TaskNotFound(RepositoryError, KeyError):
-    """The task id does not exist (any more)."""
-
-    def __init__(self, task_id: int | None) -> None:
-        super().__init__(f"task {task_id} does not exist")
-        self.task_id = task_id
-
-    def __str__(self) -> str:  # KeyError would repr() the message
-        return str(self.args[0])
 
 
 class RunNotFound(RepositoryError, KeyError):
@@ -130,6 +120,8 @@ class SchemaTooNew(SchemaError):
 
 class DatabaseBusy(RepositoryError):
     """Another process held the write lock for longer than the busy timeout."""
+
+    transient = True
 
 
 # ---------------------------------------------------------------------------------- write gate

@@ -13,9 +13,10 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import TypeVar
 
+from taskagent.core.errors import TaskAgentError, is_transient_error
+
 T = TypeVar("T")
 
-_TRANSIENT_TYPES = {"ToolTimeout", "TimeoutError", "ServerUnavailable", "ConnectionError"}
 _TRANSIENT_TEXT = re.compile(
     r"rate.?limit|too many requests|\b429\b|\b50[234]\b|temporar|timed? ?out|did not answer|"
     r"could not reach|connection (?:lost|closed|refused|reset)|unavailable|try again",
@@ -34,8 +35,12 @@ class RetryPolicy:
 
 
 def is_transient(exc: BaseException) -> bool:
-    if type(exc).__name__ in _TRANSIENT_TYPES or isinstance(exc, TimeoutError | ConnectionError):
+    """Our errors say so with their `transient` flag; a third-party error (google-genai, httpx,
+    an MCP server's message) is judged by its text."""
+    if is_transient_error(exc):
         return True
+    if isinstance(exc, TaskAgentError) and not exc.foreign_message:
+        return False
     return bool(_TRANSIENT_TEXT.search(str(exc)))
 
 

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any, TypeVar
 
+from taskagent.core.errors import TaskAgentError
 from taskagent.core.events import EventBus, RunFinished
 from taskagent.core.models import Run, RunStatus, Task, utcnow
 from taskagent.core.repository import Repository
@@ -29,12 +30,12 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 
-class PoolClosing(RuntimeError):
+class PoolClosing(TaskAgentError, RuntimeError):
     """The pool is stopping (taskagent is stopping, or this process lost the lease): the run
     never started."""
 
 
-class NoFreeWorker(RuntimeError):
+class NoFreeWorker(TaskAgentError, RuntimeError):
     """Every worker stayed busy for as long as the run may take."""
 
     def __init__(self, waited: float) -> None:

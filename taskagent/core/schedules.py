@@ -22,6 +22,7 @@ from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.date import DateTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
+from taskagent.core.errors import TaskAgentError
 from taskagent.core.models import Schedule, ScheduleType, Task
 
 __all__ = [
@@ -37,7 +38,7 @@ __all__ = [
 ]
 
 
-class ScheduleError(ValueError):
+class ScheduleError(TaskAgentError, ValueError):
     """A schedule or time zone the user gave is not valid; the message says why."""
 
 

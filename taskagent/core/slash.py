@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
 from taskagent.core import schedules
+from taskagent.core.errors import TaskAgentError
 from taskagent.core.models import Run, Task
 from taskagent.core.status import spend_report, task_overview
 from taskagent.core.summary import render_data
@@ -145,7 +146,7 @@ def _usage(key: str) -> str:
     return f"usage: {COMMANDS[key].usage}"
 
 
-class CommandError(Exception):
+class CommandError(TaskAgentError):
     """A bad command or argument: one line, shown with the usage of `key`."""
 
     def __init__(self, message: str, key: str | None = None) -> None:

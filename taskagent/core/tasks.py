@@ -15,6 +15,7 @@ from datetime import datetime
 from typing import Any, Protocol
 
 from taskagent.core import schedules
+from taskagent.core.errors import TaskAgentError, TaskNotFound
 from taskagent.core.events import EventBus, TaskChanged
 from taskagent.core.models import (
     MisfirePolicy,
@@ -28,7 +29,6 @@ from taskagent.core.models import (
     utcnow,
 )
 from taskagent.core.repository import DuplicateTaskName, Repository
-from taskagent.core.repository import TaskNotFound as RepoTaskNotFound
 
 MAX_NAME_LENGTH = 100
 MAX_DESCRIPTION_LENGTH = 2000
@@ -56,7 +56,7 @@ SCHEDULE_FIELDS = frozenset({"schedule_type", "schedule_value", "timezone"})
 MAX_GRACE_SECONDS = 86_400
 
 
-class TaskInputError(ValueError):
+class TaskInputError(TaskAgentError, ValueError):
     """Bad input for a task; `field` names what was wrong (None when it is the whole request)."""
 
     def __init__(self, message: str, field: str | None = None) -> None:
@@ -91,17 +91,6 @@ def tool_is_read_only(info: Any) -> bool:
     """True only when the tool's server annotated it `readOnlyHint: true` (MCP's default for a
     tool without annotations is "not read-only")."""
     return getattr(info, "read_only", False) is True
-
-
-class TaskNotFound(LookupError):
-    def __init__(self, ref: int | str) -> None:
-        if isinstance(ref, int):
-            shown = f"with id {ref}"
-        else:  # quoted and cut: a typed reference may be huge or hold control characters
-            text = repr(ref)
-            shown = text if len(text) <= 60 else f"{text[:59]}… ({len(ref):,} characters)"
-        super().__init__(f"no task {shown}")
-        self.ref = ref
 
 
 class ToolCatalogue(Protocol):
@@ -548,8 +537,6 @@ class TaskService:
             created, updated = await self.repo.save_tasks(new, changes)
         except DuplicateTaskName as exc:
             raise TaskInputError(str(exc), "name") from exc
-        except RepoTaskNotFound as exc:
-            raise TaskNotFound(exc.task_id if isinstance(exc.task_id, int) else 0) from None
         for task in updated:
             self.events.publish(TaskChanged(task.id, "updated"))  # type: ignore[arg-type]
         for task in created:
@@ -562,8 +549,6 @@ class TaskService:
             return await self.repo.modify_task(task.id, change)
         except DuplicateTaskName as exc:
             raise TaskInputError(str(exc), "name") from exc
-        except RepoTaskNotFound:
-            raise TaskNotFound(task.id) from None
 
     async def update_schedule(
         self, ref: int | str, schedule_type: Any, schedule_value: Any, timezone: Any = None

@@ -2,11 +2,13 @@ from __future__ import annotations
 
 import pytest
 
+from taskagent.core.mcp import ToolTimeout as _RealToolTimeout
 from taskagent.core.retry import RetryPolicy, call_with_retries, is_transient, retry_after
 
 
-class ToolTimeout(Exception):
-    """Named like the MCP manager's timeout, which is matched by type name."""
+def ToolTimeout(message: str) -> _RealToolTimeout:
+    """The MCP manager's real timeout (transient by its class flag)."""
+    return _RealToolTimeout(message, server="s", tool="x", timeout=5.0)
 
 
 class Flaky:
@@ -80,6 +82,6 @@ async def test_permanent_errors_and_exhausted_retries_raise() -> None:
         await call_with_retries(permanent, RetryPolicy(), sleep=sleep)
     assert permanent.calls == 1
     always = Flaky([ToolTimeout("t")] * 5)
-    with pytest.raises(ToolTimeout) as info:
+    with pytest.raises(_RealToolTimeout) as info:
         await call_with_retries(always, RetryPolicy(retries=2), sleep=sleep)
     assert always.calls == 3 and info.value.attempts == 3  # type: ignore[attr-defined]
