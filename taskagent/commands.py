@@ -12,12 +12,13 @@ from pathlib import Path
 from typing import Any
 
 from taskagent.config import Settings
+from taskagent.core.errors import TaskNotFound
 from taskagent.core.lease import RunRequestFailed
 from taskagent.core.ledger import Usage
 from taskagent.core.models import Run, Task, TaskStats, from_iso
 from taskagent.core.prices import format_cost
 from taskagent.core.serialize import run_to_dict, task_to_dict
-from taskagent.core.tasks import TaskInputError, TaskNotFound, WriteToolNotAllowed
+from taskagent.core.tasks import TaskInputError, WriteToolNotAllowed
 from taskagent.services import Services
 
 SCHEDULE_FLAGS = {
@@ -225,7 +226,7 @@ async def _tasks(services: Services, args: argparse.Namespace) -> int:
         tasks = await service.list_tasks()
         stats = await service.stats()
         if as_json:
-            _print_json([task_to_dict(t, stats.get(t.id)) for t in tasks])  # type: ignore[arg-type]
+            _print_json([task_to_dict(t, stats.get(t.stored_id)) for t in tasks])
             return 0
         if not tasks:
             print(
@@ -240,7 +241,7 @@ async def _tasks(services: Services, args: argparse.Namespace) -> int:
                 t.mcp_tool,
                 t.state.value,
                 _local(t.next_run, tz),
-                _success_rate(stats.get(t.id)),  # type: ignore[arg-type]
+                _success_rate(stats.get(t.stored_id)),
             ]
             for t in tasks
         ]
@@ -278,11 +279,11 @@ async def _tasks(services: Services, args: argparse.Namespace) -> int:
             raise TaskInputError("nothing to change: give at least one option (see --help)")
         task = await service.get(args.task_id)
         if changes:
-            task = await service.update_task(  # type: ignore[arg-type]
-                task.id, allow_write=args.allow_write, **changes
+            task = await service.update_task(
+                task.stored_id, allow_write=args.allow_write, **changes
             )
         if args.disabled:
-            task = await service.disable(task.id)  # type: ignore[arg-type]
+            task = await service.disable(task.stored_id)
         if as_json:
             _print_json(task_to_dict(task))
         else:
@@ -292,14 +293,14 @@ async def _tasks(services: Services, args: argparse.Namespace) -> int:
 
     if action == "show":
         task = await service.get(args.task_id)
-        stats = (await service.stats()).get(task.id)  # type: ignore[arg-type]
+        task_stats = (await service.stats()).get(task.stored_id)
         usage = await _task_ai_usage(services, task)
         if as_json:
-            data = task_to_dict(task, stats)
+            data = task_to_dict(task, task_stats)
             data["ai_usage"] = {k: v.to_dict() for k, v in usage.items()}
             _print_json(data)
         else:
-            _print_task(task, stats, tz)
+            _print_task(task, task_stats, tz)
             print(f"  AI today : {_usage_text(usage['today'])}")
             print(f"  AI total : {_usage_text(usage['total'])}")
         return 0
@@ -314,7 +315,7 @@ async def _tasks(services: Services, args: argparse.Namespace) -> int:
 
     if action == "run":
         task = await service.get(args.task_id)
-        run = await services.engine.run_now(task.id, wait_seconds=args.timeout)  # type: ignore[arg-type]
+        run = await services.engine.run_now(task.stored_id, wait_seconds=args.timeout)
         if as_json:
             _print_json(run_to_dict(run))
         else:

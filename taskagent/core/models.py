@@ -122,6 +122,13 @@ class Task:
     done_at: datetime | None = None  # one-shot tasks: when their slot was accounted for
 
     @property
+    def stored_id(self) -> int:
+        """The id of a task that has been saved (a new, unsaved one has none)."""
+        if self.id is None:
+            raise ValueError("this task has not been saved yet")
+        return self.id
+
+    @property
     def schedule(self) -> Schedule:
         return Schedule(self.schedule_type, self.schedule_value, self.timezone)
 
@@ -179,6 +186,13 @@ class Run:
     response_tokens: int | None = None
     summary_note: str | None = None  # why the summary is not the AI's (fallback reason)
     slot_end: datetime | None = None  # `missed` rows: the last slot covered (first: scheduled_time)
+
+    @property
+    def stored_id(self) -> int:
+        """The id of a run that has been saved (a new, unsaved one has none)."""
+        if self.id is None:
+            raise ValueError("this run has not been saved yet")
+        return self.id
 
 
 @dataclass(frozen=True, slots=True)

@@ -235,7 +235,7 @@ class Notifier:
         # has no close(): close it here so no socket is left behind.
         backend = getattr(self._desktop, "_backend", None)
         bus = getattr(backend, "bus", None)
-        if bus is None:
+        if backend is None or bus is None:
             return
         try:
             bus.disconnect()

@@ -52,7 +52,7 @@ NOTHING_DUE = SlotPlan(None, None, 0, None, False, None)
 
 def next_after(trigger: BaseTrigger, moment: datetime) -> datetime | None:
     """The trigger's first fire time strictly after `moment`."""
-    fire = trigger.get_next_fire_time(None, moment)
+    fire: datetime | None = trigger.get_next_fire_time(None, moment)
     while fire is not None and fire <= moment:
         fire = trigger.get_next_fire_time(fire, fire + _TICK)
     return fire

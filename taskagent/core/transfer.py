@@ -105,7 +105,7 @@ def loads(text: str, fmt: str, *, source: str) -> list[dict[str, Any]]:
         raise TaskInputError(
             f"{source}: format version {version} is not supported (use {FORMAT_VERSION})"
         )
-    entries = data["tasks"]
+    entries: list[dict[str, Any]] = data["tasks"]
     for index, entry in enumerate(entries, 1):
         if not isinstance(entry, dict):
             raise TaskInputError(f"{source}: task #{index} must be a table/object")
@@ -146,7 +146,7 @@ async def import_tasks(
     seen: set[str] = set()
     existing = {t.name.casefold(): t for t in await service.list_tasks()}
     new: list[Task] = []
-    changes: list[tuple[int, Callable[[Task], Task]]] = []
+    changes: list[tuple[int, Callable[[Task], Task | None]]] = []
     for index, entry in enumerate(entries, 1):
         label = _entry_label(source, index, entry)
         unknown = sorted(set(entry) - allowed)
@@ -174,13 +174,16 @@ async def import_tasks(
         edit = {k: v for k, v in entry.items() if k in EDITABLE_FIELDS}
         merge = service.merger(edit, consent=True)
 
-        def change(now: Task, merge: Callable[[Task], Task] = merge, state: Task = task) -> Task:
+        def change(
+            now: Task, merge: Callable[[Task], Task] = merge, state: Task = task
+        ) -> Task | None:
             return service.with_state(merge(now), enabled=state.enabled, paused=state.paused)
 
         try:
             change(current)  # every problem is reported before anything is written
         except TaskInputError as exc:
             raise TaskInputError(f"{label}: {exc}", exc.field) from exc
-        changes.append((current.id, change))  # type: ignore[arg-type]
+        assert current.id is not None  # a stored task
+        changes.append((current.id, change))
     created, updated = await service.save_batch(new, changes)
     return len(created), len(updated)
