@@ -9,8 +9,7 @@ class CoinGeckoError(TaskAgentError):
     """A CoinGecko call failed; ``str(err)`` is a short sentence fit to show a user."""
 
     def __init__(self, message: str, *, status: int | None = None, path: str | None = None):
-        super().__init__(message)
-        self.message = message
+        super().__init__(message)  # `message` is TaskAgentError's read-only property
         self.status = status
         self.path = path
 
