@@ -91,7 +91,7 @@ class ServerEntry:
     tools: dict[str, ToolInfo] = field(default_factory=dict)
 
 
-def resolve(servers: Mapping[str, ServerEntry], ref: str) -> ToolInfo:
+def resolve_tool(servers: Mapping[str, ServerEntry], ref: str) -> ToolInfo:
     """`server:tool`, or a bare tool name when only one server has it."""
     ref = ref.strip()
     if ":" in ref:
@@ -160,9 +160,9 @@ def _not_found_message(
     return msg
 
 
-def validate_args(servers: Mapping[str, ServerEntry], ref: str, args: Any) -> None:
+def validate_tool_args(servers: Mapping[str, ServerEntry], ref: str, args: Any) -> None:
     """Check `args` against the tool's input schema; raise InvalidToolArgs listing problems."""
-    info = resolve(servers, ref)
+    info = resolve_tool(servers, ref)
     if not isinstance(args, Mapping):
         raise InvalidToolArgs(
             f"arguments for '{info.ref}' must be an object, got {json_type(args)}",

@@ -16,8 +16,13 @@ import mcp_types
 from fastmcp import FastMCP
 from mcp import MCPError
 
-from taskagent.core.mcp import catalogue
-from taskagent.core.mcp.catalogue import ServerEntry, ServerStatus, ToolInfo
+from taskagent.core.mcp.catalogue import (
+    ServerEntry,
+    ServerStatus,
+    ToolInfo,
+    resolve_tool,
+    validate_tool_args,
+)
 from taskagent.core.mcp.config import ServerSpec
 from taskagent.core.mcp.errors import McpConfigError, ServerUnavailable, ToolCallError, ToolTimeout
 from taskagent.core.mcp.sessions import SessionPool, format_seconds, is_connection_failure
@@ -190,11 +195,11 @@ class McpManager:
 
     def resolve(self, ref: str) -> ToolInfo:
         """`server:tool`, or a bare tool name when only one server has it."""
-        return catalogue.resolve(self._servers, ref)
+        return resolve_tool(self._servers, ref)
 
     def validate_args(self, ref: str, args: Any) -> None:
         """Check `args` against the tool's input schema; raise InvalidToolArgs listing problems."""
-        catalogue.validate_args(self._servers, ref, args)
+        validate_tool_args(self._servers, ref, args)
 
     async def call_tool(
         self,
