@@ -30,6 +30,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             from taskagent.daemon import run_daemon
 
             return run_daemon(settings, grace=args.grace, verbose=args.verbose)
+        if args.command == "mcp":
+            from taskagent.mcp_serve import run_mcp_serve
+
+            return run_mcp_serve(settings, args.server)
         if args.command == "tasks":
             from taskagent.commands import run_tasks_command  # heavy imports only when needed
 

@@ -9,6 +9,7 @@ from taskagent import __version__
 
 NOTIFY_LEVELS = ("all", "errors", "significant", "silent")
 SUMMARY_MODES = ("always", "changes", "off")
+MCP_SERVERS = ("background",)  # what `taskagent mcp serve` runs (taskagent.mcp_serve)
 
 
 def positive_seconds(text: str) -> float:
@@ -111,6 +112,15 @@ def build_parser() -> argparse.ArgumentParser:
         "--verbose",
         action="store_true",
         help="log debug lines and the libraries' info lines (HTTP requests, ...) too",
+    )
+
+    mcp = sub.add_parser("mcp", help="taskagent's own MCP server, for other MCP clients")
+    mcp_sub = mcp.add_subparsers(dest="mcp_command", metavar="ACTION", required=True)
+    serve = mcp_sub.add_parser(
+        "serve", help="run a built-in MCP server over stdio (an MCP client starts this)"
+    )
+    serve.add_argument(
+        "server", choices=MCP_SERVERS, help="background: taskagent's tasks as MCP tools"
     )
 
     config = sub.add_parser("config", help="show settings and where files live")

@@ -203,12 +203,17 @@ class Services:
         heavy imports (which then run on a worker thread). `defer=True` leaves mcp.json's
         servers and the notification probe to `finish_start()` (the app calls it once its
         first screen works); otherwise they are done before this yields.
+
+        Everything opened is registered on one exit stack as soon as it is open, so a failure
+        half-way (a bad mcp.json, a server name clash, ...) closes what was opened so far, in
+        reverse order, and the database last.
         """
         settings.paths.ensure()
         _route_library_logs(settings)
         events = EventBus()
-        repo = await Repository.open(settings.paths.db_file)
-        try:
+        async with contextlib.AsyncExitStack() as stack:
+            repo = await Repository.open(settings.paths.db_file)
+            stack.push_async_callback(repo.close)
             tasks = TaskService(
                 repo,
                 default_timezone=settings.timezone,
@@ -222,25 +227,26 @@ class Services:
                 if shown is not None:
                     await shown  # the first screen's queries go before the heavy imports
                 await asyncio.to_thread(_import_heavy)  # the UI loop keeps painting
-            async with cls._open_agent(settings, kind, desktop, repo, tasks, events) as services:
-                if not defer:
-                    await services.finish_start()
-                yield services
-        finally:
-            await repo.close()
+            services = await cls._open_agent(stack, settings, kind, desktop, repo, tasks, events)
+            if not defer:
+                await services.finish_start()
+            yield services
+            services.chat.decline_all()  # a turn waiting for a confirmation must not hang the exit
+            await services.engine.stop()
 
     @classmethod
-    @asynccontextmanager
     async def _open_agent(
         cls,
+        stack: contextlib.AsyncExitStack,
         settings: Settings,
         kind: str,
         desktop: bool,
         repo: Repository,
         tasks: TaskService,
         events: EventBus,
-    ) -> AsyncIterator[Services]:
-        """Stage 2: the MCP manager with the built-in servers, the runner, engine and chat."""
+    ) -> Services:
+        """Stage 2: the MCP manager with the built-in servers, the runner, engine and chat.
+        What needs closing goes on `stack` as soon as it exists."""
         from mcp_servers.background_server import create_server as create_background_server
         from mcp_servers.crypto_server import create_server as create_crypto_server
         from taskagent.core.budget import Budget
@@ -261,13 +267,13 @@ class Services:
             extra_env=_child_env(settings),
         )
         tasks.catalogue = manager
-        coingecko: CoinGeckoClient | None = None
-        engine: Engine | None = None
         gemini = GeminiClient.from_settings(settings)
+        stack.push_async_callback(gemini.aclose)
         notifier = Notifier(
             cooldown_seconds=settings.notifications_cooldown_seconds,
             use_desktop=settings.notifications_desktop and desktop,
         )
+        stack.push_async_callback(notifier.aclose)
         ledger = AiLedger(repo, timezone=settings.timezone, prices=settings.ai_prices)
         budget = Budget(
             ledger,
@@ -276,88 +282,82 @@ class Services:
             on_reached=notifier.notify_notice,
         )
         summarizer = Summarizer(settings, gemini=gemini, ledger=ledger, budget=budget)
-        try:
-            # "Pause task" on a notification pauses through the one place that validates.
-            notifier.on_pause = tasks.pause
-            runner = RunExecutor(
-                repo,
-                manager,
-                events=events,
-                summarizer=summarizer,
-                notifier=notifier,
-                retry=RetryPolicy(retries=settings.scheduler_max_retries),
-            )
-            coingecko = _coingecko_client()
+        # "Pause task" on a notification pauses through the one place that validates.
+        notifier.on_pause = tasks.pause
+        runner = RunExecutor(
+            repo,
+            manager,
+            events=events,
+            summarizer=summarizer,
+            notifier=notifier,
+            retry=RetryPolicy(retries=settings.scheduler_max_retries),
+        )
+        coingecko = _coingecko_client()
+        if coingecko is not None:
+            stack.push_async_callback(coingecko.aclose)
 
-            async def close_worker_loop() -> None:
-                # Sessions and HTTP clients are per event loop; a worker closes its own.
-                await manager.close_for_current_loop()
-                if coingecko is not None:
-                    await coingecko.aclose()
-
-            engine = Engine(
-                repo,
-                runner,
-                workers=settings.scheduler_worker_threads,
-                kind=kind,
-                events=events,
-                on_worker_exit=close_worker_loop,
-                retention_days=settings.history_retention_days,
-                max_rows_per_task=settings.history_max_rows_per_task,
-            )
-            chat = await ChatSession.open(
-                repo=repo,
-                mcp=manager,
-                tasks=tasks,
-                gemini=gemini,
-                timezone=settings.timezone,
-                default_model=settings.ai_model,
-                always_allow=settings.chat_always_allow,
-                ledger=ledger,
-                budget=budget,
-            )
-            services: Services
-            background = create_background_server(tasks, engine.run_now, lambda: services.status())
-            services = cls(
-                settings=settings,
-                repo=repo,
-                tasks=tasks,
-                events=events,
-                mcp=manager,
-                runner=runner,
-                background_server=background,
-                engine=engine,
-                summarizer=summarizer,
-                notifier=notifier,
-                gemini=gemini,
-                chat=chat,
-                ledger=ledger,
-                budget=budget,
-                pending_servers=user_servers,
-            )
-            manager.add_builtin(BUILTIN_CRYPTO, create_crypto_server(coingecko))
-            manager.add_builtin(BUILTIN_BACKGROUND, background)
-            # A bad name in mcp.json is a config error now, not after the first screen.
-            taken = {server.name for server in manager.status()}
-            manager.add_configured(
-                {
-                    n: spec
-                    for n, spec in user_servers.items()
-                    if n in taken or ":" in n or not n.strip()
-                }
-            )
-            await manager.start()  # the built-in servers: in memory, milliseconds
-            yield services
-            chat.decline_all()  # a turn waiting for a confirmation must not hang the exit
-            await engine.stop()
-        finally:
-            if (
-                engine is not None and engine.mode != "stopped"
-            ):  # left by an exception: still release the lease
-                with contextlib.suppress(Exception):
-                    await engine.stop(grace=0)
-            await manager.close()
-            await notifier.aclose()
-            await gemini.aclose()
+        async def close_worker_loop() -> None:
+            # Sessions and HTTP clients are per event loop; a worker closes its own.
+            await manager.close_for_current_loop()
             if coingecko is not None:
                 await coingecko.aclose()
+
+        engine = Engine(
+            repo,
+            runner,
+            workers=settings.scheduler_worker_threads,
+            kind=kind,
+            events=events,
+            on_worker_exit=close_worker_loop,
+            retention_days=settings.history_retention_days,
+            max_rows_per_task=settings.history_max_rows_per_task,
+        )
+        chat = await ChatSession.open(
+            repo=repo,
+            mcp=manager,
+            tasks=tasks,
+            gemini=gemini,
+            timezone=settings.timezone,
+            default_model=settings.ai_model,
+            always_allow=settings.chat_always_allow,
+            ledger=ledger,
+            budget=budget,
+        )
+        services: Services
+        background = create_background_server(tasks, engine.run_now, lambda: services.status())
+        services = cls(
+            settings=settings,
+            repo=repo,
+            tasks=tasks,
+            events=events,
+            mcp=manager,
+            runner=runner,
+            background_server=background,
+            engine=engine,
+            summarizer=summarizer,
+            notifier=notifier,
+            gemini=gemini,
+            chat=chat,
+            ledger=ledger,
+            budget=budget,
+            pending_servers=user_servers,
+        )
+        manager.add_builtin(BUILTIN_CRYPTO, create_crypto_server(coingecko))
+        manager.add_builtin(BUILTIN_BACKGROUND, background)
+        # A bad name in mcp.json is a config error now, not after the first screen.
+        taken = {server.name for server in manager.status()}
+        manager.add_configured(
+            {n: spec for n, spec in user_servers.items() if n in taken or ":" in n or not n.strip()}
+        )
+        stack.push_async_callback(manager.close)  # its sessions open from start() on
+        await manager.start()  # the built-in servers: in memory, milliseconds
+
+        async def stop_engine_left_running() -> None:
+            # The caller starts the engine; an exception may leave it running: still release
+            # the lease. Registered last, so it runs first (before the sessions close).
+            if engine.mode != "stopped":
+                with contextlib.suppress(Exception):
+                    await engine.stop(grace=0)
+
+        stack.push_async_callback(stop_engine_left_running)
+        return services

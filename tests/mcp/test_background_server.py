@@ -378,11 +378,33 @@ async def test_summary_mode_through_create_and_update(client: Client, services: 
     assert (await services.tasks.get(task_id)).summary_mode.value == "off"
 
 
-def _standalone(env: dict[str, str], log: Any) -> StdioTransport:
-    """`python -m mcp_servers.background_server`, started the way another MCP client does."""
+@pytest.mark.slow
+async def test_cli_command_serves_over_stdio(
+    taskagent_home: Path, coingecko_stub: CoinGeckoStub, tmp_path: Path
+) -> None:
+    """`taskagent mcp serve background`: a real process, listed by a real MCP client."""
+    env = {
+        "TASKAGENT_HOME": str(taskagent_home),
+        "TASKAGENT_COINGECKO_BASE_URL": coingecko_stub.base_url,
+        "PATH": os.environ.get("PATH", ""),
+    }
+    log = (tmp_path / "server.log").open("w")
+    command = ["-m", "taskagent", "mcp", "serve", "background"]
+    async with Client(_standalone(env, log, command)) as c:
+        tools = await c.list_tools()
+        status = (await c.call_tool("get_scheduler_status", {})).data
+    log.close()
+    assert {t.name for t in tools} == EXPECTED_TOOLS
+    assert status["scheduler"]["scheduler_running"] is False  # it never schedules itself
+    assert (taskagent_home / "taskagent.db").exists()  # the same database as the app
+
+
+def _standalone(env: dict[str, str], log: Any, args: list[str] | None = None) -> StdioTransport:
+    """`python -m mcp_servers.background_server` (or `args`), started the way another MCP
+    client does."""
     return StdioTransport(
         command=sys.executable,
-        args=["-m", "mcp_servers.background_server"],
+        args=args or ["-m", "mcp_servers.background_server"],
         env=env,
         cwd=str(REPO_ROOT),
         keep_alive=False,

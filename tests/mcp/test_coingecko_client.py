@@ -19,10 +19,10 @@ from mcp_servers.coingecko import (
     CoinGeckoClient,
     CoinGeckoError,
     TokenBucket,
-    _parse_retry_after,
 )
-from tests.mcp.conftest import FakeTime
+from mcp_servers.coingecko.responses import parse_retry_after
 from tests.support.coingecko_stub import CoinGeckoStub
+from tests.support.fake_time import FakeTime
 
 
 def make_client(stub: CoinGeckoStub, fake: FakeTime, **kwargs: Any) -> CoinGeckoClient:
@@ -446,12 +446,12 @@ async def test_mock_transport_and_retry_after_header(fake_time: FakeTime) -> Non
     assert client.http_requests == 2
 
 
-def test_parse_retry_after() -> None:
-    assert _parse_retry_after("119", 0) == 119
-    assert _parse_retry_after(" 1.5 ", 0) == 1.5
-    assert _parse_retry_after("-3", 0) == 0
-    assert _parse_retry_after(None, 0) is None
-    assert _parse_retry_after("soon", 0) is None
+def testparse_retry_after() -> None:
+    assert parse_retry_after("119", 0) == 119
+    assert parse_retry_after(" 1.5 ", 0) == 1.5
+    assert parse_retry_after("-3", 0) == 0
+    assert parse_retry_after(None, 0) is None
+    assert parse_retry_after("soon", 0) is None
     # HTTP-date form, relative to "now".
     now = 1_700_000_000.0
-    assert _parse_retry_after("Tue, 14 Nov 2023 22:15:00 GMT", now) == pytest.approx(100)
+    assert parse_retry_after("Tue, 14 Nov 2023 22:15:00 GMT", now) == pytest.approx(100)

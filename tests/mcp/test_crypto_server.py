@@ -18,8 +18,8 @@ from fastmcp.exceptions import ToolError
 from mcp_servers import crypto_server
 from mcp_servers.coingecko import CoinGeckoClient
 from mcp_servers.crypto_server import create_server, to_number
-from tests.mcp.conftest import FakeTime
 from tests.support.coingecko_stub import REPO_ROOT, CoinGeckoStub
+from tests.support.fake_time import FakeTime
 
 TOOLS = {"get_crypto_prices", "get_crypto_by_symbol", "get_trending_crypto", "get_market_summary"}
 

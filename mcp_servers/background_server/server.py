@@ -1,18 +1,13 @@
 """The background-task MCP server: taskagent's tasks as MCP tools.
 
 Every tool goes through the core's one TaskService, so a task made here is checked exactly like
-one made in the app, the CLI or the chat. Run standalone (another MCP client starts it):
-
-    python -m mcp_servers.background_server
-
-it opens the same database as the app (`TASKAGENT_HOME` or the per-user folder); a running app
-or daemon notices its changes.
+one made in the app, the CLI or the chat. `create_server` is all there is: the composition root
+(`taskagent.services`) builds it for the app, the daemon and `taskagent mcp serve background`
+(the standalone server over stdio); this module never imports that side.
 """
 
 from __future__ import annotations
 
-import asyncio
-import sys
 from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -283,30 +278,3 @@ def create_server(tasks: TaskService, run_now: RunNow, status: StatusProvider) -
         return await status()
 
     return mcp
-
-
-async def _serve() -> int:
-    # Imported here: the composition root imports this module to register the built-in server.
-    from taskagent.config import ConfigError, load_settings
-    from taskagent.paths import resolve_paths
-    from taskagent.services import Services
-
-    try:
-        settings = load_settings(resolve_paths())
-    except ConfigError as exc:
-        print(f"taskagent background server: {exc}", file=sys.stderr)
-        return 2
-    # Never schedules: it reports (and hands "run now" to) whichever process holds the lease.
-    # The servers in mcp.json are started because new tasks' tools are checked against them.
-    async with Services.open(settings, kind="mcp", desktop=False) as services:
-        await services.engine.start(schedule=False)
-        await services.background_server.run_async(transport="stdio", show_banner=False)
-    return 0
-
-
-def main() -> None:
-    sys.exit(asyncio.run(_serve()))
-
-
-if __name__ == "__main__":
-    main()

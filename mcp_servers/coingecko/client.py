@@ -2,8 +2,8 @@
 
 Made for a multi-loop app: the app runs tools from several worker threads, each with its own
 event loop. An ``httpx.AsyncClient`` is bound to the loop it first ran on, so we keep one per
-running loop; the cache, the in-flight table and the rate limiter are shared by all loops and
-guarded by ``threading.Lock`` (never held across an ``await``).
+running loop; the cache, the in-flight table (``cache``) and the rate limiter (``limiter``) are
+shared by all loops and guarded by ``threading.Lock`` (never held across an ``await``).
 
 Every failure a user can meet comes out as a :class:`CoinGeckoError` with a short message.
 """
@@ -11,21 +11,28 @@ Every failure a user can meet comes out as a :class:`CoinGeckoError` with a shor
 from __future__ import annotations
 
 import asyncio
-import concurrent.futures
-import contextlib
-import email.utils
 import math
 import os
 import threading
 import time
 import weakref
 from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass
 from typing import Any, Final
 
 import httpx
 
-from taskagent.core.errors import TaskAgentError
+from mcp_servers.coingecko.cache import ResponseCache, cache_key
+from mcp_servers.coingecko.errors import CoinGeckoBadRequest, CoinGeckoError
+from mcp_servers.coingecko.limiter import Clock, TokenBucket
+from mcp_servers.coingecko.responses import (
+    error_detail,
+    fmt_seconds,
+    has_dict,
+    has_list,
+    is_dict_of_dicts,
+    is_list_of_coin_dicts,
+    parse_retry_after,
+)
 
 DEFAULT_BASE_URL: Final = "https://api.coingecko.com/api/v3"
 ENV_BASE_URL: Final = "TASKAGENT_COINGECKO_BASE_URL"
@@ -46,105 +53,12 @@ TTL_TRENDING: Final = 600.0
 TTL_GLOBAL: Final = 600.0
 TTL_SEARCH: Final = 900.0
 
-_MAX_CACHE_ENTRIES: Final = 512
 _RETRY_STATUSES: Final = frozenset({429, 500, 502, 503, 504})
 
-Clock = Callable[[], float]
 Sleep = Callable[[float], Awaitable[None]]
 
 
-class CoinGeckoError(TaskAgentError):
-    """A CoinGecko call failed; ``str(err)`` is a short sentence fit to show a user."""
-
-    def __init__(self, message: str, *, status: int | None = None, path: str | None = None):
-        super().__init__(message)
-        self.message = message
-        self.status = status
-        self.path = path
-
-
-class CoinGeckoBadRequest(CoinGeckoError):
-    """CoinGecko rejected our parameters (HTTP 400/404/422), e.g. ``invalid vs_currency``."""
-
-    def __init__(self, message: str, *, detail: str, status: int, path: str):
-        super().__init__(message, status=status, path=path)
-        self.detail = detail
-
-
-class _LeaderGone(TaskAgentError):
-    """The task doing a coalesced request was cancelled; followers must retry themselves."""
-
-
-# --------------------------------------------------------------------------------------------
-# rate limiter
-
-
-class TokenBucket:
-    """Thread-safe token bucket that reserves a slot and tells the caller how long to wait.
-
-    Reserving (letting tokens go negative) keeps the order fair across loops and threads without
-    holding a lock while sleeping.
-    """
-
-    def __init__(
-        self, rate_per_min: float, *, burst: float | None = None, clock: Clock = time.monotonic
-    ):
-        if rate_per_min <= 0:
-            raise ValueError("rate_per_min must be positive")
-        self.rate_per_sec = rate_per_min / 60.0
-        # A modest burst: CoinGecko counts per minute, and a full minute's burst invites a 429.
-        self.capacity = burst if burst is not None else max(1.0, min(rate_per_min / 2.0, 5.0))
-        self._clock = clock
-        self._tokens = self.capacity
-        self._stamp = clock()
-        self._blocked_until = 0.0
-        self._lock = threading.Lock()
-
-    def _refill(self, now: float) -> None:
-        elapsed = max(0.0, now - self._stamp)
-        self._tokens = min(self.capacity, self._tokens + elapsed * self.rate_per_sec)
-        self._stamp = now
-
-    def reserve(self, max_wait: float) -> float:
-        """Take one token; return seconds to wait before using it.
-
-        Raises ``CoinGeckoError`` (and takes nothing) if the wait would exceed ``max_wait``.
-        """
-        with self._lock:
-            now = self._clock()
-            self._refill(now)
-            token_wait = 0.0 if self._tokens >= 1 else (1 - self._tokens) / self.rate_per_sec
-            wait = max(token_wait, self._blocked_until - now)
-            if wait > max_wait:
-                if self._blocked_until - now >= token_wait:
-                    raise CoinGeckoError(
-                        "CoinGecko asked us to pause after hitting its rate limit; "
-                        f"try again in {math.ceil(wait)} s"
-                    )
-                raise CoinGeckoError(
-                    "Too many CoinGecko requests right now (client-side limit of "
-                    f"{self.rate_per_sec * 60:g}/min); try again in {math.ceil(wait)} s"
-                )
-            self._tokens -= 1
-            return wait
-
-    def block_for(self, seconds: float) -> None:
-        """After a 429, hold every caller back until CoinGecko's retry-after has passed."""
-        with self._lock:
-            self._blocked_until = max(self._blocked_until, self._clock() + seconds)
-
-
-# --------------------------------------------------------------------------------------------
-# helpers
-
-
-@dataclass
-class _CacheEntry:
-    expires_at: float
-    value: Any
-
-
-def _env_float(env: Mapping[str, str], name: str, default: float) -> float:
+def env_float(env: Mapping[str, str], name: str, default: float) -> float:
     raw = env.get(name, "").strip()
     if not raw:
         return default
@@ -155,54 +69,6 @@ def _env_float(env: Mapping[str, str], name: str, default: float) -> float:
     if not value > 0 or math.isinf(value):
         raise CoinGeckoError(f"{name} must be a positive number, got {raw!r}")
     return value
-
-
-def _parse_retry_after(value: str | None, now_wall: float) -> float | None:
-    """``retry-after`` is seconds in practice, but HTTP also allows a date."""
-    if value is None:
-        return None
-    value = value.strip()
-    try:
-        seconds = float(value)
-    except ValueError:
-        try:
-            when = email.utils.parsedate_to_datetime(value)
-        except (TypeError, ValueError):
-            return None
-        seconds = when.timestamp() - now_wall
-    if math.isnan(seconds) or math.isinf(seconds):
-        return None
-    return max(0.0, seconds)
-
-
-def _error_detail(response: httpx.Response) -> str:
-    """The reason CoinGecko gave, from JSON, Cloudflare plain text or an HTML page."""
-    text = response.text.strip()
-    try:
-        body = response.json()
-    except ValueError:
-        body = None
-    if isinstance(body, dict):
-        status = body.get("status")
-        if isinstance(status, dict) and status.get("error_message"):
-            return str(status["error_message"])[:200]
-        for key in ("error", "message"):
-            if isinstance(body.get(key), str) and body[key]:
-                return body[key][:200]
-    low = text.lower()
-    if low.startswith("error code:"):  # Cloudflare edge, e.g. "error code: 1015"
-        return f"Cloudflare {text}"
-    if low.startswith(("<!doctype", "<html")) or "<html" in low[:500]:
-        return "an HTML error page"
-    return text[:120] or f"HTTP {response.status_code}"
-
-
-def _fmt_seconds(seconds: float) -> str:
-    return f"{seconds:.0f} s" if seconds >= 1 else f"{seconds:.1f} s"
-
-
-def _cache_key(path: str, params: Mapping[str, Any]) -> str:
-    return path + "?" + "&".join(f"{k}={params[k]}" for k in sorted(params))
 
 
 # --------------------------------------------------------------------------------------------
@@ -237,7 +103,6 @@ class CoinGeckoClient:
         self.base_url = (base_url or DEFAULT_BASE_URL).rstrip("/")
         self._api_key = api_key or None
         self._transport = transport
-        self._clock = clock
         self._sleep = sleep
         if rate_per_min is None:
             rate_per_min = DEFAULT_RATE_PER_MIN_DEMO if api_key else DEFAULT_RATE_PER_MIN_KEYLESS
@@ -246,10 +111,8 @@ class CoinGeckoClient:
         self.max_retries = max_retries
         self.max_retry_wait = max_retry_wait
         self.backoff_base = backoff_base
-        self._cache_enabled = cache
-        self._lock = threading.Lock()
-        self._cache: dict[str, _CacheEntry] = {}
-        self._inflight: dict[str, concurrent.futures.Future[Any]] = {}
+        self._cache = ResponseCache(clock, enabled=cache)
+        self._lock = threading.Lock()  # guards _http
         self._http: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, httpx.AsyncClient] = (
             weakref.WeakKeyDictionary()
         )
@@ -263,13 +126,13 @@ class CoinGeckoClient:
         settings: dict[str, Any] = {
             "base_url": env.get(ENV_BASE_URL, "").strip() or DEFAULT_BASE_URL,
             "api_key": api_key,
-            "rate_per_min": _env_float(
+            "rate_per_min": env_float(
                 env,
                 ENV_RATE_PER_MIN,
                 DEFAULT_RATE_PER_MIN_DEMO if api_key else DEFAULT_RATE_PER_MIN_KEYLESS,
             ),
-            "timeout": _env_float(env, ENV_TIMEOUT, 10.0),
-            "max_retry_wait": _env_float(env, ENV_MAX_RETRY_WAIT, 30.0),
+            "timeout": env_float(env, ENV_TIMEOUT, 10.0),
+            "max_retry_wait": env_float(env, ENV_MAX_RETRY_WAIT, 30.0),
         }
         settings.update(kwargs)
         return cls(**settings)
@@ -301,8 +164,7 @@ class CoinGeckoClient:
             await http.aclose()
 
     def clear_cache(self) -> None:
-        with self._lock:
-            self._cache.clear()
+        self._cache.clear()
 
     def _client_for_loop(self) -> httpx.AsyncClient:
         loop = asyncio.get_running_loop()
@@ -338,66 +200,8 @@ class CoinGeckoClient:
         raises "malformed response". Returned objects are shared with the cache: read-only.
         """
         params = {k: v for k, v in (params or {}).items() if v is not None}
-        key = _cache_key(path, params)
-        while True:
-            with self._lock:
-                entry = self._cache.get(key) if self._cache_enabled else None
-                if entry is not None and entry.expires_at > self._clock():
-                    return entry.value
-                shared = self._inflight.get(key)
-                if shared is None:
-                    # Become the leader: other callers, on any loop, wait for our result.
-                    shared = concurrent.futures.Future()
-                    self._inflight[key] = shared
-                    leader = True
-                else:
-                    leader = False
-            if not leader:
-                try:
-                    return await _wait_shared(shared)
-                except _LeaderGone:
-                    continue  # the leader was cancelled; try again (maybe as the leader)
-            return await self._lead(key, shared, path, params, ttl, validate)
-
-    async def _lead(
-        self,
-        key: str,
-        shared: concurrent.futures.Future[Any],
-        path: str,
-        params: dict[str, Any],
-        ttl: float,
-        validate: Callable[[Any], bool] | None,
-    ) -> Any:
-        try:
-            value = await self._fetch(path, params, validate)
-        except CoinGeckoError as err:
-            with self._lock:
-                self._inflight.pop(key, None)
-            shared.set_exception(err)
-            raise
-        except BaseException:
-            # Cancelled or a bug: release followers so they do not wait forever.
-            with self._lock:
-                self._inflight.pop(key, None)
-            shared.set_exception(_LeaderGone())
-            raise
-        with self._lock:
-            self._inflight.pop(key, None)
-            if self._cache_enabled:
-                now = self._clock()
-                self._cache.pop(key, None)  # re-insert at the end: dict order = age for _prune
-                self._cache[key] = _CacheEntry(now + ttl, value)
-                if len(self._cache) > _MAX_CACHE_ENTRIES:
-                    self._prune(now)
-        shared.set_result(value)
-        return value
-
-    def _prune(self, now: float) -> None:
-        """Drop expired entries, then the oldest ones (called with the lock held)."""
-        for k in [k for k, e in self._cache.items() if e.expires_at <= now]:
-            del self._cache[k]
-        while len(self._cache) > _MAX_CACHE_ENTRIES:
-            del self._cache[next(iter(self._cache))]
+        key = cache_key(path, params)
+        return await self._cache.get(key, ttl, lambda: self._fetch(path, params, validate))
 
     async def _fetch(
         self, path: str, params: dict[str, Any], validate: Callable[[Any], bool] | None
@@ -413,17 +217,17 @@ class CoinGeckoClient:
             status = response.status_code
             if status < 400:
                 return self._decode(response, path, validate)
-            last_detail = _error_detail(response)
+            last_detail = error_detail(response)
             if status not in _RETRY_STATUSES:
                 raise self._client_error(response, path, last_detail)
 
-            retry_after = _parse_retry_after(response.headers.get("retry-after"), time.time())
+            retry_after = parse_retry_after(response.headers.get("retry-after"), time.time())
             if status == 429 and retry_after is not None and retry_after > self.max_retry_wait:
                 # Waiting minutes inside a tool call helps nobody: fail now, say how long.
                 self.limiter.block_for(retry_after)
                 raise CoinGeckoError(
-                    f"CoinGecko rate limit reached; it asks to wait {_fmt_seconds(retry_after)}"
-                    f" (more than the {_fmt_seconds(self.max_retry_wait)} we wait). "
+                    f"CoinGecko rate limit reached; it asks to wait {fmt_seconds(retry_after)}"
+                    f" (more than the {fmt_seconds(self.max_retry_wait)} we wait). "
                     "Try again later.",
                     status=429,
                     path=path,
@@ -440,7 +244,7 @@ class CoinGeckoClient:
         if status == 429:
             raise CoinGeckoError(
                 f"CoinGecko rate limit reached ({last_detail}); retrying for "
-                f"{_fmt_seconds(waited)} did not help. Try again in a minute.",
+                f"{fmt_seconds(waited)} did not help. Try again in a minute.",
                 status=429,
                 path=path,
             )
@@ -459,7 +263,7 @@ class CoinGeckoClient:
             return await http.get(path, params=params)
         except httpx.TimeoutException:
             raise CoinGeckoError(
-                f"CoinGecko did not answer within {_fmt_seconds(self.timeout)} ({path})", path=path
+                f"CoinGecko did not answer within {fmt_seconds(self.timeout)} ({path})", path=path
             ) from None
         except httpx.HTTPError as err:
             host = httpx.URL(self.base_url).host or self.base_url
@@ -524,7 +328,7 @@ class CoinGeckoClient:
         if ids:
             params["ids"] = ",".join(ids)
         return await self.get_json(
-            "/coins/markets", params, ttl=TTL_MARKETS, validate=_is_list_of_coin_dicts
+            "/coins/markets", params, ttl=TTL_MARKETS, validate=is_list_of_coin_dicts
         )
 
     async def simple_price(self, ids: list[str], vs_currency: str = "usd") -> dict[str, Any]:
@@ -538,64 +342,23 @@ class CoinGeckoClient:
             "include_last_updated_at": "true",
         }
         return await self.get_json(
-            "/simple/price", params, ttl=TTL_SIMPLE_PRICE, validate=_is_dict_of_dicts
+            "/simple/price", params, ttl=TTL_SIMPLE_PRICE, validate=is_dict_of_dicts
         )
 
     async def search(self, query: str) -> dict[str, Any]:
         """``/search``: coins (sorted by market cap rank), exchanges, categories, ..."""
         return await self.get_json(
-            "/search", {"query": query}, ttl=TTL_SEARCH, validate=_has_list("coins")
+            "/search", {"query": query}, ttl=TTL_SEARCH, validate=has_list("coins")
         )
 
     async def trending(self) -> dict[str, Any]:
         """``/search/trending``: ``{"coins": [{"item": {...}}], "nfts": [...], ...}``."""
-        return await self.get_json(
-            "/search/trending", ttl=TTL_TRENDING, validate=_has_list("coins")
-        )
+        return await self.get_json("/search/trending", ttl=TTL_TRENDING, validate=has_list("coins"))
 
     async def global_data(self) -> dict[str, Any]:
         """``/global``, unwrapped: the object inside ``"data"``."""
-        body = await self.get_json("/global", ttl=TTL_GLOBAL, validate=_has_dict("data"))
+        body = await self.get_json("/global", ttl=TTL_GLOBAL, validate=has_dict("data"))
         return body["data"]
 
 
 _MALFORMED: Final = object()
-
-
-async def _wait_shared(shared: concurrent.futures.Future[Any]) -> Any:
-    """Await a result produced on any loop, without letting our cancellation cancel it."""
-    loop = asyncio.get_running_loop()
-    waiter: asyncio.Future[Any] = loop.create_future()
-
-    def copy_result() -> None:
-        if waiter.done():  # we were cancelled meanwhile
-            return
-        exc = shared.exception()
-        if exc is not None:
-            waiter.set_exception(exc)
-        else:
-            waiter.set_result(shared.result())
-
-    def on_done(_: concurrent.futures.Future[Any]) -> None:
-        # RuntimeError: that loop has been closed, so nobody is waiting any more.
-        with contextlib.suppress(RuntimeError):
-            loop.call_soon_threadsafe(copy_result)
-
-    shared.add_done_callback(on_done)
-    return await waiter
-
-
-def _is_list_of_coin_dicts(body: Any) -> bool:
-    return isinstance(body, list) and all(isinstance(c, dict) and "id" in c for c in body)
-
-
-def _is_dict_of_dicts(body: Any) -> bool:
-    return isinstance(body, dict) and all(isinstance(v, dict) for v in body.values())
-
-
-def _has_list(key: str) -> Callable[[Any], bool]:
-    return lambda body: isinstance(body, dict) and isinstance(body.get(key), list)
-
-
-def _has_dict(key: str) -> Callable[[Any], bool]:
-    return lambda body: isinstance(body, dict) and isinstance(body.get(key), dict)

@@ -1,0 +1,62 @@
+"""MCP servers from the app and from mcp.json, one tool catalogue, persistent clients.
+
+Two kinds of server:
+* built-in: `FastMCP` instances registered by the composition root, reached in memory;
+* user servers from `mcp.json` (the `mcpServers` format Claude Desktop uses): stdio or HTTP.
+
+The package, from the bottom up: `errors` (the exception classes), `config` (mcp.json and a
+child's environment), `catalogue` (ToolInfo, resolving a tool reference, checking arguments),
+`sessions` (one fastmcp client per server and event loop) and `manager` (McpManager).
+The public names are re-exported here; import them from `taskagent.core.mcp`.
+"""
+
+from __future__ import annotations
+
+from taskagent.core.mcp.catalogue import ServerState, ServerStatus, ToolInfo
+from taskagent.core.mcp.config import (
+    SAFE_ENV_KEYS,
+    HttpServerSpec,
+    ServerKind,
+    ServerSpec,
+    StdioServerSpec,
+    build_child_env,
+    load_mcp_config,
+    parse_mcp_config,
+)
+from taskagent.core.mcp.errors import (
+    AmbiguousTool,
+    InvalidToolArgs,
+    McpConfigError,
+    McpManagerError,
+    ServerUnavailable,
+    ToolCallError,
+    ToolNotFound,
+    ToolTimeout,
+)
+from taskagent.core.mcp.manager import McpManager, ToolCallResult
+from taskagent.core.mcp.sessions import INMEMORY_LOCK_WAIT
+
+__all__ = [
+    "INMEMORY_LOCK_WAIT",
+    "SAFE_ENV_KEYS",
+    "AmbiguousTool",
+    "HttpServerSpec",
+    "InvalidToolArgs",
+    "McpConfigError",
+    "McpManager",
+    "McpManagerError",
+    "ServerKind",
+    "ServerSpec",
+    "ServerState",
+    "ServerStatus",
+    "ServerUnavailable",
+    "StdioServerSpec",
+    "ToolCallError",
+    "ToolCallResult",
+    "ToolInfo",
+    "ToolNotFound",
+    "ToolTimeout",
+    "build_child_env",
+    "load_mcp_config",
+    "parse_mcp_config",
+]

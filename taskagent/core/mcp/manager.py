@@ -1,0 +1,285 @@
+"""McpManager: built-in and mcp.json servers behind one tool catalogue, with persistent
+clients (see `sessions`) and calls that reconnect once when a session broke."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import threading
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Self
+
+import mcp_types
+from fastmcp import FastMCP
+from mcp import MCPError
+
+from taskagent.core.mcp.catalogue import (
+    ServerEntry,
+    ServerStatus,
+    ToolInfo,
+    resolve_tool,
+    validate_tool_args,
+)
+from taskagent.core.mcp.config import ServerSpec
+from taskagent.core.mcp.errors import McpConfigError, ServerUnavailable, ToolCallError, ToolTimeout
+from taskagent.core.mcp.sessions import SessionPool, format_seconds, is_connection_failure
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class ToolCallResult:
+    server: str
+    tool: str
+    data: Any  # plain Python (dict/list/str/int/...), never a fastmcp-generated class
+    text: str
+    is_error: bool = False
+
+    @property
+    def ref(self) -> str:
+        return f"{self.server}:{self.tool}"
+
+
+class McpManager:
+    """All MCP servers behind one catalogue; persistent sessions, one client per event loop.
+
+    Lifecycle: register servers, `await start()` on the main loop, call tools from any loop,
+    `close_for_current_loop()` in each worker before its loop ends, `await close()` on the main
+    loop last. `async with McpManager(...)` does start/close.
+    """
+
+    def __init__(
+        self,
+        *,
+        log_dir: Path,
+        call_timeout: float = 60.0,
+        connect_timeout: float = 30.0,
+        extra_env: Mapping[str, str] | None = None,
+    ) -> None:
+        self._call_timeout = call_timeout
+        self._connect_timeout = connect_timeout
+        self._servers: dict[str, ServerEntry] = {}
+        self._lock = threading.Lock()  # guards the sessions and server state across threads
+        self._pool = SessionPool(
+            self._servers,
+            lock=self._lock,
+            log_dir=Path(log_dir),
+            connect_timeout=connect_timeout,
+            extra_env=dict(extra_env or {}),
+        )
+
+    # -- registration ------------------------------------------------------------------------
+
+    def add_builtin(self, name: str, server: FastMCP) -> None:
+        self._add(ServerEntry(name=name, kind="builtin", instance=server))
+
+    def add_configured(self, specs: Mapping[str, ServerSpec]) -> None:
+        for name, spec in specs.items():
+            self._add(ServerEntry(name=name, kind=spec.kind, spec=spec))
+
+    def _add(self, server: ServerEntry) -> None:
+        if not server.name.strip() or ":" in server.name:
+            raise McpConfigError(
+                f"invalid MCP server name {server.name!r}: must be non-empty without ':'",
+                server=server.name,
+            )
+        existing = self._servers.get(server.name)
+        if existing is not None:
+            what = "a built-in server" if existing.kind == "builtin" else "another server"
+            raise McpConfigError(
+                f"MCP server '{server.name}' clashes with {what} of the same name; "
+                "rename it in mcp.json",
+                server=server.name,
+            )
+        self._servers[server.name] = server
+
+    # -- lifecycle ---------------------------------------------------------------------------
+
+    async def __aenter__(self) -> Self:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.close()
+
+    async def start(self) -> None:
+        """Connect every server in this loop and build the catalogue. Failures are recorded in
+        status(), never raised: one broken server must not stop the others."""
+        self._pool.closed = False
+        await self.refresh()
+
+    async def refresh(self) -> None:
+        """Re-list every server's tools (and retry servers that failed)."""
+        await asyncio.gather(*(self._refresh_one(s) for s in list(self._servers.values())))
+
+    async def _refresh_one(self, server: ServerEntry) -> None:
+        session = self._pool.session_for(server.name)
+        for attempt in (1, 2):
+            try:
+                client = await self._pool.client(session)
+            except ServerUnavailable as e:
+                self._pool.set_state(server, "failed", e.reason)
+                return
+            try:
+                async with asyncio.timeout(self._connect_timeout):
+                    tools = await client.list_tools()
+                break
+            except Exception as e:
+                if attempt == 1 and is_connection_failure(e):
+                    await self._pool.drop_client(session, client)  # died since: reconnect once
+                    continue
+                reason = (
+                    f"did not list its tools within {format_seconds(self._connect_timeout)}"
+                    if isinstance(e, TimeoutError)
+                    else f"listing tools failed: {e}"
+                )
+                log.warning("MCP server %r: %s", server.name, reason)
+                self._pool.set_state(server, "failed", reason)
+                return
+        server.tools = {
+            t.name: ToolInfo(
+                server=server.name,
+                name=t.name,
+                description=(t.description or "").strip(),
+                input_schema=dict(t.input_schema or {"type": "object"}),
+                output_schema=dict(t.output_schema) if t.output_schema else None,
+                annotations=t.annotations,
+            )
+            for t in tools
+        }
+        self._pool.set_state(server, "connected", None)
+
+    async def close(self) -> None:
+        """Close every session and refuse new ones (until start() again); see
+        `SessionPool.close` for sessions that belong to other loops."""
+        await self._pool.close()
+
+    async def close_for_current_loop(self) -> None:
+        """Close this loop's sessions; a worker thread calls it before its loop ends."""
+        await self._pool.close_for_current_loop()
+
+    def log_path(self, server: str) -> Path:
+        return self._pool.log_path(server)
+
+    # -- catalogue ---------------------------------------------------------------------------
+
+    def status(self) -> list[ServerStatus]:
+        with self._lock:
+            counts = self._pool.counts_locked()
+            return [
+                ServerStatus(
+                    name=s.name,
+                    kind=s.kind,
+                    state=s.state,
+                    error=s.error,
+                    tool_count=len(s.tools),
+                    sessions=counts.get(s.name, 0),
+                )
+                for s in self._servers.values()
+            ]
+
+    def session_count(self, server: str | None = None) -> int:
+        """Open client sessions (over all loops), for one server or all."""
+        with self._lock:
+            counts = self._pool.counts_locked()
+        return sum(n for name, n in counts.items() if server is None or name == server)
+
+    async def list_tools(self) -> list[ToolInfo]:
+        return [t for s in self._servers.values() for t in s.tools.values()]
+
+    def get_tool(self, ref: str) -> ToolInfo:
+        return self.resolve(ref)
+
+    def resolve(self, ref: str) -> ToolInfo:
+        """`server:tool`, or a bare tool name when only one server has it."""
+        return resolve_tool(self._servers, ref)
+
+    def validate_args(self, ref: str, args: Any) -> None:
+        """Check `args` against the tool's input schema; raise InvalidToolArgs listing problems."""
+        validate_tool_args(self._servers, ref, args)
+
+    async def call_tool(
+        self,
+        ref: str,
+        args: Mapping[str, Any] | None = None,
+        *,
+        timeout: float | None = None,  # noqa: ASYNC109 - sent with the MCP request
+        raise_on_error: bool = True,
+    ) -> ToolCallResult:
+        """Call a tool on this loop's session (connecting lazily); reconnect and call again
+        once if the session broke during the call, but only for a tool that is safe to repeat
+        (the call may have reached the server). Raises ToolCallError / ToolTimeout /
+        ServerUnavailable."""
+        info = self.resolve(ref)
+        seconds = self._call_timeout if timeout is None else timeout
+        session = self._pool.session_for(info.server)
+        arguments = dict(args or {})
+        for attempt in (1, 2):
+            client = await self._pool.client(session)
+            try:
+                raw = await client.call_tool_mcp(info.name, arguments, timeout=seconds)
+            except MCPError as e:
+                if e.code == mcp_types.REQUEST_TIMEOUT:
+                    raise ToolTimeout(
+                        f"tool '{info.ref}' did not answer within {format_seconds(seconds)}",
+                        server=info.server,
+                        tool=info.name,
+                        timeout=seconds,
+                    ) from None
+                if e.code != mcp_types.CONNECTION_CLOSED:
+                    raise ToolCallError(e.message, server=info.server, tool=info.name) from e
+                failure: Exception = e
+            except Exception as e:
+                if not is_connection_failure(e):
+                    raise
+                failure = e
+            else:
+                data, text = _unwrap(raw, info)
+                if raw.is_error and raise_on_error:
+                    raise ToolCallError(
+                        text or f"tool '{info.ref}' reported an error",
+                        server=info.server,
+                        tool=info.name,
+                    )
+                return ToolCallResult(
+                    server=info.server, tool=info.name, data=data, text=text, is_error=raw.is_error
+                )
+            # The session is broken (e.g. the server process died): drop it, reconnect once.
+            await self._pool.drop_client(session, client)
+            if not info.safe_to_repeat:  # it may have run: never a silent second call
+                raise ServerUnavailable(
+                    info.server,
+                    f"connection lost during '{info.ref}' ({failure}); not called again "
+                    "because the tool may change data",
+                ) from failure
+            if attempt == 2:
+                reason = f"connection lost: {failure}"
+                self._pool.set_state(self._servers[info.server], "failed", reason)
+                raise ServerUnavailable(info.server, reason) from failure
+            log.warning("MCP server %r: %s; reconnecting", info.server, failure)
+        raise AssertionError("unreachable")
+
+
+def _unwrap(raw: Any, info: ToolInfo) -> tuple[Any, str]:
+    """(data, text) from a raw CallToolResult, as plain Python objects."""
+    text = "\n".join(block.text for block in raw.content if getattr(block, "type", None) == "text")
+    structured = raw.structured_content
+    if structured is not None:
+        # fastmcp wraps non-object returns as {"result": x}; it says so in the output schema
+        # and in the result's _meta.
+        meta = (raw.meta or {}).get("fastmcp") or {}
+        wrapped = bool(meta.get("wrap_result")) or bool(
+            (info.output_schema or {}).get("x-fastmcp-wrap-result")
+        )
+        if wrapped and isinstance(structured, dict) and set(structured) == {"result"}:
+            return structured["result"], text
+        return structured, text
+    if text:
+        try:
+            return json.loads(text), text
+        except ValueError:
+            return text, text
+    return None, text
