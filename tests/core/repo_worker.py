@@ -20,7 +20,7 @@ import traceback
 from pathlib import Path
 
 from taskagent.core.models import Run, RunStatus, ScheduleType, Task, utcnow
-from taskagent.core.repository import DuplicateTaskName, Repository
+from taskagent.core.store import DuplicateTaskName, Repository
 
 SHARED_TASK = "shared-counter"
 

@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from taskagent.core import migrations, repository
+from taskagent.core import migrations
 from taskagent.core.migrations import SCHEMA_VERSION, split_statements
 from taskagent.core.models import (
     MisfirePolicy,
@@ -26,7 +26,7 @@ from taskagent.core.models import (
     ScheduleType,
     Task,
 )
-from taskagent.core.repository import (
+from taskagent.core.store import (
     DatabaseBusy,
     DuplicateTaskName,
     Repository,
@@ -36,6 +36,8 @@ from taskagent.core.repository import (
     SchemaTooNew,
     TaskNotFound,
 )
+from taskagent.core.store import connection as store_connection
+from taskagent.core.store import runs as store_runs
 from tests.core import repo_worker
 
 T0 = datetime(2027, 3, 26, 12, 0, 0, tzinfo=UTC)
@@ -201,7 +203,7 @@ async def test_update_task(repo: Repository, clock: ManualClock) -> None:
         await repo.update_task(dataclasses.replace(task, id=12345))
     with pytest.raises(TaskNotFound):
         await repo.update_task(make_task("never-saved"))
-    with pytest.raises(KeyError):  # TaskNotFound is also a KeyError
+    with pytest.raises(LookupError):  # TaskNotFound is also a LookupError
         await repo.update_task(dataclasses.replace(task, id=12345))
 
 
@@ -455,7 +457,7 @@ async def test_prune_by_age_keeps_running_rows(repo: Repository) -> None:
 
 
 async def test_prune_rows_per_task_keeps_newest(repo: Repository, monkeypatch: Any) -> None:
-    monkeypatch.setattr(repository, "_PRUNE_BATCH", 4)  # exercise the batch loop
+    monkeypatch.setattr(store_runs, "_PRUNE_BATCH", 4)  # exercise the batch loop
     a = await repo.add_task(make_task("a"))
     b = await repo.add_task(make_task("b"))
     assert a.id is not None and b.id is not None
@@ -668,7 +670,7 @@ async def test_later_migration_applies_once_and_failures_roll_back(
         await repo.add_task(make_task())
 
     broken = "ALTER TABLE tasks ADD COLUMN color TEXT;\nINSERT INTO nowhere VALUES (1);"
-    monkeypatch.setattr(repository, "MIGRATIONS", (*migrations.MIGRATIONS, broken))
+    monkeypatch.setattr(store_connection, "MIGRATIONS", (*migrations.MIGRATIONS, broken))
     with pytest.raises(sqlite3.OperationalError, match="nowhere"):
         await Repository.open(db_path)
     assert raw_rows(db_path, "PRAGMA user_version") == [(SCHEMA_VERSION,)]
@@ -676,7 +678,7 @@ async def test_later_migration_applies_once_and_failures_roll_back(
     assert "color" not in columns  # the whole migration rolled back
 
     good = "ALTER TABLE tasks ADD COLUMN color TEXT DEFAULT 'red';"
-    monkeypatch.setattr(repository, "MIGRATIONS", (*migrations.MIGRATIONS, good))
+    monkeypatch.setattr(store_connection, "MIGRATIONS", (*migrations.MIGRATIONS, good))
     for _ in range(2):  # the second open finds nothing to do
         async with await Repository.open(db_path) as repo:
             assert await repo.schema_version() == SCHEMA_VERSION + 1
