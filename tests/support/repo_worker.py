@@ -1,4 +1,4 @@
-"""Second process for the two-process repository test (run with sys.executable).
+"""Second process for the two-process store test (run with sys.executable).
 
 Usage: python repo_worker.py DB_PATH LABEL N
 
