@@ -12,8 +12,8 @@ from fastmcp import FastMCP
 
 from taskagent.core.engine import Engine
 from taskagent.core.mcp import McpManager
-from taskagent.core.repository import Repository
 from taskagent.core.runs import RunExecutor
+from taskagent.core.store import Repository
 from taskagent.core.tasks import TaskService
 
 PING_SERVER = Path(__file__).with_name("_ping_server.py")

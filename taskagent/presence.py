@@ -12,7 +12,7 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 
 from taskagent.core.models import from_iso, to_iso
-from taskagent.core.repository import Repository
+from taskagent.core.store import Repository
 
 LAST_SEEN_KEY = "ui.last_seen"
 OLD_KEY = "ui.last_open"  # written at start-up by earlier versions: used when nothing newer

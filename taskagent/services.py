@@ -27,9 +27,9 @@ from typing import TYPE_CHECKING, Any
 
 from taskagent.config import Settings
 from taskagent.core.events import EventBus
-from taskagent.core.repository import Repository
 from taskagent.core.slash import SlashCommands
 from taskagent.core.status import ai_overview, task_overview
+from taskagent.core.store import Repository
 from taskagent.core.tasks import TaskService
 
 if TYPE_CHECKING:

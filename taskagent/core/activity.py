@@ -21,7 +21,7 @@ from typing import Any
 
 from taskagent.core.events import EventBus, RunFinished, TaskChanged
 from taskagent.core.models import Run, RunStatus
-from taskagent.core.repository import Repository
+from taskagent.core.store import Repository
 
 log = logging.getLogger("taskagent.activity")
 TEXT_CHARS = 100

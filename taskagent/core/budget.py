@@ -14,7 +14,6 @@ go out: the budget can be overshot by the requests in flight when it is reached.
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -137,17 +136,8 @@ class Budget:
     async def _announce_once(self, state: BudgetState) -> None:
         day = self.ledger.today().isoformat()
         try:
-            async with self.ledger.repo.write() as db:
-                rows = await db.execute_fetchall(
-                    "SELECT value FROM settings WHERE key = ?", (ANNOUNCED_KEY,)
-                )
-                if rows and json.loads(rows[0][0]) == day:
-                    return
-                await db.execute(
-                    "INSERT INTO settings (key, value) VALUES (?, ?) "
-                    "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
-                    (ANNOUNCED_KEY, json.dumps(day)),
-                )
+            if not await self.ledger.repo.set_setting_if_changed(ANNOUNCED_KEY, day):
+                return  # announced already today (by us or another process)
         except Exception:
             log.exception("could not record that the AI budget was announced")
             return

@@ -79,7 +79,7 @@ if TYPE_CHECKING:
     from taskagent.core.budget import Budget
     from taskagent.core.ledger import AiLedger
     from taskagent.core.mcp import McpManager
-    from taskagent.core.repository import Repository
+    from taskagent.core.store import Repository
 
 log = logging.getLogger(__name__)
 

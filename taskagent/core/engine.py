@@ -33,10 +33,10 @@ from taskagent.core.lease import (
     wait_for_request,
 )
 from taskagent.core.models import Run, RunStatus, to_iso, utcnow
-from taskagent.core.repository import Repository
 from taskagent.core.runner import PoolClosing, TaskRunner, WorkerPool
 from taskagent.core.runs import RunExecutor
 from taskagent.core.scheduler import TaskScheduler
+from taskagent.core.store import Repository
 
 log = logging.getLogger(__name__)
 

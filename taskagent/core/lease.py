@@ -8,6 +8,8 @@ dead process on this same machine (no need to wait).
 
 Other processes ask the holder to run a task now by inserting a `run_requests` row and waiting
 for it to be answered with a `run_id`.
+
+This module holds the rules; the SQL is in core/store/lease.py.
 """
 
 from __future__ import annotations
@@ -17,28 +19,27 @@ import os
 import socket
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from taskagent.core.errors import TaskAgentError
-from taskagent.core.models import from_iso, to_iso, utcnow
-from taskagent.core.repository import Repository
+from taskagent.core.models import utcnow
+from taskagent.core.store import Repository
+from taskagent.core.store.lease import LeaseInfo
+
+__all__ = [
+    "HEARTBEAT_SECONDS",
+    "LEASE_TIMEOUT",
+    "Lease",
+    "LeaseInfo",
+    "RunRequestFailed",
+    "answer_request",
+    "request_run",
+    "take_pending_requests",
+    "wait_for_request",
+]
 
 LEASE_TIMEOUT = timedelta(seconds=10)
 HEARTBEAT_SECONDS = 2.0
-
-
-@dataclass(frozen=True, slots=True)
-class LeaseInfo:
-    holder: str
-    kind: str  # "daemon" | "app" | ...
-    pid: int
-    host: str
-    started_at: datetime
-    heartbeat_at: datetime
-
-    def describe(self) -> str:
-        return f"{self.kind} (pid {self.pid} on {self.host})"
 
 
 def _pid_alive(pid: int) -> bool:
@@ -70,19 +71,7 @@ class Lease:
         self.held = False
 
     async def current(self) -> LeaseInfo | None:
-        row = await self.repo.fetchone(
-            "SELECT holder, kind, pid, host, started_at, heartbeat_at FROM scheduler_lease"
-        )
-        if row is None:
-            return None
-        return LeaseInfo(
-            holder=row[0],
-            kind=row[1],
-            pid=row[2],
-            host=row[3],
-            started_at=from_iso(row[4]),  # type: ignore[arg-type]
-            heartbeat_at=from_iso(row[5]),  # type: ignore[arg-type]
-        )
+        return await self.repo.current_lease()
 
     def _is_stale(self, info: LeaseInfo, now: datetime) -> bool:
         if now - info.heartbeat_at > self.timeout:
@@ -93,57 +82,26 @@ class Lease:
     async def try_acquire(self) -> LeaseInfo | None:
         """Take the lease if it is free or stale. Returns None on success, else the holder."""
         now = self.clock()
-        async with self.repo.write() as db:
-            rows = await db.execute_fetchall(
-                "SELECT holder, kind, pid, host, started_at, heartbeat_at FROM scheduler_lease"
-            )
-            if rows:
-                row = rows[0]
-                info = LeaseInfo(
-                    row[0],
-                    row[1],
-                    row[2],
-                    row[3],
-                    from_iso(row[4]),
-                    from_iso(row[5]),  # type: ignore[arg-type]
-                )
-                if info.holder != self.holder_id and not self._is_stale(info, now):
-                    return info
-            await db.execute(
-                "INSERT INTO scheduler_lease (id, holder, kind, pid, host, started_at, heartbeat_at)"
-                " VALUES (1, ?, ?, ?, ?, ?, ?)"
-                " ON CONFLICT (id) DO UPDATE SET holder = excluded.holder, kind = excluded.kind,"
-                " pid = excluded.pid, host = excluded.host, started_at = excluded.started_at,"
-                " heartbeat_at = excluded.heartbeat_at",
-                (
-                    self.holder_id,
-                    self.kind,
-                    os.getpid(),
-                    socket.gethostname(),
-                    to_iso(now),
-                    to_iso(now),
-                ),
-            )
+        claim = LeaseInfo(self.holder_id, self.kind, os.getpid(), socket.gethostname(), now, now)
+        holder = await self.repo.claim_lease(
+            claim,
+            may_replace=lambda info: info.holder == self.holder_id or self._is_stale(info, now),
+        )
+        if holder is not None:
+            return holder
         self.held = True
         return None
 
     async def heartbeat(self) -> bool:
         """Renew the lease; False means another process took it (we must stop scheduling)."""
-        async with self.repo.write() as db:
-            cursor = await db.execute(
-                "UPDATE scheduler_lease SET heartbeat_at = ? WHERE holder = ?",
-                (to_iso(self.clock()), self.holder_id),
-            )
-            kept = cursor.rowcount > 0
-            await cursor.close()
+        kept = await self.repo.renew_lease(self.holder_id, self.clock())
         self.held = kept
         return kept
 
     async def release(self) -> None:
         if not self.held:
             return
-        async with self.repo.write() as db:
-            await db.execute("DELETE FROM scheduler_lease WHERE holder = ?", (self.holder_id,))
+        await self.repo.release_lease(self.holder_id)
         self.held = False
 
 
@@ -155,15 +113,7 @@ class RunRequestFailed(TaskAgentError, RuntimeError):
 
 
 async def request_run(repo: Repository, task_id: int, requested_by: str) -> int:
-    async with repo.write() as db:
-        cursor = await db.execute(
-            "INSERT INTO run_requests (task_id, requested_at, requested_by) VALUES (?, ?, ?)",
-            (task_id, to_iso(utcnow()), requested_by),
-        )
-        request_id = cursor.lastrowid
-        await cursor.close()
-    assert request_id is not None
-    return request_id
+    return await repo.add_run_request(task_id, requested_by, utcnow())
 
 
 async def wait_for_request(
@@ -172,9 +122,7 @@ async def wait_for_request(
     """Wait until the scheduler's process has run the request; returns the run id."""
     deadline = asyncio.get_running_loop().time() + wait_seconds
     while True:
-        row = await repo.fetchone(
-            "SELECT state, run_id, error FROM run_requests WHERE id = ?", (request_id,)
-        )
+        row = await repo.run_request_state(request_id)
         if row is None:
             raise RunRequestFailed("the run request disappeared (was the task removed?)")
         state, run_id, error = row
@@ -189,28 +137,13 @@ async def wait_for_request(
 
 async def take_pending_requests(repo: Repository) -> list[tuple[int, int]]:
     """Claim every pending request: [(request_id, task_id)]."""
-    async with repo.write() as db:
-        rows = await db.execute_fetchall(
-            "SELECT id, task_id FROM run_requests WHERE state = 'pending' ORDER BY id"
-        )
-        if rows:
-            await db.execute(
-                f"UPDATE run_requests SET state = 'taken' WHERE id IN ({','.join('?' * len(rows))})",
-                [r[0] for r in rows],
-            )
-    return [(int(r[0]), int(r[1])) for r in rows]
+    return await repo.take_run_requests()
 
 
 async def answer_request(
     repo: Repository, request_id: int, *, run_id: int | None, error: str | None = None
 ) -> None:
-    async with repo.write() as db:
-        await db.execute(
-            "UPDATE run_requests SET state = ?, run_id = ?, error = ? WHERE id = ?",
-            ("done" if run_id is not None else "failed", run_id, error, request_id),
-        )
-        # Answered requests older than a day are of no use to anyone.
-        await db.execute(
-            "DELETE FROM run_requests WHERE state IN ('done', 'failed') AND requested_at < ?",
-            (to_iso(utcnow() - timedelta(days=1)),),
-        )
+    # Answered requests older than a day are of no use to anyone.
+    await repo.answer_run_request(
+        request_id, run_id=run_id, error=error, purge_before=utcnow() - timedelta(days=1)
+    )

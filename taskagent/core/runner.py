@@ -23,8 +23,8 @@ from typing import Any, TypeVar
 from taskagent.core.errors import TaskAgentError
 from taskagent.core.events import EventBus, RunFinished
 from taskagent.core.models import Run, RunStatus, Task, utcnow
-from taskagent.core.repository import Repository
 from taskagent.core.runs import RunExecutor
+from taskagent.core.store import Repository
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")

@@ -24,9 +24,9 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from taskagent.core.events import EventBus, RunFinished, RunRetrying, RunStarted
 from taskagent.core.models import Run, RunStatus, Task, utcnow
-from taskagent.core.repository import Repository, RunNotFound, TaskNotFound
 from taskagent.core.retry import RetryPolicy, call_with_retries, is_transient
 from taskagent.core.significance import Significance, assess, subject_for_tool
+from taskagent.core.store import Repository, RunNotFound, TaskNotFound
 
 if TYPE_CHECKING:
     from taskagent.core.notify import Notifier

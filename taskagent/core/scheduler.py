@@ -36,8 +36,8 @@ from apscheduler.triggers.base import BaseTrigger
 from taskagent.core import schedules, slots
 from taskagent.core.events import EventBus, RunFinished
 from taskagent.core.models import MisfirePolicy, Run, RunStatus, ScheduleType, Task, to_iso, utcnow
-from taskagent.core.repository import Repository, SlotClaim
 from taskagent.core.runner import TaskRunner
+from taskagent.core.store import Repository, SlotClaim
 
 log = logging.getLogger(__name__)
 

@@ -50,7 +50,7 @@ if TYPE_CHECKING:
     from taskagent.core.engine import Engine
     from taskagent.core.ledger import AiLedger
     from taskagent.core.mcp import McpManager
-    from taskagent.core.repository import Repository
+    from taskagent.core.store import Repository
 
 StatusProvider = Callable[[], Awaitable[dict[str, Any]]]
 

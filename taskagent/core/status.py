@@ -11,7 +11,7 @@ from taskagent.core.budget import Budget
 from taskagent.core.ledger import AiLedger
 from taskagent.core.models import RunStatus, TaskState, to_iso, utcnow
 from taskagent.core.prices import format_cost
-from taskagent.core.repository import Repository
+from taskagent.core.store import Repository
 
 FAILED = [RunStatus.ERROR, RunStatus.TIMEOUT, RunStatus.INTERRUPTED]
 

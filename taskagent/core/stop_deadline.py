@@ -69,6 +69,7 @@ def arm(
 
 def record_and_release(db_path: Path, holder_id: str, run_ids: list[int]) -> int:
     """Mark these runs (if still `running`) interrupted and drop our lease row: one commit."""
+    # Not through the store: its connection and write path may be what is stuck.
     with sqlite3.connect(db_path, timeout=0.5) as db:
         marks = ",".join("?" * len(run_ids)) or "NULL"
         cursor = db.execute(

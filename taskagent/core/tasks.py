@@ -28,7 +28,7 @@ from taskagent.core.models import (
     TaskStats,
     utcnow,
 )
-from taskagent.core.repository import DuplicateTaskName, Repository
+from taskagent.core.store import DuplicateTaskName, Repository
 
 MAX_NAME_LENGTH = 100
 MAX_DESCRIPTION_LENGTH = 2000

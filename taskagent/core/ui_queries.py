@@ -18,9 +18,9 @@ from datetime import datetime
 from typing import Any
 
 from taskagent.core.models import Run, RunStatus
-from taskagent.core.repository import Repository
 from taskagent.core.serialize import run_to_dict
 from taskagent.core.significance import is_price_key
+from taskagent.core.store import Repository
 
 FAILED = [RunStatus.ERROR, RunStatus.TIMEOUT, RunStatus.INTERRUPTED]
 SCAN_LIMIT = 500  # rows read to list significant changes; counts are exact

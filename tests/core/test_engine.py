@@ -15,7 +15,7 @@ from taskagent.core.engine import SchedulerBusy
 from taskagent.core.events import RunRetrying
 from taskagent.core.lease import Lease
 from taskagent.core.models import RunStatus, utcnow
-from taskagent.core.repository import Repository
+from taskagent.core.store import Repository
 from tests.support.engine_node import Node, make_node, runs_of, wait_until
 
 

@@ -44,9 +44,9 @@ def test_every_exception_we_define_has_the_one_root() -> None:
 def test_there_is_one_task_not_found() -> None:
     named = [c for c in _our_exception_classes() if c.__name__ == "TaskNotFound"]
     assert named == [TaskNotFound]
-    from taskagent.core import repository, tasks
+    from taskagent.core import store, tasks
 
-    assert repository.TaskNotFound is tasks.TaskNotFound is TaskNotFound
+    assert store.TaskNotFound is tasks.TaskNotFound is TaskNotFound
 
 
 @pytest.mark.parametrize(

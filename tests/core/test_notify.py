@@ -23,8 +23,8 @@ from taskagent.core.notify import (
     message_for,
     should_notify,
 )
-from taskagent.core.repository import Repository
 from taskagent.core.runs import RunExecutor
+from taskagent.core.store import Repository
 from taskagent.core.summarize import Summarizer
 from taskagent.core.tasks import TaskService
 from taskagent.paths import resolve_paths

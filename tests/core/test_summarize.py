@@ -19,8 +19,8 @@ from taskagent.config import Settings, load_settings
 from taskagent.core.gemini import FailureKind, classify, parse_duration
 from taskagent.core.mcp import McpManager
 from taskagent.core.models import RunStatus, ScheduleType, Task
-from taskagent.core.repository import Repository
 from taskagent.core.runs import RunExecutor
+from taskagent.core.store import Repository
 from taskagent.core.summarize import (
     MAX_DATA_CHARS,
     SYSTEM_INSTRUCTION,

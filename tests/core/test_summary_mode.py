@@ -14,7 +14,7 @@ import pytest
 from taskagent.core import transfer
 from taskagent.core.migrations import MIGRATIONS, SCHEMA_VERSION, split_statements
 from taskagent.core.models import SummaryMode
-from taskagent.core.repository import Repository
+from taskagent.core.store import Repository
 from taskagent.core.tasks import TaskInputError, TaskService
 
 NOW = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)

@@ -13,7 +13,7 @@ from fastmcp import FastMCP
 from taskagent.core.events import EventBus, TaskChanged
 from taskagent.core.mcp import McpManager
 from taskagent.core.models import NotificationLevel, ScheduleType
-from taskagent.core.repository import Repository
+from taskagent.core.store import Repository
 from taskagent.core.tasks import TaskInputError, TaskNotFound, TaskService
 
 NOW = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)

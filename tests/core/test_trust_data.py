@@ -21,7 +21,7 @@ from mcp.types import ToolAnnotations
 from taskagent.core import transfer
 from taskagent.core.mcp import McpManager, StdioServerSpec, build_child_env
 from taskagent.core.models import Run, RunStatus
-from taskagent.core.repository import Repository
+from taskagent.core.store import Repository
 from taskagent.core.tasks import TaskInputError, TaskService, WriteToolNotAllowed
 from taskagent.core.ui_queries import runs_to_csv
 

@@ -17,9 +17,9 @@ from fastmcp.exceptions import ToolError
 
 from taskagent.core.engine import Engine
 from taskagent.core.mcp import McpManager
-from taskagent.core.repository import Repository
 from taskagent.core.retry import RetryPolicy
 from taskagent.core.runs import RunExecutor
+from taskagent.core.store import Repository
 from taskagent.core.tasks import TaskService
 
 READ_ONLY = {"readOnlyHint": True}

@@ -1,4 +1,4 @@
-"""Second process for the two-process repository test (run with sys.executable).
+"""Second process for the two-process store test (run with sys.executable).
 
 Usage: python repo_worker.py DB_PATH LABEL N
 
@@ -20,7 +20,7 @@ import traceback
 from pathlib import Path
 
 from taskagent.core.models import Run, RunStatus, ScheduleType, Task, utcnow
-from taskagent.core.repository import DuplicateTaskName, Repository
+from taskagent.core.store import DuplicateTaskName, Repository
 
 SHARED_TASK = "shared-counter"
 

@@ -1,0 +1,30 @@
+"""The taskagent database (SQLite via aiosqlite): `Repository` and its errors.
+
+Layout: connection.py (open, pragmas, migrations, reads), writer.py (the write path: every
+write transaction), rows.py (row mapping), one query module per table group (tasks.py,
+runs.py, settings.py, lease.py, ledger.py) and repository.py, which composes them.
+"""
+
+from taskagent.core.errors import TaskNotFound
+from taskagent.core.store.errors import (
+    DatabaseBusy,
+    DuplicateTaskName,
+    RepositoryError,
+    RunNotFound,
+    SchemaError,
+    SchemaTooNew,
+)
+from taskagent.core.store.repository import Repository
+from taskagent.core.store.runs import SlotClaim
+
+__all__ = [
+    "DatabaseBusy",
+    "DuplicateTaskName",
+    "Repository",
+    "RepositoryError",
+    "RunNotFound",
+    "SchemaError",
+    "SchemaTooNew",
+    "SlotClaim",
+    "TaskNotFound",
+]

@@ -1,0 +1,191 @@
+"""The store's connection: opening (pragmas), migrations, reads, closing, diagnostics.
+
+Connection set-up (SQLite 3.x via aiosqlite 0.22):
+  * WAL, synchronous=NORMAL, foreign_keys=ON, busy_timeout = `timeout` seconds.
+  * `isolation_level=None` (autocommit). Every transaction that writes goes through the write
+    path (core/store/writer.py: `BEGIN IMMEDIATE`, one writer at a time in this process).
+  * Reads are single statements run with `execute_fetchall`, i.e. one call on aiosqlite's thread,
+    so they never interleave with another coroutine's statement. They take no lock, so a read
+    may see another coroutine's not-yet-committed write on this same connection (never another
+    process's).
+
+`Store` is the base of the query mixins (core/store/tasks.py, runs.py, ...) that together make
+up `Repository`; they use `_fetchall`/`_fetchone` to read and `_write()` to write.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import sqlite3
+from collections.abc import Callable, Sequence
+from contextlib import AbstractAsyncContextManager, suppress
+from datetime import datetime
+from pathlib import Path
+from types import TracebackType
+from typing import Any, Self
+
+import aiosqlite
+
+from taskagent.core.migrations import MIGRATIONS, split_statements
+from taskagent.core.models import utcnow
+from taskagent.core.store.errors import RepositoryError, SchemaError, SchemaTooNew
+from taskagent.core.store.writer import WritePath
+
+log = logging.getLogger(__name__)
+
+
+class Store:
+    """One aiosqlite connection with its write path. Create with `await cls.open(path)`."""
+
+    def __init__(
+        self,
+        db: aiosqlite.Connection,
+        path: Path,
+        *,
+        clock: Callable[[], datetime] = utcnow,
+    ) -> None:
+        self._db: aiosqlite.Connection | None = db
+        self.path = path
+        self._clock = clock
+        self._writer = WritePath(path, lambda: self._conn)
+
+    # ---------------------------------------------------------------------------- lifecycle
+    @classmethod
+    async def open(
+        cls,
+        path: Path,
+        *,
+        timeout: float = 10.0,  # noqa: ASYNC109 - SQLite busy_timeout, not a deadline
+        clock: Callable[[], datetime] = utcnow,
+    ) -> Self:
+        """Open (creating the file and parent directory) and migrate to the current schema.
+
+        `timeout` is SQLite's busy_timeout: how long a write waits for another process's write
+        lock before `DatabaseBusy`. `clock` supplies created_at/updated_at/finished_at stamps.
+        """
+        path = Path(path)
+        await asyncio.to_thread(path.parent.mkdir, parents=True, exist_ok=True)
+        db = await aiosqlite.connect(path, timeout=timeout, isolation_level=None)
+        try:
+            db.row_factory = sqlite3.Row
+            await db.execute(f"PRAGMA busy_timeout = {int(timeout * 1000)}")
+            async with db.execute("PRAGMA journal_mode = WAL") as cursor:
+                row = await cursor.fetchone()
+            mode = str(row[0]).lower() if row else "?"
+            if mode != "wal":
+                log.warning("could not switch %s to WAL (journal_mode=%s)", path, mode)
+            await db.execute("PRAGMA synchronous = NORMAL")
+            await db.execute("PRAGMA foreign_keys = ON")
+            repo = cls(db, path, clock=clock)
+            await repo._migrate()
+        except BaseException:
+            await db.close()
+            raise
+        return repo
+
+    async def close(self) -> None:
+        """Close the connection (idempotent). An unclosed connection hangs interpreter exit."""
+        db, self._db = self._db, None
+        if db is not None:
+            await db.close()
+
+    @property
+    def closed(self) -> bool:
+        return self._db is None
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.close()
+
+    @property
+    def _conn(self) -> aiosqlite.Connection:
+        if self._db is None:
+            raise RepositoryError("the repository is closed")
+        return self._db
+
+    # ------------------------------------------------------------------------ reads, writes
+    async def _fetchall(self, sql: str, params: Sequence[Any] | dict[str, Any] = ()) -> list[Any]:
+        return list(await self._conn.execute_fetchall(sql, params))
+
+    async def _fetchone(self, sql: str, params: Sequence[Any] | dict[str, Any] = ()) -> Any:
+        rows = await self._fetchall(sql, params)
+        return rows[0] if rows else None
+
+    def _write(self) -> AbstractAsyncContextManager[aiosqlite.Connection]:
+        """One write transaction (see core/store/writer.py)."""
+        return self._writer.transaction()
+
+    # Core modules whose SQL is not in the store (chat messages, a few status/slash reads) use
+    # the same connection, write path and BEGIN IMMEDIATE discipline through these.
+    def write(self) -> AbstractAsyncContextManager[aiosqlite.Connection]:
+        return self._write()
+
+    async def fetchall(self, sql: str, params: Sequence[Any] | dict[str, Any] = ()) -> list[Any]:
+        return await self._fetchall(sql, params)
+
+    async def fetchone(self, sql: str, params: Sequence[Any] | dict[str, Any] = ()) -> Any:
+        return await self._fetchone(sql, params)
+
+    # ----------------------------------------------------------------------------- schema
+    async def _migrate(self) -> None:
+        known = len(MIGRATIONS)
+        current = await self.schema_version()
+        if current > known:
+            raise SchemaTooNew(self.path, current, known)
+        if current == known:
+            return
+        async with self._write() as db:
+            current = await self.schema_version()  # another process may have migrated meanwhile
+            if current > known:
+                raise SchemaTooNew(self.path, current, known)
+            if current == 0:
+                row = await self._fetchone(
+                    "SELECT count(*) FROM sqlite_schema "
+                    "WHERE type = 'table' AND name NOT LIKE 'sqlite_%'"
+                )
+                if row[0]:
+                    raise SchemaError(
+                        f"{self.path} already has tables but no taskagent schema version; "
+                        "it is not a taskagent database (or predates versioning)"
+                    )
+            for version in range(current + 1, known + 1):
+                for statement in split_statements(MIGRATIONS[version - 1]):
+                    await db.execute(statement)
+                await db.execute(f"PRAGMA user_version = {version}")
+                log.info("migrated %s to schema version %d", self.path, version)
+
+    async def schema_version(self) -> int:
+        row = await self._fetchone("PRAGMA user_version")
+        return int(row[0])
+
+    # ------------------------------------------------------------------------- diagnostics
+    async def data_version(self) -> int:
+        """`PRAGMA data_version`: changes when ANOTHER connection (process) commits; our own
+        writes do not change it. Poll it to notice changes made by the daemon/MCP server."""
+        row = await self._fetchone("PRAGMA data_version")
+        return int(row[0])
+
+    async def integrity_check(self) -> str:
+        """'ok', or SQLite's list of problems (one per line)."""
+        rows = await self._fetchall("PRAGMA integrity_check")
+        return "\n".join(str(row[0]) for row in rows)
+
+    async def file_size(self) -> int:
+        """Bytes on disk: the database file plus its WAL file (if any)."""
+
+        def size() -> int:
+            total = 0
+            for candidate in (self.path, self.path.with_name(self.path.name + "-wal")):
+                with suppress(FileNotFoundError):
+                    total += candidate.stat().st_size
+            return total
+
+        return await asyncio.to_thread(size)

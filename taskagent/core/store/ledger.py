@@ -1,0 +1,123 @@
+"""SQL of the AI ledger (`ai_usage`, migration 7): one row per Gemini request, and totals.
+
+Days, prices and the "never raises" rule live in core/ledger.py.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from taskagent.core.models import to_iso
+from taskagent.core.store.connection import Store
+
+
+@dataclass(frozen=True, slots=True)
+class Usage:
+    """Totals over some ledger rows."""
+
+    calls: int = 0
+    prompt_tokens: int = 0
+    response_tokens: int = 0
+    cost_usd: float = 0.0
+    unpriced_calls: int = 0  # calls of a model with no price (their cost is not in cost_usd)
+
+    @property
+    def tokens(self) -> int:
+        return self.prompt_tokens + self.response_tokens
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "calls": self.calls,
+            "prompt_tokens": self.prompt_tokens,
+            "response_tokens": self.response_tokens,
+            "tokens": self.tokens,
+            "cost_usd": round(self.cost_usd, 6),
+            "unpriced_calls": self.unpriced_calls,
+        }
+
+
+def _usage(row: Any) -> Usage:
+    return Usage(
+        int(row["calls"] or 0),
+        int(row["prompt"] or 0),
+        int(row["response"] or 0),
+        float(row["cost"] or 0.0),
+        int(row["unpriced"] or 0),
+    )
+
+
+_TOTALS = (
+    "count(*) AS calls, sum(prompt_tokens) AS prompt, sum(response_tokens) AS response, "
+    "sum(cost_usd) AS cost, sum(cost_usd IS NULL) AS unpriced"
+)
+
+
+class AiUsageQueries(Store):
+    """Rows of `ai_usage`."""
+
+    async def add_ai_usage(
+        self,
+        *,
+        at: datetime,
+        kind: str,
+        task_id: int | None,
+        model: str,
+        prompt_tokens: int,
+        response_tokens: int,
+        cost_usd: float | None,
+    ) -> None:
+        async with self._write() as db:
+            await db.execute(
+                "INSERT INTO ai_usage (at, kind, task_id, model, prompt_tokens, "
+                "response_tokens, cost_usd) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (to_iso(at), kind, task_id, model, prompt_tokens, response_tokens, cost_usd),
+            )
+
+    async def ai_usage(
+        self,
+        *,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        task_id: int | None = None,
+        kind: str | None = None,
+    ) -> Usage:
+        """Totals of the rows in [since, until), optionally of one task and/or kind."""
+        where: list[str] = []
+        params: list[Any] = []
+        for term, value in (
+            ("at >= ?", to_iso(since)),
+            ("at < ?", to_iso(until)),
+            ("task_id = ?", task_id),
+            ("kind = ?", kind),
+        ):
+            if value is not None:
+                where.append(term)
+                params.append(value)
+        sql = f"SELECT {_TOTALS} FROM ai_usage"
+        if where:
+            sql += " WHERE " + " AND ".join(where)
+        return _usage(await self._fetchone(sql, params))
+
+    async def ai_usage_by_task(
+        self, task_ids: Iterable[int] | None = None, *, since: datetime | None = None
+    ) -> dict[int, Usage]:
+        """Totals per task (rows with a task), from `since` if given."""
+        where = ["task_id IS NOT NULL"]
+        params: list[Any] = []
+        if task_ids is not None:
+            ids = sorted(set(task_ids))
+            if not ids:
+                return {}
+            where.append(f"task_id IN ({', '.join('?' * len(ids))})")
+            params.extend(ids)
+        if since is not None:
+            where.append("at >= ?")
+            params.append(to_iso(since))
+        rows = await self._fetchall(
+            f"SELECT task_id, {_TOTALS} FROM ai_usage WHERE {' AND '.join(where)} GROUP BY task_id",
+            params,
+        )
+        return {int(row["task_id"]): _usage(row) for row in rows}
