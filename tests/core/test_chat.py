@@ -18,7 +18,6 @@ from taskagent.config import load_settings
 from taskagent.core.chat import (
     NO_KEY_SHORT,
     NO_KEY_TEXT,
-    ChatError,
     ChatEvent,
     ChatSession,
     CompressError,
@@ -28,6 +27,7 @@ from taskagent.core.chat import (
     ToolCallFinished,
     ToolCallStarted,
     ToolNames,
+    TurnFailed,
     TurnFinished,
 )
 from taskagent.core.gemini import GeminiClient
@@ -371,7 +371,7 @@ async def test_confirmation_answer_can_come_later_from_another_task(
     assert card is not None and chat.busy
     # A second message while waiting is refused in one line.
     busy = [e async for e in chat.send("hello?")]
-    assert busy == [ChatError("The agent is still answering the previous message.", "busy")]
+    assert busy == [TurnFailed("The agent is still answering the previous message.", "busy")]
     assert chat.confirm(card.id, True)
     assert not chat.confirm(card.id, True)  # answered already
     await asyncio.wait_for(consumer, 10)
@@ -587,7 +587,7 @@ async def test_api_errors_are_one_readable_line(
     env.reply_error(status)
     events = await turn(chat, "hello")
     assert len(events) == 1
-    (error,) = of(events, ChatError)
+    (error,) = of(events, TurnFailed)
     assert error.text.startswith(expected)
     assert "\n" not in error.text and "Traceback" not in error.text
     assert len(env.requests) == 1  # no retry storm
@@ -605,7 +605,7 @@ async def test_an_error_after_tools_ran_keeps_the_turn(
     env.reply_function_call("list_background_tasks", {})
     env.reply_error(503)
     events = await turn(chat, "list my tasks")
-    assert of(events, ChatError)[0].kind == "unavailable"
+    assert of(events, TurnFailed)[0].kind == "unavailable"
     roles = [r[0] for r in raw(services, "SELECT role FROM chat_messages ORDER BY id")]
     assert roles == ["user", "model", "tool", "model"]  # closed by a note
     env.reply_text("Here they are.")
@@ -618,7 +618,7 @@ async def test_an_error_after_tools_ran_keeps_the_turn(
 async def test_empty_answer_max_tokens(chat: ChatSession, env: GeminiStub) -> None:
     env.reply_fixture("text_response_max_tokens_no_parts.json")
     events = await turn(chat, "hello")
-    (error,) = of(events, ChatError)
+    (error,) = of(events, TurnFailed)
     assert "MAX_TOKENS" in error.text and "/settings max_tokens" in error.text
 
 
@@ -781,7 +781,7 @@ async def test_an_unexpected_failure_is_one_line(
 
     monkeypatch.setattr(services.mcp, "list_tools", broken)
     events = await turn(chat, "hello")
-    assert events == [ChatError("The chat failed: RuntimeError: catalogue exploded", "internal")]
+    assert events == [TurnFailed("The chat failed: RuntimeError: catalogue exploded", "internal")]
     assert not chat.busy
 
 
