@@ -103,7 +103,7 @@ CREATE TABLE run_requests (
 CREATE INDEX ix_run_requests_state ON run_requests (state, id);
 """
 
-# Migration 3: the chat's conversation (core/chat.py). One row per google-genai `Content`
+# Migration 3: the chat's conversation (core/chat/store.py). One row per google-genai `Content`
 # (content_json is `Content.model_dump(mode="json")`, so thoughtSignature bytes round-trip as
 # base64). role: user (typed text) | model | tool (functionResponse parts) | summary (the text
 # /compress made of older turns). `turn` groups the rows of one user message and its tool

@@ -111,3 +111,12 @@ async def tokens_today(repo: Repository, *, now: datetime | None = None) -> dict
         (midnight,),
     )
     return {"summaries": int(summaries[0]), "chat": int(chat[0])}
+
+
+async def summary_tokens(repo: Repository) -> tuple[int, int, int]:
+    """Tokens of every task summary so far: (prompt, response, AI-summarised runs)."""
+    row = await repo.fetchone(
+        "SELECT COALESCE(SUM(prompt_tokens), 0), COALESCE(SUM(response_tokens), 0), "
+        "COUNT(prompt_tokens) FROM task_history"
+    )
+    return int(row[0]), int(row[1]), int(row[2])

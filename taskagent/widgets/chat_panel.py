@@ -308,12 +308,12 @@ class ChatPanel(Vertical):
 
     async def _run_turn(self, services: Services, text: str) -> None:
         from taskagent.core.chat import (
-            ChatError,
             ConfirmationNeeded,
             Notice,
             TextDelta,
             ToolCallFinished,
             ToolCallStarted,
+            TurnFailed,
         )
 
         log = self._log()
@@ -340,7 +340,7 @@ class ChatPanel(Vertical):
                         await self._ask(event)
                     elif isinstance(event, Notice):
                         self.write(event.text, "notice")
-                    elif isinstance(event, ChatError):
+                    elif isinstance(event, TurnFailed):
                         self.write(f"✗ {event.text}", "error")
                     # TurnFinished: the reply block is closed above
         finally:

@@ -4,6 +4,8 @@ including bad arguments; the AI parts (/compress, /tokens) also with the Gemini 
 from __future__ import annotations
 
 import sqlite3
+import subprocess
+import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -151,6 +153,21 @@ async def test_bad_commands_are_one_line_with_the_usage(
     assert reply.text.startswith(error), reply.text
     if usage is not None:
         assert "(usage: /" in reply.text and usage in reply.text, reply.text
+
+
+def test_the_commands_import_without_the_chat() -> None:
+    """The first screen imports the slash commands; the chat (fastmcp, google-genai, ~1 s)
+    comes only with a command that needs it."""
+    code = (
+        "import sys, taskagent.core.slash\n"
+        "heavy = [m for m in ('taskagent.core.chat', 'fastmcp', 'google.genai') "
+        "if m in sys.modules]\n"
+        "sys.exit(str(heavy) if heavy else 0)\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60
+    )
+    assert result.returncode == 0, result.stderr
 
 
 def test_help_lists_every_command_once() -> None:

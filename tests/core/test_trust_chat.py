@@ -26,7 +26,7 @@ from taskagent.core.chat import (
 )
 from taskagent.paths import resolve_paths
 from taskagent.services import Services
-from tests.core.test_chat import of, raw, turn
+from tests.support.chat import of, raw, turn, use_stubs
 from tests.support.coingecko_stub import CoinGeckoStub, coingecko_stub  # noqa: F401
 from tests.support.gemini_stub import GeminiStub, gemini_stub  # noqa: F401
 from tests.support.notes_server import INJECTION
@@ -64,11 +64,7 @@ def env(
     monkeypatch: pytest.MonkeyPatch,
     notes: Path,
 ) -> GeminiStub:
-    monkeypatch.setenv("TASKAGENT_COINGECKO_BASE_URL", coingecko_stub.base_url)
-    monkeypatch.setenv("TASKAGENT_GEMINI_BASE_URL", gemini_stub.base_url)
-    monkeypatch.setenv("TASKAGENT_GENERAL_TIMEZONE", "UTC")
-    monkeypatch.setenv("GEMINI_API_KEY", "test-key")
-    return gemini_stub
+    return use_stubs(monkeypatch, gemini_stub, coingecko_stub, "UTC")
 
 
 @pytest.fixture

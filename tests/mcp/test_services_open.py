@@ -83,7 +83,7 @@ async def test_a_failure_half_way_closes_in_reverse_order(
     recorded.)"""
     from taskagent.core.gemini import GeminiClient
     from taskagent.core.notify import Notifier
-    from taskagent.core.repository import Repository
+    from taskagent.core.store import Repository
     from taskagent.core.summarize import Summarizer
 
     closed: list[str] = []

@@ -1,0 +1,299 @@
+"""Which of the chat's tool calls wait for the user's yes, and the cards that ask.
+
+Whether a call asks is core/confirm_policy.py's rule (MCP annotations, `[chat] always_allow`,
+the user's `a` answers; creating a task always asks). `CardMaker.card()` turns one function
+call into a `ConfirmationNeeded` (or, when the call cannot work, a one-line error that goes
+straight back to the model: the user never sees a broken card). Every card names the tool,
+its server, the arguments and what it will do; taskagent's own task tools get specific wording
+(the task by name, its schedule, the next runs). `Confirmations` holds the cards waiting for an
+answer and delivers the user's answers to the turn that waits.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from dataclasses import replace
+from datetime import datetime
+from typing import Any
+
+from taskagent.core import schedules
+from taskagent.core.chat.events import ConfirmationNeeded
+from taskagent.core.chat.text import compact, first_paragraph, one_line
+from taskagent.core.confirm_policy import CREATE_TASK_REF, ConfirmPolicy, effect_lines
+from taskagent.core.errors import TaskNotFound
+from taskagent.core.models import Task
+from taskagent.core.tasks import TaskInputError, TaskService, tool_is_read_only
+
+log = logging.getLogger(__name__)
+
+BACKGROUND = "background"
+CREATE_ARGS = frozenset(
+    {
+        "name",
+        "schedule_type",
+        "schedule_value",
+        "mcp_tool",
+        "tool_args",
+        "description",
+        "use_ai_summary",
+        "summary_mode",
+        "notification_level",
+        "allow_write",  # accepted, but only the user's yes on the card counts
+    }
+)
+SUMMARY_MODE_WORDS = {  # for the confirmation cards
+    "always": "yes",
+    "changes": "on the first run and significant changes only",
+    "off": "no",
+}
+# Task tools that only change a task's state: (verb, what follows, warning style).
+STATE_CARDS: dict[str, tuple[str, str, bool]] = {
+    "remove_background_task": (
+        "Remove",
+        "The task is deleted; its run history is kept and stays readable.",
+        True,
+    ),
+    "stop_background_task": ("Stop", "It will not run until it is started again.", True),
+    "pause_background_task": ("Pause", "It keeps its schedule and can be resumed.", False),
+}
+RUN_TOOLS = frozenset({"start_background_task", "resume_background_task", "run_task_immediately"})
+
+
+def _task_id(value: Any) -> Any:
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value
+
+
+def _with_args(args: Any, limit: int) -> str:
+    """' with {...}' for a tool's arguments, or nothing when there are none."""
+    return f" with {one_line(compact(args), limit)}" if args else ""
+
+
+def _notify_words(task: Task) -> str:
+    level = task.notification_level.value
+    return {
+        "all": "every run",
+        "errors": "only when a run fails",
+        "significant": f"only on changes over {task.significance_threshold:g}%",
+        "silent": "never (saved to history only)",
+    }.get(level, level)
+
+
+class CardMaker:
+    def __init__(
+        self, tasks: TaskService, clock: Callable[[], datetime], resolve: Callable[[str], Any]
+    ) -> None:
+        self.tasks = tasks
+        self.clock = clock
+        self.resolve = resolve  # ref -> ToolInfo | None
+
+    async def card(self, cid: str, ref: str, args: dict[str, Any]) -> ConfirmationNeeded | str:
+        """The confirmation card for a call, or an error message when it cannot work."""
+        if ref == CREATE_TASK_REF:
+            return await self._create_card(cid, ref, args)
+        if ref.startswith(f"{BACKGROUND}:") and "task_id" in args:
+            try:
+                task = await self.tasks.get(_task_id(args["task_id"]))
+            except (TaskNotFound, TaskInputError) as exc:
+                return str(exc)
+            card = self._task_card(cid, ref, args, task)
+            if card is not None:
+                return card
+        return self._generic_card(cid, ref, args)
+
+    def _generic_card(self, cid: str, ref: str, args: dict[str, Any]) -> ConfirmationNeeded:
+        server, _, tool = ref.partition(":")
+        info = self.resolve(ref)
+        description = first_paragraph(getattr(info, "description", ""), 200)
+        details = (
+            f"Tool: {tool} on the MCP server “{server}”",
+            f"Arguments: {one_line(compact(args), 300) if args else 'none'}",
+            *effect_lines(info, description),
+        )
+        return ConfirmationNeeded(
+            cid, ref, f"Call {tool} ({server})?", details, args=args, destructive=True
+        )
+
+    def _task_card(
+        self, cid: str, ref: str, args: dict[str, Any], task: Task
+    ) -> ConfirmationNeeded | str | None:
+        """The card of one of taskagent's own task tools; None for any other tool."""
+        tool = ref.partition(":")[2]
+        label = f"task {task.id} “{task.name}”"
+        where = f"Runs {schedules.describe(task.schedule)}; state: {task.state.value}."
+        if tool in STATE_CARDS:
+            verb, note, destructive = STATE_CARDS[tool]
+            title = f"{verb} {label}?"
+            return ConfirmationNeeded(
+                cid, ref, title, (where, note), args=args, destructive=destructive
+            )
+        if tool in RUN_TOOLS:
+            return self._run_card(cid, ref, args, task, label, where)
+        if tool == "update_task_schedule":
+            return self._schedule_card(cid, ref, args, task, label)
+        return None
+
+    def _run_card(
+        self, cid: str, ref: str, args: dict[str, Any], task: Task, label: str, where: str
+    ) -> ConfirmationNeeded:
+        """Start, resume or run now: the task will call its tool (unattended when scheduled)."""
+        tool = ref.partition(":")[2]
+        calls = f"It calls {task.mcp_tool}{_with_args(task.tool_args, 200)}"
+        warning = self._write_note(task)
+        if tool == "run_task_immediately":
+            details = (f"{calls} once now; the run is kept in its history.", *warning)
+            return ConfirmationNeeded(
+                cid, ref, f"Run {label} now?", details, args=args, destructive=bool(warning)
+            )
+        verb = "Start" if tool.startswith("start") else "Resume"
+        runs = tuple(schedules.task_next_runs(task, 3, after=self.clock()))
+        details = (where, f"{calls} on its schedule, unattended.", *warning)
+        return ConfirmationNeeded(
+            cid, ref, f"{verb} {label}?", details, runs, args, destructive=bool(warning)
+        )
+
+    def _schedule_card(
+        self, cid: str, ref: str, args: dict[str, Any], task: Task, label: str
+    ) -> ConfirmationNeeded | str:
+        """update_task_schedule: a new schedule (with its next runs) and/or summary mode."""
+        mode_line = None
+        if args.get("summary_mode") is not None:
+            mode = str(args["summary_mode"]).strip().lower()
+            if mode not in SUMMARY_MODE_WORDS:
+                return (
+                    f"'{args['summary_mode']}' is not a summary mode (use always, changes or off)"
+                )
+            mode_line = (
+                f"AI summary: {SUMMARY_MODE_WORDS[task.ai_mode.value]} → {SUMMARY_MODE_WORDS[mode]}"
+            )
+        if mode_line is not None and not (args.get("schedule_type") or args.get("schedule_value")):
+            return ConfirmationNeeded(
+                cid, ref, f"Change the AI summaries of {label}?", (mode_line,), args=args
+            )
+        try:
+            new = schedules.parse_schedule(
+                str(args.get("schedule_type", "")),
+                str(args.get("schedule_value", "")),
+                task.timezone,
+                now=self.clock(),
+            )
+        except schedules.ScheduleError as exc:
+            return str(exc)
+        # Same grid as the scheduler: an interval stays anchored at the task's creation.
+        runs = schedules.next_runs(new, 3, after=self.clock(), anchor=task.created_at)
+        details = (
+            f"Now: {schedules.describe(task.schedule)}",
+            f"New: {schedules.describe(new)} ({new.timezone})",
+            *([mode_line] if mode_line else []),
+        )
+        title = f"Change the schedule of {label}?"
+        return ConfirmationNeeded(cid, ref, title, details, tuple(runs), args)
+
+    def _write_note(self, task: Task) -> tuple[str, ...]:
+        info = self.resolve(task.mcp_tool)
+        if info is not None and tool_is_read_only(info):
+            return ()
+        return (f"⚠ {task.mcp_tool} is not a read-only tool: it may change data.",)
+
+    async def _create_card(
+        self, cid: str, ref: str, args: dict[str, Any]
+    ) -> ConfirmationNeeded | str:
+        """The new task in words, validated as TaskService would create it."""
+        unknown = sorted(set(args) - CREATE_ARGS)
+        if unknown:
+            return f"unknown argument(s) {', '.join(unknown)} for create_background_task"
+        try:
+            task = self.tasks.build_task(
+                name=args.get("name"),
+                schedule_type=args.get("schedule_type"),
+                schedule_value=args.get("schedule_value"),
+                mcp_tool=args.get("mcp_tool"),
+                tool_args=args.get("tool_args"),
+                description=args.get("description", ""),
+                use_ai_summary=args.get("use_ai_summary"),
+                summary_mode=args.get("summary_mode") or None,
+                notification_level=args.get("notification_level") or None,
+                allow_write=True,  # checked below: the card asks about it
+            )
+        except TaskInputError as exc:
+            return str(exc)
+        if await self.tasks.repo.get_task_by_name(task.name) is not None:
+            return f"a task named '{task.name}' already exists; choose another name"
+        writes = self.tasks.needs_write_consent(task.mcp_tool)
+        runs = tuple(schedules.task_next_runs(task, 3, after=self.clock()))
+        details = [
+            f"Calls {task.mcp_tool}{_with_args(task.tool_args, 300)}",
+            f"Schedule: {schedules.describe(task.schedule)} ({task.timezone})",
+            f"AI summary: {SUMMARY_MODE_WORDS.get(task.ai_mode.value, task.ai_mode.value)}",
+            f"Notifications: {_notify_words(task)}",
+        ]
+        if task.description:
+            details.append(f"Description: {one_line(task.description, 200)}")
+        if writes:
+            details.append(
+                f"⚠ Runs a write tool unattended: {task.mcp_tool} is not marked read-only, so "
+                "every scheduled run may change data without asking you. Yes allows that."
+            )
+        title = f"Create task “{task.name}”?"
+        return ConfirmationNeeded(
+            cid, ref, title, tuple(details), runs, args, destructive=writes, runs_write_tool=writes
+        )
+
+
+class Confirmations:
+    """The cards of one conversation: whether a call asks, its card, and the answers.
+
+    A turn opens a card (`open`), yields it and awaits the future; the UI answers with
+    `answer()`, possibly before the turn asks for the next event (the answer is kept)."""
+
+    def __init__(self, policy: ConfirmPolicy, cards: CardMaker) -> None:
+        self.policy = policy
+        self.cards = cards
+        self.waiting: ConfirmationNeeded | None = None  # what the running turn waits for
+        self._pending: dict[str, asyncio.Future[bool]] = {}
+        self._refs: dict[str, str] = {}  # confirmation id -> the tool it is for
+
+    def needs_confirmation(self, ref: str) -> bool:
+        decision = self.policy.decide(ref, self.cards.resolve(ref))
+        log.debug("chat: %s %s (%s)", ref, "asks" if decision.ask else "runs", decision.reason)
+        return decision.ask
+
+    async def card(self, call_id: str, ref: str, args: dict[str, Any]) -> ConfirmationNeeded | str:
+        """The confirmation card for a call, or an error message when it cannot work."""
+        made = await self.cards.card(f"confirm-{call_id}", ref, args)
+        if isinstance(made, ConfirmationNeeded):
+            made = replace(made, can_allow=self.policy.can_allow(ref))
+        return made
+
+    def open(self, card: ConfirmationNeeded) -> asyncio.Future[bool]:
+        """Wait for an answer to `card`; the future holds the user's yes or no."""
+        future: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
+        self._pending[card.id] = future
+        self._refs[card.id] = card.name
+        self.waiting = card
+        return future
+
+    def close(self, card: ConfirmationNeeded) -> None:
+        self._pending.pop(card.id, None)
+        self._refs.pop(card.id, None)
+        self.waiting = None
+
+    def answer(self, confirmation_id: str, approved: bool, for_conversation: bool) -> bool:
+        """Deliver the user's answer; False if nothing waits for that id."""
+        future = self._pending.get(confirmation_id)
+        if future is None or future.done():
+            return False
+        ref = self._refs.get(confirmation_id)
+        if approved and for_conversation and ref is not None:
+            self.policy.allow_for_conversation(ref)
+        future.set_result(bool(approved))
+        return True
+
+    def decline_all(self) -> None:
+        """Decline every open confirmation (e.g. the chat pane is closing)."""
+        for future in list(self._pending.values()):
+            if not future.done():
+                future.set_result(False)
