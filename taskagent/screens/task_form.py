@@ -1,8 +1,9 @@
 """The task form (modal): add or edit a task.
 
 Live checks as you type: the schedule (with the next 5 runs in the task's time zone), the tool
-arguments (JSON + the tool's input schema). "Test run" calls the tool once and shows the result
-and the summary a run would store (the summariser sees a task built from the form, unsaved).
+arguments (JSON + the tool's input schema). "Test run" (TaskService.test_run) calls the tool once;
+the form shows the result and the summary a run would store (of a task built from the form,
+unsaved).
 Save goes through TaskService, whose TaskInputError names the field the message belongs next to.
 A tool that is not annotated read-only shows a switch "runs a write tool unattended"; the task
 is only saved with it on.
@@ -29,7 +30,12 @@ from taskagent.core.models import (
     SummaryMode,
     Task,
 )
-from taskagent.core.tasks import TaskInputError, WriteToolNotAllowed, parse_tool_args
+from taskagent.core.tasks import (
+    TaskInputError,
+    TestRunResult,
+    WriteToolNotAllowed,
+    parse_tool_args,
+)
 
 if TYPE_CHECKING:
     from taskagent.app import TaskAgentApp
@@ -424,37 +430,14 @@ class TaskFormScreen(ModalScreen[Task | None]):
             return
         result_view.update(Text(f"calling {ref}…", style="dim"))
         fields = self.values() | {"mcp_tool": ref, "tool_args": args}
-        if not str(fields["name"]).strip():
-            fields["name"] = "test run"  # a name is not needed to try the tool
 
-        async def job(services: Services) -> Text:
-            try:  # the task as it would be saved: its timeout, and the input of the summary
-                task: Task | None = services.tasks.build_task(**fields)
-                problem = ""
-            except TaskInputError as exc:
-                task, problem = None, str(exc)
-            try:
-                timeout = task.timeout_seconds if task is not None else None
-                result = await services.mcp.call_tool(ref, args, timeout=timeout)
-            except Exception as exc:  # ToolCallError, ToolTimeout, ServerUnavailable: shown
-                return Text(f"✗ {ref} failed: {exc}", style="red")
-            data = result.data if result.data is not None else result.text
-            text = Text(f"✓ test run of {ref}\n", style="green")
-            # The summary first (what a run would store and notify), then the raw result.
-            if task is None:
-                text.append(f"summary: not made ({problem})", style="dim")
-            else:
-                summary = await services.summarizer.summarize(task, data, None)
-                text.append(f"summary ({summary.summarizer}): ", style="bold")
-                text.append(summary.text)
-                if summary.fallback_reason:
-                    text.append(f" ({summary.fallback_reason})", style="dim")
-            text.append("\n\nresult:\n", style="bold")
-            text.append(_shown(data, result.text))
-            return text
+        async def job(services: Services) -> TestRunResult:
+            return await services.tasks.test_run(
+                fields, tools=services.mcp, summarizer=services.summarizer
+            )
 
-        def done(text: Text) -> None:
-            result_view.update(text)
+        def done(result: TestRunResult) -> None:
+            result_view.update(_test_run_text(result))
             # after the layout has its new height, so all of it comes into view
             result_view.call_after_refresh(result_view.scroll_visible, animate=False)
 
@@ -463,6 +446,24 @@ class TaskFormScreen(ModalScreen[Task | None]):
     @on(Button.Pressed, "#cancel")
     def action_cancel(self) -> None:
         self.dismiss(None)
+
+
+def _test_run_text(result: TestRunResult) -> Text:
+    """The summary first (what a run would store and notify), then the raw result."""
+    if result.error is not None:
+        return Text(f"✗ {result.ref} failed: {result.error}", style="red")
+    text = Text(f"✓ test run of {result.ref}\n", style="green")
+    if result.summary is None:
+        text.append(f"summary: not made ({result.summary_problem})", style="dim")
+    else:
+        summary = result.summary
+        text.append(f"summary ({summary.summarizer}): ", style="bold")
+        text.append(summary.text)
+        if summary.fallback_reason:
+            text.append(f" ({summary.fallback_reason})", style="dim")
+    text.append("\n\nresult:\n", style="bold")
+    text.append(_shown(result.data, result.text))
+    return text
 
 
 def _shown(data: Any, text: str | None) -> str:

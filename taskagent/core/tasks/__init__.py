@@ -2,7 +2,8 @@
 
 - `inputs`: one field at a time (TaskInputError names the field);
 - `rules`: a whole task built or merged and checked, nothing saved;
-- `service`: TaskService, the repository and the events on top.
+- `service`: TaskService, the repository and the events on top;
+- `trial`: what a test run (the task form's) needs and gives back.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from taskagent.core.tasks.inputs import (
 )
 from taskagent.core.tasks.rules import TaskRules
 from taskagent.core.tasks.service import TaskService
+from taskagent.core.tasks.trial import RunSummarizer, TestRunResult, ToolCaller
 
 __all__ = [
     "EDITABLE_FIELDS",
@@ -29,10 +31,13 @@ __all__ = [
     "MAX_GRACE_SECONDS",
     "MAX_NAME_LENGTH",
     "SCHEDULE_FIELDS",
+    "RunSummarizer",
     "TaskInputError",
     "TaskNotFound",
     "TaskRules",
     "TaskService",
+    "TestRunResult",
+    "ToolCaller",
     "ToolCatalogue",
     "WriteToolNotAllowed",
     "parse_tool_args",

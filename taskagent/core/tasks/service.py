@@ -7,7 +7,7 @@ with a message naming the field, and nothing is written.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime
 from typing import Any
 
@@ -25,6 +25,7 @@ from taskagent.core.models import (
 from taskagent.core.repository import DuplicateTaskName, Repository
 from taskagent.core.tasks.inputs import EDITABLE_FIELDS, TaskInputError, ToolCatalogue, as_bool
 from taskagent.core.tasks.rules import TaskRules
+from taskagent.core.tasks.trial import TEST_RUN_NAME, RunSummarizer, TestRunResult, ToolCaller
 
 
 class TaskService(TaskRules):
@@ -79,8 +80,84 @@ class TaskService(TaskRules):
         finished = [s for s in RunStatus if s is not RunStatus.RUNNING]
         return await self.repo.latest_run(task.id, statuses=finished)  # type: ignore[arg-type]
 
-    async def stats(self) -> dict[int, TaskStats]:
-        return await self.repo.task_stats()
+    async def find(self, task_id: int) -> Task | None:
+        """A task by id, None when there is none (a view refreshing a row that was removed)."""
+        return await self.repo.get_task(task_id)
+
+    async def names(self) -> dict[int, str]:
+        """Every task's name by id."""
+        return {t.id: t.name for t in await self.repo.list_tasks() if t.id is not None}
+
+    async def stats(self, task_ids: Iterable[int] | None = None) -> dict[int, TaskStats]:
+        """Run statistics of every task (or of `task_ids`)."""
+        return await self.repo.task_stats(task_ids)
+
+    # ---- runs (the History tab, the run log) ------------------------------------------------
+
+    async def runs(
+        self,
+        *,
+        task_id: int | None = None,
+        statuses: Iterable[RunStatus] | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        before_id: int | None = None,
+        limit: int = 50,
+    ) -> list[Run]:
+        """Runs newest first, filtered; the next page starts `before_id` (keyset paging)."""
+        return await self.repo.list_runs(
+            task_id=task_id,
+            statuses=statuses,
+            since=since,
+            until=until,
+            before_id=before_id,
+            limit=limit,
+        )
+
+    async def count_runs(
+        self,
+        *,
+        task_id: int | None = None,
+        statuses: Iterable[RunStatus] | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+    ) -> int:
+        """How many runs match the same filters as `runs`."""
+        return await self.repo.count_runs(
+            task_id=task_id, statuses=statuses, since=since, until=until
+        )
+
+    async def get_run(self, run_id: int) -> Run | None:
+        return await self.repo.get_run(run_id)
+
+    # ---- test run ---------------------------------------------------------------------------
+
+    async def test_run(
+        self, fields: Mapping[str, Any], *, tools: ToolCaller, summarizer: RunSummarizer
+    ) -> TestRunResult:
+        """Call `fields["mcp_tool"]` once with `fields["tool_args"]` (a dict) and summarise the
+        result as a run of the task built from `fields` (see `build_task`) would be; nothing is
+        saved. A field that is not valid yet does not stop the call: it then runs with the
+        default time limit and no summary is made (`summary_problem` says why)."""
+        ref = str(fields["mcp_tool"])
+        values = dict(fields)
+        if not str(values.get("name", "")).strip():
+            values["name"] = TEST_RUN_NAME
+        task: Task | None
+        try:  # the task as it would be saved: its timeout, and the input of the summary
+            task, problem = self.build_task(**values), ""
+        except TaskInputError as exc:
+            task, problem = None, str(exc)
+        timeout = task.timeout_seconds if task is not None else None
+        try:
+            result = await tools.call_tool(ref, fields["tool_args"], timeout=timeout)
+        except Exception as exc:  # ToolCallError, ToolTimeout, ServerUnavailable: shown
+            return TestRunResult(ref, error=str(exc))
+        data = result.data if result.data is not None else result.text
+        if task is None:
+            return TestRunResult(ref, data=data, text=result.text, summary_problem=problem)
+        summary = await summarizer.summarize(task, data, None)
+        return TestRunResult(ref, data=data, text=result.text, summary=summary)
 
     # ---- changes ----------------------------------------------------------------------------
 
