@@ -265,12 +265,12 @@ class HistoryView(Vertical):
         filters = self._filters()
 
         async def job(services: Services) -> tuple[list[Run], int, dict[int, str], list[Run]]:
-            runs = await services.repo.list_runs(**filters, limit=PAGE)
-            total = await services.repo.count_runs(**filters)
-            names = {t.id: t.name for t in await services.repo.list_tasks() if t.id is not None}
+            runs = await services.tasks.runs(**filters, limit=PAGE)
+            total = await services.tasks.count_runs(**filters)
+            names = await services.tasks.names()
             chart: list[Run] = []
             if filters["task_id"] is not None:  # the same time range as the table
-                chart = await services.repo.list_runs(
+                chart = await services.tasks.runs(
                     task_id=filters["task_id"],
                     since=filters["since"],
                     until=filters["until"],
@@ -330,7 +330,7 @@ class HistoryView(Vertical):
         oldest = min(self.runs)
 
         async def job(services: Services) -> list[Run]:
-            return await services.repo.list_runs(**filters, before_id=oldest, limit=PAGE)
+            return await services.tasks.runs(**filters, before_id=oldest, limit=PAGE)
 
         def done(runs: list[Run]) -> None:
             self.loading_more = False
@@ -355,7 +355,7 @@ class HistoryView(Vertical):
 
     def _fetch_run(self, run_id: int) -> None:
         async def job(services: Services) -> Run | None:
-            return await services.repo.get_run(run_id)
+            return await services.tasks.get_run(run_id)
 
         def done(run: Run | None) -> None:
             if run is None or run.id is None:

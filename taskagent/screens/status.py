@@ -144,7 +144,7 @@ class StatusView(Vertical):
         ) -> tuple[dict[str, Any], dict[int, TaskStats], dict, dict[int, Usage]]:
             status = await services.status()
             stats = await services.tasks.stats()
-            names = {t.id: t.name for t in await services.repo.list_tasks()}
+            names = await services.tasks.names()
             # While the app is still starting, the core has no ledger yet (the database-only
             # CoreBase): the per-task spend comes with the next reload.
             ledger = getattr(services, "ledger", None)

@@ -142,8 +142,8 @@ class TasksView(Vertical):
         """Fetch one task and its stats again and repaint (or re-place) its row."""
 
         async def job(services: Services) -> tuple[Task | None, TaskStats | None]:
-            task = await services.repo.get_task(task_id)
-            stats = await services.repo.task_stats([task_id])
+            task = await services.tasks.find(task_id)
+            stats = await services.tasks.stats([task_id])
             return task, stats.get(task_id)
 
         def done(result: tuple[Task | None, TaskStats | None]) -> None:

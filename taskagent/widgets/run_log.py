@@ -40,8 +40,8 @@ class RunLog(RichLog):
             return
 
         async def job(services: Services) -> tuple[str, Run | None]:
-            task = await services.repo.get_task(event.task_id)
-            run = await services.repo.get_run(event.run_id)
+            task = await services.tasks.find(event.task_id)
+            run = await services.tasks.get_run(event.run_id)
             return (task.name if task else f"task {event.task_id}"), run
 
         def done(result: tuple[str, Run | None]) -> None:
