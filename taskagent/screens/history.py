@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from rich.text import Text
 from textual import on
 from textual.app import ComposeResult
-from textual.binding import Binding, BindingType
+from textual.binding import BindingType
 from textual.containers import Horizontal, Vertical
 from textual.widgets import Input, Label, Select, Static
 
@@ -21,13 +21,14 @@ from taskagent.bridge import ExternalChange
 from taskagent.core.events import Event, RunFinished, RunStarted, TaskChanged
 from taskagent.core.models import Run, RunStatus, Task
 from taskagent.core.ui_queries import default_chart_path, numeric_paths, numeric_series
+from taskagent.keys import HISTORY, bindings
+from taskagent.ui_host import UiHost, host_of
 from taskagent.widgets.chart import SeriesChart
 from taskagent.widgets.format import duration, local, status_text
 from taskagent.widgets.run_detail import RunDetail
 from taskagent.widgets.virtual_table import Cell, Column, VirtualTable
 
 if TYPE_CHECKING:
-    from taskagent.app import TaskAgentApp
     from taskagent.services import Services
 
 PAGE = 200
@@ -89,17 +90,7 @@ class HistoryView(Vertical):
     HistoryView #history-chart-path:focus { background: $primary-background; }
     HistoryView #chart-paths { width: 1fr; padding-left: 2; color: $text-muted; }
     """
-    BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("t", "focus_filter('history-task')", "Task filter", id="history.task"),
-        Binding("f", "focus_filter('history-status')", "Status filter", id="history.status"),
-        Binding("w", "focus_filter('history-since')", "Since", id="history.since"),
-        Binding("u", "focus_filter('history-until')", "Until", id="history.until"),
-        Binding("c", "next_series", "Chart value", id="history.chart"),
-        Binding("k", "chart_path", "Chart key path", id="history.chart_path", show=False),
-        Binding("x", "export", "Export CSV", id="history.export"),
-        Binding("j", "export_json", "Export JSON", id="history.export_json", show=False),
-        Binding("escape", "clear_filters", "All runs", id="history.clear", show=False),
-    ]
+    BINDINGS: ClassVar[list[BindingType]] = bindings(HISTORY)
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
@@ -118,8 +109,8 @@ class HistoryView(Vertical):
         self.charted_task: int | None = None
 
     @property
-    def tapp(self) -> TaskAgentApp:
-        return self.app  # type: ignore[return-value]
+    def host(self) -> UiHost:
+        return host_of(self)
 
     def compose(self) -> ComposeResult:
         with Horizontal(id="history-filters"):
@@ -157,7 +148,7 @@ class HistoryView(Vertical):
         return self.query_one("#history-table", VirtualTable)
 
     def on_mount(self) -> None:
-        self.tapp.core_events.subscribe(self, self.on_core)
+        self.host.core_events.subscribe(self, self.on_core)
         self.reload()
 
     def focus_main(self) -> None:
@@ -198,7 +189,7 @@ class HistoryView(Vertical):
             self.reload()
             self.table.focus()
 
-        self.tapp.call_core(job, done=done, node=self, what="Task filter", early=True)
+        self.host.call_core(job, done=done, node=self, what="Task filter", early=True)
 
     @on(Select.Changed, "#history-status")
     def status_filter(self, event: Select.Changed) -> None:
@@ -210,7 +201,7 @@ class HistoryView(Vertical):
         until = event.input.id == "history-until"
         parse = parse_until if until else parse_since
         try:
-            moment = parse(event.value, self.tapp.clock())
+            moment = parse(event.value, self.host.clock())
         except ValueError:
             self.app.notify(
                 f"'{event.value}' is not a time: use 24h, 7d, 2026-01-31 or 2026-01-31T12:00",
@@ -278,7 +269,7 @@ class HistoryView(Vertical):
                 )
             return runs, total, names, chart
 
-        self.tapp.call_core(
+        self.host.call_core(
             job,
             done=self._loaded,
             node=self,
@@ -341,7 +332,7 @@ class HistoryView(Vertical):
             self.table.append_keys([r.id for r in runs])
             self._update_count()
 
-        self.tapp.call_core(
+        self.host.call_core(
             job, done=done, node=self, group="history-more", what="History", early=True
         )
 
@@ -383,7 +374,7 @@ class HistoryView(Vertical):
                 self.chart_runs = [r for r in self.chart_runs if r.id != run.id] + [run]
                 self._plot()
 
-        self.tapp.call_core(
+        self.host.call_core(
             job, done=done, node=self, group=f"run-{run_id}", what="History", early=True
         )
 
@@ -486,7 +477,7 @@ class HistoryView(Vertical):
         from taskagent.core.ui_queries import runs_to_csv, runs_to_json
 
         runs = [self.runs[k] for k in self.table.keys if k in self.runs]  # type: ignore[index]
-        stamp = self.tapp.clock().strftime("%Y%m%d-%H%M%S")
+        stamp = self.host.clock().strftime("%Y%m%d-%H%M%S")
 
         async def job(services: Services) -> str:
             import asyncio
@@ -502,7 +493,7 @@ class HistoryView(Vertical):
             await asyncio.to_thread(write)
             return str(path)
 
-        self.tapp.call_core(
+        self.host.call_core(
             job,
             done=lambda path: self.app.notify(f"{len(runs)} runs → {path}", title="Exported"),
             node=self,

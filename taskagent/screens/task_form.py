@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from rich.text import Text
 from textual import on
 from textual.app import ComposeResult
-from textual.binding import Binding, BindingType
+from textual.binding import BindingType
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Button, Footer, Input, Label, Select, Static, Switch, TextArea
@@ -36,9 +36,10 @@ from taskagent.core.tasks import (
     WriteToolNotAllowed,
     parse_tool_args,
 )
+from taskagent.keys import TASK_FORM, bindings
+from taskagent.ui_host import UiHost, host_of
 
 if TYPE_CHECKING:
-    from taskagent.app import TaskAgentApp
     from taskagent.core.mcp import ToolInfo
     from taskagent.services import Services
 
@@ -104,12 +105,7 @@ def schema_defaults(info: ToolInfo) -> dict[str, Any]:
 
 class TaskFormScreen(ModalScreen[Task | None]):
     CSS_PATH = "task_form.tcss"
-    BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("escape", "cancel", "Cancel", id="form.cancel"),
-        # Not priority: keys typed just before ctrl+s must reach the inputs first.
-        Binding("ctrl+s", "save", "Save", id="form.save"),
-        Binding("ctrl+t", "test_run", "Test run", id="form.test"),
-    ]
+    BINDINGS: ClassVar[list[BindingType]] = bindings(TASK_FORM)
 
     def __init__(self, task: Task | None = None) -> None:
         super().__init__()
@@ -118,8 +114,8 @@ class TaskFormScreen(ModalScreen[Task | None]):
         self._default_args_text = ""
 
     @property
-    def tapp(self) -> TaskAgentApp:
-        return self.app  # type: ignore[return-value]
+    def host(self) -> UiHost:
+        return host_of(self)
 
     # ---- layout ------------------------------------------------------------------------------
 
@@ -228,7 +224,7 @@ class TaskFormScreen(ModalScreen[Task | None]):
 
     def on_mount(self) -> None:
         if self.task_obj is None:
-            services = self.tapp.services
+            services = self.host.services
             zone = services.tasks.default_timezone if services else ""
             self.query_one("#f-timezone", Input).value = zone
             if services is not None:
@@ -236,10 +232,10 @@ class TaskFormScreen(ModalScreen[Task | None]):
                 self.query_one("#f-timeout", Input).value = f"{timeout:g}"
         self._clear_errors()
         self.query_one("#write-row").display = False
-        self.tapp.steady_cursors(self)
+        self.host.steady_cursors(self)
         self.query_one("#f-name", Input).focus()
         self.update_preview()
-        self.tapp.call_core(self._load_tools, done=self._tools_loaded, node=self, what="Tools")
+        self.host.call_core(self._load_tools, done=self._tools_loaded, node=self, what="Tools")
 
     async def _load_tools(self, services: Services) -> list[ToolInfo]:
         return await services.mcp.list_tools()
@@ -247,7 +243,7 @@ class TaskFormScreen(ModalScreen[Task | None]):
     def _tools_loaded(self, tools: list[ToolInfo]) -> None:
         self.tools = {t.ref: t for t in tools}
         zone = self.query_one("#f-timezone", Input)
-        services = self.tapp.services
+        services = self.host.services
         if not zone.value and services is not None:  # opened before the core was up
             zone.value = services.tasks.default_timezone
         timeout = self.query_one("#f-timeout", Input)
@@ -268,7 +264,7 @@ class TaskFormScreen(ModalScreen[Task | None]):
             select.value = "crypto:get_crypto_prices"
 
     def _resolve(self, ref: str) -> str:
-        services = self.tapp.services
+        services = self.host.services
         if services is None:
             return ref
         try:
@@ -308,7 +304,7 @@ class TaskFormScreen(ModalScreen[Task | None]):
         value_input.placeholder = EXAMPLES.get(ScheduleType(kind), "")
         zone = self.query_one("#f-timezone", Input).value.strip() or "UTC"
         preview = self.query_one("#schedule-preview", Static)
-        now = self.tapp.clock()
+        now = self.host.clock()
         try:
             schedule = schedules.parse_schedule(kind, value_input.value, zone, now=now)
             # The scheduler's own grid: an edited interval task stays anchored at its creation.
@@ -353,7 +349,7 @@ class TaskFormScreen(ModalScreen[Task | None]):
             self._error("tool_args", str(exc))
             return None
         ref = self.query_one("#f-tool", Select).value
-        services = self.tapp.services
+        services = self.host.services
         if services is not None and isinstance(ref, str) and ref in self.tools:
             try:
                 services.mcp.validate_args(ref, args)
@@ -364,7 +360,7 @@ class TaskFormScreen(ModalScreen[Task | None]):
         return args
 
     def _default_summary_mode(self) -> str:
-        settings = getattr(self.app, "settings", None)
+        settings = self.host.settings
         return str(getattr(settings, "ai_summary_mode", SummaryMode.ALWAYS.value))
 
     # ---- save / test -------------------------------------------------------------------------
@@ -406,7 +402,7 @@ class TaskFormScreen(ModalScreen[Task | None]):
             except TaskInputError as exc:
                 return exc
 
-        self.tapp.call_core(job, done=self._saved, node=self, group="form-save", what="Save task")
+        self.host.call_core(job, done=self._saved, node=self, group="form-save", what="Save task")
 
     def _saved(self, result: Task | TaskInputError) -> None:
         if isinstance(result, TaskInputError):
@@ -441,7 +437,7 @@ class TaskFormScreen(ModalScreen[Task | None]):
             # after the layout has its new height, so all of it comes into view
             result_view.call_after_refresh(result_view.scroll_visible, animate=False)
 
-        self.tapp.call_core(job, done=done, node=self, group="form-test", what="Test run")
+        self.host.call_core(job, done=done, node=self, group="form-test", what="Test run")
 
     @on(Button.Pressed, "#cancel")
     def action_cancel(self) -> None:
