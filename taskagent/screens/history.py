@@ -5,9 +5,8 @@ export of the loaded runs to CSV or JSON."""
 
 from __future__ import annotations
 
-import re
 from collections.abc import Hashable
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from rich.text import Text
@@ -22,6 +21,7 @@ from taskagent.core.events import Event, RunFinished, RunStarted, TaskChanged
 from taskagent.core.models import Run, RunStatus, Task
 from taskagent.core.ui_queries import default_chart_path, numeric_paths, numeric_series
 from taskagent.keys import HISTORY, bindings
+from taskagent.screens.history_filters import STATUS_FILTERS, parse_since, parse_until
 from taskagent.ui_host import UiHost, host_of
 from taskagent.widgets.chart import SeriesChart
 from taskagent.widgets.format import duration, local, status_text
@@ -41,35 +41,6 @@ COLUMNS = [
     Column("duration", "Took", 7, "right"),
     Column("text", "Summary / error"),
 ]
-STATUS_FILTERS: dict[str, list[RunStatus] | None] = {
-    "all": None,
-    "success": [RunStatus.SUCCESS],
-    "failed": [RunStatus.ERROR, RunStatus.TIMEOUT, RunStatus.INTERRUPTED],
-    "running": [RunStatus.RUNNING],
-    "skipped/missed": [RunStatus.SKIPPED, RunStatus.MISSED],
-}
-
-
-def parse_since(text: str, now: datetime) -> datetime | None:
-    """'24h', '7d', '30m' or a date 'YYYY-MM-DD' (local midnight); '' = no limit."""
-    text = text.strip().lower()
-    if not text:
-        return None
-    if m := re.fullmatch(r"(\d+)\s*([mhdw])", text):
-        unit = {"m": "minutes", "h": "hours", "d": "days", "w": "weeks"}[m.group(2)]
-        return now - timedelta(**{unit: int(m.group(1))})
-    moment = datetime.fromisoformat(text)
-    return moment if moment.tzinfo else moment.astimezone()
-
-
-def parse_until(text: str, now: datetime) -> datetime | None:
-    """The end of the range (exclusive): '2026-01-31' includes that whole day (up to the next
-    local midnight), '2026-01-31T12:00' stops at that moment, '2h' means up to 2 hours ago."""
-    text = text.strip().lower()
-    if re.fullmatch(r"\d{4}-\d{2}-\d{2}", text):
-        day = datetime.fromisoformat(text) + timedelta(days=1)
-        return day.astimezone()
-    return parse_since(text, now)
 
 
 class HistoryView(Vertical):
