@@ -50,3 +50,14 @@ def test_no_view_or_widget_reads_private_app_state() -> None:
         for match in private.finditer(path.read_text(encoding="utf-8"))
     ]
     assert offenders == []
+
+
+def test_the_app_provides_everything_the_host_protocol_names() -> None:
+    from taskagent.app import TaskAgentApp
+    from taskagent.ui_host import UiHost
+
+    members = {name for name in vars(UiHost) if not name.startswith("_")}
+    members |= set(UiHost.__annotations__)
+    assert {"call_core", "clock", "core_events", "keymap"} <= members
+    app = TaskAgentApp(lambda: None)  # type: ignore[arg-type, return-value]  # never opened
+    assert [name for name in sorted(members) if not hasattr(app, name)] == []
