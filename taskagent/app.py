@@ -15,7 +15,7 @@ import contextlib
 import importlib
 import logging
 import threading
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from contextlib import AbstractAsyncContextManager
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
@@ -33,12 +33,13 @@ from taskagent.bridge import CoreEvent, CoreStage, EventBridge, ExternalChange
 from taskagent.core.errors import TaskAgentError, is_user_facing
 from taskagent.core.events import Event
 from taskagent.core.models import utcnow
-from taskagent.keys import APP_BINDINGS
+from taskagent.keys import APP, bindings
+from taskagent.palette import TaskCommands
 from taskagent.presence import Presence
-from taskagent.screens.commands import TaskCommands
 from taskagent.screens.history import HistoryView
 from taskagent.screens.status import StatusView
 from taskagent.screens.tasks import TasksView
+from taskagent.ui_host import TABS, AddTaskRequested
 from taskagent.widgets.chat_panel import ChatPanel
 
 if TYPE_CHECKING:
@@ -48,7 +49,6 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 ServicesFactory = Callable[[], AbstractAsyncContextManager["Services"]]
-TABS = ("chat", "tasks", "history", "status")
 FIRST_SCREEN_WAIT = 1.0  # seconds the agent's imports wait for the first screen's data
 FIRST_SCREEN_SETTLE = 0.5  # and then, for it to be painted and the first keys handled
 
@@ -61,7 +61,7 @@ class TaskAgentApp(App[int]):
     TITLE = "taskagent"
     CSS_PATH = "screens/app.tcss"
     COMMANDS = App.COMMANDS | {TaskCommands}
-    BINDINGS: ClassVar[list[BindingType]] = APP_BINDINGS
+    BINDINGS: ClassVar[list[BindingType]] = bindings(APP)
 
     def __init__(
         self,
@@ -259,6 +259,11 @@ class TaskAgentApp(App[int]):
                 log.warning("services did not close within 15 s")
 
     @property
+    def keymap(self) -> Mapping[str, str]:
+        """The user's [keymap] in force (binding id -> keys), as Textual normalised it."""
+        return dict(self._keymap)
+
+    @property
     def engine_started(self) -> bool:
         """The scheduler runs here, or this app attached to a daemon (or start-up failed)."""
         return self._engine_ready.is_set()
@@ -427,6 +432,9 @@ class TaskAgentApp(App[int]):
     def action_add_task(self) -> None:
         self.query_one(TasksView).action_add()
 
+    def on_add_task_requested(self, _message: AddTaskRequested) -> None:
+        self.action_add_task()
+
     def action_show_away(self) -> None:
         if not self._away_checked.is_set():
             # Still working out what is new (start-up): answer once that is known.
@@ -469,7 +477,7 @@ class TaskAgentApp(App[int]):
         self.call_core(job, done=done, group="runs", what="Run now")
 
     def get_system_commands(self, screen: Screen[Any]) -> Iterable[SystemCommand]:
-        from taskagent.screens.commands import app_commands
+        from taskagent.palette import app_commands
 
         yield from super().get_system_commands(screen)
         yield from app_commands(self)

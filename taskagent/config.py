@@ -22,6 +22,7 @@ from taskagent.core.confirm_policy import parse_patterns
 from taskagent.core.errors import TaskAgentError
 from taskagent.core.models import NotificationLevel, SummaryMode
 from taskagent.core.prices import DEFAULT_PRICES, Price
+from taskagent.keys import BINDING_IDS
 from taskagent.paths import Paths
 
 
@@ -322,6 +323,11 @@ def _read_keymap(path: Path, table: Any) -> dict[str, str]:
     if not isinstance(table, dict):
         raise ConfigError(f"config error in {path}: 'keymap' must be a [keymap] table")
     for binding, keys in table.items():
+        if binding not in BINDING_IDS:
+            raise ConfigError(
+                f"config error in {path}: unknown binding id '{_name(binding)}' in [keymap]"
+                f"{_suggest(str(binding), list(BINDING_IDS))}; the help screen (?) lists every id"
+            )
         if not isinstance(keys, str) or not keys.strip():
             raise ConfigError(
                 f"config error in {path}: [keymap] {_name(binding)} = {_shown(keys)}: must be keys such as "

@@ -2,48 +2,41 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import ClassVar
 
 from rich.table import Table
 from rich.text import Text
 from textual.app import ComposeResult
-from textual.binding import Binding, BindingType
+from textual.binding import BindingType
 from textual.containers import VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Static
 
+from taskagent.keys import GROUPS, HELP, bindings
+from taskagent.ui_host import host_of
 from taskagent.widgets.chat_panel import UI_COMMANDS
 
 
-def _binding_rows(app_keymap: dict[str, str]) -> list[tuple[str, str, str, str]]:
-    """(where, keys, what, binding ids): the ids are what [keymap] in config.toml takes."""
-    from taskagent.app import TaskAgentApp
-    from taskagent.screens.history import HistoryView
-    from taskagent.screens.task_form import TaskFormScreen
-    from taskagent.screens.tasks import TasksView
-
-    groups = (
-        ("Everywhere", TaskAgentApp),
-        ("Tasks tab", TasksView),
-        ("History tab", HistoryView),
-        ("Task form", TaskFormScreen),
-    )
+def _binding_rows(keymap: Mapping[str, str]) -> list[tuple[str, str, str, str]]:
+    """(where, keys, what, binding ids) from the key registry with the user's `keymap` applied:
+    the ids are what [keymap] in config.toml takes."""
     rows: list[tuple[str, str, str, str]] = []
     seen: set[tuple[str, str]] = set()
-    for group, owner in groups:
-        for item in owner.BINDINGS:
-            if not isinstance(item, Binding) or not item.description:
-                continue
-            keys = app_keymap.get(item.id, item.key) if item.id else item.key
-            ident = item.id or ""
-            if (group, item.description) in seen:
+    for group in GROUPS:
+        if not group.in_help:
+            continue
+        where = group.where
+        for key in group.keys:
+            keys = keymap.get(key.id, key.keys)
+            if (where, key.description) in seen:
                 # several bindings for one action (1 and alt+1): list the keys together
                 for i, (g, k, d, ids) in enumerate(rows):
-                    if g == group and d == item.description:
-                        rows[i] = (g, f"{k}, {keys}", d, ", ".join(filter(None, (ids, ident))))
+                    if g == where and d == key.description:
+                        rows[i] = (g, f"{k}, {keys}", d, ", ".join(filter(None, (ids, key.id))))
                 continue
-            seen.add((group, item.description))
-            rows.append((group, keys, item.description, ident))
+            seen.add((where, key.description))
+            rows.append((where, keys, key.description, key.id))
     rows.append(("Everywhere", "ctrl+p", "Command palette (every action)", ""))
     return rows
 
@@ -62,14 +55,12 @@ class HelpScreen(ModalScreen[None]):
         padding: 0 1;
     }
     """
-    BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("escape,q,question_mark,f1", "dismiss", "Close", id="help.close")
-    ]
+    BINDINGS: ClassVar[list[BindingType]] = bindings(HELP)
 
     def compose(self) -> ComposeResult:
         from taskagent.core.slash import COMMANDS  # heavy (the chat session); only when shown
 
-        keymap = dict(getattr(self.app, "_keymap", {}) or {})
+        keymap = host_of(self).keymap
         keys = Table(title="Keys", expand=True, show_edge=False)
         keys.add_column("Where", style="dim")
         keys.add_column("Key", style="bold cyan")

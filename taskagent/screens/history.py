@@ -5,15 +5,14 @@ export of the loaded runs to CSV or JSON."""
 
 from __future__ import annotations
 
-import re
 from collections.abc import Hashable
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from rich.text import Text
 from textual import on
 from textual.app import ComposeResult
-from textual.binding import Binding, BindingType
+from textual.binding import BindingType
 from textual.containers import Horizontal, Vertical
 from textual.widgets import Input, Label, Select, Static
 
@@ -21,13 +20,15 @@ from taskagent.bridge import ExternalChange
 from taskagent.core.events import Event, RunFinished, RunStarted, TaskChanged
 from taskagent.core.models import Run, RunStatus, Task
 from taskagent.core.ui_queries import default_chart_path, numeric_paths, numeric_series
+from taskagent.keys import HISTORY, bindings
+from taskagent.screens.history_filters import STATUS_FILTERS, parse_since, parse_until
+from taskagent.ui_host import UiHost, host_of
 from taskagent.widgets.chart import SeriesChart
 from taskagent.widgets.format import duration, local, status_text
 from taskagent.widgets.run_detail import RunDetail
 from taskagent.widgets.virtual_table import Cell, Column, VirtualTable
 
 if TYPE_CHECKING:
-    from taskagent.app import TaskAgentApp
     from taskagent.services import Services
 
 PAGE = 200
@@ -40,35 +41,6 @@ COLUMNS = [
     Column("duration", "Took", 7, "right"),
     Column("text", "Summary / error"),
 ]
-STATUS_FILTERS: dict[str, list[RunStatus] | None] = {
-    "all": None,
-    "success": [RunStatus.SUCCESS],
-    "failed": [RunStatus.ERROR, RunStatus.TIMEOUT, RunStatus.INTERRUPTED],
-    "running": [RunStatus.RUNNING],
-    "skipped/missed": [RunStatus.SKIPPED, RunStatus.MISSED],
-}
-
-
-def parse_since(text: str, now: datetime) -> datetime | None:
-    """'24h', '7d', '30m' or a date 'YYYY-MM-DD' (local midnight); '' = no limit."""
-    text = text.strip().lower()
-    if not text:
-        return None
-    if m := re.fullmatch(r"(\d+)\s*([mhdw])", text):
-        unit = {"m": "minutes", "h": "hours", "d": "days", "w": "weeks"}[m.group(2)]
-        return now - timedelta(**{unit: int(m.group(1))})
-    moment = datetime.fromisoformat(text)
-    return moment if moment.tzinfo else moment.astimezone()
-
-
-def parse_until(text: str, now: datetime) -> datetime | None:
-    """The end of the range (exclusive): '2026-01-31' includes that whole day (up to the next
-    local midnight), '2026-01-31T12:00' stops at that moment, '2h' means up to 2 hours ago."""
-    text = text.strip().lower()
-    if re.fullmatch(r"\d{4}-\d{2}-\d{2}", text):
-        day = datetime.fromisoformat(text) + timedelta(days=1)
-        return day.astimezone()
-    return parse_since(text, now)
 
 
 class HistoryView(Vertical):
@@ -89,17 +61,7 @@ class HistoryView(Vertical):
     HistoryView #history-chart-path:focus { background: $primary-background; }
     HistoryView #chart-paths { width: 1fr; padding-left: 2; color: $text-muted; }
     """
-    BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("t", "focus_filter('history-task')", "Task filter", id="history.task"),
-        Binding("f", "focus_filter('history-status')", "Status filter", id="history.status"),
-        Binding("w", "focus_filter('history-since')", "Since", id="history.since"),
-        Binding("u", "focus_filter('history-until')", "Until", id="history.until"),
-        Binding("c", "next_series", "Chart value", id="history.chart"),
-        Binding("k", "chart_path", "Chart key path", id="history.chart_path", show=False),
-        Binding("x", "export", "Export CSV", id="history.export"),
-        Binding("j", "export_json", "Export JSON", id="history.export_json", show=False),
-        Binding("escape", "clear_filters", "All runs", id="history.clear", show=False),
-    ]
+    BINDINGS: ClassVar[list[BindingType]] = bindings(HISTORY)
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
@@ -118,8 +80,8 @@ class HistoryView(Vertical):
         self.charted_task: int | None = None
 
     @property
-    def tapp(self) -> TaskAgentApp:
-        return self.app  # type: ignore[return-value]
+    def host(self) -> UiHost:
+        return host_of(self)
 
     def compose(self) -> ComposeResult:
         with Horizontal(id="history-filters"):
@@ -157,7 +119,7 @@ class HistoryView(Vertical):
         return self.query_one("#history-table", VirtualTable)
 
     def on_mount(self) -> None:
-        self.tapp.core_events.subscribe(self, self.on_core)
+        self.host.core_events.subscribe(self, self.on_core)
         self.reload()
 
     def focus_main(self) -> None:
@@ -198,7 +160,7 @@ class HistoryView(Vertical):
             self.reload()
             self.table.focus()
 
-        self.tapp.call_core(job, done=done, node=self, what="Task filter", early=True)
+        self.host.call_core(job, done=done, node=self, what="Task filter", early=True)
 
     @on(Select.Changed, "#history-status")
     def status_filter(self, event: Select.Changed) -> None:
@@ -210,7 +172,7 @@ class HistoryView(Vertical):
         until = event.input.id == "history-until"
         parse = parse_until if until else parse_since
         try:
-            moment = parse(event.value, self.tapp.clock())
+            moment = parse(event.value, self.host.clock())
         except ValueError:
             self.app.notify(
                 f"'{event.value}' is not a time: use 24h, 7d, 2026-01-31 or 2026-01-31T12:00",
@@ -265,12 +227,12 @@ class HistoryView(Vertical):
         filters = self._filters()
 
         async def job(services: Services) -> tuple[list[Run], int, dict[int, str], list[Run]]:
-            runs = await services.repo.list_runs(**filters, limit=PAGE)
-            total = await services.repo.count_runs(**filters)
-            names = {t.id: t.name for t in await services.repo.list_tasks() if t.id is not None}
+            runs = await services.tasks.runs(**filters, limit=PAGE)
+            total = await services.tasks.count_runs(**filters)
+            names = await services.tasks.names()
             chart: list[Run] = []
             if filters["task_id"] is not None:  # the same time range as the table
-                chart = await services.repo.list_runs(
+                chart = await services.tasks.runs(
                     task_id=filters["task_id"],
                     since=filters["since"],
                     until=filters["until"],
@@ -278,7 +240,7 @@ class HistoryView(Vertical):
                 )
             return runs, total, names, chart
 
-        self.tapp.call_core(
+        self.host.call_core(
             job,
             done=self._loaded,
             node=self,
@@ -330,7 +292,7 @@ class HistoryView(Vertical):
         oldest = min(self.runs)
 
         async def job(services: Services) -> list[Run]:
-            return await services.repo.list_runs(**filters, before_id=oldest, limit=PAGE)
+            return await services.tasks.runs(**filters, before_id=oldest, limit=PAGE)
 
         def done(runs: list[Run]) -> None:
             self.loading_more = False
@@ -341,7 +303,7 @@ class HistoryView(Vertical):
             self.table.append_keys([r.id for r in runs])
             self._update_count()
 
-        self.tapp.call_core(
+        self.host.call_core(
             job, done=done, node=self, group="history-more", what="History", early=True
         )
 
@@ -355,7 +317,7 @@ class HistoryView(Vertical):
 
     def _fetch_run(self, run_id: int) -> None:
         async def job(services: Services) -> Run | None:
-            return await services.repo.get_run(run_id)
+            return await services.tasks.get_run(run_id)
 
         def done(run: Run | None) -> None:
             if run is None or run.id is None:
@@ -383,7 +345,7 @@ class HistoryView(Vertical):
                 self.chart_runs = [r for r in self.chart_runs if r.id != run.id] + [run]
                 self._plot()
 
-        self.tapp.call_core(
+        self.host.call_core(
             job, done=done, node=self, group=f"run-{run_id}", what="History", early=True
         )
 
@@ -486,7 +448,7 @@ class HistoryView(Vertical):
         from taskagent.core.ui_queries import runs_to_csv, runs_to_json
 
         runs = [self.runs[k] for k in self.table.keys if k in self.runs]  # type: ignore[index]
-        stamp = self.tapp.clock().strftime("%Y%m%d-%H%M%S")
+        stamp = self.host.clock().strftime("%Y%m%d-%H%M%S")
 
         async def job(services: Services) -> str:
             import asyncio
@@ -502,7 +464,7 @@ class HistoryView(Vertical):
             await asyncio.to_thread(write)
             return str(path)
 
-        self.tapp.call_core(
+        self.host.call_core(
             job,
             done=lambda path: self.app.notify(f"{len(runs)} runs → {path}", title="Exported"),
             node=self,

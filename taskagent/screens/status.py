@@ -19,11 +19,11 @@ from taskagent.core.events import Event, RunFinished, TaskChanged
 from taskagent.core.ledger import Usage
 from taskagent.core.models import TaskStats, from_iso
 from taskagent.core.prices import format_cost
+from taskagent.ui_host import UiHost, host_of
 from taskagent.widgets.format import local, percent, relative, size
 from taskagent.widgets.run_log import RunLog
 
 if TYPE_CHECKING:
-    from taskagent.app import TaskAgentApp
     from taskagent.services import Services
 
 REFRESH_SECONDS = 5.0
@@ -107,8 +107,8 @@ class StatusView(Vertical):
         self._dirty = False
 
     @property
-    def tapp(self) -> TaskAgentApp:
-        return self.app  # type: ignore[return-value]
+    def host(self) -> UiHost:
+        return host_of(self)
 
     def compose(self) -> ComposeResult:
         with Horizontal(id="status-top"):
@@ -119,7 +119,7 @@ class StatusView(Vertical):
         yield RunLog(id="run-log")
 
     def on_mount(self) -> None:
-        self.tapp.core_events.subscribe(self, self.on_core)
+        self.host.core_events.subscribe(self, self.on_core)
         self.set_interval(REFRESH_SECONDS, self.reload, name="status-refresh")
         self.set_interval(1.0, self._tick, name="status-tick")
         self.reload()
@@ -144,7 +144,7 @@ class StatusView(Vertical):
         ) -> tuple[dict[str, Any], dict[int, TaskStats], dict, dict[int, Usage]]:
             status = await services.status()
             stats = await services.tasks.stats()
-            names = {t.id: t.name for t in await services.repo.list_tasks()}
+            names = await services.tasks.names()
             # While the app is still starting, the core has no ledger yet (the database-only
             # CoreBase): the per-task spend comes with the next reload.
             ledger = getattr(services, "ledger", None)
@@ -157,13 +157,13 @@ class StatusView(Vertical):
             self._render_overview()
             self._render_tasks()
 
-        self.tapp.call_core(
+        self.host.call_core(
             job, done=done, node=self, group="status", exclusive=True, what="Status", early=True
         )
 
     def _render_overview(self) -> None:
         status = self.status or {}
-        app = self.tapp
+        app = self.host
         now = app.clock()
         lines = Table.grid(padding=(0, 2))
         lines.add_column(style="bold")

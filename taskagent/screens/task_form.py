@@ -1,8 +1,9 @@
 """The task form (modal): add or edit a task.
 
 Live checks as you type: the schedule (with the next 5 runs in the task's time zone), the tool
-arguments (JSON + the tool's input schema). "Test run" calls the tool once and shows the result
-and the summary a run would store (the summariser sees a task built from the form, unsaved).
+arguments (JSON + the tool's input schema). "Test run" (TaskService.test_run) calls the tool once;
+the form shows the result and the summary a run would store (of a task built from the form,
+unsaved).
 Save goes through TaskService, whose TaskInputError names the field the message belongs next to.
 A tool that is not annotated read-only shows a switch "runs a write tool unattended"; the task
 is only saved with it on.
@@ -16,7 +17,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from rich.text import Text
 from textual import on
 from textual.app import ComposeResult
-from textual.binding import Binding, BindingType
+from textual.binding import BindingType
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Button, Footer, Input, Label, Select, Static, Switch, TextArea
@@ -29,10 +30,16 @@ from taskagent.core.models import (
     SummaryMode,
     Task,
 )
-from taskagent.core.tasks import TaskInputError, WriteToolNotAllowed, parse_tool_args
+from taskagent.core.tasks import (
+    TaskInputError,
+    TestRunResult,
+    WriteToolNotAllowed,
+    parse_tool_args,
+)
+from taskagent.keys import TASK_FORM, bindings
+from taskagent.ui_host import UiHost, host_of
 
 if TYPE_CHECKING:
-    from taskagent.app import TaskAgentApp
     from taskagent.core.mcp import ToolInfo
     from taskagent.services import Services
 
@@ -98,12 +105,7 @@ def schema_defaults(info: ToolInfo) -> dict[str, Any]:
 
 class TaskFormScreen(ModalScreen[Task | None]):
     CSS_PATH = "task_form.tcss"
-    BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("escape", "cancel", "Cancel", id="form.cancel"),
-        # Not priority: keys typed just before ctrl+s must reach the inputs first.
-        Binding("ctrl+s", "save", "Save", id="form.save"),
-        Binding("ctrl+t", "test_run", "Test run", id="form.test"),
-    ]
+    BINDINGS: ClassVar[list[BindingType]] = bindings(TASK_FORM)
 
     def __init__(self, task: Task | None = None) -> None:
         super().__init__()
@@ -112,8 +114,8 @@ class TaskFormScreen(ModalScreen[Task | None]):
         self._default_args_text = ""
 
     @property
-    def tapp(self) -> TaskAgentApp:
-        return self.app  # type: ignore[return-value]
+    def host(self) -> UiHost:
+        return host_of(self)
 
     # ---- layout ------------------------------------------------------------------------------
 
@@ -222,7 +224,7 @@ class TaskFormScreen(ModalScreen[Task | None]):
 
     def on_mount(self) -> None:
         if self.task_obj is None:
-            services = self.tapp.services
+            services = self.host.services
             zone = services.tasks.default_timezone if services else ""
             self.query_one("#f-timezone", Input).value = zone
             if services is not None:
@@ -230,10 +232,10 @@ class TaskFormScreen(ModalScreen[Task | None]):
                 self.query_one("#f-timeout", Input).value = f"{timeout:g}"
         self._clear_errors()
         self.query_one("#write-row").display = False
-        self.tapp.steady_cursors(self)
+        self.host.steady_cursors(self)
         self.query_one("#f-name", Input).focus()
         self.update_preview()
-        self.tapp.call_core(self._load_tools, done=self._tools_loaded, node=self, what="Tools")
+        self.host.call_core(self._load_tools, done=self._tools_loaded, node=self, what="Tools")
 
     async def _load_tools(self, services: Services) -> list[ToolInfo]:
         return await services.mcp.list_tools()
@@ -241,7 +243,7 @@ class TaskFormScreen(ModalScreen[Task | None]):
     def _tools_loaded(self, tools: list[ToolInfo]) -> None:
         self.tools = {t.ref: t for t in tools}
         zone = self.query_one("#f-timezone", Input)
-        services = self.tapp.services
+        services = self.host.services
         if not zone.value and services is not None:  # opened before the core was up
             zone.value = services.tasks.default_timezone
         timeout = self.query_one("#f-timeout", Input)
@@ -262,7 +264,7 @@ class TaskFormScreen(ModalScreen[Task | None]):
             select.value = "crypto:get_crypto_prices"
 
     def _resolve(self, ref: str) -> str:
-        services = self.tapp.services
+        services = self.host.services
         if services is None:
             return ref
         try:
@@ -302,7 +304,7 @@ class TaskFormScreen(ModalScreen[Task | None]):
         value_input.placeholder = EXAMPLES.get(ScheduleType(kind), "")
         zone = self.query_one("#f-timezone", Input).value.strip() or "UTC"
         preview = self.query_one("#schedule-preview", Static)
-        now = self.tapp.clock()
+        now = self.host.clock()
         try:
             schedule = schedules.parse_schedule(kind, value_input.value, zone, now=now)
             # The scheduler's own grid: an edited interval task stays anchored at its creation.
@@ -347,7 +349,7 @@ class TaskFormScreen(ModalScreen[Task | None]):
             self._error("tool_args", str(exc))
             return None
         ref = self.query_one("#f-tool", Select).value
-        services = self.tapp.services
+        services = self.host.services
         if services is not None and isinstance(ref, str) and ref in self.tools:
             try:
                 services.mcp.validate_args(ref, args)
@@ -358,7 +360,7 @@ class TaskFormScreen(ModalScreen[Task | None]):
         return args
 
     def _default_summary_mode(self) -> str:
-        settings = getattr(self.app, "settings", None)
+        settings = self.host.settings
         return str(getattr(settings, "ai_summary_mode", SummaryMode.ALWAYS.value))
 
     # ---- save / test -------------------------------------------------------------------------
@@ -400,7 +402,7 @@ class TaskFormScreen(ModalScreen[Task | None]):
             except TaskInputError as exc:
                 return exc
 
-        self.tapp.call_core(job, done=self._saved, node=self, group="form-save", what="Save task")
+        self.host.call_core(job, done=self._saved, node=self, group="form-save", what="Save task")
 
     def _saved(self, result: Task | TaskInputError) -> None:
         if isinstance(result, TaskInputError):
@@ -424,45 +426,40 @@ class TaskFormScreen(ModalScreen[Task | None]):
             return
         result_view.update(Text(f"calling {ref}…", style="dim"))
         fields = self.values() | {"mcp_tool": ref, "tool_args": args}
-        if not str(fields["name"]).strip():
-            fields["name"] = "test run"  # a name is not needed to try the tool
 
-        async def job(services: Services) -> Text:
-            try:  # the task as it would be saved: its timeout, and the input of the summary
-                task: Task | None = services.tasks.build_task(**fields)
-                problem = ""
-            except TaskInputError as exc:
-                task, problem = None, str(exc)
-            try:
-                timeout = task.timeout_seconds if task is not None else None
-                result = await services.mcp.call_tool(ref, args, timeout=timeout)
-            except Exception as exc:  # ToolCallError, ToolTimeout, ServerUnavailable: shown
-                return Text(f"✗ {ref} failed: {exc}", style="red")
-            data = result.data if result.data is not None else result.text
-            text = Text(f"✓ test run of {ref}\n", style="green")
-            # The summary first (what a run would store and notify), then the raw result.
-            if task is None:
-                text.append(f"summary: not made ({problem})", style="dim")
-            else:
-                summary = await services.summarizer.summarize(task, data, None)
-                text.append(f"summary ({summary.summarizer}): ", style="bold")
-                text.append(summary.text)
-                if summary.fallback_reason:
-                    text.append(f" ({summary.fallback_reason})", style="dim")
-            text.append("\n\nresult:\n", style="bold")
-            text.append(_shown(data, result.text))
-            return text
+        async def job(services: Services) -> TestRunResult:
+            return await services.tasks.test_run(
+                fields, tools=services.mcp, summarizer=services.summarizer
+            )
 
-        def done(text: Text) -> None:
-            result_view.update(text)
+        def done(result: TestRunResult) -> None:
+            result_view.update(_test_run_text(result))
             # after the layout has its new height, so all of it comes into view
             result_view.call_after_refresh(result_view.scroll_visible, animate=False)
 
-        self.tapp.call_core(job, done=done, node=self, group="form-test", what="Test run")
+        self.host.call_core(job, done=done, node=self, group="form-test", what="Test run")
 
     @on(Button.Pressed, "#cancel")
     def action_cancel(self) -> None:
         self.dismiss(None)
+
+
+def _test_run_text(result: TestRunResult) -> Text:
+    """The summary first (what a run would store and notify), then the raw result."""
+    if result.error is not None:
+        return Text(f"✗ {result.ref} failed: {result.error}", style="red")
+    text = Text(f"✓ test run of {result.ref}\n", style="green")
+    if result.summary is None:
+        text.append(f"summary: not made ({result.summary_problem})", style="dim")
+    else:
+        summary = result.summary
+        text.append(f"summary ({summary.summarizer}): ", style="bold")
+        text.append(summary.text)
+        if summary.fallback_reason:
+            text.append(f" ({summary.fallback_reason})", style="dim")
+    text.append("\n\nresult:\n", style="bold")
+    text.append(_shown(result.data, result.text))
+    return text
 
 
 def _shown(data: Any, text: str | None) -> str:

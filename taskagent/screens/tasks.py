@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from rich.text import Text
 from textual import on
 from textual.app import ComposeResult
-from textual.binding import Binding, BindingType
+from textual.binding import BindingType
 from textual.containers import Horizontal, Vertical
 from textual.widgets import Input, Static
 
@@ -18,11 +18,12 @@ from taskagent.bridge import ExternalChange
 from taskagent.core import schedules
 from taskagent.core.events import Event, RunFinished, RunStarted, TaskChanged
 from taskagent.core.models import RunStatus, Task, TaskState, TaskStats
+from taskagent.keys import TASKS, bindings
+from taskagent.ui_host import UiHost, host_of
 from taskagent.widgets.format import percent, relative, status_mark
 from taskagent.widgets.virtual_table import Cell, Column, VirtualTable
 
 if TYPE_CHECKING:
-    from taskagent.app import TaskAgentApp
     from taskagent.services import Services
 
 COLUMNS = [  # fits 87 cells (150 columns with the chat pane open) by shrinking Schedule & Tool
@@ -50,19 +51,7 @@ class TasksView(Vertical):
     TasksView #task-filter { width: 1fr; }
     TasksView #task-count { width: auto; padding: 1 1 0 1; color: $text-muted; }
     """
-    BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("a", "add", "Add", id="tasks.add"),
-        Binding("e", "edit", "Edit", id="tasks.edit"),
-        Binding("d", "delete", "Delete", id="tasks.delete"),
-        Binding("p", "pause", "Pause/resume", id="tasks.pause"),
-        Binding("s", "start_stop", "Start/stop", id="tasks.start_stop"),
-        Binding("r", "run_now", "Run now", id="tasks.run"),
-        Binding("h", "history", "History", id="tasks.history"),
-        Binding("slash", "filter", "Filter", id="tasks.filter"),
-        Binding("o", "sort(1)", "Sort", id="tasks.sort"),
-        Binding("O", "sort(-1)", "Sort back", id="tasks.sort_back", show=False),
-        Binding("escape", "clear_filter", "Clear filter", id="tasks.clear_filter", show=False),
-    ]
+    BINDINGS: ClassVar[list[BindingType]] = bindings(TASKS)
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
@@ -74,8 +63,8 @@ class TasksView(Vertical):
         self.loaded = False
 
     @property
-    def tapp(self) -> TaskAgentApp:
-        return self.app  # type: ignore[return-value]
+    def host(self) -> UiHost:
+        return host_of(self)
 
     def compose(self) -> ComposeResult:
         with Horizontal(id="task-bar"):
@@ -89,7 +78,7 @@ class TasksView(Vertical):
 
     def on_mount(self) -> None:
         self.table.sort_column = "id"
-        self.tapp.core_events.subscribe(self, self.on_core)
+        self.host.core_events.subscribe(self, self.on_core)
         self.set_interval(1.0, self.table.refresh, name="relative-times")
         self.reload()
 
@@ -102,7 +91,7 @@ class TasksView(Vertical):
         async def job(services: Services) -> tuple[list[Task], dict[int, TaskStats]]:
             return await services.tasks.list_tasks(), await services.tasks.stats()
 
-        self.tapp.call_core(
+        self.host.call_core(
             job,
             done=self._loaded,
             node=self,
@@ -142,8 +131,8 @@ class TasksView(Vertical):
         """Fetch one task and its stats again and repaint (or re-place) its row."""
 
         async def job(services: Services) -> tuple[Task | None, TaskStats | None]:
-            task = await services.repo.get_task(task_id)
-            stats = await services.repo.task_stats([task_id])
+            task = await services.tasks.find(task_id)
+            stats = await services.tasks.stats([task_id])
             return task, stats.get(task_id)
 
         def done(result: tuple[Task | None, TaskStats | None]) -> None:
@@ -162,7 +151,7 @@ class TasksView(Vertical):
             else:
                 self.table.refresh_key(task_id)
 
-        self.tapp.call_core(
+        self.host.call_core(
             job, done=done, node=self, group=f"task-{task_id}", what="Tasks", early=True
         )
 
@@ -247,7 +236,7 @@ class TasksView(Vertical):
     def cells(self, key: Hashable) -> list[Cell]:
         task = self.tasks[key]  # type: ignore[index]
         stats = self.stats.get(key)  # type: ignore[arg-type]
-        now = self.tapp.clock()
+        now = self.host.clock()
         state = self._state(task)
         last: Cell = "-"
         if task.last_run is not None or (stats and stats.last_run_time):
@@ -310,7 +299,7 @@ class TasksView(Vertical):
             self.tasks[saved.id] = saved
             self.described[saved.id] = schedules.describe(saved.schedule)
             self.apply_view(select=saved.id)
-            self.tapp.action_show_tab("tasks")
+            self.host.action_show_tab("tasks")
 
     def action_delete(self) -> None:
         from taskagent.screens.confirm import ConfirmScreen
@@ -322,7 +311,7 @@ class TasksView(Vertical):
 
         def confirmed(yes: bool | None) -> None:
             if yes:
-                self.tapp.call_core(
+                self.host.call_core(
                     lambda s: s.tasks.remove(task_id),
                     done=lambda t: self.app.notify(f"deleted task {t.id} ({t.name})"),
                     what="Delete task",
@@ -363,14 +352,14 @@ class TasksView(Vertical):
         async def job(services: Services) -> Task:
             return await getattr(services.tasks, method)(task_id)
 
-        self.tapp.call_core(
+        self.host.call_core(
             job, done=lambda t: self.app.notify(f"{past} {t.name}"), what=what, early=True
         )
 
     def action_run_now(self) -> None:
         if (task := self._selected()) is not None and task.id is not None:
             self.app.notify(f"running {task.name}…", timeout=2)
-            self.tapp.run_task_now(task.id)
+            self.host.run_task_now(task.id)
 
     def select_task(self, task_id: int) -> None:
         """Put the cursor on a task (a notification's "Open"), clearing a filter hiding it."""
@@ -386,4 +375,4 @@ class TasksView(Vertical):
 
     def action_history(self) -> None:
         if (task := self._selected()) is not None:
-            self.tapp.show_history(task_id=task.id)
+            self.host.show_history(task_id=task.id)

@@ -13,10 +13,12 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from rich.text import Text
 from textual import on
 from textual.app import ComposeResult
-from textual.binding import Binding, BindingType
+from textual.binding import BindingType
 from textual.containers import Horizontal, Vertical
 from textual.message import Message
 from textual.widgets import Button, Static
+
+from taskagent.keys import CHAT_CARD, bindings
 
 if TYPE_CHECKING:
     from taskagent.core.chat import ConfirmationNeeded
@@ -103,11 +105,7 @@ class ConfirmCard(Vertical):
     ConfirmCard .card-outcome.-yes { color: $text-success; }
     ConfirmCard .card-outcome.-no { color: $text-muted; }
     """
-    BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("y", "answer(True)", "Yes", id="chat.confirm.yes"),
-        Binding("n", "answer(False)", "No", id="chat.confirm.no"),
-        Binding("a", "always", "Allow this tool for this chat", id="chat.confirm.always"),
-    ]
+    BINDINGS: ClassVar[list[BindingType]] = bindings(CHAT_CARD)
 
     class Answered(Message):
         def __init__(self, card: ConfirmCard, approved: bool, always: bool = False) -> None:

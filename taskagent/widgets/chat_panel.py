@@ -18,20 +18,21 @@ from rich.text import Text
 from textual import events, on
 from textual.app import ComposeResult
 from textual.await_complete import AwaitComplete
-from textual.binding import Binding, BindingType
+from textual.binding import Binding, BindingsMap, BindingType
 from textual.containers import Vertical, VerticalScroll
 from textual.suggester import SuggestFromList
 from textual.widget import AwaitMount, Widget
 from textual.widgets import Input, Static
 from textual.worker import Worker
 
+from taskagent.keys import APP, bindings
+from taskagent.ui_host import AddTaskRequested, UiHost, host_of
 from taskagent.widgets.chat_cards import ConfirmCard, ToolCard
 
 if TYPE_CHECKING:
     from textual.widgets import Markdown
     from textual.widgets.markdown import MarkdownStream
 
-    from taskagent.app import TaskAgentApp
     from taskagent.core.chat import ChatLine
     from taskagent.core.slash import Reply
     from taskagent.core.ui_queries import AwaySummary
@@ -99,18 +100,18 @@ class ChatInput(Input):
 
     def _switch_tab(self, key: str) -> bool:
         """A tab key (or ?, help) pressed in the empty input: do what it does elsewhere."""
-        tapp: TaskAgentApp = self.app  # type: ignore[assignment]
+        host = host_of(self)
         # The app's own bindings with the user's [keymap] applied (as Textual's screen does;
         # active_bindings leaves out the keys an Input consumes, which these are).
-        bindings = tapp._bindings.copy()
-        bindings.apply_keymap(tapp._keymap)
-        for binding in bindings.key_to_bindings.get(key, []):
+        app_keys = BindingsMap(bindings(APP))
+        app_keys.apply_keymap(dict(host.keymap))
+        for binding in app_keys.key_to_bindings.get(key, []):
             if binding.action == "help":
-                tapp.action_help()
+                host.action_help()
                 return True
             match = TAB_ACTION.fullmatch(binding.action)
-            if match is not None and match.group(1) != tapp.active_tab:
-                tapp.action_show_tab(match.group(1))
+            if match is not None and match.group(1) != host.active_tab:
+                host.action_show_tab(match.group(1))
                 return True
         return False
 
@@ -183,8 +184,8 @@ class ChatPanel(Vertical):
         self.waiting: ConfirmCard | None = None
 
     @property
-    def tapp(self) -> TaskAgentApp:
-        return self.app  # type: ignore[return-value]
+    def host(self) -> UiHost:
+        return host_of(self)
 
     def compose(self) -> ComposeResult:
         yield VerticalScroll(id="chat-log")
@@ -298,13 +299,13 @@ class ChatPanel(Vertical):
             hint = "answer the card above (y / n)" if card is not None else "wait for it"
             self.write(f"The agent is still answering the previous message; {hint}.", "notice")
             return
-        if not self.tapp.ready:
+        if not self.host.ready:
             self.write_system("starting… the message is sent as soon as the core is ready")
 
         async def job(services: Services) -> None:
             await self._run_turn(services, text)
 
-        self._turn = self.tapp.call_core(job, node=self, group="chat-turn", what="Chat")
+        self._turn = self.host.call_core(job, node=self, group="chat-turn", what="Chat")
 
     async def _run_turn(self, services: Services, text: str) -> None:
         from taskagent.core.chat import (
@@ -370,7 +371,7 @@ class ChatPanel(Vertical):
 
     @on(ConfirmCard.Answered)
     def answered(self, event: ConfirmCard.Answered) -> None:
-        services = self.tapp.services
+        services = self.host.services
         delivered = services is not None and services.chat.confirm(
             event.card.confirmation_id, event.approved, for_conversation=event.always
         )
@@ -388,7 +389,7 @@ class ChatPanel(Vertical):
     def run_command(self, text: str) -> None:
         head = " ".join(text.lower().split()[:2])
         if head == "/tasks add":
-            self.tapp.query_one("TasksView").action_add()  # type: ignore[attr-defined]
+            self.post_message(AddTaskRequested())
             return
         if head == "/quit":
             self.app.exit(0)
@@ -400,9 +401,9 @@ class ChatPanel(Vertical):
         from taskagent.core.slash import needs_agent
 
         early = not needs_agent(text)  # /tasks list & co. need only the database
-        if not self.tapp.ready and not early:
+        if not self.host.ready and not early:
             self.write_system("starting… the command runs as soon as the core is ready")
-        self.tapp.call_core(
+        self.host.call_core(
             job, done=self.show_reply, node=self, group="chat", what=text, early=early
         )
 
@@ -415,7 +416,7 @@ class ChatPanel(Vertical):
             self.write_system(reply.text)
             return
         if reply.action == "open_task_form":
-            self.tapp.query_one("TasksView").action_add()  # type: ignore[attr-defined]
+            self.post_message(AddTaskRequested())
             return
         if reply.action == "confirm" and reply.confirm_command:
             from taskagent.screens.confirm import ConfirmScreen

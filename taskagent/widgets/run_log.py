@@ -9,10 +9,10 @@ from rich.text import Text
 from textual.widgets import RichLog
 
 from taskagent.core.events import Event, RunFinished, RunRetrying, RunStarted
+from taskagent.ui_host import UiHost, host_of
 from taskagent.widgets.format import STATUS_MARKS, duration
 
 if TYPE_CHECKING:
-    from taskagent.app import TaskAgentApp
     from taskagent.core.models import Run
     from taskagent.services import Services
 
@@ -29,32 +29,32 @@ class RunLog(RichLog):
         self.border_title = "Live run log"
 
     @property
-    def tapp(self) -> TaskAgentApp:
-        return self.app  # type: ignore[return-value]
+    def host(self) -> UiHost:
+        return host_of(self)
 
     def on_mount(self) -> None:
-        self.tapp.core_events.subscribe(self, self.on_core)
+        self.host.core_events.subscribe(self, self.on_core)
 
     def on_core(self, event: Event) -> None:
         if not isinstance(event, RunStarted | RunFinished | RunRetrying):
             return
 
         async def job(services: Services) -> tuple[str, Run | None]:
-            task = await services.repo.get_task(event.task_id)
-            run = await services.repo.get_run(event.run_id)
+            task = await services.tasks.find(event.task_id)
+            run = await services.tasks.get_run(event.run_id)
             return (task.name if task else f"task {event.task_id}"), run
 
         def done(result: tuple[str, Run | None]) -> None:
             name, run = result
             self.add(event, name, run)
 
-        self.tapp.call_core(job, done=done, node=self, what="Run log", early=True)
+        self.host.call_core(job, done=done, node=self, what="Run log", early=True)
 
     def add(self, event: Event, name: str, run: Run | None) -> None:
         self.write(self.line(event, name, run))
 
     def line(self, event: Event, name: str, run: Run | None) -> Text:
-        stamp = self.tapp.clock().astimezone().strftime("%H:%M:%S")
+        stamp = self.host.clock().astimezone().strftime("%H:%M:%S")
         line = Text(f"{stamp} ", style="dim")
         if isinstance(event, RunStarted):
             line.append("▶ ", style="cyan")

@@ -11,6 +11,7 @@ from taskagent.config import (
     effective_config_text,
     load_settings,
 )
+from taskagent.keys import BINDING_IDS
 from taskagent.paths import resolve_paths
 
 
@@ -118,3 +119,25 @@ def test_keymap_table_is_passed_through_and_checked(tmp_path: Path) -> None:
     paths.config_file.write_text('[keymap]\n"tasks.run" = 5\n')
     with pytest.raises(ConfigError, match=r"\[keymap\] tasks.run = 5: must be keys"):
         load_settings(paths, environ={})
+
+
+def test_unknown_keymap_id_is_one_line_with_a_suggestion(tmp_path: Path) -> None:
+    paths = _paths(tmp_path)
+    paths.config_file.write_text('[keymap]\n"tasks.rnu" = "ctrl+r"\n')
+    with pytest.raises(ConfigError) as info:
+        load_settings(paths, environ={})
+    message = str(info.value)
+    assert str(paths.config_file) in message
+    assert "unknown binding id 'tasks.rnu' in [keymap] (did you mean 'tasks.run'?)" in message
+    assert len(message.splitlines()) == 1
+    # nothing close: no guess, still the pointer to where the ids are listed
+    paths.config_file.write_text('[keymap]\n"zzz" = "x"\n')
+    with pytest.raises(ConfigError, match=r"unknown binding id 'zzz' in \[keymap\]; the help"):
+        load_settings(paths, environ={})
+
+
+def test_every_registered_binding_id_is_accepted(tmp_path: Path) -> None:
+    paths = _paths(tmp_path)
+    lines = [f'"{binding}" = "ctrl+{i % 10}"' for i, binding in enumerate(BINDING_IDS)]
+    paths.config_file.write_text("[keymap]\n" + "\n".join(lines) + "\n")
+    assert set(load_settings(paths, environ={}).keymap) == set(BINDING_IDS)

@@ -312,7 +312,7 @@ def test_cron_sunday_fires_on_sunday_at_nine() -> None:
 
 
 def test_apscheduler_from_crontab_still_counts_zero_as_monday() -> None:
-    # Why schedules.py never calls from_crontab. If this starts failing, APScheduler fixed it.
+    # Why core/schedules never calls from_crontab. If this starts failing, APScheduler fixed it.
     trigger = CronTrigger.from_crontab("0 9 * * 0", timezone=UTC)
     assert trigger.get_next_fire_time(None, NOW).weekday() == 0
 
@@ -610,7 +610,7 @@ def test_weekly_round_trip_and_runs(case: tuple[str, set[int], int, int], tz: st
 
 
 # Cron fields are generated together with the set of values they mean, so a small brute-force
-# oracle (Vixie cron rules, written independently of schedules.py) can check the next run.
+# oracle (Vixie cron rules, written independently of core/schedules) can check the next run.
 Field = tuple[str, frozenset[int]]
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import io
+import re
 import sqlite3
 import time
 from collections.abc import Callable
@@ -17,6 +18,7 @@ from textual.widgets import Input, Static, TextArea
 from taskagent.app import TaskAgentApp
 from taskagent.core.events import RunFinished
 from taskagent.core.models import Run, RunStatus
+from taskagent.keys import GROUPS
 from taskagent.screens.confirm import ConfirmScreen
 from taskagent.screens.help import HelpScreen
 from taskagent.screens.history import HistoryView
@@ -118,6 +120,31 @@ async def test_help_lists_keys_and_slash_commands(services: Any) -> None:
         # the keymap moved "add" to n
         await pilot.press("f4", "n")
         assert isinstance(app.screen, TaskFormScreen)
+
+
+# Textual's key names as the help screen shows them
+PRETTY = {"question_mark": "?", "ctrl+backslash": "ctrl+\\", "slash": "/"}
+
+
+async def test_help_lists_the_key_registry_with_the_keymap_applied(services: Any) -> None:
+    """Every id the help lists comes from taskagent.keys, on the line of its keys and action;
+    a rebound id shows the user's key instead of its default."""
+    app = TaskAgentApp(services, keymap={"tasks.add": "n"})
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("f1")
+        assert isinstance(app.screen, HelpScreen)
+        lines = "\n".join(text_of(s) for s in app.screen.query(Static)).splitlines()
+        listed = [group for group in GROUPS if group.in_help]
+        assert listed and all(group.where for group in listed)
+        for group in listed:
+            for key in group.keys:
+                own = re.compile(rf"(?<![\w.]){re.escape(key.id)}(?![\w.])")
+                [line] = [line for line in lines if "│" in line and own.search(line)]
+                where, shown, action, _ids = (cell.strip() for cell in line.split("│"))
+                assert (where, action) == (group.where, key.description), line
+                keys = "n" if key.id == "tasks.add" else key.keys
+                for one in keys.split(","):
+                    assert PRETTY.get(one, one) in shown.split(", "), (key.id, line)
 
 
 async def test_command_palette_offers_app_actions(services: Any) -> None:

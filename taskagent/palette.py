@@ -1,4 +1,5 @@
-"""Command-palette provider for task actions ("Run task btc", "History of btc", ...)."""
+"""The app's command palette: task actions ("Run task btc", "History of btc", ...) and the
+app's own actions. App-side glue (not a view): it knows the app and the views it holds."""
 
 from __future__ import annotations
 
@@ -8,6 +9,8 @@ from typing import TYPE_CHECKING
 
 from textual.app import SystemCommand
 from textual.command import DiscoveryHit, Hit, Hits, Provider
+
+from taskagent.ui_host import TABS
 
 if TYPE_CHECKING:
     from taskagent.app import TaskAgentApp
@@ -67,7 +70,6 @@ class TaskCommands(Provider):
 
 def app_commands(app: TaskAgentApp) -> Iterable[SystemCommand]:
     """The app's actions in the palette (beside Textual's own)."""
-    from taskagent.app import TABS
     from taskagent.screens.history import HistoryView
     from taskagent.screens.tasks import TasksView
     from taskagent.widgets.chat_panel import ChatPanel

@@ -1,0 +1,189 @@
+"""A task's fields, each checked on its own: the errors (naming the field) and the cleaners
+that turn what a door received (text, JSON, numbers as text) into the model's values."""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Mapping
+from typing import Any, Protocol
+
+from taskagent.core.errors import TaskAgentError
+from taskagent.core.models import MisfirePolicy, NotificationLevel, SummaryMode
+
+MAX_NAME_LENGTH = 100
+MAX_DESCRIPTION_LENGTH = 2000
+EDITABLE_FIELDS = frozenset(
+    {
+        "name",
+        "description",
+        "schedule_type",
+        "schedule_value",
+        "timezone",
+        "mcp_tool",
+        "tool_args",
+        "use_ai_summary",
+        "summary_mode",
+        "notification_level",
+        "significance_threshold",
+        "misfire_policy",
+        "timeout_seconds",
+        "misfire_grace_seconds",
+    }
+)
+# Fields whose change moves the task onto a new schedule: its next slot is computed again and a
+# finished one-shot is armed again.
+SCHEDULE_FIELDS = frozenset({"schedule_type", "schedule_value", "timezone"})
+MAX_GRACE_SECONDS = 86_400
+
+
+class TaskInputError(TaskAgentError, ValueError):
+    """Bad input for a task; `field` names what was wrong (None when it is the whole request)."""
+
+    def __init__(self, message: str, field: str | None = None) -> None:
+        super().__init__(message)
+        self.field = field
+
+
+class WriteToolNotAllowed(TaskInputError):
+    """The task's tool is not annotated read-only and the caller did not acknowledge that the
+    task will run it unattended. Each door words the way to acknowledge (`with_hint`)."""
+
+    def __init__(
+        self, ref: str, hint: str = "set allow_write to confirm", prefix: str = ""
+    ) -> None:
+        super().__init__(
+            f"{prefix}'{ref}' is not a read-only tool: the task would run it unattended and it "
+            f"may change data; {hint}",
+            "allow_write",
+        )
+        self.ref = ref
+        self.prefix = prefix
+
+    def with_hint(self, hint: str) -> WriteToolNotAllowed:
+        return WriteToolNotAllowed(self.ref, hint, self.prefix)
+
+    def with_prefix(self, prefix: str) -> WriteToolNotAllowed:
+        """The same error about one entry of a batch (e.g. "tasks.json: task #2 (X): ")."""
+        return WriteToolNotAllowed(self.ref, prefix=prefix)
+
+
+def tool_is_read_only(info: Any) -> bool:
+    """True only when the tool's server annotated it `readOnlyHint: true` (MCP's default for a
+    tool without annotations is "not read-only")."""
+    return getattr(info, "read_only", False) is True
+
+
+class ToolCatalogue(Protocol):
+    """What TaskService needs from the MCP manager: does the tool exist, are the args right."""
+
+    def resolve(self, ref: str) -> Any: ...
+
+    def validate_args(self, ref: str, args: dict[str, Any]) -> None: ...
+
+
+def parse_tool_args(value: Any) -> dict[str, Any]:
+    """Tool arguments arrive as a dict, a JSON string, or nothing."""
+    if value is None or value == "":
+        return {}
+    if isinstance(value, str):
+        try:
+            value = json.loads(value)
+        except json.JSONDecodeError as exc:
+            raise TaskInputError(
+                f"tool_args is not valid JSON ({exc.msg} at line {exc.lineno}, column {exc.colno})",
+                "tool_args",
+            ) from exc
+    if not isinstance(value, Mapping):
+        raise TaskInputError(
+            f'tool_args must be a JSON object like {{"limit": 10}}, not {type(value).__name__}',
+            "tool_args",
+        )
+    return dict(value)
+
+
+def valid_name(name: Any) -> str:
+    if not isinstance(name, str) or not name.strip():
+        raise TaskInputError("name must not be empty", "name")
+    clean = " ".join(name.split())
+    if len(clean) > MAX_NAME_LENGTH:
+        raise TaskInputError(f"name is longer than {MAX_NAME_LENGTH} characters", "name")
+    if not clean.isprintable():
+        raise TaskInputError("name must not contain control characters", "name")
+    if clean.isdigit():
+        raise TaskInputError("name must not be a bare number (numbers are task ids)", "name")
+    return clean
+
+
+def valid_description(text: Any) -> str:
+    if text is None:
+        return ""
+    if not isinstance(text, str):
+        raise TaskInputError("description must be text", "description")
+    if len(text) > MAX_DESCRIPTION_LENGTH:
+        raise TaskInputError(
+            f"description is longer than {MAX_DESCRIPTION_LENGTH} characters", "description"
+        )
+    if not text.replace("\n", " ").replace("\t", " ").isprintable():
+        raise TaskInputError(
+            "description must not contain control characters (new lines are fine)", "description"
+        )
+    return text.strip()
+
+
+def as_notification_level(value: Any) -> NotificationLevel:
+    try:
+        return NotificationLevel(str(value).strip().lower())
+    except ValueError:
+        allowed = ", ".join(level.value for level in NotificationLevel)
+        raise TaskInputError(
+            f"'{value}' is not a notification level (use {allowed})", "notification_level"
+        ) from None
+
+
+def as_misfire_policy(value: Any) -> MisfirePolicy:
+    try:
+        return MisfirePolicy(str(value).strip().lower())
+    except ValueError:
+        raise TaskInputError(
+            f"'{value}' is not a misfire policy (use once or skip)", "misfire_policy"
+        ) from None
+
+
+def number_in_range(value: Any, field: str, low: float, high: float, unit: str) -> float:
+    if isinstance(value, bool):
+        raise TaskInputError(f"{field} must be a number", field)
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        raise TaskInputError(f"{field} must be a number, not {value!r}", field) from None
+    if not math.isfinite(number) or not low <= number <= high:
+        raise TaskInputError(f"{field} must be between {low:g} and {high:g} {unit}", field)
+    return number
+
+
+def as_summary_mode(value: Any) -> SummaryMode:
+    try:
+        return SummaryMode(str(value).strip().lower())
+    except ValueError:
+        allowed = ", ".join(mode.value for mode in SummaryMode)
+        raise TaskInputError(
+            f"'{value}' is not a summary mode (use {allowed})", "summary_mode"
+        ) from None
+
+
+def grace_seconds(value: Any) -> int:
+    seconds = number_in_range(value, "misfire_grace_seconds", 0, MAX_GRACE_SECONDS, "seconds")
+    return int(seconds)
+
+
+def as_bool(value: Any, field: str) -> bool:
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, int) and value in (0, 1):
+        return bool(value)
+    if isinstance(value, str) and value.strip().lower() in ("true", "yes", "on", "1"):
+        return True
+    if isinstance(value, str) and value.strip().lower() in ("false", "no", "off", "0"):
+        return False
+    raise TaskInputError(f"{field} must be true or false, not {value!r}", field)

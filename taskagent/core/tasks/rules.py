@@ -1,0 +1,292 @@
+"""TaskRules: a whole task checked and built (new, merged with changes, switched on/off),
+without saving anything; TaskService adds the repository on top."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import replace
+from datetime import datetime
+from typing import Any
+
+from taskagent.core import schedules
+from taskagent.core.models import (
+    MisfirePolicy,
+    NotificationLevel,
+    Schedule,
+    ScheduleType,
+    SummaryMode,
+    Task,
+    utcnow,
+)
+from taskagent.core.tasks.inputs import (
+    EDITABLE_FIELDS,
+    TaskInputError,
+    ToolCatalogue,
+    WriteToolNotAllowed,
+    as_bool,
+    as_misfire_policy,
+    as_notification_level,
+    as_summary_mode,
+    grace_seconds,
+    number_in_range,
+    parse_tool_args,
+    tool_is_read_only,
+    valid_description,
+    valid_name,
+)
+
+
+class TaskRules:
+    """The validation and building half of TaskService (pure: no repository, no events)."""
+
+    def __init__(
+        self,
+        *,
+        default_timezone: str = "UTC",
+        default_notification_level: NotificationLevel = NotificationLevel.ALL,
+        default_timeout_seconds: float = 60.0,
+        default_summary_mode: SummaryMode = SummaryMode.ALWAYS,
+        catalogue: ToolCatalogue | None = None,
+        clock: Callable[[], datetime] = utcnow,
+    ) -> None:
+        self.default_timezone = default_timezone
+        self.default_notification_level = default_notification_level
+        self.default_timeout_seconds = default_timeout_seconds
+        self.default_summary_mode = SummaryMode(default_summary_mode)
+        self.catalogue = catalogue
+        self.clock = clock
+
+    # ---- validation -------------------------------------------------------------------------
+
+    def _check_schedule(
+        self, schedule_type: Any, value: Any, timezone: Any, *, allow_past: bool = False
+    ) -> Schedule:
+        try:
+            return schedules.parse_schedule(
+                str(schedule_type or ""),
+                str(value or ""),
+                str(timezone),
+                now=self.clock(),
+                allow_past=allow_past,
+            )
+        except schedules.ScheduleError as exc:
+            raise TaskInputError(str(exc), "schedule") from exc
+
+    def _check_tool(
+        self,
+        tool: Any,
+        args: dict[str, Any],
+        *,
+        allow_write: bool = False,
+        previous: str | None = None,
+    ) -> str:
+        """The tool reference, checked: it exists, the arguments fit its schema, and a tool
+        that is not read-only is acknowledged (`allow_write`) unless it is the task's
+        `previous` tool (a task saved before keeps working when other fields change)."""
+        if not isinstance(tool, str) or not tool.strip():
+            raise TaskInputError(
+                "mcp_tool must name an MCP tool, e.g. get_crypto_prices", "mcp_tool"
+            )
+        ref = tool.strip()
+        if self.catalogue is None:
+            return ref
+        try:
+            info = self.catalogue.resolve(ref)
+        except Exception as exc:  # the manager's lookup errors carry user-facing messages
+            raise TaskInputError(str(exc), "mcp_tool") from exc
+        try:
+            self.catalogue.validate_args(ref, args)
+        except Exception as exc:
+            raise TaskInputError(str(exc), "tool_args") from exc
+        if not allow_write and not tool_is_read_only(info) and not self._same_tool(ref, previous):
+            raise WriteToolNotAllowed(getattr(info, "ref", ref))
+        return ref
+
+    def _same_tool(self, ref: str, previous: str | None) -> bool:
+        if previous is None:
+            return False
+        if previous.strip() == ref:
+            return True
+        try:
+            assert self.catalogue is not None
+            return bool(self.catalogue.resolve(previous).ref == self.catalogue.resolve(ref).ref)
+        except Exception:  # the old tool is gone: this is a new choice
+            return False
+
+    def needs_write_consent(self, tool: Any, previous: str | None = None) -> bool:
+        """Would a task calling `tool` need allow_write (a task whose `previous` tool was the
+        same one does not)? False when it cannot be told (no catalogue, unknown tool: saving
+        reports those problems)."""
+        if self.catalogue is None or not isinstance(tool, str) or not tool.strip():
+            return False
+        try:
+            read_only = tool_is_read_only(self.catalogue.resolve(tool.strip()))
+        except Exception:
+            return False
+        return not read_only and not self._same_tool(tool.strip(), previous)
+
+    def _ai_mode(self, mode: Any, use_ai_summary: Any, current: SummaryMode | None) -> SummaryMode:
+        """The summary mode from `summary_mode` and/or the seed's `use_ai_summary` (None = not
+        given). `use_ai_summary` true keeps an AI mode (`current`, else the default; `always`
+        when the default is off); false is `off`. Both given must agree."""
+        use = None if use_ai_summary is None else as_bool(use_ai_summary, "use_ai_summary")
+        if mode is not None and mode != "":
+            chosen = as_summary_mode(mode)
+            if use is not None and use != (chosen is not SummaryMode.OFF):
+                raise TaskInputError(
+                    f"use_ai_summary {'true' if use else 'false'} contradicts summary_mode "
+                    f"'{chosen.value}' (use_ai_summary is false exactly when the mode is off)",
+                    "summary_mode",
+                )
+            return chosen
+        if use is False:
+            return SummaryMode.OFF
+        if current is not None and (use is None or current is not SummaryMode.OFF):
+            return current
+        if use and self.default_summary_mode is SummaryMode.OFF:
+            return SummaryMode.ALWAYS
+        return self.default_summary_mode
+
+    def _next_run(self, task: Task) -> datetime | None:
+        if not task.schedulable:
+            return None
+        return schedules.next_run(task.schedule, after=self.clock(), anchor=task.created_at)
+
+    # ---- building ---------------------------------------------------------------------------
+
+    def build_task(
+        self,
+        *,
+        name: Any,
+        schedule_type: Any,
+        schedule_value: Any,
+        mcp_tool: Any,
+        tool_args: Any = None,
+        description: Any = "",
+        use_ai_summary: Any = None,
+        summary_mode: Any = None,
+        notification_level: Any = None,
+        enabled: Any = True,
+        timezone: Any = None,
+        significance_threshold: Any = 5.0,
+        misfire_policy: Any = MisfirePolicy.ONCE,
+        timeout_seconds: Any = None,
+        paused: Any = False,
+        misfire_grace_seconds: Any = 60,
+        done: Any = False,
+        allow_write: Any = False,
+    ) -> Task:
+        """Validate every field and return an unsaved Task; raises TaskInputError.
+
+        `done` (import of a finished one-shot task) allows its time to be in the past and
+        keeps it finished. `allow_write`: the caller's explicit yes to a tool that is not
+        read-only running unattended (WriteToolNotAllowed without it). It is a decision at
+        creation, not stored."""
+        clean_name = valid_name(name)
+        args = parse_tool_args(tool_args)
+        finished = as_bool(done, "done")
+        schedule = self._check_schedule(
+            schedule_type, schedule_value, timezone or self.default_timezone, allow_past=finished
+        )
+        if finished and schedule.type is not ScheduleType.ONCE:
+            raise TaskInputError("only a one-shot (once) task can be done", "done")
+        tool = self._check_tool(mcp_tool, args, allow_write=as_bool(allow_write, "allow_write"))
+        ai_mode = self._ai_mode(summary_mode, use_ai_summary, None)
+        now = self.clock()
+        task = Task(
+            name=clean_name,
+            description=valid_description(description),
+            schedule_type=schedule.type,
+            schedule_value=schedule.value,
+            timezone=schedule.timezone,
+            mcp_tool=tool,
+            tool_args=args,
+            use_ai_summary=ai_mode is not SummaryMode.OFF,
+            summary_mode=ai_mode,
+            notification_level=as_notification_level(
+                notification_level or self.default_notification_level
+            ),
+            enabled=as_bool(enabled, "enabled"),
+            paused=as_bool(paused, "paused"),
+            significance_threshold=number_in_range(
+                significance_threshold, "significance_threshold", 0.01, 10_000, "percent"
+            ),
+            misfire_policy=as_misfire_policy(misfire_policy),
+            timeout_seconds=number_in_range(
+                timeout_seconds if timeout_seconds is not None else self.default_timeout_seconds,
+                "timeout_seconds",
+                1,
+                86_400,
+                "seconds",
+            ),
+            misfire_grace_seconds=grace_seconds(misfire_grace_seconds),
+            created_at=now,
+            done_at=now if finished else None,
+        )
+        task.next_run = self._next_run(task)
+        return task
+
+    def merger(self, changes: Mapping[str, Any], consent: bool = False) -> Callable[[Task], Task]:
+        """A pure function: a task with `changes` applied, every field validated again."""
+
+        def apply(current: Task) -> Task:
+            merged = {field: getattr(current, field) for field in EDITABLE_FIELDS} | changes
+            ai_mode = self._ai_mode(
+                changes.get("summary_mode"), changes.get("use_ai_summary"), current.ai_mode
+            )
+            args = parse_tool_args(merged["tool_args"])
+            before = (current.schedule_type.value, current.schedule_value, current.timezone)
+            after = (str(merged["schedule_type"]), merged["schedule_value"], merged["timezone"])
+            # An unchanged schedule is not checked again for "once must be in the future": a
+            # finished one-shot can still be renamed.
+            moved = before != after
+            schedule = self._check_schedule(
+                merged["schedule_type"],
+                merged["schedule_value"],
+                merged["timezone"],
+                allow_past=not moved,
+            )
+            moved = moved and (schedule.type.value, schedule.value, schedule.timezone) != before
+            updated = replace(
+                current,
+                name=valid_name(merged["name"]),
+                description=valid_description(merged["description"]),
+                schedule_type=schedule.type,
+                schedule_value=schedule.value,
+                timezone=schedule.timezone,
+                mcp_tool=self._check_tool(
+                    merged["mcp_tool"], args, allow_write=consent, previous=current.mcp_tool
+                ),
+                tool_args=args,
+                use_ai_summary=ai_mode is not SummaryMode.OFF,
+                summary_mode=ai_mode,
+                notification_level=as_notification_level(merged["notification_level"]),
+                significance_threshold=number_in_range(
+                    merged["significance_threshold"],
+                    "significance_threshold",
+                    0.01,
+                    10_000,
+                    "percent",
+                ),
+                misfire_policy=as_misfire_policy(merged["misfire_policy"]),
+                timeout_seconds=number_in_range(
+                    merged["timeout_seconds"], "timeout_seconds", 1, 86_400, "seconds"
+                ),
+                misfire_grace_seconds=grace_seconds(merged["misfire_grace_seconds"]),
+            )
+            if moved:  # a new schedule: its slots start now (a done one-shot is armed again)
+                updated.done_at = None
+                updated.next_run = self._next_run(updated)
+            # else next_run stays: it is the first slot not yet accounted for (core/slots.py)
+            return updated
+
+        return apply
+
+    def with_state(self, task: Task, *, enabled: bool, paused: bool) -> Task:
+        """`task` switched on/off and paused/resumed, its next run recomputed as `enable` &
+        co. do (pure); unchanged when the state is the same."""
+        if (task.enabled, task.paused) == (enabled, paused):
+            return task
+        changed = replace(task, enabled=enabled, paused=paused)
+        changed.next_run = self._next_run(changed)
+        return changed
