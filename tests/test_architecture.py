@@ -24,3 +24,26 @@ def test_no_module_over_500_lines() -> None:
     }
     assert len(sizes) > 50  # the walk found the packages
     assert {name: n for name, n in sizes.items() if n > MAX_LINES} == {}
+
+
+def test_tests_share_helpers_only_through_tests_support() -> None:
+    """A test module never imports another test module or a conftest: shared helpers live in
+    tests/support/ (so moving or deleting one test file cannot break another)."""
+    import ast
+
+    offenders = []
+    for path in (ROOT / "tests").rglob("*.py"):
+        if "support" in path.relative_to(ROOT / "tests").parts:
+            continue
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            names = []
+            if isinstance(node, ast.ImportFrom) and node.module:
+                names = [node.module]
+            elif isinstance(node, ast.Import):
+                names = [alias.name for alias in node.names]
+            for name in names:
+                last = name.rsplit(".", 1)[-1]
+                outside_support = name.startswith("tests.") and not name.startswith("tests.support")
+                if outside_support or last == "conftest" or last.startswith("test_"):
+                    offenders.append(f"{path.relative_to(ROOT)}: {name}")
+    assert offenders == []

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.test_daemon import _wait_for
+from tests.support.daemon_proc import wait_for as _wait_for
 from tests.support.gemini_stub import GeminiStub, gemini_stub  # noqa: F401  (fixture)
 
 pytestmark = pytest.mark.slow

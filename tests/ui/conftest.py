@@ -4,9 +4,7 @@ fixed clock for anything shown as a time (snapshots must not change from run to 
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
-from contextlib import asynccontextmanager
-from datetime import UTC, datetime
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
@@ -17,12 +15,6 @@ from tests.support.coingecko_stub import (
     CoinGeckoStub,
     coingecko_stub,  # noqa: F401  (re-exported fixture)
 )
-
-FIXED = datetime(2026, 1, 15, 12, 0, tzinfo=UTC)
-
-
-def fixed_clock() -> datetime:
-    return FIXED
 
 
 @pytest.fixture
@@ -45,24 +37,3 @@ async def services(settings: Settings) -> AsyncIterator[object]:
 
     async with Services.open(settings) as built:
         yield built
-
-
-Seed = Callable[[object], Awaitable[None]]
-
-
-def seeded_factory(settings: Settings, seed: Seed | None = None):  # type: ignore[no-untyped-def]
-    """A services factory for `TaskAgentApp` that opens the core in the app's own loop (as
-    `taskagent` does), pins the core's clocks and seeds data before the app sees it."""
-
-    @asynccontextmanager
-    async def opened() -> AsyncIterator[object]:
-        from taskagent.services import Services
-
-        async with Services.open(settings) as built:
-            built.tasks.clock = fixed_clock
-            built.runner.clock = fixed_clock
-            if seed is not None:
-                await seed(built)
-            yield built
-
-    return opened

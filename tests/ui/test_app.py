@@ -4,15 +4,12 @@ CoinGecko stand-in): the shell, each tab, and the add-task flow end to end."""
 from __future__ import annotations
 
 import asyncio
-import io
 import re
 import sqlite3
 import time
-from collections.abc import Callable
 from typing import Any
 
 import pytest
-from rich.console import Console
 from textual.widgets import Input, Static, TextArea
 
 from taskagent.app import TaskAgentApp
@@ -26,49 +23,7 @@ from taskagent.screens.task_form import TaskFormScreen
 from taskagent.screens.tasks import TasksView
 from taskagent.widgets.chat_panel import ChatInput, ChatPanel
 from taskagent.widgets.virtual_table import VirtualTable
-from tests.ui.conftest import FIXED, seeded_factory
-
-SIZE = (120, 40)
-
-
-def text_of(widget: Any) -> str:
-    """The plain text a widget shows: a Static (also Rich renderables such as tables), a
-    Markdown block's source, a chat card's text."""
-    if isinstance(getattr(widget, "source", None), str):
-        return widget.source  # Markdown
-    if isinstance(getattr(widget, "plain", None), str):
-        return widget.plain  # ToolCard, ConfirmCard
-    content = getattr(widget, "content", None)
-    if content is None:
-        return str(widget.render())
-    if isinstance(content, str):
-        return content
-    console = Console(width=200, record=True, file=io.StringIO())
-    console.print(content)
-    return console.export_text()
-
-
-def chat_text(app: TaskAgentApp) -> str:
-    return "\n".join(text_of(w) for w in app.query_one(ChatPanel).query(".msg"))
-
-
-async def wait_for(pilot: Any, condition: Callable[[], bool], seconds: float = 10.0) -> None:
-    deadline = time.monotonic() + seconds
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not met in time")
-        await pilot.pause(0.05)
-
-
-async def make_task(services: Any, name: str = "btc", **extra: Any) -> Any:
-    args = {
-        "name": name,
-        "schedule_type": "interval",
-        "schedule_value": "5 minutes",
-        "mcp_tool": "get_crypto_prices",
-        "tool_args": {"limit": 3},
-    }
-    return await services.tasks.create_task(**(args | extra))
+from tests.support.ui import FIXED, SIZE, chat_text, make_task, seeded_factory, text_of, wait_for
 
 
 async def test_opens_on_chat_and_switches_tabs(services: Any) -> None:

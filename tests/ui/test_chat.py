@@ -28,8 +28,7 @@ from tests.support.gemini_stub import (
     gemini_stub,  # noqa: F401  (fixture)
     text_response,
 )
-from tests.ui.conftest import FIXED
-from tests.ui.test_app import SIZE, chat_text, make_task, text_of, wait_for
+from tests.support.ui import FIXED, SIZE, cards, chat_text, make_task, say, text_of, wait_for
 
 BTC_ARGS = {
     "name": "BTC hourly",
@@ -59,17 +58,6 @@ async def ai_services(ai_settings: Settings) -> AsyncIterator[Any]:
 
     async with Services.open(ai_settings) as built:
         yield built
-
-
-async def say(pilot: Any, text: str) -> None:
-    app = pilot.app
-    app.query_one(ChatInput).value = text
-    app.query_one(ChatInput).focus()
-    await pilot.press("enter")
-
-
-def cards(app: TaskAgentApp, kind: type) -> list[Any]:
-    return list(app.query_one(ChatPanel).query(kind))
 
 
 async def test_natural_language_task_creation(ai_services: Any, stub: GeminiStub) -> None:

@@ -24,8 +24,16 @@ from taskagent.screens.task_form import TaskFormScreen
 from taskagent.screens.tasks import TasksView
 from taskagent.widgets.chart import SeriesChart
 from taskagent.widgets.chat_panel import ChatInput
-from tests.ui.conftest import FIXED, fixed_clock, seeded_factory
-from tests.ui.test_app import SIZE, chat_text, make_task, text_of, wait_for
+from tests.support.ui import (
+    FIXED,
+    SIZE,
+    chat_text,
+    fixed_clock,
+    make_task,
+    seeded_factory,
+    text_of,
+    wait_for,
+)
 
 
 async def test_readme_keys_work_from_the_chat_input_at_launch(services: Any) -> None:

@@ -20,7 +20,7 @@ from tests.support.gemini_stub import (
     gemini_stub,  # noqa: F401  (fixture)
     text_response,
 )
-from tests.ui.conftest import FIXED, fixed_clock, seeded_factory
+from tests.support.ui import FIXED, fixed_clock, seeded_factory
 
 SIZE = (120, 40)
 PRICES = [47837, 48100, 47950, 48800, 49500, 49100, 50200, 51000]

@@ -26,8 +26,7 @@ from taskagent.config import Settings
 from taskagent.screens.task_form import TaskFormScreen
 from taskagent.widgets.chat_cards import ConfirmCard
 from tests.support.gemini_stub import GeminiStub, gemini_stub  # noqa: F401  (fixture)
-from tests.ui.test_app import SIZE, chat_text, make_task, text_of, wait_for
-from tests.ui.test_chat import cards, say
+from tests.support.ui import SIZE, cards, chat_text, make_task, say, text_of, wait_for
 
 NOTES_SERVER = Path(__file__).resolve().parents[1] / "support" / "notes_server.py"
 
