@@ -96,6 +96,17 @@ def _coingecko_client() -> CoinGeckoClient | None:
         return None
 
 
+def _task_service(settings: Settings, repo: Repository, events: EventBus) -> TaskService:
+    return TaskService(
+        repo,
+        default_timezone=settings.timezone,
+        default_notification_level=settings.default_notification_level,
+        default_timeout_seconds=settings.scheduler_task_timeout_seconds,
+        default_summary_mode=settings.default_summary_mode,
+        events=events,
+    )
+
+
 @dataclass
 class CoreBase:
     """Stage 1: what the first screen needs (no fastmcp). `Services` has the same attributes,
@@ -110,6 +121,21 @@ class CoreBase:
         """Slash commands that need only the database (/tasks list, pause, history, ...); the
         others say the agent is not available yet."""
         return SlashCommands(self.tasks, repo=self.repo, timezone=self.settings.timezone)
+
+    @classmethod
+    @asynccontextmanager
+    async def open(cls, settings: Settings) -> AsyncIterator[CoreBase]:
+        """Only stage 1: the database and TaskService, no agent, no MCP servers, no scheduler.
+        The CLI's database-only commands (`tasks list`, `pause`, ...) use this: they answer in
+        a fraction of the time a full start takes. A running daemon sees their changes through
+        the database (its data_version watch)."""
+        settings.paths.ensure()
+        events = EventBus()
+        repo = await Repository.open(settings.paths.db_file)
+        try:
+            yield cls(settings, repo, _task_service(settings, repo, events), events)
+        finally:
+            await repo.close()
 
     async def status(self) -> dict[str, Any]:
         """The Status tab's dict while the agent is still loading."""
@@ -214,14 +240,7 @@ class Services:
         async with contextlib.AsyncExitStack() as stack:
             repo = await Repository.open(settings.paths.db_file)
             stack.push_async_callback(repo.close)
-            tasks = TaskService(
-                repo,
-                default_timezone=settings.timezone,
-                default_notification_level=settings.default_notification_level,
-                default_timeout_seconds=settings.scheduler_task_timeout_seconds,
-                default_summary_mode=settings.default_summary_mode,
-                events=events,
-            )
+            tasks = _task_service(settings, repo, events)
             if on_base is not None:
                 shown = on_base(CoreBase(settings, repo, tasks, events))
                 if shown is not None:

@@ -159,6 +159,8 @@ class TaskScheduler:
             return
         async with self._sync_lock:
             tasks = await self.repo.list_tasks()
+            if self._scheduler is None:  # stopped while the query ran (a SIGTERM mid-sync)
+                return
             wanted = {t.id: t for t in tasks if t.schedulable}
             for task_id in set(self._keys) | set(self._expected) | set(self._tasks):
                 if task_id not in wanted:
@@ -179,7 +181,9 @@ class TaskScheduler:
                 await self.repo.set_next_runs(cleared)
 
     def _add_job(self, task: Task) -> None:
-        assert self._scheduler is not None and task.id is not None
+        assert task.id is not None
+        if self._scheduler is None:  # stopped meanwhile: nothing to arm
+            return
         try:
             trigger = schedules.build_trigger(task.schedule, anchor=task.created_at)
         except schedules.ScheduleError as exc:

@@ -8,6 +8,7 @@ import threading
 import time
 from datetime import datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -149,4 +150,37 @@ async def test_a_hung_tool_frees_its_worker_and_queued_runs_are_skipped(tmp_path
         after = await node.engine.run_now(waiting.id)
         assert after.status is RunStatus.SUCCESS
     finally:
+        await node.close()
+
+
+async def test_a_stop_during_a_sync_leaves_no_error(tmp_path: Path) -> None:
+    """A SIGTERM may stop the scheduler while a sync waits for its task query: the sync then
+    arms nothing (it used to fail an assertion in _add_job and log a traceback)."""
+    node = await make_node(tmp_path / "db.sqlite", tmp_path)
+    try:
+        for n in range(3):
+            await node.tasks.create_task(
+                name=f"t{n}", schedule_type="interval", schedule_value="1 hour", mcp_tool="ping"
+            )
+        await node.engine.start()
+        scheduler = node.engine.scheduler
+        real_list = node.repo.list_tasks
+        queried, release = asyncio.Event(), asyncio.Event()
+
+        async def slow_list(*args: Any, **kwargs: Any) -> Any:
+            tasks = await real_list(*args, **kwargs)
+            queried.set()
+            await release.wait()
+            return tasks
+
+        scheduler._keys.clear()  # every task looks new, so the sync would arm all of them
+        node.repo.list_tasks = slow_list  # type: ignore[method-assign]
+        syncing = asyncio.create_task(scheduler.sync())
+        await queried.wait()
+        await scheduler.stop()
+        release.set()
+        await syncing  # raises if the sync touched the stopped scheduler
+        assert not scheduler.running and scheduler.next_run_of(1) is None
+    finally:
+        node.repo.list_tasks = real_list  # type: ignore[method-assign]
         await node.close()
