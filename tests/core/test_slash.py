@@ -373,3 +373,17 @@ async def test_clear_forgets_the_conversation(ai: tuple[SlashCommands, GeminiStu
     assert reply.action == "clear"
     assert slash.chat.transcript() == []
     assert (await slash.execute("/tokens")).text.startswith("this conversation: no tokens")
+
+
+def test_a_pasted_megabyte_is_split_without_shlex() -> None:
+    """shlex takes about a minute over a megabyte; a long line is split on white space."""
+    import time
+
+    from taskagent.core.slash.registry import SHLEX_LIMIT, split_line
+
+    started = time.process_time()
+    head, rest, words = split_line("/Model " + "m" * (1 << 20) + ' "two words"')
+    assert time.process_time() - started < 1.0  # shlex: tens of seconds
+    assert head == "/model" and len(words) == 3 and rest.endswith('"two words"')
+    assert split_line('/tasks add "BTC hourly"')[2] == ["add", "BTC hourly"]  # short: shlex
+    assert SHLEX_LIMIT >= 1_000

@@ -96,10 +96,18 @@ def no_args(words: list[str], key: str) -> None:
         raise CommandError(f"{key} takes no arguments", key)
 
 
+# shlex.split is pure Python and slow (about 20 s per MB on a small machine); no command's
+# arguments are near this long, so longer input is split on white space (and then refused by
+# the command with its own message).
+SHLEX_LIMIT = 4_096
+
+
 def split_line(line: str) -> tuple[str, str, list[str]]:
     """(command in lower case, the rest as typed, the rest as shell-like words)."""
     head, _, rest = line.partition(" ")
     rest = rest.strip()
+    if len(rest) > SHLEX_LIMIT:  # a pasted megabyte: shlex would take a minute over it
+        return head.lower(), rest, rest.split()
     try:
         words = shlex.split(rest)
     except ValueError:  # an unbalanced quote: plain words
