@@ -163,14 +163,14 @@ class StatusView(Vertical):
 
     def _render_overview(self) -> None:
         status = self.status or {}
-        app = self.host
-        now = app.clock()
+        host = self.host
+        now = host.clock()
         lines = Table.grid(padding=(0, 2))
         lines.add_column(style="bold")
         lines.add_column()
         lines.add_row("taskagent", __version__)
-        lines.add_row("uptime", _uptime((now - app.started_at).total_seconds()))
-        scheduler = status.get("scheduler", {}) if app.engine_started else {"mode": "starting…"}
+        lines.add_row("uptime", _uptime((now - host.started_at).total_seconds()))
+        scheduler = status.get("scheduler", {}) if host.engine_started else {"mode": "starting…"}
         lines.add_row("scheduler", scheduler_text(scheduler))
         tasks = status.get("tasks", {})
         lines.add_row(
