@@ -18,6 +18,7 @@ from taskagent.core.ledger import Usage
 from taskagent.core.models import Run, Task, TaskStats, from_iso
 from taskagent.core.prices import format_cost
 from taskagent.core.serialize import run_to_dict, task_to_dict
+from taskagent.core.status import spend_words
 from taskagent.core.tasks import TaskInputError, WriteToolNotAllowed
 from taskagent.services import CoreBase, Services
 
@@ -196,20 +197,11 @@ def _print_status(status: dict[str, Any], tz: str) -> None:
     print(f"ai        : {status.get('ai')}")
     usage = status.get("ai_usage")
     if usage:
-        today = usage["today"]
-        line = (
-            f"ai today  : {today['tokens']:,} tokens, ~{format_cost(today['cost_usd'])} "
-            f"in {today['calls']} request(s) ({usage['day']}, {usage['timezone']})"
-        )
-        budget = usage.get("budget") or {}
-        limits = []
-        if budget.get("daily_token_budget"):
-            limits.append(f"{budget['daily_token_budget']:,} tokens")
-        if budget.get("daily_cost_budget_usd"):
-            limits.append(format_cost(budget["daily_cost_budget_usd"]))
+        spent, limits = spend_words(usage)
+        line = f"ai today  : {spent} ({usage['day']}, {usage['timezone']})"
         if limits:
-            line += f"; budget {' / '.join(limits)} a day"
-            if budget.get("reached"):
+            line += f"; {limits}"
+            if (usage.get("budget") or {}).get("reached"):
                 line += " (reached: summaries are offline until midnight)"
         print(line)
     if status["next_runs"]:

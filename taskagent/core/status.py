@@ -44,7 +44,6 @@ async def task_overview(repo: Repository, *, now: datetime | None = None) -> dic
             }
             for t in upcoming[:10]
         ],
-        "tokens_today": await tokens_today(repo, now=now),
         "database": {"path": str(repo.path), "size_bytes": await repo.file_size()},
     }
 
@@ -70,6 +69,24 @@ async def ai_overview(ledger: AiLedger, budget: Budget | None = None) -> dict[st
     return data
 
 
+def spend_words(usage: dict[str, Any]) -> tuple[str, str | None]:
+    """Today's Gemini spend from `ai_overview`'s dict, in words: ("1,234 tokens, ~$0.01 in 3
+    request(s)", "budget 100,000 tokens / $1.00 a day" or None). The CLI and the Status tab
+    both show it this way."""
+    today = usage.get("today", {})
+    spent = (
+        f"{today.get('tokens', 0):,} tokens, ~{format_cost(today.get('cost_usd', 0.0))} "
+        f"in {today.get('calls', 0)} request(s)"
+    )
+    budget = usage.get("budget") or {}
+    limits = []
+    if budget.get("daily_token_budget"):
+        limits.append(f"{budget['daily_token_budget']:,} tokens")
+    if budget.get("daily_cost_budget_usd"):
+        limits.append(format_cost(budget["daily_cost_budget_usd"]))
+    return spent, (f"budget {' / '.join(limits)} a day" if limits else None)
+
+
 async def spend_report(
     ledger: AiLedger, budget: Budget | None, names: dict[int, str], *, top: int = 10
 ) -> list[str]:
@@ -93,24 +110,6 @@ async def spend_report(
                 f"{used.tokens:,} tokens, ~{format_cost(used.cost_usd)}"
             )
     return lines
-
-
-async def tokens_today(repo: Repository, *, now: datetime | None = None) -> dict[str, int]:
-    """Gemini tokens (prompt + response) used since local midnight: by task summaries and by
-    the chat. (What they cost depends on the model and plan; a ledger is not kept yet.)"""
-    now = now or utcnow()
-    midnight = to_iso(now.astimezone().replace(hour=0, minute=0, second=0, microsecond=0))
-    summaries = await repo.fetchone(
-        "SELECT COALESCE(SUM(prompt_tokens), 0) + COALESCE(SUM(response_tokens), 0) "
-        "FROM task_history WHERE run_time >= ?",
-        (midnight,),
-    )
-    chat = await repo.fetchone(
-        "SELECT COALESCE(SUM(prompt_tokens), 0) + COALESCE(SUM(response_tokens), 0) "
-        "FROM chat_messages WHERE created_at >= ?",
-        (midnight,),
-    )
-    return {"summaries": int(summaries[0]), "chat": int(chat[0])}
 
 
 async def summary_tokens(repo: Repository) -> tuple[int, int, int]:

@@ -19,6 +19,7 @@ from taskagent.core.events import Event, RunFinished, TaskChanged
 from taskagent.core.ledger import Usage
 from taskagent.core.models import TaskStats, from_iso
 from taskagent.core.prices import format_cost
+from taskagent.core.status import spend_words
 from taskagent.ui_host import UiHost, host_of
 from taskagent.widgets.format import local, percent, relative, size
 from taskagent.widgets.run_log import RunLog
@@ -32,20 +33,11 @@ MAX_RATE_ROWS = 15
 
 def ai_spend_text(usage: dict[str, Any]) -> Text:
     """Today's Gemini spend from the status dict's `ai_usage`, with the budget if any."""
-    today = usage.get("today", {})
-    text = Text(
-        f"{today.get('tokens', 0):,} tokens, ~{format_cost(today.get('cost_usd', 0.0))} "
-        f"in {today.get('calls', 0)} request(s)"
-    )
-    budget = usage.get("budget") or {}
-    limits = []
-    if budget.get("daily_token_budget"):
-        limits.append(f"{budget['daily_token_budget']:,} tokens")
-    if budget.get("daily_cost_budget_usd"):
-        limits.append(format_cost(budget["daily_cost_budget_usd"]))
+    spent, limits = spend_words(usage)
+    text = Text(spent)
     if limits:
-        text.append(f"; budget {' / '.join(limits)} a day", style="dim")
-        if budget.get("reached"):
+        text.append(f"; {limits}", style="dim")
+        if (usage.get("budget") or {}).get("reached"):
             text.append(" — reached: summaries offline until midnight", style="yellow")
     return text
 

@@ -43,7 +43,6 @@ STATUS = {
             "schedule": "every day at 09:00",
         },
     ],
-    "tokens_today": {"summaries": 1_240, "chat": 3_512},
     "ai_usage": {
         "today": {"tokens": 4_752, "cost_usd": 0.0061, "calls": 9},
         "budget": {"daily_token_budget": 200_000, "daily_cost_budget_usd": 0, "reached": False},
