@@ -1,6 +1,7 @@
 # Two commands do all set-up on a fresh machine with Python 3.11+, make and git:
 #   make run   -> create .venv, install the locked versions, start taskagent
-#   make test  -> same set-up, then ruff check, ruff format --check and the whole pytest suite
+#   make test  -> same set-up, then ruff check, ruff format --check, the import contracts,
+#                 mypy and the whole pytest suite
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
@@ -23,9 +24,13 @@ install: $(STAMP)
 run: $(STAMP)
 	$(BIN)/taskagent $(ARGS)
 
+# lint-imports and mypy read their settings from pyproject.toml. mypy is incremental: with its
+# cache (.mypy_cache) a re-run checks only what changed.
 test: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/lint-imports
+	$(BIN)/mypy
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 format: $(STAMP)
@@ -36,4 +41,4 @@ bench: $(STAMP)
 	@for f in bench/[!_]*.py; do echo "== $$f"; $(BIN)/python $$f || exit 1; done
 
 clean:
-	rm -rf $(VENV) .pytest_cache .ruff_cache
+	rm -rf $(VENV) .pytest_cache .ruff_cache .mypy_cache .import_linter_cache

@@ -22,6 +22,7 @@ from typing import Any, Final
 from fastmcp import FastMCP
 from fastmcp.exceptions import ToolError
 from fastmcp.tools import Tool
+from mcp.types import ToolAnnotations
 
 from mcp_servers.coingecko import CoinGeckoBadRequest, CoinGeckoClient, CoinGeckoError
 from mcp_servers.errors import OneLineErrors
@@ -29,7 +30,7 @@ from mcp_servers.errors import shown as shown_value
 
 MAX_LIMIT: Final = 250  # CoinGecko's per_page maximum for /coins/markets
 _VS_CURRENCY_RE: Final = re.compile(r"^[a-z]{2,10}$")
-_READ_ONLY: Final = {"readOnlyHint": True, "idempotentHint": True, "openWorldHint": True}
+_READ_ONLY: Final = ToolAnnotations(read_only_hint=True, idempotent_hint=True, open_world_hint=True)
 
 INSTRUCTIONS: Final = (
     "Live cryptocurrency data from CoinGecko: top coins by market cap, one coin by ticker, "
@@ -311,7 +312,8 @@ def _register_tools(mcp: FastMCP, get_client: Callable[[], CoinGeckoClient]) -> 
             item = entry.get("item") if isinstance(entry, dict) else None
             if not isinstance(item, dict) or not isinstance(item.get("id"), str):
                 continue
-            data = item.get("data") if isinstance(item.get("data"), dict) else {}
+            data = item.get("data")
+            data = data if isinstance(data, dict) else {}
             changes = data.get("price_change_percentage_24h")
             change = to_number(changes.get("usd")) if isinstance(changes, dict) else None
             price_btc = to_number(item.get("price_btc"))

@@ -465,12 +465,11 @@ class TaskAgentApp(App[int]):
             from taskagent.core.activity import cut, took
 
             run, name = result
-            severity = "error" if run.status.failed else "information"
             detail = cut(run.error_message or run.ai_summary, 200) or "no summary"
             self.notify(
                 f"run #{run.id}: {run.status.value} in {took(run.duration_ms)} — {detail}",
                 title=name,
-                severity=severity,
+                severity="error" if run.status.failed else "information",
                 markup=False,
             )
 

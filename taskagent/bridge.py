@@ -12,8 +12,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from textual.app import App
 from textual.message import Message
+from textual.message_pump import MessagePump
 
 from taskagent.core.events import Event, EventBus
 
@@ -41,7 +41,8 @@ class CoreEvent(Message):
 
 
 class EventBridge:
-    def __init__(self, app: App[object], bus: EventBus) -> None:
+    # Typed as what it needs (any app will do): something to post messages to.
+    def __init__(self, app: MessagePump, bus: EventBus) -> None:
         self._app = app
         self._unsubscribe: Callable[[], None] | None = bus.subscribe(Event, self._forward)
 

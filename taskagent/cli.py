@@ -4,6 +4,7 @@ heavy libraries, so `taskagent --help` and `--version` answer instantly."""
 from __future__ import annotations
 
 import argparse
+from typing import NoReturn
 
 from taskagent import __version__
 
@@ -26,7 +27,7 @@ def positive_seconds(text: str) -> float:
 class FriendlyParser(argparse.ArgumentParser):
     """argparse with exit code 2 and a one-line hint, never a traceback."""
 
-    def error(self, message: str) -> None:  # type: ignore[override]
+    def error(self, message: str) -> NoReturn:
         self.print_usage()
         self.exit(2, f"{self.prog}: error: {message}\n")
 

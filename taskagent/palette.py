@@ -25,7 +25,7 @@ MAX_TASKS = 2000  # the palette searches names in memory; very large tables: fir
 
 class TaskCommands(Provider):
     async def startup(self) -> None:
-        app: TaskAgentApp = self.app  # type: ignore[assignment]
+        app: TaskAgentApp = self.app  # type: ignore[assignment]  # Textual types it as any App
         self.names: list[tuple[int, str]] = []
         if app.ready:
             from taskagent.screens.tasks import TasksView
@@ -34,7 +34,7 @@ class TaskCommands(Provider):
             self.names = [(i, t.name) for i, t in list(view.tasks.items())[:MAX_TASKS]]
 
     def _run(self, what: str, task_id: int) -> None:
-        app: TaskAgentApp = self.app  # type: ignore[assignment]
+        app: TaskAgentApp = self.app  # type: ignore[assignment]  # Textual types it as any App
         if what == "run":
             app.run_task_now(task_id)
         elif what == "history":

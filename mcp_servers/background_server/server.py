@@ -35,19 +35,19 @@ the cheap choice for "tell me when X moves") | off. Use list_background_tasks to
 # Honest MCP annotations: clients (taskagent's own chat among them) ask the user before any tool
 # that is not read-only, and retries are only safe for idempotent ones.
 # Reads: nothing changes, and nothing outside taskagent's database is touched.
-_READ_ONLY = ToolAnnotations(readOnlyHint=True, idempotentHint=True, openWorldHint=False)
+_READ_ONLY = ToolAnnotations(read_only_hint=True, idempotent_hint=True, open_world_hint=False)
 # Creating a task adds one every call (not idempotent) and later runs its tool unattended.
-_CREATES = ToolAnnotations(readOnlyHint=False, destructiveHint=False, idempotentHint=False)
+_CREATES = ToolAnnotations(read_only_hint=False, destructive_hint=False, idempotent_hint=False)
 # Start/stop/pause/resume/reschedule: a second identical call changes nothing more.
 _CHANGES = ToolAnnotations(
-    readOnlyHint=False, destructiveHint=False, idempotentHint=True, openWorldHint=False
+    read_only_hint=False, destructive_hint=False, idempotent_hint=True, open_world_hint=False
 )
 _DESTRUCTIVE = ToolAnnotations(
-    readOnlyHint=False, destructiveHint=True, idempotentHint=True, openWorldHint=False
+    read_only_hint=False, destructive_hint=True, idempotent_hint=True, open_world_hint=False
 )
 # Running a task does whatever the task's tool does (which may write or reach the internet), and
 # every call is another run: destructive and open-world are left at MCP's cautious defaults.
-_RUNS_A_TOOL = ToolAnnotations(readOnlyHint=False, idempotentHint=False)
+_RUNS_A_TOOL = ToolAnnotations(read_only_hint=False, idempotent_hint=False)
 
 StatusProvider = Callable[[], Awaitable[dict[str, Any]]]
 RunNow = Callable[[int], Awaitable[Run]]
@@ -136,7 +136,7 @@ def create_server(tasks: TaskService, run_now: RunNow, status: StatusProvider) -
         and run statistics (runs, success rate)."""
         all_tasks = await tasks.list_tasks()
         stats = await tasks.stats()
-        rows = [task_to_dict(t, stats.get(t.id)) for t in all_tasks]  # type: ignore[arg-type]
+        rows = [task_to_dict(t, stats.get(t.stored_id)) for t in all_tasks]
         return {"count": len(rows), "tasks": rows}
 
     async def _change(
@@ -202,7 +202,7 @@ def create_server(tasks: TaskService, run_now: RunNow, status: StatusProvider) -
         with _user_errors():
             task = await tasks.get(task_id)
         try:
-            run = await run_now(task.id)  # type: ignore[arg-type]
+            run = await run_now(task.stored_id)
         except (LookupError, RuntimeError) as exc:
             raise ToolError(str(exc)) from None
         return run_to_dict(run)

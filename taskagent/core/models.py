@@ -5,7 +5,7 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, overload
 
 
 class NotificationLevel(enum.StrEnum):
@@ -69,6 +69,15 @@ class TaskState(enum.StrEnum):
 
 def utcnow() -> datetime:
     return datetime.now(UTC)
+
+
+# Overloads: a known time always gives text, so callers need no None check.
+@overload
+def to_iso(moment: datetime) -> str: ...
+@overload
+def to_iso(moment: None) -> None: ...
+@overload
+def to_iso(moment: datetime | None) -> str | None: ...
 
 
 def to_iso(moment: datetime | None) -> str | None:

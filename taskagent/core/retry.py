@@ -27,6 +27,10 @@ _RETRY_AFTER = re.compile(
 )
 
 
+# The last failure carries the number of attempts made under this attribute name.
+ATTEMPTS_ATTR = "attempts"
+
+
 @dataclass(frozen=True, slots=True)
 class RetryPolicy:
     retries: int = 2  # attempts after the first
@@ -68,13 +72,18 @@ async def call_with_retries(
             raise
         except Exception as exc:
             if attempt > policy.retries or not is_transient(exc):
-                exc.attempts = attempt  # type: ignore[attr-defined]
+                _note_attempts(exc, attempt)
                 raise
             hinted = retry_after(exc)
             if hinted is not None and hinted > policy.max_wait:
-                exc.attempts = attempt  # type: ignore[attr-defined]
+                _note_attempts(exc, attempt)
                 raise
             wait = hinted if hinted is not None else policy.base_delay * 2 ** (attempt - 1)
             if on_retry is not None:
                 on_retry(attempt, exc, wait)
             await sleep(wait)
+
+
+def _note_attempts(exc: BaseException, attempts: int) -> None:
+    # Any exception a tool raises may be the last failure: the count rides on it dynamically.
+    setattr(exc, ATTEMPTS_ATTR, attempts)

@@ -64,7 +64,8 @@ class WorkerPool:
         self.size = size
         self._on_worker_exit = on_worker_exit
         self._workers: list[_Worker] = []
-        self._idle: asyncio.Queue[_Worker] | None = None
+        # None in the queue wakes a waiting run up once close() was called.
+        self._idle: asyncio.Queue[_Worker | None] | None = None
         self._in_flight: set[concurrent.futures.Future[Any]] = set()
         self._closing = False
         self.busy = 0
@@ -147,7 +148,7 @@ class WorkerPool:
             return
         self._closing = True
         for _ in range(self.waiting):
-            self._idle.put_nowait(None)  # type: ignore[arg-type]
+            self._idle.put_nowait(None)
 
     @property
     def in_flight(self) -> int:

@@ -134,7 +134,7 @@ class RunExecutor:
             log.info(
                 "task %s attempt %d failed (%s); retrying in %.1f s", task.id, attempt, exc, wait
             )
-            self.events.publish(RunRetrying(task.id, run.id, attempt, wait, str(exc)))  # type: ignore[arg-type]
+            self.events.publish(RunRetrying(task.stored_id, run.stored_id, attempt, wait, str(exc)))
 
         # ONE time limit for the whole tool phase: connecting, every attempt, every backoff.
         limit = task.timeout_seconds

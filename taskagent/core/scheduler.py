@@ -295,7 +295,7 @@ class TaskScheduler:
         zone = schedules.zone_of(task.timezone)
         message = slots.describe_missed(plan, why=why, zone=zone, now=now, catch_up_note=note)
         return Run(
-            task_id=task.id,  # type: ignore[arg-type]
+            task_id=task.stored_id,
             run_time=now,
             finished_at=now,
             status=RunStatus.MISSED,
@@ -309,10 +309,10 @@ class TaskScheduler:
 
     def _slot_row(self, task: Task, slot: datetime, trigger: str, now: datetime, busy: bool) -> Run:
         if busy:
-            current = self.runner.running.get(task.id)  # type: ignore[arg-type]
+            current = self.runner.running.get(task.stored_id)
             since = f" (started {current.started:%H:%M:%S} UTC)" if current else ""
             return Run(
-                task_id=task.id,  # type: ignore[arg-type]
+                task_id=task.stored_id,
                 run_time=now,
                 finished_at=now,
                 status=RunStatus.SKIPPED,
@@ -323,7 +323,7 @@ class TaskScheduler:
                 attempts=0,
             )
         return Run(
-            task_id=task.id,  # type: ignore[arg-type]
+            task_id=task.stored_id,
             run_time=now,
             status=RunStatus.RUNNING,
             trigger=trigger,

@@ -5,7 +5,6 @@ export of the loaded runs to CSV or JSON."""
 
 from __future__ import annotations
 
-from collections.abc import Hashable
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -115,7 +114,7 @@ class HistoryView(Vertical):
             yield SeriesChart(id="history-chart")
 
     @property
-    def table(self) -> VirtualTable:
+    def table(self) -> VirtualTable[int]:
         return self.query_one("#history-table", VirtualTable)
 
     def on_mount(self) -> None:
@@ -259,7 +258,7 @@ class HistoryView(Vertical):
         self.table.empty_text = "no runs" + (
             " match these filters" if any(self._filters().values()) else " yet"
         )
-        self.table.set_keys([r.id for r in runs], keep_cursor=False)
+        self.table.set_keys([r.stored_id for r in runs], keep_cursor=False)
         self._update_count()
         self._show_detail()
         self.chart_runs = chart
@@ -300,7 +299,7 @@ class HistoryView(Vertical):
             for run in runs:
                 if run.id is not None:
                     self.runs[run.id] = run
-            self.table.append_keys([r.id for r in runs])
+            self.table.append_keys([r.stored_id for r in runs])
             self._update_count()
 
         self.host.call_core(
@@ -351,8 +350,8 @@ class HistoryView(Vertical):
 
     # ---- rendering ---------------------------------------------------------------------------
 
-    def cells(self, key: Hashable) -> list[Cell]:
-        run = self.runs[key]  # type: ignore[index]
+    def cells(self, key: int) -> list[Cell]:
+        run = self.runs[key]
         text = run.error_message or run.ai_summary or ""
         if not text and run.raw_data:
             text = run.raw_data[:200]
@@ -371,7 +370,7 @@ class HistoryView(Vertical):
 
     def _show_detail(self) -> None:
         key = self.table.cursor_key
-        run = self.runs.get(key) if key is not None else None  # type: ignore[arg-type]
+        run = self.runs.get(key) if key is not None else None
         name = self.task_names.get(run.task_id, "") if run else ""
         self.query_one(RunDetail).show(run, name)
 
@@ -447,7 +446,7 @@ class HistoryView(Vertical):
     def export(self, kind: str) -> None:
         from taskagent.core.ui_queries import runs_to_csv, runs_to_json
 
-        runs = [self.runs[k] for k in self.table.keys if k in self.runs]  # type: ignore[index]
+        runs = [self.runs[k] for k in self.table.keys if k in self.runs]
         stamp = self.host.clock().strftime("%Y%m%d-%H%M%S")
 
         async def job(services: Services) -> str:

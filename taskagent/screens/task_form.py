@@ -396,7 +396,7 @@ class TaskFormScreen(ModalScreen[Task | None]):
                     return await services.tasks.create_task(**values)
                 optional = ("timezone", "timeout_seconds")  # blank: keep the task's own
                 changes = {k: v for k, v in values.items() if k not in optional or v}
-                return await services.tasks.update_task(task.id, **changes)  # type: ignore[arg-type]
+                return await services.tasks.update_task(task.stored_id, **changes)
             except WriteToolNotAllowed as exc:
                 return exc.with_hint(WRITE_HINT)
             except TaskInputError as exc:

@@ -3,7 +3,7 @@ core's events, plus the keys that act on the selected task."""
 
 from __future__ import annotations
 
-from collections.abc import Hashable, Sequence
+from collections.abc import Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -73,7 +73,7 @@ class TasksView(Vertical):
         yield VirtualTable(COLUMNS, self.cells, id="task-table", empty_text="starting…")
 
     @property
-    def table(self) -> VirtualTable:
+    def table(self) -> VirtualTable[int]:
         return self.query_one("#task-table", VirtualTable)
 
     def on_mount(self) -> None:
@@ -192,7 +192,7 @@ class TasksView(Vertical):
         ordered = sorted(
             tasks, key=lambda t: self._sort_value(t, column), reverse=self.table.sort_reverse
         )
-        self.table.set_keys([t.id for t in ordered])
+        self.table.set_keys([t.stored_id for t in ordered])
         if select is not None:
             self.table.move_to(select)
         total = len(self.tasks)
@@ -233,9 +233,9 @@ class TasksView(Vertical):
             return "running"
         return task.state.value
 
-    def cells(self, key: Hashable) -> list[Cell]:
-        task = self.tasks[key]  # type: ignore[index]
-        stats = self.stats.get(key)  # type: ignore[arg-type]
+    def cells(self, key: int) -> list[Cell]:
+        task = self.tasks[key]
+        stats = self.stats.get(key)
         now = self.host.clock()
         state = self._state(task)
         last: Cell = "-"
@@ -248,7 +248,7 @@ class TasksView(Vertical):
         return [
             str(task.id),
             task.name,
-            self.described.get(task.id, ""),  # type: ignore[arg-type]
+            self.described.get(key, ""),
             task.mcp_tool,
             Text(state, style=STATE_STYLE.get(state, "")),
             last,
@@ -260,7 +260,7 @@ class TasksView(Vertical):
 
     def _selected(self) -> Task | None:
         key = self.table.cursor_key
-        task = self.tasks.get(key) if key is not None else None  # type: ignore[arg-type]
+        task = self.tasks.get(key) if key is not None else None
         if task is None:
             self.app.notify("no task selected", severity="warning", timeout=3)
         return task
@@ -307,7 +307,7 @@ class TasksView(Vertical):
         task = self._selected()
         if task is None:
             return
-        task_id = task.id
+        task_id = task.stored_id
 
         def confirmed(yes: bool | None) -> None:
             if yes:
@@ -347,7 +347,7 @@ class TasksView(Vertical):
     ) -> None:
         """Flip one state of a task through TaskService: (method name, past tense) per side."""
         method, past = when_on if is_on else when_off
-        task_id = task.id
+        task_id = task.stored_id
 
         async def job(services: Services) -> Task:
             return await getattr(services.tasks, method)(task_id)

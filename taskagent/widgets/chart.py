@@ -63,8 +63,15 @@ class SeriesChart(Static):
     SeriesChart { height: auto; max-height: 12; padding: 0 1; }
     """
 
-    def __init__(self, **kwargs: object) -> None:
-        super().__init__("", **kwargs)  # type: ignore[arg-type]
+    def __init__(
+        self,
+        *,
+        name: str | None = None,
+        id: str | None = None,
+        classes: str | None = None,
+        disabled: bool = False,
+    ) -> None:
+        super().__init__("", name=name, id=id, classes=classes, disabled=disabled)
         self.rows = 4
         self._plotted: tuple[Sequence[Point], str] | None = None
 

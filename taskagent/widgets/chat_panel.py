@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from rich.text import Text
 from textual import events, on
 from textual.app import ComposeResult
-from textual.await_complete import AwaitComplete
+from textual.await_remove import AwaitRemove
 from textual.binding import Binding, BindingsMap, BindingType
 from textual.containers import Vertical, VerticalScroll
 from textual.suggester import SuggestFromList
@@ -239,7 +239,7 @@ class ChatPanel(Vertical):
     def write_away(self, summary: AwaySummary) -> None:
         self.write(Text(summary.text() + "\nPress F7 to see these runs in History."), "away")
 
-    def clear(self) -> AwaitComplete:
+    def clear(self) -> AwaitRemove:
         return self._log().remove_children()
 
     def show_transcript(self, lines: list[ChatLine]) -> None:

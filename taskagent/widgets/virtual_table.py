@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass
-from typing import ClassVar, Literal
+from typing import Any, ClassVar, Generic, Literal, TypeVar
 
 from rich.cells import cell_len, set_cell_size
 from rich.segment import Segment
@@ -25,7 +25,9 @@ from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
 Cell = str | Text
-CellSource = Callable[[Hashable], Sequence[Cell]]
+# The type of the row keys (e.g. a task's id); a table holds keys of one type.
+K = TypeVar("K", bound=Hashable)
+CellSource = Callable[[K], Sequence[Cell]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,7 +43,7 @@ GAP = 1
 MIN_FLEX = 10  # the least a flexible column gets before the table scrolls sideways
 
 
-class VirtualTable(ScrollView, can_focus=True):
+class VirtualTable(ScrollView, Generic[K], can_focus=True):
     """Rows are keys; `cells(key)` formats one row when it becomes visible."""
 
     DEFAULT_CSS = """
@@ -74,43 +76,43 @@ class VirtualTable(ScrollView, can_focus=True):
     cursor: reactive[int] = reactive(0, always_update=True, repaint=False)
 
     class Highlighted(Message):
-        def __init__(self, table: VirtualTable, key: Hashable | None) -> None:
+        def __init__(self, table: VirtualTable[Any], key: Hashable | None) -> None:
             super().__init__()
             self.table = table
             self.key = key
 
         @property
-        def control(self) -> VirtualTable:
+        def control(self) -> VirtualTable[Any]:
             return self.table
 
     class Selected(Highlighted):
         pass
 
     class HeaderClicked(Message):
-        def __init__(self, table: VirtualTable, column: Column) -> None:
+        def __init__(self, table: VirtualTable[Any], column: Column) -> None:
             super().__init__()
             self.table = table
             self.column = column
 
         @property
-        def control(self) -> VirtualTable:
+        def control(self) -> VirtualTable[Any]:
             return self.table
 
     class NearEnd(Message):
         """The cursor or the view came within a page of the last row (load more)."""
 
-        def __init__(self, table: VirtualTable) -> None:
+        def __init__(self, table: VirtualTable[Any]) -> None:
             super().__init__()
             self.table = table
 
         @property
-        def control(self) -> VirtualTable:
+        def control(self) -> VirtualTable[Any]:
             return self.table
 
     def __init__(
         self,
         columns: Sequence[Column],
-        cells: CellSource,
+        cells: CellSource[K],
         *,
         empty_text: str = "nothing to show",
         zebra: bool = True,
@@ -121,8 +123,8 @@ class VirtualTable(ScrollView, can_focus=True):
         super().__init__(name=name, id=id, classes=classes)
         self.columns = list(columns)
         self._cells = cells
-        self._keys: list[Hashable] = []
-        self._index: dict[Hashable, int] = {}
+        self._keys: list[K] = []
+        self._index: dict[K, int] = {}
         self.empty_text = empty_text
         self.zebra = zebra
         self.sort_column: str | None = None
@@ -136,26 +138,27 @@ class VirtualTable(ScrollView, can_focus=True):
         return len(self._keys)
 
     @property
-    def keys(self) -> list[Hashable]:
+    def keys(self) -> list[K]:
         return self._keys
 
     @property
-    def cursor_key(self) -> Hashable | None:
+    def cursor_key(self) -> K | None:
         if 0 <= self.cursor < len(self._keys):
             return self._keys[self.cursor]
         return None
 
-    def set_keys(self, keys: Sequence[Hashable], *, keep_cursor: bool = True) -> None:
+    def set_keys(self, keys: Sequence[K], *, keep_cursor: bool = True) -> None:
         """Replace the rows; the cursor stays on the same key when it is still there."""
         current = self.cursor_key if keep_cursor else None
         self._keys = list(keys)
         self._index = {key: i for i, key in enumerate(self._keys)}
         self._update_size()
-        target = self._index.get(current, min(self.cursor, len(self._keys) - 1))
+        fallback = min(self.cursor, len(self._keys) - 1)
+        target = fallback if current is None else self._index.get(current, fallback)
         self.cursor = max(0, target)
         self.refresh()
 
-    def append_keys(self, keys: Sequence[Hashable]) -> None:
+    def append_keys(self, keys: Sequence[K]) -> None:
         for key in keys:
             if key not in self._index:
                 self._index[key] = len(self._keys)
@@ -163,10 +166,10 @@ class VirtualTable(ScrollView, can_focus=True):
         self._update_size()
         self.refresh()
 
-    def index_of(self, key: Hashable) -> int | None:
+    def index_of(self, key: K) -> int | None:
         return self._index.get(key)
 
-    def refresh_key(self, key: Hashable) -> None:
+    def refresh_key(self, key: K) -> None:
         """Repaint one row (its cells are read again)."""
         index = self._index.get(key)
         if index is None:
@@ -175,7 +178,7 @@ class VirtualTable(ScrollView, can_focus=True):
         if 1 <= y < self.size.height:
             self.refresh_line(y)
 
-    def move_to(self, key: Hashable) -> bool:
+    def move_to(self, key: K) -> bool:
         index = self._index.get(key)
         if index is None:
             return False

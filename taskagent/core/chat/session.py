@@ -9,7 +9,7 @@ resets, and no request is made.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import AsyncIterator, Callable, Iterable
+from collections.abc import AsyncGenerator, Callable, Iterable
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
@@ -36,7 +36,6 @@ from taskagent.core.chat.turn import Turn
 from taskagent.core.confirm_policy import ALWAYS_ASK, ConfirmPolicy
 from taskagent.core.gemini import GeminiClient
 from taskagent.core.mcp import McpManagerError, ToolInfo
-from taskagent.core.models import utcnow
 
 if TYPE_CHECKING:
     from google.genai import types
@@ -93,7 +92,7 @@ class ChatSession:
         self.confirmations = Confirmations(self.policy, cards)
         self.tools = ToolRunner(mcp, self.confirmations, lambda: self.timezone)
         self.request_timeout = request_timeout
-        self.clock = clock or tasks.clock or utcnow
+        self.clock = clock or tasks.clock
         self.ledger = ledger
         self.budget = budget
         self.model = default_model
@@ -218,7 +217,7 @@ class ChatSession:
         self.confirmations.decline_all()
 
     # ------------------------------------------------------------------------- the turn
-    async def send(self, text: str) -> AsyncIterator[ChatEvent]:
+    async def send(self, text: str) -> AsyncGenerator[ChatEvent, None]:
         """Answer one user message; see the package docstring for the events."""
         text = text.strip()
         if not text:

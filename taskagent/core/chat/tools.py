@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import itertools
 import logging
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncGenerator, Callable
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
@@ -48,7 +48,7 @@ class ToolRunner:
 
     async def execute(
         self, call: types.FunctionCall, names: ToolNames, out: list[types.Part]
-    ) -> AsyncIterator[ChatEvent]:
+    ) -> AsyncGenerator[ChatEvent, None]:
         """Run one function call (asking first when needed); append its functionResponse."""
         call_id = f"call-{next(self._ids)}"
         name = call.name or ""

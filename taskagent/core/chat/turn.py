@@ -18,7 +18,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncGenerator, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -78,7 +78,7 @@ class Turn:
         self.open_calls: list[types.FunctionCall] = []  # of the last model message, unanswered
         self.responses: list[types.Part] = []
 
-    async def run(self) -> AsyncIterator[ChatEvent]:
+    async def run(self) -> AsyncGenerator[ChatEvent, None]:
         session = self.session
         try:
             client = session.gemini.get()
@@ -90,8 +90,8 @@ class Turn:
                 self.rounds += 1
                 answer = _Round()
                 async with contextlib.aclosing(self._stream(client, config, answer)) as stream:
-                    async for event in stream:
-                        yield event
+                    async for delta in stream:
+                        yield delta
                 model_msg = await self._model_message(answer)
                 self.pending.append(model_msg)
                 parts = model_msg.content.parts or []
@@ -119,7 +119,9 @@ class Turn:
                 await self._save_interrupted()
 
     # ------------------------------------------------------------------------ one round
-    async def _stream(self, client: Any, config: Any, answer: _Round) -> AsyncIterator[TextDelta]:
+    async def _stream(
+        self, client: Any, config: Any, answer: _Round
+    ) -> AsyncGenerator[TextDelta, None]:
         """Stream one request's answer into `answer`, yielding its visible text."""
         session = self.session
         contents = [m.content for m in session.history.context] + [m.content for m in self.pending]
@@ -145,7 +147,7 @@ class Turn:
                             yield delta
             finally:
                 with contextlib.suppress(Exception):
-                    await stream.aclose()  # type: ignore[attr-defined]
+                    await stream.aclose()
         except Exception as exc:
             raise GeminiCallFailed(classify(exc)) from exc
 
@@ -189,7 +191,7 @@ class Turn:
 
     async def _run_calls(
         self, calls: Sequence[types.FunctionCall], names: ToolNames
-    ) -> AsyncIterator[ChatEvent]:
+    ) -> AsyncGenerator[ChatEvent, None]:
         """Execute the round's calls in order; their answers go back as one user message."""
         self.open_calls, self.responses = list(calls), []
         for call in calls:

@@ -134,7 +134,7 @@ def resolve_tool(servers: Mapping[str, ServerEntry], ref: str) -> ToolInfo:
     by_name: dict[str, list[str]] = {}
     for t in all_tools:
         by_name.setdefault(t.name, []).append(t.ref)
-    suggestions: list[str] = []
+    suggestions = []
     for name in difflib.get_close_matches(ref, list(by_name), n=5):
         suggestions.extend(by_name[name])
     raise ToolNotFound(

@@ -17,6 +17,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mappin
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TypeAlias
 
 import anyio
 import httpx2
@@ -38,6 +39,9 @@ from taskagent.core.mcp.errors import McpManagerError, ServerUnavailable
 
 log = logging.getLogger(__name__)
 
+# Our clients are built over any of the transports below (see `_transport`).
+McpClient: TypeAlias = Client[ClientTransport]
+
 INMEMORY_LOCK_WAIT = 10.0  # seconds
 
 _UNSAFE_FILENAME_RE = re.compile(r"[^\w.-]")
@@ -50,7 +54,7 @@ class Session:
     server: str
     loop: asyncio.AbstractEventLoop
     lock: asyncio.Lock  # serialises connect/reconnect within this loop
-    client: Client | None = None
+    client: McpClient | None = None
 
 
 def walk_exceptions(exc: BaseException) -> Iterator[BaseException]:
@@ -193,10 +197,10 @@ class SessionPool:
         except (RuntimeError, TimeoutError) as e:  # loop closed meanwhile / stuck
             log.warning("MCP session of %r not closed cleanly: %s", session.server, e)
 
-    async def close_client(self, server: str, client: Client) -> None:
+    async def close_client(self, server: str, client: McpClient) -> None:
         try:
             async with self._serialise_inmemory(client), asyncio.timeout(10):
-                await client.close()
+                await client.close()  # type: ignore[no-untyped-call]  # fastmcp leaves it unannotated
         except TimeoutError:
             log.warning("closing MCP client of %r timed out", server)
         except Exception as e:
@@ -204,7 +208,7 @@ class SessionPool:
             log.debug("closing MCP client of %r: %r", server, e)
 
     @contextlib.asynccontextmanager
-    async def _serialise_inmemory(self, client: Client) -> AsyncIterator[None]:
+    async def _serialise_inmemory(self, client: McpClient) -> AsyncIterator[None]:
         if not isinstance(client.transport, FastMCPTransport):
             yield
             return
@@ -238,7 +242,7 @@ class SessionPool:
                 self._sessions[(name, loop)] = session
             return session
 
-    async def client(self, session: Session) -> Client:
+    async def client(self, session: Session) -> McpClient:
         client = session.client
         if client is not None:
             return client
@@ -249,7 +253,7 @@ class SessionPool:
                 session.client = await self._connect(self._servers[session.server])
             return session.client
 
-    async def drop_client(self, session: Session, client: Client) -> None:
+    async def drop_client(self, session: Session, client: McpClient) -> None:
         async with session.lock:
             if session.client is client:
                 session.client = None
@@ -286,7 +290,7 @@ class SessionPool:
             fh.write(f"--- {stamp} taskagent starts '{server.name}' ---\n")
             return fh.tell()
 
-    async def _connect(self, server: ServerEntry) -> Client:
+    async def _connect(self, server: ServerEntry) -> McpClient:
         offset = self._mark_log(server) if server.kind == "stdio" else 0
         client = Client(
             self._transport(server),
@@ -295,7 +299,8 @@ class SessionPool:
         )
         try:
             async with self._serialise_inmemory(client), asyncio.timeout(self._connect_timeout):
-                await client.__aenter__()  # kept open: closed by close()/drop_client()
+                # Kept open: closed by close()/drop_client(). (fastmcp leaves __aenter__ unannotated.)
+                await client.__aenter__()  # type: ignore[no-untyped-call]
         except Exception as e:
             await self.close_client(server.name, client)
             reason = self._start_failure(server, e, offset)

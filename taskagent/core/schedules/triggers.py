@@ -28,7 +28,7 @@ from taskagent.core.schedules.parsing import (
 )
 
 
-class _NoRepeatCronTrigger(CronTrigger):
+class _NoRepeatCronTrigger(CronTrigger):  # type: ignore[misc]  # APScheduler 3 has no types
     """A CronTrigger that fires a fixed wall-clock time once when the clocks go back.
 
     APScheduler 3 fires e.g. 02:30 twice on the fall-back day (02:30 CEST and 02:30 CET);

@@ -138,8 +138,8 @@ class ChatCommands:
             f"over {runs} AI-summarised run(s)"
         )
         if self.ledger is not None:
-            names = {t.id: t.name for t in await self.tasks.list_tasks()}
-            lines += await spend_report(self.ledger, self.budget, names)  # type: ignore[arg-type]
+            names = {t.stored_id: t.name for t in await self.tasks.list_tasks()}
+            lines += await spend_report(self.ledger, self.budget, names)
         return Reply("\n".join(lines), table=True)
 
     async def _conversation_tokens(self) -> list[str]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
@@ -14,7 +15,7 @@ def fit(text: str, width: int) -> str:
     return text if len(text) <= width else text[: width - 1] + "…"
 
 
-def columns(head: tuple[str, ...], rows: list[tuple[str, ...]], right: tuple[int, ...]) -> str:
+def columns(head: tuple[str, ...], rows: Sequence[tuple[str, ...]], right: tuple[int, ...]) -> str:
     """Rows in aligned columns (two spaces apart); the last column is not padded."""
     widths = [max(len(r[i]) for r in [head, *rows]) for i in range(len(head))]
     out = []

@@ -51,7 +51,7 @@ COMMANDS: dict[str, Command] = {
     )
 }
 
-TASK_ACTIONS = ("list", "add", "remove", "start", "stop", "pause", "resume", "run")
+TASK_ACTIONS: tuple[str, ...] = ("list", "add", "remove", "start", "stop", "pause", "resume", "run")
 TASK_ACTIONS += ("history", "result", "status")
 
 

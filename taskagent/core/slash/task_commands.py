@@ -86,7 +86,7 @@ class TaskCommands:
                     action="confirm",
                     confirm_command=f"/tasks remove {task.id} --yes",
                 )
-            await self.tasks.remove(task.id)  # type: ignore[arg-type]
+            await self.tasks.remove(task.stored_id)
             return Reply(f"removed task {task.id} ({task.name})")
         if sub in ("start", "stop", "pause", "resume"):
             change, done = {
@@ -95,7 +95,7 @@ class TaskCommands:
                 "pause": (self.tasks.pause, "paused"),
                 "resume": (self.tasks.resume, "resumed"),
             }[sub]
-            task = await change(task.id)  # type: ignore[arg-type]
+            task = await change(task.stored_id)
             nxt = f"; next run {self._time(task.next_run)}" if task.next_run else ""
             return Reply(f"{done} task {task.id} ({task.name}){nxt}")
         if sub == "run":
@@ -128,7 +128,7 @@ class TaskCommands:
         if self.engine is None:
             raise CommandError("/tasks run: the scheduler is not available here")
         try:
-            run = await self.engine.run_now(task.id)  # type: ignore[arg-type]
+            run = await self.engine.run_now(task.stored_id)
         except (LookupError, RuntimeError) as exc:
             raise CommandError(f"could not run task {task.id}: {exc}") from None
         return self._describe_run(task, run)
@@ -141,7 +141,7 @@ class TaskCommands:
         return "\n".join([head, *run_notes(run)])
 
     async def _history(self, task: Task) -> str:
-        runs = await self.tasks.history(task.id, 20)  # type: ignore[arg-type]
+        runs = await self.tasks.history(task.stored_id, 20)
         if not runs:
             return f"task {task.id} ({task.name}) has not run yet"
         lines = [f"last {len(runs)} run(s) of task {task.id} ({task.name}), newest first:"]
@@ -154,7 +154,7 @@ class TaskCommands:
         return "\n".join(lines)
 
     async def _result(self, task: Task) -> str:
-        run = await self.tasks.latest_result(task.id)  # type: ignore[arg-type]
+        run = await self.tasks.latest_result(task.stored_id)
         if run is None:
             return f"task {task.id} ({task.name}) has not run yet"
         lines = [

@@ -30,14 +30,22 @@ class LeaseInfo:
         return f"{self.kind} (pid {self.pid} on {self.host})"
 
 
+def _stored_time(text: str) -> datetime:
+    """A NOT NULL time column: from_iso gives None only for empty text, which is never stored."""
+    moment = from_iso(text)
+    if moment is None:
+        raise ValueError("scheduler_lease holds an empty time")
+    return moment
+
+
 def _lease_from_row(row: Any) -> LeaseInfo:
     return LeaseInfo(
         holder=row[0],
         kind=row[1],
         pid=row[2],
         host=row[3],
-        started_at=from_iso(row[4]),  # type: ignore[arg-type]
-        heartbeat_at=from_iso(row[5]),  # type: ignore[arg-type]
+        started_at=_stored_time(row[4]),
+        heartbeat_at=_stored_time(row[5]),
     )
 
 
@@ -56,7 +64,7 @@ class LeaseQueries(Store):
         (it is called inside the write transaction, so no other process can interleave).
         Returns None when written, else the holder that keeps the lease."""
         async with self._write() as db:
-            rows = await db.execute_fetchall(_SELECT_LEASE)
+            rows = list(await db.execute_fetchall(_SELECT_LEASE))
             if rows:
                 info = _lease_from_row(rows[0])
                 if not may_replace(info):
@@ -115,8 +123,10 @@ class LeaseQueries(Store):
     async def take_run_requests(self) -> list[tuple[int, int]]:
         """Mark every pending request taken: [(request_id, task_id)]."""
         async with self._write() as db:
-            rows = await db.execute_fetchall(
-                "SELECT id, task_id FROM run_requests WHERE state = 'pending' ORDER BY id"
+            rows = list(
+                await db.execute_fetchall(
+                    "SELECT id, task_id FROM run_requests WHERE state = 'pending' ORDER BY id"
+                )
             )
             if rows:
                 await db.execute(

@@ -30,7 +30,9 @@ class SettingsQueries(Store):
         """Compare-and-set: store `value` unless `key` already holds it, in one transaction.
         True when this call changed it (e.g. the first process to announce something today)."""
         async with self._write() as db:
-            rows = await db.execute_fetchall("SELECT value FROM settings WHERE key = ?", (key,))
+            rows = list(
+                await db.execute_fetchall("SELECT value FROM settings WHERE key = ?", (key,))
+            )
             if rows and json.loads(rows[0][0]) == value:
                 return False
             await db.execute(_UPSERT, (key, json.dumps(value)))

@@ -230,7 +230,7 @@ class TaskRules:
         """A pure function: a task with `changes` applied, every field validated again."""
 
         def apply(current: Task) -> Task:
-            merged = {field: getattr(current, field) for field in EDITABLE_FIELDS} | changes
+            merged = {**{field: getattr(current, field) for field in EDITABLE_FIELDS}, **changes}
             ai_mode = self._ai_mode(
                 changes.get("summary_mode"), changes.get("use_ai_summary"), current.ai_mode
             )

@@ -78,7 +78,7 @@ class TaskService(TaskRules):
     async def latest_result(self, ref: int | str) -> Run | None:
         task = await self.get(ref)
         finished = [s for s in RunStatus if s is not RunStatus.RUNNING]
-        return await self.repo.latest_run(task.id, statuses=finished)  # type: ignore[arg-type]
+        return await self.repo.latest_run(task.stored_id, statuses=finished)
 
     async def find(self, task_id: int) -> Task | None:
         """A task by id, None when there is none (a view refreshing a row that was removed)."""
@@ -190,7 +190,7 @@ class TaskService(TaskRules):
             )
 
         saved = await self._modify(task, self.merger(changes, consent))
-        self.events.publish(TaskChanged(saved.id, "updated"))  # type: ignore[arg-type]
+        self.events.publish(TaskChanged(saved.stored_id, "updated"))
         return saved
 
     async def save_batch(
@@ -203,15 +203,14 @@ class TaskService(TaskRules):
         except DuplicateTaskName as exc:
             raise TaskInputError(str(exc), "name") from exc
         for task in updated:
-            self.events.publish(TaskChanged(task.id, "updated"))  # type: ignore[arg-type]
+            self.events.publish(TaskChanged(task.stored_id, "updated"))
         for task in created:
-            self.events.publish(TaskChanged(task.id, "created"))  # type: ignore[arg-type]
+            self.events.publish(TaskChanged(task.stored_id, "created"))
         return created, updated
 
     async def _modify(self, task: Task, change: Callable[[Task], Task | None]) -> Task:
-        assert task.id is not None
         try:
-            return await self.repo.modify_task(task.id, change)
+            return await self.repo.modify_task(task.stored_id, change)
         except DuplicateTaskName as exc:
             raise TaskInputError(str(exc), "name") from exc
 
@@ -236,7 +235,7 @@ class TaskService(TaskRules):
             current.next_run = self._next_run(current)
 
         saved = await self._modify(task, apply)
-        self.events.publish(TaskChanged(saved.id, change))  # type: ignore[arg-type]
+        self.events.publish(TaskChanged(saved.stored_id, change))
         return saved
 
     async def enable(self, ref: int | str) -> Task:
@@ -253,6 +252,6 @@ class TaskService(TaskRules):
 
     async def remove(self, ref: int | str) -> Task:
         task = await self.get(ref)
-        await self.repo.delete_task(task.id)  # type: ignore[arg-type]
-        self.events.publish(TaskChanged(task.id, "removed"))  # type: ignore[arg-type]
+        await self.repo.delete_task(task.stored_id)
+        self.events.publish(TaskChanged(task.stored_id, "removed"))
         return task
