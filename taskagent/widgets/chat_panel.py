@@ -388,7 +388,7 @@ class ChatPanel(Vertical):
     def run_command(self, text: str) -> None:
         head = " ".join(text.lower().split()[:2])
         if head == "/tasks add":
-            self.tapp.query_one("TasksView").action_add()  # type: ignore[attr-defined]
+            self.tapp.action_add_task()
             return
         if head == "/quit":
             self.app.exit(0)
@@ -415,7 +415,7 @@ class ChatPanel(Vertical):
             self.write_system(reply.text)
             return
         if reply.action == "open_task_form":
-            self.tapp.query_one("TasksView").action_add()  # type: ignore[attr-defined]
+            self.tapp.action_add_task()
             return
         if reply.action == "confirm" and reply.confirm_command:
             from taskagent.screens.confirm import ConfirmScreen
