@@ -154,9 +154,14 @@ class TaskAgentApp(App[int]):
             for mounted in self._view_mounted.values():
                 mounted.set()
             self._services_opened()
-        else:
-            self.call_after_refresh(self._start_services)
-            self.call_after_refresh(self._mount_view, "tasks")
+
+    def on_ready(self) -> None:
+        """The first frame is on screen: open the core and mount the Tasks view. (Not with
+        call_after_refresh, which waits for the widgets' own after-refresh work, and that for
+        the keys typed meanwhile.)"""
+        if self._factory is not None and self._lifecycle is None:
+            self._start_services()
+            self.call_later(self._mount_view, "tasks")
 
     # The first screen is the chat. The views' modules, widgets and CSS cost about as much
     # again as the bare shell, so each is mounted after the first paint: Tasks at once (its
