@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import os
 import sys
 from collections.abc import Sequence
@@ -17,7 +18,10 @@ def _fail(message: str, code: int = 2) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    argv = sys.argv[1:] if argv is None else argv
+    # No arguments: the app. Building the parser (every subcommand's help text through
+    # gettext) would cost a few percent of a bare Textual app's start for nothing.
+    args = build_parser().parse_args(argv) if argv else argparse.Namespace(command=None)
     try:
         settings = load_settings(resolve_paths())
     except ConfigError as exc:

@@ -5,7 +5,8 @@ ready `Services` (tests) or a *factory* returning the `Services.open(...)` async
 then the first screen paints at once and the core opens behind it in stages (see
 taskagent/services.py): the database first (the Tasks and History tabs, "while you were away",
 most slash commands: `call_core(..., early=True)`), then the agent (fastmcp, the chat), then
-mcp.json's servers and the notifier probe, and only then the scheduler.
+mcp.json's servers and the notifier probe, and only then the scheduler. The first screen is the
+chat: the Tasks, History and Status views are mounted just after it is painted.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from textual.containers import Horizontal
 from textual.dom import DOMNode
 from textual.screen import Screen
 from textual.signal import Signal
+from textual.widget import Widget
 from textual.widgets import ContentSwitcher, Footer, Header, Tab, Tabs
 from textual.worker import Worker
 
@@ -36,25 +38,39 @@ from taskagent.core.models import utcnow
 from taskagent.keys import APP, bindings
 from taskagent.palette import TaskCommands
 from taskagent.presence import Presence
-from taskagent.screens.history import HistoryView
-from taskagent.screens.status import StatusView
-from taskagent.screens.tasks import TasksView
 from taskagent.ui_host import TABS, AddTaskRequested
 from taskagent.widgets.chat_panel import ChatPanel
 
 if TYPE_CHECKING:
     from taskagent.config import Settings
+    from taskagent.screens.tasks import TasksView
     from taskagent.services import CoreBase, Services
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 ServicesFactory = Callable[[], AbstractAsyncContextManager["Services"]]
+VIEWS = TABS[1:]  # each tab but the chat has a view in the #views switcher
 FIRST_SCREEN_WAIT = 1.0  # seconds the agent's imports wait for the first screen's data
 FIRST_SCREEN_SETTLE = 0.5  # and then, for it to be painted and the first keys handled
 
 
 class ServicesUnavailable(TaskAgentError, RuntimeError):
     pass
+
+
+def new_view(name: str) -> Widget:
+    """A tab's view; its module is imported on first use (not needed for the first paint)."""
+    if name == "tasks":
+        from taskagent.screens.tasks import TasksView
+
+        return TasksView(id="view-tasks")
+    if name == "history":
+        from taskagent.screens.history import HistoryView
+
+        return HistoryView(id="view-history")
+    from taskagent.screens.status import StatusView
+
+    return StatusView(id="view-status")
 
 
 class TaskAgentApp(App[int]):
@@ -93,6 +109,9 @@ class TaskAgentApp(App[int]):
         self._away_checked = asyncio.Event()
         self._services_closing = asyncio.Event()
         self._services_error: BaseException | None = None
+        # The views are mounted one by one after the first paint (see _with_view).
+        self._view_mounted = {name: asyncio.Event() for name in VIEWS}
+        self._view_pending: dict[str, list[Callable[[], None]]] = {}  # actions waiting
         self._lifecycle: asyncio.Task[None] | None = None
         self._bridge: EventBridge | None = None
         self._data_version: int | None = None
@@ -115,10 +134,12 @@ class TaskAgentApp(App[int]):
             id="tabs",
         )
         with Horizontal(id="body", classes="-chat-tab"):
-            with ContentSwitcher(id="views", initial="view-tasks"):
-                yield TasksView(id="view-tasks")
-                yield HistoryView(id="view-history")
-                yield StatusView(id="view-status")
+            # With a factory (a real start): empty until the chat is painted, see _mount_view.
+            # Ready Services (tests, other hosts) have no start-up to hide: the views at once.
+            eager = self._factory is None
+            with ContentSwitcher(id="views", initial="view-tasks" if eager else None):
+                if eager:
+                    yield from (new_view(name) for name in VIEWS)
             yield ChatPanel(id="chat-panel")
         yield Footer()
 
@@ -130,9 +151,52 @@ class TaskAgentApp(App[int]):
         self.steady_cursors(self.screen)
         self.query_one(ChatPanel).focus_input()
         if self.services is not None:
+            for mounted in self._view_mounted.values():
+                mounted.set()
             self._services_opened()
-        else:
-            self.call_after_refresh(self._start_services)
+
+    def on_ready(self) -> None:
+        """The first frame is on screen: open the core and mount the Tasks view. (Not with
+        call_after_refresh, which waits for the widgets' own after-refresh work, and that for
+        the keys typed meanwhile.)"""
+        if self._factory is not None and self._lifecycle is None:
+            self._start_services()
+            self.call_later(self._mount_view, "tasks")
+
+    # The first screen is the chat. The views' modules, widgets and CSS cost about as much
+    # again as the bare shell, so each is mounted after the first paint: Tasks at once (its
+    # data comes first), History and Status once the first screen is loaded
+    # (_first_screen_loaded), any of them sooner when asked for (a key typed at once).
+
+    def _with_view(self, name: str, action: Callable[[], None]) -> None:
+        """`action` now, or once `name`'s view is mounted (mounting it if need be)."""
+        if self._view_mounted[name].is_set():
+            action()
+            return
+        pending = self._view_pending.setdefault(name, [])
+        if not pending:
+            self.call_later(self._mount_view, name)
+        pending.append(action)
+
+    async def _mount_view(self, name: str) -> None:
+        """Mount `name`'s view unless it is (being) mounted; return once it is."""
+        await asyncio.sleep(0)  # the core's start (a thread, queued just before) goes first
+        if not self.query(f"#view-{name}"):
+            view = new_view(name)
+            view.display = False
+            await self.query_one("#views", ContentSwitcher).mount(view)
+            self.steady_cursors(view)
+            self._view_mounted[name].set()
+            for action in self._view_pending.pop(name, []):
+                action()
+        await self._view_mounted[name].wait()
+
+    async def _mount_views(self, within: float) -> None:
+        """Every view, waiting `within` seconds at most (the app may be closing meanwhile)."""
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(within):
+                for name in VIEWS:
+                    await self._mount_view(name)
 
     def steady_cursors(self, root: DOMNode) -> None:
         """Headless (tests, snapshots): no blinking cursors, so every screenshot is the same."""
@@ -165,6 +229,7 @@ class TaskAgentApp(App[int]):
                 if self._services_closing.is_set():  # the user quit while it opened
                     return
                 self._services_opened()
+                await self._mount_views(within=10)  # before the scheduler: Status logs runs
                 # mcp.json's servers and the notifier probe, then the scheduler (a run may
                 # need those servers). The app schedules, or attaches to a daemon that does.
                 await services.finish_start()
@@ -203,14 +268,17 @@ class TaskAgentApp(App[int]):
         return self._first_screen_loaded()
 
     async def _first_screen_loaded(self) -> None:
-        """Until the Tasks table and the "away" note are loaded (1 s at most) and shown, before
-        the agent's imports (~1-3 s of CPU) compete with the UI for the interpreter lock."""
+        """Until the Tasks table and the "away" note are loaded (1 s at most) and shown, and
+        then the other views mounted, before the agent's imports (~1-3 s of CPU) compete with
+        the UI for the interpreter lock."""
         with contextlib.suppress(TimeoutError):
             async with asyncio.timeout(FIRST_SCREEN_WAIT):
                 await self._away_checked.wait()
-                while not self.query_one(TasksView).loaded:  # noqa: ASYNC110 (a view's flag)
+                await self._view_mounted["tasks"].wait()
+                while not self._tasks_view().loaded:  # noqa: ASYNC110 (a view's flag)
                     await asyncio.sleep(0.02)
         await asyncio.sleep(FIRST_SCREEN_SETTLE)  # painted, and the first keys answered
+        await self._mount_views(within=FIRST_SCREEN_WAIT)
 
     def _services_opened(self) -> None:
         assert self.services is not None
@@ -346,7 +414,12 @@ class TaskAgentApp(App[int]):
             self.call_from_thread(self.open_task, task_id)
             return
         self.action_show_tab("tasks")
-        self.query_one(TasksView).select_task(task_id)
+        self._with_view("tasks", lambda: self._tasks_view().select_task(task_id))
+
+    def _tasks_view(self) -> TasksView:
+        from taskagent.screens.tasks import TasksView
+
+        return self.query_one(TasksView)
 
     # ---- events ------------------------------------------------------------------------------
 
@@ -402,6 +475,11 @@ class TaskAgentApp(App[int]):
         if name == "chat":
             self.query_one(ChatPanel).focus_input()
             return
+        self._with_view(name, lambda: self._show_view(name))
+
+    def _show_view(self, name: str) -> None:
+        if self.active_tab != name:
+            return  # the user moved on while the view was being mounted
         self.query_one("#views", ContentSwitcher).current = f"view-{name}"
         self.query_one(f"#view-{name}").focus_main()  # type: ignore[attr-defined]
 
@@ -421,7 +499,7 @@ class TaskAgentApp(App[int]):
         if body.has_class("-pane"):
             self.query_one(ChatPanel).focus_input()
         else:
-            self.query_one(f"#view-{self.active_tab}").focus_main()  # type: ignore[attr-defined]
+            self._activate(self.active_tab)  # its view takes the focus back
 
     def action_help(self) -> None:
         from taskagent.screens.help import HelpScreen
@@ -430,7 +508,7 @@ class TaskAgentApp(App[int]):
             self.push_screen(HelpScreen())
 
     def action_add_task(self) -> None:
-        self.query_one(TasksView).action_add()
+        self._with_view("tasks", lambda: self._tasks_view().action_add())
 
     def on_add_task_requested(self, _message: AddTaskRequested) -> None:
         self.action_add_task()
@@ -450,8 +528,12 @@ class TaskAgentApp(App[int]):
         self.show_history(since=self.away_since)
 
     def show_history(self, task_id: int | None = None, since: datetime | None = None) -> None:
+        from taskagent.screens.history import HistoryView
+
         self.action_show_tab("history")
-        self.query_one(HistoryView).show(task_id=task_id, since=since)
+        self._with_view(
+            "history", lambda: self.query_one(HistoryView).show(task_id=task_id, since=since)
+        )
 
     def run_task_now(self, task_id: int) -> None:
         async def job(_services: Services) -> tuple[Any, str]:
@@ -479,4 +561,5 @@ class TaskAgentApp(App[int]):
         from taskagent.palette import app_commands
 
         yield from super().get_system_commands(screen)
-        yield from app_commands(self)
+        if all(self._view_mounted[name].is_set() for name in ("tasks", "history")):
+            yield from app_commands(self)  # they act on these views (mounted after first paint)

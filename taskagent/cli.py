@@ -4,9 +4,9 @@ heavy libraries, so `taskagent --help` and `--version` answer instantly."""
 from __future__ import annotations
 
 import argparse
-from typing import NoReturn
-
-from taskagent import __version__
+import sys
+from collections.abc import Sequence
+from typing import Any, NoReturn
 
 NOTIFY_LEVELS = ("all", "errors", "significant", "silent")
 SUMMARY_MODES = ("always", "changes", "off")
@@ -87,6 +87,21 @@ def _add_task_options(parser: argparse.ArgumentParser, *, edit: bool) -> None:
     )
 
 
+class LazyVersion(argparse.Action):
+    """`--version`, looked up only when asked for (importlib.metadata is slow to import, and
+    every start builds this parser)."""
+
+    def __init__(self, option_strings: Sequence[str], dest: str, **kwargs: Any) -> None:
+        kwargs.setdefault("help", "show program's version number and exit")
+        super().__init__(option_strings, dest=argparse.SUPPRESS, nargs=0, **kwargs)
+
+    def __call__(self, parser: argparse.ArgumentParser, *_args: Any, **_kwargs: Any) -> None:
+        from taskagent import __version__
+
+        print(f"taskagent {__version__}", file=sys.stdout)
+        parser.exit()
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = FriendlyParser(
         prog="taskagent",
@@ -97,7 +112,7 @@ def build_parser() -> argparse.ArgumentParser:
         epilog="Data and config live in per-user folders; set TASKAGENT_HOME=<dir> to use one "
         "folder instead. `taskagent config` shows where.",
     )
-    parser.add_argument("--version", action="version", version=f"taskagent {__version__}")
+    parser.add_argument("--version", action=LazyVersion)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=FriendlyParser)
 
     sub.add_parser("app", help="open the full-screen app (the default)")

@@ -10,9 +10,12 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
 
 from taskagent.core.models import from_iso, to_iso
-from taskagent.core.store import Repository
+
+if TYPE_CHECKING:  # the app imports this before its first paint; the database comes after
+    from taskagent.core.store import Repository
 
 LAST_SEEN_KEY = "ui.last_seen"
 OLD_KEY = "ui.last_open"  # written at start-up by earlier versions: used when nothing newer

@@ -4,14 +4,16 @@ AI spend (ledger and budget) as a dict and as `/tokens` lines."""
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from taskagent.core import schedules
-from taskagent.core.budget import Budget
-from taskagent.core.ledger import AiLedger
 from taskagent.core.models import RunStatus, TaskState, to_iso, utcnow
 from taskagent.core.prices import format_cost
-from taskagent.core.store import Repository
+
+if TYPE_CHECKING:  # the app's first screen imports this module: types only
+    from taskagent.core.budget import Budget
+    from taskagent.core.ledger import AiLedger
+    from taskagent.core.store import Repository
 
 FAILED = [RunStatus.ERROR, RunStatus.TIMEOUT, RunStatus.INTERRUPTED]
 

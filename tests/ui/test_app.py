@@ -377,7 +377,10 @@ async def test_factory_paints_first_then_opens_services(settings: Any) -> None:
     async with app.run_test(size=SIZE) as pilot:
         await pilot.pause()
         assert not app.ready
+        app.action_show_tab("status")  # its view is mounted when first asked for
+        await wait_for(pilot, lambda: bool(app.query("#status-overview")))
         assert "starting" in text_of(app.query_one("#status-overview"))
+        app.action_show_tab("chat")
         app.query_one(ChatInput).value = "/tasks list"
         await pilot.press("enter")  # queued until the core is ready
         opened.set()

@@ -110,8 +110,12 @@ async def test_f7_during_start_up_waits_for_the_answer(settings: Any) -> None:
         await pilot.press("f7")
         await pilot.pause(0.2)
         hold.set()
-        history = app.query_one(HistoryView)
-        await wait_for(pilot, lambda: app.active_tab == "history" and history.total == 1)
+
+        # The History view is mounted when first asked for (after the first paint).
+        def shown() -> bool:
+            return app.active_tab == "history" and any(h.total == 1 for h in app.query(HistoryView))
+
+        await wait_for(pilot, shown)
         assert "While you were away" in chat_text(app)
         assert not any("nothing new" in n.message for n in list(app._notifications))
 
