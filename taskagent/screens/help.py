@@ -58,7 +58,7 @@ class HelpScreen(ModalScreen[None]):
     BINDINGS: ClassVar[list[BindingType]] = bindings(HELP)
 
     def compose(self) -> ComposeResult:
-        from taskagent.core.slash import COMMANDS  # heavy (the chat session); only when shown
+        from taskagent.core.slash import COMMANDS  # not needed for the first paint
 
         keymap = host_of(self).keymap
         keys = Table(title="Keys", expand=True, show_edge=False)

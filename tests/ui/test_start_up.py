@@ -9,12 +9,12 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from taskagent.core.repository import Repository
 
 import taskagent.services
 from taskagent.app import TaskAgentApp
 from taskagent.app_main import services_factory
 from taskagent.core.models import Run, RunStatus, utcnow
+from taskagent.core.store import Repository
 from taskagent.core.tasks import TaskService
 from taskagent.screens.history import HistoryView
 from taskagent.screens.status import StatusView
