@@ -393,7 +393,9 @@ async def _tasks(services: CoreBase | Services, args: argparse.Namespace) -> int
 
 
 async def _main(settings: Settings, args: argparse.Namespace) -> int:
-    if args.tasks_command in DATABASE_ONLY:
+    # An edit that leaves the tool and its arguments alone needs no tool catalogue either.
+    keeps_tool = args.tasks_command == "edit" and args.tool is None and args.args is None
+    if args.tasks_command in DATABASE_ONLY or keeps_tool:
         async with CoreBase.open(settings) as base:
             return await _tasks(base, args)
     async with Services.open(settings, kind="cli") as services:
