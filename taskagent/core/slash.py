@@ -30,6 +30,7 @@ from taskagent.core import schedules
 from taskagent.core.errors import TaskAgentError
 from taskagent.core.models import Run, Task
 from taskagent.core.status import spend_report, task_overview
+from taskagent.core.summary import render_data
 from taskagent.core.tasks import TaskInputError, TaskNotFound, TaskService
 
 if TYPE_CHECKING:
@@ -410,8 +411,6 @@ class SlashCommands:
                 data: Any = json.loads(run.raw_data)
             except ValueError:
                 data = run.raw_data
-            from taskagent.core.summary import render_data  # the summariser: not at start-up
-
             lines.append(f"data: {render_data(data, 1500)}")
         return "\n".join(lines)
 
