@@ -216,9 +216,9 @@ class TaskAgentApp(App[int]):
         with contextlib.suppress(TimeoutError):
             async with asyncio.timeout(FIRST_SCREEN_WAIT):
                 await self._away_checked.wait()
-                await self.views.mount("tasks")
-                while not self._tasks_view().loaded:  # noqa: ASYNC110 (a view's flag)
-                    await asyncio.sleep(0.02)
+                if await self.views.mount("tasks"):  # (False: the app is closing)
+                    while not self._tasks_view().loaded:  # noqa: ASYNC110 (a view's flag)
+                        await asyncio.sleep(0.02)
         await asyncio.sleep(FIRST_SCREEN_SETTLE)  # painted, and the first keys answered
         await self.views.mount_all(within=FIRST_SCREEN_WAIT)
 

@@ -64,18 +64,24 @@ class ViewMounts:
             self.app.call_later(self.mount, name)
         pending.append(action)
 
-    async def mount(self, name: str) -> None:
-        """Mount `name`'s view unless it is (being) mounted; return once it is."""
+    async def mount(self, name: str) -> bool:
+        """Mount `name`'s view unless it is (being) mounted; True once it is, False if the app
+        is closing (quit at once: nothing to mount into)."""
         await asyncio.sleep(0)  # the core's start (a thread, queued just before) goes first
+        switchers = self.app.query("#views").results(ContentSwitcher)
+        switcher = next(iter(switchers), None)
+        if switcher is None or not switcher.is_attached:
+            return False
         if not self.app.query(f"#view-{name}"):
             view = new_view(name)
             view.display = False  # until its tab is shown
-            await self.app.query_one("#views", ContentSwitcher).mount(view)
+            await switcher.mount(view)
             self.app.steady_cursors(view)
             self._mounted[name].set()
             for action in self._pending.pop(name, []):
                 action()
         await self._mounted[name].wait()
+        return True
 
     async def mount_all(self, within: float) -> None:
         """Every view, waiting `within` seconds at most (the app may be closing meanwhile)."""
