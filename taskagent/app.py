@@ -1,12 +1,10 @@
 """TaskAgentApp: tabs, global keys, the command palette and the services' lifecycle.
 
-No domain logic: every action is a call into the core (`self.services`). The app can be given
-ready `Services` (tests) or a *factory* returning the `Services.open(...)` async context manager;
-then the first screen paints at once and the core opens behind it in stages (see
-taskagent/services.py): the database first (the Tasks and History tabs, "while you were away",
-most slash commands: `call_core(..., early=True)`), then the agent (fastmcp, the chat), then
-mcp.json's servers and the notifier probe, and only then the scheduler. The first screen is the
-chat: the Tasks, History and Status views are mounted just after it is painted.
+No domain logic: every action is a call into the core (`self.services`). Given ready `Services`
+(tests) or a factory for `Services.open(...)`: then the first screen (the chat) paints at once,
+the other tabs' views mount just after it (views.py) and the core opens behind it in stages
+(services.py): the database (`call_core(..., early=True)`), the agent, mcp.json's servers and
+the notifier probe, and only then the scheduler.
 """
 
 from __future__ import annotations
@@ -27,7 +25,6 @@ from textual.containers import Horizontal
 from textual.dom import DOMNode
 from textual.screen import Screen
 from textual.signal import Signal
-from textual.widget import Widget
 from textual.widgets import ContentSwitcher, Footer, Header, Tab, Tabs
 from textual.worker import Worker
 
@@ -39,9 +36,12 @@ from taskagent.keys import APP, bindings
 from taskagent.palette import TaskCommands
 from taskagent.presence import Presence
 from taskagent.ui_host import TABS, AddTaskRequested
+from taskagent.views import VIEWS, ViewMounts, new_view
 from taskagent.widgets.chat_panel import ChatPanel
 
 if TYPE_CHECKING:
+    from textual.notifications import SeverityLevel
+
     from taskagent.config import Settings
     from taskagent.screens.tasks import TasksView
     from taskagent.services import CoreBase, Services
@@ -49,28 +49,12 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 ServicesFactory = Callable[[], AbstractAsyncContextManager["Services"]]
-VIEWS = TABS[1:]  # each tab but the chat has a view in the #views switcher
 FIRST_SCREEN_WAIT = 1.0  # seconds the agent's imports wait for the first screen's data
 FIRST_SCREEN_SETTLE = 0.5  # and then, for it to be painted and the first keys handled
 
 
 class ServicesUnavailable(TaskAgentError, RuntimeError):
     pass
-
-
-def new_view(name: str) -> Widget:
-    """A tab's view; its module is imported on first use (not needed for the first paint)."""
-    if name == "tasks":
-        from taskagent.screens.tasks import TasksView
-
-        return TasksView(id="view-tasks")
-    if name == "history":
-        from taskagent.screens.history import HistoryView
-
-        return HistoryView(id="view-history")
-    from taskagent.screens.status import StatusView
-
-    return StatusView(id="view-status")
 
 
 class TaskAgentApp(App[int]):
@@ -109,9 +93,7 @@ class TaskAgentApp(App[int]):
         self._away_checked = asyncio.Event()
         self._services_closing = asyncio.Event()
         self._services_error: BaseException | None = None
-        # The views are mounted one by one after the first paint (see _with_view).
-        self._view_mounted = {name: asyncio.Event() for name in VIEWS}
-        self._view_pending: dict[str, list[Callable[[], None]]] = {}  # actions waiting
+        self.views = ViewMounts(self, composed=self._factory is None)  # see taskagent/views.py
         self._lifecycle: asyncio.Task[None] | None = None
         self._bridge: EventBridge | None = None
         self._data_version: int | None = None
@@ -134,9 +116,7 @@ class TaskAgentApp(App[int]):
             id="tabs",
         )
         with Horizontal(id="body", classes="-chat-tab"):
-            # With a factory (a real start): empty until the chat is painted, see _mount_view.
-            # Ready Services (tests, other hosts) have no start-up to hide: the views at once.
-            eager = self._factory is None
+            eager = self._factory is None  # else empty until the chat is painted: views.py
             with ContentSwitcher(id="views", initial="view-tasks" if eager else None):
                 if eager:
                     yield from (new_view(name) for name in VIEWS)
@@ -151,61 +131,20 @@ class TaskAgentApp(App[int]):
         self.steady_cursors(self.screen)
         self.query_one(ChatPanel).focus_input()
         if self.services is not None:
-            for mounted in self._view_mounted.values():
-                mounted.set()
             self._services_opened()
 
     def on_ready(self) -> None:
-        """The first frame is on screen: open the core and mount the Tasks view. (Not with
-        call_after_refresh, which waits for the widgets' own after-refresh work, and that for
-        the keys typed meanwhile.)"""
+        """The first frame is out: open the core, mount the Tasks view. (call_after_refresh would
+        wait for the widgets' after-refresh work, and that for any keys typed meanwhile.)"""
         if self._factory is not None and self._lifecycle is None:
             self._start_services()
-            self.call_later(self._mount_view, "tasks")
-
-    # The first screen is the chat. The views' modules, widgets and CSS cost about as much
-    # again as the bare shell, so each is mounted after the first paint: Tasks at once (its
-    # data comes first), History and Status once the first screen is loaded
-    # (_first_screen_loaded), any of them sooner when asked for (a key typed at once).
-
-    def _with_view(self, name: str, action: Callable[[], None]) -> None:
-        """`action` now, or once `name`'s view is mounted (mounting it if need be)."""
-        if self._view_mounted[name].is_set():
-            action()
-            return
-        pending = self._view_pending.setdefault(name, [])
-        if not pending:
-            self.call_later(self._mount_view, name)
-        pending.append(action)
-
-    async def _mount_view(self, name: str) -> None:
-        """Mount `name`'s view unless it is (being) mounted; return once it is."""
-        await asyncio.sleep(0)  # the core's start (a thread, queued just before) goes first
-        if not self.query(f"#view-{name}"):
-            view = new_view(name)
-            view.display = False
-            await self.query_one("#views", ContentSwitcher).mount(view)
-            self.steady_cursors(view)
-            self._view_mounted[name].set()
-            for action in self._view_pending.pop(name, []):
-                action()
-        await self._view_mounted[name].wait()
-
-    async def _mount_views(self, within: float) -> None:
-        """Every view, waiting `within` seconds at most (the app may be closing meanwhile)."""
-        with contextlib.suppress(TimeoutError):
-            async with asyncio.timeout(within):
-                for name in VIEWS:
-                    await self._mount_view(name)
+            self.call_later(self.views.mount, "tasks")
 
     def steady_cursors(self, root: DOMNode) -> None:
         """Headless (tests, snapshots): no blinking cursors, so every screenshot is the same."""
         if self.is_headless:
-            from textual.widgets import Input, TextArea
-
             for widget in root.query("Input, TextArea"):
-                if isinstance(widget, Input | TextArea):
-                    widget.cursor_blink = False
+                widget.cursor_blink = False  # type: ignore[attr-defined]
 
     # ---- services lifecycle ------------------------------------------------------------------
 
@@ -229,7 +168,7 @@ class TaskAgentApp(App[int]):
                 if self._services_closing.is_set():  # the user quit while it opened
                     return
                 self._services_opened()
-                await self._mount_views(within=10)  # before the scheduler: Status logs runs
+                await self.views.mount_all(within=10)  # before the scheduler: Status logs runs
                 # mcp.json's servers and the notifier probe, then the scheduler (a run may
                 # need those servers). The app schedules, or attaches to a daemon that does.
                 await services.finish_start()
@@ -274,11 +213,11 @@ class TaskAgentApp(App[int]):
         with contextlib.suppress(TimeoutError):
             async with asyncio.timeout(FIRST_SCREEN_WAIT):
                 await self._away_checked.wait()
-                await self._view_mounted["tasks"].wait()
-                while not self._tasks_view().loaded:  # noqa: ASYNC110 (a view's flag)
-                    await asyncio.sleep(0.02)
+                if await self.views.mount("tasks"):  # (False: the app is closing)
+                    while not self._tasks_view().loaded:  # noqa: ASYNC110 (a view's flag)
+                        await asyncio.sleep(0.02)
         await asyncio.sleep(FIRST_SCREEN_SETTLE)  # painted, and the first keys answered
-        await self._mount_views(within=FIRST_SCREEN_WAIT)
+        await self.views.mount_all(within=FIRST_SCREEN_WAIT)
 
     def _services_opened(self) -> None:
         assert self.services is not None
@@ -414,7 +353,7 @@ class TaskAgentApp(App[int]):
             self.call_from_thread(self.open_task, task_id)
             return
         self.action_show_tab("tasks")
-        self._with_view("tasks", lambda: self._tasks_view().select_task(task_id))
+        self.views.when_mounted("tasks", lambda: self._tasks_view().select_task(task_id))
 
     def _tasks_view(self) -> TasksView:
         from taskagent.screens.tasks import TasksView
@@ -475,7 +414,7 @@ class TaskAgentApp(App[int]):
         if name == "chat":
             self.query_one(ChatPanel).focus_input()
             return
-        self._with_view(name, lambda: self._show_view(name))
+        self.views.when_mounted(name, lambda: self._show_view(name))
 
     def _show_view(self, name: str) -> None:
         if self.active_tab != name:
@@ -508,7 +447,7 @@ class TaskAgentApp(App[int]):
             self.push_screen(HelpScreen())
 
     def action_add_task(self) -> None:
-        self._with_view("tasks", lambda: self._tasks_view().action_add())
+        self.views.when_mounted("tasks", lambda: self._tasks_view().action_add())
 
     def on_add_task_requested(self, _message: AddTaskRequested) -> None:
         self.action_add_task()
@@ -531,7 +470,7 @@ class TaskAgentApp(App[int]):
         from taskagent.screens.history import HistoryView
 
         self.action_show_tab("history")
-        self._with_view(
+        self.views.when_mounted(
             "history", lambda: self.query_one(HistoryView).show(task_id=task_id, since=since)
         )
 
@@ -544,16 +483,11 @@ class TaskAgentApp(App[int]):
             return run, task.name if task is not None else f"task {task_id}"
 
         def done(result: tuple[Any, str]) -> None:
-            from taskagent.core.activity import cut, took
+            from taskagent.core.activity import outcome_line
 
             run, name = result
-            detail = cut(run.error_message or run.ai_summary, 200) or "no summary"
-            self.notify(
-                f"run #{run.id}: {run.status.value} in {took(run.duration_ms)} — {detail}",
-                title=name,
-                severity="error" if run.status.failed else "information",
-                markup=False,
-            )
+            severity: SeverityLevel = "error" if run.status.failed else "information"
+            self.notify(outcome_line(run), title=name, severity=severity, markup=False)
 
         self.call_core(job, done=done, group="runs", what="Run now")
 
@@ -561,5 +495,5 @@ class TaskAgentApp(App[int]):
         from taskagent.palette import app_commands
 
         yield from super().get_system_commands(screen)
-        if all(self._view_mounted[name].is_set() for name in ("tasks", "history")):
+        if self.views.mounted("tasks") and self.views.mounted("history"):
             yield from app_commands(self)  # they act on these views (mounted after first paint)

@@ -40,6 +40,12 @@ def took(ms: int | None) -> str:
     return f"{ms} ms" if ms < 1000 else f"{ms / 1000:.1f} s"
 
 
+def outcome_line(run: Run) -> str:
+    """A finished run for a toast: "run #12: success in 1.2 s — <summary or error>"."""
+    detail = cut(run.error_message or run.ai_summary, 200) or "no summary"
+    return f"run #{run.id}: {run.status.value} in {took(run.duration_ms)} — {detail}"
+
+
 def run_line(run: Run, task_name: str) -> str:
     """The log line of one finished run."""
     head = f'run #{run.id} "{task_name}": {run.status.value}'
