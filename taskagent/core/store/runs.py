@@ -10,8 +10,6 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-import aiosqlite
-
 from taskagent.core.errors import TaskNotFound
 from taskagent.core.models import Run, RunStatus, TaskStats, from_iso, to_iso
 from taskagent.core.store.connection import Store
@@ -78,10 +76,10 @@ class RunQueries(Store):
         if not claims:
             return []
 
-        async def job(db: aiosqlite.Connection) -> list[list[Run] | None]:
+        def job(db: sqlite3.Connection) -> list[list[Run] | None]:
             results: list[list[Run] | None] = []
             for claim in claims:
-                cursor = await db.execute(
+                cursor = db.execute(
                     "UPDATE tasks SET next_run = :next_run, "
                     "done_at = coalesce(:done_at, done_at) "
                     "WHERE id = :id AND next_run IS :expected",
@@ -93,16 +91,16 @@ class RunQueries(Store):
                     },
                 )
                 claimed = cursor.rowcount > 0
-                await cursor.close()
+                cursor.close()
                 if not claimed:
                     results.append(None)
                     continue
                 written: list[Run] = []
                 for run in claim.rows:
                     values = run_values(run)
-                    cursor = await db.execute(insert_sql("task_history", values), values)
+                    cursor = db.execute(insert_sql("task_history", values), values)
                     written.append(dataclasses.replace(run, id=cursor.lastrowid))
-                    await cursor.close()
+                    cursor.close()
                 results.append(written)
             return results
 
@@ -114,13 +112,13 @@ class RunQueries(Store):
         it outlives removed tasks; new rows still need a task)."""
         values = run_values(run)
 
-        async def job(db: aiosqlite.Connection) -> int | None:
-            exists = await db.execute_fetchall("SELECT 1 FROM tasks WHERE id = ?", (run.task_id,))
+        def job(db: sqlite3.Connection) -> int | None:
+            exists = db.execute("SELECT 1 FROM tasks WHERE id = ?", (run.task_id,)).fetchone()
             if not exists:
                 raise TaskNotFound(run.task_id)
-            cursor = await db.execute(insert_sql("task_history", values), values)
+            cursor = db.execute(insert_sql("task_history", values), values)
             run_id = cursor.lastrowid
-            await cursor.close()
+            cursor.close()
             return run_id
 
         return dataclasses.replace(run, id=await self._submit(job))
@@ -135,14 +133,14 @@ class RunQueries(Store):
             raise RunNotFound(None)
         values = run_values(run)
 
-        async def job(db: aiosqlite.Connection) -> bool:
+        def job(db: sqlite3.Connection) -> bool:
             sql = f"UPDATE task_history SET {set_clause(values)} WHERE id = :id"
-            cursor = await db.execute(sql, {**values, "id": run.id})
+            cursor = db.execute(sql, {**values, "id": run.id})
             updated = cursor.rowcount > 0
-            await cursor.close()
+            cursor.close()
             if updated and task_last_run is not None:
                 stamp = to_iso(task_last_run)
-                await db.execute(
+                db.execute(
                     "UPDATE tasks SET last_run = ? WHERE id = ? "
                     "AND (last_run IS NULL OR last_run < ?)",
                     (stamp, run.task_id, stamp),
@@ -371,13 +369,13 @@ class RunQueries(Store):
     async def _delete_in_batches(self, select_ids: str, params: tuple[Any, ...]) -> int:
         total = 0
 
-        async def job(db: aiosqlite.Connection) -> int:
-            cursor = await db.execute(
+        def job(db: sqlite3.Connection) -> int:
+            cursor = db.execute(
                 f"DELETE FROM task_history WHERE id IN ({select_ids})",
                 (*params, _PRUNE_BATCH),
             )
             count = cursor.rowcount
-            await cursor.close()
+            cursor.close()
             return count
 
         while True:
@@ -396,19 +394,19 @@ class RunQueries(Store):
         if not ids:
             return 0
 
-        async def job(db: aiosqlite.Connection) -> int:
+        def job(db: sqlite3.Connection) -> int:
             count = 0
             for start in range(0, len(ids), 500):
                 chunk = ids[start : start + 500]
                 marks = ",".join("?" * len(chunk))
-                cursor = await db.execute(
+                cursor = db.execute(
                     "UPDATE task_history SET status = ?, finished_at = ?, "
                     "error_message = coalesce(error_message, ?) "
                     f"WHERE status = 'running' AND id IN ({marks})",
                     [RunStatus.INTERRUPTED.value, to_iso(self._clock()), reason, *chunk],
                 )
                 count += cursor.rowcount
-                await cursor.close()
+                cursor.close()
             return count
 
         return await self._submit(job)
