@@ -5,11 +5,12 @@ Days, prices and the "never raises" rule live in core/ledger.py.
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
+
+import aiosqlite
 
 from taskagent.core.models import to_iso
 from taskagent.core.store.connection import Store
@@ -72,8 +73,8 @@ class AiUsageQueries(Store):
     ) -> None:
         row = (to_iso(at), kind, task_id, model, prompt_tokens, response_tokens, cost_usd)
 
-        def job(db: sqlite3.Connection) -> None:  # once per summarised run: batched
-            db.execute(
+        async def job(db: aiosqlite.Connection) -> None:  # once per summarised run: batched
+            await db.execute(
                 "INSERT INTO ai_usage (at, kind, task_id, model, prompt_tokens, "
                 "response_tokens, cost_usd) VALUES (?, ?, ?, ?, ?, ?, ?)",
                 row,

@@ -10,6 +10,8 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
+import aiosqlite
+
 from taskagent.core.errors import TaskNotFound
 from taskagent.core.models import Run, RunStatus, TaskStats, from_iso, to_iso
 from taskagent.core.store.connection import Store
@@ -76,10 +78,10 @@ class RunQueries(Store):
         if not claims:
             return []
 
-        def job(db: sqlite3.Connection) -> list[list[Run] | None]:
+        async def job(db: aiosqlite.Connection) -> list[list[Run] | None]:
             results: list[list[Run] | None] = []
             for claim in claims:
-                cursor = db.execute(
+                cursor = await db.execute(
                     "UPDATE tasks SET next_run = :next_run, "
                     "done_at = coalesce(:done_at, done_at) "
                     "WHERE id = :id AND next_run IS :expected",
@@ -91,16 +93,16 @@ class RunQueries(Store):
                     },
                 )
                 claimed = cursor.rowcount > 0
-                cursor.close()
+                await cursor.close()
                 if not claimed:
                     results.append(None)
                     continue
                 written: list[Run] = []
                 for run in claim.rows:
                     values = run_values(run)
-                    cursor = db.execute(insert_sql("task_history", values), values)
+                    cursor = await db.execute(insert_sql("task_history", values), values)
                     written.append(dataclasses.replace(run, id=cursor.lastrowid))
-                    cursor.close()
+                    await cursor.close()
                 results.append(written)
             return results
 
@@ -112,13 +114,13 @@ class RunQueries(Store):
         it outlives removed tasks; new rows still need a task)."""
         values = run_values(run)
 
-        def job(db: sqlite3.Connection) -> int | None:
-            exists = db.execute("SELECT 1 FROM tasks WHERE id = ?", (run.task_id,)).fetchone()
+        async def job(db: aiosqlite.Connection) -> int | None:
+            exists = await db.execute_fetchall("SELECT 1 FROM tasks WHERE id = ?", (run.task_id,))
             if not exists:
                 raise TaskNotFound(run.task_id)
-            cursor = db.execute(insert_sql("task_history", values), values)
+            cursor = await db.execute(insert_sql("task_history", values), values)
             run_id = cursor.lastrowid
-            cursor.close()
+            await cursor.close()
             return run_id
 
         return dataclasses.replace(run, id=await self._submit(job))
@@ -133,14 +135,14 @@ class RunQueries(Store):
             raise RunNotFound(None)
         values = run_values(run)
 
-        def job(db: sqlite3.Connection) -> bool:
+        async def job(db: aiosqlite.Connection) -> bool:
             sql = f"UPDATE task_history SET {set_clause(values)} WHERE id = :id"
-            cursor = db.execute(sql, {**values, "id": run.id})
+            cursor = await db.execute(sql, {**values, "id": run.id})
             updated = cursor.rowcount > 0
-            cursor.close()
+            await cursor.close()
             if updated and task_last_run is not None:
                 stamp = to_iso(task_last_run)
-                db.execute(
+                await db.execute(
                     "UPDATE tasks SET last_run = ? WHERE id = ? "
                     "AND (last_run IS NULL OR last_run < ?)",
                     (stamp, run.task_id, stamp),
@@ -369,13 +371,13 @@ class RunQueries(Store):
     async def _delete_in_batches(self, select_ids: str, params: tuple[Any, ...]) -> int:
         total = 0
 
-        def job(db: sqlite3.Connection) -> int:
-            cursor = db.execute(
+        async def job(db: aiosqlite.Connection) -> int:
+            cursor = await db.execute(
                 f"DELETE FROM task_history WHERE id IN ({select_ids})",
                 (*params, _PRUNE_BATCH),
             )
             count = cursor.rowcount
-            cursor.close()
+            await cursor.close()
             return count
 
         while True:
@@ -394,19 +396,19 @@ class RunQueries(Store):
         if not ids:
             return 0
 
-        def job(db: sqlite3.Connection) -> int:
+        async def job(db: aiosqlite.Connection) -> int:
             count = 0
             for start in range(0, len(ids), 500):
                 chunk = ids[start : start + 500]
                 marks = ",".join("?" * len(chunk))
-                cursor = db.execute(
+                cursor = await db.execute(
                     "UPDATE task_history SET status = ?, finished_at = ?, "
                     "error_message = coalesce(error_message, ?) "
                     f"WHERE status = 'running' AND id IN ({marks})",
                     [RunStatus.INTERRUPTED.value, to_iso(self._clock()), reason, *chunk],
                 )
                 count += cursor.rowcount
-                cursor.close()
+                await cursor.close()
             return count
 
         return await self._submit(job)

@@ -192,11 +192,11 @@ class TaskQueries(Store):
                 raise TaskNotFound(task_id)
             return
 
-        def job(db: sqlite3.Connection) -> bool:
+        async def job(db: aiosqlite.Connection) -> bool:
             sql = f"UPDATE tasks SET {set_clause(values)} WHERE id = :id"
-            cursor = db.execute(sql, {**values, "id": task_id})
+            cursor = await db.execute(sql, {**values, "id": task_id})
             found = cursor.rowcount > 0
-            cursor.close()
+            await cursor.close()
             return found
 
         if not await self._submit(job):
@@ -208,7 +208,7 @@ class TaskQueries(Store):
             return
         rows = [(to_iso(when), task_id) for task_id, when in next_runs.items()]
 
-        def job(db: sqlite3.Connection) -> None:
-            db.executemany("UPDATE tasks SET next_run = ? WHERE id = ?", rows)
+        async def job(db: aiosqlite.Connection) -> None:
+            await db.executemany("UPDATE tasks SET next_run = ? WHERE id = ?", rows)
 
         await self._submit(job)

@@ -3,10 +3,8 @@
 Callers on any loop or thread hand it a *job* and await the outcome; nothing else ever opens a
 write transaction on the connection, so there is no lock and no helper thread per write:
 
-  * `Writer.submit(fn)`: `fn(conn)`, a plain function on the sqlite3 connection, for the hot
-    path (running rows, finished runs, next_run/last_run, slot accounting, retention). The
-    writer runs a whole run of such jobs in ONE hop to aiosqlite's thread, not one per
-    statement: the main loop pays a few wake-ups per batch, not per write.
+  * `Writer.submit(fn)`: `fn(db)` runs in the writer task (the hot path: running rows,
+    finished runs, next_run/last_run, slot accounting, retention deletes).
   * `Writer.transaction()`: `async with` form for everything else; its body runs in the
     caller's own task while the writer waits for it inside the open transaction.
 
@@ -37,7 +35,7 @@ import logging
 import sqlite3
 import time
 from collections import deque
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager, suppress
 from pathlib import Path
 from typing import Any, TypeVar
@@ -49,7 +47,7 @@ from taskagent.core.store.errors import DatabaseBusy, RepositoryError
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
-Job = Callable[[sqlite3.Connection], T]
+Job = Callable[[aiosqlite.Connection], Awaitable[T]]
 
 _in_write: contextvars.ContextVar[bool] = contextvars.ContextVar("taskagent_repo_in_write")
 
@@ -85,45 +83,8 @@ def _settle(
         pass
 
 
-def _run_calls(
-    conn: sqlite3.Connection, fns: list[Job[Any]]
-) -> list[tuple[Any, BaseException | None]]:
-    """On aiosqlite's thread, inside the open transaction: each job in its own SAVEPOINT."""
-    out: list[tuple[Any, BaseException | None]] = []
-    for fn in fns:
-        conn.execute("SAVEPOINT job")
-        try:
-            out.append((fn(conn), None))
-        except Exception as exc:
-            out.append((None, exc))
-            if not conn.in_transaction:  # SQLite aborted it all: the rest cannot run
-                out.extend((None, exc) for _ in fns[len(out) :])
-                return out
-            conn.execute("ROLLBACK TO job")
-        conn.execute("RELEASE job")
-    return out
-
-
-def _run_transaction(
-    conn: sqlite3.Connection, fns: list[Job[Any]]
-) -> list[tuple[Any, BaseException | None]]:
-    """BEGIN IMMEDIATE, the jobs, COMMIT; on aiosqlite's thread. Raises if the whole
-    transaction fails (busy, or SQLite aborted it), so that every job gets that error."""
-    conn.execute("BEGIN IMMEDIATE")
-    try:
-        out = _run_calls(conn, fns)
-        if not conn.in_transaction:
-            raise out[-1][1] or RepositoryError("the write transaction was aborted")
-        conn.execute("COMMIT")
-    except BaseException:
-        if conn.in_transaction:
-            conn.execute("ROLLBACK")
-        raise
-    return out
-
-
 class _CallJob:
-    """`fn(conn)` run by the writer; `answer` belongs to the caller's loop."""
+    """`fn(db)` run by the writer; `answer` belongs to the caller's loop."""
 
     __slots__ = ("answer", "fn")
 
@@ -172,8 +133,7 @@ class Writer:
 
     # ------------------------------------------------------------------------- callers
     async def submit(self, fn: Job[T]) -> T:
-        """Run `fn(conn)` in a write transaction (batched with others); its result, after
-        COMMIT. `fn` runs on aiosqlite's thread: plain SQL on the connection, nothing else."""
+        """Run `fn(db)` in a write transaction (batched with others); its result, after COMMIT."""
         if _in_write.get(False):
             raise RepositoryError("nested write transaction (would deadlock)")
         answer: asyncio.Future[T] = asyncio.get_running_loop().create_future()
@@ -301,9 +261,6 @@ class Writer:
         first = self._next()
         if first is None:
             return
-        if isinstance(first, _CallJob):  # the hot path: the whole transaction in one hop
-            await self._call_batch(db, self._more_calls(first, MAX_BATCH))
-            return
         try:
             await db.execute("BEGIN IMMEDIATE")
         except sqlite3.OperationalError as exc:
@@ -317,25 +274,10 @@ class Writer:
         started = time.monotonic()
         done: list[tuple[_CallJob | _BlockJob, Any, BaseException | None]] = []
         job: _CallJob | _BlockJob | None = first
-        inflight: list[_CallJob | _BlockJob] = []
         try:
             while job is not None:
-                if isinstance(job, _CallJob):
-                    calls = self._more_calls(job, MAX_BATCH - len(done))
-                    inflight = list(calls)
-                    # aiosqlite's own way to run a function on its thread (private, but it is
-                    # what every aiosqlite call does): one hop for the whole run of jobs.
-                    fns = [call.fn for call in calls]
-                    outcomes = await db._execute(_run_calls, db._conn, fns)
-                    done.extend(
-                        (call, out[0], out[1]) for call, out in zip(calls, outcomes, strict=True)
-                    )
-                    exc = outcomes[-1][1]
-                else:
-                    inflight = [job]
-                    result, exc = await self._one(db, job)
-                    done.append((job, result, exc))
-                inflight = []
+                result, exc = await self._one(db, job)
+                done.append((job, result, exc))
                 if not db.in_transaction:  # SQLite aborted the whole transaction
                     aborted = exc or RepositoryError("the write transaction was aborted")
                     self._fail_all(done, aborted)
@@ -344,7 +286,8 @@ class Writer:
                     break
                 job = self._next()
         except BaseException:  # the writer itself is cancelled (its loop ends): tell callers
-            done.extend((gone, None, None) for gone in inflight)
+            if job is not None and (not done or done[-1][0] is not job):
+                done.append((job, None, None))
             self._fail_all(done, RepositoryError("the repository's writer stopped"))
             raise
         try:
@@ -365,41 +308,6 @@ class Writer:
             elif exc is None:
                 _settle(job.committed)
 
-    async def _call_batch(self, db: aiosqlite.Connection, calls: list[_CallJob]) -> None:
-        fns = [call.fn for call in calls]
-        try:
-            # aiosqlite's own way to run a function on its thread (private, but it is what
-            # every aiosqlite call does): BEGIN, the jobs and COMMIT in one hop.
-            outcomes = await db._execute(_run_transaction, db._conn, fns)
-        except sqlite3.OperationalError as exc:
-            error: BaseException = exc
-            if is_busy(exc):
-                error = DatabaseBusy(f"{self._path} is busy: {exc}")
-            for call in calls:
-                _settle(call.answer, exc=error)
-            return
-        except BaseException as exc:
-            for call in calls:
-                _settle(call.answer, exc=RepositoryError(f"the write failed: {exc!r}"))
-            raise
-        self.transactions += 1
-        for call, (result, exc) in zip(calls, outcomes, strict=True):
-            if exc is None:
-                self.jobs += 1
-            _settle(call.answer, result, exc)
-
-    def _more_calls(self, first: _CallJob, limit: int) -> list[_CallJob]:
-        """`first` and the call jobs queued right behind it (one hop for all of them)."""
-        calls = [first]
-        while self._pending and len(calls) < limit:
-            head = self._pending[0]
-            if not isinstance(head, _CallJob):
-                break
-            self._pending.popleft()
-            if not head.abandoned():
-                calls.append(head)
-        return calls
-
     def _next(self) -> _CallJob | _BlockJob | None:
         while self._pending:
             job = self._pending.popleft()
@@ -408,13 +316,20 @@ class Writer:
         return None
 
     async def _one(
-        self, db: aiosqlite.Connection, job: _BlockJob
+        self, db: aiosqlite.Connection, job: _CallJob | _BlockJob
     ) -> tuple[Any, BaseException | None]:
         await db.execute("SAVEPOINT job")
-        job.body = asyncio.get_running_loop().create_future()
-        _settle(job.turn)
-        error = await job.body
         result: Any = None
+        error: BaseException | None = None
+        try:
+            if isinstance(job, _CallJob):
+                result = await job.fn(db)
+            else:
+                job.body = asyncio.get_running_loop().create_future()
+                _settle(job.turn)
+                error = await job.body
+        except Exception as exc:
+            error = exc
         if not db.in_transaction:
             return result, error
         if error is not None:
