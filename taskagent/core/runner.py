@@ -282,9 +282,12 @@ class TaskRunner:
         assert task.id is not None and run.id is not None
         self.claimed.add(run.id)
         try:
-            return await self.pool.run(
-                lambda: self.executor.run(task, claimed=run), wait_limit=task.timeout_seconds
+            # The worker only executes; the outcome is recorded here, on the writer's loop,
+            # so the worker is free again without waiting for the COMMIT.
+            finished, started = await self.pool.run(
+                lambda: self.executor.execute(task, claimed=run), wait_limit=task.timeout_seconds
             )
+            return await self.executor.record(task, finished, started)
         except asyncio.CancelledError:
             raise
         except NoFreeWorker as exc:

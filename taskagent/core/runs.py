@@ -1,7 +1,8 @@
 """One run of a task: record `running`, call the tool with a timeout, record the outcome.
 
-This is the pipeline's core step; the scheduler's runner calls it on worker threads and "run
-now" calls it directly. Nothing a tool, server or network does escapes as an exception: every
+This is the pipeline's core step. "Run now" calls `run` directly; the scheduler's runner calls
+`execute` on a worker thread and `record` back on the main loop, so a worker never waits for
+the database's writer (core/store/writer.py). Nothing a tool, server or network does escapes as an exception: every
 failure becomes a history row with a specific `error_message`.
 
 After a successful tool call the result is compared with the previous successful run's
@@ -112,6 +113,21 @@ class RunExecutor:
     ) -> Run:
         """Run `task` once and record it. `claimed` is a `running` row the scheduler already
         wrote for a slot (it is updated, with the real start time); else a row is added."""
+        finished, started = await self.execute(
+            task, trigger=trigger, scheduled_time=scheduled_time, claimed=claimed
+        )
+        return await self.record(task, finished, started)
+
+    async def execute(
+        self,
+        task: Task,
+        *,
+        trigger: str = "manual",
+        scheduled_time: datetime | None = None,
+        claimed: Run | None = None,
+    ) -> tuple[Run, datetime]:
+        """The run up to its outcome, not yet recorded: (finished run, start time). A worker
+        calls this and hands the outcome back, so it never waits for the database's writer."""
         assert task.id is not None
         started = self.clock()
         if claimed is not None:
@@ -173,6 +189,12 @@ class RunExecutor:
         if finished.status is RunStatus.SUCCESS:
             await self._analyse(task, result.data, finished)
         finished.finished_at = self.clock()
+        return finished, started
+
+    async def record(self, task: Task, finished: Run, started: datetime) -> Run:
+        """Write the outcome (durable before anyone hears of it), then announce and notify."""
+        run = finished
+        assert task.id is not None and run.id is not None
         try:
             await self.repo.update_run(finished, task_last_run=started)
         except (TaskNotFound, RunNotFound):

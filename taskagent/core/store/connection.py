@@ -2,8 +2,8 @@
 
 Connection set-up (SQLite 3.x via aiosqlite 0.22):
   * WAL, synchronous=NORMAL, foreign_keys=ON, busy_timeout = `timeout` seconds.
-  * `isolation_level=None` (autocommit). Every transaction that writes goes through the write
-    path (core/store/writer.py: `BEGIN IMMEDIATE`, one writer at a time in this process).
+  * `isolation_level=None` (autocommit). Every transaction that writes is made by the store's
+    one writer task (core/store/writer.py: group commit, `BEGIN IMMEDIATE`).
   * Reads are single statements run with `execute_fetchall`, i.e. one call on aiosqlite's thread,
     so they never interleave with another coroutine's statement. They take no lock, so a read
     may see another coroutine's not-yet-committed write on this same connection (never another
@@ -30,7 +30,7 @@ import aiosqlite
 from taskagent.core.migrations import MIGRATIONS, split_statements
 from taskagent.core.models import utcnow
 from taskagent.core.store.errors import RepositoryError, SchemaError, SchemaTooNew
-from taskagent.core.store.writer import WritePath
+from taskagent.core.store.writer import Job, T, Writer
 
 log = logging.getLogger(__name__)
 
@@ -48,7 +48,9 @@ class Store:
         self._db: aiosqlite.Connection | None = db
         self.path = path
         self._clock = clock
-        self._writer = WritePath(path, lambda: self._conn)
+        self._writer = Writer(path, lambda: self._conn)
+        with suppress(RuntimeError):  # the writer lives on the loop that opens the store
+            self._writer.bind(asyncio.get_running_loop())
 
     # ---------------------------------------------------------------------------- lifecycle
     @classmethod
@@ -86,6 +88,9 @@ class Store:
 
     async def close(self) -> None:
         """Close the connection (idempotent). An unclosed connection hangs interpreter exit."""
+        if self._db is None:
+            return
+        await self._writer.close()  # commits what is pending first
         db, self._db = self._db, None
         if db is not None:
             await db.close()
@@ -120,8 +125,17 @@ class Store:
         return rows[0] if rows else None
 
     def _write(self) -> AbstractAsyncContextManager[aiosqlite.Connection]:
-        """One write transaction (see core/store/writer.py)."""
+        """One write transaction whose body runs in this task (see core/store/writer.py)."""
         return self._writer.transaction()
+
+    async def _submit(self, job: Job[T]) -> T:
+        """`job(db)` run by the store's writer, batched with other writes (the hot path)."""
+        return await self._writer.submit(job)
+
+    @property
+    def writer(self) -> Writer:
+        """The store's single writer (its counters show the batching)."""
+        return self._writer
 
     # Core modules whose SQL is not in the store (chat messages, a few status/slash reads) use
     # the same connection, write path and BEGIN IMMEDIATE discipline through these.

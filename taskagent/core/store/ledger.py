@@ -10,6 +10,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+import aiosqlite
+
 from taskagent.core.models import to_iso
 from taskagent.core.store.connection import Store
 
@@ -69,12 +71,16 @@ class AiUsageQueries(Store):
         response_tokens: int,
         cost_usd: float | None,
     ) -> None:
-        async with self._write() as db:
+        row = (to_iso(at), kind, task_id, model, prompt_tokens, response_tokens, cost_usd)
+
+        async def job(db: aiosqlite.Connection) -> None:  # once per summarised run: batched
             await db.execute(
                 "INSERT INTO ai_usage (at, kind, task_id, model, prompt_tokens, "
                 "response_tokens, cost_usd) VALUES (?, ?, ?, ?, ?, ?, ?)",
-                (to_iso(at), kind, task_id, model, prompt_tokens, response_tokens, cost_usd),
+                row,
             )
+
+        await self._submit(job)
 
     async def ai_usage(
         self,

@@ -10,6 +10,8 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
+import aiosqlite
+
 from taskagent.core.errors import TaskNotFound
 from taskagent.core.models import Run, RunStatus, TaskStats, from_iso, to_iso
 from taskagent.core.store.connection import Store
@@ -73,10 +75,11 @@ class RunQueries(Store):
         Returns, per claim, its rows with ids, or None when nothing was written: the task is
         gone, or its next_run is no longer the claim's starting point (another scheduler
         accounted for these slots, or the schedule was edited). `done_at` is set when given."""
-        results: list[list[Run] | None] = []
         if not claims:
-            return results
-        async with self._write() as db:
+            return []
+
+        async def job(db: aiosqlite.Connection) -> list[list[Run] | None]:
+            results: list[list[Run] | None] = []
             for claim in claims:
                 cursor = await db.execute(
                     "UPDATE tasks SET next_run = :next_run, "
@@ -101,21 +104,26 @@ class RunQueries(Store):
                     written.append(dataclasses.replace(run, id=cursor.lastrowid))
                     await cursor.close()
                 results.append(written)
-        return results
+            return results
+
+        return await self._submit(job)
 
     async def add_run(self, run: Run) -> Run:
         """Insert a history row (typically `running`) for an existing task; returns a copy
         with its id. Raises `TaskNotFound` (history has no foreign key since schema 5, so that
         it outlives removed tasks; new rows still need a task)."""
         values = run_values(run)
-        async with self._write() as db:
+
+        async def job(db: aiosqlite.Connection) -> int | None:
             exists = await db.execute_fetchall("SELECT 1 FROM tasks WHERE id = ?", (run.task_id,))
             if not exists:
                 raise TaskNotFound(run.task_id)
             cursor = await db.execute(insert_sql("task_history", values), values)
             run_id = cursor.lastrowid
             await cursor.close()
-        return dataclasses.replace(run, id=run_id)
+            return run_id
+
+        return dataclasses.replace(run, id=await self._submit(job))
 
     async def update_run(self, run: Run, *, task_last_run: datetime | None = None) -> None:
         """Overwrite a history row (e.g. finish a `running` one). Raises `RunNotFound`.
@@ -126,19 +134,23 @@ class RunQueries(Store):
         if run.id is None:
             raise RunNotFound(None)
         values = run_values(run)
+
+        async def job(db: aiosqlite.Connection) -> bool:
+            sql = f"UPDATE task_history SET {set_clause(values)} WHERE id = :id"
+            cursor = await db.execute(sql, {**values, "id": run.id})
+            updated = cursor.rowcount > 0
+            await cursor.close()
+            if updated and task_last_run is not None:
+                stamp = to_iso(task_last_run)
+                await db.execute(
+                    "UPDATE tasks SET last_run = ? WHERE id = ? "
+                    "AND (last_run IS NULL OR last_run < ?)",
+                    (stamp, run.task_id, stamp),
+                )
+            return updated
+
         try:
-            async with self._write() as db:
-                sql = f"UPDATE task_history SET {set_clause(values)} WHERE id = :id"
-                cursor = await db.execute(sql, {**values, "id": run.id})
-                updated = cursor.rowcount > 0
-                await cursor.close()
-                if updated and task_last_run is not None:
-                    stamp = to_iso(task_last_run)
-                    await db.execute(
-                        "UPDATE tasks SET last_run = ? WHERE id = ? "
-                        "AND (last_run IS NULL OR last_run < ?)",
-                        (stamp, run.task_id, stamp),
-                    )
+            updated = await self._submit(job)
         except sqlite3.IntegrityError as exc:
             if "FOREIGN KEY" in str(exc):
                 raise TaskNotFound(run.task_id) from exc
@@ -358,14 +370,18 @@ class RunQueries(Store):
 
     async def _delete_in_batches(self, select_ids: str, params: tuple[Any, ...]) -> int:
         total = 0
+
+        async def job(db: aiosqlite.Connection) -> int:
+            cursor = await db.execute(
+                f"DELETE FROM task_history WHERE id IN ({select_ids})",
+                (*params, _PRUNE_BATCH),
+            )
+            count = cursor.rowcount
+            await cursor.close()
+            return count
+
         while True:
-            async with self._write() as db:
-                cursor = await db.execute(
-                    f"DELETE FROM task_history WHERE id IN ({select_ids})",
-                    (*params, _PRUNE_BATCH),
-                )
-                count = cursor.rowcount
-                await cursor.close()
+            count = await self._submit(job)
             total += count
             if count < _PRUNE_BATCH:
                 return total
@@ -379,8 +395,9 @@ class RunQueries(Store):
         ids = sorted(set(run_ids))
         if not ids:
             return 0
-        count = 0
-        async with self._write() as db:
+
+        async def job(db: aiosqlite.Connection) -> int:
+            count = 0
             for start in range(0, len(ids), 500):
                 chunk = ids[start : start + 500]
                 marks = ",".join("?" * len(chunk))
@@ -392,7 +409,9 @@ class RunQueries(Store):
                 )
                 count += cursor.rowcount
                 await cursor.close()
-        return count
+            return count
+
+        return await self._submit(job)
 
     async def mark_running_interrupted(
         self,

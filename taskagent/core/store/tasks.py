@@ -191,20 +191,24 @@ class TaskQueries(Store):
             if await self.get_task(task_id) is None:
                 raise TaskNotFound(task_id)
             return
-        async with self._write() as db:
+
+        async def job(db: aiosqlite.Connection) -> bool:
             sql = f"UPDATE tasks SET {set_clause(values)} WHERE id = :id"
             cursor = await db.execute(sql, {**values, "id": task_id})
             found = cursor.rowcount > 0
             await cursor.close()
-        if not found:
+            return found
+
+        if not await self._submit(job):
             raise TaskNotFound(task_id)
 
     async def set_next_runs(self, next_runs: Mapping[int, datetime | None]) -> None:
         """Set `next_run` of many tasks in one transaction (missing tasks are ignored)."""
         if not next_runs:
             return
-        async with self._write() as db:
-            await db.executemany(
-                "UPDATE tasks SET next_run = ? WHERE id = ?",
-                [(to_iso(when), task_id) for task_id, when in next_runs.items()],
-            )
+        rows = [(to_iso(when), task_id) for task_id, when in next_runs.items()]
+
+        async def job(db: aiosqlite.Connection) -> None:
+            await db.executemany("UPDATE tasks SET next_run = ? WHERE id = ?", rows)
+
+        await self._submit(job)

@@ -1,43 +1,58 @@
-"""The write path: every write transaction of the store runs through `WritePath.transaction()`.
+"""The write path: ONE writer task, on the loop that opened the store, runs every write.
 
-This is the one module to replace for a different write strategy (e.g. a single writer with
-group commit); the query modules only ever write inside `async with self._write() as db:`.
+Callers on any loop or thread hand it a *job* and await the outcome; nothing else ever opens a
+write transaction on the connection, so there is no lock and no helper thread per write:
 
-Each transaction is `BEGIN IMMEDIATE` ... `COMMIT`, so the write lock is taken up front and
-SQLite's busy_timeout applies; a deferred read-then-write transaction would fail at once with
-"database is locked" under a second process. A lock still held by another process after the
-busy timeout becomes `DatabaseBusy`.
+  * `Writer.submit(fn)`: `fn(db)` runs in the writer task (the hot path: running rows,
+    finished runs, next_run/last_run, slot accounting, retention deletes).
+  * `Writer.transaction()`: `async with` form for everything else; its body runs in the
+    caller's own task while the writer waits for it inside the open transaction.
 
-Concurrency inside one process (`WriteGate`): one aiosqlite connection serves every coroutine,
-and may be awaited from several event loops in different threads (the runner's worker loops).
-SQLite transactions are per connection, so two coroutines must never have a write transaction
-open at the same time. An `asyncio.Lock` is bound to one loop, so the gate combines:
-  1. a per-loop `asyncio.Lock` (a WeakKeyDictionary keyed by loop) that queues the coroutines of
-     one loop cheaply, so at most one coroutine per loop waits on step 2, and
-  2. a process-wide `threading.Lock` that serialises the loops. It is taken without blocking
-     when free (the common case: no thread hop at all); otherwise it is awaited via
-     `asyncio.to_thread(lock.acquire, timeout=...)` in short slices (one executor thread per
-     waiting loop at most), and a cancelled waiter hands back a lock it acquired too late.
-A write method called from inside another write transaction in the same task would deadlock; it
-raises `RepositoryError` instead.
+Group commit: the writer takes whatever is pending (up to `MAX_BATCH` jobs, and stops taking
+more once a batch is `BATCH_SECONDS` old) and runs it in ONE `BEGIN IMMEDIATE` ... `COMMIT`,
+each job inside its own SAVEPOINT, so a failing job rolls back only itself and gets its
+exception while the others commit. There is no added wait: jobs that arrive while a batch runs
+simply make the next one larger. A caller learns its outcome only after the COMMIT, so a
+finished run that was reported is durable (as before: WAL, synchronous=NORMAL).
+
+`BEGIN IMMEDIATE` takes the write lock up front so SQLite's busy_timeout applies; a lock still
+held by another process after it becomes `DatabaseBusy` for every job of that batch.
+
+Hand-off: from the writer's own loop a job is queued directly; from another thread via
+`loop.call_soon_threadsafe`, and the answer comes back the same way to a future of the caller's
+loop. A caller cancelled before its job started drops the job (nothing written); once started,
+the job commits and only the answer is dropped (never lost, never run twice).
+
+A write started from inside another write (the same task, or a job) would deadlock; it raises
+`RepositoryError` instead.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextvars
+import logging
 import sqlite3
-import threading
-import weakref
-from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
+import time
+from collections import deque
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager, suppress
 from pathlib import Path
+from typing import Any, TypeVar
 
 import aiosqlite
 
 from taskagent.core.store.errors import DatabaseBusy, RepositoryError
 
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+Job = Callable[[aiosqlite.Connection], Awaitable[T]]
+
 _in_write: contextvars.ContextVar[bool] = contextvars.ContextVar("taskagent_repo_in_write")
+
+MAX_BATCH = 256  # jobs per transaction
+BATCH_SECONDS = 0.02  # a batch takes no new jobs once it is this old
 
 
 def is_busy(exc: sqlite3.OperationalError) -> bool:
@@ -45,100 +60,296 @@ def is_busy(exc: sqlite3.OperationalError) -> bool:
     return "locked" in text or "busy" in text
 
 
-class WriteGate:
-    """Mutual exclusion for write transactions across coroutines, loops and threads."""
+def _settle(
+    future: asyncio.Future[Any], result: Any = None, exc: BaseException | None = None
+) -> None:
+    """Resolve `future` (of any loop) from the writer's loop; a caller that is gone is skipped."""
 
-    _SLICE = 0.25  # seconds a helper thread blocks before re-checking cancellation
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._guard = threading.Lock()
-        self._loop_locks: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Lock] = (
-            weakref.WeakKeyDictionary()
-        )
-
-    def _loop_lock(self) -> asyncio.Lock:
-        loop = asyncio.get_running_loop()
-        with self._guard:
-            lock = self._loop_locks.get(loop)
-            if lock is None:
-                lock = self._loop_locks[loop] = asyncio.Lock()
-            return lock
-
-    @asynccontextmanager
-    async def hold(self) -> AsyncIterator[None]:
-        async with self._loop_lock():
-            await self._acquire()
-            try:
-                yield
-            finally:
-                self._lock.release()
-
-    async def _acquire(self) -> None:
-        if self._lock.acquire(blocking=False):
+    def apply() -> None:
+        if future.done():
             return
-        while True:
-            cancelled = threading.Event()
+        if exc is not None:
+            future.set_exception(exc)
+        else:
+            future.set_result(result)
 
-            def attempt(cancelled: threading.Event = cancelled) -> bool:
-                if not self._lock.acquire(timeout=self._SLICE):
-                    return False
-                if cancelled.is_set():  # our waiter is gone: give it straight back
-                    self._lock.release()
-                    return False
-                return True
-
-            future = asyncio.ensure_future(asyncio.to_thread(attempt))
-            try:
-                acquired = await asyncio.shield(future)
-            except asyncio.CancelledError:
-                cancelled.set()
-
-                def give_back(done: asyncio.Future[bool]) -> None:
-                    if not done.cancelled() and done.exception() is None and done.result():
-                        self._lock.release()
-
-                future.add_done_callback(give_back)
-                raise
-            if acquired:
-                return
+    loop = future.get_loop()
+    try:
+        if loop is asyncio.get_running_loop():
+            apply()
+        else:
+            loop.call_soon_threadsafe(apply)
+    except RuntimeError:  # the caller's loop is closed: nobody is waiting any more
+        pass
 
 
-class WritePath:
-    """Serialised `BEGIN IMMEDIATE` transactions on one connection.
+class _CallJob:
+    """`fn(db)` run by the writer; `answer` belongs to the caller's loop."""
 
-    `connection` returns the open connection (it raises once the store is closed); it is asked
-    only after the nested-write check, so that check wins on a closed store too.
-    """
+    __slots__ = ("answer", "fn")
+
+    def __init__(self, fn: Job[Any], answer: asyncio.Future[Any]) -> None:
+        self.fn = fn
+        self.answer = answer
+
+    def abandoned(self) -> bool:
+        return self.answer.cancelled()
+
+
+class _BlockJob:
+    """An `async with transaction()` body: it runs in the caller's task between `turn` (the
+    savepoint is open) and `body` (the caller is done, with or without an exception)."""
+
+    __slots__ = ("body", "committed", "gone", "turn")
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self.turn: asyncio.Future[None] = loop.create_future()
+        self.committed: asyncio.Future[None] = loop.create_future()
+        self.body: asyncio.Future[BaseException | None] | None = None  # the writer's loop
+        self.gone = False  # the caller left before its turn
+
+    def abandoned(self) -> bool:
+        return self.gone
+
+
+class Writer:
+    """The single writer of one store. `connection` returns the open connection."""
 
     def __init__(self, path: Path, connection: Callable[[], aiosqlite.Connection]) -> None:
         self._path = path
         self._connection = connection
-        self._gate = WriteGate()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._pending: deque[_CallJob | _BlockJob] = deque()
+        self._wake: asyncio.Event | None = None
+        self._task: asyncio.Task[None] | None = None
+        self._closing = False
+        self.transactions = 0  # COMMITs made (tests and benches count them)
+        self.jobs = 0  # jobs committed
+
+    def bind(self, loop: asyncio.AbstractEventLoop) -> None:
+        """The loop the writer task lives on (the store's opening loop)."""
+        if self._loop is None:
+            self._loop = loop
+
+    # ------------------------------------------------------------------------- callers
+    async def submit(self, fn: Job[T]) -> T:
+        """Run `fn(db)` in a write transaction (batched with others); its result, after COMMIT."""
+        if _in_write.get(False):
+            raise RepositoryError("nested write transaction (would deadlock)")
+        answer: asyncio.Future[T] = asyncio.get_running_loop().create_future()
+        self._hand_over(_CallJob(fn, answer))
+        return await answer
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[aiosqlite.Connection]:
-        """One `BEGIN IMMEDIATE` ... `COMMIT` transaction, serialised by the write gate."""
+        """One write transaction whose body is this `async with` block (run in this task)."""
         if _in_write.get(False):
             raise RepositoryError("nested write transaction (would deadlock)")
-        db = self._connection()
+        job = _BlockJob(asyncio.get_running_loop())
+        self._hand_over(job)
         token = _in_write.set(True)
         try:
-            async with self._gate.hold():
-                if db.in_transaction:  # left open by a cancelled ROLLBACK; never commit it
-                    await db.execute("ROLLBACK")
-                try:
-                    await db.execute("BEGIN IMMEDIATE")
-                except sqlite3.OperationalError as exc:
-                    if is_busy(exc):
-                        raise DatabaseBusy(f"{self._path} is busy: {exc}") from exc
-                    raise
-                try:
-                    yield db
-                    await db.execute("COMMIT")
-                except BaseException:
-                    if db.in_transaction:
-                        await db.execute("ROLLBACK")
-                    raise
+            try:
+                await job.turn
+            except BaseException:
+                self._finish_body(job, asyncio.CancelledError(), gone=True)
+                raise
+            try:
+                yield self._connection()
+            except BaseException as exc:
+                self._finish_body(job, exc)
+                # Wait for the rollback, so that a read right after this sees no trace of it.
+                with suppress(Exception, asyncio.CancelledError):
+                    await job.committed
+                raise
+            self._finish_body(job, None)
+            await job.committed
         finally:
             _in_write.reset(token)
+
+    def _finish_body(
+        self, job: _BlockJob, exc: BaseException | None, *, gone: bool = False
+    ) -> None:
+        def apply() -> None:
+            if gone and job.body is None:
+                job.gone = True  # not started yet: the writer skips it
+            if job.body is not None and not job.body.done():
+                job.body.set_result(exc)
+
+        self._call_on_writer_loop(apply)
+
+    def _hand_over(self, job: _CallJob | _BlockJob) -> None:
+        if self._closing:
+            raise RepositoryError("the repository is closed")
+        self._call_on_writer_loop(lambda: self._enqueue(job))
+
+    def _call_on_writer_loop(self, fn: Callable[[], None]) -> None:
+        here = asyncio.get_running_loop()
+        if self._loop is None:
+            self._loop = here
+        if self._loop is here:
+            fn()
+            return
+        try:
+            self._loop.call_soon_threadsafe(fn)
+        except RuntimeError as exc:  # the loop that opened the store has ended
+            raise RepositoryError("the repository's writer loop has stopped") from exc
+
+    def _enqueue(self, job: _CallJob | _BlockJob) -> None:
+        if self._closing and self._task is None:
+            self._fail(job, RepositoryError("the repository is closed"))
+            return
+        self._pending.append(job)
+        if self._task is None:
+            self._wake = asyncio.Event()
+            self._task = asyncio.get_running_loop().create_task(
+                self._run(), name="taskagent-store-writer"
+            )
+        assert self._wake is not None
+        self._wake.set()
+
+    # ----------------------------------------------------------------------- lifecycle
+    async def close(self) -> None:
+        """Commit what is pending, then refuse new jobs (idempotent)."""
+        self._closing = True
+        task, loop = self._task, self._loop
+        if task is None or loop is None:
+            return
+        if loop is asyncio.get_running_loop():
+            assert self._wake is not None
+            self._wake.set()
+            await asyncio.shield(task)
+        elif loop.is_running():
+
+            async def wake_and_wait() -> None:
+                assert self._wake is not None
+                self._wake.set()
+                await task
+
+            await asyncio.wrap_future(asyncio.run_coroutine_threadsafe(wake_and_wait(), loop))
+
+    # -------------------------------------------------------------------------- writer
+    async def _run(self) -> None:
+        _in_write.set(True)  # a job that writes again would wait for itself
+        assert self._wake is not None
+        try:
+            while True:
+                if not self._pending:
+                    if self._closing:
+                        return
+                    self._wake.clear()
+                    await self._wake.wait()
+                    continue
+                try:
+                    await self._batch()
+                except Exception:  # never let the writer die: later callers would hang
+                    log.exception("the store's writer failed a batch")
+        finally:  # closed, or its loop is ending: nobody may wait for it any more
+            self._closing = True
+            while self._pending:
+                self._fail(self._pending.popleft(), RepositoryError("the repository is closed"))
+
+    async def _batch(self) -> None:
+        try:
+            db = self._connection()
+        except RepositoryError as exc:  # closed under us (from a loop that was not running)
+            while (job := self._next()) is not None:
+                self._fail(job, exc)
+            return
+        if db.in_transaction:  # left open by a cancelled statement; never commit it
+            await db.execute("ROLLBACK")
+        first = self._next()
+        if first is None:
+            return
+        try:
+            await db.execute("BEGIN IMMEDIATE")
+        except sqlite3.OperationalError as exc:
+            error: BaseException = exc
+            if is_busy(exc):
+                error = DatabaseBusy(f"{self._path} is busy: {exc}")
+            self._fail(first, error)
+            while (job := self._next()) is not None:  # they would meet the same lock
+                self._fail(job, error)
+            return
+        started = time.monotonic()
+        done: list[tuple[_CallJob | _BlockJob, Any, BaseException | None]] = []
+        job: _CallJob | _BlockJob | None = first
+        try:
+            while job is not None:
+                result, exc = await self._one(db, job)
+                done.append((job, result, exc))
+                if not db.in_transaction:  # SQLite aborted the whole transaction
+                    aborted = exc or RepositoryError("the write transaction was aborted")
+                    self._fail_all(done, aborted)
+                    return
+                if len(done) >= MAX_BATCH or time.monotonic() - started >= BATCH_SECONDS:
+                    break
+                job = self._next()
+        except BaseException:  # the writer itself is cancelled (its loop ends): tell callers
+            if job is not None and (not done or done[-1][0] is not job):
+                done.append((job, None, None))
+            self._fail_all(done, RepositoryError("the repository's writer stopped"))
+            raise
+        try:
+            await db.execute("COMMIT")
+        except BaseException as exc:
+            if db.in_transaction:
+                await db.execute("ROLLBACK")
+            self._fail_all(done, exc)
+            if not isinstance(exc, Exception):
+                raise
+            return
+        self.transactions += 1
+        for job, result, exc in done:
+            if exc is None:
+                self.jobs += 1
+            if isinstance(job, _CallJob):
+                _settle(job.answer, result, exc)
+            elif exc is None:
+                _settle(job.committed)
+
+    def _next(self) -> _CallJob | _BlockJob | None:
+        while self._pending:
+            job = self._pending.popleft()
+            if not job.abandoned():
+                return job
+        return None
+
+    async def _one(
+        self, db: aiosqlite.Connection, job: _CallJob | _BlockJob
+    ) -> tuple[Any, BaseException | None]:
+        await db.execute("SAVEPOINT job")
+        result: Any = None
+        error: BaseException | None = None
+        try:
+            if isinstance(job, _CallJob):
+                result = await job.fn(db)
+            else:
+                job.body = asyncio.get_running_loop().create_future()
+                _settle(job.turn)
+                error = await job.body
+        except Exception as exc:
+            error = exc
+        if not db.in_transaction:
+            return result, error
+        if error is not None:
+            await db.execute("ROLLBACK TO job")
+        await db.execute("RELEASE job")
+        if error is not None and isinstance(job, _BlockJob):
+            _settle(job.committed)  # its caller waits for the rollback, not the COMMIT
+        return result, error
+
+    def _fail(self, job: _CallJob | _BlockJob, exc: BaseException) -> None:
+        if isinstance(job, _CallJob):
+            _settle(job.answer, exc=exc)
+        else:
+            _settle(job.turn, exc=exc)
+
+    def _fail_all(
+        self, done: list[tuple[_CallJob | _BlockJob, Any, BaseException | None]], exc: BaseException
+    ) -> None:
+        for job, _result, own in done:
+            if isinstance(job, _CallJob):
+                _settle(job.answer, exc=exc)
+            elif own is None:  # a failed body already raised in its caller
+                _settle(job.committed, exc=exc)

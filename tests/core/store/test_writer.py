@@ -1,0 +1,171 @@
+"""The store's single writer: group commit across threads and loops, one failing job in a
+batch, closing, cancellation of waiting callers."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from pathlib import Path
+
+import aiosqlite
+import pytest
+
+from taskagent.core.store import Repository, RepositoryError
+
+
+async def _insert(repo: Repository, key: str) -> int:
+    async def job(db: aiosqlite.Connection) -> int:
+        cursor = await db.execute("INSERT INTO settings (key, value) VALUES (?, '1')", (key,))
+        rowid = cursor.lastrowid
+        await cursor.close()
+        return rowid or 0
+
+    return await repo._submit(job)
+
+
+async def _keys(repo: Repository) -> list[str]:
+    return [row[0] for row in await repo.fetchall("SELECT key FROM settings ORDER BY key")]
+
+
+async def test_many_writers_on_several_threads_are_batched(repo: Repository) -> None:
+    threads, per_thread = 4, 100
+    errors: list[BaseException] = []
+    before = repo.writer.transactions
+
+    def worker(n: int) -> None:
+        async def go() -> None:
+            await asyncio.gather(*(_insert(repo, f"t{n}-{i:03}") for i in range(per_thread)))
+
+        try:
+            asyncio.run(go())
+        except BaseException as exc:
+            errors.append(exc)
+
+    workers = [threading.Thread(target=worker, args=(n,), daemon=True) for n in range(threads)]
+    for thread in workers:
+        thread.start()
+    await asyncio.gather(*(_insert(repo, f"main-{i:03}") for i in range(per_thread)))
+    await asyncio.to_thread(lambda: [t.join(30) for t in workers])
+
+    assert errors == []
+    keys = await _keys(repo)
+    assert len(keys) == len(set(keys)) == (threads + 1) * per_thread
+    commits = repo.writer.transactions - before
+    assert 1 <= commits < (threads + 1) * per_thread / 4  # group commit, not one per write
+
+
+async def test_a_failing_job_loses_only_itself(repo: Repository) -> None:
+    async def bad(db: aiosqlite.Connection) -> None:
+        await db.execute("INSERT INTO settings (key, value) VALUES ('bad', '1')")
+        raise ValueError("no")
+
+    before = repo.writer.transactions
+    results = await asyncio.gather(
+        _insert(repo, "a"), repo._submit(bad), _insert(repo, "b"), return_exceptions=True
+    )
+    assert isinstance(results[1], ValueError)
+    assert await _keys(repo) == ["a", "b"]
+    assert repo.writer.transactions - before == 1  # all three in one transaction
+
+
+async def test_a_failing_block_loses_only_itself(repo: Repository) -> None:
+    async def block() -> None:
+        async with repo._write() as db:
+            await db.execute("INSERT INTO settings (key, value) VALUES ('blk', '1')")
+            raise KeyError("no")
+
+    results = await asyncio.gather(
+        _insert(repo, "a"), block(), _insert(repo, "b"), return_exceptions=True
+    )
+    assert isinstance(results[1], KeyError)
+    assert await _keys(repo) == ["a", "b"]
+
+
+async def test_a_job_writing_again_is_a_nested_write(repo: Repository) -> None:
+    async def nested(db: aiosqlite.Connection) -> None:
+        await repo.set_setting("inner", 1)
+
+    with pytest.raises(RepositoryError, match="nested"):
+        await asyncio.wait_for(repo._submit(nested), 5)
+    await repo.set_setting("after", 1)
+
+
+async def test_a_job_after_close_fails_clearly(db_path: Path) -> None:
+    repo = await Repository.open(db_path)
+    pending = [asyncio.create_task(_insert(repo, f"k{i}")) for i in range(20)]
+    await asyncio.sleep(0)
+    await repo.close()
+    assert all(isinstance(value, int) for value in await asyncio.gather(*pending))
+    with pytest.raises(RepositoryError, match="closed"):
+        await _insert(repo, "late")
+    with pytest.raises(RepositoryError, match="closed"):
+        await repo.set_setting("late", 1)
+    async with await Repository.open(db_path) as again:
+        assert len(await _keys(again)) == 20  # closing committed what was pending
+
+
+async def test_a_job_from_another_thread_after_close_fails_clearly(db_path: Path) -> None:
+    repo = await Repository.open(db_path)
+    await repo.close()
+    with pytest.raises(RepositoryError, match="closed"):
+        await asyncio.to_thread(asyncio.run, _insert(repo, "late"))
+
+
+async def test_cancelled_callers_never_lose_or_duplicate_a_committed_write(
+    repo: Repository,
+) -> None:
+    """Callers are cancelled at every point (queued, running, waiting for COMMIT): each write
+    lands at most once, every caller that got an answer finds its row, and nothing hangs."""
+    answered: list[str] = []
+
+    async def one(key: str) -> None:
+        await _insert(repo, key)
+        answered.append(key)
+
+    def worker(n: int) -> None:
+        async def go() -> None:
+            tasks = [asyncio.create_task(one(f"w{n}-{i:03}")) for i in range(60)]
+            for i, task in enumerate(tasks):
+                if i % 3 == 0:
+                    await asyncio.sleep(0)
+                    task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+
+        asyncio.run(go())
+
+    workers = [threading.Thread(target=worker, args=(n,), daemon=True) for n in range(3)]
+    for thread in workers:
+        thread.start()
+    tasks = [asyncio.create_task(one(f"main-{i:03}")) for i in range(60)]
+    for i, task in enumerate(tasks):
+        if i % 2 == 0:
+            await asyncio.sleep(0)
+            task.cancel()
+    await asyncio.gather(*tasks, return_exceptions=True)
+    await asyncio.to_thread(lambda: [t.join(30) for t in workers])
+
+    await asyncio.wait_for(repo.set_setting("after", 1), 5)  # the writer is not stuck
+    keys = await _keys(repo)
+    assert len(keys) == len(set(keys))  # no write ran twice
+    assert set(answered) <= set(keys)  # an answered write is never lost
+    assert any(key.startswith("main-") for key in keys)
+
+
+async def test_a_cancelled_caller_after_its_turn_still_commits(repo: Repository) -> None:
+    """Cancelled while its job runs: the job's write commits (once); the caller is cancelled."""
+    started = asyncio.Event()
+    release = asyncio.Event()
+
+    async def slow(db: aiosqlite.Connection) -> None:
+        await db.execute("INSERT INTO settings (key, value) VALUES ('slow', '1')")
+        started.set()
+        await release.wait()
+
+    caller = asyncio.create_task(repo._submit(slow))
+    await asyncio.wait_for(started.wait(), 5)
+    caller.cancel()
+    release.set()
+    with pytest.raises(asyncio.CancelledError):
+        await caller
+    await repo.set_setting("after", 1)
+    assert await _keys(repo) == ["after", "slow"]
