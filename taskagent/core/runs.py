@@ -1,14 +1,17 @@
 """One run of a task: record `running`, call the tool with a timeout, record the outcome.
 
-This is the pipeline's core step; the scheduler's runner calls it on worker threads and "run
-now" calls it directly. Nothing a tool, server or network does escapes as an exception: every
-failure becomes a history row with a specific `error_message`.
+This is the pipeline's core step, in two parts: `execute` (the tool call and the analysis, no
+database write) and `record` (write the finished row, publish, notify). Scheduled runs execute
+on a worker's loop and are recorded on the main loop (TaskRunner); `run` does both in place
+(inline "run now", a run requested by a worker's tool). Nothing a tool, server or network does
+escapes as an exception: every failure becomes a history row with a specific `error_message`.
 
 After a successful tool call the result is compared with the previous successful run's
-(`significance.assess`, always) and summarised (`Summarizer`, when one is given: Gemini or the
-offline summariser, as the task's summary mode, the verdict and the daily budget decide; a
-failed summary never fails the run). The finished run is then offered to
-the `Notifier` (when one is given), which hands it over to the main loop itself.
+(`significance.assess`, always; that result is kept in memory, core/baselines.py) and
+summarised (`Summarizer`, when one is given: Gemini or the offline summariser, as the task's
+summary mode, the verdict and the daily budget decide; a failed summary never fails the run).
+The finished run is then offered to the `Notifier` (when one is given), which hands it over to
+the main loop itself.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ from dataclasses import replace
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Protocol
 
+from taskagent.core.baselines import Baselines
 from taskagent.core.events import EventBus, RunFinished, RunRetrying, RunStarted
 from taskagent.core.models import Run, RunStatus, Task, utcnow
 from taskagent.core.repository import Repository, RunNotFound, TaskNotFound
@@ -93,6 +97,7 @@ class RunExecutor:
         summarizer: Summarizer | None = None,
         notifier: Notifier | None = None,
         retry: RetryPolicy | None = None,
+        baselines: Baselines | None = None,
     ) -> None:
         self.repo = repo
         self.tools = tools
@@ -101,6 +106,8 @@ class RunExecutor:
         self.summarizer = summarizer
         self.notifier = notifier
         self.retry = retry or RetryPolicy()
+        # The previous successful result of each task, for the significance test.
+        self.baselines = baselines or Baselines(repo)
 
     async def run(
         self,
@@ -114,10 +121,8 @@ class RunExecutor:
         wrote for a slot (it is updated, with the real start time); else a row is added."""
         assert task.id is not None
         started = self.clock()
-        if claimed is not None:
-            run = replace(claimed, run_time=started)
-        else:
-            run = await self.repo.add_run(
+        if claimed is None:
+            claimed = await self.repo.add_run(
                 Run(
                     task_id=task.id,
                     run_time=started,
@@ -126,7 +131,16 @@ class RunExecutor:
                     scheduled_time=scheduled_time,
                 )
             )
-        assert run.id is not None
+        finished = await self.execute(task, claimed, started=started)
+        return await self.record(task, finished)
+
+    async def execute(self, task: Task, run: Run, *, started: datetime | None = None) -> Run:
+        """The part of a run that needs no database write: call the tool (with retries, within
+        the task's time limit), then the significance test and the summary. `run` is its
+        `running` row; returns the finished row, not yet recorded (see `record`). The worker
+        pool runs this on a worker's loop and records on the main loop."""
+        assert task.id is not None and run.id is not None
+        run = replace(run, run_time=started or self.clock())
         self.events.publish(RunStarted(task.id, run.id))
         t0 = time.perf_counter()
 
@@ -173,19 +187,29 @@ class RunExecutor:
         if finished.status is RunStatus.SUCCESS:
             await self._analyse(task, result.data, finished)
         finished.finished_at = self.clock()
+        return finished
+
+    async def record(self, task: Task, finished: Run) -> Run:
+        """Write a finished run (moving the task's `last_run` to its start), publish
+        RunFinished and offer it to the notifier. Returns `finished`."""
+        assert task.id is not None
         try:
-            await self.repo.update_run(finished, task_last_run=started)
+            await self.repo.update_run(finished, task_last_run=finished.run_time)
         except (TaskNotFound, RunNotFound):
             # The task was removed while it ran (its history stays; this row is kept).
-            log.info("task %s was removed during run %s", task.id, run.id)
-        self.events.publish(RunFinished(task.id, run.id, finished.status.value, finished))
+            log.info("task %s was removed during run %s", task.id, finished.id)
+            self.baselines.forget(task.id)
+        else:
+            if finished.status is RunStatus.SUCCESS:
+                self.baselines.record(task.id, finished.raw_data)
+        self.events.publish(RunFinished(task.id, finished.id, finished.status.value, finished))  # type: ignore[arg-type]
         if self.notifier is not None:
             try:
                 await asyncio.wait_for(self.notifier.notify_run(task, finished), NOTIFY_TIMEOUT)
             except asyncio.CancelledError:
                 raise
             except Exception as exc:  # a notification is never worth a failed run
-                log.warning("notification for run %s failed: %r", run.id, exc)
+                log.warning("notification for run %s failed: %r", finished.id, exc)
         return finished
 
     def _safe_to_repeat(self, ref: str) -> bool:
@@ -204,8 +228,8 @@ class RunExecutor:
         assert task.id is not None
         previous: Any = None
         try:
-            before = await self.repo.latest_run(task.id, statuses=[RunStatus.SUCCESS])
-            previous = None if before is None else decode_raw(before.raw_data, data)
+            before = await self.baselines.previous(task.id)
+            previous = None if before is None else decode_raw(before.raw, data)
             if isinstance(previous, _Unreadable):
                 verdict = Significance(False, "the previous result was too large to compare")
                 previous = None

@@ -159,6 +159,8 @@ class TaskScheduler:
             return
         async with self._sync_lock:
             tasks = await self.repo.list_tasks()
+            if self._scheduler is None:  # stopped while reading
+                return
             wanted = {t.id: t for t in tasks if t.schedulable}
             for task_id in set(self._keys) | set(self._expected) | set(self._tasks):
                 if task_id not in wanted:
