@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from fastmcp import FastMCP
+from mcp.types import ToolAnnotations
 
 from taskagent.core.engine import Engine
 from taskagent.core.mcp import McpManager
@@ -22,7 +23,8 @@ PING_SERVER = Path(__file__).with_name("_ping_server.py")
 def make_ping_server() -> FastMCP:
     server = FastMCP("bench")
 
-    @server.tool
+    # Read-only: a task may run it unattended without allow_write (issue #15).
+    @server.tool(annotations=ToolAnnotations(readOnlyHint=True, openWorldHint=False))
     async def ping(tag: str = "") -> dict[str, str]:
         return {"pong": tag}
 

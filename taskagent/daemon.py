@@ -62,6 +62,9 @@ def _setup_logging(settings: Settings, verbose: bool = False) -> None:
             handler.addFilter(OursOrWarnings())
         root.addHandler(handler)
     if not verbose:
+        # APScheduler logs two INFO lines per job it fires; the filter above would drop them,
+        # but at hundreds of fires a second making the records costs more than the job.
+        logging.getLogger("apscheduler").setLevel(logging.WARNING)
         # A line per run is for the file; the console (journald under systemd, often a pipe
         # nobody reads, which would block the daemon once full) gets start, stop and warnings.
         console.addFilter(NotActivity())

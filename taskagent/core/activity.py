@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import threading
 from collections.abc import Callable
 from typing import Any
 
@@ -67,6 +68,7 @@ class ActivityLog:
         self.repo = repo
         self.events = events
         self._loop: asyncio.AbstractEventLoop | None = None
+        self._thread: int | None = None
         self._unsubscribe: list[Callable[[], None]] = []
         self._pending: set[asyncio.Task[Any]] = set()
         self._names: dict[int, str] = {}
@@ -74,6 +76,7 @@ class ActivityLog:
     def attach(self) -> ActivityLog:
         """Start logging (call on the loop that owns `repo`, e.g. the daemon's main loop)."""
         self._loop = asyncio.get_running_loop()
+        self._thread = threading.get_ident()
         self._unsubscribe = [
             self.events.subscribe(RunFinished, self._on_event),
             self.events.subscribe(TaskChanged, self._on_event),
@@ -92,10 +95,15 @@ class ActivityLog:
             await asyncio.wait(set(self._pending), timeout=DRAIN_SECONDS)
 
     def _on_event(self, event: RunFinished | TaskChanged) -> None:
-        # Events come from the publisher's thread (a worker's loop for scheduled runs).
+        # Events come from the publisher's thread (the main loop records scheduled runs).
         loop = self._loop
         if loop is None or loop.is_closed():
             return
+        if isinstance(event, RunFinished) and threading.get_ident() == self._thread:
+            name = self._names.get(event.task_id)
+            if name is not None and event.run is not None:  # nothing to read: write it now
+                log.info("%s", run_line(event.run, name))
+                return
         loop.call_soon_threadsafe(self._start, event)
 
     def _start(self, event: RunFinished | TaskChanged) -> None:

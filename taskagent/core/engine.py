@@ -138,6 +138,8 @@ class Engine:
         )
         if interrupted:
             log.warning("marked %d unfinished run(s) as interrupted", interrupted)
+        # Another process may have run tasks while this one did not hold the lease.
+        self.executor.baselines.forget()
         self.holder = await self.lease.current()
         self.pool.start()
         if self._unsubscribe is None:
@@ -266,6 +268,7 @@ class Engine:
                 )
                 if removed:
                     log.info("history retention removed %d old run(s)", removed)
+                    self.executor.baselines.forget()  # a baseline may be among them
             except Exception as exc:
                 log.warning("pruning history failed: %s", exc)
             await asyncio.sleep(PRUNE_SECONDS)

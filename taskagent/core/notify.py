@@ -294,20 +294,30 @@ class Notifier:
 
     # ------------------------------------------------------------------- notifying
     async def notify_run(self, task: Task, run: Run) -> Decision | None:
-        """Decide and deliver for a finished run; from any thread's loop. Never raises."""
+        """Decide and deliver for a finished run; from any thread's loop. Never raises.
+
+        The decision is made on the caller's thread (pure, and one run of a task at a time);
+        only a notification to deliver goes to the main loop, so the many runs that say nothing
+        cost no round trip through it."""
         try:
             loop = asyncio.get_running_loop()
             if self._loop is None:
                 await self.start()
             home = self._loop
             assert home is not None
-            if home is loop:
-                return await self._notify(task, run)
-            if home.is_closed() or not home.is_running():
+            if home is not loop and (home.is_closed() or not home.is_running()):
                 log.warning("notification for task %s dropped: the main loop is gone", task.id)
                 return None
-            future = asyncio.run_coroutine_threadsafe(self._notify(task, run), home)
-            return await asyncio.wrap_future(future)
+            decision = self._decide(task, run)
+            if decision is None or not decision.send:
+                return decision
+            title, body, severity = message_for(task, run, decision)
+            deliver = self._deliver(task.id, decision.kind, title, body, severity)
+            if home is loop:
+                await deliver
+            else:
+                await asyncio.wrap_future(asyncio.run_coroutine_threadsafe(deliver, home))
+            return decision
         except asyncio.CancelledError:
             raise
         except Exception:
@@ -340,7 +350,7 @@ class Notifier:
         except Exception:
             log.exception("notification %r failed", title)
 
-    async def _notify(self, task: Task, run: Run) -> Decision | None:
+    def _decide(self, task: Task, run: Run) -> Decision | None:
         if task.id is None or not run.status.finished or run.status is RunStatus.RUNNING:
             return None
         if run.status not in (RunStatus.SUCCESS,) and not run.status.failed:
@@ -356,9 +366,6 @@ class Notifier:
         self._states[task.id] = new_state
         if not decision.send:
             log.debug("no notification for task %s: %s", task.id, decision.reason)
-            return decision
-        title, body, severity = message_for(task, run, decision)
-        await self._deliver(task.id, decision.kind, title, body, severity)
         return decision
 
     async def _deliver(

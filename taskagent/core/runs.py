@@ -23,6 +23,7 @@ from dataclasses import replace
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Protocol
 
+from taskagent.core.baselines import Baselines
 from taskagent.core.events import EventBus, RunFinished, RunRetrying, RunStarted
 from taskagent.core.models import Run, RunStatus, Task, utcnow
 from taskagent.core.retry import RetryPolicy, call_with_retries, is_transient
@@ -94,6 +95,7 @@ class RunExecutor:
         summarizer: Summarizer | None = None,
         notifier: Notifier | None = None,
         retry: RetryPolicy | None = None,
+        baselines: Baselines | None = None,
     ) -> None:
         self.repo = repo
         self.tools = tools
@@ -102,6 +104,9 @@ class RunExecutor:
         self.summarizer = summarizer
         self.notifier = notifier
         self.retry = retry or RetryPolicy()
+        # The previous successful result of each task, for the significance test (in memory:
+        # no history query on the hot path; core/baselines.py).
+        self.baselines = baselines or Baselines(repo)
 
     async def run(
         self,
@@ -200,6 +205,10 @@ class RunExecutor:
         except (TaskNotFound, RunNotFound):
             # The task was removed while it ran (its history stays; this row is kept).
             log.info("task %s was removed during run %s", task.id, run.id)
+            self.baselines.forget(task.id)
+        else:
+            if finished.status is RunStatus.SUCCESS:
+                self.baselines.record(task.id, finished.raw_data)
         self.events.publish(RunFinished(task.id, run.id, finished.status.value, finished))
         if self.notifier is not None:
             try:
@@ -226,8 +235,8 @@ class RunExecutor:
         assert task.id is not None
         previous: Any = None
         try:
-            before = await self.repo.latest_run(task.id, statuses=[RunStatus.SUCCESS])
-            previous = None if before is None else decode_raw(before.raw_data, data)
+            before = await self.baselines.previous(task.id)
+            previous = None if before is None else decode_raw(before.raw, data)
             if isinstance(previous, _Unreadable):
                 verdict = Significance(False, "the previous result was too large to compare")
                 previous = None

@@ -252,9 +252,9 @@ class Writer:
     async def _batch(self) -> None:
         try:
             db = self._connection()
-        except RepositoryError as exc:  # closed under us (from a loop that was not running)
-            while (job := self._next()) is not None:
-                self._fail(job, exc)
+        except RepositoryError as closed:  # closed under us (from a loop that was not running)
+            while (waiting := self._next()) is not None:
+                self._fail(waiting, closed)
             return
         if db.in_transaction:  # left open by a cancelled statement; never commit it
             await db.execute("ROLLBACK")
@@ -268,18 +268,18 @@ class Writer:
             if is_busy(exc):
                 error = DatabaseBusy(f"{self._path} is busy: {exc}")
             self._fail(first, error)
-            while (job := self._next()) is not None:  # they would meet the same lock
-                self._fail(job, error)
+            while (waiting := self._next()) is not None:  # they would meet the same lock
+                self._fail(waiting, error)
             return
         started = time.monotonic()
         done: list[tuple[_CallJob | _BlockJob, Any, BaseException | None]] = []
         job: _CallJob | _BlockJob | None = first
         try:
             while job is not None:
-                result, exc = await self._one(db, job)
-                done.append((job, result, exc))
+                result, failure = await self._one(db, job)
+                done.append((job, result, failure))
                 if not db.in_transaction:  # SQLite aborted the whole transaction
-                    aborted = exc or RepositoryError("the write transaction was aborted")
+                    aborted = failure or RepositoryError("the write transaction was aborted")
                     self._fail_all(done, aborted)
                     return
                 if len(done) >= MAX_BATCH or time.monotonic() - started >= BATCH_SECONDS:
@@ -300,13 +300,13 @@ class Writer:
                 raise
             return
         self.transactions += 1
-        for job, result, exc in done:
-            if exc is None:
+        for member, result, failure in done:
+            if failure is None:
                 self.jobs += 1
-            if isinstance(job, _CallJob):
-                _settle(job.answer, result, exc)
-            elif exc is None:
-                _settle(job.committed)
+            if isinstance(member, _CallJob):
+                _settle(member.answer, result, failure)
+            elif failure is None:
+                _settle(member.committed)
 
     def _next(self) -> _CallJob | _BlockJob | None:
         while self._pending:
