@@ -129,7 +129,13 @@ class CoreBase:
         The CLI's database-only commands (`tasks list`, `pause`, ...) use this: they answer in
         a fraction of the time a full start takes. A running daemon sees their changes through
         the database (its data_version watch)."""
+        from taskagent.core.mcp.config import check_server_name, load_mcp_config
+
         settings.paths.ensure()
+        # A broken mcp.json is reported by every command, this one too (no manager needed).
+        for name in load_mcp_config(settings.paths.mcp_file):
+            builtin = name in (BUILTIN_CRYPTO, BUILTIN_BACKGROUND)
+            check_server_name(name, "builtin" if builtin else None)
         events = EventBus()
         repo = await Repository.open(settings.paths.db_file)
         try:

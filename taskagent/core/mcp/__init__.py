@@ -7,10 +7,15 @@ Two kinds of server:
 The package, from the bottom up: `errors` (the exception classes), `config` (mcp.json and a
 child's environment), `catalogue` (ToolInfo, resolving a tool reference, checking arguments),
 `sessions` (one fastmcp client per server and event loop) and `manager` (McpManager).
-The public names are re-exported here; import them from `taskagent.core.mcp`.
+The public names are re-exported here; import them from `taskagent.core.mcp`. The manager
+and the sessions (they import fastmcp and the MCP SDK, ~1-2 s) load on first use, so reading
+mcp.json (`load_mcp_config`) stays cheap for the CLI's database-only commands.
 """
 
 from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
 
 from taskagent.core.mcp.catalogue import ServerState, ServerStatus, ToolInfo
 from taskagent.core.mcp.config import (
@@ -33,8 +38,19 @@ from taskagent.core.mcp.errors import (
     ToolNotFound,
     ToolTimeout,
 )
-from taskagent.core.mcp.manager import McpManager, ToolCallResult
-from taskagent.core.mcp.sessions import INMEMORY_LOCK_WAIT
+
+if TYPE_CHECKING:
+    from taskagent.core.mcp.manager import McpManager, ToolCallResult
+    from taskagent.core.mcp.sessions import INMEMORY_LOCK_WAIT
+
+_LAZY = {"McpManager": "manager", "ToolCallResult": "manager", "INMEMORY_LOCK_WAIT": "sessions"}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        return getattr(importlib.import_module(f"{__name__}.{_LAZY[name]}"), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 __all__ = [
     "INMEMORY_LOCK_WAIT",

@@ -227,3 +227,18 @@ def build_child_env(
     env.update(extra_env or {})
     env.update(spec_env)
     return env
+
+
+def check_server_name(name: str, taken_by: str | None = None) -> None:
+    """Raise McpConfigError for a server name that cannot be used: empty, with ':' (it
+    separates server and tool), or already `taken_by` a server of that kind ("builtin", ...)."""
+    if not name.strip() or ":" in name:
+        raise McpConfigError(
+            f"invalid MCP server name {name!r}: must be non-empty without ':'", server=name
+        )
+    if taken_by is not None:
+        what = "a built-in server" if taken_by == "builtin" else "another server"
+        raise McpConfigError(
+            f"MCP server '{name}' clashes with {what} of the same name; rename it in mcp.json",
+            server=name,
+        )

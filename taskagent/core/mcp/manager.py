@@ -23,8 +23,8 @@ from taskagent.core.mcp.catalogue import (
     resolve_tool,
     validate_tool_args,
 )
-from taskagent.core.mcp.config import ServerSpec
-from taskagent.core.mcp.errors import McpConfigError, ServerUnavailable, ToolCallError, ToolTimeout
+from taskagent.core.mcp.config import ServerSpec, check_server_name
+from taskagent.core.mcp.errors import ServerUnavailable, ToolCallError, ToolTimeout
 from taskagent.core.mcp.sessions import SessionPool, format_seconds, is_connection_failure
 
 log = logging.getLogger(__name__)
@@ -81,19 +81,8 @@ class McpManager:
             self._add(ServerEntry(name=name, kind=spec.kind, spec=spec))
 
     def _add(self, server: ServerEntry) -> None:
-        if not server.name.strip() or ":" in server.name:
-            raise McpConfigError(
-                f"invalid MCP server name {server.name!r}: must be non-empty without ':'",
-                server=server.name,
-            )
         existing = self._servers.get(server.name)
-        if existing is not None:
-            what = "a built-in server" if existing.kind == "builtin" else "another server"
-            raise McpConfigError(
-                f"MCP server '{server.name}' clashes with {what} of the same name; "
-                "rename it in mcp.json",
-                server=server.name,
-            )
+        check_server_name(server.name, None if existing is None else existing.kind)
         self._servers[server.name] = server
 
     # -- lifecycle ---------------------------------------------------------------------------
