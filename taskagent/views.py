@@ -61,12 +61,14 @@ class ViewMounts:
             return
         pending = self._pending.setdefault(name, [])
         if not pending:
-            self.app.call_later(self.mount, name)
+            # In the app's message loop: never wait there for a mount another task is doing
+            # (that mount may need this very loop: a deadlock). The mounter runs `pending`.
+            self.app.call_later(self.mount, name, wait=False)
         pending.append(action)
 
-    async def mount(self, name: str) -> bool:
-        """Mount `name`'s view unless it is (being) mounted; True once it is, False if the app
-        is closing (quit at once: nothing to mount into)."""
+    async def mount(self, name: str, *, wait: bool = True) -> bool:
+        """Mount `name`'s view unless it is (being) mounted; True once it is (or, `wait=False`,
+        once it is being mounted), False if the app is closing (nothing to mount into)."""
         await asyncio.sleep(0)  # the core's start (a thread, queued just before) goes first
         switchers = self.app.query("#views").results(ContentSwitcher)
         switcher = next(iter(switchers), None)
@@ -80,7 +82,8 @@ class ViewMounts:
             self._mounted[name].set()
             for action in self._pending.pop(name, []):
                 action()
-        await self._mounted[name].wait()
+        if wait:
+            await self._mounted[name].wait()
         return True
 
     async def mount_all(self, within: float) -> None:
