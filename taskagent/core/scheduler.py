@@ -135,15 +135,19 @@ class TaskScheduler:
             if task is not None and not task.done():
                 task.cancel()
         self._clock_task = None
-        with contextlib.suppress(Exception):
-            await asyncio.wait_for(self.flush(), timeout=5)
-        if self._scheduler is not None:
-            self._scheduler.shutdown(wait=False)
-            self._scheduler = None
-        self._keys.clear()
-        self._tasks.clear()
-        self._triggers.clear()
-        self._expected.clear()
+        # Shut the jobs down first, before any await: a stop that is itself cancelled (the
+        # engine bounds it) must never leave jobs firing into a store that is being closed.
+        scheduler, self._scheduler = self._scheduler, None
+        if scheduler is not None:
+            scheduler.shutdown(wait=False)
+        try:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(self.flush(), timeout=5)
+        finally:
+            self._keys.clear()
+            self._tasks.clear()
+            self._triggers.clear()
+            self._expected.clear()
 
     async def wait_idle(self) -> None:
         """Wait for runs this scheduler handed out (for tests and shutdown)."""

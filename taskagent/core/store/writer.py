@@ -324,6 +324,11 @@ class Writer:
         try:
             if isinstance(job, _CallJob):
                 result = await job.fn(db)
+            elif job.gone:
+                # Its caller left while the savepoint was being opened (after `_next` took
+                # it): no body will ever run, so waiting for one would hold the write lock for
+                # ever (other processes: "database is locked"; close never returns).
+                error = asyncio.CancelledError()
             else:
                 job.body = asyncio.get_running_loop().create_future()
                 _settle(job.turn)

@@ -169,3 +169,42 @@ async def test_a_cancelled_caller_after_its_turn_still_commits(repo: Repository)
         await caller
     await repo.set_setting("after", 1)
     assert await _keys(repo) == ["after", "slow"]
+
+
+class _CancelOnSavepoint:
+    """The real connection, except that opening a job's savepoint first cancels `victim`:
+    a caller cancelled after the writer took its block but before the block's turn came."""
+
+    def __init__(self, db: aiosqlite.Connection, victim: list[asyncio.Task[None]]) -> None:
+        self._db = db
+        self._victim = victim
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self._db, name)
+
+    async def execute(self, sql: str, *args: object) -> aiosqlite.Cursor:
+        if sql == "SAVEPOINT job" and self._victim:
+            self._victim.pop().cancel()
+        return await self._db.execute(sql, *args)
+
+
+async def test_a_block_cancelled_while_its_savepoint_opens_does_not_stall_the_writer(
+    repo: Repository, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The writer must not wait for the body of a caller that has left: it would hold the
+    write lock for ever (other processes see 'database is locked'; close never returns)."""
+    victim: list[asyncio.Task[None]] = []
+    real = repo.writer._connection
+    monkeypatch.setattr(repo.writer, "_connection", lambda: _CancelOnSavepoint(real(), victim))
+
+    async def block() -> None:
+        async with repo._write() as db:
+            await db.execute("INSERT INTO settings (key, value) VALUES ('blk', '1')")
+
+    caller = asyncio.create_task(block())
+    victim.append(caller)
+    with pytest.raises(asyncio.CancelledError):
+        await caller
+    await asyncio.wait_for(repo.set_setting("after", 1), 5)  # the writer is not stuck
+    assert await _keys(repo) == ["after"]  # the cancelled block wrote nothing
+    await asyncio.wait_for(repo.close(), 5)
