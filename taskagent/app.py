@@ -429,7 +429,7 @@ class TaskAgentApp(App[int]):
     def action_toggle_chat_pane(self) -> None:
         body = self.query_one("#body")
         if self.active_tab == "chat":
-            body.add_class("-pane")
+            body.add_class("-pane", update=False)  # restyled once (~1 ms a widget): by the switch
             self.action_show_tab("tasks")
             return
         body.toggle_class("-pane")
