@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
-import argparse
 import os
 import sys
 from collections.abc import Sequence
+from types import SimpleNamespace
+from typing import TYPE_CHECKING
 
-from taskagent.cli import build_parser
 from taskagent.config import ConfigError, Settings, load_settings
 from taskagent.paths import resolve_paths
+
+if TYPE_CHECKING:
+    from argparse import Namespace
 
 
 def _fail(message: str, code: int = 2) -> int:
@@ -19,9 +22,15 @@ def _fail(message: str, code: int = 2) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
-    # No arguments: the app. Building the parser (every subcommand's help text through
-    # gettext) would cost a few percent of a bare Textual app's start for nothing.
-    args = build_parser().parse_args(argv) if argv else argparse.Namespace(command=None)
+    # No arguments: the app, which needs no parser (argparse, and every subcommand's help text
+    # through gettext, cost a few percent of a bare Textual app's start).
+    args: Namespace | SimpleNamespace
+    if argv:
+        from taskagent.cli import build_parser
+
+        args = build_parser().parse_args(argv)
+    else:
+        args = SimpleNamespace(command=None)
     try:
         settings = load_settings(resolve_paths())
     except ConfigError as exc:

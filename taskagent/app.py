@@ -25,7 +25,7 @@ from textual.containers import Horizontal
 from textual.dom import DOMNode
 from textual.screen import Screen
 from textual.signal import Signal
-from textual.widgets import ContentSwitcher, Footer, Header, Tab, Tabs
+from textual.widgets import ContentSwitcher, Header, Tab, Tabs
 from textual.worker import Worker
 
 from taskagent.bridge import CoreEvent, CoreStage, EventBridge, ExternalChange
@@ -38,6 +38,7 @@ from taskagent.presence import Presence
 from taskagent.ui_host import TABS, AddTaskRequested
 from taskagent.views import VIEWS, ViewMounts, new_view
 from taskagent.widgets.chat_panel import ChatPanel
+from taskagent.widgets.footer import Footer
 
 if TYPE_CHECKING:
     from textual.notifications import SeverityLevel
@@ -134,8 +135,7 @@ class TaskAgentApp(App[int]):
             self._services_opened()
 
     def on_ready(self) -> None:
-        """The first frame is out: open the core, mount the Tasks view. (call_after_refresh would
-        wait for the widgets' after-refresh work, and that for any keys typed meanwhile.)"""
+        """First frame out: open the core, mount Tasks (after_refresh waits for typed keys)."""
         if self._factory is not None and self._lifecycle is None:
             self._start_services()
             self.call_later(self.views.mount, "tasks")
@@ -431,7 +431,7 @@ class TaskAgentApp(App[int]):
     def action_toggle_chat_pane(self) -> None:
         body = self.query_one("#body")
         if self.active_tab == "chat":
-            body.add_class("-pane")
+            body.add_class("-pane", update=False)  # restyled once (~1 ms a widget): by the switch
             self.action_show_tab("tasks")
             return
         body.toggle_class("-pane")
