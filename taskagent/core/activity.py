@@ -99,14 +99,24 @@ class ActivityLog:
         loop = self._loop
         if loop is None or loop.is_closed():
             return
-        if isinstance(event, RunFinished) and threading.get_ident() == self._thread:
-            name = self._names.get(event.task_id)
-            if name is not None and event.run is not None:  # nothing to read: write it now
-                log.info("%s", run_line(event.run, name))
-                return
+        if threading.get_ident() == self._thread and self._written_now(event):
+            return
         loop.call_soon_threadsafe(self._start, event)
 
+    def _written_now(self, event: RunFinished | TaskChanged) -> bool:
+        """Write a run's line at once when nothing needs reading (the usual case under load:
+        the row comes with the event and the task's name is known)."""
+        if not isinstance(event, RunFinished) or event.run is None:
+            return False
+        name = self._names.get(event.task_id)
+        if name is None:
+            return False
+        log.info("%s", run_line(event.run, name))
+        return True
+
     def _start(self, event: RunFinished | TaskChanged) -> None:
+        if self._written_now(event):
+            return
         task = asyncio.ensure_future(self._write(event))
         self._pending.add(task)
         task.add_done_callback(self._pending.discard)

@@ -45,7 +45,8 @@ CLOCK_CHECK_SECONDS = 2.0
 # A clock check that wakes this much later than it asked for means the machine slept or the
 # process was frozen (or the wall clock was set forward).
 WAKE_JUMP_SECONDS = 5.0
-CLAIM_FLUSH_SECONDS = 0.005  # fires in the same moment share one transaction
+CLAIM_FLUSH_SECONDS = 0.005  # fires in the same moment share one transaction...
+CLAIM_CHUNK = 100  # ...of at most this many claims, so the first runs need not wait for all
 
 WHY_DOWN = "while taskagent was not running"
 WHY_ASLEEP = "while the machine slept or taskagent was frozen"
@@ -346,12 +347,15 @@ class TaskScheduler:
         await self.flush()
 
     async def flush(self) -> None:
-        """Write the accounted slots (one transaction) and hand the runs to the workers."""
+        """Write the accounted slots and hand the runs to the workers, CLAIM_CHUNK claims per
+        transaction: the first runs start while the next claims are written (1,000 slots due
+        at once are not held back by one long transaction)."""
         while self._pending:
-            batch, self._pending = self._pending, []
+            batch, self._pending = self._pending[:CLAIM_CHUNK], self._pending[CLAIM_CHUNK:]
             try:
                 results = await self.repo.account_slots([p.claim for p in batch])
             except Exception as exc:  # a busy database: account again from the stored state
+                # (the chunks still pending go with the next flush, which that brings about)
                 log.warning("recording %d due slot(s) failed: %s; retrying", len(batch), exc)
                 self._undo(batch)
                 return
