@@ -6,7 +6,7 @@ import os
 import sys
 from collections.abc import Sequence
 from types import SimpleNamespace
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 
 from taskagent.config import ConfigError, Settings, load_settings
 from taskagent.paths import resolve_paths
@@ -24,13 +24,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     # No arguments: the app, which needs no parser (argparse, and every subcommand's help text
     # through gettext, cost a few percent of a bare Textual app's start).
-    args: Namespace | SimpleNamespace
+    args: Namespace
     if argv:
         from taskagent.cli import build_parser
 
         args = build_parser().parse_args(argv)
     else:
-        args = SimpleNamespace(command=None)
+        args = cast("Namespace", SimpleNamespace(command=None))  # only `.command` is read
     try:
         settings = load_settings(resolve_paths())
     except ConfigError as exc:
