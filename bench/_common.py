@@ -11,6 +11,7 @@ from pathlib import Path
 from fastmcp import FastMCP
 from mcp.types import ToolAnnotations
 
+from taskagent.config import DEFAULT_PARALLEL_RUNS
 from taskagent.core.engine import Engine
 from taskagent.core.mcp import McpManager
 from taskagent.core.runs import RunExecutor
@@ -46,7 +47,9 @@ class Core:
         await self.repo.close()
 
 
-async def build_core(home: Path, workers: int = 4) -> Core:
+async def build_core(
+    home: Path, workers: int = 4, parallel_runs: int = DEFAULT_PARALLEL_RUNS
+) -> Core:
     repo = await Repository.open(home / "taskagent.db")
     manager = McpManager(log_dir=home)
     manager.add_builtin("bench", make_ping_server())
@@ -55,6 +58,7 @@ async def build_core(home: Path, workers: int = 4) -> Core:
         repo,
         RunExecutor(repo, manager),
         workers=workers,
+        parallel_runs=parallel_runs,
         on_worker_exit=manager.close_for_current_loop,
     )
     return Core(repo, manager, TaskService(repo, catalogue=manager), engine)

@@ -8,6 +8,8 @@ The yardstick, measured in the same run (bench/_bare_scheduler.py, a child proce
 alone dispatching the same 1,000 jobs to 4 threads with their own loops and an in-memory session
 to the same tool, (a) one call at a time per worker, as ours runs them, and (b) every call
 started at once on its worker's loop. Target (issue #14): all run, p99 <= 1.5 s.
+
+    python bench/burst.py [PARALLEL_RUNS]    default: the product's default (32)
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench import _bare_scheduler
 from bench._common import build_core, percentile_ms
+from taskagent.config import DEFAULT_PARALLEL_RUNS
 from taskagent.core.models import RunStatus, utcnow
 
 TASKS = 1000
@@ -32,7 +35,9 @@ TARGET_P99_MS = 1500.0
 async def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         home = Path(tmp)
-        core = await build_core(home)
+        parallel = int(sys.argv[1]) if len(sys.argv) > 1 else DEFAULT_PARALLEL_RUNS
+        core = await build_core(home, parallel_runs=parallel)
+        print(f"ours: 4 worker threads, up to {parallel} runs at once")
         repo, tasks, engine = core.repo, core.tasks, core.engine
         due = (utcnow() + timedelta(seconds=8)).replace(microsecond=0)
         t0 = time.perf_counter()

@@ -119,6 +119,9 @@ class Field:
         return f"{self.section}_{self.key}"
 
 
+# Runs at once over all worker threads (bench/burst.py measures what more or fewer cost).
+DEFAULT_PARALLEL_RUNS = 32
+
 FIELDS: tuple[Field, ...] = (
     Field(
         "general",
@@ -127,8 +130,13 @@ FIELDS: tuple[Field, ...] = (
         _timezone,
         "IANA time zone for new tasks and times shown; empty = the machine's",
     ),
+    Field("scheduler", "worker_threads", 4, _int_range(1, 64), "threads that run tasks"),
     Field(
-        "scheduler", "worker_threads", 4, _int_range(1, 64), "threads that run tasks in parallel"
+        "scheduler",
+        "parallel_runs",
+        DEFAULT_PARALLEL_RUNS,
+        _int_range(1, 1024),
+        "runs at once over all worker threads (a run mostly waits for its tool)",
     ),
     Field(
         "scheduler",
@@ -235,6 +243,7 @@ class Settings:
     paths: Paths
     general_timezone: str = ""
     scheduler_worker_threads: int = 4
+    scheduler_parallel_runs: int = DEFAULT_PARALLEL_RUNS
     scheduler_task_timeout_seconds: float = 60.0
     scheduler_max_retries: int = 2
     notifications_default_level: str = NotificationLevel.ALL.value

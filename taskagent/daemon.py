@@ -88,11 +88,12 @@ async def _serve(settings: Settings, grace: float) -> int:
             return 1
         tasks = await services.repo.list_tasks()
         log.info(
-            "daemon started (pid %s) on %s: %d task(s), %d worker thread(s)",
+            "daemon started (pid %s) on %s: %d task(s), %d worker thread(s), up to %d runs at once",
             services.engine.lease.holder_id.split(":")[1],
             settings.paths.db_file,
             len(tasks),
             settings.scheduler_worker_threads,
+            services.engine.pool.parallel,
         )
         await stop.wait()
         log.info("stopping: letting running runs finish (up to %g s)", grace)

@@ -331,6 +331,7 @@ class Services:
             repo,
             runner,
             workers=settings.scheduler_worker_threads,
+            parallel_runs=settings.scheduler_parallel_runs,
             kind=kind,
             events=events,
             on_worker_exit=close_worker_loop,

@@ -64,6 +64,7 @@ class Engine:
         executor: RunExecutor,
         *,
         workers: int = 4,
+        parallel_runs: int | None = None,
         kind: str = "app",
         events: EventBus | None = None,
         on_worker_exit: Callable[[], Any] | None = None,
@@ -79,7 +80,7 @@ class Engine:
         self.clock = clock
         # The lease may keep its own clock (tests age a lease without moving the schedule).
         self.lease = Lease(repo, kind=kind, clock=lease_clock or clock)
-        self.pool = WorkerPool(workers, on_worker_exit=on_worker_exit)
+        self.pool = WorkerPool(workers, parallel=parallel_runs, on_worker_exit=on_worker_exit)
         self.runner = TaskRunner(repo, executor, self.pool, events=self.events, clock=clock)
         self.scheduler = TaskScheduler(repo, self.runner, events=self.events, clock=clock)
         self.retention_days = retention_days
@@ -399,7 +400,11 @@ class Engine:
             },
         }
         if self.mode == "scheduler":
-            data["workers"] = {"busy": self.pool.busy, "total": self.pool.size}
+            data["workers"] = {
+                "busy": self.pool.busy,
+                "total": self.pool.parallel,
+                "threads": self.pool.size,
+            }
             data["jobs"] = len(self.scheduler.jobs())
             data["running_tasks"] = sorted(self.runner.running)
         return data

@@ -5,6 +5,11 @@ scheduler or the UI; the MCP manager keeps one client session per worker loop op
 (measured with fastmcp 4 on a 2-core machine: a call on an open session costs ~1-3 ms, opening
 a stdio server ~1.5 s). APScheduler's
 own ThreadPoolExecutor cannot run coroutine jobs (they are never awaited), hence this pool.
+
+A run mostly waits (for its tool's answer, for the summary), so each worker's loop runs several
+at once: the pool has `parallel` run slots spread evenly over the threads. With one run per
+thread, 1,000 runs due at once queued behind 4 runs in flight, and the threads spent their time
+handing the GIL to each other rather than overlapping their waits (bench/burst.py).
 """
 
 from __future__ import annotations
@@ -51,17 +56,20 @@ class _Worker:
 
 
 class WorkerPool:
-    """N threads, each running its own event loop forever; `run()` borrows a free one."""
+    """N threads, each running its own event loop forever; `run()` borrows a free run slot
+    (`parallel` slots in all, spread evenly over the threads)."""
 
     def __init__(
         self,
         size: int,
         *,
+        parallel: int | None = None,
         on_worker_exit: Callable[[], Awaitable[None]] | None = None,
     ) -> None:
         if size < 1:
             raise ValueError("a worker pool needs at least one thread")
         self.size = size
+        self.parallel = max(size, parallel or size)  # runs at once (at least one per thread)
         self._on_worker_exit = on_worker_exit
         self._workers: list[_Worker] = []
         # None in the queue wakes a waiting run up once close() was called.
@@ -88,7 +96,9 @@ class WorkerPool:
             )
             worker.thread.start()
             self._workers.append(worker)
-            self._idle.put_nowait(worker)
+        # Slots in round-robin order, so that a burst spreads over every thread at once.
+        for slot in range(self.parallel):
+            self._idle.put_nowait(self._workers[slot % self.size])
 
     async def _drain(self) -> None:
         """On a worker's loop: cancel what still runs there, wait for it, close its sessions."""
@@ -115,8 +125,8 @@ class WorkerPool:
         return 0 if self._idle is None else len(getattr(self._idle, "_getters", ()))
 
     async def run(self, make: Callable[[], Awaitable[T]], *, wait_limit: float | None = None) -> T:
-        """Run `make()` on a free worker's loop and return its result. Waits for a free worker
-        at most `wait_limit` seconds (NoFreeWorker); raises PoolClosing once `close()` was
+        """Run `make()` on the loop of a free run slot's worker and return its result. Waits for
+        a free slot at most `wait_limit` seconds (NoFreeWorker); raises PoolClosing once `close()` was
         called, also to runs still waiting (they never start)."""
         idle = self._idle
         if idle is None or self._closing:

@@ -62,7 +62,8 @@ def scheduler_text(scheduler: dict[str, Any]) -> Text:
         text.append("running here", style="green")
         workers = scheduler.get("workers") or {}
         if workers:
-            text.append(f", workers {workers.get('busy', 0)}/{workers.get('total', 0)} busy")
+            # Runs in flight / run slots (several per worker thread).
+            text.append(f", runs {workers.get('busy', 0)}/{workers.get('total', 0)} busy")
         if "jobs" in scheduler:
             text.append(f", {scheduler['jobs']} jobs")
     elif mode == "attached":

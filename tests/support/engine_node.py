@@ -85,6 +85,7 @@ async def make_node(
     *,
     kind: str = "app",
     workers: int = 4,
+    parallel_runs: int | None = None,
     background: bool = False,
     lease_clock: Callable[[], datetime] | None = None,
 ) -> Node:
@@ -101,6 +102,7 @@ async def make_node(
         repo,
         executor,
         workers=workers,
+        parallel_runs=parallel_runs,
         kind=kind,
         events=tasks.events,
         on_worker_exit=manager.close_for_current_loop,

@@ -50,7 +50,7 @@ STATUS = {
     "database": {"path": "/home/me/.local/share/taskagent/taskagent.db", "size_bytes": 231_424},
     "scheduler": {
         "mode": "scheduler",
-        "workers": {"busy": 0, "total": 4},
+        "workers": {"busy": 1, "total": 32, "threads": 4},
         "jobs": 2,
         "lease_holder": {"kind": "app", "pid": 4242, "host": "box", "is_this_process": True},
     },

@@ -43,23 +43,31 @@ def _run_filters(
     since: datetime | None,
     until: datetime | None,
 ) -> tuple[list[str], list[Any]] | None:
-    """WHERE terms for history queries; None means "matches nothing" (empty status list)."""
+    """WHERE terms for history queries; None means "matches nothing" (empty status list).
+
+    With a task, the other terms are written `+column` so that SQLite cannot use their indexes:
+    the task's index (task_id, id, status, ...) bounds the search to that task's rows, while
+    the planner otherwise picks the status index for e.g. "this task's last success" and walks
+    every success of every task (2.7 ms a query with 1,000 tasks, growing with the history).
+    """
     where: list[str] = []
     params: list[Any] = []
+    plain = ""
     if task_id is not None:
         where.append("task_id = ?")
         params.append(task_id)
+        plain = "+"
     if statuses is not None:
         wanted = sorted({RunStatus(s).value for s in statuses})
         if not wanted:
             return None
-        where.append(f"status IN ({', '.join('?' * len(wanted))})")
+        where.append(f"{plain}status IN ({', '.join('?' * len(wanted))})")
         params.extend(wanted)
     if since is not None:
-        where.append("run_time >= ?")
+        where.append(f"{plain}run_time >= ?")
         params.append(to_iso(since))
     if until is not None:
-        where.append("run_time < ?")
+        where.append(f"{plain}run_time < ?")
         params.append(to_iso(until))
     return where, params
 

@@ -290,6 +290,8 @@ async def test_history_queries_use_indexes_at_scale(repo: Repository) -> None:
         text = " | ".join(plan)
         assert all(line.startswith("SEARCH") for line in plan if "task_history" in line), text
         assert "SCAN task_history" not in text, text
+        if "task_id" in shape:  # bounded by the task's rows, never every row of a status
+            assert "ix_task_history_task" in text, text
         started = time.perf_counter()
         page = await repo.list_runs(**shape)
         elapsed = time.perf_counter() - started

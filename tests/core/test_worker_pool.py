@@ -1,0 +1,75 @@
+"""The worker pool: run slots spread over threads, several runs at once on one thread's loop,
+waiting for a slot, closing."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+
+import pytest
+
+from taskagent.core.runner import NoFreeWorker, PoolClosing, WorkerPool
+
+
+async def _nap(seconds: float) -> str:
+    await asyncio.sleep(seconds)
+    return threading.current_thread().name
+
+
+async def test_each_thread_runs_several_runs_at_once() -> None:
+    pool = WorkerPool(2, parallel=6)
+    pool.start()
+    try:
+        started = time.monotonic()
+        threads = await asyncio.gather(*(pool.run(lambda: _nap(0.5)) for _ in range(6)))
+        took = time.monotonic() - started
+        # Six half-second waits overlap: one slot per run, not one run per thread at a time.
+        assert took < 1.2, took
+        # Spread evenly over the two threads, none on the caller's.
+        assert sorted(threads) == ["taskagent-worker-0"] * 3 + ["taskagent-worker-1"] * 3
+        assert pool.busy == 0
+    finally:
+        await pool.shutdown(1)
+
+
+async def test_a_run_waits_for_a_free_slot_at_most_its_limit() -> None:
+    pool = WorkerPool(1, parallel=2)
+    pool.start()
+    try:
+        busy = [asyncio.create_task(pool.run(lambda: _nap(1.0))) for _ in range(2)]
+        await asyncio.sleep(0.1)
+        assert pool.busy == 2
+        with pytest.raises(NoFreeWorker):
+            await pool.run(lambda: _nap(0), wait_limit=0.3)
+        # A slot frees up when a run ends; a waiting run then starts.
+        assert await pool.run(lambda: _nap(0), wait_limit=3) == "taskagent-worker-0"
+        await asyncio.gather(*busy)
+    finally:
+        await pool.shutdown(1)
+
+
+async def test_without_parallel_there_is_one_run_per_thread() -> None:
+    pool = WorkerPool(2)
+    pool.start()
+    try:
+        assert pool.parallel == 2
+        started = time.monotonic()
+        await asyncio.gather(*(pool.run(lambda: _nap(0.4)) for _ in range(4)))
+        assert time.monotonic() - started >= 0.75  # two rounds of two
+    finally:
+        await pool.shutdown(1)
+
+
+async def test_closing_answers_runs_waiting_for_a_slot() -> None:
+    pool = WorkerPool(1, parallel=1)
+    pool.start()
+    running = asyncio.create_task(pool.run(lambda: _nap(0.5)))
+    await asyncio.sleep(0.1)
+    waiting = asyncio.create_task(pool.run(lambda: _nap(0)))
+    await asyncio.sleep(0.1)
+    pool.close()
+    with pytest.raises(PoolClosing):
+        await waiting
+    assert await running == "taskagent-worker-0"  # a started run finishes
+    assert await pool.shutdown(1) == 0
