@@ -3,9 +3,9 @@ threads, each with its own event loop and one persistent MCP client session, cal
 ping tool. No database, no history, no slot accounting: the floor a scheduler of this shape
 costs on this machine. Run as a child process; prints one JSON object.
 
-    _bare_scheduler.py burst JOBS [concurrent]  all due in the same second (in-memory server);
-                                             `concurrent`: a worker starts each call at once
-                                             instead of one call at a time (as ours does)
+    _bare_scheduler.py burst JOBS [concurrent]  all due in the same second (the daemon bench's
+                                             stdio tool); `concurrent`: a worker starts each
+                                             call at once instead of one call at a time
     _bare_scheduler.py sustained N SECONDS   N jobs every second (the daemon bench's stdio tool)
     _bare_scheduler.py memory JOBS           RSS with JOBS daily jobs
 """
@@ -117,7 +117,7 @@ class Bare:
 
 
 async def burst(jobs: int, concurrent: bool) -> dict[str, Any]:
-    bare = Bare(stdio=False, concurrent=concurrent)
+    bare = Bare(stdio=True, concurrent=concurrent)
     due = datetime.now(UTC).replace(microsecond=0) + timedelta(seconds=3)
     for index in range(jobs):
         bare.scheduler.add_job(
