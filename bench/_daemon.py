@@ -122,3 +122,14 @@ def wait_for(predicate: Callable[[], bool], limit: float, daemon: Daemon | None 
 def query(home: Path, sql: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
     with sqlite3.connect(home / "taskagent.db", timeout=30) as db:
         return db.execute(sql, params).fetchall()
+
+
+def profile(pid: int, seconds: float) -> subprocess.Popen[bytes] | None:
+    """py-spy (raw, folded stacks) on the daemon over the window, when PYSPY_OUT names a file."""
+    out = os.environ.get("PYSPY_OUT")
+    if not out:
+        return None
+    spy = Path(sys.executable).with_name("py-spy")
+    command = [str(spy), "record", "-p", str(pid), "-f", "raw", "-d", str(int(seconds))]
+    command += os.environ.get("PYSPY_ARGS", "--gil --nonblocking").split()
+    return subprocess.Popen([*command, "-o", out], stdout=subprocess.DEVNULL)

@@ -15,6 +15,7 @@ each to the same tool, no database: (a) one call at a time per worker, (b) every
 at once on its worker's loop. Target (issue #14): all run, p99 <= 1.5 s.
 
     python bench/burst.py [TASKS]     default 1,000
+    PYSPY_OUT=/tmp/x.txt python bench/burst.py   also profiles the daemon through the burst
 """
 
 from __future__ import annotations
@@ -29,12 +30,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench import _bare_scheduler
 from bench._common import percentile_ms
-from bench._daemon import Daemon, prepare_home, query, task_spec, wait_for
+from bench._daemon import Daemon, prepare_home, profile, query, task_spec, wait_for
 
 TASKS = 1000
 WARM_UPS = 8  # two per worker thread: every worker opens its session before the burst
 LEAD_SECONDS = 25.0  # import + daemon start + warm-up fit in this before the burst is due
 TARGET_P99_MS = 1500.0
+PROFILE_SECONDS = 6
 
 
 def _finished(home: Path) -> int:
@@ -56,11 +58,17 @@ def measure_ours(count: int) -> tuple[list[float], dict[str, int], float]:
             daemon.wait_started()
             if datetime.now(UTC) > warm:
                 raise SystemExit("the daemon started after the warm-up was due; raise LEAD")
-            wait_for(lambda: _finished(home) >= len(specs), 120 + LEAD_SECONDS, daemon)
+            wait_for(lambda: _finished(home) >= WARM_UPS, LEAD_SECONDS, daemon)
+            time.sleep(max(0.0, (due - datetime.now(UTC)).total_seconds() - 0.5))
+            profiler = profile(daemon.pid, PROFILE_SECONDS)
+            wait_for(lambda: _finished(home) >= len(specs), 120, daemon)
+            if profiler is not None:
+                profiler.wait()
             drained = (datetime.now(UTC) - due).total_seconds()
             rows = query(
                 home,
-                "SELECT status, run_time, scheduled_time FROM task_history WHERE scheduled_time = ?",
+                "SELECT status, run_time, scheduled_time, duration_ms FROM task_history"
+                " WHERE scheduled_time = ?",
                 (due.isoformat(timespec="milliseconds"),),
             )
         finally:
@@ -70,9 +78,12 @@ def measure_ours(count: int) -> tuple[list[float], dict[str, int], float]:
         by_status[status] = by_status.get(status, 0) + 1
     lags = [
         (datetime.fromisoformat(started) - datetime.fromisoformat(slot)).total_seconds()
-        for status, started, slot in rows
+        for status, started, slot, _ in rows
         if status == "success"
     ]
+    calls = sorted(ms for status, *_, ms in rows if status == "success")
+    if calls:
+        print(f"tool call : p50 {calls[len(calls) // 2]} ms, max {calls[-1]} ms (duration_ms)")
     return lags, by_status, drained
 
 

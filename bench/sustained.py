@@ -21,8 +21,6 @@ slowness, <= 2.5 ms CPU per run.
 
 from __future__ import annotations
 
-import os
-import subprocess
 import sys
 import tempfile
 import time
@@ -32,7 +30,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench import _bare_scheduler
-from bench._daemon import Daemon, prepare_home, query, task_spec, wait_for
+from bench._daemon import Daemon, prepare_home, profile, query, task_spec, wait_for
 
 TASKS = 300
 SECONDS = 10.0
@@ -77,17 +75,6 @@ def _finished_in(home: Path, w0: float, w1: float) -> int:
     )[0][0]
 
 
-def _profile(pid: int, seconds: float) -> subprocess.Popen[bytes] | None:
-    """py-spy (raw, folded stacks) on the daemon over the window, when PYSPY_OUT names a file."""
-    out = os.environ.get("PYSPY_OUT")
-    if not out:
-        return None
-    spy = Path(sys.executable).with_name("py-spy")
-    command = [str(spy), "record", "-p", str(pid), "-f", "raw", "-d", str(int(seconds))]
-    command += os.environ.get("PYSPY_ARGS", "--gil --nonblocking").split()
-    return subprocess.Popen([*command, "-o", out], stdout=subprocess.DEVNULL)
-
-
 def measure_ours(count: int, seconds: float) -> dict[str, float]:
     with tempfile.TemporaryDirectory() as tmp:
         home = Path(tmp)
@@ -100,7 +87,7 @@ def measure_ours(count: int, seconds: float) -> dict[str, float]:
             # Each worker opens its session to the tool on its first run (a process spawn).
             wait_for(lambda: _successes(home) >= count, 120, daemon)
             time.sleep(WARM_UP)
-            profiler = _profile(daemon.pid, seconds)
+            profiler = profile(daemon.pid, seconds)
             w0, cpu0 = time.time(), daemon.cpu_seconds()
             time.sleep(seconds)
             w1, cpu1 = time.time(), daemon.cpu_seconds()

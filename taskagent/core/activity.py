@@ -108,7 +108,7 @@ class ActivityLog:
         the row comes with the event and the task's name is known)."""
         if not isinstance(event, RunFinished) or event.run is None:
             return False
-        name = self._names.get(event.task_id)
+        name = event.task_name or self._names.get(event.task_id)
         if name is None:
             return False
         log.info("%s", run_line(event.run, name))

@@ -43,6 +43,8 @@ class RunFinished(Event):
     status: str
     # The finished row when the publisher has it (listeners need not read it back).
     run: Run | None = field(default=None, compare=False, repr=False)
+    # The task's name when the publisher has it (the activity log need not read the task).
+    task_name: str | None = field(default=None, compare=False, repr=False)
 
 
 @dataclass(frozen=True, slots=True)

@@ -318,7 +318,9 @@ class TaskRunner:
             )
             with contextlib.suppress(Exception):
                 await self.repo.update_run(failed)
-                self.events.publish(RunFinished(task.id, run.id, failed.status.value, failed))
+                self.events.publish(
+                    RunFinished(task.id, run.id, failed.status.value, failed, task_name=task.name)
+                )
             return failed
         finally:
             self.claimed.discard(run.id)

@@ -209,7 +209,9 @@ class RunExecutor:
         else:
             if finished.status is RunStatus.SUCCESS:
                 self.baselines.record(task.id, finished.raw_data)
-        self.events.publish(RunFinished(task.id, run.id, finished.status.value, finished))
+        self.events.publish(
+            RunFinished(task.id, run.id, finished.status.value, finished, task_name=task.name)
+        )
         if self.notifier is not None:
             try:
                 await asyncio.wait_for(self.notifier.notify_run(task, finished), NOTIFY_TIMEOUT)

@@ -387,7 +387,9 @@ class TaskScheduler:
         for row in rows or []:
             if row.status is not RunStatus.RUNNING:
                 assert row.id is not None
-                self.events.publish(RunFinished(task_id, row.id, row.status.value, row))
+                self.events.publish(
+                    RunFinished(task_id, row.id, row.status.value, row, task_name=pending.task.name)
+                )
         for row in starts:
             job = asyncio.create_task(
                 self.runner.start_claimed(pending.task, row), name=f"run-task-{task_id}"
