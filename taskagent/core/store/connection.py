@@ -30,7 +30,7 @@ import aiosqlite
 from taskagent.core.migrations import MIGRATIONS, split_statements
 from taskagent.core.models import utcnow
 from taskagent.core.store.errors import RepositoryError, SchemaError, SchemaTooNew
-from taskagent.core.store.writer import Job, T, Writer
+from taskagent.core.store.writer import Job, SyncJob, T, Writer
 
 log = logging.getLogger(__name__)
 
@@ -129,8 +129,13 @@ class Store:
         return self._writer.transaction()
 
     async def _submit(self, job: Job[T]) -> T:
-        """`job(db)` run by the store's writer, batched with other writes (the hot path)."""
+        """`job(db)` run by the store's writer, batched with other writes."""
         return await self._writer.submit(job)
+
+    async def _submit_sync(self, job: SyncJob[T]) -> T:
+        """`job(conn)` run on the database's thread in one hop, batched with other writes
+        (the hot path; see core/store/writer.py)."""
+        return await self._writer.submit_sync(job)
 
     @property
     def writer(self) -> Writer:

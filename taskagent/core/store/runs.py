@@ -86,10 +86,10 @@ class RunQueries(Store):
         if not claims:
             return []
 
-        async def job(db: aiosqlite.Connection) -> list[list[Run] | None]:
+        def job(conn: sqlite3.Connection) -> list[list[Run] | None]:
             results: list[list[Run] | None] = []
             for claim in claims:
-                cursor = await db.execute(
+                cursor = conn.execute(
                     "UPDATE tasks SET next_run = :next_run, "
                     "done_at = coalesce(:done_at, done_at) "
                     "WHERE id = :id AND next_run IS :expected",
@@ -100,21 +100,18 @@ class RunQueries(Store):
                         "expected": to_iso(claim.expected_next_run),
                     },
                 )
-                claimed = cursor.rowcount > 0
-                await cursor.close()
-                if not claimed:
+                if cursor.rowcount <= 0:
                     results.append(None)
                     continue
                 written: list[Run] = []
                 for run in claim.rows:
                     values = run_values(run)
-                    cursor = await db.execute(insert_sql("task_history", values), values)
+                    cursor = conn.execute(insert_sql("task_history", values), values)
                     written.append(dataclasses.replace(run, id=cursor.lastrowid))
-                    await cursor.close()
                 results.append(written)
             return results
 
-        return await self._submit(job)
+        return await self._submit_sync(job)
 
     async def add_run(self, run: Run) -> Run:
         """Insert a history row (typically `running`) for an existing task; returns a copy
@@ -122,16 +119,13 @@ class RunQueries(Store):
         it outlives removed tasks; new rows still need a task)."""
         values = run_values(run)
 
-        async def job(db: aiosqlite.Connection) -> int | None:
-            exists = await db.execute_fetchall("SELECT 1 FROM tasks WHERE id = ?", (run.task_id,))
+        def job(conn: sqlite3.Connection) -> int | None:
+            exists = conn.execute("SELECT 1 FROM tasks WHERE id = ?", (run.task_id,)).fetchone()
             if not exists:
                 raise TaskNotFound(run.task_id)
-            cursor = await db.execute(insert_sql("task_history", values), values)
-            run_id = cursor.lastrowid
-            await cursor.close()
-            return run_id
+            return conn.execute(insert_sql("task_history", values), values).lastrowid
 
-        return dataclasses.replace(run, id=await self._submit(job))
+        return dataclasses.replace(run, id=await self._submit_sync(job))
 
     async def update_run(self, run: Run, *, task_last_run: datetime | None = None) -> None:
         """Overwrite a history row (e.g. finish a `running` one). Raises `RunNotFound`.
@@ -143,14 +137,12 @@ class RunQueries(Store):
             raise RunNotFound(None)
         values = run_values(run)
 
-        async def job(db: aiosqlite.Connection) -> bool:
+        def job(conn: sqlite3.Connection) -> bool:
             sql = f"UPDATE task_history SET {set_clause(values)} WHERE id = :id"
-            cursor = await db.execute(sql, {**values, "id": run.id})
-            updated = cursor.rowcount > 0
-            await cursor.close()
+            updated = conn.execute(sql, {**values, "id": run.id}).rowcount > 0
             if updated and task_last_run is not None:
                 stamp = to_iso(task_last_run)
-                await db.execute(
+                conn.execute(
                     "UPDATE tasks SET last_run = ? WHERE id = ? "
                     "AND (last_run IS NULL OR last_run < ?)",
                     (stamp, run.task_id, stamp),
@@ -158,7 +150,7 @@ class RunQueries(Store):
             return updated
 
         try:
-            updated = await self._submit(job)
+            updated = await self._submit_sync(job)
         except sqlite3.IntegrityError as exc:
             if "FOREIGN KEY" in str(exc):
                 raise TaskNotFound(run.task_id) from exc

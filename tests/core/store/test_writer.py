@@ -4,7 +4,9 @@ batch, closing, cancellation of waiting callers."""
 from __future__ import annotations
 
 import asyncio
+import sqlite3
 import threading
+from collections.abc import Callable
 from pathlib import Path
 
 import aiosqlite
@@ -208,3 +210,41 @@ async def test_a_block_cancelled_while_its_savepoint_opens_does_not_stall_the_wr
     await asyncio.wait_for(repo.set_setting("after", 1), 5)  # the writer is not stuck
     assert await _keys(repo) == ["after"]  # the cancelled block wrote nothing
     await asyncio.wait_for(repo.close(), 5)
+
+
+async def test_a_failing_sync_job_loses_only_itself(repo: Repository) -> None:
+    """A plain function run on the database's thread has its own savepoint as well."""
+
+    def good(key: str) -> Callable[[sqlite3.Connection], int]:
+        def job(conn: sqlite3.Connection) -> int:
+            cursor = conn.execute("INSERT INTO settings (key, value) VALUES (?, '1')", (key,))
+            return cursor.lastrowid or 0
+
+        return job
+
+    def bad(conn: sqlite3.Connection) -> None:
+        conn.execute("INSERT INTO settings (key, value) VALUES ('bad', '1')")
+        raise ValueError("no")
+
+    before = repo.writer.transactions
+    results = await asyncio.gather(
+        repo._submit_sync(good("a")),
+        repo._submit_sync(bad),
+        repo._submit_sync(good("b")),
+        _insert(repo, "c"),
+        return_exceptions=True,
+    )
+    assert isinstance(results[1], ValueError)
+    assert isinstance(results[0], int) and isinstance(results[2], int)
+    assert await _keys(repo) == ["a", "b", "c"]
+    assert repo.writer.transactions - before == 1  # one transaction for all four
+
+
+async def test_a_sync_job_from_another_thread_is_batched_and_answered(repo: Repository) -> None:
+    def job(conn: sqlite3.Connection) -> str:
+        conn.execute("INSERT INTO settings (key, value) VALUES ('far', '1')")
+        return threading.current_thread().name
+
+    ran_on = await asyncio.to_thread(asyncio.run, repo._submit_sync(job))
+    assert ran_on != threading.current_thread().name  # the database's own thread
+    assert await _keys(repo) == ["far"]
