@@ -13,7 +13,8 @@ they quote the bad part and say what would be accepted.
 
 from __future__ import annotations
 
-from apscheduler.triggers.base import BaseTrigger  # what build_trigger returns
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
 
 from taskagent.core.schedules.common import (
     MAX_INTERVAL_SECONDS,
@@ -24,7 +25,30 @@ from taskagent.core.schedules.common import (
 from taskagent.core.schedules.describe import describe
 from taskagent.core.schedules.parsing import interval_seconds, parse_schedule
 from taskagent.core.schedules.previews import next_run, next_runs, task_next_runs
-from taskagent.core.schedules.triggers import build_trigger
+
+if TYPE_CHECKING:
+    from apscheduler.triggers.base import BaseTrigger  # what build_trigger returns
+
+    from taskagent.core.models import Schedule
+
+
+# APScheduler is imported on first use, not with this package: its __init__ reads its own
+# version through importlib.metadata (~30 ms), and parsing, describing and listing schedules
+# (the app's first screen, the CLI's `tasks list`) never need a trigger.
+def build_trigger(schedule: Schedule, *, anchor: datetime | None = None) -> BaseTrigger:
+    """See `triggers.build_trigger`."""
+    from taskagent.core.schedules.triggers import build_trigger as build
+
+    return build(schedule, anchor=anchor)
+
+
+def __getattr__(name: str) -> Any:
+    if name == "BaseTrigger":
+        from apscheduler.triggers.base import BaseTrigger
+
+        return BaseTrigger
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 __all__ = [
     "MAX_INTERVAL_SECONDS",

@@ -6,7 +6,6 @@ from datetime import datetime
 
 from taskagent.core.models import Schedule, Task
 from taskagent.core.schedules.common import in_zone, zone_info
-from taskagent.core.schedules.triggers import build_trigger
 
 
 def next_runs(
@@ -25,6 +24,8 @@ def next_runs(
         return []
     tz = zone_info(schedule.timezone)
     start = in_zone(after, tz) if after is not None else datetime.now(tz)
+    from taskagent.core.schedules.triggers import build_trigger  # APScheduler: see __init__
+
     trigger = build_trigger(schedule, anchor=anchor if anchor is not None else start)
     fire = trigger.get_next_fire_time(None, start)
     # Triggers answer ">= now"; passing the previous fire time as both arguments asks for the
