@@ -85,8 +85,13 @@ class Daemon:
 
     def cpu_seconds(self) -> float:
         """User + system CPU of the daemon process (all its threads, not its children)."""
+        user, system = self.cpu_split()
+        return user + system
+
+    def cpu_split(self) -> tuple[float, float]:
+        """(user, system) CPU seconds of the daemon process."""
         fields = Path(f"/proc/{self.pid}/stat").read_text().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / TICKS
+        return int(fields[11]) / TICKS, int(fields[12]) / TICKS
 
     def memory_mb(self) -> tuple[float, float]:
         """(RSS now, peak RSS) in MB."""
