@@ -1,0 +1,47 @@
+"""A scheduler stop that is cut short (the engine bounds it) must still stop the jobs: they
+used to keep firing into a store that was being closed."""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from taskagent.core.models import RunStatus
+from tests.support.engine_node import make_node, runs_of, wait_until
+
+
+async def test_a_stop_cut_short_leaves_no_job_firing(tmp_path: Path) -> None:
+    db = tmp_path / "taskagent.db"
+    node = await make_node(db, tmp_path)
+    blocker: sqlite3.Connection | None = None
+    try:
+        task = await node.tasks.create_task(
+            name="tick", schedule_type="interval", schedule_value="1 second", mcp_tool="ping"
+        )
+        assert task.id is not None
+        await node.engine.start()
+
+        async def ran() -> bool:
+            return any(r.status is RunStatus.SUCCESS for r in await runs_of(node.repo, task.id))
+
+        await wait_until(ran)
+        # Another process holds the write lock: the next slot's claim waits for it, the one
+        # after waits for that one, and so does the flush a stop makes.
+        blocker = sqlite3.connect(db, isolation_level=None)
+        blocker.execute("BEGIN IMMEDIATE")
+        await asyncio.sleep(2.5)
+        scheduler = node.engine.scheduler
+        with pytest.raises(TimeoutError):
+            await asyncio.wait_for(scheduler.stop(), 0.5)
+        assert not scheduler.running
+        fired = scheduler.fired
+        await asyncio.sleep(2.5)  # two more due times of an "every 1 second" task
+        assert scheduler.fired == fired
+    finally:
+        if blocker is not None:
+            blocker.rollback()
+            blocker.close()
+        await node.close()
