@@ -164,7 +164,11 @@ class Engine:
         await self.scheduler.stop()
         return await self._finish_runs(self._stop_grace)
 
-    async def _finish_runs(self, grace: float) -> int:
+    async def _finish_runs(self, grace: float, *, holding: bool = False) -> int:
+        """`holding`: this process still holds the lease (an orderly stop), so every scheduled
+        run still `running` is its own: a slot claimed in the last moment (its claim committed
+        while the stop cut the scheduler's flush short) is swept as well, by the database's
+        word rather than this process's memory."""
         self.pool.close()  # runs waiting for a worker are recorded "stopped before it started"
         cancelled = await self.pool.shutdown(grace)
         with contextlib.suppress(Exception):
@@ -173,14 +177,15 @@ class Engine:
         if answers:
             await asyncio.wait(answers, timeout=1)
         ours = self._own_runs | self.runner.claimed
+        reason = "interrupted: taskagent stopped before the run finished"
         interrupted = 0
         try:
-            interrupted = await asyncio.wait_for(
-                self.repo.mark_runs_interrupted(
-                    ours, "interrupted: taskagent stopped before the run finished"
-                ),
-                timeout=2,
-            )
+            async with asyncio.timeout(2):
+                interrupted = await self.repo.mark_runs_interrupted(ours, reason)
+                if holding:
+                    interrupted += await self.repo.mark_running_interrupted(
+                        reason, trigger="schedule", lease_holder=self.lease.holder_id
+                    )
         except Exception as exc:  # the next start marks them instead
             log.warning("could not mark unfinished runs as interrupted: %s", exc)
         if cancelled or interrupted:
@@ -206,7 +211,7 @@ class Engine:
         if was == "scheduler":
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(self.scheduler.stop(), timeout=2)
-            interrupted = await self._finish_runs(grace)
+            interrupted = await self._finish_runs(grace, holding=True)
         if self._heartbeat is not None:
             self._heartbeat.cancel()
             self._heartbeat = None

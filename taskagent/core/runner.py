@@ -293,6 +293,9 @@ class TaskRunner:
         that waits for a worker longer than its timeout is `skipped` with the reason; one the
         pool never starts because taskagent stops is `interrupted` ("before it started")."""
         assert task.id is not None and run.id is not None
+        # The id leaves `claimed` only once the row's outcome is written: a run cancelled by a
+        # stop (even before its worker started it) stays there, so the stop's final sweep
+        # records it `interrupted` instead of leaving it `running`.
         self.claimed.add(run.id)
         try:
             # The worker only executes; the outcome is recorded here, on the writer's loop,
@@ -300,7 +303,9 @@ class TaskRunner:
             finished, started = await self.pool.run(
                 lambda: self.executor.execute(task, claimed=run), wait_limit=task.timeout_seconds
             )
-            return await self.executor.record(task, finished, started)
+            recorded = await self.executor.record(task, finished, started)
+            self.claimed.discard(run.id)
+            return recorded
         except asyncio.CancelledError:
             raise
         except NoFreeWorker as exc:
@@ -321,12 +326,12 @@ class TaskRunner:
             )
             with contextlib.suppress(Exception):
                 await self.repo.update_run(failed)
+                self.claimed.discard(run.id)
                 self.events.publish(
                     RunFinished(task.id, run.id, failed.status.value, failed, task_name=task.name)
                 )
             return failed
         finally:
-            self.claimed.discard(run.id)
             self.release(task.id)
 
     async def _close_unstarted(self, run: Run, status: RunStatus, reason: str) -> Run:
@@ -340,6 +345,7 @@ class TaskRunner:
             log.warning("could not record run %s as %s: %s", run.id, status.value, exc)
             return closed
         assert run.id is not None
+        self.claimed.discard(run.id)
         self.events.publish(RunFinished(run.task_id, run.id, status.value, closed))
         return closed
 

@@ -76,7 +76,7 @@ def test_sigterm_under_load_stops_within_grace(tmp_path: Path) -> None:
     assert took <= GRACE + 2.0, took
     assert "Traceback" not in err, err[-4000:]
     assert "stopping took longer" not in err  # the runs were recorded by the orderly stop
-    assert _count(home, "running") == 0
+    assert _count(home, "running") == 0, err[-3000:]
     assert query(home, "PRAGMA integrity_check") == [("ok",)]
     assert query(home, "SELECT count(*) FROM scheduler_lease") == [(0,)]
     stopped = query(

@@ -418,11 +418,16 @@ class RunQueries(Store):
         reason: str = "interrupted: taskagent stopped while the run was in progress",
         *,
         started_before: datetime | None = None,
+        trigger: str | None = None,
+        lease_holder: str | None = None,
     ) -> int:
         """Turn rows left `running` (after a crash) into `interrupted`; returns the count.
 
-        Only the process that owns the scheduler should call this, at start-up: another live
-        process's runs are `running` too. `started_before` limits it to older rows.
+        Only the process that owns the scheduler should call this (at start-up, and at its
+        orderly stop for `trigger="schedule"`): another live process's runs are `running` too.
+        `started_before` limits it to older rows, `trigger` to rows of that trigger;
+        `lease_holder` makes it a no-op unless that holder has the lease (checked in the same
+        statement: a process frozen past its lease must not touch the new holder's runs).
         """
         sql = (
             "UPDATE task_history SET status = ?, finished_at = ?, "
@@ -432,6 +437,12 @@ class RunQueries(Store):
         if started_before is not None:
             sql += " AND run_time < ?"
             params.append(to_iso(started_before))
+        if trigger is not None:
+            sql += " AND trigger = ?"
+            params.append(trigger)
+        if lease_holder is not None:
+            sql += " AND EXISTS (SELECT 1 FROM scheduler_lease WHERE holder = ?)"
+            params.append(lease_holder)
         async with self._write() as db:
             cursor = await db.execute(sql, params)
             count = cursor.rowcount

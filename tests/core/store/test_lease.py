@@ -68,3 +68,28 @@ async def test_set_setting_if_changed_is_a_compare_and_set(repo: Repository) -> 
     assert await repo.set_setting_if_changed("day", "2027-03-26") is False
     assert await repo.set_setting_if_changed("day", "2027-03-27") is True
     assert await repo.get_setting("day") == "2027-03-27"
+
+
+async def test_the_stop_sweep_touches_scheduled_runs_only_while_holding_the_lease(
+    repo: Repository,
+) -> None:
+    """An orderly stop marks every scheduled `running` row interrupted, but only if the
+    stopping process still holds the lease (a process frozen past its lease must not touch
+    the new holder's runs), and never a manual run (a CLI's inline run)."""
+    from taskagent.core.models import Run, RunStatus
+
+    task = await repo.add_task(make_task())
+    assert task.id is not None
+    scheduled = await repo.add_run(
+        Run(task_id=task.id, run_time=T0, status=RunStatus.RUNNING, trigger="schedule")
+    )
+    manual = await repo.add_run(
+        Run(task_id=task.id, run_time=T0, status=RunStatus.RUNNING, trigger="manual")
+    )
+    assert await repo.claim_lease(lease("new"), may_replace=lambda info: True) is None
+    sweep = {"trigger": "schedule", "lease_holder": "old"}
+    assert await repo.mark_running_interrupted("stopped", **sweep) == 0  # not the holder
+    assert await repo.claim_lease(lease("old"), may_replace=lambda info: True) is None
+    assert await repo.mark_running_interrupted("stopped", **sweep) == 1
+    assert (await repo.get_run(scheduled.stored_id)).status is RunStatus.INTERRUPTED  # type: ignore[union-attr]
+    assert (await repo.get_run(manual.stored_id)).status is RunStatus.RUNNING  # type: ignore[union-attr]
