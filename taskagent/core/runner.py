@@ -288,15 +288,20 @@ class TaskRunner:
     def release(self, task_id: int) -> None:
         self.running.pop(task_id, None)
 
-    async def start_claimed(self, task: Task, run: Run) -> Run | None:
-        """Run a slot the scheduler has already recorded as `run` (status `running`). A run
-        that waits for a worker longer than its timeout is `skipped` with the reason; one the
-        pool never starts because taskagent stops is `interrupted` ("before it started")."""
-        assert task.id is not None and run.id is not None
-        # The id leaves `claimed` only once the row's outcome is written: a run cancelled by a
-        # stop (even before its worker started it) stays there, so the stop's final sweep
-        # records it `interrupted` instead of leaving it `running`.
+    def start_claimed(self, task: Task, run: Run) -> asyncio.Task[Run | None]:
+        """Run a slot the scheduler has already recorded as `run` (status `running`), in a task
+        of its own. The id joins `claimed` now, before the task starts, and leaves it only once
+        the row's outcome is written: a run cancelled by a stop (even before its worker started
+        it) stays there, so the stop's final sweep records it `interrupted`."""
+        assert run.id is not None
         self.claimed.add(run.id)
+        return asyncio.create_task(self._run_claimed(task, run), name=f"run-task-{task.id}")
+
+    async def _run_claimed(self, task: Task, run: Run) -> Run | None:
+        """A run that waits for a worker longer than its timeout is `skipped` with the reason;
+        one the pool never starts because taskagent stops is `interrupted` ("before it
+        started")."""
+        assert task.id is not None and run.id is not None
         try:
             # The worker only executes; the outcome is recorded here, on the writer's loop,
             # so the worker is free again without waiting for the COMMIT.

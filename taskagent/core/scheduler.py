@@ -391,11 +391,7 @@ class TaskScheduler:
                     RunFinished(task_id, row.id, row.status.value, row, task_name=pending.task.name)
                 )
         for row in starts:
-            assert row.id is not None
-            self.runner.claimed.add(row.id)  # now: a stop before the task starts still sees it
-            job = asyncio.create_task(
-                self.runner.start_claimed(pending.task, row), name=f"run-task-{task_id}"
-            )
+            job = self.runner.start_claimed(pending.task, row)
             self._inflight.add(job)
             job.add_done_callback(self._inflight.discard)
 
