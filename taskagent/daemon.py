@@ -16,7 +16,7 @@ import sys
 from logging.handlers import RotatingFileHandler
 
 from taskagent.config import Settings
-from taskagent.core import stop_deadline
+from taskagent.core import loops, stop_deadline
 from taskagent.core.activity import ActivityLog
 from taskagent.core.engine import SchedulerBusy
 
@@ -88,12 +88,13 @@ async def _serve(settings: Settings, grace: float) -> int:
             return 1
         tasks = await services.repo.list_tasks()
         log.info(
-            "daemon started (pid %s) on %s: %d task(s), %d worker thread(s), up to %d runs at once",
+            "daemon started (pid %s) on %s: %d task(s), %d worker thread(s), up to %d runs at once, %s loops",
             services.engine.lease.holder_id.split(":")[1],
             settings.paths.db_file,
             len(tasks),
             settings.scheduler_worker_threads,
             services.engine.pool.parallel,
+            loops.loop_name(),
         )
         await stop.wait()
         log.info("stopping: letting running runs finish (up to %g s)", grace)
@@ -116,4 +117,4 @@ async def _serve(settings: Settings, grace: float) -> int:
 
 def run_daemon(settings: Settings, grace: float = 10.0, verbose: bool = False) -> int:
     _setup_logging(settings, verbose)
-    return asyncio.run(_serve(settings, grace))
+    return loops.run(_serve(settings, grace))

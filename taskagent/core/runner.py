@@ -25,6 +25,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any, TypeVar
 
+from taskagent.core import loops
 from taskagent.core.errors import TaskAgentError
 from taskagent.core.events import EventBus, RunFinished
 from taskagent.core.models import Run, RunStatus, Task, utcnow
@@ -51,7 +52,7 @@ class NoFreeWorker(TaskAgentError, RuntimeError):
 @dataclass(eq=False)
 class _Worker:
     index: int
-    loop: asyncio.AbstractEventLoop = field(default_factory=asyncio.new_event_loop)
+    loop: asyncio.AbstractEventLoop = field(default_factory=loops.new_event_loop)
     thread: threading.Thread | None = None
 
 

@@ -214,7 +214,8 @@ class RunExecutor:
         )
         if self.notifier is not None:
             try:
-                await asyncio.wait_for(self.notifier.notify_run(task, finished), NOTIFY_TIMEOUT)
+                async with asyncio.timeout(NOTIFY_TIMEOUT):  # no extra task (see _analyse)
+                    await self.notifier.notify_run(task, finished)
             except asyncio.CancelledError:
                 raise
             except Exception as exc:  # a notification is never worth a failed run
@@ -259,10 +260,12 @@ class RunExecutor:
         if self.summarizer is None:
             return
         try:
-            summary = await asyncio.wait_for(
-                self.summarizer.summarize(task, data, previous, significant=run.significant),
-                SUMMARY_TIMEOUT,
-            )
+            # asyncio.timeout, not wait_for: on 3.11 wait_for wraps the call in a task of its
+            # own, one more task and wake-up per run.
+            async with asyncio.timeout(SUMMARY_TIMEOUT):
+                summary = await self.summarizer.summarize(
+                    task, data, previous, significant=run.significant
+                )
         except asyncio.CancelledError:
             raise
         except TimeoutError:

@@ -73,3 +73,21 @@ async def test_closing_answers_runs_waiting_for_a_slot() -> None:
         await waiting
     assert await running == "taskagent-worker-0"  # a started run finishes
     assert await pool.shutdown(1) == 0
+
+
+async def _loop_module() -> str:
+    return type(asyncio.get_running_loop()).__module__
+
+
+async def test_workers_run_uvloop_when_installed_and_asyncio_when_told(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    pytest.importorskip("uvloop")
+    for setting, expected in (("", "uvloop"), ("asyncio", "asyncio")):
+        monkeypatch.setenv("TASKAGENT_EVENT_LOOP", setting)
+        pool = WorkerPool(1)
+        pool.start()
+        try:
+            assert (await pool.run(_loop_module)).split(".")[0] == expected
+        finally:
+            await pool.shutdown(1)
