@@ -176,6 +176,7 @@ class TaskAgentApp(App[int]):
                     await services.engine.start()
                 self._engine_ready.set()
                 self.core_events.publish(CoreStage("engine"))
+                getattr(factory, "engine_started", lambda: None)()  # run_app: settles the heap
                 await self._services_closing.wait()
                 await self.presence.save(services.repo)
                 self._stop_bridge()

@@ -34,6 +34,13 @@ class StagedFactory:
 
         return Services.open(self.settings, on_base=on_base, defer=True)
 
+    def engine_started(self) -> None:
+        """The app's start-up is done: the garbage collector leaves its heap alone from now on
+        (core/heap.py). Only the real program's factory does this, never a test's app."""
+        from taskagent.core import heap
+
+        heap.settle()
+
 
 def services_factory(settings: Settings) -> StagedFactory:
     return StagedFactory(settings)

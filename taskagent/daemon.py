@@ -16,7 +16,7 @@ import sys
 from logging.handlers import RotatingFileHandler
 
 from taskagent.config import Settings
-from taskagent.core import loops, stop_deadline
+from taskagent.core import heap, loops, stop_deadline
 from taskagent.core.activity import ActivityLog
 from taskagent.core.engine import SchedulerBusy
 
@@ -96,6 +96,7 @@ async def _serve(settings: Settings, grace: float) -> int:
             services.engine.pool.parallel,
             loops.loop_name(),
         )
+        heap.settle(collect_first=True)
         await stop.wait()
         log.info("stopping: letting running runs finish (up to %g s)", grace)
         engine = services.engine
