@@ -390,41 +390,31 @@ class TaskRunner:
     async def submit(
         self, task_id: int, *, trigger: str = "schedule", scheduled_time: datetime | None = None
     ) -> Run | None:
+        """Run a task now (a manual run, or a request from another process) like a slot: its
+        `running` row is written here and its outcome recorded here, on the writer's loop; the
+        worker only executes. (Written from the worker, each of the two writes was a round trip
+        worker -> this loop -> the database's thread and back.)"""
         task = await self.repo.get_task(task_id)
         if task is None:
             return None  # removed between the fire and now
         if self.is_busy(task_id):
             return await self._skip_busy(task_id, trigger, scheduled_time)
-        self.running[task_id] = RunningRun(task_id, self.clock(), trigger)
+        if not self.pool.running:
+            raise PoolClosing("taskagent is stopping")
+        self.reserve(task_id, trigger)
         try:
-            return await self.pool.run(
-                lambda: self.executor.run(task, trigger=trigger, scheduled_time=scheduled_time),
-                wait_limit=task.timeout_seconds,
+            run = await self.repo.add_run(
+                Run(
+                    task_id=task_id,
+                    run_time=self.clock(),
+                    status=RunStatus.RUNNING,
+                    trigger=trigger,
+                    scheduled_time=scheduled_time,
+                )
             )
-        except asyncio.CancelledError:
+        except BaseException:
+            self.release(task_id)
             raise
-        except PoolClosing:
-            raise
-        except NoFreeWorker as exc:
-            return await record_outcome(
-                self.repo,
-                self.events,
-                task_id,
-                RunStatus.SKIPPED,
-                f"skipped: {exc}",
-                trigger=trigger,
-                scheduled_time=scheduled_time,
-            )
-        except Exception as exc:  # the executor records failures itself; this is a last guard
-            log.exception("run of task %s failed outside the pipeline", task_id)
-            return await record_outcome(
-                self.repo,
-                self.events,
-                task_id,
-                RunStatus.ERROR,
-                f"internal error: {exc}",
-                trigger=trigger,
-                scheduled_time=scheduled_time,
-            )
-        finally:
-            self.running.pop(task_id, None)
+        assert run.id is not None
+        self.claimed.add(run.id)  # a stop from now on records it `interrupted`
+        return await self._run_claimed(task, run)

@@ -30,7 +30,8 @@ import aiosqlite
 from taskagent.core.migrations import MIGRATIONS, split_statements
 from taskagent.core.models import utcnow
 from taskagent.core.store.errors import RepositoryError, SchemaError, SchemaTooNew
-from taskagent.core.store.writer import Job, SyncJob, T, Writer
+from taskagent.core.store.sync_jobs import SyncJob
+from taskagent.core.store.writer import Job, T, Writer
 
 log = logging.getLogger(__name__)
 

@@ -12,7 +12,7 @@ from pathlib import Path
 import aiosqlite
 import pytest
 
-from taskagent.core.store import Repository, RepositoryError
+from taskagent.core.store import DatabaseBusy, Repository, RepositoryError
 
 
 async def _insert(repo: Repository, key: str) -> int:
@@ -248,3 +248,66 @@ async def test_a_sync_job_from_another_thread_is_batched_and_answered(repo: Repo
     ran_on = await asyncio.to_thread(asyncio.run, repo._submit_sync(job))
     assert ran_on != threading.current_thread().name  # the database's own thread
     assert await _keys(repo) == ["far"]
+
+
+def _put(key: str) -> Callable[[sqlite3.Connection], None]:
+    def job(conn: sqlite3.Connection) -> None:
+        conn.execute("INSERT INTO settings (key, value) VALUES (?, '1')", (key,))
+
+    return job
+
+
+async def test_sync_jobs_alone_make_their_whole_transaction_in_one_hop(repo: Repository) -> None:
+    """BEGIN, the jobs and COMMIT in one call on the database's thread (a lone run's write
+    waits for one turn of a busy loop, not three)."""
+    db = repo._conn
+    hops = 0
+    execute = db._execute
+
+    async def counted(fn: Callable[..., object], *args: object, **kwargs: object) -> object:
+        nonlocal hops
+        hops += 1
+        return await execute(fn, *args, **kwargs)
+
+    db._execute = counted  # type: ignore[method-assign]
+    try:
+        before = repo.writer.transactions
+        await asyncio.gather(*(repo._submit_sync(_put(k)) for k in ("a", "b", "c")))
+        assert (hops, repo.writer.transactions - before) == (1, 1)
+    finally:
+        db._execute = execute  # type: ignore[method-assign]
+    assert await _keys(repo) == ["a", "b", "c"]
+
+
+async def test_sync_jobs_meet_another_process_holding_the_lock(db_path: Path) -> None:
+    repo = await Repository.open(db_path, timeout=0.2)
+    other = sqlite3.connect(db_path, isolation_level=None)
+    try:
+        other.execute("BEGIN IMMEDIATE")
+        with pytest.raises(DatabaseBusy):
+            await repo._submit_sync(_put("a"))
+        other.execute("ROLLBACK")
+        await asyncio.wait_for(repo._submit_sync(_put("b")), 5)  # the writer goes on
+        assert await _keys(repo) == ["b"]
+    finally:
+        other.close()
+        await repo.close()
+
+
+async def test_a_sync_job_ending_the_transaction_fails_the_whole_batch(repo: Repository) -> None:
+    """A job that makes SQLite end the transaction (here: it rolls back itself) leaves the
+    others nothing to commit into: every job of the batch fails, nothing is written."""
+
+    def rogue(conn: sqlite3.Connection) -> None:
+        conn.execute("ROLLBACK")
+
+    results = await asyncio.gather(
+        repo._submit_sync(_put("a")),
+        repo._submit_sync(rogue),
+        repo._submit_sync(_put("b")),
+        return_exceptions=True,
+    )
+    assert all(isinstance(r, Exception) for r in results), results
+    assert await _keys(repo) == []
+    await repo._submit_sync(_put("after"))
+    assert await _keys(repo) == ["after"]
