@@ -24,8 +24,9 @@ class StagedFactory:
 
     staged = True
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, *, settle_heap: bool = False) -> None:
         self.settings = settings
+        self.settle_heap = settle_heap
 
     def __call__(
         self, on_base: Callable[[CoreBase], Awaitable[None] | None] | None = None
@@ -35,11 +36,13 @@ class StagedFactory:
         return Services.open(self.settings, on_base=on_base, defer=True)
 
     def engine_started(self) -> None:
-        """The app's start-up is done: the garbage collector leaves its heap alone from now on
-        (core/heap.py). Only the real program's factory does this, never a test's app."""
-        from taskagent.core import heap
+        """The app's start-up is done: the real program (`settle_heap`, set by run_app) has the
+        garbage collector leave its start-up heap alone from now on (core/heap.py). Never in a
+        test process: it would keep every app the tests start."""
+        if self.settle_heap:
+            from taskagent.core import heap
 
-        heap.settle()
+            heap.settle()
 
 
 def services_factory(settings: Settings) -> StagedFactory:
@@ -49,6 +52,7 @@ def services_factory(settings: Settings) -> StagedFactory:
 def run_app(settings: Settings, keymap: dict[str, str] | None = None) -> int:
     from taskagent.app import TaskAgentApp  # textual is imported only for the UI
 
-    app = TaskAgentApp(services_factory(settings), keymap=keymap, settings=settings)
+    factory = StagedFactory(settings, settle_heap=True)
+    app = TaskAgentApp(factory, keymap=keymap, settings=settings)
     app.run()
     return app.return_code or 0
