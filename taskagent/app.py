@@ -1,10 +1,9 @@
 """TaskAgentApp: tabs, global keys, the command palette and the services' lifecycle.
 
 No domain logic: every action is a call into the core (`self.services`). Given ready `Services`
-(tests) or a factory for `Services.open(...)`: then the first screen (the chat) paints at once,
-the other tabs' views mount just after it (views.py) and the core opens behind it in stages
-(services.py): the database (`call_core(..., early=True)`), the agent, mcp.json's servers and
-the notifier probe, and only then the scheduler.
+(tests) or a factory: the chat paints at once, the other views mount just after it (views.py),
+and the core opens behind it in stages (services.py): the database (`call_core(early=True)`),
+the agent, mcp.json's servers and the notifier probe, and only then the scheduler.
 """
 
 from __future__ import annotations
@@ -156,6 +155,7 @@ class TaskAgentApp(App[int]):
         assert factory is not None
         try:
             if getattr(factory, "staged", False):
+                self.query_one(Footer).hold()  # released once the first screen is loaded
                 # Opens the database first (calls back at once), heavy imports on a thread.
                 await asyncio.to_thread(importlib.import_module, "taskagent.services")
                 manager = factory(on_base=self._base_opened_staged)  # type: ignore[call-arg]
@@ -218,6 +218,7 @@ class TaskAgentApp(App[int]):
                     while not self._tasks_view().loaded:  # noqa: ASYNC110 (a view's flag)
                         await asyncio.sleep(0.02)
         await asyncio.sleep(FIRST_SCREEN_SETTLE)  # painted, and the first keys answered
+        self.query_one(Footer).release()
         await self.views.mount_all(within=FIRST_SCREEN_WAIT)
 
     def _services_opened(self) -> None:
@@ -236,14 +237,13 @@ class TaskAgentApp(App[int]):
         self.core_events.publish(CoreStage("agent"))
 
     def _stop_bridge(self) -> None:
-        if self._bridge is not None:
-            self._bridge.close()
-            self._bridge = None
+        bridge, self._bridge = self._bridge, None
+        if bridge is not None:
+            bridge.close()
 
     def exit(self, result: int | None = None, return_code: int = 0, message: Any = None) -> None:
-        # A chat turn waiting for a confirmation must not hold the exit up: answer "no".
         chat = getattr(self.services, "chat", None)
-        if chat is not None:
+        if chat is not None:  # a turn waiting for a confirmation must not hold the exit up
             chat.decline_all()
         super().exit(result, return_code, message)
 
@@ -256,8 +256,7 @@ class TaskAgentApp(App[int]):
             chat.decline_all()
         notifier = getattr(self.services, "notifier", None)
         if notifier is not None:
-            # Services outlive the app in tests (and could in other hosts): no toasts to a
-            # closed app, no "Open" into it.
+            # Services outlive the app in tests: no toasts to a closed app, no "Open" into it.
             notifier.detach(on_open=self.open_task, fallback=self.toast)
         self._services_closing.set()
         if self._lifecycle is not None:

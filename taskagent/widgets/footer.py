@@ -5,6 +5,11 @@ keys on show stay the same. Around the first paint focus and mounted views chang
 five times (the same chat keys each time), and pressing a tab key rebuilt the footer twice
 with the same keys: all on the way to a usable Tasks tab. Here a burst of changes queues one
 rebuild, which is skipped when the keys to show are the ones on show.
+
+While the app's first screen loads (`hold()` until `release()`, or `HOLD_SECONDS` at most) the
+rebuilds wait: a rebuild mounts a row of keys and lays the screen out again (~50-90 ms of the UI
+thread), and a key pressed at the first paint (F2: Tasks) put that between the launch and a
+usable Tasks tab. One rebuild follows, with the keys of whatever is shown then.
 """
 
 from __future__ import annotations
@@ -13,10 +18,24 @@ from textual.app import ComposeResult
 from textual.screen import Screen
 from textual.widgets import Footer as TextualFooter
 
+HOLD_SECONDS = 3.0
+
 
 class Footer(TextualFooter):
     _rebuild_queued = False
+    _held = False
     _shown: tuple[object, ...] | None = None  # what the keys on show were built from
+
+    def hold(self) -> None:
+        """Rebuild nothing until `release()` (or HOLD_SECONDS, whatever comes first)."""
+        self._held = True
+        self.set_timer(HOLD_SECONDS, self.release)
+
+    def release(self) -> None:
+        if self._held:
+            self._held = False
+            if self._rebuild_queued:  # on this widget's own queue (compose binds to it)
+                self.call_later(self._rebuild)
 
     def compose(self) -> ComposeResult:
         self._shown = self._to_show() if self._bindings_ready else None
@@ -35,7 +54,8 @@ class Footer(TextualFooter):
             return
         if self.is_attached and screen is self.screen:
             self._rebuild_queued = True
-            self.call_after_refresh(self._rebuild)
+            if not self._held:
+                self.call_after_refresh(self._rebuild)
 
     async def _rebuild(self) -> None:
         self._rebuild_queued = False  # changes from now on need another look
