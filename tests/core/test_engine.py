@@ -357,3 +357,39 @@ async def test_removing_a_task_mid_run_lets_the_run_finish_and_be_recorded(node:
 
 def _has_no_job_now(node: Node, task_id: int) -> bool:
     return all(j["task_id"] != task_id for j in node.engine.scheduler.jobs())
+
+
+async def test_a_manual_run_waiting_for_a_slot_at_the_stop_is_recorded_not_left_running(
+    tmp_path: Path,
+) -> None:
+    """A manual run writes its `running` row before it gets a run slot; a stop while it waits
+    records it as never started (it is not left `running` for the next start to find)."""
+    node = await make_node(tmp_path / "taskagent.db", tmp_path, workers=1, parallel_runs=1)
+    try:
+        busy, waiting = [
+            await node.tasks.create_task(
+                name=name,
+                schedule_type="daily",
+                schedule_value="03:00",
+                mcp_tool="slow",
+                tool_args={"seconds": 30},
+                timeout_seconds=60,
+            )
+            for name in ("busy", "waiting")
+        ]
+        await node.engine.start()
+        first = asyncio.create_task(node.engine.run_now(busy.id))  # type: ignore[arg-type]
+        await wait_until(lambda: _is_running(node, busy.id))  # type: ignore[arg-type]
+        second = asyncio.create_task(node.engine.run_now(waiting.id))  # type: ignore[arg-type]
+        await wait_until(lambda: _is_running(node, waiting.id))  # type: ignore[arg-type]
+        await node.engine.stop(grace=0.3)
+        [run] = await runs_of(node.repo, waiting.id)  # type: ignore[arg-type]
+        assert run.status is RunStatus.INTERRUPTED
+        assert "before it started" in (run.error_message or "")
+        assert run.trigger == "manual"
+        assert await node.repo.count_runs(statuses=[RunStatus.RUNNING]) == 0
+        for pending in (first, second):
+            pending.cancel()
+        await asyncio.gather(first, second, return_exceptions=True)
+    finally:
+        await node.close()
