@@ -22,6 +22,7 @@ import os
 import sys
 import tempfile
 import time
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import TextIO
 
@@ -61,16 +62,21 @@ async def measure_ours(home: Path) -> list[float]:
     return samples
 
 
-async def measure_tool_alone() -> list[float]:
+async def _timed(call: Callable[[], Awaitable[object]], runs: int) -> list[float]:
+    """`runs` timed calls after 20 untimed warm-up calls."""
+    for _ in range(20):
+        await call()
     samples: list[float] = []
-    async with Client(make_ping_server()) as client:
-        for _ in range(20):  # warm-up
-            await client.call_tool_mcp("ping", {"tag": "x"})
-        for _ in range(OURS_RUNS):
-            t0 = time.perf_counter()
-            await client.call_tool_mcp("ping", {"tag": "x"})
-            samples.append(time.perf_counter() - t0)
+    for _ in range(runs):
+        t0 = time.perf_counter()
+        await call()
+        samples.append(time.perf_counter() - t0)
     return samples
+
+
+async def measure_tool_alone() -> list[float]:
+    async with Client(make_ping_server()) as client:
+        return await _timed(lambda: client.call_tool_mcp("ping", {"tag": "x"}), OURS_RUNS)
 
 
 def _transport(sink: TextIO) -> StdioTransport:
@@ -84,16 +90,9 @@ def _transport(sink: TextIO) -> StdioTransport:
 
 
 async def measure_kept(log: Path) -> list[float]:
-    samples: list[float] = []
     with log.open("w") as sink:
         async with Client(_transport(sink)) as client:
-            for _ in range(20):  # warm-up
-                await client.call_tool("ping", {"tag": "x"})
-            for _ in range(KEPT_RUNS):
-                t0 = time.perf_counter()
-                await client.call_tool("ping", {"tag": "x"})
-                samples.append(time.perf_counter() - t0)
-    return samples
+            return await _timed(lambda: client.call_tool("ping", {"tag": "x"}), KEPT_RUNS)
 
 
 async def measure_seed(log: Path) -> list[float]:

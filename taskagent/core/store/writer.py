@@ -17,8 +17,9 @@ more once a batch is `BATCH_SECONDS` old) and runs it in ONE `BEGIN IMMEDIATE` .
 each job inside its own SAVEPOINT, so a failing job rolls back only itself and gets its
 exception while the others commit. There is no added wait: jobs that arrive while a batch runs
 simply make the next one larger. A batch of sync jobs alone (the usual case) is made whole,
-BEGIN to COMMIT, in one hop to the database's thread (sync_jobs.py). A caller learns its outcome only after the COMMIT, so a
-finished run that was reported is durable (as before: WAL, synchronous=NORMAL).
+BEGIN to COMMIT, in one hop to the database's thread (sync_jobs.py). A caller learns its
+outcome only after the COMMIT, so a finished run that was reported is durable (as before:
+WAL, synchronous=NORMAL).
 
 `BEGIN IMMEDIATE` takes the write lock up front so SQLite's busy_timeout applies; a lock still
 held by another process after it becomes `DatabaseBusy` for every job of that batch.
