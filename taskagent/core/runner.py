@@ -26,7 +26,7 @@ from datetime import datetime
 from typing import Any, TypeVar
 
 from taskagent.core import loops
-from taskagent.core.errors import TaskAgentError
+from taskagent.core.errors import TaskAgentError, TaskNotFound
 from taskagent.core.events import EventBus, RunFinished
 from taskagent.core.models import Run, RunStatus, Task, utcnow
 from taskagent.core.runs import RunExecutor
@@ -394,16 +394,15 @@ class TaskRunner:
         `running` row is written here and its outcome recorded here, on the writer's loop; the
         worker only executes. (Written from the worker, each of the two writes was a round trip
         worker -> this loop -> the database's thread and back.)"""
-        task = await self.repo.get_task(task_id)
-        if task is None:
-            return None  # removed between the fire and now
         if self.is_busy(task_id):
             return await self._skip_busy(task_id, trigger, scheduled_time)
         if not self.pool.running:
             raise PoolClosing("taskagent is stopping")
         self.reserve(task_id, trigger)
         try:
-            run = await self.repo.add_run(
+            # The task as stored now (a manual run uses the latest edit) and its `running`
+            # row, in one hop to the database's thread.
+            task, run = await self.repo.start_run(
                 Run(
                     task_id=task_id,
                     run_time=self.clock(),
@@ -412,6 +411,9 @@ class TaskRunner:
                     scheduled_time=scheduled_time,
                 )
             )
+        except TaskNotFound:
+            self.release(task_id)
+            return None  # removed between the fire and now
         except BaseException:
             self.release(task_id)
             raise

@@ -393,3 +393,22 @@ async def test_a_manual_run_waiting_for_a_slot_at_the_stop_is_recorded_not_left_
         await asyncio.gather(first, second, return_exceptions=True)
     finally:
         await node.close()
+
+
+async def test_a_manual_run_of_a_removed_task_is_refused_and_writes_nothing(
+    tmp_path: Path,
+) -> None:
+    node = await make_node(tmp_path / "taskagent.db", tmp_path, workers=1)
+    try:
+        task = await node.tasks.create_task(
+            name="gone", schedule_type="daily", schedule_value="03:00", mcp_tool="slow"
+        )
+        assert task.id is not None
+        await node.engine.start()
+        await node.tasks.remove(task.id)
+        with pytest.raises(LookupError, match=f"no task with id {task.id}"):
+            await node.engine.run_now(task.id)
+        assert await node.repo.count_runs() == 0
+        assert not node.engine.runner.is_busy(task.id)  # nothing left reserved
+    finally:
+        await node.close()

@@ -13,10 +13,18 @@ from typing import Any
 import aiosqlite
 
 from taskagent.core.errors import TaskNotFound
-from taskagent.core.models import Run, RunStatus, TaskStats, from_iso, to_iso
+from taskagent.core.models import Run, RunStatus, Task, TaskStats, from_iso, to_iso
 from taskagent.core.store.connection import Store
 from taskagent.core.store.errors import RunNotFound
-from taskagent.core.store.rows import RUN_COLUMNS, insert_sql, run_from_row, run_values, set_clause
+from taskagent.core.store.rows import (
+    RUN_COLUMNS,
+    TASK_COLUMNS,
+    insert_sql,
+    run_from_row,
+    run_values,
+    set_clause,
+    task_from_row,
+)
 
 _FAILED_STATUSES: tuple[str, ...] = tuple(s.value for s in RunStatus if s.failed)
 _PRUNE_BATCH = 10_000
@@ -126,6 +134,25 @@ class RunQueries(Store):
             return conn.execute(insert_sql("task_history", values), values).lastrowid
 
         return dataclasses.replace(run, id=await self._submit_sync(job))
+
+    async def start_run(self, run: Run) -> tuple[Task, Run]:
+        """`add_run` that also returns the task as stored now, read in the same hop to the
+        database's thread (a manual run's read and `running` row: one round trip, not two).
+        Raises `TaskNotFound`."""
+        values = run_values(run)
+
+        def job(conn: sqlite3.Connection) -> tuple[Task, int | None]:
+            row = conn.execute(
+                f"SELECT {TASK_COLUMNS} FROM tasks WHERE id = ?", (run.task_id,)
+            ).fetchone()
+            if row is None:
+                raise TaskNotFound(run.task_id)
+            return task_from_row(row), conn.execute(
+                insert_sql("task_history", values), values
+            ).lastrowid
+
+        task, run_id = await self._submit_sync(job)
+        return task, dataclasses.replace(run, id=run_id)
 
     async def update_run(self, run: Run, *, task_last_run: datetime | None = None) -> None:
         """Overwrite a history row (e.g. finish a `running` one). Raises `RunNotFound`.

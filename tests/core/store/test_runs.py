@@ -17,6 +17,7 @@ from taskagent.core.models import (
 from taskagent.core.store import (
     Repository,
     RunNotFound,
+    TaskNotFound,
 )
 from taskagent.core.store import runs as store_runs
 from tests.support.store import (
@@ -74,6 +75,22 @@ async def test_run_round_trip_every_field(repo: Repository) -> None:
     with pytest.raises(RunNotFound):
         await repo.update_run(dataclasses.replace(finished, id=None))
     assert await repo.get_run(999) is None
+
+
+async def test_start_run_returns_the_task_as_stored_now_with_its_running_row(
+    repo: Repository,
+) -> None:
+    task = await repo.add_task(make_task(tool_args={"n": 1}))
+    assert task.id is not None
+    edited = await repo.update_task(dataclasses.replace(task, tool_args={"n": 2}))
+    running = Run(task_id=task.id, run_time=T0, status=RunStatus.RUNNING, trigger="manual")
+    loaded, started = await repo.start_run(running)
+    assert loaded == edited  # the latest edit, read with the row's insert
+    assert started.id is not None and await repo.get_run(started.id) == started
+
+    with pytest.raises(TaskNotFound):
+        await repo.start_run(dataclasses.replace(running, task_id=999))
+    assert [r.id for r in await repo.list_runs()] == [started.id]  # nothing else written
 
 
 async def test_list_runs_keyset_paging_and_filters(repo: Repository) -> None:
