@@ -14,7 +14,8 @@ from __future__ import annotations
 
 import asyncio
 import os
-from collections.abc import Coroutine
+import random
+from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any, TypeVar
 
 T = TypeVar("T")
@@ -36,9 +37,50 @@ def loop_name() -> str:
     return "uvloop" if _uvloop() is not None else "asyncio"
 
 
+# uvloop refuses to start a process while a loop in another thread is starting one
+# ("RuntimeError: Racing with another loop to spawn a process.", uvloop issue #508, open in
+# 0.23): it raises before anything is spawned, so waiting a moment and trying again is safe.
+# Measured: 4 worker threads opening their stdio MCP sessions at once failed one or two of
+# them on most daemon starts; 6 threads spawning 10 processes each failed 5 of the 6.
+_SPAWN_RACE = "Racing with another loop to spawn a process"
+_SPAWN_TRIES = 50
+
+
+async def _spawn(start: Callable[[], Awaitable[T]]) -> T:
+    for attempt in range(1, _SPAWN_TRIES + 1):
+        try:
+            return await start()
+        except RuntimeError as exc:
+            if _SPAWN_RACE not in str(exc) or attempt == _SPAWN_TRIES:
+                raise
+        # Another thread is between fork and exec (about a millisecond): let it finish.
+        await asyncio.sleep(random.uniform(0.001, 0.005) * min(attempt, 10))
+    raise AssertionError("unreachable")
+
+
+def _uvloop_class(uvloop: Any) -> type[asyncio.AbstractEventLoop]:
+    global _LOOP_CLASS
+    if _LOOP_CLASS is None:
+
+        class Loop(uvloop.Loop):  # type: ignore[misc]
+            """uvloop's loop, with process starts that wait out another loop's."""
+
+            async def subprocess_exec(self, *args: Any, **kwargs: Any) -> Any:
+                return await _spawn(lambda: super(Loop, self).subprocess_exec(*args, **kwargs))
+
+            async def subprocess_shell(self, *args: Any, **kwargs: Any) -> Any:
+                return await _spawn(lambda: super(Loop, self).subprocess_shell(*args, **kwargs))
+
+        _LOOP_CLASS = Loop
+    return _LOOP_CLASS
+
+
+_LOOP_CLASS: type[asyncio.AbstractEventLoop] | None = None
+
+
 def new_event_loop() -> asyncio.AbstractEventLoop:
     uvloop = _uvloop()
-    return uvloop.new_event_loop() if uvloop is not None else asyncio.new_event_loop()
+    return _uvloop_class(uvloop)() if uvloop is not None else asyncio.new_event_loop()
 
 
 def run(main: Coroutine[Any, Any, T]) -> T:

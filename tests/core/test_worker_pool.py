@@ -4,6 +4,7 @@ waiting for a slot, closing."""
 from __future__ import annotations
 
 import asyncio
+import sys
 import threading
 import time
 
@@ -76,7 +77,10 @@ async def test_closing_answers_runs_waiting_for_a_slot() -> None:
 
 
 async def _loop_module() -> str:
-    return type(asyncio.get_running_loop()).__module__
+    import uvloop
+
+    loop = asyncio.get_running_loop()
+    return "uvloop" if isinstance(loop, uvloop.Loop) else type(loop).__module__
 
 
 async def test_workers_run_uvloop_when_installed_and_asyncio_when_told(
@@ -91,3 +95,35 @@ async def test_workers_run_uvloop_when_installed_and_asyncio_when_told(
             assert (await pool.run(_loop_module)).split(".")[0] == expected
         finally:
             await pool.shutdown(1)
+
+
+async def _start_processes(count: int) -> list[int]:
+    """Start `count` short-lived processes with pipes, as an MCP stdio client does."""
+    codes = []
+    for _ in range(count):
+        process = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-c",
+            "pass",
+            stdin=asyncio.subprocess.PIPE,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.DEVNULL,
+        )
+        await process.communicate()
+        codes.append(process.returncode)
+    return codes
+
+
+async def test_workers_start_processes_at_the_same_time() -> None:
+    """uvloop refuses a process start while a loop in another thread is starting one
+    ("Racing with another loop to spawn a process"); every worker opening its stdio MCP
+    session at once hit it. Every start must succeed."""
+    pool = WorkerPool(4)
+    pool.start()
+    try:
+        results = await asyncio.gather(
+            *(pool.run(lambda: _start_processes(8)) for _ in range(4)), return_exceptions=True
+        )
+        assert results == [[0] * 8] * 4
+    finally:
+        await pool.shutdown(1)
