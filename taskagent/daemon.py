@@ -79,6 +79,16 @@ async def _serve(settings: Settings, grace: float) -> int:
         loop.add_signal_handler(sig, stop.set)
 
     async with Services.open(settings, kind="daemon") as services:
+        if stop.is_set():  # stopped while opening: nothing started, nothing to stop
+            log.info("stopped before the scheduler started")
+            return 0
+
+        def stop_soon() -> None:
+            stop.set()
+            services.engine.cut_start_short()  # a stop during the start keeps its limit
+
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, stop_soon)
         activity = ActivityLog(services.repo, services.events).attach()  # a line per run
         try:
             await services.engine.start(exclusive=True)

@@ -156,6 +156,20 @@ class WorkerPool:
             self.busy -= 1
             idle.put_nowait(worker)  # the queue it came from, even if the pool has stopped
 
+    async def warm(self, make: Callable[[], Awaitable[object]], *, limit: float) -> None:
+        """Run `make()` on every worker's loop, all at once and outside the run slots; wait
+        at most `limit` seconds. What is not done by then goes on in the background; a stop
+        cancels it like a run."""
+        futures = [
+            asyncio.wrap_future(asyncio.run_coroutine_threadsafe(_call(make), worker.loop))
+            for worker in self._workers
+        ]
+        if futures:
+            done, _pending = await asyncio.wait(futures, timeout=limit)
+            for future in done:
+                if not future.cancelled() and future.exception() is not None:
+                    log.warning("warming a worker up failed: %r", future.exception())
+
     def close(self) -> None:
         """Start no more runs: runs waiting for a worker get PoolClosing now."""
         if self._idle is None or self._closing:

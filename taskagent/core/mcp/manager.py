@@ -4,10 +4,11 @@ clients (see `sessions`) and calls that reconnect once when a session broke."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import threading
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Self
@@ -140,6 +141,22 @@ class McpManager:
             for t in tools
         }
         self._pool.set_state(server, "connected", None)
+
+    async def warm_up(self, refs: Iterable[str]) -> None:
+        """Open this loop's sessions to the servers of these tools now, all at once, so that
+        the first runs do not pay for starting them (a stdio server: a process spawn, ~1 s for
+        a Python one). Unknown tools and servers that fail to start are left to the runs,
+        which record the reason; nothing is raised."""
+        servers: set[str] = set()
+        for ref in refs:
+            with contextlib.suppress(Exception):
+                servers.add(self.resolve(ref).server)
+
+        async def connect(server: str) -> None:
+            with contextlib.suppress(Exception):  # _connect logged and recorded the failure
+                await self._pool.client(self._pool.session_for(server))
+
+        await asyncio.gather(*(connect(server) for server in sorted(servers)))
 
     async def close(self) -> None:
         """Close every session and refuse new ones (until start() again); see

@@ -87,6 +87,16 @@ class TaskQueries(Store):
         row = await self._fetchone(f"SELECT {TASK_COLUMNS} FROM tasks WHERE id = ?", (task_id,))
         return None if row is None else task_from_row(row)
 
+    async def tools_due_by(self, moment: datetime) -> dict[str, int]:
+        """How many schedulable tasks (enabled, not paused, not done) have their next slot at
+        or before `moment` (overdue ones too), per tool reference."""
+        rows = await self._fetchall(
+            "SELECT mcp_tool, count(*) FROM tasks WHERE enabled AND NOT paused"
+            " AND done_at IS NULL AND next_run <= ? GROUP BY mcp_tool",
+            (to_iso(moment),),
+        )
+        return {tool: count for tool, count in rows}
+
     async def get_task_by_name(self, name: str) -> Task | None:
         """Look a task up by name, ignoring ASCII case."""
         row = await self._fetchone(

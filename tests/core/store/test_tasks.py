@@ -205,3 +205,22 @@ async def test_delete_task_keeps_its_history(repo: Repository) -> None:
     # ids are never reused (AUTOINCREMENT), so old references cannot hit a new task
     again = await repo.add_task(make_task("gone"))
     assert again.id is not None and again.id > gone.id
+
+
+async def test_tools_due_by_counts_schedulable_tasks_due_by_then_per_tool(
+    repo: Repository,
+) -> None:
+    soon, later = T0 + timedelta(seconds=30), T0 + timedelta(minutes=5)
+    for name, tool, next_run, extra in (
+        ("overdue", "a:one", T0 - timedelta(hours=1), {}),
+        ("soon", "a:one", soon, {}),
+        ("soon other", "b:two", soon, {}),
+        ("later", "c:three", later, {}),
+        ("paused", "d:four", soon, {"paused": True}),
+        ("disabled", "e:five", soon, {"enabled": False}),
+        ("done", "f:six", soon, {"done_at": T0}),
+        ("never", "g:seven", None, {}),
+    ):
+        await repo.add_task(make_task(name, mcp_tool=tool, next_run=next_run, **extra))
+    assert await repo.tools_due_by(T0 + timedelta(minutes=1)) == {"a:one": 2, "b:two": 1}
+    assert await repo.tools_due_by(T0 - timedelta(days=1)) == {}

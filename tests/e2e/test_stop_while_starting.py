@@ -1,0 +1,65 @@
+"""SIGTERM while the daemon starts (real daemon, real signals, real stdio servers): the stop
+keeps its time limit and leaves nothing behind."""
+
+from __future__ import annotations
+
+import json
+import signal
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.support.daemon_proc import cli, query, start_daemon, wait_for
+
+pytestmark = pytest.mark.slow
+SUPPORT = Path(__file__).resolve().parents[1] / "support"
+GRACE = 1.0
+
+
+def test_sigterm_while_the_workers_open_their_sessions_stops_within_grace(
+    tmp_path: Path,
+) -> None:
+    """The workers' sessions to a task's server open before the first fires (the warm-up);
+    a server slow to start must not hold a stop up for the warm-up's own limit."""
+    home = tmp_path
+    server = {
+        "command": sys.executable,
+        "args": [str(SUPPORT / "slow_second_start_server.py")],
+        "env": {"SLOW_START_MARKER": str(home / "started"), "SLOW_START_SECONDS": "30"},
+    }
+    (home / "mcp.json").write_text(json.dumps({"mcpServers": {"echo": server}}))
+    added = cli(
+        home,
+        "tasks",
+        "add",
+        "tick",
+        "--every",
+        "1s",
+        "--tool",
+        "echo:echo",
+        "--args",
+        '{"text": "hi"}',
+        "--no-summary",
+        "--notify",
+        "silent",
+    )
+    assert added.returncode == 0, added.stderr
+    (home / "started").unlink()  # the CLI's own check started it: the daemon's is quick again
+
+    daemon = start_daemon(home, grace=GRACE)
+    try:
+        # The lease is taken before the warm-up; the workers' server starts now take 30 s.
+        wait_for(lambda: query(home, "SELECT count(*) FROM scheduler_lease")[0][0] == 1)
+        time.sleep(0.5)
+    finally:
+        started = time.monotonic()
+        daemon.send_signal(signal.SIGTERM)
+        _, err = daemon.communicate(timeout=60)
+        took = time.monotonic() - started
+    assert daemon.returncode == 0, err[-2000:]
+    assert took <= GRACE + 2.0, (took, err[-2000:])
+    assert "Traceback" not in err, err[-4000:]
+    assert query(home, "SELECT count(*) FROM scheduler_lease") == [(0,)]
+    assert query(home, "SELECT count(*) FROM task_history WHERE status = 'running'") == [(0,)]
