@@ -10,15 +10,20 @@ A second daemon on the same database refuses to start.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import signal
 import sys
 from logging.handlers import RotatingFileHandler
+from typing import TYPE_CHECKING
 
 from taskagent.config import Settings
 from taskagent.core import heap, loops, stop_deadline
 from taskagent.core.activity import ActivityLog
 from taskagent.core.engine import SchedulerBusy
+
+if TYPE_CHECKING:
+    from taskagent.services import Services
 
 log = logging.getLogger("taskagent.daemon")
 STOP_SLACK_SECONDS = 1.3  # past the grace, the stop deadline exits (the promise: grace + 2 s, with
@@ -70,6 +75,21 @@ def _setup_logging(settings: Settings, verbose: bool = False) -> None:
         console.addFilter(NotActivity())
 
 
+async def _finish_start_unless_stopped(services: Services, stop: asyncio.Event) -> bool:
+    """`services.finish_start()`, abandoned when `stop` is set first; whether it finished."""
+    opening = asyncio.ensure_future(services.finish_start())
+    stopping = asyncio.ensure_future(stop.wait())
+    await asyncio.wait({opening, stopping}, return_when=asyncio.FIRST_COMPLETED)
+    stopping.cancel()
+    if not opening.done():
+        opening.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await opening
+        return False
+    opening.result()  # a failure is raised as before
+    return not stop.is_set()
+
+
 async def _serve(settings: Settings, grace: float) -> int:
     from taskagent.services import Services
 
@@ -78,8 +98,10 @@ async def _serve(settings: Settings, grace: float) -> int:
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
 
-    async with Services.open(settings, kind="daemon") as services:
-        if stop.is_set():  # stopped while opening: nothing started, nothing to stop
+    async with Services.open(settings, kind="daemon", defer=True) as services:
+        # mcp.json's servers and the notification probe may take seconds (a server that hangs
+        # at start: up to its connect timeout); a stop meanwhile ends the daemon at once.
+        if not await _finish_start_unless_stopped(services, stop):
             log.info("stopped before the scheduler started")
             return 0
 

@@ -30,6 +30,7 @@ from datetime import datetime
 from typing import Any
 
 from apscheduler.events import EVENT_JOB_MISSED, JobExecutionEvent
+from apscheduler.executors.asyncio import AsyncIOExecutor
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.base import BaseTrigger
 
@@ -51,6 +52,16 @@ CLAIM_CHUNK = 100  # ...of at most this many claims, so the first runs need not 
 WHY_DOWN = "while taskagent was not running"
 WHY_ASLEEP = "while the machine slept or taskagent was frozen"
 WHY_LATE = "because taskagent could not run them in time"
+
+
+class _AlarmExecutor(AsyncIOExecutor):  # type: ignore[misc]  # APScheduler has no types
+    """APScheduler's asyncio executor, except that a shutdown leaves pending jobs alone. Ours
+    return at once (`_fire` accounts slots, and does nothing once stopped); cancelling one that
+    had not started yet made APScheduler log "Error running job" with a CancelledError
+    traceback whenever a stop met a fire."""
+
+    def shutdown(self, wait: bool = True) -> None:
+        self._pending_futures.clear()
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,6 +128,7 @@ class TaskScheduler:
         """Schedule every schedulable task again and account for the slots due meanwhile."""
         self._scheduler = AsyncIOScheduler(
             timezone="UTC",
+            executors={"default": _AlarmExecutor()},
             job_defaults={
                 "coalesce": True,  # a late wake-up is one call; _account() sees every slot
                 "max_instances": 1,
@@ -224,6 +236,8 @@ class TaskScheduler:
 
     async def _fire(self, task_id: int) -> None:
         """The job: account for the task's due slots. Returns at once."""
+        if self._scheduler is None:  # fired in the moment the scheduler stopped
+            return
         self.fired += 1
         self._account(task_id, self.clock(), self._why_late())
 

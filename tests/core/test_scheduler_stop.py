@@ -45,3 +45,35 @@ async def test_a_stop_cut_short_leaves_no_job_firing(tmp_path: Path) -> None:
             blocker.rollback()
             blocker.close()
         await node.close()
+
+
+async def test_a_stop_that_meets_a_fire_logs_no_error(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A job handed to APScheduler's executor in the moment of the stop (SIGTERM while tasks
+    fire every second) is neither cancelled with an "Error running job" traceback in the log
+    nor run into the stopped scheduler."""
+    node = await make_node(tmp_path / "taskagent.db", tmp_path)
+    try:
+        task = await node.tasks.create_task(
+            name="tick", schedule_type="daily", schedule_value="03:00", mcp_tool="ping"
+        )
+        assert task.id is not None
+        await node.engine.start()
+        scheduler = node.engine.scheduler
+        alarm = scheduler._scheduler
+        assert alarm is not None
+        job = alarm.get_job(f"task-{task.id}")
+        fired = scheduler.fired
+        stopping = asyncio.create_task(scheduler.stop())
+        await asyncio.sleep(0)  # the stop has asked APScheduler to shut down (on a callback)...
+        # ...when its timer hands the due job to the executor: the job's coroutine becomes a
+        # task that the shutdown meets before the task's first step.
+        alarm._lookup_executor("default").submit_job(job, [job.next_run_time])
+        await stopping
+        await asyncio.sleep(0.1)  # the pending job runs (or reports its cancellation)
+        errors = [r for r in caplog.records if r.levelname == "ERROR"]
+        assert errors == [], [r.getMessage() for r in errors]
+        assert scheduler.fired == fired  # it found the scheduler stopped and did nothing
+    finally:
+        await node.close()

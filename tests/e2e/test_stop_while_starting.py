@@ -18,35 +18,28 @@ SUPPORT = Path(__file__).resolve().parents[1] / "support"
 GRACE = 1.0
 
 
-def test_sigterm_while_the_workers_open_their_sessions_stops_within_grace(
-    tmp_path: Path,
-) -> None:
-    """The workers' sessions to a task's server open before the first fires (the warm-up);
-    a server slow to start must not hold a stop up for the warm-up's own limit."""
-    home = tmp_path
+def _configure(home: Path) -> None:
+    """mcp.json with an echo server whose every start after its first takes 30 s, and a task
+    every second on it (adding it starts the server once)."""
     server = {
         "command": sys.executable,
         "args": [str(SUPPORT / "slow_second_start_server.py")],
         "env": {"SLOW_START_MARKER": str(home / "started"), "SLOW_START_SECONDS": "30"},
     }
     (home / "mcp.json").write_text(json.dumps({"mcpServers": {"echo": server}}))
-    added = cli(
-        home,
-        "tasks",
-        "add",
-        "tick",
-        "--every",
-        "1s",
-        "--tool",
-        "echo:echo",
-        "--args",
-        '{"text": "hi"}',
-        "--no-summary",
-        "--notify",
-        "silent",
-    )
+    args = ["add", "tick", "--every", "1s", "--tool", "echo:echo", "--args", '{"text": "hi"}']
+    added = cli(home, "tasks", *args, "--no-summary", "--notify", "silent")
     assert added.returncode == 0, added.stderr
-    (home / "started").unlink()  # the CLI's own check started it: the daemon's is quick again
+
+
+def test_sigterm_while_the_workers_open_their_sessions_stops_within_grace(
+    tmp_path: Path,
+) -> None:
+    """The workers' sessions to a task's server open before the first fires (the warm-up);
+    a server slow to start must not hold a stop up for the warm-up's own limit."""
+    home = tmp_path
+    _configure(home)
+    (home / "started").unlink()  # the next start is quick again: the daemon's catalogue
 
     daemon = start_daemon(home, grace=GRACE)
     try:
@@ -63,3 +56,28 @@ def test_sigterm_while_the_workers_open_their_sessions_stops_within_grace(
     assert "Traceback" not in err, err[-4000:]
     assert query(home, "SELECT count(*) FROM scheduler_lease") == [(0,)]
     assert query(home, "SELECT count(*) FROM task_history WHERE status = 'running'") == [(0,)]
+
+
+def test_sigterm_while_the_mcp_servers_open_ends_the_daemon_at_once(tmp_path: Path) -> None:
+    """A server that hangs at start holds the daemon's start up to its connect timeout
+    (30 s); a SIGTERM meanwhile ends the daemon before anything is scheduled."""
+    home = tmp_path
+    _configure(home)  # every start of the server from now on takes 30 s
+    log = home / "logs" / "mcp-echo.log"
+    starts = log.read_text().count("taskagent starts 'echo'")
+
+    daemon = start_daemon(home, grace=GRACE)
+    try:
+        wait_for(lambda: log.read_text().count("taskagent starts 'echo'") > starts)
+        time.sleep(0.3)
+    finally:
+        started = time.monotonic()
+        daemon.send_signal(signal.SIGTERM)
+        _, err = daemon.communicate(timeout=60)
+        took = time.monotonic() - started
+    assert daemon.returncode == 0, err[-2000:]
+    assert took <= GRACE + 2.0, (took, err[-2000:])
+    assert "stopped before the scheduler started" in err, err[-2000:]
+    assert "Traceback" not in err, err[-4000:]
+    assert query(home, "SELECT count(*) FROM scheduler_lease") == [(0,)]
+    assert query(home, "SELECT count(*) FROM task_history") == [(0,)]
