@@ -329,8 +329,9 @@ class TaskAgentApp(App[int]):
                 done(result)
             return result
 
+        # The function, not a coroutine: one cancelled before it starts is never created.
         return (node or self).run_worker(
-            runner(), group=group, exclusive=exclusive, exit_on_error=False
+            runner, group=group, exclusive=exclusive, exit_on_error=False
         )
 
     def report_error(self, exc: BaseException, what: str = "") -> None:
