@@ -292,6 +292,7 @@ class TaskRunner:
         self.clock = clock
         self.running: dict[int, RunningRun] = {}
         self.claimed: set[int] = set()  # ids of `running` rows written for slots, not yet done
+        self.on_release: Callable[[int], None] | None = None  # the scheduler's: a task is free
 
     def is_busy(self, task_id: int) -> bool:
         """A run of the task is in flight (or claimed and waiting for a worker)."""
@@ -301,7 +302,8 @@ class TaskRunner:
         self.running[task_id] = RunningRun(task_id, self.clock(), trigger)
 
     def release(self, task_id: int) -> None:
-        self.running.pop(task_id, None)
+        if self.running.pop(task_id, None) is not None and self.on_release is not None:
+            self.on_release(task_id)
 
     def start_claimed(self, task: Task, run: Run) -> asyncio.Task[Run | None]:
         """Run a slot the scheduler has already recorded as `run` (status `running`), in a task

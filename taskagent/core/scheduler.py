@@ -34,7 +34,7 @@ from apscheduler.executors.asyncio import AsyncIOExecutor
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.base import BaseTrigger
 
-from taskagent.core import schedules, slots
+from taskagent.core import schedules, slot_rows, slots
 from taskagent.core.events import EventBus, RunFinished
 from taskagent.core.models import MisfirePolicy, Run, RunStatus, ScheduleType, Task, to_iso, utcnow
 from taskagent.core.runner import TaskRunner
@@ -48,6 +48,10 @@ CLOCK_CHECK_SECONDS = 2.0
 WAKE_JUMP_SECONDS = 5.0
 CLAIM_FLUSH_SECONDS = 0.005  # fires in the same moment share one transaction...
 CLAIM_CHUNK = 100  # ...of at most this many claims, so the first runs need not wait for all
+# A slot that finds the task's previous run still going waits this long (at most its grace)
+# for it to end, then runs late; only then is it `skipped`. 300 tasks every second through a
+# daemon start skipped up to all 300 next slots for runs that ended ~20 ms after them.
+BUSY_WAIT_SECONDS = 1.0
 
 WHY_DOWN = "while taskagent was not running"
 WHY_ASLEEP = "while the machine slept or taskagent was frozen"
@@ -111,6 +115,9 @@ class TaskScheduler:
         self._expected: dict[int, datetime | None] = {}
         self._inflight: set[asyncio.Task[Any]] = set()
         self._pending: list[_Pending] = []
+        # Tasks whose due slot waits for the previous run: (timer, the fire's time, why).
+        self._waiting: dict[int, tuple[asyncio.TimerHandle, datetime, str]] = {}
+        runner.on_release = self._released
         self._flush_task: asyncio.Task[None] | None = None
         self._clock_task: asyncio.Task[None] | None = None
         self._resync: asyncio.Task[None] | None = None
@@ -153,6 +160,7 @@ class TaskScheduler:
         scheduler, self._scheduler = self._scheduler, None
         if scheduler is not None:
             scheduler.shutdown(wait=False)
+        self._stop_waiting()  # unaccounted: the next start records them (the slot rule)
         try:
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(self.flush(), timeout=5)
@@ -223,6 +231,7 @@ class TaskScheduler:
         self._expected[task.id] = first
 
     def _remove_job(self, task_id: int) -> None:
+        self._stop_waiting(task_id)
         self._keys.pop(task_id, None)
         self._tasks.pop(task_id, None)
         self._triggers.pop(task_id, None)
@@ -261,10 +270,23 @@ class TaskScheduler:
             if first is not None and first <= moment:
                 self._account(task_id, moment, why)
 
-    def _account(self, task_id: int, now: datetime, why: str) -> None:
+    def _account(
+        self,
+        task_id: int,
+        now: datetime,
+        why: str,
+        *,
+        waited: bool = False,
+        stamp: datetime | None = None,
+    ) -> None:
+        """Account for the task's slots due by `now`. `waited`: the decision of a slot that
+        waited for the previous run (`_decide`), made as at `now` (its fire) and written with
+        the time it is made (`stamp`)."""
         task, trigger = self._tasks.get(task_id), self._triggers.get(task_id)
         if task is None or trigger is None:
             return
+        if task_id in self._waiting and not waited:
+            return  # a slot waits for the previous run; the decision then sees this one too
         start = self._expected.get(task_id)
         plan = slots.plan(
             trigger,
@@ -276,13 +298,20 @@ class TaskScheduler:
         if not plan.accounted:
             return
         busy = self.runner.is_busy(task_id)
+        wait = min(BUSY_WAIT_SECONDS, task.misfire_grace_seconds)
+        if busy and not waited and plan.run_slot is not None and wait > 0:
+            timer = asyncio.get_running_loop().call_later(wait, self._decide, task_id)
+            self._waiting[task_id] = (timer, now, why)
+            return
         rows: list[Run] = []
+        at = stamp or now
         if plan.missed_count:
-            rows.append(self._missed_row(task, plan, now, why, busy))
+            rows.append(slot_rows.missed(task, plan, at, why, busy=busy))
         if plan.run_slot is not None:
-            rows.append(self._slot_row(task, plan.run_slot, "schedule", now, busy))
+            current = self.runner.running.get(task_id) if busy else None
+            rows.append(slot_rows.slot(task, plan.run_slot, "schedule", at, busy, current))
         elif plan.catch_up and not busy:
-            rows.append(self._slot_row(task, plan.missed_last or now, "catch-up", now, False))
+            rows.append(slot_rows.slot(task, plan.missed_last or at, "catch-up", at))
         if any(r.status is RunStatus.RUNNING for r in rows):
             self.runner.reserve(task_id, rows[-1].trigger)
         once = task.schedule_type is ScheduleType.ONCE
@@ -300,54 +329,29 @@ class TaskScheduler:
         if self._flush_task is None or self._flush_task.done():
             self._flush_task = asyncio.create_task(self._flush_soon())
 
-    def _missed_row(
-        self, task: Task, plan: slots.SlotPlan, now: datetime, why: str, busy: bool
-    ) -> Run:
-        if plan.run_slot is not None:
-            note = "the latest one runs now"
-        elif not plan.catch_up:
-            note = "not made up (policy: skip)"
-        elif busy:
-            note = "no catch-up: the previous run is still going"
-        else:
-            note = "one catch-up run follows"
-        zone = schedules.zone_of(task.timezone)
-        message = slots.describe_missed(plan, why=why, zone=zone, now=now, catch_up_note=note)
-        return Run(
-            task_id=task.stored_id,
-            run_time=now,
-            finished_at=now,
-            status=RunStatus.MISSED,
-            duration_ms=0,
-            error_message=message,
-            trigger="schedule",
-            scheduled_time=plan.missed_first,
-            slot_end=plan.missed_last if plan.missed_count > 1 else None,
-            attempts=0,
-        )
+    def _released(self, task_id: int) -> None:
+        """The runner's hook: a run of the task ended (on the next turn of the loop: the
+        runner may be undoing a claim)."""
+        if task_id in self._waiting:
+            asyncio.get_running_loop().call_soon(self._decide, task_id)
 
-    def _slot_row(self, task: Task, slot: datetime, trigger: str, now: datetime, busy: bool) -> Run:
-        if busy:
-            current = self.runner.running.get(task.stored_id)
-            since = f" (started {current.started:%H:%M:%S} UTC)" if current else ""
-            return Run(
-                task_id=task.stored_id,
-                run_time=now,
-                finished_at=now,
-                status=RunStatus.SKIPPED,
-                duration_ms=0,
-                error_message=f"skipped: the previous run{since} was still going",
-                trigger=trigger,
-                scheduled_time=slot,
-                attempts=0,
-            )
-        return Run(
-            task_id=task.stored_id,
-            run_time=now,
-            status=RunStatus.RUNNING,
-            trigger=trigger,
-            scheduled_time=slot,
-        )
+    def _decide(self, task_id: int) -> None:
+        """The waiting slot, as at its fire: it runs now if the previous run has ended, else
+        it is `skipped`; then the slots that fell due meanwhile, each on its own."""
+        waiting = self._waiting.pop(task_id, None)
+        if waiting is None or self._scheduler is None:
+            return
+        timer, fired_at, why = waiting
+        timer.cancel()
+        now = self.clock()
+        self._account(task_id, fired_at, why, waited=True, stamp=now)
+        self._account(task_id, now, why)
+
+    def _stop_waiting(self, task_id: int | None = None) -> None:
+        for key in list(self._waiting) if task_id is None else [task_id]:
+            waiting = self._waiting.pop(key, None)
+            if waiting is not None:
+                waiting[0].cancel()
 
     def _resync_soon(self) -> None:
         if self._resync is None or self._resync.done():

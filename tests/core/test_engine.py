@@ -4,6 +4,7 @@ SQLite file, a real MCP manager with an in-memory FastMCP server, intervals of a
 from __future__ import annotations
 
 import asyncio
+import itertools
 import time
 from collections.abc import AsyncIterator
 from datetime import timedelta
@@ -87,6 +88,31 @@ async def test_overlapping_fire_is_recorded_as_skipped(node: Node) -> None:
     assert "still going" in skipped[0].error_message
     running_or_done = [r for r in runs if r.status in (RunStatus.RUNNING, RunStatus.SUCCESS)]
     assert 1 <= len(running_or_done) <= 2
+
+
+async def test_a_slot_waits_briefly_for_a_previous_run_that_is_about_to_end(node: Node) -> None:
+    """Runs of 1.1 s every second: each slot finds the previous run still going and waits
+    for its end (up to a second), then runs late, rather than being `skipped`."""
+    task = await node.tasks.create_task(
+        name="a bit slow",
+        schedule_type="interval",
+        schedule_value="1 second",
+        mcp_tool="slow",
+        tool_args={"seconds": 1.1},
+    )
+    await node.engine.start()
+    await asyncio.sleep(5.5)
+    runs = await runs_of(node.repo, task.id)  # type: ignore[arg-type]
+    assert {r.status for r in runs} <= {RunStatus.SUCCESS, RunStatus.RUNNING}, [
+        r.error_message for r in runs
+    ]
+    done = [r for r in runs if r.status is RunStatus.SUCCESS]
+    assert len(done) >= 3
+    slots = [r.scheduled_time for r in runs]
+    assert all((b - a).total_seconds() == 1 for a, b in itertools.pairwise(slots))
+    for run in done[1:]:
+        late = (run.run_time - run.scheduled_time).total_seconds()
+        assert 0.05 < late < 1, late  # waited for the previous run, never a whole interval
 
 
 async def test_timeout_is_its_own_outcome_and_one_limit_covers_every_attempt(node: Node) -> None:

@@ -1,0 +1,68 @@
+"""The history rows the slot rule writes for a task's due slots: one `missed` row for a stretch
+of slots that did not run, and a `running` (or `skipped`) row for the slot that runs."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from taskagent.core import schedules, slots
+from taskagent.core.models import Run, RunStatus, Task
+from taskagent.core.runner import RunningRun
+
+
+def missed(task: Task, plan: slots.SlotPlan, now: datetime, why: str, *, busy: bool) -> Run:
+    """The `missed` row for the plan's missed stretch, saying why and what follows."""
+    if plan.run_slot is not None:
+        note = "the latest one runs now"
+    elif not plan.catch_up:
+        note = "not made up (policy: skip)"
+    elif busy:
+        note = "no catch-up: the previous run is still going"
+    else:
+        note = "one catch-up run follows"
+    zone = schedules.zone_of(task.timezone)
+    message = slots.describe_missed(plan, why=why, zone=zone, now=now, catch_up_note=note)
+    return Run(
+        task_id=task.stored_id,
+        run_time=now,
+        finished_at=now,
+        status=RunStatus.MISSED,
+        duration_ms=0,
+        error_message=message,
+        trigger="schedule",
+        scheduled_time=plan.missed_first,
+        slot_end=plan.missed_last if plan.missed_count > 1 else None,
+        attempts=0,
+    )
+
+
+def slot(
+    task: Task,
+    due: datetime,
+    trigger: str,
+    now: datetime,
+    busy: bool = False,
+    current: RunningRun | None = None,
+) -> Run:
+    """The row of a slot that runs (`running`), or, while the task's previous run (`current`)
+    is still going, its `skipped` row."""
+    if busy:
+        since = f" (started {current.started:%H:%M:%S} UTC)" if current else ""
+        return Run(
+            task_id=task.stored_id,
+            run_time=now,
+            finished_at=now,
+            status=RunStatus.SKIPPED,
+            duration_ms=0,
+            error_message=f"skipped: the previous run{since} was still going",
+            trigger=trigger,
+            scheduled_time=due,
+            attempts=0,
+        )
+    return Run(
+        task_id=task.stored_id,
+        run_time=now,
+        status=RunStatus.RUNNING,
+        trigger=trigger,
+        scheduled_time=due,
+    )
