@@ -151,10 +151,10 @@ class TaskScheduler:
         self._clock_task = asyncio.create_task(self._watch_clock(), name="taskagent-clock")
 
     async def stop(self) -> None:
-        for task in (self._clock_task, self._flush_task):
-            if task is not None and not task.done():
-                task.cancel()
+        if self._clock_task is not None and not self._clock_task.done():
+            self._clock_task.cancel()
         self._clock_task = None
+        flushing, self._flush_task = self._flush_task, None
         # Shut the jobs down first, before any await: a stop that is itself cancelled (the
         # engine bounds it) must never leave jobs firing into a store that is being closed.
         scheduler, self._scheduler = self._scheduler, None
@@ -163,12 +163,26 @@ class TaskScheduler:
         self._stop_waiting()  # unaccounted: the next start records them (the slot rule)
         try:
             with contextlib.suppress(Exception):
-                await asyncio.wait_for(self.flush(), timeout=5)
+                await asyncio.wait_for(self._flush_all(flushing), timeout=5)
         finally:
+            if flushing is not None and not flushing.done():
+                flushing.cancel()
             self._keys.clear()
             self._tasks.clear()
             self._triggers.clear()
             self._expected.clear()
+
+    async def _flush_all(self, flushing: asyncio.Task[None] | None) -> None:
+        """The flush under way, then what is still pending. The claims of the one under way
+        may be committed already: handed over, their runs get the stop's grace (cancelled,
+        they were swept as interrupted, 100 at a time under load)."""
+        if flushing is not None and not flushing.done():
+            with contextlib.suppress(Exception):
+                await flushing
+        await self.flush()
+        # One turn of the loop: the runs just handed over take their run slots before the
+        # engine closes the pool (which only turns away runs still waiting for one).
+        await asyncio.sleep(0)
 
     async def wait_idle(self) -> None:
         """Wait for runs this scheduler handed out (for tests and shutdown)."""

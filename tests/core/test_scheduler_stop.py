@@ -83,3 +83,49 @@ async def test_a_stop_that_meets_a_fire_logs_no_error(
         assert scheduler.fired == fired  # it found the scheduler stopped and did nothing
     finally:
         await node.close()
+
+
+async def test_a_stop_hands_over_the_claims_being_written_and_their_runs_finish(
+    tmp_path: Path,
+) -> None:
+    """A stop while a slot's claim waits for the database (another process holds the write
+    lock): once written, the claim's run gets the stop's grace like any running run, rather
+    than being swept as interrupted."""
+    db = tmp_path / "taskagent.db"
+    node = await make_node(db, tmp_path)
+    blocker: sqlite3.Connection | None = None
+    try:
+        task = await node.tasks.create_task(
+            name="tick", schedule_type="interval", schedule_value="1 second", mcp_tool="ping"
+        )
+        assert task.id is not None
+        await node.engine.start()
+        scheduler = node.engine.scheduler
+
+        async def ran() -> bool:
+            return any(r.status is RunStatus.SUCCESS for r in await runs_of(node.repo, task.id))
+
+        await wait_until(ran)
+        blocker = sqlite3.connect(db, isolation_level=None)
+        blocker.execute("BEGIN IMMEDIATE")
+        fired = scheduler.fired
+
+        async def fired_again() -> bool:
+            return scheduler.fired > fired
+
+        await wait_until(fired_again)  # its claim now waits for the write lock
+        await asyncio.sleep(0.1)
+        stopping = asyncio.create_task(node.engine.stop(grace=3))
+        await asyncio.sleep(0.3)
+        blocker.rollback()
+        blocker.close()
+        blocker = None
+        assert await stopping == 0  # nothing interrupted
+        runs = await runs_of(node.repo, task.id)
+        assert {r.status for r in runs} == {RunStatus.SUCCESS}, [r.error_message for r in runs]
+        assert len(runs) >= 2
+    finally:
+        if blocker is not None:
+            blocker.rollback()
+            blocker.close()
+        await node.close()
