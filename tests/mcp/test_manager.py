@@ -17,9 +17,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
+import mcp_types
 import pytest
 from fastmcp import FastMCP
 from fastmcp.exceptions import ToolError
+from fastmcp.utilities.types import Audio, Image
 from pydantic import Field
 
 from taskagent.core.mcp import (
@@ -719,3 +721,33 @@ def test_child_env_is_a_safe_base_plus_what_was_asked(monkeypatch: pytest.Monkey
     assert env["PATH"] == os.environ["PATH"]
     assert env["API_KEY"] == "k" and env["TASKAGENT_HOME"] == "/h"
     assert env["LANG"] == "de_DE.UTF-8"  # the server's own env wins
+
+
+async def test_images_audio_and_resources_are_described_not_dropped(tmp_path: Path) -> None:
+    """A result of only non-text blocks used to be recorded as "no data" (null)."""
+    media = FastMCP("media")
+
+    @media.tool
+    def picture() -> Image:
+        return Image(data=b"\x89PNG" + bytes(96), format="png")
+
+    @media.tool
+    def sound() -> Audio:
+        return Audio(data=bytes(300), format="wav")
+
+    @media.tool
+    def link() -> mcp_types.ResourceLink:
+        return mcp_types.ResourceLink(name="report", uri="file:///tmp/report.pdf")
+
+    @media.tool
+    def captioned() -> list[Any]:
+        return ["a caption", Image(data=bytes(30), format="png")]
+
+    mgr = McpManager(log_dir=tmp_path)
+    mgr.add_builtin("media", media)
+    async with mgr:
+        assert (await mgr.call_tool("picture")).data == "[image image/png, 100 bytes]"
+        assert (await mgr.call_tool("sound")).data == "[audio audio/wav, 300 bytes]"
+        assert (await mgr.call_tool("link")).data == "[resource link report file:///tmp/report.pdf]"
+        captioned = await mgr.call_tool("captioned")
+        assert captioned.text.splitlines() == ["a caption", "[image image/png, 30 bytes]"]

@@ -269,9 +269,36 @@ class McpManager:
         raise AssertionError("unreachable")
 
 
+def _decoded_size(data: str | None) -> str:
+    """The size of base64 `data` once decoded, e.g. "1,024"."""
+    return f"{len((data or '').rstrip('=')) * 3 // 4:,}"
+
+
+def _describe(block: Any) -> str | None:
+    """A content block as a line of text: its text, or what it holds (an image, audio, a
+    resource), so that a result of only such blocks is not recorded as "no data"."""
+    kind = getattr(block, "type", None)
+    if kind == "text":
+        return str(block.text)
+    mime = getattr(block, "mime_type", None) or "unknown type"
+    if kind in ("image", "audio"):
+        return f"[{kind} {mime}, {_decoded_size(getattr(block, 'data', None))} bytes]"
+    if kind == "resource_link":
+        return f"[resource link {getattr(block, 'name', '')} {getattr(block, 'uri', '')}]".strip()
+    if kind == "resource":
+        resource = block.resource
+        text = getattr(resource, "text", None)
+        if text is not None:
+            return str(text)
+        mime = getattr(resource, "mime_type", None) or "unknown type"
+        size = _decoded_size(getattr(resource, "blob", None))
+        return f"[resource {resource.uri} {mime}, {size} bytes]"
+    return f"[{kind} content]" if kind else None
+
+
 def _unwrap(raw: Any, info: ToolInfo) -> tuple[Any, str]:
     """(data, text) from a raw CallToolResult, as plain Python objects."""
-    text = "\n".join(block.text for block in raw.content if getattr(block, "type", None) == "text")
+    text = "\n".join(line for block in raw.content if (line := _describe(block)) is not None)
     structured = raw.structured_content
     if structured is not None:
         # fastmcp wraps non-object returns as {"result": x}; it says so in the output schema
@@ -284,6 +311,8 @@ def _unwrap(raw: Any, info: ToolInfo) -> tuple[Any, str]:
             return structured["result"], text
         return structured, text
     if text:
+        if all(getattr(block, "type", None) != "text" for block in raw.content):
+            return text, text  # only descriptions of images, audio or resources
         try:
             return json.loads(text), text
         except ValueError:
