@@ -52,6 +52,7 @@ CLAIM_CHUNK = 100  # ...of at most this many claims, so the first runs need not 
 # for it to end, then runs late; only then is it `skipped`. 300 tasks every second through a
 # daemon start skipped up to all 300 next slots for runs that ended ~20 ms after them.
 BUSY_WAIT_SECONDS = 1.0
+WAIT_SLACK_SECONDS = 1.0
 
 WHY_DOWN = "while taskagent was not running"
 WHY_ASLEEP = "while the machine slept or taskagent was frozen"
@@ -358,8 +359,11 @@ class TaskScheduler:
         timer, fired_at, why = waiting
         timer.cancel()
         now = self.clock()
-        self._account(task_id, fired_at, why, waited=True, stamp=now)
-        self._account(task_id, now, why)
+        # Decided much later than it could wait (the process was frozen meanwhile): no late
+        # run for it, it joins the stretch accounted for as of now (its grace applies).
+        if (now - fired_at).total_seconds() <= BUSY_WAIT_SECONDS + WAIT_SLACK_SECONDS:
+            self._account(task_id, fired_at, why, waited=True, stamp=now)
+        self._account(task_id, now, self._why_late())
 
     def _stop_waiting(self, task_id: int | None = None) -> None:
         for key in list(self._waiting) if task_id is None else [task_id]:

@@ -125,3 +125,40 @@ async def test_previews_use_the_schedulers_interval_grid(tmp_path: Path) -> None
         assert abs((naive[0] - scheduled).total_seconds()) > 0.5
     finally:
         await node.close()
+
+
+async def test_slots_waiting_for_a_slow_previous_run_are_each_accounted_once(
+    tmp_path: Path,
+) -> None:
+    """Runs of 1.1 s every second: slots wait for the previous run (and some are skipped
+    after the wait); stops come while slots wait. Still every slot once, none left running."""
+    db = tmp_path / "taskagent.db"
+    node = await make_node(db, tmp_path)
+    task = await node.tasks.create_task(
+        name="a bit slow",
+        schedule_type="interval",
+        schedule_value="1 second",
+        mcp_tool="slow",
+        tool_args={"seconds": 1.1},
+    )
+    await node.close()
+    assert task.id is not None and task.created_at is not None
+    for _round in range(3):
+        node = await make_node(db, tmp_path)
+        assert await node.engine.start() == "scheduler"
+        await asyncio.sleep(3.3)
+        await node.close()
+        await asyncio.sleep(0.8)
+    node = await make_node(db, tmp_path)
+    try:
+        rows = await runs_of(node.repo, task.id)
+        slots_seen = assert_each_slot_once(
+            [SlotRow(r.status.value, r.trigger, r.scheduled_time, r.slot_end) for r in rows],
+            task.created_at.replace(microsecond=0),
+            timedelta(seconds=1),
+        )
+        assert slots_seen >= 10
+        assert all(r.status is not RunStatus.RUNNING for r in rows)
+        assert sum(r.status is RunStatus.SUCCESS for r in rows) >= 6
+    finally:
+        await node.close()
