@@ -68,7 +68,12 @@ BUILTIN_BACKGROUND = "background"
 
 def _route_library_logs(settings: Settings) -> None:
     """fastmcp logs through a RichHandler on stderr, which would scribble over the full-screen
-    UI or a daemon's console; send it to our log file instead."""
+    UI or a daemon's console; send it to our log file instead. Called once fastmcp is imported:
+    importing it installs that handler (since start-up imports it late, routing before the
+    import was undone, and every failed built-in tool call printed a line on the daemon's
+    stderr)."""
+    import fastmcp  # noqa: F401  (already imported by now; its import configures its logger)
+
     settings.paths.log_dir.mkdir(parents=True, exist_ok=True)
     handler = logging.FileHandler(settings.paths.log_dir / "mcp-builtin.log", encoding="utf-8")
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
@@ -241,7 +246,6 @@ class Services:
         reverse order, and the database last.
         """
         settings.paths.ensure()
-        _route_library_logs(settings)
         events = EventBus()
         async with contextlib.AsyncExitStack() as stack:
             repo = await Repository.open(settings.paths.db_file)
@@ -285,6 +289,7 @@ class Services:
         from taskagent.core.runs import RunExecutor
         from taskagent.core.summarize import Summarizer
 
+        _route_library_logs(settings)
         user_servers = load_mcp_config(settings.paths.mcp_file)  # bad file: McpConfigError
         manager = McpManager(
             log_dir=settings.paths.log_dir,

@@ -76,3 +76,43 @@ def test_one_line_per_run_and_no_library_chatter(
         assert any(c in log for c in chatter)
     else:
         assert not any(c in log for c in chatter), log
+
+
+def test_a_failing_built_in_tool_is_logged_to_the_file_not_the_console(tmp_path: Path) -> None:
+    """fastmcp installs a Rich handler on stderr when it is imported; start-up imports it late,
+    and routing its logger before that was undone: each failed built-in tool call printed
+    "Error calling tool ..." on the daemon's console (the journal under systemd)."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TASKAGENT_")}
+    env |= {
+        "TASKAGENT_HOME": str(tmp_path),
+        "TASKAGENT_GENERAL_TIMEZONE": "UTC",
+        "TASKAGENT_COINGECKO_BASE_URL": "http://127.0.0.1:9",  # nothing listens: every call fails
+    }
+    args = ["tasks", "add", "prices", "--every", "1s", "--tool", "get_crypto_prices"]
+    added = subprocess.run(
+        [sys.executable, "-m", "taskagent", *args, "--no-summary"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert added.returncode == 0, added.stderr
+    daemon = subprocess.Popen(
+        [sys.executable, "-m", "taskagent", "daemon", "--grace", "2"],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        stdin=subprocess.DEVNULL,
+        text=True,
+    )
+    library_log = tmp_path / "logs" / "mcp-builtin.log"
+    try:
+        _wait_for(
+            lambda: library_log.exists() and "Error calling tool" in library_log.read_text(),
+            limit=30,
+        )
+    finally:
+        daemon.send_signal(signal.SIGTERM)
+        _, err = daemon.communicate(timeout=30)
+    assert daemon.returncode == 0, err[-2000:]
+    assert "Error calling tool" not in err, err[-2000:]
