@@ -49,6 +49,9 @@ PRUNE_SECONDS = 3600.0
 # the scheduler runs; a run that needs it waits for the same connection).
 WARM_UP_HORIZON = timedelta(seconds=60)
 WARM_UP_SECONDS = 5.0
+# A daemon that took the lease over from a live app sweeps that app's leftover `running` rows
+# only after the app has seen it (next heartbeat) and given its runs their grace (5 s).
+HANDOVER_SECONDS = HEARTBEAT_SECONDS + 5.0 + 3.0
 
 
 class SchedulerBusy(TaskAgentError, RuntimeError):
@@ -120,7 +123,7 @@ class Engine:
         if not schedule:
             self.mode = "client"
             return self.mode
-        holder = await self.lease.try_acquire()
+        holder = await self.lease.try_acquire(take_from_app=exclusive)
         if holder is not None:
             if exclusive:
                 raise SchedulerBusy(holder, str(self.repo.path))
@@ -138,13 +141,15 @@ class Engine:
         """Start everything only the lease holder does, exactly once."""
         if self.mode == "scheduler":
             return
-        # Rows left `running` by a holder that died cannot finish any more.
-        interrupted = await self.repo.mark_running_interrupted(
-            "interrupted: taskagent stopped before the run finished",
-            started_before=self.clock(),
-        )
-        if interrupted:
-            log.warning("marked %d unfinished run(s) as interrupted", interrupted)
+        # Rows left `running` by a holder that died cannot finish any more. Taken over from a
+        # live app: its runs are still going and it records them as it stands down, so the
+        # sweep (for an app that dies meanwhile) waits until that is over.
+        taken_from, since = self.lease.taken_from, self.clock()
+        if taken_from is None:
+            await self._sweep(since)
+        else:
+            log.info("took the scheduler over from the %s; it attaches", taken_from.describe())
+            self._holder_tasks.add(self._spawn(self._sweep(since, after=HANDOVER_SECONDS)))
         # Another process may have run tasks while this one did not hold the lease.
         self.executor.baselines.forget()
         self.holder = await self.lease.current()
@@ -157,6 +162,20 @@ class Engine:
         self._heartbeat = asyncio.create_task(self._heartbeat_loop(), name="taskagent-heartbeat")
         for loop in (self._watch_loop(), self._sync_loop(), self._prune_loop()):
             self._holder_tasks.add(self._spawn(loop))
+
+    async def _sweep(self, before: datetime, *, after: float = 0.0) -> None:
+        await asyncio.sleep(after)
+        try:
+            interrupted = await self.repo.mark_running_interrupted(
+                "interrupted: taskagent stopped before the run finished", started_before=before
+            )
+        except Exception as exc:  # the next start sweeps instead
+            if not after:
+                raise
+            log.warning("could not mark unfinished runs as interrupted: %s", exc)
+            return
+        if interrupted:
+            log.warning("marked %d unfinished run(s) as interrupted", interrupted)
 
     async def _warm_up_workers(self) -> None:
         """Open the sessions the first runs need before they fire. Measured with tasks every
@@ -294,10 +313,14 @@ class Engine:
                 continue
             if not kept and self.mode == "scheduler":
                 holder = await self.lease.current()
-                log.error(
-                    "the scheduler lease was taken over by %s; this process stands down",
-                    holder.describe() if holder else "another process",
-                )
+                who = holder.describe() if holder else "another process"
+                if holder is not None and holder.kind == "daemon" and self.kind == "app":
+                    # The daemon takes over from an open app on purpose (Lease.try_acquire).
+                    log.info("the %s took the scheduler over; this app attaches to it", who)
+                else:
+                    log.error(
+                        "the scheduler lease was taken over by %s; this process stands down", who
+                    )
                 self.mode = "standing-down"
                 self._heartbeat = None
                 self.lease_losses += 1

@@ -69,6 +69,7 @@ class Lease:
         self.clock = clock
         self.holder_id = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         self.held = False
+        self.taken_from: LeaseInfo | None = None  # a live app the last acquire took over from
 
     async def current(self) -> LeaseInfo | None:
         return await self.repo.current_lease()
@@ -79,17 +80,29 @@ class Lease:
         # Same machine and the process is gone (kill -9): take over at once.
         return info.host == socket.gethostname() and not _pid_alive(info.pid)
 
-    async def try_acquire(self) -> LeaseInfo | None:
-        """Take the lease if it is free or stale. Returns None on success, else the holder."""
+    async def try_acquire(self, *, take_from_app: bool = False) -> LeaseInfo | None:
+        """Take the lease if it is free or stale. Returns None on success, else the holder.
+
+        `take_from_app` (the daemon): also from a live app, which finds the lease gone at its
+        next heartbeat (within HEARTBEAT_SECONDS), stands down and attaches; `taken_from` is
+        then that app. Safe while both still schedule: a slot is claimed compare-and-set."""
         now = self.clock()
         claim = LeaseInfo(self.holder_id, self.kind, os.getpid(), socket.gethostname(), now, now)
-        holder = await self.repo.claim_lease(
-            claim,
-            may_replace=lambda info: info.holder == self.holder_id or self._is_stale(info, now),
-        )
+        live: list[LeaseInfo] = []
+
+        def may_replace(info: LeaseInfo) -> bool:
+            if info.holder == self.holder_id or self._is_stale(info, now):
+                return True
+            if take_from_app and info.kind == "app":
+                live.append(info)
+                return True
+            return False
+
+        holder = await self.repo.claim_lease(claim, may_replace=may_replace)
         if holder is not None:
             return holder
         self.held = True
+        self.taken_from = live[-1] if live else None
         return None
 
     async def heartbeat(self) -> bool:

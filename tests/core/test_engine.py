@@ -233,12 +233,9 @@ async def test_one_scheduler_per_database_and_run_requests(node: Node, tmp_path:
         name="shared", schedule_type="daily", schedule_value="03:00", mcp_tool="ping"
     )
     assert await node.engine.start() == "scheduler"
-    daemon = await make_node(tmp_path / "taskagent.db", tmp_path, kind="daemon")
     app = await make_node(tmp_path / "taskagent.db", tmp_path, kind="app")
     cli = await make_node(tmp_path / "taskagent.db", tmp_path, kind="cli")
     try:
-        with pytest.raises(SchedulerBusy, match="already runs the scheduler"):
-            await daemon.engine.start(exclusive=True)
         assert await app.engine.start() == "attached"
         assert app.engine.holder is not None and app.engine.holder.kind == "app"
         await cli.engine.start(schedule=False)
@@ -250,7 +247,44 @@ async def test_one_scheduler_per_database_and_run_requests(node: Node, tmp_path:
         await node.engine.stop()
         await wait_until(lambda: _mode_is(app, "scheduler"), limit=6)
     finally:
-        for other in (daemon, app, cli):
+        for other in (app, cli):
+            await other.close()
+
+
+async def test_a_daemon_takes_the_scheduler_over_from_an_open_app(
+    node: Node, tmp_path: Path
+) -> None:
+    """`taskagent daemon` started while the app schedules: the daemon takes the lease, the app
+    stands down at its next heartbeat and attaches, and its run in flight finishes and is
+    recorded by it (not swept as interrupted). A second daemon still refuses."""
+    task = await node.tasks.create_task(
+        name="slowish",
+        schedule_type="daily",
+        schedule_value="03:00",
+        mcp_tool="slow",
+        tool_args={"seconds": 1.5},
+    )
+    assert await node.engine.start() == "scheduler"
+    in_flight = asyncio.create_task(node.engine.run_now(task.id))  # type: ignore[arg-type]
+    await wait_until(lambda: _is_running(node, task.id))  # type: ignore[arg-type]
+    daemon = await make_node(tmp_path / "taskagent.db", tmp_path, kind="daemon")
+    second = await make_node(tmp_path / "taskagent.db", tmp_path, kind="daemon")
+    try:
+        assert await daemon.engine.start(exclusive=True) == "scheduler"
+        await wait_until(lambda: _mode_is(node, "attached"), limit=6)
+        assert node.engine.holder is not None and node.engine.holder.kind == "daemon"
+        run = await in_flight
+        assert run.status is RunStatus.SUCCESS, run.error_message
+        with pytest.raises(SchedulerBusy, match="another taskagent daemon"):
+            await second.engine.start(exclusive=True)
+        # The daemon runs what is asked now; the app sends it there.
+        again = await node.engine.run_now(task.id)  # type: ignore[arg-type]
+        assert again.status is RunStatus.SUCCESS
+        assert again.task_id == task.id and daemon.engine.runner.running == {}
+        [stored] = [r for r in await runs_of(node.repo, task.id) if r.id == run.id]  # type: ignore[arg-type]
+        assert stored.status is RunStatus.SUCCESS
+    finally:
+        for other in (daemon, second):
             await other.close()
 
 
