@@ -113,7 +113,7 @@ class Engine:
     async def start(self, *, schedule: bool = True, exclusive: bool = False) -> Mode:
         """Take the lease and schedule (or attach). `exclusive` (the daemon) never attaches: it
         takes the lease over from an open app, and raises SchedulerBusy when another daemon
-        (or a CLI-started holder) has it."""
+        has it."""
         self._loop = asyncio.get_running_loop()
         self.started_at = self.clock()
         if self._run_events is None:
