@@ -11,7 +11,22 @@ import pytest
 
 from taskagent.core import scheduler as scheduler_module
 from taskagent.core.models import RunStatus
-from tests.support.engine_node import make_node, runs_of, wait_until
+from tests.support.engine_node import Node, make_node, runs_of, wait_until
+
+
+async def _start_ticking(node: Node) -> int:
+    """A task every second on the node's scheduler, once it has run; returns its id."""
+    task = await node.tasks.create_task(
+        name="tick", schedule_type="interval", schedule_value="1 second", mcp_tool="ping"
+    )
+    assert task.id is not None
+    await node.engine.start()
+
+    async def ran() -> bool:
+        return any(r.status is RunStatus.SUCCESS for r in await runs_of(node.repo, task.id))
+
+    await wait_until(ran)
+    return task.id
 
 
 async def test_a_stop_cut_short_leaves_no_job_firing(
@@ -24,16 +39,7 @@ async def test_a_stop_cut_short_leaves_no_job_firing(
     node = await make_node(db, tmp_path)
     blocker: sqlite3.Connection | None = None
     try:
-        task = await node.tasks.create_task(
-            name="tick", schedule_type="interval", schedule_value="1 second", mcp_tool="ping"
-        )
-        assert task.id is not None
-        await node.engine.start()
-
-        async def ran() -> bool:
-            return any(r.status is RunStatus.SUCCESS for r in await runs_of(node.repo, task.id))
-
-        await wait_until(ran)
+        await _start_ticking(node)
         # Another process holds the write lock: the next slot's claim waits for it, the one
         # after waits for that one, and so does the flush a stop makes.
         blocker = sqlite3.connect(db, isolation_level=None)
@@ -95,17 +101,8 @@ async def test_a_stop_hands_over_the_claims_being_written_and_their_runs_finish(
     node = await make_node(db, tmp_path)
     blocker: sqlite3.Connection | None = None
     try:
-        task = await node.tasks.create_task(
-            name="tick", schedule_type="interval", schedule_value="1 second", mcp_tool="ping"
-        )
-        assert task.id is not None
-        await node.engine.start()
+        task_id = await _start_ticking(node)
         scheduler = node.engine.scheduler
-
-        async def ran() -> bool:
-            return any(r.status is RunStatus.SUCCESS for r in await runs_of(node.repo, task.id))
-
-        await wait_until(ran)
         blocker = sqlite3.connect(db, isolation_level=None)
         blocker.execute("BEGIN IMMEDIATE")
         fired = scheduler.fired
@@ -121,7 +118,7 @@ async def test_a_stop_hands_over_the_claims_being_written_and_their_runs_finish(
         blocker.close()
         blocker = None
         assert await stopping == 0  # nothing interrupted
-        runs = await runs_of(node.repo, task.id)
+        runs = await runs_of(node.repo, task_id)
         assert {r.status for r in runs} == {RunStatus.SUCCESS}, [r.error_message for r in runs]
         assert len(runs) >= 2
     finally:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import signal
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -32,6 +33,14 @@ def _configure(home: Path) -> None:
     assert added.returncode == 0, added.stderr
 
 
+def _terminate(daemon: subprocess.Popen[str]) -> tuple[float, str]:
+    """SIGTERM; (seconds until it exited, its stderr)."""
+    started = time.monotonic()
+    daemon.send_signal(signal.SIGTERM)
+    _, err = daemon.communicate(timeout=60)
+    return time.monotonic() - started, err
+
+
 def test_sigterm_while_the_workers_open_their_sessions_stops_within_grace(
     tmp_path: Path,
 ) -> None:
@@ -47,10 +56,7 @@ def test_sigterm_while_the_workers_open_their_sessions_stops_within_grace(
         wait_for(lambda: query(home, "SELECT count(*) FROM scheduler_lease")[0][0] == 1)
         time.sleep(0.5)
     finally:
-        started = time.monotonic()
-        daemon.send_signal(signal.SIGTERM)
-        _, err = daemon.communicate(timeout=60)
-        took = time.monotonic() - started
+        took, err = _terminate(daemon)
     assert daemon.returncode == 0, err[-2000:]
     assert took <= GRACE + 2.0, (took, err[-2000:])
     assert "Traceback" not in err, err[-4000:]
@@ -71,10 +77,7 @@ def test_sigterm_while_the_mcp_servers_open_ends_the_daemon_at_once(tmp_path: Pa
         wait_for(lambda: log.read_text().count("taskagent starts 'echo'") > starts)
         time.sleep(0.3)
     finally:
-        started = time.monotonic()
-        daemon.send_signal(signal.SIGTERM)
-        _, err = daemon.communicate(timeout=60)
-        took = time.monotonic() - started
+        took, err = _terminate(daemon)
     assert daemon.returncode == 0, err[-2000:]
     assert took <= GRACE + 2.0, (took, err[-2000:])
     assert "stopped before the scheduler started" in err, err[-2000:]
