@@ -146,11 +146,15 @@ class McpManager:
         """Open this loop's sessions to the servers of these tools now, all at once, so that
         the first runs do not pay for starting them (a stdio server: a process spawn, ~1 s for
         a Python one). Unknown tools and servers that fail to start are left to the runs,
-        which record the reason; nothing is raised."""
+        which record the reason; nothing is raised. Built-in servers are skipped: they run in
+        this process and connect in milliseconds, one loop at a time (their lock), so warming
+        them only made the start slower."""
         servers: set[str] = set()
         for ref in refs:
             with contextlib.suppress(Exception):
-                servers.add(self.resolve(ref).server)
+                server = self.resolve(ref).server
+                if self._servers[server].kind != "builtin":
+                    servers.add(server)
 
         async def connect(server: str) -> None:
             with contextlib.suppress(Exception):  # _connect logged and recorded the failure
