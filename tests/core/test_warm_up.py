@@ -47,6 +47,8 @@ async def test_a_starts_first_runs_find_their_stdio_sessions_open(
         # A session per worker (the run slots rotate over them), opened during the start.
         assert node.manager.session_count("echo") == 1 + node.engine.pool.size  # + catalogue
         await asyncio.sleep(3.5)
+        # The runs used those sessions: none of them had to start the server.
+        assert node.manager.session_count("echo") == 1 + node.engine.pool.size
         await node.engine.stop(grace=2)
         for task in tasks:
             assert task.id is not None
@@ -55,7 +57,5 @@ async def test_a_starts_first_runs_find_their_stdio_sessions_open(
             assert RunStatus.SKIPPED not in statuses, [r.error_message for r in runs]
             successes = [run for run in runs if run.status is RunStatus.SUCCESS]
             assert len(successes) >= 3
-            # The first run's tool call found the session open (a server start is ~1 s).
-            assert (successes[0].duration_ms or 0) < 500, successes[0].duration_ms
     finally:
         await node.close()
