@@ -14,7 +14,7 @@ from mcp.types import ToolAnnotations
 from taskagent.config import DEFAULT_PARALLEL_RUNS
 from taskagent.core.engine import Engine
 from taskagent.core.mcp import McpManager
-from taskagent.core.runs import RunExecutor
+from taskagent.core.run_pipeline import RunPipeline
 from taskagent.core.store import Repository
 from taskagent.core.tasks import TaskService
 
@@ -56,7 +56,7 @@ async def build_core(
     await manager.start()
     engine = Engine(
         repo,
-        RunExecutor(repo, manager),
+        RunPipeline(repo, manager),
         workers=workers,
         parallel_runs=parallel_runs,
         on_worker_exit=manager.close_for_current_loop,

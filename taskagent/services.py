@@ -43,7 +43,7 @@ if TYPE_CHECKING:
     from taskagent.core.ledger import AiLedger
     from taskagent.core.mcp import McpManager, ServerSpec
     from taskagent.core.notify import Notifier
-    from taskagent.core.runs import RunExecutor
+    from taskagent.core.run_pipeline import RunPipeline
     from taskagent.core.summarize import Summarizer
 
 # What stage 2 imports (fastmcp, the MCP SDK, the built-in servers, the chat): ~1-3 s.
@@ -51,7 +51,7 @@ HEAVY_MODULES = (
     "taskagent.core.mcp",
     "taskagent.core.chat",
     "taskagent.core.engine",
-    "taskagent.core.runs",
+    "taskagent.core.run_pipeline",
     "mcp_servers.crypto_server",
     "mcp_servers.background_server",
 )
@@ -167,7 +167,7 @@ class Services:
     tasks: TaskService
     events: EventBus
     mcp: McpManager
-    runner: RunExecutor
+    pipeline: RunPipeline
     background_server: FastMCP
     engine: Engine
     summarizer: Summarizer
@@ -274,7 +274,7 @@ class Services:
         tasks: TaskService,
         events: EventBus,
     ) -> Services:
-        """Stage 2: the MCP manager with the built-in servers, the runner, engine and chat.
+        """Stage 2: the MCP manager with the built-in servers, the run pipeline, engine and chat.
         What needs closing goes on `stack` as soon as it exists."""
         from mcp_servers.background_server import create_server as create_background_server
         from mcp_servers.crypto_server import create_server as create_crypto_server
@@ -282,11 +282,12 @@ class Services:
         from taskagent.core.chat import ChatSession
         from taskagent.core.engine import Engine
         from taskagent.core.gemini import GeminiClient
+        from taskagent.core.history_pruner import HistoryPruner
         from taskagent.core.ledger import AiLedger
         from taskagent.core.mcp import McpManager, load_mcp_config
         from taskagent.core.notify import Notifier
         from taskagent.core.retry import RetryPolicy
-        from taskagent.core.runs import RunExecutor
+        from taskagent.core.run_pipeline import RunPipeline
         from taskagent.core.summarize import Summarizer
 
         _route_library_logs(settings)
@@ -314,7 +315,7 @@ class Services:
         summarizer = Summarizer(settings, gemini=gemini, ledger=ledger, budget=budget)
         # "Pause task" on a notification pauses through the one place that validates.
         notifier.on_pause = tasks.pause
-        runner = RunExecutor(
+        pipeline = RunPipeline(
             repo,
             manager,
             events=events,
@@ -334,14 +335,19 @@ class Services:
 
         engine = Engine(
             repo,
-            runner,
+            pipeline,
             workers=settings.scheduler_worker_threads,
             parallel_runs=settings.scheduler_parallel_runs,
             kind=kind,
             events=events,
             on_worker_exit=close_worker_loop,
-            retention_days=settings.history_retention_days,
-            max_rows_per_task=settings.history_max_rows_per_task,
+            open_sessions=manager.warm_up,
+            pruner=HistoryPruner(
+                repo,
+                pipeline.baselines,
+                retention_days=settings.history_retention_days,
+                max_rows_per_task=settings.history_max_rows_per_task,
+            ),
         )
         chat = await ChatSession.open(
             repo=repo,
@@ -362,7 +368,7 @@ class Services:
             tasks=tasks,
             events=events,
             mcp=manager,
-            runner=runner,
+            pipeline=pipeline,
             background_server=background,
             engine=engine,
             summarizer=summarizer,

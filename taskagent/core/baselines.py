@@ -1,13 +1,13 @@
 """Each task's last successful result, kept in memory for the significance test.
 
-Reading the previous successful run back for every run was one of the per-run reads that made
-the run path slow under load (issue #14). The baseline of a task is read from the database once,
+Reading the previous successful run back for every run would add a database read to every
+run. The baseline of a task is read from the database once,
 the first time the task runs in this process, and then replaced by every success this process
 records. Only the process that runs tasks records their runs (the lease holder; a CLI's inline
 "run now" happens only when no scheduler is live), so the copy stays true; the engine forgets
 everything when it becomes the scheduler again or history retention deleted rows.
 
-Safe from any thread: plain dict operations, and one run of a task at a time (TaskRunner).
+Used on the main loop (core/run_pipeline.py `finish`); one run of a task at a time (RunOwner).
 """
 
 from __future__ import annotations

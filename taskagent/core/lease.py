@@ -14,15 +14,13 @@ This module holds the rules; the SQL is in core/store/lease.py.
 
 from __future__ import annotations
 
-import asyncio
 import os
 import socket
 import uuid
-from collections.abc import Callable
 from datetime import datetime, timedelta
 
+from taskagent.core.clock import SYSTEM_CLOCK, Clock
 from taskagent.core.errors import TaskAgentError
-from taskagent.core.models import utcnow
 from taskagent.core.store import Repository
 from taskagent.core.store.lease import LeaseInfo
 
@@ -61,7 +59,7 @@ class Lease:
         *,
         kind: str,
         timeout: timedelta = LEASE_TIMEOUT,
-        clock: Callable[[], datetime] = utcnow,
+        clock: Clock = SYSTEM_CLOCK,
     ) -> None:
         self.repo = repo
         self.kind = kind
@@ -73,6 +71,10 @@ class Lease:
 
     async def current(self) -> LeaseInfo | None:
         return await self.repo.current_lease()
+
+    def is_live(self, info: LeaseInfo | None) -> bool:
+        """Whether that holder still runs the scheduler (a fresh heartbeat, a live process)."""
+        return info is not None and not self._is_stale(info, self.clock.now())
 
     def _is_stale(self, info: LeaseInfo, now: datetime) -> bool:
         if now - info.heartbeat_at > self.timeout:
@@ -86,7 +88,7 @@ class Lease:
         `take_from_app` (the daemon): also from a live app, which finds the lease gone at its
         next heartbeat (within HEARTBEAT_SECONDS), stands down and attaches; `taken_from` is
         then that app. Safe while both still schedule: a slot is claimed compare-and-set."""
-        now = self.clock()
+        now = self.clock.now()
         claim = LeaseInfo(self.holder_id, self.kind, os.getpid(), socket.gethostname(), now, now)
         live: list[LeaseInfo] = []
 
@@ -107,7 +109,7 @@ class Lease:
 
     async def heartbeat(self) -> bool:
         """Renew the lease; False means another process took it (we must stop scheduling)."""
-        kept = await self.repo.renew_lease(self.holder_id, self.clock())
+        kept = await self.repo.renew_lease(self.holder_id, self.clock.now())
         self.held = kept
         return kept
 
@@ -125,15 +127,22 @@ class RunRequestFailed(TaskAgentError, RuntimeError):
     pass
 
 
-async def request_run(repo: Repository, task_id: int, requested_by: str) -> int:
-    return await repo.add_run_request(task_id, requested_by, utcnow())
+async def request_run(
+    repo: Repository, task_id: int, requested_by: str, clock: Clock = SYSTEM_CLOCK
+) -> int:
+    return await repo.add_run_request(task_id, requested_by, clock.now())
 
 
 async def wait_for_request(
-    repo: Repository, request_id: int, *, wait_seconds: float, poll: float = 0.2
+    repo: Repository,
+    request_id: int,
+    *,
+    wait_seconds: float,
+    poll: float = 0.2,
+    clock: Clock = SYSTEM_CLOCK,
 ) -> int:
     """Wait until the scheduler's process has run the request; returns the run id."""
-    deadline = asyncio.get_running_loop().time() + wait_seconds
+    deadline = clock.monotonic() + wait_seconds
     while True:
         row = await repo.run_request_state(request_id)
         if row is None:
@@ -143,9 +152,9 @@ async def wait_for_request(
             return int(run_id)
         if state == "failed":
             raise RunRequestFailed(error or "the scheduler could not run the task")
-        if asyncio.get_running_loop().time() > deadline:
+        if clock.monotonic() > deadline:
             raise RunRequestFailed(f"no answer from the scheduler within {wait_seconds:g} s")
-        await asyncio.sleep(poll)
+        await clock.sleep(poll)
 
 
 async def take_pending_requests(repo: Repository) -> list[tuple[int, int]]:
@@ -154,9 +163,14 @@ async def take_pending_requests(repo: Repository) -> list[tuple[int, int]]:
 
 
 async def answer_request(
-    repo: Repository, request_id: int, *, run_id: int | None, error: str | None = None
+    repo: Repository,
+    request_id: int,
+    *,
+    run_id: int | None,
+    error: str | None = None,
+    clock: Clock = SYSTEM_CLOCK,
 ) -> None:
     # Answered requests older than a day are of no use to anyone.
     await repo.answer_run_request(
-        request_id, run_id=run_id, error=error, purge_before=utcnow() - timedelta(days=1)
+        request_id, run_id=run_id, error=error, purge_before=clock.now() - timedelta(days=1)
     )

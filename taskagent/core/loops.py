@@ -2,12 +2,10 @@
 
 uvloop (libuv, in C) when it is installed and not switched off with
 `TASKAGENT_EVENT_LOOP=asyncio`; the standard asyncio loop otherwise (Windows has no uvloop).
-Why: a run hops between loops (scheduler -> worker -> writer) and its MCP call wakes the
-worker's loop several times (pipe readable, reader and writer tasks); under load the daemon
-spent about a quarter of its CPU in asyncio's own Python code. Measured with 250 tasks every
-second through a real daemon: 3.0-3.4 ms of CPU per run with asyncio's loop, 2.8-2.9 ms with
-uvloop (`make bench` prints the current figures). The Textual app keeps asyncio's loop for
-its own thread; its worker threads use this one.
+Why: a run's MCP call wakes the worker's loop several times (pipe readable, reader and writer
+tasks), and under load a large share of the daemon's CPU is the loop's own code, which uvloop
+runs in C (`make bench` shows what it buys). The Textual app keeps asyncio's loop for its own
+thread; its worker threads use this one.
 """
 
 from __future__ import annotations
@@ -38,10 +36,9 @@ def loop_name() -> str:
 
 
 # uvloop refuses to start a process while a loop in another thread is starting one
-# ("RuntimeError: Racing with another loop to spawn a process.", uvloop issue #508, open in
-# 0.23): it raises before anything is spawned, so waiting a moment and trying again is safe.
-# Measured: 4 worker threads opening their stdio MCP sessions at once failed one or two of
-# them on most daemon starts; 6 threads spawning 10 processes each failed 5 of the 6.
+# ("RuntimeError: Racing with another loop to spawn a process."): it raises before anything
+# is spawned, so waiting a moment and trying again is safe. Worker threads open their stdio
+# MCP sessions at once at every daemon start (the warm-up), so the race is common.
 _SPAWN_RACE = "Racing with another loop to spawn a process"
 _SPAWN_TRIES = 50
 

@@ -9,12 +9,15 @@ the slots due by now into rows (a run, a `skipped` row, one `missed` row for a s
 catch-up run) and the scheduler writes those rows and the new `next_run` in one transaction. It
 is called:
   * when a job fires (APScheduler is told never to drop a late job: `misfire_grace_time=None`
-    and `coalesce`, so a late wake-up is one call and our rule decides, not a log line);
+    and `coalesce`, so a late wake-up is one call and our rule decides, not a log line). Jobs
+    run inline on the loop (APScheduler's `DebugExecutor`): a fire only accounts slots and
+    returns, so it needs no task of its own, and a stop has no pending job to cancel;
   * for every task at start ("while taskagent was not running");
   * every `CLOCK_CHECK_SECONDS` by the clock watch, which also notices the wall clock jumping
     ahead of the sleep it asked for: a suspended machine (the monotonic clock asyncio sleeps
     on stops during suspend, so APScheduler's timer would fire hours late) or a frozen
-    process (SIGSTOP). Then the slots are accounted at once and the timer is reset;
+    process (SIGSTOP). Then the slots are accounted at once and the timer is reset. The watch
+    reads the injected clock (core/clock.py), so tests drive freezes with a manual one;
   * for APScheduler's EVENT_JOB_MISSED, should a job ever report one.
 """
 
@@ -23,21 +26,20 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from apscheduler.events import EVENT_JOB_MISSED, JobExecutionEvent
-from apscheduler.executors.asyncio import AsyncIOExecutor
+from apscheduler.executors.debug import DebugExecutor
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.base import BaseTrigger
 
 from taskagent.core import schedules, slot_rows, slots
+from taskagent.core.clock import SYSTEM_CLOCK, Clock
 from taskagent.core.events import EventBus, RunFinished
-from taskagent.core.models import MisfirePolicy, Run, RunStatus, ScheduleType, Task, to_iso, utcnow
-from taskagent.core.runner import TaskRunner
+from taskagent.core.models import MisfirePolicy, Run, RunStatus, ScheduleType, Task, to_iso
+from taskagent.core.run_owner import RunOwner
 from taskagent.core.store import Repository, SlotClaim
 
 log = logging.getLogger(__name__)
@@ -49,24 +51,14 @@ WAKE_JUMP_SECONDS = 5.0
 CLAIM_FLUSH_SECONDS = 0.005  # fires in the same moment share one transaction...
 CLAIM_CHUNK = 100  # ...of at most this many claims, so the first runs need not wait for all
 # A slot that finds the task's previous run still going waits this long (at most its grace)
-# for it to end, then runs late; only then is it `skipped`. 300 tasks every second through a
-# daemon start skipped up to all 300 next slots for runs that ended ~20 ms after them.
+# for it to end, then runs late; only then is it `skipped` (with tasks every second, a run
+# that ends a few ms after its next slot is common, and that slot should run, not be skipped).
 BUSY_WAIT_SECONDS = 1.0
 WAIT_SLACK_SECONDS = 1.0
 
 WHY_DOWN = "while taskagent was not running"
 WHY_ASLEEP = "while the machine slept or taskagent was frozen"
 WHY_LATE = "because taskagent could not run them in time"
-
-
-class _AlarmExecutor(AsyncIOExecutor):  # type: ignore[misc]  # APScheduler has no types
-    """APScheduler's asyncio executor, except that a shutdown leaves pending jobs alone. Ours
-    return at once (`_fire` accounts slots, and does nothing once stopped); cancelling one that
-    had not started yet made APScheduler log "Error running job" with a CancelledError
-    traceback whenever a stop met a fire."""
-
-    def shutdown(self, wait: bool = True) -> None:
-        self._pending_futures.clear()
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,33 +92,32 @@ class TaskScheduler:
     def __init__(
         self,
         repo: Repository,
-        runner: TaskRunner,
+        runs: RunOwner,
         *,
         events: EventBus | None = None,
-        clock: Callable[[], datetime] = utcnow,
+        clock: Clock = SYSTEM_CLOCK,
     ) -> None:
         self.repo = repo
-        self.runner = runner
+        self.runs = runs
         self.events = events or EventBus()
-        self.clock = clock
+        self._clock = clock
         self._scheduler: AsyncIOScheduler | None = None
         self._keys: dict[int, _JobKey] = {}
         self._tasks: dict[int, Task] = {}
         self._triggers: dict[int, BaseTrigger] = {}
         self._expected: dict[int, datetime | None] = {}
-        self._inflight: set[asyncio.Task[Any]] = set()
         self._pending: list[_Pending] = []
-        # Tasks whose due slot waits for the previous run: (timer, the fire's time, why).
-        self._waiting: dict[int, tuple[asyncio.TimerHandle, datetime, str]] = {}
-        runner.on_release = self._released
+        # Tasks whose due slot waits for the previous run: (its waiter, the fire's time, why).
+        self._waiting: dict[int, tuple[asyncio.Task[None], datetime, str]] = {}
         self._flush_task: asyncio.Task[None] | None = None
         self._clock_task: asyncio.Task[None] | None = None
         self._resync: asyncio.Task[None] | None = None
         self._sync_lock = asyncio.Lock()
         self.started_at: datetime | None = None
+        self._firing: int | None = None  # the task whose job runs right now
         self.fired = 0
         self.wakes = 0
-        self._last_check = time.time()  # wall time of the clock watch's last look
+        self._last_check = clock.now()  # wall time of the clock watch's last look
 
     @property
     def running(self) -> bool:
@@ -136,7 +127,7 @@ class TaskScheduler:
         """Schedule every schedulable task again and account for the slots due meanwhile."""
         self._scheduler = AsyncIOScheduler(
             timezone="UTC",
-            executors={"default": _AlarmExecutor()},
+            executors={"default": DebugExecutor()},
             job_defaults={
                 "coalesce": True,  # a late wake-up is one call; _account() sees every slot
                 "max_instances": 1,
@@ -145,7 +136,7 @@ class TaskScheduler:
         )
         self._scheduler.add_listener(self._on_job_missed, EVENT_JOB_MISSED)
         self._scheduler.start()
-        self.started_at = self.clock()
+        self.started_at = self._clock.now()
         await self.sync()
         self.account_all(WHY_DOWN)
         await self.flush()
@@ -188,8 +179,7 @@ class TaskScheduler:
     async def wait_idle(self) -> None:
         """Wait for runs this scheduler handed out (for tests and shutdown)."""
         await self.flush()
-        while self._inflight:
-            await asyncio.gather(*list(self._inflight), return_exceptions=True)
+        await self.runs.wait_idle()
 
     # ---- jobs -------------------------------------------------------------------------------
 
@@ -232,7 +222,7 @@ class TaskScheduler:
             return
         # The first slot not yet accounted for is the stored next_run (TaskService sets it on
         # every schedule change); a task that has none starts from its next fire time.
-        first = task.next_run or slots.next_after(trigger, self.clock())
+        first = task.next_run or slots.next_after(trigger, self._clock.now())
         self._scheduler.add_job(
             self._fire,
             trigger,
@@ -251,6 +241,10 @@ class TaskScheduler:
         self._tasks.pop(task_id, None)
         self._triggers.pop(task_id, None)
         self._expected.pop(task_id, None)
+        # A job that is firing is APScheduler's to drop (a one-shot's, after this fire): it
+        # removes it itself once the job returns, and fails if it is gone already.
+        if task_id == self._firing:
+            return
         if self._scheduler is not None and self._scheduler.get_job(_job_id(task_id)):
             self._scheduler.remove_job(_job_id(task_id))
 
@@ -258,29 +252,35 @@ class TaskScheduler:
         """The first slot of the task not yet accounted for (None: not scheduled)."""
         return self._expected.get(task_id)
 
-    async def _fire(self, task_id: int) -> None:
-        """The job: account for the task's due slots. Returns at once."""
+    def _fire(self, task_id: int) -> None:
+        """The job (inline on the loop, inside APScheduler's own processing of its jobs):
+        account for the task's due slots."""
         if self._scheduler is None:  # fired in the moment the scheduler stopped
             return
         self.fired += 1
-        self._account(task_id, self.clock(), self._why_late())
+        self._firing = task_id
+        try:
+            self._account(task_id, self._clock.now(), self._why_late())
+        finally:
+            self._firing = None
 
     def _on_job_missed(self, event: JobExecutionEvent) -> None:
         with contextlib.suppress(ValueError, IndexError):
-            self._account(int(event.job_id.split("-")[1]), self.clock(), self._why_late())
+            self._account(int(event.job_id.split("-")[1]), self._clock.now(), self._why_late())
 
     def _why_late(self) -> str:
         """Why slots are late when a job fires: if the clock watch has not looked for a long
         time, the process was frozen or the machine slept (a job may fire before the watch
         wakes up)."""
-        stalled = time.time() - self._last_check > CLOCK_CHECK_SECONDS + WAKE_JUMP_SECONDS
+        since = (self._clock.now() - self._last_check).total_seconds()
+        stalled = since > CLOCK_CHECK_SECONDS + WAKE_JUMP_SECONDS
         return WHY_ASLEEP if stalled else WHY_LATE
 
     # ---- the slot rule ----------------------------------------------------------------------
 
     def account_all(self, why: str, now: datetime | None = None) -> None:
         """Account for the due slots of every scheduled task (cheap when nothing is due)."""
-        moment = now or self.clock()
+        moment = now or self._clock.now()
         for task_id, first in list(self._expected.items()):
             if first is not None and first <= moment:
                 self._account(task_id, moment, why)
@@ -312,23 +312,24 @@ class TaskScheduler:
         )
         if not plan.accounted:
             return
-        busy = self.runner.is_busy(task_id)
+        busy = self.runs.is_busy(task_id)
         wait = min(BUSY_WAIT_SECONDS, task.misfire_grace_seconds)
         if busy and not waited and plan.run_slot is not None and wait > 0:
-            timer = asyncio.get_running_loop().call_later(wait, self._decide, task_id)
-            self._waiting[task_id] = (timer, now, why)
+            waiter = asyncio.create_task(self._wait_then_decide(task_id, wait))
+            self._waiting[task_id] = (waiter, now, why)
             return
         rows: list[Run] = []
         at = stamp or now
         if plan.missed_count:
             rows.append(slot_rows.missed(task, plan, at, why, busy=busy))
         if plan.run_slot is not None:
-            current = self.runner.running.get(task_id) if busy else None
-            rows.append(slot_rows.slot(task, plan.run_slot, "schedule", at, busy, current))
+            current = self.runs.current(task_id) if busy else None
+            since = current.started if current else None
+            rows.append(slot_rows.slot(task, plan.run_slot, "schedule", at, busy, since))
         elif plan.catch_up and not busy:
             rows.append(slot_rows.slot(task, plan.missed_last or at, "catch-up", at))
         if any(r.status is RunStatus.RUNNING for r in rows):
-            self.runner.reserve(task_id, rows[-1].trigger)
+            self.runs.reserve(task_id, rows[-1].trigger)
         once = task.schedule_type is ScheduleType.ONCE
         self._expected[task_id] = None if once else plan.following
         claim = SlotClaim(
@@ -344,11 +345,14 @@ class TaskScheduler:
         if self._flush_task is None or self._flush_task.done():
             self._flush_task = asyncio.create_task(self._flush_soon())
 
-    def _released(self, task_id: int) -> None:
-        """The runner's hook: a run of the task ended (on the next turn of the loop: the
-        runner may be undoing a claim)."""
-        if task_id in self._waiting:
-            asyncio.get_running_loop().call_soon(self._decide, task_id)
+    async def _wait_then_decide(self, task_id: int, wait: float) -> None:
+        """A due slot found the previous run going: wait for it to end (at most `wait`)."""
+        with contextlib.suppress(TimeoutError):
+            async with self._clock.timeout(wait):
+                await self.runs.wait_free(task_id)
+        # On the next turn of the loop: the owner may be undoing a claim.
+        await asyncio.sleep(0)
+        self._decide(task_id)
 
     def _decide(self, task_id: int) -> None:
         """The waiting slot, as at its fire: it runs now if the previous run has ended, else
@@ -356,9 +360,8 @@ class TaskScheduler:
         waiting = self._waiting.pop(task_id, None)
         if waiting is None or self._scheduler is None:
             return
-        timer, fired_at, why = waiting
-        timer.cancel()
-        now = self.clock()
+        _waiter, fired_at, why = waiting
+        now = self._clock.now()
         # Decided much later than it could wait (the process was frozen meanwhile): no late
         # run for it, it joins the stretch accounted for as of now (its grace applies).
         if (now - fired_at).total_seconds() <= BUSY_WAIT_SECONDS + WAIT_SLACK_SECONDS:
@@ -368,7 +371,7 @@ class TaskScheduler:
     def _stop_waiting(self, task_id: int | None = None) -> None:
         for key in list(self._waiting) if task_id is None else [task_id]:
             waiting = self._waiting.pop(key, None)
-            if waiting is not None:
+            if waiting is not None and waiting[0] is not asyncio.current_task():
                 waiting[0].cancel()
 
     def _resync_soon(self) -> None:
@@ -402,7 +405,7 @@ class TaskScheduler:
         for pending in reversed(batch):
             task_id = pending.claim.task_id
             if any(r.status is RunStatus.RUNNING for r in pending.claim.rows):
-                self.runner.release(task_id)
+                self.runs.release(task_id)
             if task_id in self._expected or pending.task.schedule_type is ScheduleType.ONCE:
                 if task_id not in self._keys:
                     self._tasks[task_id] = pending.task
@@ -414,7 +417,7 @@ class TaskScheduler:
         starts = [r for r in rows or [] if r.status is RunStatus.RUNNING]
         claimed_a_run = any(r.status is RunStatus.RUNNING for r in pending.claim.rows)
         if claimed_a_run and not starts:
-            self.runner.release(task_id)
+            self.runs.release(task_id)
         if rows is None:
             # Removed, edited, or accounted for by another scheduler meanwhile: follow the
             # database (the next sync rebuilds this task's job from its stored next_run).
@@ -427,18 +430,16 @@ class TaskScheduler:
                     RunFinished(task_id, row.id, row.status.value, row, task_name=pending.task.name)
                 )
         for row in starts:
-            job = self.runner.start_claimed(pending.task, row)
-            self._inflight.add(job)
-            job.add_done_callback(self._inflight.discard)
+            self.runs.start_claimed(pending.task, row)
 
     # ---- the clock watch --------------------------------------------------------------------
 
     async def _watch_clock(self) -> None:
-        self._last_check = time.time()
+        self._last_check = self._clock.now()
         while True:
-            await asyncio.sleep(CLOCK_CHECK_SECONDS)
-            now = time.time()
-            elapsed = now - self._last_check
+            await self._clock.sleep(CLOCK_CHECK_SECONDS)
+            now = self._clock.now()
+            elapsed = (now - self._last_check).total_seconds()
             jumped = elapsed - CLOCK_CHECK_SECONDS > WAKE_JUMP_SECONDS
             try:
                 if jumped:
@@ -448,7 +449,7 @@ class TaskScheduler:
                         "accounting for the slots due meanwhile",
                         elapsed,
                     )
-                self.account_all(WHY_ASLEEP if jumped else WHY_LATE)
+                self.account_all(WHY_ASLEEP if jumped else WHY_LATE, now)
                 if jumped and self._scheduler is not None:
                     self._scheduler.wakeup()  # APScheduler's timer slept on the monotonic clock
             except Exception:  # the watch must outlive anything
@@ -466,6 +467,8 @@ class TaskScheduler:
             }
             for job in sorted(
                 self._scheduler.get_jobs(),
-                key=lambda j: j.next_run_time or datetime.max.replace(tzinfo=self.clock().tzinfo),
+                key=lambda j: (
+                    j.next_run_time or datetime.max.replace(tzinfo=self._clock.now().tzinfo)
+                ),
             )
         ]

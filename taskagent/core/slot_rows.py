@@ -5,9 +5,8 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from taskagent.core import schedules, slots
+from taskagent.core import run_outcomes, schedules, slots
 from taskagent.core.models import Run, RunStatus, Task
-from taskagent.core.runner import RunningRun
 
 
 def missed(task: Task, plan: slots.SlotPlan, now: datetime, why: str, *, busy: bool) -> Run:
@@ -42,22 +41,19 @@ def slot(
     trigger: str,
     now: datetime,
     busy: bool = False,
-    current: RunningRun | None = None,
+    previous_started: datetime | None = None,
 ) -> Run:
-    """The row of a slot that runs (`running`), or, while the task's previous run (`current`)
-    is still going, its `skipped` row."""
+    """The row of a slot that runs (`running`), or, while the task's previous run (started at
+    `previous_started`) is still going, its `skipped` row."""
     if busy:
-        since = f" (started {current.started:%H:%M:%S} UTC)" if current else ""
-        return Run(
-            task_id=task.stored_id,
-            run_time=now,
-            finished_at=now,
-            status=RunStatus.SKIPPED,
-            duration_ms=0,
-            error_message=f"skipped: the previous run{since} was still going",
+        reason = run_outcomes.skipped_busy(previous_started)
+        return run_outcomes.not_run(
+            task.stored_id,
+            RunStatus.SKIPPED,
+            reason,
             trigger=trigger,
+            now=now,
             scheduled_time=due,
-            attempts=0,
         )
     return Run(
         task_id=task.stored_id,

@@ -1,7 +1,7 @@
 """Which of a task's slots are due, and what becomes of each: the slot rule in one pure function.
 
-A *slot* is a fire time the task's schedule produces. The rule (README, "Every slot is
-accounted for"): every slot of an enabled, not paused task ends up as exactly one of a run
+A *slot* is a fire time the task's schedule produces. The rule (docs/schedules.md, "Every slot
+is accounted for"): every slot of an enabled, not paused task ends up as exactly one of a run
 (`success`, `error`, `timeout`, `interrupted`), a `skipped` row, or a `missed` row. Never two
 rows for one slot, never a slot without a trace.
 

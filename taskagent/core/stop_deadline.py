@@ -17,10 +17,11 @@ import threading
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
-from taskagent.core.models import to_iso, utcnow
+from taskagent.core.models import utcnow
+from taskagent.core.run_outcomes import Why
+from taskagent.core.store.runs import interrupt_rows
 
 log = logging.getLogger(__name__)
-REASON = "interrupted: taskagent stopped before the run finished"
 
 
 class StopDeadline:
@@ -71,12 +72,6 @@ def record_and_release(db_path: Path, holder_id: str, run_ids: list[int]) -> int
     """Mark these runs (if still `running`) interrupted and drop our lease row: one commit."""
     # Not through the store: its connection and write path may be what is stuck.
     with sqlite3.connect(db_path, timeout=0.5) as db:
-        marks = ",".join("?" * len(run_ids)) or "NULL"
-        cursor = db.execute(
-            "UPDATE task_history SET status = 'interrupted', finished_at = ?, "
-            "error_message = coalesce(error_message, ?) "
-            f"WHERE status = 'running' AND id IN ({marks})",
-            [to_iso(utcnow()), REASON, *run_ids],
-        )
+        count = interrupt_rows(db, Why.STOPPED, utcnow(), ids=sorted(set(run_ids)))
         db.execute("DELETE FROM scheduler_lease WHERE holder = ?", (holder_id,))
-        return cursor.rowcount
+        return count

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import itertools
-import time
 from collections.abc import AsyncIterator
 from datetime import timedelta
 from pathlib import Path
@@ -125,10 +124,10 @@ async def test_timeout_is_its_own_outcome_and_one_limit_covers_every_attempt(nod
         timeout_seconds=1,
     )
     await node.engine.start()
-    started = time.monotonic()
     run = await node.engine.run_now(task.id)  # type: ignore[arg-type]
-    # A hung tool holds its worker for the run's timeout, not once per retry.
-    assert time.monotonic() - started < 1.8
+    # A hung tool holds its worker for the run's timeout, not once per retry: the limit
+    # ends the first attempt, and no second one starts.
+    assert run.attempts == 1
     assert run.status is RunStatus.TIMEOUT
     assert "within 1 s" in run.error_message
     assert run.trigger == "manual"
@@ -202,20 +201,15 @@ async def test_changes_from_another_process_are_picked_up(node: Node, tmp_path: 
     await node.engine.start()
     other = await make_node(tmp_path / "taskagent.db", tmp_path, kind="cli")
     try:
-        started = time.monotonic()
         task = await other.tasks.create_task(
             name="from elsewhere",
             schedule_type="interval",
             schedule_value="1 second",
             mcp_tool="ping",
         )
-        await wait_until(
-            lambda: _has_job(node, task.id),  # type: ignore[arg-type]
-            limit=2.0,
-        )
-        assert time.monotonic() - started < 2.0
+        await wait_until(lambda: _has_job(node, task.id), limit=30)  # type: ignore[arg-type]
         await other.tasks.pause(task.id)  # type: ignore[arg-type]
-        await wait_until(lambda: _has_no_job(node, task.id), limit=2.0)  # type: ignore[arg-type]
+        await wait_until(lambda: _has_no_job(node, task.id), limit=30)  # type: ignore[arg-type]
     finally:
         await other.close()
 
@@ -242,7 +236,7 @@ async def test_one_scheduler_per_database_and_run_requests(node: Node, tmp_path:
         # "Run now" from a non-scheduling process is executed by the lease holder.
         run = await cli.engine.run_now(task.id)  # type: ignore[arg-type]
         assert run.status is RunStatus.SUCCESS and run.trigger == "manual"
-        assert node.engine.runner.running == {}
+        assert node.engine.runs.busy_tasks == []
         # When the holder stops, the attached app takes over.
         await node.engine.stop()
         await wait_until(lambda: _mode_is(app, "scheduler"), limit=6)
@@ -280,7 +274,7 @@ async def test_a_daemon_takes_the_scheduler_over_from_an_open_app(
         # The daemon runs what is asked now; the app sends it there.
         again = await node.engine.run_now(task.id)  # type: ignore[arg-type]
         assert again.status is RunStatus.SUCCESS
-        assert again.task_id == task.id and daemon.engine.runner.running == {}
+        assert again.task_id == task.id and daemon.engine.runs.busy_tasks == []
         [stored] = [r for r in await runs_of(node.repo, task.id) if r.id == run.id]  # type: ignore[arg-type]
         assert stored.status is RunStatus.SUCCESS
     finally:
@@ -334,9 +328,7 @@ async def _is_running(node: Node, task_id: int) -> bool:
 
 
 async def test_history_retention_is_applied_by_the_scheduler(tmp_path: Path) -> None:
-    node = await make_node(tmp_path / "taskagent.db", tmp_path)
-    node.engine.retention_days = 30
-    node.engine.max_rows_per_task = 5
+    node = await make_node(tmp_path / "taskagent.db", tmp_path, retention=(30, 5))
     try:
         task = await node.tasks.create_task(
             name="old", schedule_type="daily", schedule_value="03:00", mcp_tool="ping"
@@ -469,6 +461,6 @@ async def test_a_manual_run_of_a_removed_task_is_refused_and_writes_nothing(
         with pytest.raises(LookupError, match=f"no task with id {task.id}"):
             await node.engine.run_now(task.id)
         assert await node.repo.count_runs() == 0
-        assert not node.engine.runner.is_busy(task.id)  # nothing left reserved
+        assert not node.engine.runs.is_busy(task.id)  # nothing left reserved
     finally:
         await node.close()

@@ -23,7 +23,7 @@ from taskagent.core.notify import (
     message_for,
     should_notify,
 )
-from taskagent.core.runs import RunExecutor
+from taskagent.core.run_pipeline import RunPipeline
 from taskagent.core.store import Repository
 from taskagent.core.summarize import Summarizer
 from taskagent.core.tasks import TaskService
@@ -629,7 +629,7 @@ async def test_service_that_goes_away_falls_back_to_toasts_and_is_tried_again(
 @pytest.fixture
 async def flaky_pipeline(
     tmp_path: Path,
-) -> AsyncIterator[tuple[RunExecutor, TaskService, dict[str, Any]]]:
+) -> AsyncIterator[tuple[RunPipeline, TaskService, dict[str, Any]]]:
     state: dict[str, Any] = {"fail": False}
     server = FastMCP("flaky")
 
@@ -646,14 +646,14 @@ async def flaky_pipeline(
     await manager.start()
     tasks = TaskService(repo, catalogue=manager)
     try:
-        yield RunExecutor(repo, manager, events=tasks.events), tasks, state
+        yield RunPipeline(repo, manager, events=tasks.events), tasks, state
     finally:
         await manager.close()
         await repo.close()
 
 
 async def test_pipeline_notifies_failure_once_and_recovery(
-    no_bus: None, flaky_pipeline: tuple[RunExecutor, TaskService, dict[str, Any]]
+    no_bus: None, flaky_pipeline: tuple[RunPipeline, TaskService, dict[str, Any]]
 ) -> None:
     executor, tasks, state = flaky_pipeline
     toasts = Toasts()

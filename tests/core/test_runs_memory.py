@@ -12,7 +12,7 @@ import pytest
 
 from taskagent.core.baselines import Baselines
 from taskagent.core.models import Run, RunStatus, utcnow
-from taskagent.core.runs import RunExecutor
+from taskagent.core.run_pipeline import RunPipeline
 from tests.support.engine_node import Node, make_node, runs_of, wait_until
 
 
@@ -38,7 +38,7 @@ async def _daily_ping(node: Node, name: str = "pinger", tag: str = "a") -> int:
 async def test_the_baseline_is_read_once_then_kept_from_the_runs_recorded(node: Node) -> None:
     task_id = await _daily_ping(node)
     task = await node.tasks.get(task_id)
-    executor = node.engine.executor
+    executor = node.engine.pipeline
     first = await executor.run(task)
     second = await executor.run(task)
     third = await executor.run(task)
@@ -52,7 +52,7 @@ async def test_the_baseline_after_a_restart_comes_from_the_database(
 ) -> None:
     task_id = await _daily_ping(node)
     task = await node.tasks.get(task_id)
-    await node.engine.executor.run(task)
+    await node.engine.pipeline.run(task)
     # Meanwhile the newest successful result in the database is a different one (as if the
     # previous process recorded it just before it stopped).
     before = utcnow()
@@ -65,7 +65,7 @@ async def test_the_baseline_after_a_restart_comes_from_the_database(
             raw_data='{"pong": "something else", "pid": 1}',
         )
     )
-    restarted = RunExecutor(node.repo, node.manager, events=node.tasks.events)
+    restarted = RunPipeline(node.repo, node.manager, events=node.tasks.events)
     run = await restarted.run(task)
     assert run.significance_reason != "first run"
     assert run.significant is True  # compared with the row in the database, not with nothing
@@ -74,7 +74,7 @@ async def test_the_baseline_after_a_restart_comes_from_the_database(
 
 async def test_the_engine_forgets_baselines_when_it_becomes_the_scheduler(node: Node) -> None:
     task_id = await _daily_ping(node)
-    executor = node.engine.executor
+    executor = node.engine.pipeline
     await executor.run(await node.tasks.get(task_id))
     assert len(executor.baselines) == 1
     await node.engine.start()
@@ -84,7 +84,7 @@ async def test_the_engine_forgets_baselines_when_it_becomes_the_scheduler(node: 
 async def test_a_large_result_is_not_kept_but_read_back(node: Node) -> None:
     task_id = await _daily_ping(node, tag="x" * 300)
     task = await node.tasks.get(task_id)
-    executor = node.engine.executor
+    executor = node.engine.pipeline
     executor.baselines = Baselines(node.repo, max_kept_chars=100)
     await executor.run(task)
     second = await executor.run(task)

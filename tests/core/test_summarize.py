@@ -19,7 +19,7 @@ from taskagent.config import Settings, load_settings
 from taskagent.core.gemini import FailureKind, classify, parse_duration
 from taskagent.core.mcp import McpManager
 from taskagent.core.models import RunStatus, ScheduleType, Task
-from taskagent.core.runs import RunExecutor
+from taskagent.core.run_pipeline import RunPipeline
 from taskagent.core.store import Repository
 from taskagent.core.summarize import (
     MAX_DATA_CHARS,
@@ -704,8 +704,8 @@ class Pipeline:
     market: dict[str, Any]
     db: Path
 
-    def executor(self, summarizer: Summarizer | None) -> RunExecutor:
-        return RunExecutor(self.repo, self.manager, events=self.tasks.events, summarizer=summarizer)
+    def executor(self, summarizer: Summarizer | None) -> RunPipeline:
+        return RunPipeline(self.repo, self.manager, events=self.tasks.events, summarizer=summarizer)
 
 
 @pytest.fixture
@@ -958,7 +958,7 @@ async def test_services_wire_summaries_and_notifications(
                 schedule_value="30 minutes",
                 mcp_tool="get_market_summary",
             )
-            run = await services.runner.run(task)
+            run = await services.pipeline.run(task)
             assert run.status is RunStatus.SUCCESS
             assert run.summarizer == "gemini-2.5-flash"
             assert (run.prompt_tokens, run.response_tokens) == (786, 229)

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from taskagent.core import engine as engine_module
+from taskagent.core import warm_up as warm_up_module
 from taskagent.core.mcp import StdioServerSpec
 from taskagent.core.models import RunStatus
 from tests.support.engine_node import make_node, runs_of
@@ -25,7 +25,7 @@ async def test_a_starts_first_runs_find_their_stdio_sessions_open(
     the first run of each took that second and the next slot was recorded `skipped`."""
     # Five server processes start at once (the catalogue's, one per worker): on a loaded
     # machine that can take longer than the start waits by default.
-    monkeypatch.setattr(engine_module, "WARM_UP_SECONDS", 30.0)
+    monkeypatch.setattr(warm_up_module, "WARM_UP_SECONDS", 30.0)
     node = await make_node(tmp_path / "taskagent.db", tmp_path)
     node.manager.add_configured(
         {"echo": StdioServerSpec(command=sys.executable, args=(str(ECHO_SERVER),))}

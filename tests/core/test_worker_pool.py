@@ -6,11 +6,10 @@ from __future__ import annotations
 import asyncio
 import sys
 import threading
-import time
 
 import pytest
 
-from taskagent.core.runner import NoFreeWorker, PoolClosing, WorkerPool
+from taskagent.core.worker_pool import NoFreeWorker, PoolClosing, WorkerPool
 
 
 async def _nap(seconds: float) -> str:
@@ -18,15 +17,38 @@ async def _nap(seconds: float) -> str:
     return threading.current_thread().name
 
 
+class Overlap:
+    """Counts runs in flight at once, from any thread."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.now = 0
+        self.peak = 0
+
+    async def hold(self, until: int, limit: float = 30.0) -> str:
+        """Stay in flight until `until` runs are (at most `limit` s: a hang guard)."""
+        with self._lock:
+            self.now += 1
+            self.peak = max(self.peak, self.now)
+        try:
+            for _ in range(int(limit / 0.01)):
+                if self.peak >= until:
+                    break
+                await asyncio.sleep(0.01)
+            return threading.current_thread().name
+        finally:
+            with self._lock:
+                self.now -= 1
+
+
 async def test_each_thread_runs_several_runs_at_once() -> None:
     pool = WorkerPool(2, parallel=6)
     pool.start()
     try:
-        started = time.monotonic()
-        threads = await asyncio.gather(*(pool.run(lambda: _nap(0.5)) for _ in range(6)))
-        took = time.monotonic() - started
-        # Six half-second waits overlap: one slot per run, not one run per thread at a time.
-        assert took < 1.2, took
+        overlap = Overlap()
+        threads = await asyncio.gather(*(pool.run(lambda: overlap.hold(6)) for _ in range(6)))
+        # Six runs in flight at once: one slot per run, not one run per thread at a time.
+        assert overlap.peak == 6
         # Spread evenly over the two threads, none on the caller's.
         assert sorted(threads) == ["taskagent-worker-0"] * 3 + ["taskagent-worker-1"] * 3
         assert pool.busy == 0
@@ -55,9 +77,10 @@ async def test_without_parallel_there_is_one_run_per_thread() -> None:
     pool.start()
     try:
         assert pool.parallel == 2
-        started = time.monotonic()
-        await asyncio.gather(*(pool.run(lambda: _nap(0.4)) for _ in range(4)))
-        assert time.monotonic() - started >= 0.75  # two rounds of two
+        overlap = Overlap()
+        # Each run waits (0.3 s at most) for a third one in flight, which never comes.
+        await asyncio.gather(*(pool.run(lambda: overlap.hold(3, limit=0.3)) for _ in range(4)))
+        assert overlap.peak == 2  # two rounds of two
     finally:
         await pool.shutdown(1)
 

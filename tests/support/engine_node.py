@@ -16,11 +16,13 @@ from fastmcp import FastMCP
 from fastmcp.exceptions import ToolError
 
 from taskagent.core.engine import Engine
+from taskagent.core.history_pruner import HistoryPruner
 from taskagent.core.mcp import McpManager
 from taskagent.core.retry import RetryPolicy
-from taskagent.core.runs import RunExecutor
+from taskagent.core.run_pipeline import RunPipeline
 from taskagent.core.store import Repository
 from taskagent.core.tasks import TaskService
+from tests.support.fake_clock import FakeClock, FixedWallClock
 
 READ_ONLY = {"readOnlyHint": True}
 
@@ -88,25 +90,41 @@ async def make_node(
     parallel_runs: int | None = None,
     background: bool = False,
     lease_clock: Callable[[], datetime] | None = None,
+    retention: tuple[int, int] | None = None,
+    clock: FakeClock | None = None,
 ) -> Node:
     """`background=True` also serves the background MCP server (its tools reach this engine,
-    e.g. run_task_immediately); `lease_clock` lets a test age the lease at will."""
-    repo = await Repository.open(db)
+    e.g. run_task_immediately); `lease_clock` lets a test age the lease at will; `retention`
+    (days, rows per task) prunes history like the app does; `clock` drives the whole core
+    (store, task service, pipeline, engine) by a manual clock."""
+    repo = await Repository.open(db, **({} if clock is None else {"clock": clock.now}))
     manager = McpManager(log_dir=log_dir)
     manager.add_builtin("t", make_server())
-    tasks = TaskService(repo, catalogue=manager)
-    executor = RunExecutor(
-        repo, manager, events=tasks.events, retry=RetryPolicy(retries=2, base_delay=0.05)
+    tasks = TaskService(repo, catalogue=manager, **({} if clock is None else {"clock": clock.now}))
+    core_clock = {} if clock is None else {"clock": clock}
+    pipeline = RunPipeline(
+        repo,
+        manager,
+        events=tasks.events,
+        retry=RetryPolicy(retries=2, base_delay=0.05),
+        **core_clock,  # type: ignore[arg-type]
     )
     engine = Engine(
         repo,
-        executor,
+        pipeline,
         workers=workers,
         parallel_runs=parallel_runs,
         kind=kind,
         events=tasks.events,
         on_worker_exit=manager.close_for_current_loop,
-        lease_clock=lease_clock,
+        lease_clock=None if lease_clock is None else FixedWallClock(lease_clock),
+        open_sessions=manager.warm_up,
+        **core_clock,  # type: ignore[arg-type]
+        pruner=None
+        if retention is None
+        else HistoryPruner(
+            repo, pipeline.baselines, retention_days=retention[0], max_rows_per_task=retention[1]
+        ),
     )
     if background:
         from mcp_servers.background_server import create_server

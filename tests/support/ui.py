@@ -15,6 +15,7 @@ from rich.console import Console
 from taskagent.app import TaskAgentApp
 from taskagent.config import Settings
 from taskagent.widgets.chat_panel import ChatInput, ChatPanel
+from tests.support.fake_clock import FixedWallClock
 
 FIXED = datetime(2026, 1, 15, 12, 0, tzinfo=UTC)
 
@@ -36,7 +37,7 @@ def seeded_factory(settings: Settings, seed: Seed | None = None):  # type: ignor
 
         async with Services.open(settings) as built:
             built.tasks.clock = fixed_clock
-            built.runner.clock = fixed_clock
+            built.pipeline.clock = FixedWallClock(fixed_clock)
             if seed is not None:
                 await seed(built)
             yield built

@@ -416,62 +416,72 @@ class RunQueries(Store):
             # another process's writer; a short gap gives it a chance.
             await asyncio.sleep(_PRUNE_PAUSE)
 
-    async def mark_runs_interrupted(self, run_ids: Iterable[int], reason: str) -> int:
-        """Turn these rows, if still `running`, into `interrupted` (this process's own runs
-        when it stops: never another process's)."""
-        ids = sorted(set(run_ids))
-        if not ids:
-            return 0
-
-        async def job(db: aiosqlite.Connection) -> int:
-            count = 0
-            for start in range(0, len(ids), 500):
-                chunk = ids[start : start + 500]
-                marks = ",".join("?" * len(chunk))
-                cursor = await db.execute(
-                    "UPDATE task_history SET status = ?, finished_at = ?, "
-                    "error_message = coalesce(error_message, ?) "
-                    f"WHERE status = 'running' AND id IN ({marks})",
-                    [RunStatus.INTERRUPTED.value, to_iso(self._clock()), reason, *chunk],
-                )
-                count += cursor.rowcount
-                await cursor.close()
-            return count
-
-        return await self._submit(job)
-
-    async def mark_running_interrupted(
+    async def interrupt_runs(
         self,
-        reason: str = "interrupted: taskagent stopped while the run was in progress",
+        reason: str,
         *,
+        ids: Iterable[int] | None = None,
         started_before: datetime | None = None,
         trigger: str | None = None,
         lease_holder: str | None = None,
     ) -> int:
-        """Turn rows left `running` (after a crash) into `interrupted`; returns the count.
+        """Turn rows still `running` into `interrupted` with `reason`; returns the count
+        (`interrupt_rows` says which rows)."""
+        run_ids = None if ids is None else sorted(set(ids))
+        if run_ids == []:
+            return 0
+        now = self._clock()
 
-        Only the process that owns the scheduler should call this (at start-up, and at its
-        orderly stop for `trigger="schedule"`): another live process's runs are `running` too.
-        `started_before` limits it to older rows, `trigger` to rows of that trigger;
-        `lease_holder` makes it a no-op unless that holder has the lease (checked in the same
-        statement: a process frozen past its lease must not touch the new holder's runs).
-        """
-        sql = (
-            "UPDATE task_history SET status = ?, finished_at = ?, "
-            "error_message = coalesce(error_message, ?) WHERE status = 'running'"
-        )
-        params: list[Any] = [RunStatus.INTERRUPTED.value, to_iso(self._clock()), reason]
-        if started_before is not None:
-            sql += " AND run_time < ?"
-            params.append(to_iso(started_before))
-        if trigger is not None:
-            sql += " AND trigger = ?"
-            params.append(trigger)
-        if lease_holder is not None:
-            sql += " AND EXISTS (SELECT 1 FROM scheduler_lease WHERE holder = ?)"
-            params.append(lease_holder)
-        async with self._write() as db:
-            cursor = await db.execute(sql, params)
-            count = cursor.rowcount
-            await cursor.close()
-        return count
+        def job(conn: sqlite3.Connection) -> int:
+            return interrupt_rows(
+                conn,
+                reason,
+                now,
+                ids=run_ids,
+                started_before=started_before,
+                trigger=trigger,
+                lease_holder=lease_holder,
+            )
+
+        return await self._submit_sync(job)
+
+
+def interrupt_rows(
+    conn: sqlite3.Connection,
+    reason: str,
+    now: datetime,
+    *,
+    ids: Sequence[int] | None = None,
+    started_before: datetime | None = None,
+    trigger: str | None = None,
+    lease_holder: str | None = None,
+) -> int:
+    """The one statement that interrupts runs, on any sqlite3 connection (the store's, or the
+    stop deadline's own when the store may be what is stuck). Only rows still `running`.
+
+    `ids`: only these runs (a process's own, at its stop). `started_before`: only older rows
+    (crash recovery at start: the rows of a holder that died). `trigger`: only rows of that
+    trigger. `lease_holder`: a no-op unless that holder has the lease, checked in the same
+    statement (a process frozen past its lease must not touch the new holder's runs)."""
+    sql = (
+        "UPDATE task_history SET status = ?, finished_at = ?, "
+        "error_message = coalesce(error_message, ?) WHERE status = 'running'"
+    )
+    params: list[Any] = [RunStatus.INTERRUPTED.value, to_iso(now), reason]
+    if started_before is not None:
+        sql += " AND run_time < ?"
+        params.append(to_iso(started_before))
+    if trigger is not None:
+        sql += " AND trigger = ?"
+        params.append(trigger)
+    if lease_holder is not None:
+        sql += " AND EXISTS (SELECT 1 FROM scheduler_lease WHERE holder = ?)"
+        params.append(lease_holder)
+    if ids is None:
+        return conn.execute(sql, params).rowcount
+    count = 0
+    for start in range(0, len(ids), 500):
+        chunk = ids[start : start + 500]
+        marks = ",".join("?" * len(chunk))
+        count += conn.execute(f"{sql} AND id IN ({marks})", [*params, *chunk]).rowcount
+    return count

@@ -88,8 +88,8 @@ async def test_the_stop_sweep_touches_scheduled_runs_only_while_holding_the_leas
     )
     assert await repo.claim_lease(lease("new"), may_replace=lambda info: True) is None
     sweep = {"trigger": "schedule", "lease_holder": "old"}
-    assert await repo.mark_running_interrupted("stopped", **sweep) == 0  # not the holder
+    assert await repo.interrupt_runs("stopped", **sweep) == 0  # not the holder
     assert await repo.claim_lease(lease("old"), may_replace=lambda info: True) is None
-    assert await repo.mark_running_interrupted("stopped", **sweep) == 1
+    assert await repo.interrupt_runs("stopped", **sweep) == 1
     assert (await repo.get_run(scheduled.stored_id)).status is RunStatus.INTERRUPTED  # type: ignore[union-attr]
     assert (await repo.get_run(manual.stored_id)).status is RunStatus.RUNNING  # type: ignore[union-attr]

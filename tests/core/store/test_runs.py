@@ -245,7 +245,7 @@ async def test_prune_rows_per_task_keeps_newest(repo: Repository, monkeypatch: A
     assert [r.id for r in await repo.list_runs()] == [running_a.id]  # never prunes running
 
 
-async def test_mark_running_interrupted(repo: Repository, clock: ManualClock) -> None:
+async def test_interrupt_runs(repo: Repository, clock: ManualClock) -> None:
     task = await repo.add_task(make_task())
     assert task.id is not None
     old = await repo.add_run(make_run(task.id, 0, RunStatus.RUNNING))
@@ -253,9 +253,11 @@ async def test_mark_running_interrupted(repo: Repository, clock: ManualClock) ->
     done = await repo.add_run(make_run(task.id, 5, RunStatus.SUCCESS))
     clock.advance(minutes=20)
 
-    assert await repo.mark_running_interrupted(started_before=T0 + timedelta(minutes=5)) == 1
+    assert (
+        await repo.interrupt_runs("crashed before", started_before=T0 + timedelta(minutes=5)) == 1
+    )
     assert (await repo.get_run(fresh.id)).status is RunStatus.RUNNING  # type: ignore[arg-type,union-attr]
-    assert await repo.mark_running_interrupted("crashed") == 1
+    assert await repo.interrupt_runs("crashed") == 1
     for run_id in (old.id, fresh.id):
         loaded = await repo.get_run(run_id)  # type: ignore[arg-type]
         assert loaded is not None
@@ -264,7 +266,18 @@ async def test_mark_running_interrupted(repo: Repository, clock: ManualClock) ->
         assert loaded.error_message
     assert (await repo.get_run(fresh.id)).error_message == "crashed"  # type: ignore[arg-type,union-attr]
     assert (await repo.get_run(done.id)).status is RunStatus.SUCCESS  # type: ignore[arg-type,union-attr]
-    assert await repo.mark_running_interrupted() == 0
+    assert await repo.interrupt_runs("again") == 0
+
+
+async def test_interrupt_runs_by_id(repo: Repository) -> None:
+    task = await repo.add_task(make_task())
+    assert task.id is not None
+    mine = await repo.add_run(make_run(task.id, 0, RunStatus.RUNNING))
+    other = await repo.add_run(make_run(task.id, 1, RunStatus.RUNNING))
+    assert await repo.interrupt_runs("stopped", ids=[]) == 0
+    assert await repo.interrupt_runs("stopped", ids=[mine.stored_id, mine.stored_id]) == 1
+    assert (await repo.get_run(mine.stored_id)).status is RunStatus.INTERRUPTED  # type: ignore[union-attr]
+    assert (await repo.get_run(other.stored_id)).status is RunStatus.RUNNING  # type: ignore[union-attr]
 
 
 # ------------------------------------------------------------------------------------ scale

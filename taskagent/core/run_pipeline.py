@@ -1,15 +1,17 @@
-"""One run of a task: record `running`, call the tool with a timeout, record the outcome.
+"""The steps of one run: the tool call (on a worker) and what follows it (on the main side).
 
-This is the pipeline's core step. "Run now" calls `run` directly; the scheduler's runner calls
-`execute` on a worker thread and `record` back on the main loop, so a worker never waits for
-the database's writer (core/store/writer.py). Nothing a tool, server or network does escapes as an exception: every
-failure becomes a history row with a specific `error_message`.
+`call_tool` is the only step that runs on a worker's loop: the tool call with its retries,
+bounded by the task's timeout, returning a `ToolOutcome`. Nothing a tool, server or network
+does escapes as an exception: every failure becomes an outcome with a specific message.
 
-After a successful tool call the result is compared with the previous successful run's
-(`significance.assess`, always) and summarised (`Summarizer`, when one is given: Gemini or the
-offline summariser, as the task's summary mode, the verdict and the daily budget decide; a
-failed summary never fails the run). The finished run is then offered to
-the `Notifier` (when one is given), which hands it over to the main loop itself.
+`finish` runs where the run's owner lives (the main loop): the significance test against the
+previous successful result (always), the summary (`Summarizer`, when one is given: Gemini or
+the offline summariser, as the task's summary mode, the verdict and the daily budget decide; a
+failed summary never fails the run), the row (durable before anyone hears of it), the
+baseline, the `RunFinished` event and the notification.
+
+`run` does all of it on the current loop: the client processes (CLI, a background MCP server
+with no scheduler) and tests.
 """
 
 from __future__ import annotations
@@ -17,16 +19,17 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import time
 from collections.abc import Callable
-from dataclasses import replace
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Protocol
 
+from taskagent.core import run_outcomes
 from taskagent.core.baselines import Baselines
+from taskagent.core.clock import SYSTEM_CLOCK, Clock
 from taskagent.core.events import EventBus, RunFinished, RunRetrying, RunStarted
-from taskagent.core.models import Run, RunStatus, Task, utcnow
+from taskagent.core.models import Run, RunStatus, Task
 from taskagent.core.retry import RetryPolicy, call_with_retries, is_transient
+from taskagent.core.run_outcomes import ToolOutcome
 from taskagent.core.significance import Significance, assess, subject_for_tool
 from taskagent.core.store import Repository, RunNotFound, TaskNotFound
 
@@ -84,14 +87,18 @@ def _is_timeout(exc: BaseException) -> bool:
     return type(exc).__name__ in {"ToolTimeout", "TimeoutError"}
 
 
-class RunExecutor:
+# on_retry(attempt, error, wait): a transient failure is tried again after `wait` seconds.
+RetryNote = Callable[[int, BaseException, float], None]
+
+
+class RunPipeline:
     def __init__(
         self,
         repo: Repository,
         tools: ToolCaller,
         *,
         events: EventBus | None = None,
-        clock: Callable[[], datetime] = utcnow,
+        clock: Clock = SYSTEM_CLOCK,
         summarizer: Summarizer | None = None,
         notifier: Notifier | None = None,
         retry: RetryPolicy | None = None,
@@ -109,117 +116,107 @@ class RunExecutor:
         self.baselines = baselines or Baselines(repo)
 
     async def run(
-        self,
-        task: Task,
-        *,
-        trigger: str = "manual",
-        scheduled_time: datetime | None = None,
-        claimed: Run | None = None,
+        self, task: Task, *, trigger: str = "manual", scheduled_time: datetime | None = None
     ) -> Run:
-        """Run `task` once and record it. `claimed` is a `running` row the scheduler already
-        wrote for a slot (it is updated, with the real start time); else a row is added."""
-        finished, started = await self.execute(
-            task, trigger=trigger, scheduled_time=scheduled_time, claimed=claimed
-        )
-        return await self.record(task, finished, started)
-
-    async def execute(
-        self,
-        task: Task,
-        *,
-        trigger: str = "manual",
-        scheduled_time: datetime | None = None,
-        claimed: Run | None = None,
-    ) -> tuple[Run, datetime]:
-        """The run up to its outcome, not yet recorded: (finished run, start time). A worker
-        calls this and hands the outcome back, so it never waits for the database's writer."""
+        """Run `task` once on this loop and record it (a new `running` row, then the outcome)."""
         assert task.id is not None
-        started = self.clock()
-        if claimed is not None:
-            run = replace(claimed, run_time=started)
-        else:
-            run = await self.repo.add_run(
-                Run(
-                    task_id=task.id,
-                    run_time=started,
-                    status=RunStatus.RUNNING,
-                    trigger=trigger,
-                    scheduled_time=scheduled_time,
-                )
+        run = await self.repo.add_run(
+            Run(
+                task_id=task.id,
+                run_time=self.clock.now(),
+                status=RunStatus.RUNNING,
+                trigger=trigger,
+                scheduled_time=scheduled_time,
             )
-        assert run.id is not None
-        self.events.publish(RunStarted(task.id, run.id))
-        t0 = time.perf_counter()
+        )
+        self.events.publish(RunStarted(task.id, run.stored_id))
 
-        def note_retry(attempt: int, exc: BaseException, wait: float) -> None:
-            log.info(
-                "task %s attempt %d failed (%s); retrying in %.1f s", task.id, attempt, exc, wait
-            )
-            self.events.publish(RunRetrying(task.stored_id, run.stored_id, attempt, wait, str(exc)))
+        def note(attempt: int, exc: BaseException, wait: float) -> None:
+            self.note_retry(task, run, attempt, exc, wait)
 
-        # ONE time limit for the whole tool phase: connecting, every attempt, every backoff.
+        outcome = await self.call_tool(task, note)
+        return await self.finish(task, run, outcome)
+
+    def note_retry(
+        self, task: Task, run: Run, attempt: int, exc: BaseException, wait: float
+    ) -> None:
+        log.info("task %s attempt %d failed (%s); retrying in %.1f s", task.id, attempt, exc, wait)
+        self.events.publish(RunRetrying(task.stored_id, run.stored_id, attempt, wait, str(exc)))
+
+    async def call_tool(self, task: Task, on_retry: RetryNote | None = None) -> ToolOutcome:
+        """The tool call with its retries, under ONE time limit (connecting, every attempt,
+        every backoff). The step a worker runs; it touches nothing but the tool."""
+        started = self.clock.now()
+        t0 = self.clock.monotonic()
         limit = task.timeout_seconds
-        deadline = time.monotonic() + limit
+        deadline = t0 + limit
         repeatable = self._safe_to_repeat(task.mcp_tool)
         tries_made = 0
 
         async def attempt() -> Any:
             nonlocal tries_made
             tries_made += 1
-            left = max(0.1, deadline - time.monotonic())
+            left = max(0.1, deadline - self.clock.monotonic())
             return await self.tools.call_tool(task.mcp_tool, task.tool_args, timeout=left)
 
+        def elapsed_ms() -> int:
+            return round((self.clock.monotonic() - t0) * 1000)
+
         try:
-            async with asyncio.timeout(limit):
+            async with self.clock.timeout(limit):
                 result, attempts = await call_with_retries(
-                    attempt, self.retry if repeatable else NO_RETRY, on_retry=note_retry
+                    attempt,
+                    self.retry if repeatable else NO_RETRY,
+                    sleep=self.clock.sleep,
+                    on_retry=on_retry,
                 )
         except Exception as exc:  # every failure becomes history, never a crash
             status = RunStatus.TIMEOUT if _is_timeout(exc) else RunStatus.ERROR
             tries = getattr(exc, "attempts", tries_made) or 1
             if isinstance(exc, TimeoutError):
-                message = f"tool '{task.mcp_tool}' did not finish within {limit:g} s"
+                message = run_outcomes.tool_timeout(task.mcp_tool, limit)
             else:
                 message = str(exc) or type(exc).__name__
             if tries > 1:
                 message += f" (after {tries} attempts)"
             if not repeatable and is_transient(exc):
-                message += "; not retried because the tool may change data"
-            finished = replace(run, status=status, error_message=message, attempts=tries)
-        else:
-            finished = replace(
-                run, status=RunStatus.SUCCESS, raw_data=encode_raw(result.data), attempts=attempts
-            )
-        finished.duration_ms = round((time.perf_counter() - t0) * 1000)  # the tool call
-        if finished.status is RunStatus.SUCCESS:
-            await self._analyse(task, result.data, finished)
-        finished.finished_at = self.clock()
-        return finished, started
+                message += run_outcomes.NOT_RETRIED
+            return ToolOutcome(status, None, message, tries, elapsed_ms(), started)
+        return ToolOutcome(RunStatus.SUCCESS, result.data, None, attempts, elapsed_ms(), started)
 
-    async def record(self, task: Task, finished: Run, started: datetime) -> Run:
+    async def finish(self, task: Task, run: Run, outcome: ToolOutcome) -> Run:
+        """Everything after the tool call: analysis, the row, the baseline, the event and the
+        notification. Never raises (apart from cancellation) for a tool's sake."""
+        raw = encode_raw(outcome.data) if outcome.status is RunStatus.SUCCESS else None
+        finished = outcome.apply(run, raw)
+        if finished.status is RunStatus.SUCCESS:
+            await self._analyse(task, outcome.data, finished)
+        finished.finished_at = self.clock.now()
+        return await self.record(task, finished)
+
+    async def record(self, task: Task, finished: Run) -> Run:
         """Write the outcome (durable before anyone hears of it), then announce and notify."""
-        run = finished
-        assert task.id is not None and run.id is not None
+        assert task.id is not None and finished.id is not None
         try:
-            await self.repo.update_run(finished, task_last_run=started)
+            await self.repo.update_run(finished, task_last_run=finished.run_time)
         except (TaskNotFound, RunNotFound):
             # The task was removed while it ran (its history stays; this row is kept).
-            log.info("task %s was removed during run %s", task.id, run.id)
+            log.info("task %s was removed during run %s", task.id, finished.id)
             self.baselines.forget(task.id)
         else:
             if finished.status is RunStatus.SUCCESS:
                 self.baselines.record(task.id, finished.raw_data)
         self.events.publish(
-            RunFinished(task.id, run.id, finished.status.value, finished, task_name=task.name)
+            RunFinished(task.id, finished.id, finished.status.value, finished, task_name=task.name)
         )
         if self.notifier is not None:
             try:
-                async with asyncio.timeout(NOTIFY_TIMEOUT):  # no extra task (see _analyse)
+                async with self.clock.timeout(NOTIFY_TIMEOUT):
                     await self.notifier.notify_run(task, finished)
             except asyncio.CancelledError:
                 raise
             except Exception as exc:  # a notification is never worth a failed run
-                log.warning("notification for run %s failed: %r", run.id, exc)
+                log.warning("notification for run %s failed: %r", finished.id, exc)
         return finished
 
     def _safe_to_repeat(self, ref: str) -> bool:
@@ -260,9 +257,7 @@ class RunExecutor:
         if self.summarizer is None:
             return
         try:
-            # asyncio.timeout, not wait_for: on 3.11 wait_for wraps the call in a task of its
-            # own, one more task and wake-up per run.
-            async with asyncio.timeout(SUMMARY_TIMEOUT):
+            async with self.clock.timeout(SUMMARY_TIMEOUT):
                 summary = await self.summarizer.summarize(
                     task, data, previous, significant=run.significant
                 )

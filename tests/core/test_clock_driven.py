@@ -1,0 +1,83 @@
+"""The scheduler driven by a manual clock: time passes only when the test says, so freezes,
+sleep and catch-up are tested without waiting for them and whatever the machine's load.
+
+The tool calls still run for real on worker threads (an in-memory MCP server); the test waits
+for their rows with a hang guard, never for a duration."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+
+from taskagent.core.models import RunStatus
+from taskagent.core.scheduler import WHY_ASLEEP
+from tests.support.engine_node import Node, make_node, runs_of, wait_until
+from tests.support.fake_clock import T0, FakeClock
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock(T0)
+
+
+@pytest.fixture
+async def node(tmp_path: Path, clock: FakeClock) -> AsyncIterator[Node]:
+    built = await make_node(tmp_path / "taskagent.db", tmp_path, clock=clock)
+    try:
+        yield built
+    finally:
+        await built.close()
+
+
+async def _statuses(node: Node, task_id: int) -> list[RunStatus]:
+    return [r.status for r in await runs_of(node.repo, task_id)]
+
+
+async def _settled(node: Node, task_id: int, count: int) -> bool:
+    statuses = await _statuses(node, task_id)
+    return len(statuses) >= count and RunStatus.RUNNING not in statuses
+
+
+async def test_each_slot_runs_as_the_clock_reaches_it(node: Node, clock: FakeClock) -> None:
+    task = await node.tasks.create_task(
+        name="tick", schedule_type="interval", schedule_value="10 seconds", mcp_tool="ping"
+    )
+    await node.engine.start()
+    for slot in range(1, 4):
+        await clock.advance(10, step=1)
+        await wait_until(lambda n=slot: _settled(node, task.stored_id, n), limit=60)
+    runs = await runs_of(node.repo, task.stored_id)
+    assert [r.status for r in runs] == [RunStatus.SUCCESS] * 3
+    # Each run is its own slot of the 10 s grid, run when the clock reached it.
+    assert task.next_run is not None
+    assert [r.scheduled_time for r in runs] == [
+        task.next_run + timedelta(seconds=10 * i) for i in range(3)
+    ]
+    assert all(r.run_time == r.scheduled_time for r in runs)
+
+
+async def test_a_freeze_is_one_missed_stretch_and_the_latest_slot_runs(
+    node: Node, clock: FakeClock
+) -> None:
+    task = await node.tasks.create_task(
+        name="tick", schedule_type="interval", schedule_value="10 seconds", mcp_tool="ping"
+    )
+    await node.engine.start()
+    await clock.advance(10, step=1)
+    await wait_until(lambda: _settled(node, task.stored_id, 1), limit=60)
+
+    await clock.freeze(120)  # SIGSTOP for two minutes: 12 slots fell due meanwhile
+    await wait_until(lambda: _settled(node, task.stored_id, 3), limit=60)
+
+    runs = await runs_of(node.repo, task.stored_id)
+    assert [r.status for r in runs] == [RunStatus.SUCCESS, RunStatus.MISSED, RunStatus.SUCCESS]
+    missed = runs[1]
+    assert WHY_ASLEEP in (missed.error_message or "")
+    assert "the latest one runs now" in (missed.error_message or "")
+    # The stretch and the run that follows cover every slot once: no gap, no overlap.
+    assert missed.slot_end is not None and runs[2].scheduled_time is not None
+    assert (runs[2].scheduled_time - missed.slot_end).total_seconds() == 10
+    assert (missed.scheduled_time - runs[0].scheduled_time).total_seconds() == 10
