@@ -4,7 +4,8 @@ CPython's cyclic collector starts a young-generation pass every 700 net new cont
 and, every hundred of those, a full pass over every tracked object. After start-up the daemon
 holds about a million of them (modules, pydantic and MCP schemas, the tasks), none of which
 ever becomes garbage, and every run allocates thousands of short-lived ones: with 250 runs a
-second the collector took ~90 ms of every second (~0.35 ms per run, a full pass ~150 ms).
+second and CPython's default thresholds the collector takes ~90 ms of every second (~0.35 ms
+per run, a full pass ~150 ms).
 
 `settle()` is called once, when start-up is done (the daemon once it scheduled every task,
 the app once its scheduler is up):
@@ -13,9 +14,9 @@ the app once its scheduler is up):
     among them that becomes garbage would stay, a one-off bounded by the start-up heap);
   * the young generation is collected every `YOUNG_THRESHOLD` net allocations instead of 700,
     so a run's short-lived cycles are still collected within a fraction of a second.
-Measured with 250 tasks every second through a real daemon: ~90 ms/s in the collector before,
-~7 ms/s after. Only processes call it, never library code: a test process that froze each
-app it started would keep every one of them.
+With these settings the same load spends ~7 ms of every second in the collector. Only
+processes call it, never library code: a test process that froze each app it started would
+keep every one of them.
 """
 
 from __future__ import annotations

@@ -130,9 +130,10 @@ _MIGRATION_4 = """
 ALTER TABLE task_history ADD COLUMN summary_note TEXT;
 """
 
-# Migration 5: history outlives its task. Removing a task no longer deletes its runs (no data is
-# lost, and a run in flight when its task is removed still finishes and is recorded). SQLite
-# cannot drop a foreign key in place, so the table is rebuilt with the same columns and ids.
+# Migration 5: history outlives its task. Removing a task keeps its runs (no data is lost, and
+# a run in flight when its task is removed still finishes and is recorded), so task_history has
+# no foreign key to tasks. SQLite cannot drop a foreign key in place, so the table is rebuilt
+# with the same columns and ids.
 _MIGRATION_5 = """
 CREATE TABLE task_history_v5 (
     id                  INTEGER PRIMARY KEY AUTOINCREMENT,

@@ -1,15 +1,15 @@
 """Textual's footer, rebuilt only when the keys it shows change, and once per burst of changes.
 
 Textual's Footer rebuilds all its keys (~15-35 ms) after every binding change, even when the
-keys on show stay the same. Around the first paint focus and mounted views changed the bindings
-five times (the same chat keys each time), and pressing a tab key rebuilt the footer twice
+keys on show stay the same. Around the first paint, focus and mounted views change the
+bindings five times (the same chat keys each time), and pressing a tab key changes them twice
 with the same keys: all on the way to a usable Tasks tab. Here a burst of changes queues one
 rebuild, which is skipped when the keys to show are the ones on show.
 
 While the app's first screen loads (`hold()` until `release()`, or `HOLD_SECONDS` at most) the
 rebuilds wait: a rebuild mounts a row of keys and lays the screen out again (~50-90 ms of the UI
-thread), and a key pressed at the first paint (F2: Tasks) put that between the launch and a
-usable Tasks tab. One rebuild follows, with the keys of whatever is shown then.
+thread), and a key pressed at the first paint (F2: Tasks) would put that between the launch
+and a usable Tasks tab. One rebuild follows, with the keys of whatever is shown then.
 """
 
 from __future__ import annotations

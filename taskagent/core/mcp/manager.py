@@ -148,7 +148,7 @@ class McpManager:
         a Python one). Unknown tools and servers that fail to start are left to the runs,
         which record the reason; nothing is raised. Built-in servers are skipped: they run in
         this process and connect in milliseconds, one loop at a time (their lock), so warming
-        them only made the start slower."""
+        them would only make the start slower."""
         servers: set[str] = set()
         for ref in refs:
             with contextlib.suppress(Exception):

@@ -85,7 +85,8 @@ class Store:
             db.row_factory = sqlite3.Row
             # Every setting and the schema check in ONE hop to the database's thread: while the
             # app starts, its UI thread holds the interpreter lock in long stretches and each
-            # awaited statement waited ~25 ms for its turn (the open took ~240 ms, now ~15 ms).
+            # awaited statement waits ~25 ms for its turn, so a statement per hop would make
+            # the open take ~240 ms.
             # aiosqlite 0.22's `_execute(fn)`: see writer.py.
             mode, version = await db._execute(_prepare, db, int(timeout * 1000))  # type: ignore[no-untyped-call]
             if mode != "wal":

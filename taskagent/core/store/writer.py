@@ -8,7 +8,7 @@ write transaction on the connection, so there is no lock and no helper thread pe
     sqlite3 connection, savepoint and all in ONE hop (the hot path: running rows, finished
     runs, next_run/last_run, slot accounting). Each awaited statement of an async job is a
     round trip to that thread and back; with worker threads holding the GIL a round trip costs
-    up to a millisecond, so 100 slot claims (4 statements each) took ~350 ms that way.
+    up to a millisecond, so 100 slot claims (4 statements each) would take ~350 ms that way.
   * `Writer.transaction()`: `async with` form for everything else; its body runs in the
     caller's own task while the writer waits for it inside the open transaction.
 
@@ -18,8 +18,8 @@ each job inside its own SAVEPOINT, so a failing job rolls back only itself and g
 exception while the others commit. There is no added wait: jobs that arrive while a batch runs
 simply make the next one larger. A batch of sync jobs alone (the usual case) is made whole,
 BEGIN to COMMIT, in one hop to the database's thread (sync_jobs.py). A caller learns its
-outcome only after the COMMIT, so a finished run that was reported is durable (as before:
-WAL, synchronous=NORMAL).
+outcome only after the COMMIT, so a finished run that was reported is durable (WAL,
+synchronous=NORMAL).
 
 `BEGIN IMMEDIATE` takes the write lock up front so SQLite's busy_timeout applies; a lock still
 held by another process after it becomes `DatabaseBusy` for every job of that batch.
