@@ -172,6 +172,12 @@ CASES: list[Case] = [
         "unknown key 'arg' (did you mean 'args'?)",
     ),
     Case(
+        "mcpjson-top-level-typo",
+        "mcpjson",
+        '{"mcpServer": {"a": {"command": "x"}}}',
+        "unknown key 'mcpServer' (did you mean 'mcpServers'?)",
+    ),
+    Case(
         "mcpjson-url",
         "mcpjson",
         '{"mcpServers": {"a": {"url": "ftp://x"}}}',

@@ -17,9 +17,10 @@ import threading
 import time
 import weakref
 from collections.abc import Awaitable, Callable, Mapping
-from typing import Any, Final
+from typing import Any, Final, NamedTuple, NoReturn
 
 import httpx
+from tenacity import AsyncRetrying, Future, RetryCallState, retry_if_result, stop_after_attempt
 
 from mcp_servers.coingecko.cache import ResponseCache, cache_key
 from mcp_servers.coingecko.errors import CoinGeckoBadRequest, CoinGeckoError
@@ -69,6 +70,19 @@ def env_float(env: Mapping[str, str], name: str, default: float) -> float:
     if not value > 0 or math.isinf(value):
         raise CoinGeckoError(f"{name} must be a positive number, got {raw!r}")
     return value
+
+
+class _Answer(NamedTuple):
+    """One attempt's response and the wait (seconds) its retry-after header asks for."""
+
+    response: httpx.Response
+    retry_after: float | None
+
+
+def _outcome(state: RetryCallState) -> Future:
+    """The outcome of the attempt tenacity is deciding about (it always has one by then)."""
+    assert state.outcome is not None
+    return state.outcome
 
 
 # --------------------------------------------------------------------------------------------
@@ -206,45 +220,64 @@ class CoinGeckoClient:
     async def _fetch(
         self, path: str, params: dict[str, Any], validate: Callable[[Any], bool] | None
     ) -> Any:
+        """Up to ``max_retries + 1`` attempts; 429 and 5xx are tried again after CoinGecko's
+        retry-after, else after ``backoff_base`` doubled each time (at most ``max_retry_wait``)."""
         http = self._client_for_loop()
-        waited = 0.0
-        last_detail = ""
-        for attempt in range(self.max_retries + 1):
-            wait = self.limiter.reserve(self.max_retry_wait)
-            if wait > 0:
-                await self._sleep(wait)
-            response = await self._send(http, path, params)
-            status = response.status_code
-            if status < 400:
-                return self._decode(response, path, validate)
-            last_detail = error_detail(response)
-            if status not in _RETRY_STATUSES:
-                raise self._client_error(response, path, last_detail)
+        retrying = AsyncRetrying(
+            stop=stop_after_attempt(self.max_retries + 1),
+            retry=retry_if_result(lambda answer: answer.response.status_code >= 400),
+            wait=self._backoff,
+            before_sleep=self._before_backoff,
+            sleep=self._sleep,
+            retry_error_callback=lambda state: self._gave_up(state, path),
+        )
+        answer: _Answer = await retrying(self._attempt, http, path, params)
+        return self._decode(answer.response, path, validate)
 
-            retry_after = parse_retry_after(response.headers.get("retry-after"), time.time())
-            if status == 429 and retry_after is not None and retry_after > self.max_retry_wait:
-                # Waiting minutes inside a tool call helps nobody: fail now, say how long.
-                self.limiter.block_for(retry_after)
-                raise CoinGeckoError(
-                    f"CoinGecko rate limit reached; it asks to wait {fmt_seconds(retry_after)}"
-                    f" (more than the {fmt_seconds(self.max_retry_wait)} we wait). "
-                    "Try again later.",
-                    status=429,
-                    path=path,
-                )
-            if attempt == self.max_retries:
-                break
-            delay = retry_after if retry_after is not None else self.backoff_base * 2**attempt
-            delay = min(delay, self.max_retry_wait)
-            if status == 429:
-                self.limiter.block_for(delay)  # the whole app should back off, not just us
-            waited += delay
-            await self._sleep(delay)
+    async def _attempt(self, http: httpx.AsyncClient, path: str, params: dict[str, Any]) -> _Answer:
+        """One request after the rate limiter's wait: an answer, or an answer worth trying again
+        (429, 5xx); an error that another attempt would not cure is raised."""
+        wait = self.limiter.reserve(self.max_retry_wait)
+        if wait > 0:
+            await self._sleep(wait)
+        response = await self._send(http, path, params)
+        status = response.status_code
+        if status < 400:
+            return _Answer(response, None)
+        if status not in _RETRY_STATUSES:
+            raise self._client_error(response, path, error_detail(response))
+        retry_after = parse_retry_after(response.headers.get("retry-after"), time.time())
+        if status == 429 and retry_after is not None and retry_after > self.max_retry_wait:
+            # Waiting minutes inside a tool call helps nobody: fail now, say how long.
+            self.limiter.block_for(retry_after)
+            raise CoinGeckoError(
+                f"CoinGecko rate limit reached; it asks to wait {fmt_seconds(retry_after)}"
+                f" (more than the {fmt_seconds(self.max_retry_wait)} we wait). "
+                "Try again later.",
+                status=429,
+                path=path,
+            )
+        return _Answer(response, retry_after)
 
+    def _backoff(self, state: RetryCallState) -> float:
+        answer: _Answer = _outcome(state).result()
+        if answer.retry_after is not None:
+            delay = answer.retry_after
+        else:
+            delay = self.backoff_base * 2.0 ** (state.attempt_number - 1)
+        return min(delay, self.max_retry_wait)
+
+    def _before_backoff(self, state: RetryCallState) -> None:
+        if _outcome(state).result().response.status_code == 429:
+            self.limiter.block_for(state.upcoming_sleep)  # the whole app backs off, not just us
+
+    def _gave_up(self, state: RetryCallState, path: str) -> NoReturn:
+        response = _outcome(state).result().response
+        status = response.status_code
         if status == 429:
             raise CoinGeckoError(
-                f"CoinGecko rate limit reached ({last_detail}); retrying for "
-                f"{fmt_seconds(waited)} did not help. Try again in a minute.",
+                f"CoinGecko rate limit reached ({error_detail(response)}); retrying for "
+                f"{fmt_seconds(state.idle_for)} did not help. Try again in a minute.",
                 status=429,
                 path=path,
             )

@@ -1,5 +1,6 @@
 """Bounded retries with backoff for transient tool failures (rate limit, timeout, lost
-connection), honouring a server's retry-after hint when its message carries one.
+connection), honouring a server's retry-after hint when its message carries one. The loop is
+tenacity's; what is transient and how long to wait are decided here.
 
 A tool error that is not transient (bad arguments, unknown coin, ...) is never retried: trying
 again would only repeat the same answer more slowly.
@@ -12,6 +13,8 @@ import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import TypeVar
+
+from tenacity import AsyncRetrying, RetryCallState, retry_if_exception, stop_after_attempt
 
 from taskagent.core.errors import TaskAgentError, is_transient_error
 
@@ -62,28 +65,51 @@ async def call_with_retries(
     on_retry: Callable[[int, BaseException, float], None] | None = None,
 ) -> tuple[T, int]:
     """Run `call` up to 1 + policy.retries times; returns (result, attempts used). The last
-    failure is raised with the number of attempts in `attempts` on the exception."""
-    attempt = 0
-    while True:
-        attempt += 1
-        try:
-            return await call(), attempt
-        except asyncio.CancelledError:
-            raise
-        except Exception as exc:
-            if attempt > policy.retries or not is_transient(exc):
-                _note_attempts(exc, attempt)
-                raise
-            hinted = retry_after(exc)
-            if hinted is not None and hinted > policy.max_wait:
-                _note_attempts(exc, attempt)
-                raise
-            wait = hinted if hinted is not None else policy.base_delay * 2 ** (attempt - 1)
-            if on_retry is not None:
-                on_retry(attempt, exc, wait)
-            await sleep(wait)
+    failure is raised with the number of attempts in `attempts` on the exception.
+
+    A transient failure is retried after the wait its message asks for, else after
+    `base_delay` doubled each time; one asking for more than `max_wait` is raised at once.
+    `on_retry(attempt, failure, wait)` is called before each wait."""
+
+    def worth_retrying(exc: BaseException) -> bool:
+        if not isinstance(exc, Exception) or not is_transient(exc):
+            return False  # a cancellation or a permanent failure
+        hinted = retry_after(exc)
+        return hinted is None or hinted <= policy.max_wait
+
+    def wait(state: RetryCallState) -> float:
+        hinted = retry_after(_failure(state))
+        return hinted if hinted is not None else policy.base_delay * 2 ** (state.attempt_number - 1)
+
+    def before_sleep(state: RetryCallState) -> None:
+        if on_retry is not None:
+            on_retry(state.attempt_number, _failure(state), state.upcoming_sleep)
+
+    attempts = 0
+
+    async def counted() -> T:
+        nonlocal attempts
+        attempts += 1
+        return await call()
+
+    retrying = AsyncRetrying(
+        stop=stop_after_attempt(1 + policy.retries),
+        retry=retry_if_exception(worth_retrying),
+        wait=wait,
+        before_sleep=before_sleep,
+        sleep=sleep,
+        reraise=True,
+    )
+    try:
+        return await retrying(counted), attempts
+    except Exception as exc:
+        # Any exception a tool raises may be the last failure: the count rides on it dynamically.
+        setattr(exc, ATTEMPTS_ATTR, attempts)
+        raise
 
 
-def _note_attempts(exc: BaseException, attempts: int) -> None:
-    # Any exception a tool raises may be the last failure: the count rides on it dynamically.
-    setattr(exc, ATTEMPTS_ATTR, attempts)
+def _failure(state: RetryCallState) -> BaseException:
+    """The exception the attempt that just ended raised (only asked of failed attempts)."""
+    exc = state.outcome.exception() if state.outcome is not None else None
+    assert exc is not None
+    return exc

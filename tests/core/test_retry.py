@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 
 from taskagent.core.mcp import ToolTimeout as _RealToolTimeout
@@ -12,7 +14,7 @@ def ToolTimeout(message: str) -> _RealToolTimeout:
 
 
 class Flaky:
-    def __init__(self, failures: list[Exception]) -> None:
+    def __init__(self, failures: list[BaseException]) -> None:
         self.failures = failures
         self.calls = 0
 
@@ -85,3 +87,32 @@ async def test_permanent_errors_and_exhausted_retries_raise() -> None:
     with pytest.raises(_RealToolTimeout) as info:
         await call_with_retries(always, RetryPolicy(retries=2), sleep=sleep)
     assert always.calls == 3 and info.value.attempts == 3  # type: ignore[attr-defined]
+
+
+async def test_on_retry_hears_each_attempt_its_failure_and_the_wait() -> None:
+    heard: list[tuple[int, str, float]] = []
+    waits: list[float] = []
+
+    async def sleep(seconds: float) -> None:
+        waits.append(seconds)
+
+    flaky = Flaky([ToolTimeout("first"), RuntimeError("rate limit; retry after 5 s")])
+    result = await call_with_retries(
+        flaky,
+        RetryPolicy(retries=3, base_delay=0.5),
+        sleep=sleep,
+        on_retry=lambda attempt, exc, wait: heard.append((attempt, str(exc), wait)),
+    )
+    assert result == ("ok", 3)
+    assert heard == [(1, "first", 0.5), (2, "rate limit; retry after 5 s", 5.0)]
+    assert waits == [0.5, 5.0]
+
+
+async def test_a_cancelled_call_is_not_retried() -> None:
+    async def sleep(seconds: float) -> None:
+        raise AssertionError("no wait after a cancellation")
+
+    flaky = Flaky([asyncio.CancelledError()])
+    with pytest.raises(asyncio.CancelledError):
+        await call_with_retries(flaky, RetryPolicy(retries=2), sleep=sleep)
+    assert flaky.calls == 1

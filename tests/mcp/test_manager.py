@@ -694,6 +694,36 @@ def test_config_accepts_the_claude_desktop_format(tmp_path: Path) -> None:
         ),
         ('{"mcpServers": {"a": {"url": "http://h", "type": "ws"}}}', "unknown transport 'ws'"),
         ('{"mcpServers": {"a:b": {"command": "x"}}}', "server 'a:b': the name must not contain"),
+        ('{"mcpServer": {"a": {"command": "x"}}}', "unknown key 'mcpServer' (did you mean 'mcp"),
+        ('{"mcpServers": {"a": {"command": 5}}}', "server 'a': 'command' must be a non-empty"),
+        ('{"mcpServers": {"a": {"command": " "}}}', "server 'a': 'command' must be a non-empty"),
+        (
+            '{"mcpServers": {"a": {"command": "x", "cwd": 5}}}',
+            "server 'a': 'cwd' must be a non-empty string, got number",
+        ),
+        (
+            '{"mcpServers": {"a": {"command": "x", "cwd": ""}}}',
+            "server 'a': 'cwd' must be a non-empty string, got string",
+        ),
+        (
+            '{"mcpServers": {"a": {"url": "http://h", "headers": null}}}',
+            "server 'a': 'headers' must be an object of strings, got null",
+        ),
+        ('{"mcpServers": {"a": {"url": 5}}}', "server 'a': 'url' must be an http://"),
+        (
+            '{"mcpServers": {"a": {"command": "x", "disabled": "yes"}}}',
+            "server 'a': 'disabled' must be true or false, got string",
+        ),
+        (
+            '{"mcpServers": {"a": {"command": "x", "type": "sse"}}}',
+            "server 'a': transport 'sse' needs 'url', not 'command'",
+        ),
+        (
+            '{"mcpServers": {"a": {"url": "http://h", "transport": "stdio"}}}',
+            "server 'a': transport 'stdio' needs 'command', not 'url'",
+        ),
+        ('{"mcpServers": {"a": {"url": "http://h", "type": 1}}}', "'type' must be a string"),
+        ('{"mcpServers": {" ": {"command": "x"}}}', "a server has an empty name"),
     ],
 )
 def test_config_errors_name_the_file_the_server_and_the_problem(
@@ -705,6 +735,27 @@ def test_config_errors_name_the_file_the_server_and_the_problem(
     assert str(info.value).startswith(f"{path}: ")
     assert message in str(info.value)
     assert info.value.path == path
+
+
+def test_config_leaves_keys_of_other_clients_alone(tmp_path: Path) -> None:
+    """Keys we do not use are not checked, whatever fastmcp's model would make of them."""
+    entry = {"command": "x", "timeout": "soon", "description": 5, "autoApprove": ["*"]}
+    path = write(tmp_path, json.dumps({"mcpServers": {"a": entry}, "servers": {}}))
+    assert load_mcp_config(path) == {"a": StdioServerSpec(command="x")}
+
+
+def test_config_transport_names_other_clients_use(tmp_path: Path) -> None:
+    servers = {
+        "a": {"type": "streamable-http", "url": "http://h/sse"},
+        "b": {"transport": "SSE", "url": "http://h/mcp"},
+        "c": {"type": "STDIO", "command": "x"},
+    }
+    path = write(tmp_path, json.dumps({"mcpServers": servers}))
+    assert load_mcp_config(path) == {
+        "a": HttpServerSpec(url="http://h/sse"),
+        "b": HttpServerSpec(url="http://h/mcp", transport="sse"),
+        "c": StdioServerSpec(command="x"),
+    }
 
 
 def test_bad_json_reports_line_and_column(tmp_path: Path) -> None:

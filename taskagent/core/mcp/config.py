@@ -7,12 +7,17 @@ import difflib
 import json
 import os
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 from taskagent.core.mcp.errors import McpConfigError
+
+if TYPE_CHECKING:
+    from pydantic import BaseModel
+
+_Model = TypeVar("_Model", bound="BaseModel")
 
 ServerKind = Literal["builtin", "stdio", "http"]
 
@@ -83,6 +88,23 @@ ServerSpec = StdioServerSpec | HttpServerSpec
 
 _HTTP_TYPES = {"http", "streamable-http", "streamable_http", "streamablehttp"}
 _SERVER_KEYS = ("command", "args", "env", "cwd", "url", "headers", "type", "transport", "disabled")
+_TOP_LEVEL_KEYS = ("mcpServers",)
+
+# fastmcp's models check the types of these fields; a failure is told in these words. `{type}`
+# is the JSON type of the value at fault, `{key}` the list index or object key inside a field.
+_FIELD_PROBLEMS = {
+    "command": "'command' must be a non-empty string",
+    "args": "'args' must be a list of strings, got {type}",
+    "env": "'env' must be an object of strings, got {type}",
+    "cwd": "'cwd' must be a non-empty string, got {type}",
+    "url": "'url' must be an http:// or https:// URL, got {value!r}",
+    "headers": "'headers' must be an object of strings, got {type}",
+}
+_ITEM_PROBLEMS = {
+    "args": "'args' item {key} must be a string, got {type}: {value!r}",
+    "env": "'env' value for '{key}' must be a string, got {type}: {value!r}",
+    "headers": "'headers' value for '{key}' must be a string, got {type}: {value!r}",
+}
 
 
 def load_mcp_config(path: Path) -> dict[str, ServerSpec]:
@@ -105,10 +127,20 @@ def load_mcp_config(path: Path) -> dict[str, ServerSpec]:
 
 
 def parse_mcp_config(raw: Any, *, path: Path | None = None) -> dict[str, ServerSpec]:
-    """Validate an already-parsed `{"mcpServers": {...}}` document."""
+    """Validate an already-parsed `{"mcpServers": {...}}` document.
+
+    Each entry is checked by fastmcp's own server model (`StdioMCPServer` or
+    `RemoteMCPServer`), the one our transport rules pick, rather than by `MCPConfig` as a
+    whole: its union of server types would report a bad field once per type it tried, and it
+    reads server-like objects at the top level as servers, which Claude Desktop does not."""
     where = str(path) if path else "mcp config"
     if not isinstance(raw, dict):
         raise McpConfigError(f"{where}: the top level must be a JSON object", path=path)
+    # Keys other clients use (globalShortcut, ...) are ignored; "mcpServer" would silently
+    # configure nothing, so a near miss of ours is an error.
+    typo = _near_miss(raw, _TOP_LEVEL_KEYS)
+    if typo:
+        raise McpConfigError(f"{where}: {typo}", path=path)
     servers = raw.get("mcpServers", {})
     if not isinstance(servers, dict):
         raise McpConfigError(
@@ -117,90 +149,132 @@ def parse_mcp_config(raw: Any, *, path: Path | None = None) -> dict[str, ServerS
     base_dir = path.parent if path else None
     specs: dict[str, ServerSpec] = {}
     for name, entry in servers.items():
-        spec = _parse_server(name, entry, where=where, path=path, base_dir=base_dir)
+        spec = _ServerEntry(name, where, path).parse(entry, base_dir)
         if spec is not None:
             specs[name] = spec
     return specs
 
 
-def _parse_server(
-    name: str, entry: Any, *, where: str, path: Path | None, base_dir: Path | None
-) -> ServerSpec | None:
-    def fail(problem: str) -> McpConfigError:
-        return McpConfigError(f"{where}: server '{name}': {problem}", path=path, server=name)
-
-    if not name.strip():
-        raise McpConfigError(f"{where}: a server has an empty name", path=path)
-    if ":" in name:
-        # ':' separates server and tool in tool references.
-        raise fail("the name must not contain ':'")
-    if not isinstance(entry, dict):
-        raise fail(f"must be an object, got {json_type(entry)}")
+def _near_miss(entry: Mapping[Any, Any], known: tuple[str, ...]) -> str | None:
+    """The problem with a key that looks like a typo of a `known` one, if there is one."""
     for key in entry:
+        close = difflib.get_close_matches(str(key), known, n=1, cutoff=0.75)
+        if key not in known and close:
+            return f"unknown key {str(key)[:40]!r} (did you mean '{close[0]}'?)"
+    return None
+
+
+class _ServerEntry:
+    """One entry of `mcpServers`: our rules (name, keys, transport, `disabled`), then
+    fastmcp's model for the field types, its errors told in the user's words."""
+
+    def __init__(self, name: str, where: str, path: Path | None) -> None:
+        self.name = name
+        self.where = where
+        self.path = path
+
+    def fail(self, problem: str) -> McpConfigError:
+        return McpConfigError(
+            f"{self.where}: server '{self.name}': {problem}", path=self.path, server=self.name
+        )
+
+    def parse(self, entry: Any, base_dir: Path | None) -> ServerSpec | None:
+        if not self.name.strip():
+            raise McpConfigError(f"{self.where}: a server has an empty name", path=self.path)
+        if ":" in self.name:
+            # ':' separates server and tool in tool references.
+            raise self.fail("the name must not contain ':'")
+        if not isinstance(entry, dict):
+            raise self.fail(f"must be an object, got {json_type(entry)}")
         # Keys other clients use (autoApprove, timeout, ...) are ignored; a typo of one of ours
         # would silently drop a setting ("arg" for "args"), so it is an error.
-        close = difflib.get_close_matches(str(key), _SERVER_KEYS, n=1, cutoff=0.75)
-        if key not in _SERVER_KEYS and close:
-            raise fail(f"unknown key {str(key)[:40]!r} (did you mean '{close[0]}'?)")
-    disabled = entry.get("disabled", False)
-    if not isinstance(disabled, bool):
-        raise fail(f"'disabled' must be true or false, got {json_type(disabled)}")
-    if disabled:  # Cline/Roo style switch: keep the entry, don't start it
-        return None
+        typo = _near_miss(entry, _SERVER_KEYS)
+        if typo:
+            raise self.fail(typo)
+        disabled = entry.get("disabled", False)
+        if not isinstance(disabled, bool):
+            raise self.fail(f"'disabled' must be true or false, got {json_type(disabled)}")
+        if disabled:  # Cline/Roo style switch: keep the entry, don't start it
+            return None
+        kind = self.transport(entry)
+        has_command, has_url = "command" in entry, "url" in entry
+        if has_command and has_url:
+            raise self.fail("has both 'command' and 'url'; a server is either stdio or HTTP")
+        if not has_command and not has_url:
+            raise self.fail("needs 'command' (a stdio server) or 'url' (an HTTP server)")
+        if has_command:
+            return self.stdio(entry, kind, base_dir)
+        return self.http(entry, kind)
 
-    kind = entry.get("type", entry.get("transport"))
-    if kind is not None and not isinstance(kind, str):
-        raise fail(f"'type' must be a string, got {json_type(kind)}")
-    kind = kind.lower() if kind else None
-    if kind is not None and kind != "stdio" and kind != "sse" and kind not in _HTTP_TYPES:
-        raise fail(f"unknown transport {kind!r}; use 'stdio', 'http' or 'sse'")
+    def transport(self, entry: dict[str, Any]) -> str | None:
+        """The transport as written in "type" or "transport" (lower case), None if not given."""
+        kind = entry.get("type", entry.get("transport"))
+        if kind is None:
+            return None
+        if not isinstance(kind, str):
+            raise self.fail(f"'type' must be a string, got {json_type(kind)}")
+        kind = kind.lower()
+        if kind not in _HTTP_TYPES and kind not in ("stdio", "sse"):
+            raise self.fail(f"unknown transport {kind!r}; use 'stdio', 'http' or 'sse'")
+        return kind
 
-    has_command, has_url = "command" in entry, "url" in entry
-    if has_command and has_url:
-        raise fail("has both 'command' and 'url'; a server is either stdio or HTTP")
-    if not has_command and not has_url:
-        raise fail("needs 'command' (a stdio server) or 'url' (an HTTP server)")
+    def stdio(self, entry: dict[str, Any], kind: str | None, base_dir: Path | None) -> ServerSpec:
+        from fastmcp.mcp_config import StdioMCPServer
 
-    if has_command:
         if kind not in (None, "stdio"):
-            raise fail(f"transport {kind!r} needs 'url', not 'command'")
-        command = entry["command"]
-        if not isinstance(command, str) or not command.strip():
-            raise fail("'command' must be a non-empty string")
-        args = entry.get("args", [])
-        if not isinstance(args, list):
-            raise fail(f"'args' must be a list of strings, got {json_type(args)}")
-        for i, arg in enumerate(args):
-            if not isinstance(arg, str):
-                raise fail(f"'args' item {i} must be a string, got {json_type(arg)}: {arg!r}")
-        env = _string_map(entry.get("env", {}), "env", fail)
-        cwd = entry.get("cwd")
+            raise self.fail(f"transport {kind!r} needs 'url', not 'command'")
+        server = self.validated(StdioMCPServer, entry, ("command", "args", "env", "cwd"))
+        if not server.command.strip():
+            raise self.fail(_FIELD_PROBLEMS["command"])
+        for key, value in server.env.items():  # fastmcp takes any JSON value here
+            if not isinstance(value, str):
+                raise self.fail(self.problem(("env", key), value))
+        cwd = server.cwd
         if cwd is not None:
-            if not isinstance(cwd, str) or not cwd:
-                raise fail(f"'cwd' must be a non-empty string, got {json_type(cwd)}")
+            if not cwd:
+                raise self.fail(self.problem(("cwd",), cwd))
             cwd_path = Path(cwd).expanduser()
             # A relative cwd is read relative to the config file, not to wherever we run.
             if not cwd_path.is_absolute() and base_dir is not None:
                 cwd_path = base_dir / cwd_path
             cwd = str(cwd_path)
-        return StdioServerSpec(command=command, args=tuple(args), env=env, cwd=cwd)
+        return StdioServerSpec(server.command, tuple(server.args), dict(server.env), cwd)
 
-    if kind == "stdio":
-        raise fail("transport 'stdio' needs 'command', not 'url'")
-    url = entry["url"]
-    if not isinstance(url, str) or not re.match(r"https?://", url):
-        raise fail(f"'url' must be an http:// or https:// URL, got {url!r}")
-    headers = _string_map(entry.get("headers", {}), "headers", fail)
-    return HttpServerSpec(url=url, headers=headers, transport="sse" if kind == "sse" else "http")
+    def http(self, entry: dict[str, Any], kind: str | None) -> ServerSpec:
+        from fastmcp.mcp_config import RemoteMCPServer
 
+        if kind == "stdio":
+            raise self.fail("transport 'stdio' needs 'command', not 'url'")
+        fields: dict[str, Any] = {**entry, "transport": "sse" if kind == "sse" else "http"}
+        server = self.validated(RemoteMCPServer, fields, ("url", "headers", "transport"))
+        if not re.match(r"https?://", server.url):
+            raise self.fail(self.problem(("url",), server.url))
+        transport: Literal["http", "sse"] = "sse" if server.transport == "sse" else "http"
+        return HttpServerSpec(server.url, dict(server.headers), transport)
 
-def _string_map(value: Any, key: str, fail: Callable[[str], McpConfigError]) -> dict[str, str]:
-    if not isinstance(value, dict):
-        raise fail(f"'{key}' must be an object of strings, got {json_type(value)}")
-    for k, v in value.items():
-        if not isinstance(v, str):
-            raise fail(f"'{key}' value for '{k}' must be a string, got {json_type(v)}: {v!r}")
-    return dict(value)
+    def validated(
+        self, model: type[_Model], entry: Mapping[str, Any], keys: tuple[str, ...]
+    ) -> _Model:
+        """`entry`'s `keys` checked by `model` (the keys we do not use are left unchecked)."""
+        from pydantic import ValidationError
+
+        try:
+            return model.model_validate({k: entry[k] for k in keys if k in entry})
+        except ValidationError as e:
+            error = e.errors()[0]
+            raise self.fail(self.problem(error["loc"], error["input"])) from None
+
+    @staticmethod
+    def problem(loc: tuple[int | str, ...], value: Any) -> str:
+        """What is wrong with `value` at `loc` (("args", 1), ("env",), ...), in our words."""
+        field_name = str(loc[0])
+        template = (
+            _ITEM_PROBLEMS.get(field_name) if len(loc) > 1 else _FIELD_PROBLEMS.get(field_name)
+        )
+        if template is None:
+            return f"{'.'.join(map(str, loc))!r} is invalid: {json_type(value)} {value!r}"
+        key = loc[1] if len(loc) > 1 else ""
+        return template.format(type=json_type(value), value=value, key=key)
 
 
 def json_type(value: Any) -> str:

@@ -38,7 +38,9 @@ log = logging.getLogger(__name__)
 
 def _prepare(db: aiosqlite.Connection, busy_ms: int) -> tuple[str, int]:
     """On aiosqlite's thread: the connection's settings; (journal mode, schema version)."""
-    conn = db._conn  # the sqlite3 connection, used only on this thread
+    # `_conn`, the sqlite3 connection (used only on this thread), is private aiosqlite API:
+    # the version is pinned for it, see store/sync_jobs.py.
+    conn = db._conn
     conn.execute(f"PRAGMA busy_timeout = {busy_ms}")
     row = conn.execute("PRAGMA journal_mode = WAL").fetchone()
     conn.execute("PRAGMA synchronous = NORMAL")
@@ -84,10 +86,10 @@ class Store:
         try:
             db.row_factory = sqlite3.Row
             # Every setting and the schema check in ONE hop to the database's thread: while the
-            # app starts, its UI thread holds the interpreter lock in long stretches and each
-            # awaited statement waits ~25 ms for its turn, so a statement per hop would make
-            # the open take ~240 ms.
-            # aiosqlite 0.22's `_execute(fn)`: see writer.py.
+            # app starts, its UI thread holds the interpreter lock in long stretches, so each
+            # awaited statement would wait for its turn. `_execute(fn)` is private aiosqlite
+            # API, the only way to run a function on its thread: the version is pinned for it
+            # (see store/sync_jobs.py).
             mode, version = await db._execute(_prepare, db, int(timeout * 1000))  # type: ignore[no-untyped-call]
             if mode != "wal":
                 log.warning("could not switch %s to WAL (journal_mode=%s)", path, mode)

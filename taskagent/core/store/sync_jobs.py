@@ -3,8 +3,13 @@
 `fn(conn)` gets the sqlite3 connection; each runs inside its own SAVEPOINT, so a failing job
 rolls back only itself. `in_thread` runs them inside the transaction the writer opened;
 `transaction_in_thread` makes the whole transaction (BEGIN IMMEDIATE ... COMMIT) in the same
-single hop. aiosqlite 0.22: `_execute(fn)` queues `fn` for its thread and awaits the result;
-the public calls (`execute`, ...) are built on it. Our test suite covers it on every path.
+single hop.
+
+aiosqlite has no public call that runs a function on its connection's thread, so this module
+uses two private names: `Connection._execute(fn)` (queues `fn` for that thread and awaits its
+result; the public calls are built on it) and `Connection._conn` (the sqlite3 connection).
+pyproject.toml therefore pins aiosqlite to one exact version, and
+tests/core/store/test_private_surface.py fails when either name changes.
 """
 
 from __future__ import annotations
@@ -47,6 +52,7 @@ def run_jobs(conn: sqlite3.Connection, jobs: list[SyncJob[Any]]) -> list[Outcome
 
 async def in_thread(db: aiosqlite.Connection, jobs: list[SyncJob[Any]]) -> list[Outcome]:
     """`run_jobs` in the transaction the writer opened, in ONE hop to aiosqlite's thread."""
+    # Private aiosqlite API (pinned version, see the module docstring).
     outcomes: list[Outcome] = await db._execute(lambda: run_jobs(db._conn, jobs))  # type: ignore[no-untyped-call]
     return outcomes
 
@@ -76,5 +82,6 @@ async def transaction_in_thread(
             return outcomes, exc
         return outcomes, None
 
+    # Private aiosqlite API (pinned version, see the module docstring).
     result: tuple[list[Outcome], BaseException | None] = await db._execute(transaction)  # type: ignore[no-untyped-call]
     return result

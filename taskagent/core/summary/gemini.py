@@ -18,6 +18,8 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from tenacity import AsyncRetrying, RetryCallState
+
 from taskagent.core.gemini import FailureKind, GeminiFailure, classify
 from taskagent.core.summary.prompt import SYSTEM_INSTRUCTION, _clean, generation_settings
 
@@ -71,40 +73,69 @@ async def ask_gemini(
     sleep: Callable[[float], Awaitable[Any]] = asyncio.sleep,
 ) -> Outcome:
     """The summary, or the classified failure (with the tokens an empty answer cost)."""
-    quota_retries = 0
-    unavailable_retries = 0
-    while True:
-        try:
-            async with asyncio.timeout(rules.request_timeout):
-                response = await client.aio.models.generate_content(
-                    model=model, contents=prompt, config=config
-                )
-        except asyncio.CancelledError:
-            raise
-        except Exception as exc:
-            failure = classify(exc)
-            wait: float | None = None
-            if (
-                failure.kind is FailureKind.QUOTA
-                and quota_retries < 1
-                and not failure.daily_quota
-                and failure.retry_after is not None
-                and failure.retry_after <= rules.max_retry_wait
-            ):
-                quota_retries += 1
-                wait = failure.retry_after
-            elif (
-                failure.kind is FailureKind.UNAVAILABLE
-                and unavailable_retries < rules.unavailable_retries
-            ):
-                unavailable_retries += 1
-                wait = rules.backoff * 2 ** (unavailable_retries - 1)
-            if wait is None:
-                return failure, None
-            log.info("Gemini %s; retrying in %.1f s", failure.short, wait)
-            await sleep(wait)
-            continue
-        return read_response(response, model)
+
+    async def request() -> Any:
+        async with asyncio.timeout(rules.request_timeout):
+            return await client.aio.models.generate_content(
+                model=model, contents=prompt, config=config
+            )
+
+    budget = _RetryBudget(rules)
+    retrying = AsyncRetrying(retry=budget.retry, wait=budget.wait, sleep=sleep, reraise=True)
+    try:
+        response: Any = await retrying(request)
+    except asyncio.CancelledError:
+        raise
+    except Exception as exc:
+        return budget.last or classify(exc), None
+    return read_response(response, model)
+
+
+class _RetryBudget:
+    """Which failed requests `ask_gemini` repeats, and after how long: a 429 once, after the
+    wait Gemini asks for if it is short; 5xx `unavailable_retries` times, backing off."""
+
+    def __init__(self, rules: RetryRules) -> None:
+        self.rules = rules
+        self.quota_retries = 0
+        self.unavailable_retries = 0
+        self.next_wait = 0.0
+        self.last: GeminiFailure | None = None  # the classified failure of the last request
+
+    def retry(self, state: RetryCallState) -> bool:
+        """tenacity's retry predicate; it counts the retry and sets the wait before it."""
+        exc = state.outcome.exception() if state.outcome is not None else None
+        if not isinstance(exc, Exception):
+            return False  # an answer, or a cancellation
+        failure = self.last = classify(exc)
+        wait = self.wait_after(failure)
+        if wait is None:
+            return False
+        self.next_wait = wait
+        log.info("Gemini %s; retrying in %.1f s", failure.short, wait)
+        return True
+
+    def wait_after(self, failure: GeminiFailure) -> float | None:
+        rules = self.rules
+        if (
+            failure.kind is FailureKind.QUOTA
+            and self.quota_retries < 1
+            and not failure.daily_quota
+            and failure.retry_after is not None
+            and failure.retry_after <= rules.max_retry_wait
+        ):
+            self.quota_retries += 1
+            return failure.retry_after
+        if (
+            failure.kind is FailureKind.UNAVAILABLE
+            and self.unavailable_retries < rules.unavailable_retries
+        ):
+            self.unavailable_retries += 1
+            return rules.backoff * 2.0 ** (self.unavailable_retries - 1)
+        return None
+
+    def wait(self, state: RetryCallState) -> float:
+        return self.next_wait
 
 
 def read_response(response: Any, model: str) -> Outcome:
