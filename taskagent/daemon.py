@@ -138,6 +138,7 @@ async def _serve(settings: Settings, grace: float) -> int:
             db_path=services.repo.path,
             holder_id=engine.lease.holder_id,
             own_runs=engine.unfinished_run_ids,
+            clock=engine.clock,
         )
         interrupted = await engine.stop(grace=grace)
         deadline.recorded.set()

@@ -17,7 +17,7 @@ import threading
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
-from taskagent.core.models import utcnow
+from taskagent.core.clock import SYSTEM_CLOCK, Clock
 from taskagent.core.run_outcomes import Why
 from taskagent.core.store.runs import interrupt_rows
 
@@ -40,6 +40,7 @@ def arm(
     holder_id: str,
     own_runs: Callable[[], Iterable[int]],
     exit_code: int = 0,
+    clock: Clock = SYSTEM_CLOCK,
 ) -> StopDeadline:
     """Start the deadline; set its events as the orderly stop gets there."""
     deadline = StopDeadline()
@@ -56,7 +57,7 @@ def arm(
                 seconds,
             )
             try:
-                record_and_release(db_path, holder_id, list(own_runs()))
+                record_and_release(db_path, holder_id, list(own_runs()), clock)
             except Exception as exc:  # the next start marks them instead
                 log.error("could not record unfinished runs: %s", exc)
         for handler in logging.getLogger().handlers:
@@ -68,10 +69,12 @@ def arm(
     return deadline
 
 
-def record_and_release(db_path: Path, holder_id: str, run_ids: list[int]) -> int:
+def record_and_release(
+    db_path: Path, holder_id: str, run_ids: list[int], clock: Clock = SYSTEM_CLOCK
+) -> int:
     """Mark these runs (if still `running`) interrupted and drop our lease row: one commit."""
     # Not through the store: its connection and write path may be what is stuck.
     with sqlite3.connect(db_path, timeout=0.5) as db:
-        count = interrupt_rows(db, Why.STOPPED, utcnow(), ids=sorted(set(run_ids)))
+        count = interrupt_rows(db, Why.STOPPED, clock.now(), ids=sorted(set(run_ids)))
         db.execute("DELETE FROM scheduler_lease WHERE holder = ?", (holder_id,))
         return count
