@@ -153,6 +153,124 @@ def _best_symbol_match(coins: list[Any], symbol: str) -> tuple[dict[str, Any], l
     return chosen, [c["id"] for c in matches if c is not chosen]
 
 
+def _check_symbol(symbol: str) -> str:
+    """The ticker asked for, lower case without a leading $, or a ToolError saying why not."""
+    wanted = symbol.strip().lower().removeprefix("$")
+    if (
+        not wanted
+        or len(wanted) > 30
+        or not wanted.isprintable()
+        or any(ch.isspace() for ch in wanted)
+    ):
+        raise ToolError(f"symbol must be a ticker such as btc or eth, got {shown_value(symbol)}")
+    return wanted
+
+
+async def _symbol_quote(
+    client: CoinGeckoClient, chosen: dict[str, Any], wanted: str, vs: str
+) -> dict[str, Any]:
+    """The chosen coin's market data: its markets row, else its /simple/price quote (not every
+    listed coin has a markets row; /simple/price still prices most of them)."""
+    coin_id: str = chosen["id"]
+    with _tool_errors(vs):
+        rows = await client.coins_markets(vs, per_page=1, ids=[coin_id])
+    row = next((r for r in rows if r.get("id") == coin_id), None)
+    if row is not None:
+        result = _market_row(row)
+        result["market_cap_rank"] = result.pop("rank")
+        result["high_24h"] = to_number(row.get("high_24h"))
+        result["low_24h"] = to_number(row.get("low_24h"))
+        return result
+    with _tool_errors(vs):
+        prices = await client.simple_price([coin_id], vs)
+    quote = prices.get(coin_id)
+    if not quote or to_number(quote.get(vs)) is None:
+        raise ToolError(f"CoinGecko has no {vs} price for {wanted!r} (id {coin_id!r})")
+    return {
+        "id": coin_id,
+        "symbol": _symbol(chosen.get("symbol")),
+        "name": _to_str(chosen.get("name")),
+        "price": to_number(quote.get(vs)),
+        "change_24h_pct": to_number(quote.get(f"{vs}_24h_change")),
+        "market_cap": to_number(quote.get(f"{vs}_market_cap")),
+        "volume_24h": to_number(quote.get(f"{vs}_24h_vol")),
+        "last_updated": _iso_from_unix(quote.get("last_updated_at")),
+        "market_cap_rank": _to_int(chosen.get("market_cap_rank")),
+        "high_24h": None,
+        "low_24h": None,
+    }
+
+
+def _ambiguity_note(result: dict[str, Any], wanted: str, others: list[str]) -> str | None:
+    """When several coins share the ticker: which one was chosen, why, and the others."""
+    if not others:
+        return None
+    rank = result.get("market_cap_rank")
+    why = f"market-cap rank {rank}" if rank is not None else "CoinGecko's first match"
+    shown = ", ".join(others[:5]) + (f" and {len(others) - 5} more" if len(others) > 5 else "")
+    return (
+        f"{len(others) + 1} coins use the symbol {wanted.upper()}; chose {result['id']} "
+        f"({why}). Others: {shown}."
+    )
+
+
+def _trending_item(entry: Any) -> dict[str, Any] | None:
+    """The coin of one /search/trending entry, or None for one without a coin id."""
+    item = entry.get("item") if isinstance(entry, dict) else None
+    if not isinstance(item, dict) or not isinstance(item.get("id"), str):
+        return None
+    return item
+
+
+def _trending_row(rank: int, item: dict[str, Any]) -> dict[str, Any]:
+    data = item.get("data")
+    data = data if isinstance(data, dict) else {}
+    changes = data.get("price_change_percentage_24h")
+    change = to_number(changes.get("usd")) if isinstance(changes, dict) else None
+    price_btc = to_number(item.get("price_btc"))
+    return {
+        "rank": rank,
+        "id": item["id"],
+        "symbol": _symbol(item.get("symbol")),
+        "name": _to_str(item.get("name")),
+        "market_cap_rank": _to_int(item.get("market_cap_rank")),
+        "price_usd": to_number(data.get("price")),
+        "price_btc": price_btc if price_btc is not None else to_number(data.get("price_btc")),
+        "change_24h_pct": change,
+        "market_cap": to_number(data.get("market_cap")),
+        "volume": to_number(data.get("total_volume")),
+    }
+
+
+def _market_summary(data: dict[str, Any], vs: str) -> dict[str, Any]:
+    """The answer of get_market_summary from CoinGecko's /global data."""
+    caps = data.get("total_market_cap")
+    volumes = data.get("total_volume")
+    caps = caps if isinstance(caps, dict) else {}
+    volumes = volumes if isinstance(volumes, dict) else {}
+    if caps and vs not in caps:
+        raise ToolError(
+            f"CoinGecko's market totals are not available in {vs!r}; "
+            "use a code such as usd, eur, gbp, jpy or btc"
+        )
+    shares = data.get("market_cap_percentage")
+    shares = shares if isinstance(shares, dict) else {}
+    return {
+        "vs_currency": vs,
+        "total_market_cap": to_number(caps.get(vs)),
+        "total_volume_24h": to_number(volumes.get(vs)),
+        "market_cap_change_24h_pct": to_number(data.get("market_cap_change_percentage_24h_usd")),
+        "btc_dominance_pct": to_number(shares.get("btc")),
+        "eth_dominance_pct": to_number(shares.get("eth")),
+        "market_cap_share_pct": {
+            str(k): n for k, v in shares.items() if (n := to_number(v)) is not None
+        },
+        "active_cryptocurrencies": _to_int(data.get("active_cryptocurrencies")),
+        "markets": _to_int(data.get("markets")),
+        "updated_at": _iso_from_unix(data.get("updated_at")),
+    }
+
+
 # --------------------------------------------------------------------------------------------
 # the server
 
@@ -230,16 +348,7 @@ def _register_tools(mcp: FastMCP, get_client: Callable[[], CoinGeckoClient]) -> 
             symbol: ticker, case-insensitive, e.g. "btc" or "ETH".
             vs_currency: quote currency code, e.g. usd, eur, btc (default usd).
         """
-        wanted = symbol.strip().lower().removeprefix("$")
-        if (
-            not wanted
-            or len(wanted) > 30
-            or not wanted.isprintable()
-            or any(ch.isspace() for ch in wanted)
-        ):
-            raise ToolError(
-                f"symbol must be a ticker such as btc or eth, got {shown_value(symbol)}"
-            )
+        wanted = _check_symbol(symbol)
         vs = _check_vs_currency(vs_currency)
         client = get_client()
         with _tool_errors(vs):
@@ -248,52 +357,11 @@ def _register_tools(mcp: FastMCP, get_client: Callable[[], CoinGeckoClient]) -> 
         if match is None:
             raise ToolError(f"no coin with symbol {wanted!r} on CoinGecko")
         chosen, others = match
-        coin_id: str = chosen["id"]
-
-        with _tool_errors(vs):
-            rows = await client.coins_markets(vs, per_page=1, ids=[coin_id])
-        row = next((r for r in rows if r.get("id") == coin_id), None)
-        if row is not None:
-            result = _market_row(row)
-            result["market_cap_rank"] = result.pop("rank")
-            result["high_24h"] = to_number(row.get("high_24h"))
-            result["low_24h"] = to_number(row.get("low_24h"))
-        else:
-            # Not every listed coin has a markets row; /simple/price still prices most of them.
-            with _tool_errors(vs):
-                prices = await client.simple_price([coin_id], vs)
-            quote = prices.get(coin_id)
-            if not quote or to_number(quote.get(vs)) is None:
-                raise ToolError(f"CoinGecko has no {vs} price for {wanted!r} (id {coin_id!r})")
-            result = {
-                "id": coin_id,
-                "symbol": _symbol(chosen.get("symbol")),
-                "name": _to_str(chosen.get("name")),
-                "price": to_number(quote.get(vs)),
-                "change_24h_pct": to_number(quote.get(f"{vs}_24h_change")),
-                "market_cap": to_number(quote.get(f"{vs}_market_cap")),
-                "volume_24h": to_number(quote.get(f"{vs}_24h_vol")),
-                "last_updated": _iso_from_unix(quote.get("last_updated_at")),
-                "market_cap_rank": _to_int(chosen.get("market_cap_rank")),
-                "high_24h": None,
-                "low_24h": None,
-            }
-
+        result = await _symbol_quote(client, chosen, wanted, vs)
         result["symbol"] = result.get("symbol") or wanted.upper()
         result["vs_currency"] = vs
         result["other_ids_with_symbol"] = others
-        if others:
-            rank = result.get("market_cap_rank")
-            why = f"market-cap rank {rank}" if rank is not None else "CoinGecko's first match"
-            shown = ", ".join(others[:5]) + (
-                f" and {len(others) - 5} more" if len(others) > 5 else ""
-            )
-            result["note"] = (
-                f"{len(others) + 1} coins use the symbol {wanted.upper()}; chose {coin_id} "
-                f"({why}). Others: {shown}."
-            )
-        else:
-            result["note"] = None
+        result["note"] = _ambiguity_note(result, wanted, others)
         return result
 
     @mcp.tool(annotations=_READ_ONLY)
@@ -307,32 +375,8 @@ def _register_tools(mcp: FastMCP, get_client: Callable[[], CoinGeckoClient]) -> 
         """
         with _tool_errors():
             body = await get_client().trending()
-        rows: list[dict[str, Any]] = []
-        for entry in body["coins"]:
-            item = entry.get("item") if isinstance(entry, dict) else None
-            if not isinstance(item, dict) or not isinstance(item.get("id"), str):
-                continue
-            data = item.get("data")
-            data = data if isinstance(data, dict) else {}
-            changes = data.get("price_change_percentage_24h")
-            change = to_number(changes.get("usd")) if isinstance(changes, dict) else None
-            price_btc = to_number(item.get("price_btc"))
-            rows.append(
-                {
-                    "rank": len(rows) + 1,
-                    "id": item["id"],
-                    "symbol": _symbol(item.get("symbol")),
-                    "name": _to_str(item.get("name")),
-                    "market_cap_rank": _to_int(item.get("market_cap_rank")),
-                    "price_usd": to_number(data.get("price")),
-                    "price_btc": (
-                        price_btc if price_btc is not None else to_number(data.get("price_btc"))
-                    ),
-                    "change_24h_pct": change,
-                    "market_cap": to_number(data.get("market_cap")),
-                    "volume": to_number(data.get("total_volume")),
-                }
-            )
+        items = [item for entry in body["coins"] if (item := _trending_item(entry)) is not None]
+        rows = [_trending_row(rank, item) for rank, item in enumerate(items, 1)]
         return {"count": len(rows), "coins": rows}
 
     @mcp.tool(annotations=_READ_ONLY)
@@ -349,33 +393,7 @@ def _register_tools(mcp: FastMCP, get_client: Callable[[], CoinGeckoClient]) -> 
         vs = _check_vs_currency(vs_currency)
         with _tool_errors(vs):
             data = await get_client().global_data()
-        caps = data.get("total_market_cap")
-        volumes = data.get("total_volume")
-        caps = caps if isinstance(caps, dict) else {}
-        volumes = volumes if isinstance(volumes, dict) else {}
-        if caps and vs not in caps:
-            raise ToolError(
-                f"CoinGecko's market totals are not available in {vs!r}; "
-                "use a code such as usd, eur, gbp, jpy or btc"
-            )
-        shares = data.get("market_cap_percentage")
-        shares = shares if isinstance(shares, dict) else {}
-        return {
-            "vs_currency": vs,
-            "total_market_cap": to_number(caps.get(vs)),
-            "total_volume_24h": to_number(volumes.get(vs)),
-            "market_cap_change_24h_pct": to_number(
-                data.get("market_cap_change_percentage_24h_usd")
-            ),
-            "btc_dominance_pct": to_number(shares.get("btc")),
-            "eth_dominance_pct": to_number(shares.get("eth")),
-            "market_cap_share_pct": {
-                str(k): n for k, v in shares.items() if (n := to_number(v)) is not None
-            },
-            "active_cryptocurrencies": _to_int(data.get("active_cryptocurrencies")),
-            "markets": _to_int(data.get("markets")),
-            "updated_at": _iso_from_unix(data.get("updated_at")),
-        }
+        return _market_summary(data, vs)
 
     # The tool checks the range itself (a plain message instead of pydantic's); the schema
     # still advertises it, so clients, the chat model and task validation know it up front.

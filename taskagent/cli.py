@@ -114,9 +114,19 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action=LazyVersion)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=FriendlyParser)
-
     sub.add_parser("app", help="open the full-screen app (the default)")
+    _add_daemon_command(sub)
+    _add_mcp_command(sub)
+    _add_config_command(sub)
+    _add_tasks_command(sub)
+    return parser
 
+
+# What `add_subparsers` returns; argparse names the type privately, so it is spelled as Any.
+Subparsers = Any
+
+
+def _add_daemon_command(sub: Subparsers) -> None:
     daemon = sub.add_parser("daemon", help="run the scheduler with no UI, for 24/7 use")
     daemon.add_argument(
         "--grace",
@@ -130,6 +140,8 @@ def build_parser() -> argparse.ArgumentParser:
         help="log debug lines and the libraries' info lines (HTTP requests, ...) too",
     )
 
+
+def _add_mcp_command(sub: Subparsers) -> None:
     mcp = sub.add_parser("mcp", help="taskagent's own MCP server, for other MCP clients")
     mcp_sub = mcp.add_subparsers(dest="mcp_command", metavar="ACTION", required=True)
     serve = mcp_sub.add_parser(
@@ -139,6 +151,8 @@ def build_parser() -> argparse.ArgumentParser:
         "server", choices=MCP_SERVERS, help="background: taskagent's tasks as MCP tools"
     )
 
+
+def _add_config_command(sub: Subparsers) -> None:
     config = sub.add_parser("config", help="show settings and where files live")
     config_sub = config.add_subparsers(dest="config_command", metavar="ACTION")
     config_sub.add_parser("show", help="the settings in force and where each came from (default)")
@@ -146,12 +160,29 @@ def build_parser() -> argparse.ArgumentParser:
     init = config_sub.add_parser("init", help="write a commented config.toml with the defaults")
     init.add_argument("--force", action="store_true", help="overwrite an existing file")
 
+
+def _add_tasks_command(sub: Subparsers) -> None:
+    """`taskagent tasks ACTION`; the actions are listed in `--help` in the order added here."""
     tasks = sub.add_parser("tasks", help="manage tasks from scripts")
     tasks_sub = tasks.add_subparsers(dest="tasks_command", metavar="ACTION", required=True)
+    _add_json(tasks_sub.add_parser("list", help="all tasks"))
+    _add_task_writes(tasks_sub)
+    _add_task_reads(tasks_sub)
+    _add_task_transfer(tasks_sub)
+    for action, text in (
+        ("remove", "delete a task (its run history is kept)"),
+        ("start", "enable a task"),
+        ("stop", "disable a task"),
+        ("pause", "pause a task (it keeps its schedule)"),
+        ("resume", "resume a paused task"),
+    ):
+        p = tasks_sub.add_parser(action, help=text)
+        _add_task_id(p)
+        _add_json(p)
 
-    listing = tasks_sub.add_parser("list", help="all tasks")
-    _add_json(listing)
 
+def _add_task_writes(tasks_sub: Subparsers) -> None:
+    """`tasks add` and `tasks edit`: the same options, all optional for edit."""
     add = tasks_sub.add_parser("add", help="create a task")
     add.add_argument("name", help="a unique name")
     _add_task_options(add, edit=False)
@@ -163,6 +194,9 @@ def build_parser() -> argparse.ArgumentParser:
     _add_task_options(edit, edit=True)
     _add_json(edit)
 
+
+def _add_task_reads(tasks_sub: Subparsers) -> None:
+    """`tasks show`, `history`, `run` and `status`: one task or the scheduler, read."""
     show = tasks_sub.add_parser("show", help="one task with its stats and next runs")
     _add_task_id(show)
     _add_json(show)
@@ -179,9 +213,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _add_json(run)
 
-    status = tasks_sub.add_parser("status", help="scheduler state, counts and next runs")
-    _add_json(status)
+    _add_json(tasks_sub.add_parser("status", help="scheduler state, counts and next runs"))
 
+
+def _add_task_transfer(tasks_sub: Subparsers) -> None:
+    """`tasks export` and `tasks import`: all tasks as a JSON or TOML file."""
     export = tasks_sub.add_parser("export", help="write all tasks as JSON or TOML")
     export.add_argument("file", nargs="?", help="output file (default: print)")
     export.add_argument("--format", choices=("json", "toml"), help="default: from the file name")
@@ -195,16 +231,3 @@ def build_parser() -> argparse.ArgumentParser:
         help="allow new tasks (or new tools) that are not read-only to run unattended",
     )
     _add_json(imp)
-
-    for action, text in (
-        ("remove", "delete a task (its run history is kept)"),
-        ("start", "enable a task"),
-        ("stop", "disable a task"),
-        ("pause", "pause a task (it keeps its schedule)"),
-        ("resume", "resume a paused task"),
-    ):
-        p = tasks_sub.add_parser(action, help=text)
-        _add_task_id(p)
-        _add_json(p)
-
-    return parser

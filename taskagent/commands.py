@@ -7,6 +7,8 @@ import argparse
 import asyncio
 import json
 import sys
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -19,7 +21,7 @@ from taskagent.core.models import Run, Task, TaskStats, from_iso
 from taskagent.core.prices import format_cost
 from taskagent.core.serialize import run_to_dict, task_to_dict
 from taskagent.core.status import spend_words
-from taskagent.core.tasks import TaskInputError, WriteToolNotAllowed
+from taskagent.core.tasks import TaskInputError, TaskService, WriteToolNotAllowed
 from taskagent.services import CoreBase, Services
 
 SCHEDULE_FLAGS = {
@@ -218,178 +220,227 @@ DATABASE_ONLY = frozenset(
 )
 
 
-async def _tasks(services: CoreBase | Services, args: argparse.Namespace) -> int:
-    service = services.tasks
-    tz = services.settings.timezone
-    action = args.tasks_command
-    as_json = getattr(args, "json", False)
+@dataclass(frozen=True)
+class _Call:
+    """One `taskagent tasks ACTION` invocation: what every action handler reads."""
 
-    if action == "list":
-        tasks = await service.list_tasks()
-        stats = await service.stats()
-        if as_json:
-            _print_json([task_to_dict(t, stats.get(t.stored_id)) for t in tasks])
-            return 0
-        if not tasks:
-            print(
-                "no tasks yet: add one with `taskagent tasks add NAME --every '30 minutes' --tool get_crypto_prices`"
-            )
-            return 0
-        rows = [
-            [
-                str(t.id),
-                t.name,
-                task_to_dict(t)["schedule"],
-                t.mcp_tool,
-                t.state.value,
-                _local(t.next_run, tz),
-                _success_rate(stats.get(t.stored_id)),
-            ]
-            for t in tasks
+    services: CoreBase | Services
+    args: argparse.Namespace
+
+    @property
+    def service(self) -> TaskService:
+        return self.services.tasks
+
+    @property
+    def tz(self) -> str:
+        return self.services.settings.timezone
+
+    @property
+    def as_json(self) -> bool:
+        return bool(getattr(self.args, "json", False))
+
+    def full(self) -> Services:
+        """The full composition (agent, engine): only actions outside DATABASE_ONLY get it."""
+        assert isinstance(self.services, Services)
+        return self.services
+
+
+async def _list(call: _Call) -> int:
+    tasks = await call.service.list_tasks()
+    stats = await call.service.stats()
+    if call.as_json:
+        _print_json([task_to_dict(t, stats.get(t.stored_id)) for t in tasks])
+        return 0
+    if not tasks:
+        print(
+            "no tasks yet: add one with `taskagent tasks add NAME --every '30 minutes' --tool get_crypto_prices`"
+        )
+        return 0
+    rows = [
+        [
+            str(t.id),
+            t.name,
+            task_to_dict(t)["schedule"],
+            t.mcp_tool,
+            t.state.value,
+            _local(t.next_run, call.tz),
+            _success_rate(stats.get(t.stored_id)),
         ]
-        _print_table(rows, ["ID", "NAME", "SCHEDULE", "TOOL", "STATE", "NEXT RUN", "OK"])
-        return 0
+        for t in tasks
+    ]
+    _print_table(rows, ["ID", "NAME", "SCHEDULE", "TOOL", "STATE", "NEXT RUN", "OK"])
+    return 0
 
-    if action == "add":
-        flag = next(f for f in SCHEDULE_FLAGS if getattr(args, f) is not None)
-        task = await service.create_task(
-            name=args.name,
-            description=args.description,
-            schedule_type=SCHEDULE_FLAGS[flag],
-            schedule_value=getattr(args, flag),
-            timezone=args.timezone,
-            mcp_tool=args.tool,
-            tool_args=args.args,
-            summary_mode="off" if args.no_summary else args.summary,
-            notification_level=args.notify,
-            significance_threshold=5.0 if args.threshold is None else args.threshold,
-            misfire_grace_seconds=60 if args.grace is None else args.grace,
-            misfire_policy=args.misfire or "once",
-            enabled=not args.disabled,
-            allow_write=args.allow_write,
-        )
-        if as_json:
-            _print_json(task_to_dict(task))
-        else:
-            print(f"created task {task.id}")
-            _print_task(task, None, tz)
-        return 0
 
-    if action == "edit":
-        changes = _edit_changes(args)
-        if not changes and not args.disabled:
-            raise TaskInputError("nothing to change: give at least one option (see --help)")
-        task = await service.get(args.task_id)
-        if changes:
-            task = await service.update_task(
-                task.stored_id, allow_write=args.allow_write, **changes
-            )
-        if args.disabled:
-            task = await service.disable(task.stored_id)
-        if as_json:
-            _print_json(task_to_dict(task))
-        else:
-            print(f"updated task {task.id}")
-            _print_task(task, None, tz)
-        return 0
-
-    if action == "show":
-        task = await service.get(args.task_id)
-        task_stats = (await service.stats()).get(task.stored_id)
-        usage = await _task_ai_usage(services, task)
-        if as_json:
-            data = task_to_dict(task, task_stats)
-            data["ai_usage"] = {k: v.to_dict() for k, v in usage.items()}
-            _print_json(data)
-        else:
-            _print_task(task, task_stats, tz)
-            print(f"  AI today : {_usage_text(usage['today'])}")
-            print(f"  AI total : {_usage_text(usage['total'])}")
-        return 0
-
-    if action == "history":
-        runs = await service.history(args.task_id, args.limit)
-        if as_json:
-            _print_json([run_to_dict(r) for r in runs])
-        else:
-            _print_runs(runs, tz)
-        return 0
-
-    if action == "run":
-        task = await service.get(args.task_id)
-        assert isinstance(services, Services)
-        run = await services.engine.run_now(task.stored_id, wait_seconds=args.timeout)
-        if as_json:
-            _print_json(run_to_dict(run))
-        else:
-            _print_run_result(task, run)
-        return 0 if run.status.value == "success" else 3
-
-    if action == "status":
-        assert isinstance(services, Services)
-        status = await services.status()
-        if as_json:
-            _print_json(status)
-        else:
-            _print_status(status, tz)
-        return 0
-
-    if action == "export":
-        from taskagent.core import transfer
-
-        target = Path(args.file) if args.file else None
-        fmt = transfer.format_of(target, args.format) if target else (args.format or "json")
-        text = transfer.dumps(await service.list_tasks(), fmt)
-        if target is None:
-            print(text, end="")
-        else:
-            await asyncio.to_thread(target.write_text, text, encoding="utf-8")
-            print(f"exported {len(await service.list_tasks())} task(s) to {target}")
-        return 0
-
-    if action == "import":
-        from taskagent.core import transfer
-
-        source = Path(args.file)
-        try:
-            text = await asyncio.to_thread(source.read_text, encoding="utf-8")
-        except OSError as exc:
-            raise TaskInputError(f"cannot read {source}: {exc.strerror or exc}") from exc
-        except UnicodeDecodeError as exc:
-            raise TaskInputError(
-                f"cannot read {source}: not UTF-8 text (byte {exc.object[exc.start]:#04x} at "
-                f"position {exc.start})"
-            ) from exc
-        entries = transfer.loads(text, transfer.format_of(source, args.format), source=str(source))
-        created, updated = await transfer.import_tasks(
-            service, entries, source=str(source), allow_write=args.allow_write
-        )
-        if as_json:
-            _print_json({"created": created, "updated": updated})
-        else:
-            print(f"imported {source}: {created} created, {updated} updated")
-        return 0
-
-    changes = {
-        "remove": service.remove,
-        "start": service.enable,
-        "stop": service.disable,
-        "pause": service.pause,
-        "resume": service.resume,
-    }
-    task = await changes[action](args.task_id)
-    if as_json:
+def _print_changed(call: _Call, task: Task, verb: str) -> None:
+    if call.as_json:
         _print_json(task_to_dict(task))
     else:
-        past = {
-            "remove": "removed",
-            "start": "enabled",
-            "stop": "disabled",
-            "pause": "paused",
-            "resume": "resumed",
-        }
-        print(f"{past[action]} task {task.id} ({task.name})")
+        print(f"{verb} task {task.id}")
+        _print_task(task, None, call.tz)
+
+
+async def _add(call: _Call) -> int:
+    args = call.args
+    flag = next(f for f in SCHEDULE_FLAGS if getattr(args, f) is not None)
+    task = await call.service.create_task(
+        name=args.name,
+        description=args.description,
+        schedule_type=SCHEDULE_FLAGS[flag],
+        schedule_value=getattr(args, flag),
+        timezone=args.timezone,
+        mcp_tool=args.tool,
+        tool_args=args.args,
+        summary_mode="off" if args.no_summary else args.summary,
+        notification_level=args.notify,
+        significance_threshold=5.0 if args.threshold is None else args.threshold,
+        misfire_grace_seconds=60 if args.grace is None else args.grace,
+        misfire_policy=args.misfire or "once",
+        enabled=not args.disabled,
+        allow_write=args.allow_write,
+    )
+    _print_changed(call, task, "created")
     return 0
+
+
+async def _edit(call: _Call) -> int:
+    args, service = call.args, call.service
+    changes = _edit_changes(args)
+    if not changes and not args.disabled:
+        raise TaskInputError("nothing to change: give at least one option (see --help)")
+    task = await service.get(args.task_id)
+    if changes:
+        task = await service.update_task(task.stored_id, allow_write=args.allow_write, **changes)
+    if args.disabled:
+        task = await service.disable(task.stored_id)
+    _print_changed(call, task, "updated")
+    return 0
+
+
+async def _show(call: _Call) -> int:
+    task = await call.service.get(call.args.task_id)
+    task_stats = (await call.service.stats()).get(task.stored_id)
+    usage = await _task_ai_usage(call.services, task)
+    if call.as_json:
+        data = task_to_dict(task, task_stats)
+        data["ai_usage"] = {k: v.to_dict() for k, v in usage.items()}
+        _print_json(data)
+    else:
+        _print_task(task, task_stats, call.tz)
+        print(f"  AI today : {_usage_text(usage['today'])}")
+        print(f"  AI total : {_usage_text(usage['total'])}")
+    return 0
+
+
+async def _history(call: _Call) -> int:
+    runs = await call.service.history(call.args.task_id, call.args.limit)
+    if call.as_json:
+        _print_json([run_to_dict(r) for r in runs])
+    else:
+        _print_runs(runs, call.tz)
+    return 0
+
+
+async def _run(call: _Call) -> int:
+    task = await call.service.get(call.args.task_id)
+    run = await call.full().engine.run_now(task.stored_id, wait_seconds=call.args.timeout)
+    if call.as_json:
+        _print_json(run_to_dict(run))
+    else:
+        _print_run_result(task, run)
+    return 0 if run.status.value == "success" else 3
+
+
+async def _status(call: _Call) -> int:
+    status = await call.full().status()
+    if call.as_json:
+        _print_json(status)
+    else:
+        _print_status(status, call.tz)
+    return 0
+
+
+async def _export(call: _Call) -> int:
+    from taskagent.core import transfer
+
+    args = call.args
+    target = Path(args.file) if args.file else None
+    fmt = transfer.format_of(target, args.format) if target else (args.format or "json")
+    text = transfer.dumps(await call.service.list_tasks(), fmt)
+    if target is None:
+        print(text, end="")
+    else:
+        await asyncio.to_thread(target.write_text, text, encoding="utf-8")
+        print(f"exported {len(await call.service.list_tasks())} task(s) to {target}")
+    return 0
+
+
+async def _read_text(source: Path) -> str:
+    """The file to import, or a one-line TaskInputError saying why it cannot be read."""
+    try:
+        return await asyncio.to_thread(source.read_text, encoding="utf-8")
+    except OSError as exc:
+        raise TaskInputError(f"cannot read {source}: {exc.strerror or exc}") from exc
+    except UnicodeDecodeError as exc:
+        raise TaskInputError(
+            f"cannot read {source}: not UTF-8 text (byte {exc.object[exc.start]:#04x} at "
+            f"position {exc.start})"
+        ) from exc
+
+
+async def _import(call: _Call) -> int:
+    from taskagent.core import transfer
+
+    args = call.args
+    source = Path(args.file)
+    text = await _read_text(source)
+    entries = transfer.loads(text, transfer.format_of(source, args.format), source=str(source))
+    created, updated = await transfer.import_tasks(
+        call.service, entries, source=str(source), allow_write=args.allow_write
+    )
+    if call.as_json:
+        _print_json({"created": created, "updated": updated})
+    else:
+        print(f"imported {source}: {created} created, {updated} updated")
+    return 0
+
+
+# The one-task state changes: the TaskService method and the past tense the CLI reports.
+STATE_CHANGES: dict[str, tuple[Callable[[TaskService, int | str], Awaitable[Task]], str]] = {
+    "remove": (TaskService.remove, "removed"),
+    "start": (TaskService.enable, "enabled"),
+    "stop": (TaskService.disable, "disabled"),
+    "pause": (TaskService.pause, "paused"),
+    "resume": (TaskService.resume, "resumed"),
+}
+
+
+async def _change_state(call: _Call) -> int:
+    change, past = STATE_CHANGES[call.args.tasks_command]
+    task = await change(call.service, call.args.task_id)
+    if call.as_json:
+        _print_json(task_to_dict(task))
+    else:
+        print(f"{past} task {task.id} ({task.name})")
+    return 0
+
+
+HANDLERS: dict[str, Callable[[_Call], Awaitable[int]]] = {
+    "list": _list,
+    "add": _add,
+    "edit": _edit,
+    "show": _show,
+    "history": _history,
+    "run": _run,
+    "status": _status,
+    "export": _export,
+    "import": _import,
+    **dict.fromkeys(STATE_CHANGES, _change_state),
+}
+
+
+async def _tasks(services: CoreBase | Services, args: argparse.Namespace) -> int:
+    return await HANDLERS[args.tasks_command](_Call(services, args))
 
 
 async def _main(settings: Settings, args: argparse.Namespace) -> int:

@@ -78,6 +78,15 @@ def create_server(tasks: TaskService, run_now: RunNow, status: StatusProvider) -
 
     mcp = FastMCP("background", instructions=INSTRUCTIONS, mask_error_details=True)
     mcp.add_middleware(OneLineErrors())  # bad arguments: one line, not pydantic's report
+    _add_task_writes(mcp, tasks)
+    _add_state_changes(mcp, tasks)
+    _add_reads(mcp, tasks, status)
+    _add_run_now(mcp, tasks, run_now)
+    return mcp
+
+
+def _add_task_writes(mcp: FastMCP, tasks: TaskService) -> None:
+    """Creating a task and changing its schedule: both validated by TaskService first."""
 
     @mcp.tool(annotations=_CREATES)
     async def create_background_task(
@@ -130,21 +139,48 @@ def create_server(tasks: TaskService, run_now: RunNow, status: StatusProvider) -
             )
         return _with_preview(task, tasks)
 
-    @mcp.tool(annotations=_READ_ONLY)
-    async def list_background_tasks() -> dict[str, Any]:
-        """All tasks with schedule in words, state (active/paused/disabled), last and next run,
-        and run statistics (runs, success rate)."""
-        all_tasks = await tasks.list_tasks()
-        stats = await tasks.stats()
-        rows = [task_to_dict(t, stats.get(t.stored_id)) for t in all_tasks]
-        return {"count": len(rows), "tasks": rows}
-
-    async def _change(
-        action: Callable[[int], Awaitable[Any]], task_id: int, done: str
+    @mcp.tool(annotations=_CHANGES)
+    async def update_task_schedule(
+        task_id: int,
+        schedule_type: str | None = None,
+        schedule_value: str | None = None,
+        summary_mode: str | None = None,
     ) -> dict[str, Any]:
+        """Change a task's schedule and/or its summary mode; the new values are validated first
+        and the old ones kept on error.
+
+        Args:
+            task_id: the task's id.
+            schedule_type: interval | daily | weekly | cron | once (with schedule_value).
+            schedule_value: e.g. "1 hour", "09:00", "Mon 09:00", "*/15 * * * *".
+            summary_mode: always | changes | off (see create_background_task).
+        """
         with _user_errors():
-            task = await action(task_id)
-        return {"message": f"{done} task {task.id} ({task.name})", "task": task_to_dict(task)}
+            changes: dict[str, Any] = {}
+            if schedule_type is not None or schedule_value is not None:
+                if not schedule_type or not schedule_value:
+                    raise TaskInputError(
+                        "give schedule_type and schedule_value together", "schedule"
+                    )
+                changes |= {"schedule_type": schedule_type, "schedule_value": schedule_value}
+            if summary_mode is not None:
+                changes["summary_mode"] = summary_mode
+            if not changes:
+                raise TaskInputError("nothing to change: give a schedule or a summary_mode")
+            task = await tasks.update_task(task_id, **changes)
+        return _with_preview(task, tasks)
+
+
+async def _change(
+    action: Callable[[int], Awaitable[Any]], task_id: int, done: str
+) -> dict[str, Any]:
+    with _user_errors():
+        task = await action(task_id)
+    return {"message": f"{done} task {task.id} ({task.name})", "task": task_to_dict(task)}
+
+
+def _add_state_changes(mcp: FastMCP, tasks: TaskService) -> None:
+    """Start, stop, pause, resume and remove: one task's state, answered with a sentence."""
 
     @mcp.tool(annotations=_CHANGES)
     async def start_background_task(task_id: int) -> dict[str, Any]:
@@ -191,21 +227,18 @@ def create_server(tasks: TaskService, run_now: RunNow, status: StatusProvider) -
         """
         return await _change(tasks.remove, task_id, "removed")
 
-    @mcp.tool(annotations=_RUNS_A_TOOL)
-    async def run_task_immediately(task_id: int) -> dict[str, Any]:
-        """Run a task now (also when it is paused or disabled) and answer the result: status,
-        duration_ms, data, ai_summary or error_message. The run is kept in history.
 
-        Args:
-            task_id: the task's id.
-        """
-        with _user_errors():
-            task = await tasks.get(task_id)
-        try:
-            run = await run_now(task.stored_id)
-        except (LookupError, RuntimeError) as exc:
-            raise ToolError(str(exc)) from None
-        return run_to_dict(run)
+def _add_reads(mcp: FastMCP, tasks: TaskService, status: StatusProvider) -> None:
+    """The read-only tools: tasks, their results and history, the scheduler's status."""
+
+    @mcp.tool(annotations=_READ_ONLY)
+    async def list_background_tasks() -> dict[str, Any]:
+        """All tasks with schedule in words, state (active/paused/disabled), last and next run,
+        and run statistics (runs, success rate)."""
+        all_tasks = await tasks.list_tasks()
+        stats = await tasks.stats()
+        rows = [task_to_dict(t, stats.get(t.stored_id)) for t in all_tasks]
+        return {"count": len(rows), "tasks": rows}
 
     @mcp.tool(annotations=_READ_ONLY)
     async def get_latest_task_result(task_id: int) -> dict[str, Any]:
@@ -241,40 +274,27 @@ def create_server(tasks: TaskService, run_now: RunNow, status: StatusProvider) -
             "runs": [run_to_dict(r, include_data=False) for r in runs],
         }
 
-    @mcp.tool(annotations=_CHANGES)
-    async def update_task_schedule(
-        task_id: int,
-        schedule_type: str | None = None,
-        schedule_value: str | None = None,
-        summary_mode: str | None = None,
-    ) -> dict[str, Any]:
-        """Change a task's schedule and/or its summary mode; the new values are validated first
-        and the old ones kept on error.
-
-        Args:
-            task_id: the task's id.
-            schedule_type: interval | daily | weekly | cron | once (with schedule_value).
-            schedule_value: e.g. "1 hour", "09:00", "Mon 09:00", "*/15 * * * *".
-            summary_mode: always | changes | off (see create_background_task).
-        """
-        with _user_errors():
-            changes: dict[str, Any] = {}
-            if schedule_type is not None or schedule_value is not None:
-                if not schedule_type or not schedule_value:
-                    raise TaskInputError(
-                        "give schedule_type and schedule_value together", "schedule"
-                    )
-                changes |= {"schedule_type": schedule_type, "schedule_value": schedule_value}
-            if summary_mode is not None:
-                changes["summary_mode"] = summary_mode
-            if not changes:
-                raise TaskInputError("nothing to change: give a schedule or a summary_mode")
-            task = await tasks.update_task(task_id, **changes)
-        return _with_preview(task, tasks)
-
     @mcp.tool(annotations=_READ_ONLY)
     async def get_scheduler_status() -> dict[str, Any]:
         """Scheduler state, task counts, runs and errors in the last 24 h, and the next runs."""
         return await status()
 
-    return mcp
+
+def _add_run_now(mcp: FastMCP, tasks: TaskService, run_now: RunNow) -> None:
+    """Running a task now, wherever the scheduler lives."""
+
+    @mcp.tool(annotations=_RUNS_A_TOOL)
+    async def run_task_immediately(task_id: int) -> dict[str, Any]:
+        """Run a task now (also when it is paused or disabled) and answer the result: status,
+        duration_ms, data, ai_summary or error_message. The run is kept in history.
+
+        Args:
+            task_id: the task's id.
+        """
+        with _user_errors():
+            task = await tasks.get(task_id)
+        try:
+            run = await run_now(task.stored_id)
+        except (LookupError, RuntimeError) as exc:
+            raise ToolError(str(exc)) from None
+        return run_to_dict(run)

@@ -27,6 +27,7 @@ from taskagent.core.errors import TaskAgentError
 if TYPE_CHECKING:
     from google import genai
     from google.genai import types
+    from google.genai.errors import APIError
 
 DEFAULT_REQUEST_TIMEOUT = 30.0  # seconds for one HTTP request
 
@@ -205,46 +206,60 @@ def classify(exc: BaseException) -> GeminiFailure:
     from google.genai import errors
 
     if isinstance(exc, errors.APIError):
-        code = exc.code if isinstance(exc.code, int) else None
-        status = exc.status if isinstance(exc.status, str) else None
-        message = (exc.message or status or "").strip().splitlines()[0:1]
-        text = message[0][:200] if message else ""
-        details = _error_details(exc.details)
-        reasons = {d.get("reason") for d in details}
-        retry_after = None
-        daily = False
-        for d in details:
-            kind_name = str(d.get("@type", ""))
-            if kind_name.endswith("RetryInfo"):
-                retry_after = parse_duration(d.get("retryDelay"))
-            if kind_name.endswith("QuotaFailure"):
-                daily = any(
-                    "PerDay" in str(v.get("quotaId", ""))
-                    for v in d.get("violations") or []
-                    if isinstance(v, dict)
-                )
-        if "API_KEY_INVALID" in reasons or code == 401:
-            kind = FailureKind.INVALID_KEY
-        elif code == 403:
-            kind = FailureKind.PERMISSION
-        elif code == 404:
-            kind = FailureKind.MODEL_NOT_FOUND
-        elif code == 429 or status == "RESOURCE_EXHAUSTED":
-            kind = FailureKind.QUOTA
-        elif code == 408:
-            kind = FailureKind.TIMEOUT
-        elif code is not None and code >= 500:
-            kind = FailureKind.UNAVAILABLE
-        elif code is not None and 400 <= code < 500:
-            kind = FailureKind.BAD_REQUEST
-        else:
-            kind = FailureKind.OTHER
-        return GeminiFailure(kind, text, code, status, retry_after, daily)
+        return _classify_api_error(exc)
     if isinstance(exc, TimeoutError) or "timeout" in type(exc).__name__.lower():
         return GeminiFailure(FailureKind.TIMEOUT, type(exc).__name__)
     if _is_network_error(exc):
         return GeminiFailure(FailureKind.NETWORK, f"{type(exc).__name__}: {exc}"[:200])
     return GeminiFailure(FailureKind.OTHER, f"{type(exc).__name__}: {exc}"[:200])
+
+
+def _classify_api_error(exc: APIError) -> GeminiFailure:
+    """An error answer of the Gemini API: its kind, first message line and retry hints."""
+    code = exc.code if isinstance(exc.code, int) else None
+    status = exc.status if isinstance(exc.status, str) else None
+    message = (exc.message or status or "").strip().splitlines()[0:1]
+    text = message[0][:200] if message else ""
+    details = _error_details(exc.details)
+    reasons = {d.get("reason") for d in details}
+    retry_after, daily = _retry_hints(details)
+    return GeminiFailure(_api_kind(code, status, reasons), text, code, status, retry_after, daily)
+
+
+def _retry_hints(details: list[dict[str, Any]]) -> tuple[float | None, bool]:
+    """The RetryInfo delay in seconds, and whether a QuotaFailure names a per-day quota."""
+    retry_after = None
+    daily = False
+    for d in details:
+        kind_name = str(d.get("@type", ""))
+        if kind_name.endswith("RetryInfo"):
+            retry_after = parse_duration(d.get("retryDelay"))
+        if kind_name.endswith("QuotaFailure"):
+            daily = any(
+                "PerDay" in str(v.get("quotaId", ""))
+                for v in d.get("violations") or []
+                if isinstance(v, dict)
+            )
+    return retry_after, daily
+
+
+def _api_kind(code: int | None, status: str | None, reasons: set[Any]) -> FailureKind:
+    """The failure kind from the HTTP code, the status and the error reasons."""
+    if "API_KEY_INVALID" in reasons or code == 401:
+        return FailureKind.INVALID_KEY
+    if code == 403:
+        return FailureKind.PERMISSION
+    if code == 404:
+        return FailureKind.MODEL_NOT_FOUND
+    if code == 429 or status == "RESOURCE_EXHAUSTED":
+        return FailureKind.QUOTA
+    if code == 408:
+        return FailureKind.TIMEOUT
+    if code is not None and code >= 500:
+        return FailureKind.UNAVAILABLE
+    if code is not None and 400 <= code < 500:
+        return FailureKind.BAD_REQUEST
+    return FailureKind.OTHER
 
 
 def _is_network_error(exc: BaseException) -> bool:

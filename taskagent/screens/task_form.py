@@ -125,95 +125,11 @@ class TaskFormScreen(ModalScreen[Task | None]):
         with Vertical(id="form"):
             yield Static(title, id="form-title")
             with VerticalScroll(id="form-body"):
-                yield Label("Name")
-                yield Input(task.name if task else "", id="f-name", placeholder="e.g. BTC price")
-                yield Static("", id="err-name", classes="error")
-                yield Label("Description")
-                yield Input(task.description if task else "", id="f-description")
-                yield Static("", id="err-description", classes="error")
-                yield Label("Schedule")
-                with Horizontal(classes="row"):
-                    yield Select(
-                        [(t.value, t.value) for t in ScheduleType],
-                        value=(task.schedule_type.value if task else "interval"),
-                        allow_blank=False,
-                        id="f-schedule-type",
-                    )
-                    yield Input(
-                        task.schedule_value if task else "30 minutes",
-                        id="f-schedule-value",
-                        placeholder=EXAMPLES[ScheduleType.INTERVAL],
-                    )
-                    yield Input(
-                        task.timezone if task else "", id="f-timezone", placeholder="time zone"
-                    )
-                yield Static("", id="err-schedule", classes="error")
-                yield Static("", id="schedule-preview")
-                yield Label("Tool")
-                yield Select([], prompt="loading tools…", id="f-tool")
-                yield Static("", id="tool-description")
-                yield Static("", id="err-mcp_tool", classes="error")
-                # Shown for a tool that is not annotated read-only: saving needs the user's yes
-                # to it running unattended (TaskService's allow_write).
-                with Horizontal(classes="row settings", id="write-row"):
-                    yield Switch(False, id="f-allow-write")
-                    yield Label(
-                        "runs a write tool unattended (it is not read-only and may change data)",
-                        classes="inline",
-                    )
-                yield Static("", id="err-allow_write", classes="error")
-                yield Label("Arguments (JSON)")
-                yield TextArea(
-                    json.dumps(task.tool_args, indent=2) if task else "{}",
-                    id="f-args",
-                    show_line_numbers=False,
-                    tab_behavior="indent",
-                )
-                yield Static("", id="err-tool_args", classes="error")
-                with Horizontal(classes="row settings"):
-                    # always | changes (first run and significant changes) | off
-                    yield Label("AI summary", classes="inline")
-                    yield Select(
-                        [(m.value, m.value) for m in SummaryMode],
-                        value=(task.ai_mode.value if task else self._default_summary_mode()),
-                        allow_blank=False,
-                        id="f-ai",
-                    )
-                    yield Label("Notify", classes="inline")
-                    yield Select(
-                        [(n.value, n.value) for n in NotificationLevel],
-                        value=(task.notification_level.value if task else "all"),
-                        allow_blank=False,
-                        id="f-notify",
-                    )
-                    yield Label("Significant change %", classes="inline")
-                    yield Input(
-                        f"{task.significance_threshold:g}" if task else "5",
-                        id="f-threshold",
-                    )
-                yield Static("", id="err-settings", classes="error")
-                with Horizontal(classes="row settings"):
-                    yield Label("Missed runs", classes="inline")
-                    yield Select(
-                        [(label, policy.value) for policy, label in MISFIRE_LABELS.items()],
-                        value=(task.misfire_policy.value if task else MisfirePolicy.ONCE.value),
-                        allow_blank=False,
-                        id="f-misfire",
-                    )
-                    yield Label("Timeout (s)", classes="inline")
-                    yield Input(
-                        f"{task.timeout_seconds:g}" if task else "",
-                        id="f-timeout",
-                        placeholder="60",
-                    )
-                    # A run this late still runs; later, the slot is recorded as missed.
-                    yield Label("Grace (s)", classes="inline")
-                    yield Input(
-                        str(task.misfire_grace_seconds) if task else "60",
-                        id="f-grace",
-                        placeholder="60",
-                    )
-                yield Static("", id="err-run", classes="error")
+                yield from self._identity_fields(task)
+                yield from self._schedule_fields(task)
+                yield from self._tool_fields(task)
+                yield from self._setting_fields(task)
+                yield from self._run_fields(task)
                 yield Static("", id="test-result")
             yield Static("", id="err-form", classes="error")
             with Horizontal(id="form-buttons"):
@@ -221,6 +137,108 @@ class TaskFormScreen(ModalScreen[Task | None]):
                 yield Button("Cancel", id="cancel")
                 yield Button("Save (ctrl+s)", id="save", variant="primary")
         yield Footer()
+
+    def _identity_fields(self, task: Task | None) -> ComposeResult:
+        """Name and description."""
+        yield Label("Name")
+        yield Input(task.name if task else "", id="f-name", placeholder="e.g. BTC price")
+        yield Static("", id="err-name", classes="error")
+        yield Label("Description")
+        yield Input(task.description if task else "", id="f-description")
+        yield Static("", id="err-description", classes="error")
+
+    def _schedule_fields(self, task: Task | None) -> ComposeResult:
+        """Schedule type, value and time zone, with the next runs previewed."""
+        yield Label("Schedule")
+        with Horizontal(classes="row"):
+            yield Select(
+                [(t.value, t.value) for t in ScheduleType],
+                value=(task.schedule_type.value if task else "interval"),
+                allow_blank=False,
+                id="f-schedule-type",
+            )
+            yield Input(
+                task.schedule_value if task else "30 minutes",
+                id="f-schedule-value",
+                placeholder=EXAMPLES[ScheduleType.INTERVAL],
+            )
+            yield Input(task.timezone if task else "", id="f-timezone", placeholder="time zone")
+        yield Static("", id="err-schedule", classes="error")
+        yield Static("", id="schedule-preview")
+
+    def _tool_fields(self, task: Task | None) -> ComposeResult:
+        """The tool, the consent to run a write tool, and its arguments."""
+        yield Label("Tool")
+        yield Select([], prompt="loading tools…", id="f-tool")
+        yield Static("", id="tool-description")
+        yield Static("", id="err-mcp_tool", classes="error")
+        # Shown for a tool that is not annotated read-only: saving needs the user's yes
+        # to it running unattended (TaskService's allow_write).
+        with Horizontal(classes="row settings", id="write-row"):
+            yield Switch(False, id="f-allow-write")
+            yield Label(
+                "runs a write tool unattended (it is not read-only and may change data)",
+                classes="inline",
+            )
+        yield Static("", id="err-allow_write", classes="error")
+        yield Label("Arguments (JSON)")
+        yield TextArea(
+            json.dumps(task.tool_args, indent=2) if task else "{}",
+            id="f-args",
+            show_line_numbers=False,
+            tab_behavior="indent",
+        )
+        yield Static("", id="err-tool_args", classes="error")
+
+    def _setting_fields(self, task: Task | None) -> ComposeResult:
+        """AI summary mode, notification level and the significance threshold."""
+        with Horizontal(classes="row settings"):
+            # always | changes (first run and significant changes) | off
+            yield Label("AI summary", classes="inline")
+            yield Select(
+                [(m.value, m.value) for m in SummaryMode],
+                value=(task.ai_mode.value if task else self._default_summary_mode()),
+                allow_blank=False,
+                id="f-ai",
+            )
+            yield Label("Notify", classes="inline")
+            yield Select(
+                [(n.value, n.value) for n in NotificationLevel],
+                value=(task.notification_level.value if task else "all"),
+                allow_blank=False,
+                id="f-notify",
+            )
+            yield Label("Significant change %", classes="inline")
+            yield Input(
+                f"{task.significance_threshold:g}" if task else "5",
+                id="f-threshold",
+            )
+        yield Static("", id="err-settings", classes="error")
+
+    def _run_fields(self, task: Task | None) -> ComposeResult:
+        """Missed runs, the timeout and the grace period."""
+        with Horizontal(classes="row settings"):
+            yield Label("Missed runs", classes="inline")
+            yield Select(
+                [(label, policy.value) for policy, label in MISFIRE_LABELS.items()],
+                value=(task.misfire_policy.value if task else MisfirePolicy.ONCE.value),
+                allow_blank=False,
+                id="f-misfire",
+            )
+            yield Label("Timeout (s)", classes="inline")
+            yield Input(
+                f"{task.timeout_seconds:g}" if task else "",
+                id="f-timeout",
+                placeholder="60",
+            )
+            # A run this late still runs; later, the slot is recorded as missed.
+            yield Label("Grace (s)", classes="inline")
+            yield Input(
+                str(task.misfire_grace_seconds) if task else "60",
+                id="f-grace",
+                placeholder="60",
+            )
+        yield Static("", id="err-run", classes="error")
 
     def on_mount(self) -> None:
         if self.task_obj is None:

@@ -42,47 +42,60 @@ class RunDetail(VerticalScroll):
         if run is None:
             meta.update("select a run")
             return
-        text = Text()
-        text.append(f"run #{run.id}", style="bold")
-        text.append(f"  task {run.task_id} {task_name}\n")
-        text.append_text(status_text(run.status))
-        text.append(f"   {run.trigger}")
-        if run.attempts > 1:
-            text.append(f", {run.attempts} attempts")
-        text.append(f"\nstarted  {local(run.run_time, seconds=True)}\n")
-        text.append(f"finished {local(run.finished_at, seconds=True)}\n")
-        text.append(f"duration {duration(run.duration_ms)}\n")
-        if run.error_message:
-            text.append("\nerror\n", style="bold red")
-            text.append(run.error_message + "\n", style="red")
-        if run.ai_summary:
-            text.append(f"\nsummary ({run.summarizer or 'unknown'})\n", style="bold")
-            text.append(run.ai_summary + "\n")
-            if run.summary_note:
-                text.append(run.summary_note + "\n", style="italic dim")
-        if run.significant is not None:
-            text.append("\nsignificant: ", style="bold")
-            text.append(
-                "yes" if run.significant else "no", style="yellow" if run.significant else ""
-            )
-            if run.significance_reason:
-                text.append(f" — {run.significance_reason}")
-            text.append("\n")
+        text = _header(run, task_name)
+        _append_outcome(text, run)
         meta.update(text)
-        if not run.raw_data:
-            return
-        data: Any
-        try:
-            data = json.loads(run.raw_data) if len(run.raw_data) <= MAX_TREE_CHARS else None
-        except json.JSONDecodeError:
-            data = None
-        if isinstance(data, dict | list):
-            tree.root.set_label("data")
-            tree.add_json(data)
-            tree.root.expand()
-            for child in tree.root.children[:20]:
-                if len(child.children) <= 10:
-                    child.expand()
-            tree.display = True
-        else:
-            raw.update(Text(run.raw_data[:5000]))
+        if run.raw_data:
+            _show_data(tree, raw, run.raw_data)
+
+
+def _header(run: Run, task_name: str) -> Text:
+    """Which run, its status and trigger, and when it ran."""
+    text = Text()
+    text.append(f"run #{run.id}", style="bold")
+    text.append(f"  task {run.task_id} {task_name}\n")
+    text.append_text(status_text(run.status))
+    text.append(f"   {run.trigger}")
+    if run.attempts > 1:
+        text.append(f", {run.attempts} attempts")
+    text.append(f"\nstarted  {local(run.run_time, seconds=True)}\n")
+    text.append(f"finished {local(run.finished_at, seconds=True)}\n")
+    text.append(f"duration {duration(run.duration_ms)}\n")
+    return text
+
+
+def _append_outcome(text: Text, run: Run) -> None:
+    """The error, the summary (and which summariser) and the significance, where there are."""
+    if run.error_message:
+        text.append("\nerror\n", style="bold red")
+        text.append(run.error_message + "\n", style="red")
+    if run.ai_summary:
+        text.append(f"\nsummary ({run.summarizer or 'unknown'})\n", style="bold")
+        text.append(run.ai_summary + "\n")
+        if run.summary_note:
+            text.append(run.summary_note + "\n", style="italic dim")
+    if run.significant is not None:
+        text.append("\nsignificant: ", style="bold")
+        text.append("yes" if run.significant else "no", style="yellow" if run.significant else "")
+        if run.significance_reason:
+            text.append(f" — {run.significance_reason}")
+        text.append("\n")
+
+
+def _show_data(tree: Tree[Any], raw: Static, raw_data: str) -> None:
+    """JSON objects and lists as a folded tree; anything else (or too big) as text."""
+    data: Any
+    try:
+        data = json.loads(raw_data) if len(raw_data) <= MAX_TREE_CHARS else None
+    except json.JSONDecodeError:
+        data = None
+    if isinstance(data, dict | list):
+        tree.root.set_label("data")
+        tree.add_json(data)
+        tree.root.expand()
+        for child in tree.root.children[:20]:
+            if len(child.children) <= 10:
+                child.expand()
+        tree.display = True
+    else:
+        raw.update(Text(raw_data[:5000]))

@@ -63,6 +63,14 @@ class Scripted:
     path: str | None = None  # only for requests to this path; None = any path
 
 
+# Endpoints answered with a recorded capture whatever the parameters.
+FIXED_ANSWERS = {
+    "/search/trending": "trending.json",
+    "/global": "global.json",
+    "/coins/list": "coins_list_sample.json",
+}
+
+
 class CoinGeckoStub(LocalHttpServer):
     """Threaded HTTP server on 127.0.0.1 answering like CoinGecko, with scriptable failures."""
 
@@ -183,44 +191,48 @@ class CoinGeckoStub(LocalHttpServer):
 
     def route(self, path: str, params: dict[str, str]) -> tuple[int, Any]:
         """The normal (unscripted) answer: status and JSON-able body."""
-        bad_vs = (400, self.fixture("error_400_invalid_vs_currency.json"))
         if path == "/ping":
             return 200, {"gecko_says": "(V3) To the Moon!"}
         if path == "/coins/markets":
-            if params.get("vs_currency", "").lower() not in self._supported_vs:
-                return bad_vs
-            coins = self._markets
-            if ids := params.get("ids"):
-                wanted = set(ids.split(","))
-                coins = [c for c in coins if c["id"] in wanted]
-            per_page = max(1, min(250, int(params.get("per_page", "100"))))
-            page = max(1, int(params.get("page", "1")))
-            return 200, coins[(page - 1) * per_page : page * per_page]
+            return self._coins_markets(params)
         if path == "/simple/price":
-            wanted_vs = [v for v in params.get("vs_currencies", "").lower().split(",") if v]
-            if not wanted_vs or any(v not in self._supported_vs for v in wanted_vs):
-                return bad_vs
-            prices = self.fixture("simple_price.json")
-            out: dict[str, Any] = {}
-            for coin_id in params.get("ids", "").split(","):
-                if coin_id in prices:  # unknown ids are simply left out, like CoinGecko
-                    usd = prices[coin_id]
-                    out[coin_id] = {
-                        k.replace("usd", vs, 1): v
-                        for vs in wanted_vs
-                        for k, v in usd.items()
-                        if k != "last_updated_at"
-                    } | {"last_updated_at": usd["last_updated_at"]}
-            return 200, out
+            return self._simple_price(params)
         if path == "/search":
             return 200, self._search(params.get("query", "").strip().lower())
-        if path == "/search/trending":
-            return 200, self.fixture("trending.json")
-        if path == "/global":
-            return 200, self.fixture("global.json")
-        if path == "/coins/list":
-            return 200, self.fixture("coins_list_sample.json")
+        if path in FIXED_ANSWERS:
+            return 200, self.fixture(FIXED_ANSWERS[path])
         return 404, {"error": "Not Found"}
+
+    def _bad_vs(self) -> tuple[int, Any]:
+        return 400, self.fixture("error_400_invalid_vs_currency.json")
+
+    def _coins_markets(self, params: dict[str, str]) -> tuple[int, Any]:
+        if params.get("vs_currency", "").lower() not in self._supported_vs:
+            return self._bad_vs()
+        coins = self._markets
+        if ids := params.get("ids"):
+            wanted = set(ids.split(","))
+            coins = [c for c in coins if c["id"] in wanted]
+        per_page = max(1, min(250, int(params.get("per_page", "100"))))
+        page = max(1, int(params.get("page", "1")))
+        return 200, coins[(page - 1) * per_page : page * per_page]
+
+    def _simple_price(self, params: dict[str, str]) -> tuple[int, Any]:
+        wanted_vs = [v for v in params.get("vs_currencies", "").lower().split(",") if v]
+        if not wanted_vs or any(v not in self._supported_vs for v in wanted_vs):
+            return self._bad_vs()
+        prices = self.fixture("simple_price.json")
+        out: dict[str, Any] = {}
+        for coin_id in params.get("ids", "").split(","):
+            if coin_id in prices:  # unknown ids are simply left out, like CoinGecko
+                usd = prices[coin_id]
+                out[coin_id] = {
+                    k.replace("usd", vs, 1): v
+                    for vs in wanted_vs
+                    for k, v in usd.items()
+                    if k != "last_updated_at"
+                } | {"last_updated_at": usd["last_updated_at"]}
+        return 200, out
 
     def _search(self, query: str) -> dict[str, Any]:
         if query == "btc":

@@ -112,6 +112,28 @@ def _last_log_line(path: Path, offset: int) -> str | None:
     return None
 
 
+def _stdio_failure(spec: StdioServerSpec, exc: BaseException) -> str | None:
+    """Why a command could not be started at all, or None when it started and then failed."""
+    for e in walk_exceptions(exc):
+        if isinstance(e, FileNotFoundError):
+            if spec.cwd and not Path(spec.cwd).is_dir():
+                return f"working directory not found: {spec.cwd}"
+            return f"command not found: {spec.command}"
+        if isinstance(e, PermissionError):
+            return f"permission denied: {spec.command}"
+    return None
+
+
+def _http_failure(spec: HttpServerSpec, exc: BaseException) -> str | None:
+    """The HTTP status or the transport error that stopped the connection, if one did."""
+    for e in walk_exceptions(exc):
+        if isinstance(e, httpx2.HTTPStatusError):
+            return f"HTTP {e.response.status_code} from {spec.url}"
+        if isinstance(e, httpx2.TransportError):
+            return f"cannot connect to {spec.url}: {e}"
+    return None
+
+
 def format_seconds(seconds: float) -> str:
     return f"{seconds:g} s"
 
@@ -317,23 +339,13 @@ class SessionPool:
         if isinstance(exc, TimeoutError):
             return f"did not start within {format_seconds(self._connect_timeout)}"
         spec = server.spec
-        for e in walk_exceptions(exc):
-            if isinstance(spec, StdioServerSpec):
-                if isinstance(e, FileNotFoundError):
-                    if spec.cwd and not Path(spec.cwd).is_dir():
-                        return f"working directory not found: {spec.cwd}"
-                    return f"command not found: {spec.command}"
-                if isinstance(e, PermissionError):
-                    return f"permission denied: {spec.command}"
-            if isinstance(spec, HttpServerSpec):
-                if isinstance(e, httpx2.HTTPStatusError):
-                    return f"HTTP {e.response.status_code} from {spec.url}"
-                if isinstance(e, httpx2.TransportError):
-                    return f"cannot connect to {spec.url}: {e}"
         if isinstance(spec, StdioServerSpec):
-            last = _last_log_line(self.log_path(server.name), log_offset)
-            detail = last or "no output on stderr"
-            return f"exited during start-up: {detail}"
+            return _stdio_failure(spec, exc) or (
+                "exited during start-up: "
+                + (_last_log_line(self.log_path(server.name), log_offset) or "no output on stderr")
+            )
+        if isinstance(spec, HttpServerSpec) and (reason := _http_failure(spec, exc)):
+            return reason
         for e in walk_exceptions(exc):
             if isinstance(e, MCPError):
                 return e.message

@@ -278,23 +278,30 @@ class Writer:
                 self._fail(self._pending.popleft(), RepositoryError("the repository is closed"))
 
     async def _batch(self) -> None:
+        """Take the pending jobs and run them as one transaction (see the module docstring)."""
         try:
             db = self._connection()
         except RepositoryError as closed:  # closed under us (from a loop that was not running)
-            while (waiting := self._next()) is not None:
-                self._fail(waiting, closed)
+            self._fail_pending(closed)
             return
         first = self._next()
         if first is None:
             return
-        if isinstance(first, _CallJob) and first.sync:
-            sync_jobs = [first]
-            while len(sync_jobs) < MAX_BATCH and (more := self._next_sync()):
-                sync_jobs.append(more)
+        sync_jobs = self._sync_group(first, MAX_BATCH)
+        if sync_jobs is not None:
             if not self._pending:  # only sync jobs: the whole transaction in one hop
                 await self._sync_batch(db, sync_jobs)
                 return
             self._pending.extendleft(reversed(sync_jobs[1:]))  # mixed: the general path
+        if not await self._begin(db, first):
+            return
+        done = await self._run_jobs(db, first)
+        if done is not None:
+            await self._commit(db, done)
+
+    async def _begin(self, db: aiosqlite.Connection, first: _CallJob | _BlockJob) -> bool:
+        """BEGIN IMMEDIATE; when another process holds the lock, every job taken or pending
+        fails (they would meet the same lock) and the answer is False."""
         if db.in_transaction:  # left open by a cancelled statement; never commit it
             await db.execute("ROLLBACK")
         try:
@@ -304,33 +311,26 @@ class Writer:
             if is_busy(exc):
                 error = DatabaseBusy(f"{self._path} is busy: {exc}")
             self._fail(first, error)
-            while (waiting := self._next()) is not None:  # they would meet the same lock
-                self._fail(waiting, error)
-            return
+            self._fail_pending(error)
+            return False
+        return True
+
+    async def _run_jobs(self, db: aiosqlite.Connection, first: _CallJob | _BlockJob) -> Done | None:
+        """Run `first` and the jobs after it in the open transaction until the batch is full or
+        old enough. None when SQLite aborted the transaction (every caller has been told)."""
         started = time.monotonic()
         done: Done = []
         job: _CallJob | _BlockJob | None = first
         running: list[_CallJob | _BlockJob] = []
         try:
             while job is not None:
-                if isinstance(job, _CallJob) and job.sync:
-                    # Every sync job pending now, in one hop to the database's thread (each hop
-                    # waits for a turn of this loop, which is busy when runs pour in).
-                    group: list[_CallJob] = [job]
-                    running = [job]
-                    while len(done) + len(group) < MAX_BATCH and (more := self._next_sync()):
-                        group.append(more)
-                        running.append(more)
-                    outcomes = await in_thread(db, [member.fn for member in group])
-                    done.extend((m, *outcome) for m, outcome in zip(group, outcomes, strict=True))
-                else:
-                    running = [job]
-                    result, failure = await self._one(db, job)
-                    done.append((job, result, failure))
+                group = self._sync_group(job, MAX_BATCH - len(done))
+                running = list(group) if group is not None else [job]
+                done.extend(await self._run_hop(db, job, group))
                 running = []
                 if not db.in_transaction:  # SQLite aborted the whole transaction
                     self._fail_all(done, _abort_cause(done))
-                    return
+                    return None
                 if len(done) >= MAX_BATCH or time.monotonic() - started >= BATCH_SECONDS:
                     break
                 job = self._next()
@@ -340,6 +340,30 @@ class Writer:
                 done.append((job, None, None))
             self._fail_all(done, RepositoryError(STOPPED))
             raise
+        return done
+
+    def _sync_group(self, job: _CallJob | _BlockJob, room: int) -> list[_CallJob] | None:
+        """For a sync job: it and every sync job pending now, up to `room` jobs, to run in one
+        hop to the database's thread (each hop waits for a turn of this loop, which is busy
+        when runs pour in). None for any other job."""
+        if not (isinstance(job, _CallJob) and job.sync):
+            return None
+        group = [job]
+        while len(group) < room and (more := self._next_sync()):
+            group.append(more)
+        return group
+
+    async def _run_hop(
+        self, db: aiosqlite.Connection, job: _CallJob | _BlockJob, group: list[_CallJob] | None
+    ) -> Done:
+        """The outcomes of a sync group (one hop) or of one job in its savepoint."""
+        if group is None:
+            result, failure = await self._one(db, job)
+            return [(job, result, failure)]
+        outcomes = await in_thread(db, [member.fn for member in group])
+        return [(m, *outcome) for m, outcome in zip(group, outcomes, strict=True)]
+
+    async def _commit(self, db: aiosqlite.Connection, done: Done) -> None:
         try:
             await db.execute("COMMIT")
         except BaseException as exc:
@@ -350,6 +374,10 @@ class Writer:
                 raise
             return
         self._committed(done)
+
+    def _fail_pending(self, error: BaseException) -> None:
+        while (waiting := self._next()) is not None:
+            self._fail(waiting, error)
 
     def _committed(self, done: Done) -> None:
         self.transactions += 1

@@ -1,7 +1,8 @@
 """Tasks: every use-case on them (`TaskService`), with validation in one place.
 
-- `inputs`: one field at a time (TaskInputError names the field);
-- `rules`: a whole task built or merged and checked, nothing saved;
+- `inputs`: one field at a time (TaskInputError names the field), and `TaskInput`, every
+  editable field validated: the one model of a task's input whichever door it came in by;
+- `rules`: a whole task's input checked (`check_input`), then built or merged, nothing saved;
 - `service`: TaskService, the repository and the events on top;
 - `trial`: what a test run (the task form's) needs and gives back.
 """
@@ -15,6 +16,7 @@ from taskagent.core.tasks.inputs import (
     MAX_GRACE_SECONDS,
     MAX_NAME_LENGTH,
     SCHEDULE_FIELDS,
+    TaskInput,
     TaskInputError,
     ToolCatalogue,
     WriteToolNotAllowed,
@@ -32,6 +34,7 @@ __all__ = [
     "MAX_NAME_LENGTH",
     "SCHEDULE_FIELDS",
     "RunSummarizer",
+    "TaskInput",
     "TaskInputError",
     "TaskNotFound",
     "TaskRules",

@@ -6,10 +6,11 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 from taskagent.core.errors import TaskAgentError
-from taskagent.core.models import MisfirePolicy, NotificationLevel, SummaryMode
+from taskagent.core.models import MisfirePolicy, NotificationLevel, Schedule, SummaryMode
 
 MAX_NAME_LENGTH = 100
 MAX_DESCRIPTION_LENGTH = 2000
@@ -35,6 +36,9 @@ EDITABLE_FIELDS = frozenset(
 # finished one-shot is armed again.
 SCHEDULE_FIELDS = frozenset({"schedule_type", "schedule_value", "timezone"})
 MAX_GRACE_SECONDS = 86_400
+MAX_TIMEOUT_SECONDS = 86_400
+MIN_THRESHOLD_PERCENT = 0.01
+MAX_THRESHOLD_PERCENT = 10_000
 
 
 class TaskInputError(TaskAgentError, ValueError):
@@ -187,3 +191,51 @@ def as_bool(value: Any, field: str) -> bool:
     if isinstance(value, str) and value.strip().lower() in ("false", "no", "off", "0"):
         return False
     raise TaskInputError(f"{field} must be true or false, not {value!r}", field)
+
+
+def valid_threshold(value: Any) -> float:
+    return number_in_range(
+        value, "significance_threshold", MIN_THRESHOLD_PERCENT, MAX_THRESHOLD_PERCENT, "percent"
+    )
+
+
+def valid_timeout(value: Any) -> float:
+    return number_in_range(value, "timeout_seconds", 1, MAX_TIMEOUT_SECONDS, "seconds")
+
+
+@dataclass(frozen=True)
+class TaskInput:
+    """A task's editable fields, every one validated: what the input of any door (the CLI, the
+    form, the MCP tools, the chat, an import) becomes before a task is built from it or changed
+    by it (`TaskRules.check_input`)."""
+
+    name: str
+    description: str
+    schedule: Schedule
+    mcp_tool: str
+    tool_args: dict[str, Any]
+    summary_mode: SummaryMode
+    notification_level: NotificationLevel
+    significance_threshold: float
+    misfire_policy: MisfirePolicy
+    timeout_seconds: float
+    misfire_grace_seconds: int
+
+    def task_fields(self) -> dict[str, Any]:
+        """The Task fields these values set (`use_ai_summary` follows the summary mode)."""
+        return {
+            "name": self.name,
+            "description": self.description,
+            "schedule_type": self.schedule.type,
+            "schedule_value": self.schedule.value,
+            "timezone": self.schedule.timezone,
+            "mcp_tool": self.mcp_tool,
+            "tool_args": self.tool_args,
+            "use_ai_summary": self.summary_mode is not SummaryMode.OFF,
+            "summary_mode": self.summary_mode,
+            "notification_level": self.notification_level,
+            "significance_threshold": self.significance_threshold,
+            "misfire_policy": self.misfire_policy,
+            "timeout_seconds": self.timeout_seconds,
+            "misfire_grace_seconds": self.misfire_grace_seconds,
+        }

@@ -20,6 +20,7 @@ from taskagent.core.models import (
 )
 from taskagent.core.tasks.inputs import (
     EDITABLE_FIELDS,
+    TaskInput,
     TaskInputError,
     ToolCatalogue,
     WriteToolNotAllowed,
@@ -28,11 +29,12 @@ from taskagent.core.tasks.inputs import (
     as_notification_level,
     as_summary_mode,
     grace_seconds,
-    number_in_range,
     parse_tool_args,
     tool_is_read_only,
     valid_description,
     valid_name,
+    valid_threshold,
+    valid_timeout,
 )
 
 
@@ -152,6 +154,60 @@ class TaskRules:
             return None
         return schedules.next_run(task.schedule, after=self.clock(), anchor=task.created_at)
 
+    def check_input(
+        self,
+        raw: Mapping[str, Any],
+        *,
+        allow_write: Any = False,
+        allow_past: bool = False,
+        done: Any = False,
+        current: Task | None = None,
+    ) -> TaskInput:
+        """Every editable field of `raw` validated, in the same order for a new task and a
+        changed one, so every door gets the same first problem; raises TaskInputError.
+
+        `raw` holds each field of EDITABLE_FIELDS (a missing summary_mode or use_ai_summary is
+        "not given"). `allow_past`: a once-schedule may be in the past. `done`: the task is a
+        finished one-shot, which only a once-schedule can be (its time may be past).
+        `allow_write`: the yes to a tool that is not read-only. `current`: the task being
+        changed; its tool needs no new `allow_write` and its summary mode is kept unless
+        changed (see `_ai_mode`)."""
+        name = valid_name(raw["name"])
+        args = parse_tool_args(raw["tool_args"])
+        finished = as_bool(done, "done")
+        schedule = self._check_schedule(
+            raw["schedule_type"],
+            raw["schedule_value"],
+            raw["timezone"],
+            allow_past=allow_past or finished,
+        )
+        if finished and schedule.type is not ScheduleType.ONCE:
+            raise TaskInputError("only a one-shot (once) task can be done", "done")
+        tool = self._check_tool(
+            raw["mcp_tool"],
+            args,
+            allow_write=as_bool(allow_write, "allow_write"),
+            previous=current.mcp_tool if current is not None else None,
+        )
+        mode = self._ai_mode(
+            raw.get("summary_mode"),
+            raw.get("use_ai_summary"),
+            current.ai_mode if current is not None else None,
+        )
+        return TaskInput(
+            name=name,
+            description=valid_description(raw["description"]),
+            schedule=schedule,
+            mcp_tool=tool,
+            tool_args=args,
+            summary_mode=mode,
+            notification_level=as_notification_level(raw["notification_level"]),
+            significance_threshold=valid_threshold(raw["significance_threshold"]),
+            misfire_policy=as_misfire_policy(raw["misfire_policy"]),
+            timeout_seconds=valid_timeout(raw["timeout_seconds"]),
+            misfire_grace_seconds=grace_seconds(raw["misfire_grace_seconds"]),
+        )
+
     # ---- building ---------------------------------------------------------------------------
 
     def build_task(
@@ -182,44 +238,34 @@ class TaskRules:
         keeps it finished. `allow_write`: the caller's explicit yes to a tool that is not
         read-only running unattended (WriteToolNotAllowed without it). It is a decision at
         creation, not stored."""
-        clean_name = valid_name(name)
-        args = parse_tool_args(tool_args)
-        finished = as_bool(done, "done")
-        schedule = self._check_schedule(
-            schedule_type, schedule_value, timezone or self.default_timezone, allow_past=finished
+        fields = self.check_input(
+            {
+                "name": name,
+                "description": description,
+                "schedule_type": schedule_type,
+                "schedule_value": schedule_value,
+                "timezone": timezone or self.default_timezone,
+                "mcp_tool": mcp_tool,
+                "tool_args": tool_args,
+                "use_ai_summary": use_ai_summary,
+                "summary_mode": summary_mode,
+                "notification_level": notification_level or self.default_notification_level,
+                "significance_threshold": significance_threshold,
+                "misfire_policy": misfire_policy,
+                "timeout_seconds": (
+                    self.default_timeout_seconds if timeout_seconds is None else timeout_seconds
+                ),
+                "misfire_grace_seconds": misfire_grace_seconds,
+            },
+            allow_write=allow_write,
+            done=done,
         )
-        if finished and schedule.type is not ScheduleType.ONCE:
-            raise TaskInputError("only a one-shot (once) task can be done", "done")
-        tool = self._check_tool(mcp_tool, args, allow_write=as_bool(allow_write, "allow_write"))
-        ai_mode = self._ai_mode(summary_mode, use_ai_summary, None)
+        finished = as_bool(done, "done")  # valid: check_input read it
         now = self.clock()
         task = Task(
-            name=clean_name,
-            description=valid_description(description),
-            schedule_type=schedule.type,
-            schedule_value=schedule.value,
-            timezone=schedule.timezone,
-            mcp_tool=tool,
-            tool_args=args,
-            use_ai_summary=ai_mode is not SummaryMode.OFF,
-            summary_mode=ai_mode,
-            notification_level=as_notification_level(
-                notification_level or self.default_notification_level
-            ),
+            **fields.task_fields(),
             enabled=as_bool(enabled, "enabled"),
             paused=as_bool(paused, "paused"),
-            significance_threshold=number_in_range(
-                significance_threshold, "significance_threshold", 0.01, 10_000, "percent"
-            ),
-            misfire_policy=as_misfire_policy(misfire_policy),
-            timeout_seconds=number_in_range(
-                timeout_seconds if timeout_seconds is not None else self.default_timeout_seconds,
-                "timeout_seconds",
-                1,
-                86_400,
-                "seconds",
-            ),
-            misfire_grace_seconds=grace_seconds(misfire_grace_seconds),
             created_at=now,
             done_at=now if finished else None,
         )
@@ -231,49 +277,20 @@ class TaskRules:
 
         def apply(current: Task) -> Task:
             merged = {**{field: getattr(current, field) for field in EDITABLE_FIELDS}, **changes}
-            ai_mode = self._ai_mode(
-                changes.get("summary_mode"), changes.get("use_ai_summary"), current.ai_mode
-            )
-            args = parse_tool_args(merged["tool_args"])
+            # The summary mode is the task's own unless the changes name one (see _ai_mode).
+            merged["summary_mode"] = changes.get("summary_mode")
+            merged["use_ai_summary"] = changes.get("use_ai_summary")
             before = (current.schedule_type.value, current.schedule_value, current.timezone)
             after = (str(merged["schedule_type"]), merged["schedule_value"], merged["timezone"])
             # An unchanged schedule is not checked again for "once must be in the future": a
             # finished one-shot can still be renamed.
             moved = before != after
-            schedule = self._check_schedule(
-                merged["schedule_type"],
-                merged["schedule_value"],
-                merged["timezone"],
-                allow_past=not moved,
+            fields = self.check_input(
+                merged, allow_write=consent, allow_past=not moved, current=current
             )
+            schedule = fields.schedule
             moved = moved and (schedule.type.value, schedule.value, schedule.timezone) != before
-            updated = replace(
-                current,
-                name=valid_name(merged["name"]),
-                description=valid_description(merged["description"]),
-                schedule_type=schedule.type,
-                schedule_value=schedule.value,
-                timezone=schedule.timezone,
-                mcp_tool=self._check_tool(
-                    merged["mcp_tool"], args, allow_write=consent, previous=current.mcp_tool
-                ),
-                tool_args=args,
-                use_ai_summary=ai_mode is not SummaryMode.OFF,
-                summary_mode=ai_mode,
-                notification_level=as_notification_level(merged["notification_level"]),
-                significance_threshold=number_in_range(
-                    merged["significance_threshold"],
-                    "significance_threshold",
-                    0.01,
-                    10_000,
-                    "percent",
-                ),
-                misfire_policy=as_misfire_policy(merged["misfire_policy"]),
-                timeout_seconds=number_in_range(
-                    merged["timeout_seconds"], "timeout_seconds", 1, 86_400, "seconds"
-                ),
-                misfire_grace_seconds=grace_seconds(merged["misfire_grace_seconds"]),
-            )
+            updated = replace(current, **fields.task_fields())
             if moved:  # a new schedule: its slots start now (a done one-shot is armed again)
                 updated.done_at = None
                 updated.next_run = self._next_run(updated)
