@@ -5,7 +5,6 @@ end, and the confirmation cards. (Rounds, history, errors and /compress: test_ch
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
@@ -25,34 +24,10 @@ from tests.support.chat import (
     SIGNATURE,
     make_task,
     of,
-    open_chat,
-    open_services,
     raw,
     turn,
-    use_stubs,
 )
-from tests.support.coingecko_stub import CoinGeckoStub, coingecko_stub  # noqa: F401
-from tests.support.gemini_stub import GeminiStub, gemini_stub  # noqa: F401
-
-
-@pytest.fixture
-def env(
-    gemini_stub: GeminiStub,  # noqa: F811
-    coingecko_stub: CoinGeckoStub,  # noqa: F811
-    monkeypatch: pytest.MonkeyPatch,
-) -> GeminiStub:
-    return use_stubs(monkeypatch, gemini_stub, coingecko_stub, "Europe/Berlin")
-
-
-@pytest.fixture
-async def services(env: GeminiStub) -> AsyncIterator[Services]:
-    async with open_services() as built:
-        yield built
-
-
-@pytest.fixture
-async def chat(services: Services) -> ChatSession:
-    return await open_chat(services)
+from tests.support.gemini_stub import GeminiStub
 
 
 # =============================================================== the seed's examples, end to end

@@ -28,11 +28,7 @@ from taskagent.core.store import Repository
 from taskagent.core.summarize import Summarizer
 from taskagent.core.tasks import TaskService
 from taskagent.paths import resolve_paths
-from tests.support import dbus_notifications as dbus_support
 from tests.support.dbus_notifications import FakeNotificationServer
-
-session_bus = dbus_support.session_bus  # fixtures, used by name
-notification_server = dbus_support.notification_server
 
 ALL, ERRORS, SIGNIFICANT, SILENT = (
     NotificationLevel.ALL,

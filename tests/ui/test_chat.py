@@ -25,7 +25,6 @@ from taskagent.widgets.chat_panel import ChatInput, ChatPanel
 from tests.support.gemini_stub import (
     GeminiStub,
     function_call_response,
-    gemini_stub,  # noqa: F401  (fixture)
     text_response,
 )
 from tests.support.ui import FIXED, SIZE, cards, chat_text, make_task, say, text_of, wait_for
@@ -41,7 +40,7 @@ BTC_ARGS = {
 
 
 @pytest.fixture
-def stub(gemini_stub: GeminiStub, monkeypatch: pytest.MonkeyPatch) -> GeminiStub:  # noqa: F811
+def stub(gemini_stub: GeminiStub, monkeypatch: pytest.MonkeyPatch) -> GeminiStub:
     monkeypatch.setenv("GEMINI_API_KEY", "test-key")
     monkeypatch.setenv("TASKAGENT_GEMINI_BASE_URL", gemini_stub.base_url)
     return gemini_stub
