@@ -276,6 +276,12 @@ class TaskAgentApp(App[int]):
         return self._engine_ready.is_set()
 
     @property
+    def data_version(self) -> int | None:
+        """The database's `data_version` at the last poll (None before the first): a change
+        means another process wrote."""
+        return self._data_version
+
+    @property
     def ready(self) -> bool:
         return self._services_ready.is_set() and self._services_error is None
 

@@ -285,7 +285,7 @@ async def test_history_queries_use_indexes_at_scale(repo: Repository) -> None:
                 i % 5000,
             )
 
-    async with repo._write() as db:
+    async with repo.write() as db:
         await db.executemany(
             "INSERT INTO task_history (task_id, run_time, status, duration_ms) VALUES (?,?,?,?)",
             rows(),
