@@ -28,6 +28,7 @@ from tests.support.chat import (
     turn,
 )
 from tests.support.gemini_stub import GeminiStub
+from tests.support.waiting import HANG, until
 
 
 # =============================================================== the seed's examples, end to end
@@ -277,10 +278,7 @@ async def test_confirmation_answer_can_come_later_from_another_task(
             events.append(event)
 
     consumer = asyncio.create_task(consume())
-    for _ in range(200):
-        await asyncio.sleep(0.01)
-        if chat.waiting_for is not None:
-            break
+    await until(lambda: chat.waiting_for is not None, what="the confirmation card")
     card = chat.waiting_for
     assert card is not None and chat.busy
     # A second message while waiting is refused in one line.
@@ -288,7 +286,7 @@ async def test_confirmation_answer_can_come_later_from_another_task(
     assert busy == [TurnFailed("The agent is still answering the previous message.", "busy")]
     assert chat.confirm(card.id, True)
     assert not chat.confirm(card.id, True)  # answered already
-    await asyncio.wait_for(consumer, 10)
+    await asyncio.wait_for(consumer, HANG)
     assert not (await services.tasks.get(1)).enabled
     assert of(events, TurnFinished)
 

@@ -29,6 +29,7 @@ from taskagent.core.summarize import Summarizer
 from taskagent.core.tasks import TaskService
 from taskagent.paths import resolve_paths
 from tests.support.dbus_notifications import FakeNotificationServer
+from tests.support.waiting import HANG, until
 
 ALL, ERRORS, SIGNIFICANT, SILENT = (
     NotificationLevel.ALL,
@@ -475,7 +476,7 @@ class Calls:
         self.event.set()
 
     async def wait(self) -> None:
-        await asyncio.wait_for(self.event.wait(), 5)
+        await asyncio.wait_for(self.event.wait(), HANG)
         self.event.clear()
 
 
@@ -551,12 +552,12 @@ async def test_pause_button_pauses_the_task_in_the_database(
         await notifier.notify_run(task, make_run(RunStatus.ERROR, error_message="boom"))
         (got,) = await notification_server.wait_for(1)
         notification_server.press(got.id, got.key_for("Pause task"))
-        for _ in range(200):
+
+        async def paused() -> bool:
             stored = await repo.get_task(task.id or 0)
-            if stored is not None and stored.paused:
-                break
-            await asyncio.sleep(0.01)
-        assert stored is not None and stored.paused
+            return stored is not None and stored.paused
+
+        await until(paused, what="the task is paused")
         await notifier.aclose()
     finally:
         await repo.close()

@@ -373,13 +373,10 @@ async def test_clear_forgets_the_conversation(ai: tuple[SlashCommands, GeminiStu
 
 def test_a_pasted_megabyte_is_split_without_shlex() -> None:
     """shlex takes about a minute over a megabyte; a long line is split on white space."""
-    import time
-
     from taskagent.core.slash.registry import SHLEX_LIMIT, split_line
 
-    started = time.process_time()
     head, rest, words = split_line("/Model " + "m" * (1 << 20) + ' "two words"')
-    assert time.process_time() - started < 1.0  # shlex: tens of seconds
+    # three words: the quotes did not group "two words", so shlex never saw the line
     assert head == "/model" and len(words) == 3 and rest.endswith('"two words"')
     assert split_line('/tasks add "BTC hourly"')[2] == ["add", "BTC hourly"]  # short: shlex
     assert SHLEX_LIMIT >= 1_000

@@ -218,7 +218,7 @@ class FakeNotificationServer:
             assert self.received, "no notification arrived"
             return self.received[-1]
 
-    async def wait_for(self, count: int = 1, within: float = 5.0) -> list[ReceivedNotification]:
+    async def wait_for(self, count: int = 1, within: float = 30.0) -> list[ReceivedNotification]:
         """Wait (without blocking the caller's loop) until `count` notifications arrived."""
         deadline = time.monotonic() + within
         while True:

@@ -164,7 +164,7 @@ async def test_cancelled_cross_loop_waiter_does_not_leak_the_lock(repo: Reposito
     try:
         assert await asyncio.to_thread(held.wait, 5)
         waiter = asyncio.create_task(repo.set_setting("k", 1))
-        await asyncio.sleep(0.05)
+        await asyncio.sleep(0)  # its first step hands the write to the writer
         assert not waiter.done()  # blocked on the other loop's transaction
         waiter.cancel()
         with pytest.raises(asyncio.CancelledError):
