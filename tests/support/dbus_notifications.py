@@ -2,10 +2,10 @@
 
 The desktop-notifier tests use the real library over a real bus: `private_session_bus` starts
 `dbus-daemon --session --print-address --nofork` (skipped with a clear reason when the binary is
-missing; the `session_bus` fixture points `DBUS_SESSION_BUS_ADDRESS` at it);
-`FakeNotificationServer` serves the freedesktop notification interface on that bus with dbus-fast (in its own thread and event loop),
-records every `Notify` call and can emit `ActionInvoked` / `NotificationClosed` like a desktop
-would when the user presses a button.
+missing; the `session_bus` fixture in tests/core/conftest.py points `DBUS_SESSION_BUS_ADDRESS`
+at it); `FakeNotificationServer` serves the freedesktop notification interface on that bus with
+dbus-fast (in its own thread and event loop), records every `Notify` call and can emit
+`ActionInvoked` / `NotificationClosed` like a desktop would when the user presses a button.
 
 The daemon gets empty XDG data dirs, so no real notification daemon on the developer's machine
 can be auto-activated by it.
