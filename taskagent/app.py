@@ -96,7 +96,7 @@ class TaskAgentApp(App[int]):
         self.views = ViewMounts(self, composed=self._factory is None)  # see taskagent/views.py
         self._lifecycle: asyncio.Task[None] | None = None
         self._bridge: EventBridge | None = None
-        self._data_version: int | None = None
+        self.data_version: int | None = None  # at the last poll: a change is another writer
         self.core_events: Signal[Event] = Signal(self, "core-events")
         self.away_since: datetime | None = None
         self.presence = Presence(clock)
@@ -377,9 +377,9 @@ class TaskAgentApp(App[int]):
         if base is None or base.repo.closed:
             return
         version = await base.repo.data_version()
-        if self._data_version is not None and version != self._data_version:
+        if self.data_version is not None and version != self.data_version:
             self.core_events.publish(ExternalChange(version))
-        self._data_version = version
+        self.data_version = version
 
     async def watch_app_focus(self, focused: bool) -> None:
         """The terminal lost focus: the user left (the "while you were away" mark)."""

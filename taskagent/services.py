@@ -57,7 +57,8 @@ HEAVY_MODULES = (
 )
 
 
-def _import_heavy() -> None:
+def import_heavy() -> None:
+    """Import the agent's heavy modules (start-up runs this on a worker thread)."""
     for name in HEAVY_MODULES:
         importlib.import_module(name)
 
@@ -255,7 +256,7 @@ class Services:
                 shown = on_base(CoreBase(settings, repo, tasks, events))
                 if shown is not None:
                     await shown  # the first screen's queries go before the heavy imports
-                await asyncio.to_thread(_import_heavy)  # the UI loop keeps painting
+                await asyncio.to_thread(import_heavy)  # the UI loop keeps painting
             services = await cls._open_agent(stack, settings, kind, desktop, repo, tasks, events)
             if not defer:
                 await services.finish_start()

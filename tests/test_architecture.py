@@ -33,16 +33,26 @@ def test_the_cycle_finder_finds_cycles() -> None:
     assert strongly_connected(graph) == [["p.a", "p.b", "p.c"], ["p.d", "p.e"]]
 
 
-def test_tests_share_helpers_only_through_tests_support() -> None:
-    """A test module never imports another test module or a conftest: shared helpers live in
-    tests/support/ (so moving or deleting one test file cannot break another)."""
+def test_tests_share_fixtures_through_conftest_and_helpers_through_tests_support() -> None:
+    """Fixtures are shared by the conftest.py of a layer (pytest hands them over by name), helpers
+    by tests/support/; a test module never imports another test module, a conftest or a fixture
+    (so moving or deleting one test file cannot break another), and tests/support/ defines no
+    fixtures."""
     import ast
 
     offenders = []
     for path in (ROOT / "tests").rglob("*.py"):
+        where = path.relative_to(ROOT)
+        tree = ast.parse(path.read_text(encoding="utf-8"))
         if "support" in path.relative_to(ROOT / "tests").parts:
+            offenders += [
+                f"{where}: fixture {node.name}"
+                for node in ast.walk(tree)
+                if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef)
+                and any("fixture" in ast.unparse(d) for d in node.decorator_list)
+            ]
             continue
-        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        for node in ast.walk(tree):
             names = []
             if isinstance(node, ast.ImportFrom) and node.module:
                 names = [node.module]
@@ -52,5 +62,5 @@ def test_tests_share_helpers_only_through_tests_support() -> None:
                 last = name.rsplit(".", 1)[-1]
                 outside_support = name.startswith("tests.") and not name.startswith("tests.support")
                 if outside_support or last == "conftest" or last.startswith("test_"):
-                    offenders.append(f"{path.relative_to(ROOT)}: {name}")
+                    offenders.append(f"{where}: {name}")
     assert offenders == []

@@ -24,7 +24,7 @@ from fastmcp import Client
 from taskagent.__main__ import main
 from taskagent.config import load_settings
 from taskagent.paths import resolve_paths
-from tests.support.coingecko_stub import CoinGeckoStub, coingecko_stub  # noqa: F401
+from tests.support.coingecko_stub import CoinGeckoStub
 
 MB = 1_000_000
 HUGE = "x" * MB
@@ -381,7 +381,7 @@ def answer(case: Case, home: Path, capsys: pytest.CaptureFixture[str]) -> str:
 def home(
     taskagent_home: Path,
     monkeypatch: pytest.MonkeyPatch,
-    coingecko_stub: CoinGeckoStub,  # noqa: F811
+    coingecko_stub: CoinGeckoStub,
     capsys: pytest.CaptureFixture[str],
 ) -> Path:
     """A home with one task ("exists", id 1) and one finished run of it."""

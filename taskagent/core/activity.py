@@ -88,6 +88,11 @@ class ActivityLog:
             unsubscribe()
         self._unsubscribe = []
 
+    @property
+    def pending(self) -> int:
+        """Lines still being written (each waits for a read of the task or the run)."""
+        return len(self._pending)
+
     async def drain(self) -> None:
         """Wait (at most DRAIN_SECONDS) for the lines still being written, before the database
         closes."""

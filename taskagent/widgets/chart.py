@@ -75,6 +75,11 @@ class SeriesChart(Static):
         self.rows = 4
         self._plotted: tuple[Sequence[Point], str] | None = None
 
+    @property
+    def points(self) -> Sequence[Point]:
+        """The points drawn now (none before the first plot)."""
+        return self._plotted[0] if self._plotted is not None else ()
+
     def plot(self, points: Sequence[Point], title: str) -> None:
         self._plotted = (points, title)
         self.update(_Bars(points, title, self.rows))

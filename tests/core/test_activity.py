@@ -3,7 +3,6 @@ be read (the row comes with the event and the task's name is known), from any th
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import threading
 from pathlib import Path
@@ -14,6 +13,7 @@ from taskagent.core.activity import ActivityLog
 from taskagent.core.events import EventBus, RunFinished
 from taskagent.core.models import Run, RunStatus, ScheduleType, Task, utcnow
 from taskagent.core.store import Repository
+from tests.support.waiting import until
 
 
 def _finished(task_id: int, run_id: int) -> RunFinished:
@@ -45,7 +45,7 @@ async def test_run_lines_from_any_thread(tmp_path: Path, caplog: pytest.LogCaptu
         )
         assert task.id is not None
         events.publish(_finished(task.id, 1))  # the name is read first
-        await asyncio.sleep(0.05)
+        await until(lambda: activity.pending == 1 or "run #1" in caplog.text)  # on the loop
         await activity.drain()
         assert 'run #1 "pinger": success in 3 ms' in caplog.text
 
@@ -55,9 +55,9 @@ async def test_run_lines_from_any_thread(tmp_path: Path, caplog: pytest.LogCaptu
         worker = threading.Thread(target=events.publish, args=(_finished(task.id, 3),))
         worker.start()
         worker.join()
-        await asyncio.sleep(0.05)  # handed to the loop, then written without a task
-        assert 'run #3 "pinger": success in 3 ms' in caplog.text
-        assert not activity._pending
+        # handed to the loop, then written without a task
+        await until(lambda: 'run #3 "pinger": success in 3 ms' in caplog.text)
+        assert activity.pending == 0
     finally:
         activity.close()
         await repo.close()
@@ -77,7 +77,7 @@ async def test_a_named_run_event_is_written_without_reading_the_task(
         base = _finished(77, 5)
         events.publish(RunFinished(77, 5, base.status, base.run, task_name="fresh"))
         assert 'run #5 "fresh": success in 3 ms' in caplog.text
-        assert not activity._pending
+        assert activity.pending == 0
     finally:
         activity.close()
         await repo.close()

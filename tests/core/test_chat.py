@@ -5,7 +5,6 @@ end, and the confirmation cards. (Rounds, history, errors and /compress: test_ch
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
@@ -25,34 +24,11 @@ from tests.support.chat import (
     SIGNATURE,
     make_task,
     of,
-    open_chat,
-    open_services,
     raw,
     turn,
-    use_stubs,
 )
-from tests.support.coingecko_stub import CoinGeckoStub, coingecko_stub  # noqa: F401
-from tests.support.gemini_stub import GeminiStub, gemini_stub  # noqa: F401
-
-
-@pytest.fixture
-def env(
-    gemini_stub: GeminiStub,  # noqa: F811
-    coingecko_stub: CoinGeckoStub,  # noqa: F811
-    monkeypatch: pytest.MonkeyPatch,
-) -> GeminiStub:
-    return use_stubs(monkeypatch, gemini_stub, coingecko_stub, "Europe/Berlin")
-
-
-@pytest.fixture
-async def services(env: GeminiStub) -> AsyncIterator[Services]:
-    async with open_services() as built:
-        yield built
-
-
-@pytest.fixture
-async def chat(services: Services) -> ChatSession:
-    return await open_chat(services)
+from tests.support.gemini_stub import GeminiStub
+from tests.support.waiting import HANG, until
 
 
 # =============================================================== the seed's examples, end to end
@@ -302,10 +278,7 @@ async def test_confirmation_answer_can_come_later_from_another_task(
             events.append(event)
 
     consumer = asyncio.create_task(consume())
-    for _ in range(200):
-        await asyncio.sleep(0.01)
-        if chat.waiting_for is not None:
-            break
+    await until(lambda: chat.waiting_for is not None, what="the confirmation card")
     card = chat.waiting_for
     assert card is not None and chat.busy
     # A second message while waiting is refused in one line.
@@ -313,7 +286,7 @@ async def test_confirmation_answer_can_come_later_from_another_task(
     assert busy == [TurnFailed("The agent is still answering the previous message.", "busy")]
     assert chat.confirm(card.id, True)
     assert not chat.confirm(card.id, True)  # answered already
-    await asyncio.wait_for(consumer, 10)
+    await asyncio.wait_for(consumer, HANG)
     assert not (await services.tasks.get(1)).enabled
     assert of(events, TurnFinished)
 

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import base64
 import json
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
@@ -35,30 +34,8 @@ from tests.support.chat import (
     open_services,
     raw,
     turn,
-    use_stubs,
 )
-from tests.support.coingecko_stub import CoinGeckoStub, coingecko_stub  # noqa: F401
-from tests.support.gemini_stub import GeminiStub, function_call_response, gemini_stub  # noqa: F401
-
-
-@pytest.fixture
-def env(
-    gemini_stub: GeminiStub,  # noqa: F811
-    coingecko_stub: CoinGeckoStub,  # noqa: F811
-    monkeypatch: pytest.MonkeyPatch,
-) -> GeminiStub:
-    return use_stubs(monkeypatch, gemini_stub, coingecko_stub, "Europe/Berlin")
-
-
-@pytest.fixture
-async def services(env: GeminiStub) -> AsyncIterator[Services]:
-    async with open_services() as built:
-        yield built
-
-
-@pytest.fixture
-async def chat(services: Services) -> ChatSession:
-    return await open_chat(services)
+from tests.support.gemini_stub import GeminiStub, function_call_response
 
 
 # ====================================================================== tool errors, round limit

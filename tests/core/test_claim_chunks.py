@@ -4,8 +4,6 @@ it, and every slot still runs exactly once."""
 
 from __future__ import annotations
 
-import asyncio
-import time
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -14,6 +12,7 @@ from taskagent.core import scheduler
 from taskagent.core.models import RunStatus, utcnow
 from taskagent.core.store import DatabaseBusy
 from tests.support.engine_node import make_node, runs_of
+from tests.support.waiting import until
 
 TASKS = scheduler.CLAIM_CHUNK * 2 + 5
 
@@ -45,13 +44,13 @@ async def test_slots_due_at_once_are_claimed_in_chunks_and_a_failed_chunk_is_red
 
         node.repo.account_slots = flaky  # type: ignore[method-assign]
         await node.engine.start()
-        deadline = time.monotonic() + 20
-        while True:
-            runs = [await runs_of(node.repo, t.id) for t in created]  # type: ignore[arg-type]
-            if all(r and r[-1].status is not RunStatus.RUNNING for r in runs):
-                break
-            assert time.monotonic() < deadline, "not every slot was run"
-            await asyncio.sleep(0.2)
+        runs: list[list[Any]] = []
+
+        async def every_slot_ran() -> bool:
+            runs[:] = [await runs_of(node.repo, t.id) for t in created]  # type: ignore[arg-type]
+            return all(r and r[-1].status is not RunStatus.RUNNING for r in runs)
+
+        await until(every_slot_ran, what="every slot ran")
         assert max(sizes) <= scheduler.CLAIM_CHUNK and len(sizes) >= 4
         for rows in runs:
             assert [(r.status, r.scheduled_time) for r in rows] == [(RunStatus.SUCCESS, due)]

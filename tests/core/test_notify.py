@@ -28,11 +28,8 @@ from taskagent.core.store import Repository
 from taskagent.core.summarize import Summarizer
 from taskagent.core.tasks import TaskService
 from taskagent.paths import resolve_paths
-from tests.support import dbus_notifications as dbus_support
 from tests.support.dbus_notifications import FakeNotificationServer
-
-session_bus = dbus_support.session_bus  # fixtures, used by name
-notification_server = dbus_support.notification_server
+from tests.support.waiting import HANG, until
 
 ALL, ERRORS, SIGNIFICANT, SILENT = (
     NotificationLevel.ALL,
@@ -479,7 +476,7 @@ class Calls:
         self.event.set()
 
     async def wait(self) -> None:
-        await asyncio.wait_for(self.event.wait(), 5)
+        await asyncio.wait_for(self.event.wait(), HANG)
         self.event.clear()
 
 
@@ -555,12 +552,12 @@ async def test_pause_button_pauses_the_task_in_the_database(
         await notifier.notify_run(task, make_run(RunStatus.ERROR, error_message="boom"))
         (got,) = await notification_server.wait_for(1)
         notification_server.press(got.id, got.key_for("Pause task"))
-        for _ in range(200):
+
+        async def paused() -> bool:
             stored = await repo.get_task(task.id or 0)
-            if stored is not None and stored.paused:
-                break
-            await asyncio.sleep(0.01)
-        assert stored is not None and stored.paused
+            return stored is not None and stored.paused
+
+        await until(paused, what="the task is paused")
         await notifier.aclose()
     finally:
         await repo.close()

@@ -102,14 +102,14 @@ async def test_a_task_edited_by_another_process_is_picked_up(node: Node, tmp_pat
     )
     assert task.id is not None
     assert await node.engine.start() == "scheduler"
-    await wait_until(lambda: _ran_with(node, task.id, "before"), limit=5.0)  # type: ignore[arg-type]
+    await wait_until(lambda: _ran_with(node, task.id, "before"))  # type: ignore[arg-type]
     other = await make_node(tmp_path / "taskagent.db", tmp_path, kind="cli")
     try:
         await other.tasks.update_task(task.id, tool_args={"tag": "after"})
     finally:
         await other.close()
     # The scheduler's copy follows the database (data_version watch): no read per run.
-    await wait_until(lambda: _ran_with(node, task.id, "after"), limit=5.0)  # type: ignore[arg-type]
+    await wait_until(lambda: _ran_with(node, task.id, "after"))  # type: ignore[arg-type]
 
 
 async def _ran_with(node: Node, task_id: int, tag: str) -> bool:

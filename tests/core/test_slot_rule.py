@@ -12,6 +12,7 @@ from taskagent.core import schedules
 from taskagent.core.models import RunStatus, TaskState, from_iso, utcnow
 from tests.support.engine_node import make_node, runs_of
 from tests.support.slot_check import SlotRow, assert_each_slot_once
+from tests.support.waiting import until
 
 
 async def test_five_restarts_account_for_every_slot_once(tmp_path: Path) -> None:
@@ -83,11 +84,13 @@ async def test_a_done_one_shot_is_armed_again_by_a_new_time(tmp_path: Path) -> N
         )
         assert task.id is not None
         await node.engine.start()
-        for _ in range(100):
-            stored = await node.repo.get_task(task.id)
-            if stored is not None and stored.state is TaskState.DONE:
-                break
-            await asyncio.sleep(0.05)
+
+        async def ran(times: int) -> bool:
+            stored = await node.repo.get_task(task.id)  # type: ignore[arg-type]
+            done = stored is not None and stored.state is TaskState.DONE
+            return done and len(await runs_of(node.repo, task.id)) == times  # type: ignore[arg-type]
+
+        await until(lambda: ran(1), what="the one-shot ran")
         await node.engine.scheduler.wait_idle()
         # Renaming a done one-shot (its time is past) is fine and keeps it done.
         renamed = await node.tasks.update_task(task.id, name="shot, renamed")
@@ -95,7 +98,7 @@ async def test_a_done_one_shot_is_armed_again_by_a_new_time(tmp_path: Path) -> N
         later = (utcnow() + timedelta(seconds=2)).replace(microsecond=0)
         rearmed = await node.tasks.update_task(task.id, schedule_value=later.isoformat())
         assert rearmed.state is TaskState.ACTIVE and rearmed.next_run == later
-        await asyncio.sleep((later - utcnow()).total_seconds() + 1.0)
+        await until(lambda: ran(2), what="the re-armed one-shot ran")
         await node.engine.scheduler.wait_idle()
         runs = await runs_of(node.repo, task.id)
         assert [r.scheduled_time for r in runs] == [when, later]

@@ -8,7 +8,7 @@ import json
 import logging
 import sqlite3
 from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -33,10 +33,8 @@ from taskagent.core.summarize import (
 )
 from taskagent.core.tasks import TaskService
 from taskagent.paths import resolve_paths
-from tests.support import gemini_stub as gemini_support
+from tests.support.fake_time import FakeTime
 from tests.support.gemini_stub import GeminiStub
-
-gemini_stub = gemini_support.gemini_stub  # the stand-in's pytest fixture, used by name
 
 FAKE_KEY = "AIzaSy-TEST-ONLY-0123456789-not-a-real-key"
 
@@ -91,24 +89,6 @@ def make_settings(stub: GeminiStub | None = None, **overrides: Any) -> Settings:
         "gemini_base_url": stub.base_url if stub else None,
     }
     return Settings(**(values | overrides))
-
-
-@dataclass
-class FakeTime:
-    now: float = 1_000.0
-    sleeps: list[float] = field(default_factory=list)
-
-    def clock(self) -> float:
-        return self.now
-
-    async def sleep(self, seconds: float) -> None:
-        self.sleeps.append(seconds)
-        self.now += seconds
-
-
-@pytest.fixture
-def fake_time() -> FakeTime:
-    return FakeTime()
 
 
 class Summarizers:

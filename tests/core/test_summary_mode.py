@@ -4,7 +4,6 @@ task: TaskService, export/import, and a database from before the mode existed.""
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -18,13 +17,6 @@ from taskagent.core.store import Repository
 from taskagent.core.tasks import TaskInputError, TaskService
 
 NOW = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)
-
-
-@pytest.fixture
-async def repo(tmp_path: Path) -> AsyncIterator[Repository]:
-    repository = await Repository.open(tmp_path / "taskagent.db")
-    yield repository
-    await repository.close()
 
 
 def service_for(repo: Repository, default: SummaryMode = SummaryMode.ALWAYS) -> TaskService:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -17,13 +16,6 @@ from taskagent.core.store import Repository
 from taskagent.core.tasks import TaskInputError, TaskNotFound, TaskService
 
 NOW = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)
-
-
-@pytest.fixture
-async def repo(tmp_path: Path) -> AsyncIterator[Repository]:
-    repository = await Repository.open(tmp_path / "taskagent.db")
-    yield repository
-    await repository.close()
 
 
 @pytest.fixture

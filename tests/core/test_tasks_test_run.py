@@ -3,9 +3,8 @@ summarise as a run of the form's task would, save nothing)."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import Mapping
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -47,13 +46,6 @@ class Summaries:
     async def summarize(self, task: Task, data: Any, previous: Any | None) -> SummaryResult:
         self.tasks.append(task)
         return SummaryResult(f"summary of {data}", "offline", fallback_reason="no key")
-
-
-@pytest.fixture
-async def repo(tmp_path: Path) -> AsyncIterator[Repository]:
-    repository = await Repository.open(tmp_path / "taskagent.db")
-    yield repository
-    await repository.close()
 
 
 @pytest.fixture

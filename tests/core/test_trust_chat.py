@@ -9,8 +9,6 @@ returns can approve a call."""
 
 from __future__ import annotations
 
-import json
-import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -27,40 +25,15 @@ from taskagent.core.chat import (
 from taskagent.paths import resolve_paths
 from taskagent.services import Services
 from tests.support.chat import of, raw, turn, use_stubs
-from tests.support.coingecko_stub import CoinGeckoStub, coingecko_stub  # noqa: F401
-from tests.support.gemini_stub import GeminiStub, gemini_stub  # noqa: F401
+from tests.support.coingecko_stub import CoinGeckoStub
+from tests.support.gemini_stub import GeminiStub
 from tests.support.notes_server import INJECTION
-
-NOTES_SERVER = Path(__file__).resolve().parents[1] / "support" / "notes_server.py"
-
-
-def write_notes_config(home: Path, notes: Path) -> None:
-    (home / "mcp.json").write_text(
-        json.dumps(
-            {
-                "mcpServers": {
-                    "notes": {
-                        "command": sys.executable,
-                        "args": [str(NOTES_SERVER)],
-                        "env": {"NOTES_FILE": str(notes)},
-                    }
-                }
-            }
-        )
-    )
-
-
-@pytest.fixture
-def notes(taskagent_home: Path) -> Path:
-    path = taskagent_home / "notes.txt"
-    write_notes_config(taskagent_home, path)
-    return path
 
 
 @pytest.fixture
 def env(
-    gemini_stub: GeminiStub,  # noqa: F811
-    coingecko_stub: CoinGeckoStub,  # noqa: F811
+    gemini_stub: GeminiStub,
+    coingecko_stub: CoinGeckoStub,
     monkeypatch: pytest.MonkeyPatch,
     notes: Path,
 ) -> GeminiStub:

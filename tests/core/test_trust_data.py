@@ -53,13 +53,6 @@ def make_notes_server() -> FastMCP:
 
 
 @pytest.fixture
-async def repo(tmp_path: Path) -> AsyncIterator[Repository]:
-    repository = await Repository.open(tmp_path / "taskagent.db")
-    yield repository
-    await repository.close()
-
-
-@pytest.fixture
 async def service(repo: Repository, tmp_path: Path) -> AsyncIterator[TaskService]:
     async with McpManager(log_dir=tmp_path) as manager:
         manager.add_builtin("notes", make_notes_server())

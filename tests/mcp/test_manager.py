@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import os
@@ -10,7 +11,6 @@ import signal
 import socket
 import sys
 import threading
-import time
 from collections.abc import AsyncIterator, Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -41,6 +41,7 @@ from taskagent.core.mcp import (
     load_mcp_config,
 )
 from tests.support.echo_server import STDERR_MARKER
+from tests.support.waiting import until
 
 ECHO_SERVER = Path(__file__).resolve().parents[1] / "support" / "echo_server.py"
 
@@ -131,12 +132,10 @@ def alive(pid: int) -> bool:
     return stat.rsplit(")", 1)[1].split()[0] != "Z"
 
 
-def wait_dead(pids: list[int], within: float = 5.0) -> list[int]:
-    deadline = time.monotonic() + within
-    while time.monotonic() < deadline:
-        if not any(alive(p) for p in pids):
-            return []
-        time.sleep(0.05)
+async def wait_dead(pids: list[int]) -> list[int]:
+    """The pids still alive once all of them died (or a hang was cut short)."""
+    with contextlib.suppress(AssertionError):
+        await until(lambda: not any(alive(p) for p in pids))
     return [p for p in pids if alive(p)]
 
 
@@ -266,10 +265,8 @@ async def test_tool_error_carries_the_server_message(manager: McpManager) -> Non
 
 
 async def test_timeout_is_readable_and_the_session_survives(manager: McpManager) -> None:
-    started = time.perf_counter()
-    with pytest.raises(ToolTimeout) as info:
+    with pytest.raises(ToolTimeout) as info:  # the tool would answer after 5 s
         await manager.call_tool("alpha:slow", {"seconds": 5}, timeout=0.2)
-    assert time.perf_counter() - started < 2
     assert str(info.value) == "tool 'alpha:slow' did not answer within 0.2 s"
     assert info.value.timeout == 0.2
     assert (await manager.call_tool("alpha:slow", {"seconds": 0})).data == "done"
@@ -404,9 +401,7 @@ async def test_stdio_server_session_env_logs_crash_and_close(
         assert mgr.resolve("echo").ref == "echo:echo"
 
         first = (await mgr.call_tool("echo:pid")).data
-        started = time.perf_counter()
         assert (await mgr.call_tool("echo:pid")).data == first  # same session, same process
-        assert time.perf_counter() - started < 0.5
         assert mgr.session_count("echo") == 1
 
         # Only the safe base + extra env + the server's env reach the child.
@@ -429,7 +424,7 @@ async def test_stdio_server_session_env_logs_crash_and_close(
 
         # Kill the server: the next call reconnects to a new process and works.
         os.kill(first, signal.SIGKILL)
-        assert wait_dead([first]) == []
+        assert await wait_dead([first]) == []
         second = (await mgr.call_tool("echo:pid")).data
         assert second != first
         assert (await mgr.call_tool("echo", {"text": "back"})).data == "back"
@@ -439,14 +434,14 @@ async def test_stdio_server_session_env_logs_crash_and_close(
         # If it dies and cannot start again, the call and the status say why.
         script.unlink()
         os.kill(second, signal.SIGKILL)
-        assert wait_dead([second]) == []
+        assert await wait_dead([second]) == []
         with pytest.raises(ServerUnavailable, match=r"exited during start-up: .*can't open file"):
             await mgr.call_tool("echo:pid")
         status = mgr.status()[0]
         assert status.state == "failed" and "can't open file" in (status.error or "")
         assert mgr.session_count("echo") == 0
     assert mgr.session_count() == 0
-    assert wait_dead([second]) == []
+    assert await wait_dead([second]) == []
     assert echo_children() == []
 
 
@@ -460,14 +455,15 @@ async def test_http_server(tmp_path: Path) -> None:
             sys.executable, str(ECHO_SERVER), "--http", str(port), stderr=log, stdout=log
         )
     try:
-        deadline = time.monotonic() + 15
-        while True:
+
+        def listening() -> bool:
             try:
                 socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-                break
             except OSError:
-                assert time.monotonic() < deadline, "HTTP echo server did not come up"
-                await asyncio.sleep(0.05)
+                return False
+            return True
+
+        await until(listening, what="the HTTP echo server listens")
         spec = HttpServerSpec(url=f"http://127.0.0.1:{port}/mcp", headers={"X-Test": "1"})
         mgr = McpManager(log_dir=tmp_path / "logs")
         mgr.add_configured({"web": spec})
@@ -529,7 +525,7 @@ async def test_worker_loops_each_get_one_persistent_session(tmp_path: Path) -> N
 
         await round_(lambda i: mgr.close_for_current_loop)
         assert mgr.session_count() == 2  # the main loop's echo + alpha
-        assert wait_dead(list(pids.values())) == []
+        assert await wait_dead(list(pids.values())) == []
 
         def close_loop() -> None:
             barrier.wait(timeout=20)
@@ -539,7 +535,7 @@ async def test_worker_loops_each_get_one_persistent_session(tmp_path: Path) -> N
 
     assert (await mgr.call_tool("echo:pid")).data == main_pid
     await mgr.close()
-    assert wait_dead([main_pid]) == []
+    assert await wait_dead([main_pid]) == []
     assert echo_children() == []
 
 
@@ -564,7 +560,7 @@ async def test_close_reaches_sessions_of_other_running_loops(tmp_path: Path) -> 
 
         await mgr.close()  # from this loop: closes them through the other, running loop
         assert mgr.session_count() == 0
-        assert wait_dead([other_pid]) == []
+        assert await wait_dead([other_pid]) == []
         assert echo_children() == []
         # A closed manager refuses new sessions instead of spawning orphans.
         with pytest.raises(ServerUnavailable, match="closed"):

@@ -1,6 +1,6 @@
 """Helpers for the chat tests: real Services and a ChatSession over them, one turn at a time.
 
-The test modules keep their own small fixtures (env, services, chat) built from these."""
+The fixtures env, services and chat (tests/core/conftest.py) are built from these."""
 
 from __future__ import annotations
 

@@ -8,7 +8,7 @@ Usage::
         ...
         assert stub.count("/global") == 1               # HTTP requests seen per path
 
-or the ``coingecko_stub`` pytest fixture below (import it into a conftest.py).
+or the ``coingecko_stub`` pytest fixture (tests/conftest.py).
 For a subprocess, set ``TASKAGENT_COINGECKO_BASE_URL=stub.base_url``.
 
 Fixtures come from ``tests/fixtures/coingecko`` (see tests/fixtures/README.md).
@@ -18,14 +18,11 @@ from __future__ import annotations
 
 import json
 from collections import Counter
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import parse_qsl, urlsplit
-
-import pytest
 
 from tests.support.fixtures import fixture_folder
 from tests.support.local_http import LocalHandler, LocalHttpServer
@@ -286,10 +283,3 @@ class _Handler(LocalHandler):
 
 
 CoinGeckoStub.handler = _Handler  # defined after the stub, which its type hints name
-
-
-@pytest.fixture
-def coingecko_stub() -> Iterator[CoinGeckoStub]:
-    """A running stub for one test."""
-    with CoinGeckoStub() as stub:
-        yield stub

@@ -1,11 +1,11 @@
 """A real, private DBus session bus with a fake `org.freedesktop.Notifications` server on it.
 
-The desktop-notifier tests use the real library over a real bus: `session_bus` starts
+The desktop-notifier tests use the real library over a real bus: `private_session_bus` starts
 `dbus-daemon --session --print-address --nofork` (skipped with a clear reason when the binary is
-missing) and points `DBUS_SESSION_BUS_ADDRESS` at it; `notification_server` serves the
-freedesktop notification interface on that bus with dbus-fast (in its own thread and event loop),
-records every `Notify` call and can emit `ActionInvoked` / `NotificationClosed` like a desktop
-would when the user presses a button.
+missing; the `session_bus` fixture in tests/core/conftest.py points `DBUS_SESSION_BUS_ADDRESS`
+at it); `FakeNotificationServer` serves the freedesktop notification interface on that bus with
+dbus-fast (in its own thread and event loop), records every `Notify` call and can emit
+`ActionInvoked` / `NotificationClosed` like a desktop would when the user presses a button.
 
 The daemon gets empty XDG data dirs, so no real notification daemon on the developer's machine
 can be auto-activated by it.
@@ -218,7 +218,7 @@ class FakeNotificationServer:
             assert self.received, "no notification arrived"
             return self.received[-1]
 
-    async def wait_for(self, count: int = 1, within: float = 5.0) -> list[ReceivedNotification]:
+    async def wait_for(self, count: int = 1, within: float = 30.0) -> list[ReceivedNotification]:
         """Wait (without blocking the caller's loop) until `count` notifications arrived."""
         deadline = time.monotonic() + within
         while True:
@@ -242,9 +242,10 @@ class FakeNotificationServer:
         self._loop.call_soon_threadsafe(iface.NotificationClosed, notification_id, reason)
 
 
-@pytest.fixture
-def session_bus(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
-    """A private `dbus-daemon --session`; DBUS_SESSION_BUS_ADDRESS points at it."""
+@contextlib.contextmanager
+def private_session_bus(tmp_path: Path) -> Iterator[str]:
+    """A private `dbus-daemon --session` for one test; yields its address (skips the test when
+    dbus-daemon is not installed)."""
     binary = dbus_daemon_binary()
     if binary is None:
         pytest.skip(
@@ -272,7 +273,6 @@ def session_bus(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[str
         proc.kill()
         _, err = proc.communicate(timeout=5)
         pytest.fail(f"dbus-daemon did not start: {err.strip()}")
-    monkeypatch.setenv("DBUS_SESSION_BUS_ADDRESS", address)
     try:
         yield address
     finally:
@@ -285,13 +285,3 @@ def session_bus(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[str
         for stream in (proc.stdout, proc.stderr):
             if stream is not None:
                 stream.close()
-
-
-@pytest.fixture
-def notification_server(session_bus: str) -> Iterator[FakeNotificationServer]:
-    """The fake notification service on the private session bus."""
-    server = FakeNotificationServer(session_bus).start()
-    try:
-        yield server
-    finally:
-        server.stop()

@@ -138,7 +138,8 @@ async def runs_of(repo: Repository, task_id: int) -> list[Any]:
     return list(reversed(await repo.list_runs(task_id=task_id, limit=1000)))
 
 
-async def wait_until(predicate: Any, limit: float = 10.0) -> None:
+async def wait_until(predicate: Any, limit: float = 30.0) -> None:
+    """Poll the async `predicate()` until it holds; `limit` only bounds a hang."""
     deadline = time.monotonic() + limit
     while time.monotonic() < deadline:
         if await predicate():

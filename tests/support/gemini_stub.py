@@ -17,7 +17,7 @@ Usage::
         req = stub.requests[-1]                   # GeminiRequest: path, model, json, headers
         assert req.generation_config["maxOutputTokens"] == 150
 
-or the ``gemini_stub`` pytest fixture (import it into a conftest.py or a test module).
+or the ``gemini_stub`` pytest fixture (tests/conftest.py).
 
 Scripted replies are served in order (optionally only for one model); when none is queued the
 ``default`` reply answers (``text_response.json`` unless replaced). A reply written for
@@ -32,13 +32,11 @@ from __future__ import annotations
 
 import copy
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
-
-import pytest
 
 from tests.support.fixtures import fixture_folder
 from tests.support.local_http import LocalHandler, LocalHttpServer
@@ -500,8 +498,6 @@ class _Handler(LocalHandler):
 GeminiStub.handler = _Handler  # defined after the stub, which its type hints name
 
 
-@pytest.fixture
-def gemini_stub() -> Iterator[GeminiStub]:
-    """A running Gemini stand-in for one test."""
-    with GeminiStub() as stub:
-        yield stub
+# The `gemini_stub` fixture is in tests/conftest.py. This name only keeps the import in
+# tests/e2e/test_daemon_log.py working; delete it together with that import.
+gemini_stub = None

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 
-async def wait_until(pilot: Any, condition: Callable[[], bool], seconds: float = 15.0) -> None:
-    """Let the app run until `condition()` holds (AssertionError after `seconds`)."""
+async def wait_until(pilot: Any, condition: Callable[[], bool], seconds: float = 30.0) -> None:
+    """Let the app run until `condition()` holds (AssertionError after `seconds`, which only
+    bounds a hang)."""
     deadline = time.monotonic() + seconds
     while not condition():
         if time.monotonic() > deadline:
@@ -16,6 +18,29 @@ async def wait_until(pilot: Any, condition: Callable[[], bool], seconds: float =
         await pilot.pause(0.05)
 
 
-def error_toasts(app: Any) -> list[str]:
-    """The error notifications the app has shown (title: message)."""
-    return [f"{n.title}: {n.message}" for n in list(app._notifications) if n.severity == "error"]
+@dataclass(frozen=True)
+class Shown:
+    """One notification the app was asked to show."""
+
+    title: str
+    message: str
+    severity: str
+
+
+def notifications(app: Any) -> list[Shown]:
+    """Every notification `app` is asked to show from now on, in order (Textual's `notify`
+    still shows it). Call before `run_test`."""
+    shown: list[Shown] = []
+    show = app.notify
+
+    def notify(message: str, *, title: str = "", severity: str = "information", **kw: Any) -> None:
+        shown.append(Shown(title, message, severity))
+        show(message, title=title, severity=severity, **kw)
+
+    app.notify = notify
+    return shown
+
+
+def error_toasts(shown: list[Shown]) -> list[str]:
+    """The error notifications among `shown` (title: message)."""
+    return [f"{n.title}: {n.message}" for n in shown if n.severity == "error"]

@@ -1,15 +1,12 @@
-"""Helpers for the store tests (tests/core/store/): a manual clock, a fresh
-repository on a tmp file, task and run builders, and raw sqlite3 reads."""
+"""Helpers for the store tests (tests/core/store/): a manual clock, task and run builders, and
+raw sqlite3 reads. The fixtures built from them are in tests/core/store/conftest.py."""
 
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
-
-import pytest
 
 from taskagent.core.models import Run, RunStatus, ScheduleType, Task
 from taskagent.core.store import Repository
@@ -27,22 +24,6 @@ class ManualClock:
     def advance(self, **kwargs: float) -> datetime:
         self.now += timedelta(**kwargs)
         return self.now
-
-
-@pytest.fixture
-def clock() -> ManualClock:
-    return ManualClock()
-
-
-@pytest.fixture
-def db_path(tmp_path: Path) -> Path:
-    return tmp_path / "data" / "taskagent.db"
-
-
-@pytest.fixture
-async def repo(db_path: Path, clock: ManualClock) -> AsyncIterator[Repository]:
-    async with await Repository.open(db_path, clock=clock) as opened:
-        yield opened
 
 
 def make_task(name: str = "btc-price", **kwargs: Any) -> Task:

@@ -69,7 +69,9 @@ def chat_text(app: TaskAgentApp) -> str:
     return "\n".join(text_of(w) for w in app.query_one(ChatPanel).query(".msg"))
 
 
-async def wait_for(pilot: Any, condition: Callable[[], bool], seconds: float = 10.0) -> None:
+async def wait_for(pilot: Any, condition: Callable[[], bool], seconds: float = 30.0) -> None:
+    """Let the app run until `condition()` holds (AssertionError after `seconds`, which only
+    bounds a hang)."""
     deadline = time.monotonic() + seconds
     while not condition():
         if time.monotonic() > deadline:

@@ -11,18 +11,14 @@ import pytest
 
 from taskagent.config import Settings, load_settings
 from taskagent.paths import resolve_paths
-from tests.support.coingecko_stub import (
-    CoinGeckoStub,
-    coingecko_stub,  # noqa: F401  (re-exported fixture)
-)
+from tests.support.coingecko_stub import CoinGeckoStub
 
 
 @pytest.fixture
 def settings(
-    taskagent_home: Path, request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch
+    taskagent_home: Path, coingecko_stub: CoinGeckoStub, monkeypatch: pytest.MonkeyPatch
 ) -> Iterator[Settings]:
-    stub: CoinGeckoStub = request.getfixturevalue("coingecko_stub")
-    monkeypatch.setenv("TASKAGENT_COINGECKO_BASE_URL", stub.base_url)
+    monkeypatch.setenv("TASKAGENT_COINGECKO_BASE_URL", coingecko_stub.base_url)
     monkeypatch.setenv("TASKAGENT_GENERAL_TIMEZONE", "UTC")
     monkeypatch.setenv("TZ", "UTC")
     time.tzset()

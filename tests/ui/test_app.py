@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import re
 import sqlite3
-import time
 from typing import Any
 
 import pytest
@@ -264,15 +263,10 @@ async def test_ten_thousand_tasks_stay_smooth(services: Any) -> None:
         view = app.query_one(TasksView)
         await pilot.press("f4")
         await wait_for(pilot, lambda: view.table.row_count == 10_000)
-        t0 = time.perf_counter()
         await pilot.press("end")
         await pilot.press("slash", *"task 0999")
         await pilot.pause()
-        elapsed = time.perf_counter() - t0
-        assert view.table.row_count == 10  # 09990..09999
-        # Only a guard against something pathological (a full re-render per key): speed is a
-        # performance claim and lives in bench/, not in a timed unit test on a shared CPU.
-        assert elapsed < 15.0, elapsed
+        assert view.table.row_count == 10  # 09990..09999 (how fast: bench/, not a unit test)
 
 
 async def test_external_change_is_noticed(services: Any) -> None:
@@ -280,14 +274,14 @@ async def test_external_change_is_noticed(services: Any) -> None:
     app = TaskAgentApp(services)
     async with app.run_test(size=SIZE) as pilot:
         view = app.query_one(TasksView)
-        await wait_for(pilot, lambda: task.id in view.tasks and app._data_version is not None)
+        await wait_for(pilot, lambda: task.id in view.tasks and app.data_version is not None)
 
         def rename() -> None:  # another process, in effect (a thread: the loop must keep going)
             with sqlite3.connect(services.repo.path, timeout=20) as conn:
                 conn.execute("UPDATE tasks SET name = 'renamed' WHERE id = ?", (task.id,))
 
         await asyncio.to_thread(rename)
-        await wait_for(pilot, lambda: view.tasks[task.id].name == "renamed", seconds=5)
+        await wait_for(pilot, lambda: view.tasks[task.id].name == "renamed")
 
 
 async def test_history_pages_filters_and_exports(services: Any) -> None:
@@ -345,7 +339,7 @@ async def test_status_and_live_log(services: Any) -> None:
         app.run_task_now(task.id)
         log = app.query_one("#run-log")
         await wait_for(pilot, lambda: any("btc success" in line.text for line in log.lines))
-        await wait_for(pilot, lambda: "1 runs" in text_of(overview), seconds=5)
+        await wait_for(pilot, lambda: "1 runs" in text_of(overview))
         assert "crypto" in text_of(overview)
 
 
@@ -399,7 +393,7 @@ async def test_factory_failure_is_shown(settings: Any, bad: str) -> None:
 
     app = TaskAgentApp(services_factory(settings), settings=settings)
     async with app.run_test(size=SIZE) as pilot:
-        await wait_for(pilot, lambda: app._services_ready.is_set())
+        await wait_for(pilot, lambda: app.engine_started)
         await pilot.pause()
         assert not app.ready
         assert "could not start" in chat_text(app)

@@ -24,7 +24,7 @@ SCRIPT = textwrap.dedent(
 
     def headless(app, **kwargs):
         async def pilot(driver):
-            await asyncio.wait_for(app._engine_ready.wait(), 60)
+            await asyncio.wait_for(app.wait_for_engine(), 60)
             await driver.pause()
             print("frozen", before, gc.get_freeze_count(), gc.get_threshold()[0], flush=True)
             app.exit()

@@ -25,9 +25,9 @@ from taskagent.widgets.chat_panel import ChatInput, ChatPanel
 from tests.support.gemini_stub import (
     GeminiStub,
     function_call_response,
-    gemini_stub,  # noqa: F401  (fixture)
     text_response,
 )
+from tests.support.pilot import notifications
 from tests.support.ui import FIXED, SIZE, cards, chat_text, make_task, say, text_of, wait_for
 
 BTC_ARGS = {
@@ -41,7 +41,7 @@ BTC_ARGS = {
 
 
 @pytest.fixture
-def stub(gemini_stub: GeminiStub, monkeypatch: pytest.MonkeyPatch) -> GeminiStub:  # noqa: F811
+def stub(gemini_stub: GeminiStub, monkeypatch: pytest.MonkeyPatch) -> GeminiStub:
     monkeypatch.setenv("GEMINI_API_KEY", "test-key")
     monkeypatch.setenv("TASKAGENT_GEMINI_BASE_URL", gemini_stub.base_url)
     return gemini_stub
@@ -140,13 +140,14 @@ async def test_card_while_the_pane_is_hidden(ai_services: Any, stub: GeminiStub)
     stub.reply_function_call("stop_background_task", {"task_id": task.id})
     stub.reply_text("Left it running.")
     app = TaskAgentApp(ai_services)
+    shown = notifications(app)
     async with app.run_test(size=SIZE) as pilot:
         panel = app.query_one(ChatPanel)
         await pilot.press("f4")  # the chat is not visible on the Tasks tab
         panel.send_message("stop old")
         await wait_for(pilot, lambda: bool(cards(app, ConfirmCard)))
         await pilot.pause()
-        asks = [n for n in list(app._notifications) if n.title == "The agent asks"]
+        asks = [n for n in shown if n.title == "The agent asks"]
         assert asks and "Stop task 1 “old”?" in asks[0].message
         await pilot.press("f2")  # the pane, with the input focused
         await say(pilot, "n")
@@ -225,12 +226,13 @@ async def test_notification_fallback_is_a_toast(services: Any) -> None:
     task = await make_task(services, "btc alert", notification_level="all")
     assert not services.notifier.desktop_available  # TASKAGENT_NOTIFICATIONS_DESKTOP=false
     app = TaskAgentApp(services)
+    shown = notifications(app)
     async with app.run_test(size=SIZE) as pilot:
         await wait_for(pilot, lambda: app.ready and services.notifier.fallback is not None)
         assert services.notifier.backend.startswith("in-app")
         app.run_task_now(task.id)
-        await wait_for(pilot, lambda: any(n.title == "btc alert" for n in list(app._notifications)))
-        toast = next(n for n in list(app._notifications) if n.title == "btc alert")
+        await wait_for(pilot, lambda: any(n.title == "btc alert" for n in shown))
+        toast = next(n for n in shown if n.title == "btc alert")
         assert toast.severity == "information" and toast.message
         # "Open" on a notification selects the task in the Tasks tab.
         services.notifier.on_open(task.id)
@@ -312,6 +314,7 @@ async def test_history_until_filter_and_typed_chart_key(services: Any) -> None:
             )
         )
     app = TaskAgentApp(services, clock=lambda: FIXED)
+    shown = notifications(app)
     async with app.run_test(size=SIZE) as pilot:
         history = app.query_one(HistoryView)
         app.show_history(task_id=task.id)
@@ -334,7 +337,7 @@ async def test_history_until_filter_and_typed_chart_key(services: Any) -> None:
         path.value = ""
         await pilot.press(*"nope", "enter")
         await pilot.pause()
-        assert any("no numbers at 'nope'" in n.message for n in list(app._notifications))
+        assert any("no numbers at 'nope'" in n.message for n in shown)
         await pilot.press("c")  # cycling goes back to the keys found in the data
         assert history.chart_path == "bitcoin.usd"
         assert path.value == "bitcoin.usd"

@@ -41,7 +41,7 @@ class Tmux:
         )
         return result.stdout
 
-    def wait(self, check: Callable[[str], bool], timeout: float = 15.0) -> str:
+    def wait(self, check: Callable[[str], bool], timeout: float = 30.0) -> str:
         deadline = time.monotonic() + timeout
         while True:
             text = self.screen()

@@ -12,7 +12,6 @@ from typing import Any
 import pytest
 from rich.console import Console
 from textual.widgets import Input, Static
-from textual.widgets._toast import Toast, ToastRack
 
 from taskagent.app import TaskAgentApp
 from taskagent.core.events import RunFinished
@@ -24,6 +23,7 @@ from taskagent.screens.task_form import TaskFormScreen
 from taskagent.screens.tasks import TasksView
 from taskagent.widgets.chart import SeriesChart
 from taskagent.widgets.chat_panel import ChatInput
+from tests.support.pilot import notifications
 from tests.support.ui import (
     FIXED,
     SIZE,
@@ -104,6 +104,7 @@ async def test_f7_during_start_up_waits_for_the_answer(settings: Any) -> None:
         await hold.wait()  # the core is still opening while the user presses F7
 
     app = TaskAgentApp(seeded_factory(settings, seed), settings=settings, schedule=False)
+    told = notifications(app)
     async with app.run_test(size=SIZE) as pilot:
         await pilot.pause()
         assert not app.ready
@@ -117,7 +118,7 @@ async def test_f7_during_start_up_waits_for_the_answer(settings: Any) -> None:
 
         await wait_for(pilot, shown)
         assert "While you were away" in chat_text(app)
-        assert not any("nothing new" in n.message for n in list(app._notifications))
+        assert not any("nothing new" in n.message for n in told)
 
 
 # ----------------------------------------------------------------------- the History chart
@@ -149,8 +150,7 @@ async def test_chart_defaults_to_price_honours_since_and_keeps_the_chosen_key(
         assert chart.rows > 3
         await pilot.press("w", *"3h", "enter")  # since 3h: runs 3, 2 and 1 h ago
         await wait_for(pilot, lambda: history.total == 3)
-        assert chart._plotted is not None
-        assert len(chart._plotted[0]) == 3  # the chart shows what the table shows
+        assert len(chart.points) == 3  # the chart shows what the table shows
         await pilot.press("c")  # the next key: coins[0].market_cap
         chosen = history.chart_path
         assert chosen != "coins[0].price"
@@ -225,7 +225,7 @@ async def test_layout_at_150_columns_with_the_chat_pane(services: Any) -> None:
         # Every column (Next run, OK %) fits: no sideways scrolling, no scrollbar glyph.
         assert table.virtual_size.width <= table.size.width
         assert not table.show_horizontal_scrollbar
-        assert "OK %" in table._header_cells()
+        assert "OK %" in [column.label for column in table.columns]
         # /tasks list in columns that line up
         app.query_one(ChatInput).value = "/tasks list"
         await pilot.press("enter")
@@ -236,11 +236,11 @@ async def test_layout_at_150_columns_with_the_chat_pane(services: Any) -> None:
         assert all(row.index("every") == header.index("Schedule") for row in rows)
         # a toast never covers the chat input
         app.notify("a long enough message to fill a toast " * 3, timeout=30)
-        rack = app.screen.get_child_by_type(ToastRack)
-        await wait_for(pilot, lambda: bool(rack.query(Toast)))
+        rack = app.screen.query_one("ToastRack")
+        await wait_for(pilot, lambda: bool(rack.query("Toast")))
         await pilot.pause(0.3)
         field = app.query_one(ChatInput).region
-        toasts = list(rack.query(Toast))
+        toasts = list(rack.query("Toast"))
         assert toasts and all(not t.region.overlaps(field) for t in toasts)
 
 

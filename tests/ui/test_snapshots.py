@@ -17,7 +17,6 @@ from taskagent.core.models import Run, RunStatus
 from tests.support.gemini_stub import (
     GeminiStub,
     function_call_response,
-    gemini_stub,  # noqa: F401  (fixture)
     text_response,
 )
 from tests.support.ui import FIXED, fixed_clock, seeded_factory
@@ -194,7 +193,7 @@ def test_help_screen(snap_compare: Any, settings: Settings) -> None:
 
 def test_chat_confirmation_card(
     snap_compare: Any,
-    gemini_stub: GeminiStub,  # noqa: F811
+    gemini_stub: GeminiStub,
     monkeypatch: pytest.MonkeyPatch,
     request: pytest.FixtureRequest,
 ) -> None:

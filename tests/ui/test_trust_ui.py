@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import json
 import sqlite3
-import sys
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,35 +24,14 @@ from taskagent.app import TaskAgentApp
 from taskagent.config import Settings
 from taskagent.screens.task_form import TaskFormScreen
 from taskagent.widgets.chat_cards import ConfirmCard
-from tests.support.gemini_stub import GeminiStub, gemini_stub  # noqa: F401  (fixture)
+from tests.support.gemini_stub import GeminiStub
 from tests.support.ui import SIZE, cards, chat_text, make_task, say, text_of, wait_for
-
-NOTES_SERVER = Path(__file__).resolve().parents[1] / "support" / "notes_server.py"
-
-
-@pytest.fixture
-def notes(taskagent_home: Path) -> Path:
-    path = taskagent_home / "notes.txt"
-    (taskagent_home / "mcp.json").write_text(
-        json.dumps(
-            {
-                "mcpServers": {
-                    "notes": {
-                        "command": sys.executable,
-                        "args": [str(NOTES_SERVER)],
-                        "env": {"NOTES_FILE": str(path)},
-                    }
-                }
-            }
-        )
-    )
-    return path
 
 
 @pytest.fixture
 async def notes_services(
     notes: Path,
-    gemini_stub: GeminiStub,  # noqa: F811
+    gemini_stub: GeminiStub,
     monkeypatch: pytest.MonkeyPatch,
     request: pytest.FixtureRequest,
 ) -> AsyncIterator[Any]:
@@ -72,7 +50,7 @@ def note_lines(path: Path) -> list[str]:
 
 async def test_the_chat_asks_before_a_third_party_write_tool(
     notes_services: Any,
-    gemini_stub: GeminiStub,  # noqa: F811
+    gemini_stub: GeminiStub,
     notes: Path,
 ) -> None:
     stub = gemini_stub

@@ -4,7 +4,6 @@ history queries at scale."""
 from __future__ import annotations
 
 import dataclasses
-import time
 from datetime import timedelta, timezone
 from typing import Any
 
@@ -298,7 +297,7 @@ async def test_history_queries_use_indexes_at_scale(repo: Repository) -> None:
                 i % 5000,
             )
 
-    async with repo._write() as db:
+    async with repo.write() as db:
         await db.executemany(
             "INSERT INTO task_history (task_id, run_time, status, duration_ms) VALUES (?,?,?,?)",
             rows(),
@@ -322,14 +321,9 @@ async def test_history_queries_use_indexes_at_scale(repo: Repository) -> None:
         assert "SCAN task_history" not in text, text
         if "task_id" in shape:  # bounded by the task's rows, never every row of a status
             assert "ix_task_history_task" in text, text
-        started = time.perf_counter()
         page = await repo.list_runs(**shape)
-        elapsed = time.perf_counter() - started
         assert len(page) == 50, shape
         assert all(r.id is not None and r.id < deep for r in page if "before_id" in shape)
-        assert elapsed < 1.0, (shape, elapsed)  # generous; it is milliseconds in practice
 
-    stats_started = time.perf_counter()
     stats = await repo.task_stats()
     assert sum(s.runs for s in stats.values()) == total
-    assert time.perf_counter() - stats_started < 5.0

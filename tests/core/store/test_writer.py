@@ -13,6 +13,8 @@ import aiosqlite
 import pytest
 
 from taskagent.core.store import DatabaseBusy, Repository, RepositoryError
+from taskagent.core.store.writer import Writer
+from tests.support.store import raw_rows
 
 
 async def _insert(repo: Repository, key: str) -> int:
@@ -22,7 +24,7 @@ async def _insert(repo: Repository, key: str) -> int:
         await cursor.close()
         return rowid or 0
 
-    return await repo._submit(job)
+    return await repo.writer.submit(job)
 
 
 async def _keys(repo: Repository) -> list[str]:
@@ -63,7 +65,7 @@ async def test_a_failing_job_loses_only_itself(repo: Repository) -> None:
 
     before = repo.writer.transactions
     results = await asyncio.gather(
-        _insert(repo, "a"), repo._submit(bad), _insert(repo, "b"), return_exceptions=True
+        _insert(repo, "a"), repo.writer.submit(bad), _insert(repo, "b"), return_exceptions=True
     )
     assert isinstance(results[1], ValueError)
     assert await _keys(repo) == ["a", "b"]
@@ -72,7 +74,7 @@ async def test_a_failing_job_loses_only_itself(repo: Repository) -> None:
 
 async def test_a_failing_block_loses_only_itself(repo: Repository) -> None:
     async def block() -> None:
-        async with repo._write() as db:
+        async with repo.write() as db:
             await db.execute("INSERT INTO settings (key, value) VALUES ('blk', '1')")
             raise KeyError("no")
 
@@ -88,7 +90,7 @@ async def test_a_job_writing_again_is_a_nested_write(repo: Repository) -> None:
         await repo.set_setting("inner", 1)
 
     with pytest.raises(RepositoryError, match="nested"):
-        await asyncio.wait_for(repo._submit(nested), 5)
+        await asyncio.wait_for(repo.writer.submit(nested), 5)
     await repo.set_setting("after", 1)
 
 
@@ -163,7 +165,7 @@ async def test_a_cancelled_caller_after_its_turn_still_commits(repo: Repository)
         started.set()
         await release.wait()
 
-    caller = asyncio.create_task(repo._submit(slow))
+    caller = asyncio.create_task(repo.writer.submit(slow))
     await asyncio.wait_for(started.wait(), 5)
     caller.cancel()
     release.set()
@@ -191,25 +193,34 @@ class _CancelOnSavepoint:
 
 
 async def test_a_block_cancelled_while_its_savepoint_opens_does_not_stall_the_writer(
-    repo: Repository, monkeypatch: pytest.MonkeyPatch
+    db_path: Path,
 ) -> None:
     """The writer must not wait for the body of a caller that has left: it would hold the
     write lock for ever (other processes see 'database is locked'; close never returns)."""
+    async with await Repository.open(db_path):
+        pass  # the schema
     victim: list[asyncio.Task[None]] = []
-    real = repo.writer._connection
-    monkeypatch.setattr(repo.writer, "_connection", lambda: _CancelOnSavepoint(real(), victim))
+    db = await aiosqlite.connect(db_path, isolation_level=None)
+    writer = Writer(db_path, lambda: _CancelOnSavepoint(db, victim))  # type: ignore[arg-type, return-value]
+    writer.bind(asyncio.get_running_loop())
 
     async def block() -> None:
-        async with repo._write() as db:
-            await db.execute("INSERT INTO settings (key, value) VALUES ('blk', '1')")
+        async with writer.transaction() as conn:
+            await conn.execute("INSERT INTO settings (key, value) VALUES ('blk', '1')")
 
-    caller = asyncio.create_task(block())
-    victim.append(caller)
-    with pytest.raises(asyncio.CancelledError):
-        await caller
-    await asyncio.wait_for(repo.set_setting("after", 1), 5)  # the writer is not stuck
-    assert await _keys(repo) == ["after"]  # the cancelled block wrote nothing
-    await asyncio.wait_for(repo.close(), 5)
+    async def after(conn: aiosqlite.Connection) -> None:
+        await conn.execute("INSERT INTO settings (key, value) VALUES ('after', '1')")
+
+    try:
+        caller = asyncio.create_task(block())
+        victim.append(caller)
+        with pytest.raises(asyncio.CancelledError):
+            await caller
+        await asyncio.wait_for(writer.submit(after), 5)  # the writer is not stuck
+        await asyncio.wait_for(writer.close(), 5)
+    finally:
+        await db.close()
+    assert raw_rows(db_path, "SELECT key FROM settings") == [("after",)]  # the block wrote nothing
 
 
 async def test_a_failing_sync_job_loses_only_itself(repo: Repository) -> None:
@@ -228,9 +239,9 @@ async def test_a_failing_sync_job_loses_only_itself(repo: Repository) -> None:
 
     before = repo.writer.transactions
     results = await asyncio.gather(
-        repo._submit_sync(good("a")),
-        repo._submit_sync(bad),
-        repo._submit_sync(good("b")),
+        repo.writer.submit_sync(good("a")),
+        repo.writer.submit_sync(bad),
+        repo.writer.submit_sync(good("b")),
         _insert(repo, "c"),
         return_exceptions=True,
     )
@@ -245,7 +256,7 @@ async def test_a_sync_job_from_another_thread_is_batched_and_answered(repo: Repo
         conn.execute("INSERT INTO settings (key, value) VALUES ('far', '1')")
         return threading.current_thread().name
 
-    ran_on = await asyncio.to_thread(asyncio.run, repo._submit_sync(job))
+    ran_on = await asyncio.to_thread(asyncio.run, repo.writer.submit_sync(job))
     assert ran_on != threading.current_thread().name  # the database's own thread
     assert await _keys(repo) == ["far"]
 
@@ -272,7 +283,7 @@ async def test_sync_jobs_alone_make_their_whole_transaction_in_one_hop(repo: Rep
     db._execute = counted  # type: ignore[method-assign]
     try:
         before = repo.writer.transactions
-        await asyncio.gather(*(repo._submit_sync(_put(k)) for k in ("a", "b", "c")))
+        await asyncio.gather(*(repo.writer.submit_sync(_put(k)) for k in ("a", "b", "c")))
         assert (hops, repo.writer.transactions - before) == (1, 1)
     finally:
         db._execute = execute  # type: ignore[method-assign]
@@ -285,9 +296,9 @@ async def test_sync_jobs_meet_another_process_holding_the_lock(db_path: Path) ->
     try:
         other.execute("BEGIN IMMEDIATE")
         with pytest.raises(DatabaseBusy):
-            await repo._submit_sync(_put("a"))
+            await repo.writer.submit_sync(_put("a"))
         other.execute("ROLLBACK")
-        await asyncio.wait_for(repo._submit_sync(_put("b")), 5)  # the writer goes on
+        await asyncio.wait_for(repo.writer.submit_sync(_put("b")), 5)  # the writer goes on
         assert await _keys(repo) == ["b"]
     finally:
         other.close()
@@ -302,12 +313,12 @@ async def test_a_sync_job_ending_the_transaction_fails_the_whole_batch(repo: Rep
         conn.execute("ROLLBACK")
 
     results = await asyncio.gather(
-        repo._submit_sync(_put("a")),
-        repo._submit_sync(rogue),
-        repo._submit_sync(_put("b")),
+        repo.writer.submit_sync(_put("a")),
+        repo.writer.submit_sync(rogue),
+        repo.writer.submit_sync(_put("b")),
         return_exceptions=True,
     )
     assert all(isinstance(r, Exception) for r in results), results
     assert await _keys(repo) == []
-    await repo._submit_sync(_put("after"))
+    await repo.writer.submit_sync(_put("after"))
     assert await _keys(repo) == ["after"]

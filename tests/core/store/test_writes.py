@@ -93,7 +93,7 @@ async def test_busy_database_gives_clear_error(db_path: Path) -> None:
 
 
 async def test_nested_write_is_an_error_not_a_deadlock(repo: Repository) -> None:
-    async with repo._write():
+    async with repo.write():
         with pytest.raises(RepositoryError, match="nested"):
             await asyncio.wait_for(repo.add_task(make_task()), 2)
     assert await repo.list_tasks() == []  # the outer (empty) transaction still committed
@@ -101,7 +101,7 @@ async def test_nested_write_is_an_error_not_a_deadlock(repo: Repository) -> None
 
 async def test_failed_transaction_rolls_back(repo: Repository) -> None:
     with pytest.raises(RuntimeError):
-        async with repo._write() as db:
+        async with repo.write() as db:
             await db.execute(
                 "INSERT INTO settings (key, value) VALUES ('half', '1')",
             )
@@ -153,7 +153,7 @@ async def test_cancelled_cross_loop_waiter_does_not_leak_the_lock(repo: Reposito
 
     def holder() -> None:
         async def go() -> None:
-            async with repo._write():
+            async with repo.write():
                 held.set()
                 await asyncio.to_thread(release.wait, 10)
 
@@ -164,7 +164,7 @@ async def test_cancelled_cross_loop_waiter_does_not_leak_the_lock(repo: Reposito
     try:
         assert await asyncio.to_thread(held.wait, 5)
         waiter = asyncio.create_task(repo.set_setting("k", 1))
-        await asyncio.sleep(0.05)
+        await asyncio.sleep(0)  # its first step hands the write to the writer
         assert not waiter.done()  # blocked on the other loop's transaction
         waiter.cancel()
         with pytest.raises(asyncio.CancelledError):
