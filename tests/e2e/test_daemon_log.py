@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from tests.support.daemon_proc import wait_for as _wait_for
-from tests.support.gemini_stub import GeminiStub, gemini_stub  # noqa: F401  (fixture)
+from tests.support.gemini_stub import GeminiStub
 
 pytestmark = pytest.mark.slow
 TOOL = ("--tool", "background:list_background_tasks")
@@ -34,7 +34,7 @@ def _env(home: Path, stub: GeminiStub) -> dict[str, str]:
 @pytest.mark.parametrize("verbose", [False, True])
 def test_one_line_per_run_and_no_library_chatter(
     tmp_path: Path,
-    gemini_stub: GeminiStub,  # noqa: F811
+    gemini_stub: GeminiStub,
     verbose: bool,
 ) -> None:
     env = _env(tmp_path, gemini_stub)

@@ -496,8 +496,3 @@ class _Handler(LocalHandler):
 
 
 GeminiStub.handler = _Handler  # defined after the stub, which its type hints name
-
-
-# The `gemini_stub` fixture is in tests/conftest.py. This name only keeps the import in
-# tests/e2e/test_daemon_log.py working; delete it together with that import.
-gemini_stub = None
