@@ -31,6 +31,7 @@ from taskagent.bridge import CoreEvent, CoreStage, EventBridge, ExternalChange
 from taskagent.core.errors import TaskAgentError, is_user_facing
 from taskagent.core.events import Event
 from taskagent.core.models import utcnow
+from taskagent.core.store.errors import RepositoryError
 from taskagent.keys import APP, bindings
 from taskagent.palette import TaskCommands
 from taskagent.presence import Presence
@@ -367,10 +368,13 @@ class TaskAgentApp(App[int]):
         self.core_events.publish(message.event)
 
     async def _tick(self) -> None:
-        await self._poll_data_version()
-        base = self.base
-        if base is not None and not base.repo.closed and self._away_checked.is_set():
-            await self.presence.tick(base.repo, focused=self.app_focus)
+        # The core may close between the check and the write (its start failed meanwhile):
+        # a tick then does nothing; the failure itself is shown by `_run_services`.
+        with contextlib.suppress(RepositoryError):
+            await self._poll_data_version()
+            base = self.base
+            if base is not None and not base.repo.closed and self._away_checked.is_set():
+                await self.presence.tick(base.repo, focused=self.app_focus)
 
     async def _poll_data_version(self) -> None:
         base = self.base
