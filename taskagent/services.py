@@ -44,7 +44,7 @@ if TYPE_CHECKING:
     from taskagent.core.mcp import McpManager, ServerSpec
     from taskagent.core.notify import Notifier
     from taskagent.core.runs import RunExecutor
-    from taskagent.core.summarize import Summarizer
+    from taskagent.core.summary import Summarizer
 
 # What stage 2 imports (fastmcp, the MCP SDK, the built-in servers, the chat): ~1-3 s.
 HEAVY_MODULES = (
@@ -287,7 +287,7 @@ class Services:
         from taskagent.core.notify import Notifier
         from taskagent.core.retry import RetryPolicy
         from taskagent.core.runs import RunExecutor
-        from taskagent.core.summarize import Summarizer
+        from taskagent.core.summary import Summarizer
 
         _route_library_logs(settings)
         user_servers = load_mcp_config(settings.paths.mcp_file)  # bad file: McpConfigError

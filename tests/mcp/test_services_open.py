@@ -84,7 +84,7 @@ async def test_a_failure_half_way_closes_in_reverse_order(
     from taskagent.core.gemini import GeminiClient
     from taskagent.core.notify import Notifier
     from taskagent.core.store import Repository
-    from taskagent.core.summarize import Summarizer
+    from taskagent.core.summary import Summarizer
 
     closed: list[str] = []
     for cls, method, name in (
