@@ -53,10 +53,12 @@ async def test_a_failure_after_the_servers_started_closes_their_sessions(
     closed, the manager refuses new ones, and the database is closed too."""
     real_start = McpManager.start
     connected: list[int] = []
+    managers: list[McpManager] = []
 
     async def start_then_fail(self: McpManager) -> None:
         await real_start(self)
         connected.append(self.session_count())
+        managers.append(self)
         raise RuntimeError("failed after start")
 
     monkeypatch.setattr(McpManager, "start", start_then_fail)
@@ -66,8 +68,7 @@ async def test_a_failure_after_the_servers_started_closes_their_sessions(
         async with Services.open(settings, on_base=bases.append):
             pytest.fail("Services.open should have failed")
     [base] = bases
-    manager = base.tasks.catalogue
-    assert isinstance(manager, McpManager)
+    [manager] = managers
     assert connected == [2]  # crypto and background, in memory
     assert manager.session_count() == 0
     with pytest.raises(ServerUnavailable, match="closed"):
