@@ -14,9 +14,8 @@ import importlib
 import logging
 import threading
 from collections.abc import Awaitable, Callable, Iterable, Mapping
-from contextlib import AbstractAsyncContextManager
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, ClassVar, Protocol, TypeVar, runtime_checkable
+from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
 from textual.app import App, ComposeResult, SystemCommand
 from textual.binding import BindingType
@@ -27,6 +26,7 @@ from textual.signal import Signal
 from textual.widgets import ContentSwitcher, Header, Tab, Tabs
 from textual.worker import Worker
 
+from taskagent.app_factory import ServicesFactory, StagedServicesFactory
 from taskagent.bridge import CoreEvent, CoreStage, EventBridge, ExternalChange
 from taskagent.core.errors import TaskAgentError, is_user_facing
 from taskagent.core.events import Event
@@ -48,22 +48,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
-ServicesFactory = Callable[[], AbstractAsyncContextManager["Services"]]
-
-
-@runtime_checkable
-class StagedServicesFactory(Protocol):
-    """A factory that opens the core in stages (app_main.StagedFactory, what `taskagent`
-    runs): it calls `on_base` once the database is open, and is told when the app's start-up
-    is done (the scheduler started or attached)."""
-
-    def __call__(
-        self, on_base: Callable[[CoreBase], Awaitable[None] | None] | None = None
-    ) -> AbstractAsyncContextManager[Services]: ...
-
-    def engine_started(self) -> None: ...
-
-
 FIRST_SCREEN_WAIT = 1.0  # seconds the agent's imports wait for the first screen's data
 FIRST_SCREEN_SETTLE = 0.5  # and then, for it to be painted and the first keys handled
 
@@ -348,8 +332,7 @@ class TaskAgentApp(App[int]):
         if not is_user_facing(exc):  # ours and meant for the user: no traceback needed
             log.error("%s failed", what or "core call", exc_info=exc)
         message = str(exc) or type(exc).__name__
-        heading = exc.title if isinstance(exc, TaskAgentError) else None
-        title = what or heading or "Error"
+        title = what or (exc.title if isinstance(exc, TaskAgentError) else None) or "Error"
         self.notify(message, title=title, severity="error", timeout=8, markup=False)
 
     def toast(self, title: str, body: str, severity: Any = "information") -> None:
@@ -467,10 +450,7 @@ class TaskAgentApp(App[int]):
     def on_chat_panel_confirm_requested(self, message: ChatPanel.ConfirmRequested) -> None:
         from taskagent.screens.confirm import ConfirmScreen
 
-        answered = message.answered
-        self.push_screen(
-            ConfirmScreen(message.question, confirm="Yes"), lambda yes: answered(bool(yes))
-        )
+        self.push_screen(ConfirmScreen(message.question, confirm="Yes"), message.answered)
 
     def action_show_away(self) -> None:
         if not self._away_checked.is_set():

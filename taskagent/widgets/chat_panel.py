@@ -201,7 +201,7 @@ class ChatPanel(Vertical):
         """A slash command asks "are you sure?" (e.g. /tasks remove): the app asks with its
         confirm dialog and calls `answered(yes)`."""
 
-        def __init__(self, question: str, answered: Callable[[bool], None]) -> None:
+        def __init__(self, question: str, answered: Callable[[bool | None], None]) -> None:
             super().__init__()
             self.question = question
             self.answered = answered
@@ -450,7 +450,7 @@ class ChatPanel(Vertical):
         if reply.action == "confirm" and reply.confirm_command:
             command = reply.confirm_command
 
-            def answered(yes: bool) -> None:
+            def answered(yes: bool | None) -> None:
                 if yes:
                     self.run_command(command)
                 else:
