@@ -11,6 +11,7 @@ import pytest
 
 from taskagent.config import Settings, load_settings
 from taskagent.core.mcp import McpConfigError, McpManager, ServerUnavailable
+from taskagent.core.tasks import TaskInputError
 from taskagent.paths import resolve_paths
 from taskagent.services import CoreBase, Services
 
@@ -109,3 +110,21 @@ async def test_a_failure_half_way_closes_in_reverse_order(
         async with Services.open(load_settings(resolve_paths())):
             pytest.fail("Services.open should have failed")
     assert closed == ["notifier", "gemini", "repository"]
+
+
+async def test_the_agent_checks_tools_and_a_notification_pauses(taskagent_home: Path) -> None:
+    """The composition root gives the agent's TaskService the MCP catalogue and the notifier
+    the way to pause: a tool no server offers is refused, "Pause task" pauses the task."""
+    fields: dict[str, Any] = {
+        "name": "watch",
+        "schedule_type": "interval",
+        "schedule_value": "5 minutes",
+        "tool_args": {"limit": 3},
+    }
+    async with Services.open(load_settings(resolve_paths())) as services:
+        with pytest.raises(TaskInputError, match="no_such_tool"):
+            await services.tasks.create_task(**fields, mcp_tool="no_such_tool")
+        task = await services.tasks.create_task(**fields, mcp_tool="get_crypto_prices")
+        assert services.notifier.on_pause is not None
+        await services.notifier.on_pause(task.stored_id)
+        assert (await services.tasks.get(task.stored_id)).paused
