@@ -2,10 +2,10 @@
 
 One instance serves both the Chat tab (full width) and the side pane (narrow, beside any tab).
 Slash commands go to the core's SlashCommands; `/tasks add` opens the task form and `/quit`
-quits. Anything else goes to the core's ChatSession (`services.chat.send`), consumed in a
-worker: the reply is streamed into a Markdown block as it arrives, tool calls appear as compact
-cards, and a confirmation card (Yes / No, or y / n) answers `services.chat.confirm`. The panel
-only renders; what the agent does, and the "no API key" explanation, come from the core.
+quits. Anything else goes to the core's ChatSession (`chat.send`), consumed in a worker: the
+reply is streamed into a Markdown block as it arrives, tool calls appear as compact cards, and
+a confirmation card (Yes / No, or y / n) answers `chat.confirm`. The panel only renders; what
+the agent does, and the "no API key" explanation, come from the core.
 
 The panel knows the core only as the two small protocols below (`ChatCore`, `CommandCore`) and
 the app only as its `UiHost`: what another screen must do (open the task form, ask "are you
