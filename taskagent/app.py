@@ -14,7 +14,6 @@ import importlib
 import logging
 import threading
 from collections.abc import Awaitable, Callable, Iterable, Mapping
-from contextlib import AbstractAsyncContextManager
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
@@ -27,6 +26,7 @@ from textual.signal import Signal
 from textual.widgets import ContentSwitcher, Header, Tab, Tabs
 from textual.worker import Worker
 
+from taskagent.app_factory import ServicesFactory, StagedServicesFactory
 from taskagent.bridge import CoreEvent, CoreStage, EventBridge, ExternalChange
 from taskagent.core.errors import TaskAgentError, is_user_facing
 from taskagent.core.events import Event
@@ -49,7 +49,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
-ServicesFactory = Callable[[], AbstractAsyncContextManager["Services"]]
 FIRST_SCREEN_WAIT = 1.0  # seconds the agent's imports wait for the first screen's data
 FIRST_SCREEN_SETTLE = 0.5  # and then, for it to be painted and the first keys handled
 
@@ -66,7 +65,7 @@ class TaskAgentApp(App[int]):
 
     def __init__(
         self,
-        services: Services | ServicesFactory,
+        services: Services | ServicesFactory | StagedServicesFactory,
         *,
         keymap: dict[str, str] | None = None,
         clock: Callable[[], datetime] = utcnow,
@@ -79,7 +78,7 @@ class TaskAgentApp(App[int]):
         self.clock = clock
         self.schedule = schedule
         self.services: Services | None = None
-        self._factory: ServicesFactory | None = None
+        self._factory: ServicesFactory | StagedServicesFactory | None = None
         if callable(services):
             self._factory = services
         else:
@@ -155,11 +154,11 @@ class TaskAgentApp(App[int]):
         factory = self._factory
         assert factory is not None
         try:
-            if getattr(factory, "staged", False):
+            if isinstance(factory, StagedServicesFactory):
                 self.query_one(Footer).hold()  # released once the first screen is loaded
                 # Opens the database first (calls back at once), heavy imports on a thread.
                 await asyncio.to_thread(importlib.import_module, "taskagent.services")
-                manager = factory(on_base=self._base_opened_staged)  # type: ignore[call-arg]
+                manager = factory(on_base=self._base_opened_staged)
             else:
                 # Calling the factory may import the heavy modules: keep that off the UI loop.
                 manager = await asyncio.to_thread(factory)
@@ -177,7 +176,8 @@ class TaskAgentApp(App[int]):
                     await services.engine.start()
                 self._engine_ready.set()
                 self.core_events.publish(CoreStage("engine"))
-                getattr(factory, "engine_started", lambda: None)()  # run_app: settles the heap
+                if isinstance(factory, StagedServicesFactory):
+                    factory.engine_started()  # run_app: settles the heap
                 await self._services_closing.wait()
                 await self.presence.save(services.repo)
                 self._stop_bridge()
@@ -230,9 +230,7 @@ class TaskAgentApp(App[int]):
         self.query_one(ChatPanel).services_ready(self.services)
         # Run notifications: in-app toasts when there is no desktop service, and "Open" on a
         # desktop notification selects the task here.
-        notifier = getattr(self.services, "notifier", None)
-        if notifier is not None:
-            notifier.attach(on_open=self.open_task, fallback=self.toast)
+        self.services.notifier.attach(on_open=self.open_task, fallback=self.toast)
         if self._factory is None:  # ready Services (tests): started by whoever built them
             self._engine_ready.set()
         self.core_events.publish(CoreStage("agent"))
@@ -243,22 +241,18 @@ class TaskAgentApp(App[int]):
             bridge.close()
 
     def exit(self, result: int | None = None, return_code: int = 0, message: Any = None) -> None:
-        chat = getattr(self.services, "chat", None)
-        if chat is not None:  # a turn waiting for a confirmation must not hold the exit up
-            chat.decline_all()
+        if self.services is not None:  # a turn waiting for a confirmation must not hold the exit up
+            self.services.chat.decline_all()
         super().exit(result, return_code, message)
 
     async def on_unmount(self) -> None:
         if self._factory is None and self.services is not None and not self.services.repo.closed:
             await self.presence.save(self.services.repo)  # the user leaves now
         self._stop_bridge()
-        chat = getattr(self.services, "chat", None)
-        if chat is not None:
-            chat.decline_all()
-        notifier = getattr(self.services, "notifier", None)
-        if notifier is not None:
+        if self.services is not None:
+            self.services.chat.decline_all()
             # Services outlive the app in tests: no toasts to a closed app, no "Open" into it.
-            notifier.detach(on_open=self.open_task, fallback=self.toast)
+            self.services.notifier.detach(on_open=self.open_task, fallback=self.toast)
         self._services_closing.set()
         if self._lifecycle is not None:
             try:
@@ -339,7 +333,7 @@ class TaskAgentApp(App[int]):
         if not is_user_facing(exc):  # ours and meant for the user: no traceback needed
             log.error("%s failed", what or "core call", exc_info=exc)
         message = str(exc) or type(exc).__name__
-        title = what or getattr(exc, "title", None) or "Error"
+        title = what or (exc.title if isinstance(exc, TaskAgentError) else None) or "Error"
         self.notify(message, title=title, severity="error", timeout=8, markup=False)
 
     def toast(self, title: str, body: str, severity: Any = "information") -> None:
@@ -456,6 +450,11 @@ class TaskAgentApp(App[int]):
 
     def on_add_task_requested(self, _message: AddTaskRequested) -> None:
         self.action_add_task()
+
+    def on_chat_panel_confirm_requested(self, message: ChatPanel.ConfirmRequested) -> None:
+        from taskagent.screens.confirm import ConfirmScreen
+
+        self.push_screen(ConfirmScreen(message.question, confirm="Yes"), message.answered)
 
     def action_show_away(self) -> None:
         if not self._away_checked.is_set():

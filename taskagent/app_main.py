@@ -20,9 +20,8 @@ if TYPE_CHECKING:
 
 
 class StagedFactory:
-    """What `TaskAgentApp` calls (with `on_base`) to open the core in stages."""
-
-    staged = True
+    """What `TaskAgentApp` calls (with `on_base`) to open the core in stages (it is an
+    `app_factory.StagedServicesFactory`)."""
 
     def __init__(self, settings: Settings, *, settle_heap: bool = False) -> None:
         self.settings = settings

@@ -30,7 +30,7 @@ from taskagent.core.events import EventBus
 from taskagent.core.slash import SlashCommands
 from taskagent.core.status import ai_overview, task_overview
 from taskagent.core.store import Repository
-from taskagent.core.tasks import TaskService
+from taskagent.core.tasks import TaskService, ToolCatalogue
 
 if TYPE_CHECKING:
     from fastmcp import FastMCP
@@ -40,11 +40,11 @@ if TYPE_CHECKING:
     from taskagent.core.chat import ChatSession
     from taskagent.core.engine import Engine
     from taskagent.core.gemini import GeminiClient
-    from taskagent.core.ledger import AiLedger
+    from taskagent.core.ledger import AiLedger, Usage
     from taskagent.core.mcp import McpManager, ServerSpec
     from taskagent.core.notify import Notifier
     from taskagent.core.run_pipeline import RunPipeline
-    from taskagent.core.summarize import Summarizer
+    from taskagent.core.summary import Summarizer
 
 # What stage 2 imports (fastmcp, the MCP SDK, the built-in servers, the chat): ~1-3 s.
 HEAVY_MODULES = (
@@ -102,13 +102,21 @@ def _coingecko_client() -> CoinGeckoClient | None:
         return None
 
 
-def _task_service(settings: Settings, repo: Repository, events: EventBus) -> TaskService:
+def _task_service(
+    settings: Settings,
+    repo: Repository,
+    events: EventBus,
+    catalogue: ToolCatalogue | None = None,
+) -> TaskService:
+    """Without a `catalogue` (stage 1: no MCP servers yet) a task's tool is not checked against
+    the servers; the agent's TaskService (stage 2) checks it against the MCP manager."""
     return TaskService(
         repo,
         default_timezone=settings.timezone,
         default_notification_level=settings.default_notification_level,
         default_timeout_seconds=settings.scheduler_task_timeout_seconds,
         default_summary_mode=settings.default_summary_mode,
+        catalogue=catalogue,
         events=events,
     )
 
@@ -156,6 +164,10 @@ class CoreBase:
         overview["ai"] = overview["notifications"] = "starting…"
         return overview
 
+    async def spend_by_task(self) -> dict[int, Usage]:
+        """The AI spend per task: none known until the agent (and its ledger) is up."""
+        return {}
+
 
 # Called with the CoreBase; may return an awaitable the heavy imports wait for.
 BaseCallback = Callable[[CoreBase], Awaitable[None] | None]
@@ -181,8 +193,19 @@ class Services:
     pending_servers: Mapping[str, ServerSpec] = field(default_factory=dict)
     started: bool = False
 
-    def slash_commands(self) -> SlashCommands:
-        return SlashCommands.from_services(self)
+    def slash_commands(self, chat: ChatSession | None = None) -> SlashCommands:
+        """Every slash command over this core; `chat` replaces the app's chat session."""
+        return SlashCommands(
+            self.tasks,
+            engine=self.engine,
+            mcp=self.mcp,
+            repo=self.repo,
+            chat=chat if chat is not None else self.chat,
+            status=self.status,
+            timezone=self.settings.timezone,
+            ledger=self.ledger,
+            budget=self.budget,
+        )
 
     async def finish_start(self) -> None:
         """Stage 3: connect mcp.json's servers and probe the desktop-notification service
@@ -222,6 +245,10 @@ class Services:
         overview["notifications"] = self.notifier.backend
         return overview
 
+    async def spend_by_task(self) -> dict[int, Usage]:
+        """The AI summaries' spend per task, all time (the Status tab)."""
+        return await self.ledger.by_task()
+
     @classmethod
     @asynccontextmanager
     async def open(
@@ -257,7 +284,7 @@ class Services:
                 if shown is not None:
                     await shown  # the first screen's queries go before the heavy imports
                 await asyncio.to_thread(import_heavy)  # the UI loop keeps painting
-            services = await cls._open_agent(stack, settings, kind, desktop, repo, tasks, events)
+            services = await cls._open_agent(stack, settings, kind, desktop, repo, events)
             if not defer:
                 await services.finish_start()
             yield services
@@ -272,7 +299,6 @@ class Services:
         kind: str,
         desktop: bool,
         repo: Repository,
-        tasks: TaskService,
         events: EventBus,
     ) -> Services:
         """Stage 2: the MCP manager with the built-in servers, the run pipeline, engine and chat.
@@ -289,7 +315,7 @@ class Services:
         from taskagent.core.notify import Notifier
         from taskagent.core.retry import RetryPolicy
         from taskagent.core.run_pipeline import RunPipeline
-        from taskagent.core.summarize import Summarizer
+        from taskagent.core.summary import Summarizer
 
         _route_library_logs(settings)
         user_servers = load_mcp_config(settings.paths.mcp_file)  # bad file: McpConfigError
@@ -298,12 +324,14 @@ class Services:
             call_timeout=settings.scheduler_task_timeout_seconds,
             extra_env=_child_env(settings),
         )
-        tasks.catalogue = manager
+        tasks = _task_service(settings, repo, events, catalogue=manager)
         gemini = GeminiClient.from_settings(settings)
         stack.push_async_callback(gemini.aclose)
         notifier = Notifier(
             cooldown_seconds=settings.notifications_cooldown_seconds,
             use_desktop=settings.notifications_desktop and desktop,
+            # "Pause task" on a notification pauses through the one place that validates.
+            on_pause=tasks.pause,
         )
         stack.push_async_callback(notifier.aclose)
         ledger = AiLedger(repo, timezone=settings.timezone, prices=settings.ai_prices)
@@ -314,8 +342,6 @@ class Services:
             on_reached=notifier.notify_notice,
         )
         summarizer = Summarizer(settings, gemini=gemini, ledger=ledger, budget=budget)
-        # "Pause task" on a notification pauses through the one place that validates.
-        notifier.on_pause = tasks.pause
         pipeline = RunPipeline(
             repo,
             manager,

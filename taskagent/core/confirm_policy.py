@@ -23,7 +23,10 @@ import fnmatch
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from taskagent.core.mcp import ToolInfo
 
 CREATE_TASK_REF = "background:create_background_task"
 # Tools whose card is always shown: the allowlist and `a` do not apply to them.
@@ -87,11 +90,11 @@ class ConfirmPolicy:
         """May the user answer `a` (allow for the rest of the conversation) on its card?"""
         return ref not in self.always_ask
 
-    def decide(self, ref: str, tool: Any | None) -> Decision:
+    def decide(self, ref: str, tool: ToolInfo | None) -> Decision:
         """Ask or not for one call of `ref`; `tool` is its ToolInfo (None when unknown)."""
         if ref in self.always_ask:
             return Decision(True, "always asks")
-        if tool is not None and getattr(tool, "read_only", False) is True:
+        if tool is not None and tool.read_only:
             return Decision(False, "read-only")
         if ref in self._conversation:
             return Decision(False, "allowed for this conversation")
@@ -112,7 +115,7 @@ class ConfirmPolicy:
         self._conversation.clear()
 
 
-def effect_lines(tool: Any | None, description: str = "") -> tuple[str, ...]:
+def effect_lines(tool: ToolInfo | None, description: str = "") -> tuple[str, ...]:
     """'What it will do' for a card: the tool's own description and what its hints say."""
     lines: list[str] = []
     if description:
@@ -120,16 +123,14 @@ def effect_lines(tool: Any | None, description: str = "") -> tuple[str, ...]:
     if tool is None:
         lines.append("Unknown tool: nothing is known about what it changes.")
         return tuple(lines)
-    hints = getattr(tool, "annotations", None)
-    if getattr(tool, "destructive", True):
-        given = getattr(hints, "destructive_hint", None) is True
+    if tool.destructive:
         lines.append(
             "Marked destructive: it may delete or overwrite data."
-            if given
+            if tool.marked_destructive
             else "Not marked read-only: it may change or delete data (MCP's default)."
         )
     else:
         lines.append("Not read-only: it changes data (marked not destructive).")
-    if getattr(tool, "open_world", True):
+    if tool.open_world:
         lines.append("It may reach services outside this machine.")
     return tuple(lines)

@@ -138,10 +138,9 @@ class StatusView(Vertical):
             status = await services.status()
             stats = await services.tasks.stats()
             names = await services.tasks.names()
-            # While the app is still starting, the core has no ledger yet (the database-only
-            # CoreBase): the per-task spend comes with the next reload.
-            ledger = getattr(services, "ledger", None)
-            return status, stats, names, (await ledger.by_task()) if ledger else {}
+            # While the app is still starting (the database-only CoreBase) there is no spend
+            # yet: it comes with the next reload.
+            return status, stats, names, await services.spend_by_task()
 
         def done(
             result: tuple[dict[str, Any], dict[int, TaskStats], dict, dict[int, Usage]],

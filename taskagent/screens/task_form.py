@@ -379,7 +379,7 @@ class TaskFormScreen(ModalScreen[Task | None]):
 
     def _default_summary_mode(self) -> str:
         settings = self.host.settings
-        return str(getattr(settings, "ai_summary_mode", SummaryMode.ALWAYS.value))
+        return (settings.default_summary_mode if settings else SummaryMode.ALWAYS).value
 
     # ---- save / test -------------------------------------------------------------------------
 

@@ -24,7 +24,12 @@ from taskagent.widgets.format import percent, relative, status_mark
 from taskagent.widgets.virtual_table import Cell, Column, VirtualTable
 
 if TYPE_CHECKING:
+    from collections.abc import Awaitable, Callable
+
+    from taskagent.core.tasks import TaskService
     from taskagent.services import Services
+
+    Toggle = Callable[[TaskService, int], Awaitable[Task]]  # one of TaskService's state changes
 
 COLUMNS = [  # fits 87 cells (150 columns with the chat pane open) by shrinking Schedule & Tool
     Column("id", "ID", 5, "right"),
@@ -328,29 +333,37 @@ class TasksView(Vertical):
     def action_pause(self) -> None:
         if (task := self._selected()) is not None:
             self._toggle(
-                task, task.paused, ("resume", "resumed"), ("pause", "paused"), "Pause/resume"
+                task,
+                task.paused,
+                (lambda tasks, task_id: tasks.resume(task_id), "resumed"),
+                (lambda tasks, task_id: tasks.pause(task_id), "paused"),
+                "Pause/resume",
             )
 
     def action_start_stop(self) -> None:
         if (task := self._selected()) is not None:
             self._toggle(
-                task, task.enabled, ("disable", "stopped"), ("enable", "started"), "Start/stop"
+                task,
+                task.enabled,
+                (lambda tasks, task_id: tasks.disable(task_id), "stopped"),
+                (lambda tasks, task_id: tasks.enable(task_id), "started"),
+                "Start/stop",
             )
 
     def _toggle(
         self,
         task: Task,
         is_on: bool,
-        when_on: tuple[str, str],
-        when_off: tuple[str, str],
+        when_on: tuple[Toggle, str],
+        when_off: tuple[Toggle, str],
         what: str,
     ) -> None:
-        """Flip one state of a task through TaskService: (method name, past tense) per side."""
+        """Flip one state of a task through TaskService: (its method, past tense) per side."""
         method, past = when_on if is_on else when_off
         task_id = task.stored_id
 
         async def job(services: Services) -> Task:
-            return await getattr(services.tasks, method)(task_id)
+            return await method(services.tasks, task_id)
 
         self.host.call_core(
             job, done=lambda t: self.app.notify(f"{past} {t.name}"), what=what, early=True

@@ -1,8 +1,8 @@
 """What a chat turn shows besides its text: tool-call cards and confirmation cards.
 
-Display only: a card shows an event of the core's ChatSession (duck-typed here, so this module
-does not import the chat core and its google-genai dependency) and reports the user's answer
-with a message; the chat panel passes the answer on to `ChatSession.confirm`.
+Display only: a card shows an event of the core's ChatSession (its type is imported for the
+type checker only, so this module does not load the chat core and its google-genai dependency)
+and reports the user's answer with a message; the chat panel passes the answer on to `ChatSession.confirm`.
 """
 
 from __future__ import annotations
@@ -144,7 +144,7 @@ class ConfirmCard(Vertical):
                 variant="warning" if event.destructive else "success",
             )
             yield Button("No (n)", id="confirm-no", variant="default")
-            if getattr(event, "can_allow", False):
+            if event.can_allow:
                 yield Button("Allow for this chat (a)", id="confirm-always", variant="default")
         outcome = Static("", classes="card-outcome", markup=False)
         outcome.display = False
@@ -172,7 +172,7 @@ class ConfirmCard(Vertical):
 
     @property
     def can_allow(self) -> bool:
-        return bool(getattr(self.event, "can_allow", False))
+        return self.event.can_allow
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         # `a` is offered (and shown in the footer) only where the core allows it.

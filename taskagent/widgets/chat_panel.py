@@ -2,17 +2,22 @@
 
 One instance serves both the Chat tab (full width) and the side pane (narrow, beside any tab).
 Slash commands go to the core's SlashCommands; `/tasks add` opens the task form and `/quit`
-quits. Anything else goes to the core's ChatSession (`services.chat.send`), consumed in a
-worker: the reply is streamed into a Markdown block as it arrives, tool calls appear as compact
-cards, and a confirmation card (Yes / No, or y / n) answers `services.chat.confirm`. The panel
-only renders; what the agent does, and the "no API key" explanation, come from the core.
+quits. Anything else goes to the core's ChatSession (`chat.send`), consumed in a worker: the
+reply is streamed into a Markdown block as it arrives, tool calls appear as compact cards, and
+a confirmation card (Yes / No, or y / n) answers `chat.confirm`. The panel only renders; what
+the agent does, and the "no API key" explanation, come from the core.
+
+The panel knows the core only as the two small protocols below (`ChatCore`, `CommandCore`) and
+the app only as its `UiHost`: what another screen must do (open the task form, ask "are you
+sure?" for a slash command) is a message posted up to the app.
 """
 
 from __future__ import annotations
 
 import contextlib
 import re
-from typing import TYPE_CHECKING, Any, ClassVar
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
 from rich.text import Text
 from textual import events, on
@@ -20,6 +25,7 @@ from textual.app import ComposeResult
 from textual.await_remove import AwaitRemove
 from textual.binding import Binding, BindingsMap, BindingType
 from textual.containers import Vertical, VerticalScroll
+from textual.message import Message
 from textual.suggester import SuggestFromList
 from textual.widget import AwaitMount, Widget
 from textual.widgets import Input, Static
@@ -33,10 +39,9 @@ if TYPE_CHECKING:
     from textual.widgets import Markdown
     from textual.widgets.markdown import MarkdownStream
 
-    from taskagent.core.chat import ChatLine
-    from taskagent.core.slash import Reply
+    from taskagent.core.chat import ChatLine, ChatSession
+    from taskagent.core.slash import Reply, SlashCommands
     from taskagent.core.ui_queries import AwaySummary
-    from taskagent.services import Services
 
 # core.slash and core.chat import fastmcp/google-genai (~1 s): they are imported when the core
 # is ready (off the first paint), never at module import.
@@ -64,6 +69,20 @@ def completions() -> list[str]:
 
 
 TAB_ACTION = re.compile(r"show_tab\('(\w+)'\)")
+
+
+class ChatCore(Protocol):
+    """What the panel uses of the full core (the app's Services): the chat session."""
+
+    @property
+    def chat(self) -> ChatSession: ...
+
+
+class CommandCore(Protocol):
+    """What a slash command needs: the database-only core while the agent loads, then the
+    full one."""
+
+    def slash_commands(self) -> SlashCommands: ...
 
 
 class ChatInput(Input):
@@ -178,9 +197,19 @@ class ChatPanel(Vertical):
     ChatPanel #chat-log > .away { border-left: thick $warning; padding-left: 1; }
     """
 
+    class ConfirmRequested(Message):
+        """A slash command asks "are you sure?" (e.g. /tasks remove): the app asks with its
+        confirm dialog and calls `answered(yes)`."""
+
+        def __init__(self, question: str, answered: Callable[[bool | None], None]) -> None:
+            super().__init__()
+            self.question = question
+            self.answered = answered
+
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self._turn: Worker[Any] | None = None
+        self._chat: ChatSession | None = None  # the session confirmation answers go to
         self.waiting: ConfirmCard | None = None
 
     @property
@@ -198,12 +227,11 @@ class ChatPanel(Vertical):
         self._log().anchor()  # follow new messages until the user scrolls up
         self.write_system(WELCOME)
 
-    def services_ready(self, services: Services) -> None:
+    def services_ready(self, core: ChatCore) -> None:
         """Called once the core is up: completion, and the stored conversation."""
         self.query_one(ChatInput).suggester = SuggestFromList(completions(), case_sensitive=False)
-        chat = getattr(services, "chat", None)
-        if chat is not None:
-            self.show_transcript(chat.transcript())
+        self._chat = core.chat
+        self.show_transcript(core.chat.transcript())
 
     def focus_input(self) -> None:
         self.query_one(ChatInput).focus()
@@ -302,12 +330,12 @@ class ChatPanel(Vertical):
         if not self.host.ready:
             self.write_system("starting… the message is sent as soon as the core is ready")
 
-        async def job(services: Services) -> None:
-            await self._run_turn(services, text)
+        async def job(core: ChatCore) -> None:
+            await self._run_turn(core.chat, text)
 
         self._turn = self.host.call_core(job, node=self, group="chat-turn", what="Chat")
 
-    async def _run_turn(self, services: Services, text: str) -> None:
+    async def _run_turn(self, chat: ChatSession, text: str) -> None:
         from taskagent.core.chat import (
             ConfirmationNeeded,
             Notice,
@@ -321,8 +349,9 @@ class ChatPanel(Vertical):
         reply = _ReplyBlock(self)
         tools: dict[str, ToolCard] = {}
         log.border_subtitle = BUSY_SUBTITLE
+        self._chat = chat
         try:
-            async with contextlib.aclosing(services.chat.send(text)) as events:
+            async with contextlib.aclosing(chat.send(text)) as events:
                 async for event in events:
                     if isinstance(event, TextDelta):
                         await reply.write(event.text)
@@ -371,8 +400,8 @@ class ChatPanel(Vertical):
 
     @on(ConfirmCard.Answered)
     def answered(self, event: ConfirmCard.Answered) -> None:
-        services = self.host.services
-        delivered = services is not None and services.chat.confirm(
+        chat = self._chat
+        delivered = chat is not None and chat.confirm(
             event.card.confirmation_id, event.approved, for_conversation=event.always
         )
         if not delivered:
@@ -395,8 +424,8 @@ class ChatPanel(Vertical):
             self.app.exit(0)
             return
 
-        async def job(services: Services) -> Reply:
-            return await services.slash_commands().execute(text)
+        async def job(core: CommandCore) -> Reply:
+            return await core.slash_commands().execute(text)
 
         from taskagent.core.slash import needs_agent
 
@@ -419,8 +448,6 @@ class ChatPanel(Vertical):
             self.post_message(AddTaskRequested())
             return
         if reply.action == "confirm" and reply.confirm_command:
-            from taskagent.screens.confirm import ConfirmScreen
-
             command = reply.confirm_command
 
             def answered(yes: bool | None) -> None:
@@ -429,7 +456,7 @@ class ChatPanel(Vertical):
                 else:
                     self.write_system("cancelled")
 
-            self.app.push_screen(ConfirmScreen(reply.text, confirm="Yes"), answered)
+            self.post_message(self.ConfirmRequested(reply.text, answered))
             return
         if reply.error:
             self.write_error(reply.text)

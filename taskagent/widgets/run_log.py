@@ -3,7 +3,7 @@ missed; newest at the bottom, bounded."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from rich.text import Text
 from textual.widgets import RichLog
@@ -13,10 +13,24 @@ from taskagent.ui_host import UiHost, host_of
 from taskagent.widgets.format import STATUS_MARKS, duration
 
 if TYPE_CHECKING:
-    from taskagent.core.models import Run
-    from taskagent.services import Services
+    from taskagent.core.models import Run, Task
 
 MAX_LINES = 1000
+
+
+class RunLookup(Protocol):
+    """What a line needs of the core's TaskService: the task's name and the run's outcome."""
+
+    async def find(self, task_id: int) -> Task | None: ...
+
+    async def get_run(self, run_id: int) -> Run | None: ...
+
+
+class RunLogCore(Protocol):
+    """What the log uses of the core (the database-only one is enough)."""
+
+    @property
+    def tasks(self) -> RunLookup: ...
 
 
 class RunLog(RichLog):
@@ -39,9 +53,9 @@ class RunLog(RichLog):
         if not isinstance(event, RunStarted | RunFinished | RunRetrying):
             return
 
-        async def job(services: Services) -> tuple[str, Run | None]:
-            task = await services.tasks.find(event.task_id)
-            run = await services.tasks.get_run(event.run_id)
+        async def job(core: RunLogCore) -> tuple[str, Run | None]:
+            task = await core.tasks.find(event.task_id)
+            run = await core.tasks.get_run(event.run_id)
             return (task.name if task else f"task {event.task_id}"), run
 
         def done(result: tuple[str, Run | None]) -> None:

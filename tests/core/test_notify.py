@@ -25,7 +25,7 @@ from taskagent.core.notify import (
 )
 from taskagent.core.run_pipeline import RunPipeline
 from taskagent.core.store import Repository
-from taskagent.core.summarize import Summarizer
+from taskagent.core.summary import Summarizer
 from taskagent.core.tasks import TaskService
 from taskagent.paths import resolve_paths
 from tests.support.dbus_notifications import FakeNotificationServer

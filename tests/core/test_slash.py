@@ -47,7 +47,7 @@ async def chat(services: Services) -> ChatSession:
 
 @pytest.fixture
 def slash(services: Services, chat: ChatSession) -> SlashCommands:
-    return SlashCommands.from_services(services, chat)
+    return services.slash_commands(chat)
 
 
 def raw(services: Services, sql: str) -> list[tuple[Any, ...]]:
@@ -252,7 +252,7 @@ async def test_chat_settings_persist(slash: SlashCommands, services: Services) -
     assert again.model == "gemini-2.5-pro"
     assert again.setting("temperature") == 0.3
     assert again.system_instruction == "Be terse, don't ramble."
-    shown = (await SlashCommands.from_services(services, again).execute("/system")).text
+    shown = (await services.slash_commands(again).execute("/system")).text
     assert shown.startswith("system instruction (custom;")
     await slash.execute("/system reset")
     assert slash.chat is not None and slash.chat.custom_system is None
@@ -279,7 +279,7 @@ async def ai(
     chat = await ChatSession.open(
         repo=services.repo, mcp=services.mcp, tasks=services.tasks, gemini=client
     )
-    return SlashCommands.from_services(services, chat), gemini_stub
+    return services.slash_commands(chat), gemini_stub
 
 
 async def test_tokens_per_turn_and_task_summaries(

@@ -21,7 +21,7 @@ from taskagent.core.mcp import McpManager
 from taskagent.core.models import RunStatus, ScheduleType, Task
 from taskagent.core.run_pipeline import RunPipeline
 from taskagent.core.store import Repository
-from taskagent.core.summarize import (
+from taskagent.core.summary import (
     MAX_DATA_CHARS,
     SYSTEM_INSTRUCTION,
     Summarizer,

@@ -11,6 +11,7 @@ import pytest
 
 from taskagent.config import Settings, load_settings
 from taskagent.core.mcp import McpConfigError, McpManager, ServerUnavailable
+from taskagent.core.tasks import TaskInputError
 from taskagent.paths import resolve_paths
 from taskagent.services import CoreBase, Services
 
@@ -53,10 +54,12 @@ async def test_a_failure_after_the_servers_started_closes_their_sessions(
     closed, the manager refuses new ones, and the database is closed too."""
     real_start = McpManager.start
     connected: list[int] = []
+    managers: list[McpManager] = []
 
     async def start_then_fail(self: McpManager) -> None:
         await real_start(self)
         connected.append(self.session_count())
+        managers.append(self)
         raise RuntimeError("failed after start")
 
     monkeypatch.setattr(McpManager, "start", start_then_fail)
@@ -66,8 +69,7 @@ async def test_a_failure_after_the_servers_started_closes_their_sessions(
         async with Services.open(settings, on_base=bases.append):
             pytest.fail("Services.open should have failed")
     [base] = bases
-    manager = base.tasks.catalogue
-    assert isinstance(manager, McpManager)
+    [manager] = managers
     assert connected == [2]  # crypto and background, in memory
     assert manager.session_count() == 0
     with pytest.raises(ServerUnavailable, match="closed"):
@@ -84,7 +86,7 @@ async def test_a_failure_half_way_closes_in_reverse_order(
     from taskagent.core.gemini import GeminiClient
     from taskagent.core.notify import Notifier
     from taskagent.core.store import Repository
-    from taskagent.core.summarize import Summarizer
+    from taskagent.core.summary import Summarizer
 
     closed: list[str] = []
     for cls, method, name in (
@@ -108,3 +110,21 @@ async def test_a_failure_half_way_closes_in_reverse_order(
         async with Services.open(load_settings(resolve_paths())):
             pytest.fail("Services.open should have failed")
     assert closed == ["notifier", "gemini", "repository"]
+
+
+async def test_the_agent_checks_tools_and_a_notification_pauses(taskagent_home: Path) -> None:
+    """The composition root gives the agent's TaskService the MCP catalogue and the notifier
+    the way to pause: a tool no server offers is refused, "Pause task" pauses the task."""
+    fields: dict[str, Any] = {
+        "name": "watch",
+        "schedule_type": "interval",
+        "schedule_value": "5 minutes",
+        "tool_args": {"limit": 3},
+    }
+    async with Services.open(load_settings(resolve_paths())) as services:
+        with pytest.raises(TaskInputError, match="no_such_tool"):
+            await services.tasks.create_task(**fields, mcp_tool="no_such_tool")
+        task = await services.tasks.create_task(**fields, mcp_tool="get_crypto_prices")
+        assert services.notifier.on_pause is not None
+        await services.notifier.on_pause(task.stored_id)
+        assert (await services.tasks.get(task.stored_id)).paused

@@ -17,6 +17,7 @@ from taskagent.app import TaskAgentApp
 from taskagent.config import Settings
 from taskagent.core.events import RunFinished, RunRetrying
 from taskagent.core.models import MisfirePolicy, Run, RunStatus
+from taskagent.screens.confirm import ConfirmScreen
 from taskagent.screens.history import HistoryView
 from taskagent.screens.task_form import TaskFormScreen
 from taskagent.screens.tasks import TasksView
@@ -219,6 +220,25 @@ async def test_exit_declines_a_waiting_confirmation(ai_services: Any, stub: Gemi
         await pilot.press("ctrl+q")
     assert ai_services.chat.waiting_for is None
     assert [t.name for t in await ai_services.tasks.list_tasks()] == ["keep me"]
+
+
+async def test_a_slash_command_asks_in_the_confirm_dialog(services: Any) -> None:
+    """/tasks remove asks first: the panel posts the question, the app opens its confirm
+    dialog; "no" cancels, "yes" runs the confirmed command."""
+    task = await make_task(services, "old job")
+    app = TaskAgentApp(services)
+    async with app.run_test(size=SIZE) as pilot:
+        await say(pilot, f"/tasks remove {task.id}")
+        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen))
+        assert "Remove task" in app.screen.question
+        await pilot.press("n")
+        await wait_for(pilot, lambda: "cancelled" in chat_text(app))
+        assert [t.name for t in await services.tasks.list_tasks()] == ["old job"]
+        await say(pilot, f"/tasks remove {task.id}")
+        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen))
+        await pilot.press("y")
+        await wait_for(pilot, lambda: f"removed task {task.id} (old job)" in chat_text(app))
+    assert await services.tasks.list_tasks() == []
 
 
 # ------------------------------------------------------------------------ notifications

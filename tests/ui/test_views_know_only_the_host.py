@@ -40,6 +40,20 @@ def test_no_view_or_widget_imports_the_app() -> None:
     assert offenders == []
 
 
+def test_no_widget_imports_a_screen_or_the_composition_root() -> None:
+    """Widgets render core data and post messages; what they use of the core is typed by
+    Protocols. import-linter's contract lets `if TYPE_CHECKING:` imports through: this counts
+    them too."""
+    forbidden = ("taskagent.screens", "taskagent.services", "taskagent.app")
+    offenders = [
+        f"{path.relative_to(PACKAGE)}: {module}"
+        for path in sorted((PACKAGE / "widgets").glob("*.py"))
+        for module in sorted(imported_modules(path))
+        if any(module == name or module.startswith(name + ".") for name in forbidden)
+    ]
+    assert offenders == []
+
+
 def test_no_view_or_widget_reads_private_app_state() -> None:
     """The keymap and the app's bindings come from the host and taskagent.keys, not from
     Textual's private attributes of the app."""

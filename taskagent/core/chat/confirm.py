@@ -16,7 +16,7 @@ import logging
 from collections.abc import Callable
 from dataclasses import replace
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from taskagent.core import schedules
 from taskagent.core.chat.events import ConfirmationNeeded
@@ -24,7 +24,10 @@ from taskagent.core.chat.text import compact, first_paragraph, one_line
 from taskagent.core.confirm_policy import CREATE_TASK_REF, ConfirmPolicy, effect_lines
 from taskagent.core.errors import TaskNotFound
 from taskagent.core.models import Task
-from taskagent.core.tasks import TaskInputError, TaskService, tool_is_read_only
+from taskagent.core.tasks import TaskInputError, TaskService
+
+if TYPE_CHECKING:
+    from taskagent.core.mcp import ToolInfo
 
 log = logging.getLogger(__name__)
 
@@ -84,11 +87,14 @@ def _notify_words(task: Task) -> str:
 
 class CardMaker:
     def __init__(
-        self, tasks: TaskService, clock: Callable[[], datetime], resolve: Callable[[str], Any]
+        self,
+        tasks: TaskService,
+        clock: Callable[[], datetime],
+        resolve: Callable[[str], ToolInfo | None],
     ) -> None:
         self.tasks = tasks
         self.clock = clock
-        self.resolve = resolve  # ref -> ToolInfo | None
+        self.resolve = resolve  # None: no such tool
 
     async def card(self, cid: str, ref: str, args: dict[str, Any]) -> ConfirmationNeeded | str:
         """The confirmation card for a call, or an error message when it cannot work."""
@@ -107,7 +113,7 @@ class CardMaker:
     def _generic_card(self, cid: str, ref: str, args: dict[str, Any]) -> ConfirmationNeeded:
         server, _, tool = ref.partition(":")
         info = self.resolve(ref)
-        description = first_paragraph(getattr(info, "description", ""), 200)
+        description = first_paragraph(info.description, 200) if info is not None else ""
         details = (
             f"Tool: {tool} on the MCP server “{server}”",
             f"Arguments: {one_line(compact(args), 300) if args else 'none'}",
@@ -194,7 +200,7 @@ class CardMaker:
 
     def _write_note(self, task: Task) -> tuple[str, ...]:
         info = self.resolve(task.mcp_tool)
-        if info is not None and tool_is_read_only(info):
+        if info is not None and info.read_only:
             return ()
         return (f"⚠ {task.mcp_tool} is not a read-only tool: it may change data.",)
 

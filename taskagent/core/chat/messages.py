@@ -139,6 +139,7 @@ def usage_counts(usage: Any) -> tuple[int | None, int | None]:
     """(prompt, response) tokens of a response's usage_metadata; thinking counts as response."""
     if usage is None:
         return None, None
+    # google-genai's usage metadata: read by name, a count the API left out may be missing.
     prompt = getattr(usage, "prompt_token_count", None)
     answer = getattr(usage, "candidates_token_count", None)
     thoughts = getattr(usage, "thoughts_token_count", None)

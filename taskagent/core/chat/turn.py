@@ -169,6 +169,7 @@ class Turn:
         await self.session.record_usage("chat", prompt_tokens, response_tokens)
         merged = merge_parts(answer.parts)
         if not merged:
+            # google-genai's FinishReason, or the plain string of a value the SDK does not know
             why = getattr(answer.finish, "value", answer.finish) or "no parts"
             raise GeminiCallFailed(
                 GeminiFailure(FailureKind.EMPTY, f"finishReason {why}")

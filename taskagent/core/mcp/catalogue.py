@@ -42,6 +42,7 @@ class ToolInfo:
     # idempotent, reaches the outside world. So a tool without annotations is treated as a
     # tool that may change data (the chat asks first; a task needs an explicit allow-write).
     def _hint(self, name: str) -> bool | None:
+        # The server's annotations object (or None); a hint it left out may be missing.
         value = getattr(self.annotations, name, None)
         return value if isinstance(value, bool) else None
 
@@ -52,6 +53,11 @@ class ToolInfo:
     @property
     def destructive(self) -> bool:
         return not self.read_only and self._hint("destructive_hint") is not False
+
+    @property
+    def marked_destructive(self) -> bool:
+        """The server said so (rather than MCP's default for a tool without the hint)."""
+        return self._hint("destructive_hint") is True
 
     @property
     def idempotent(self) -> bool:

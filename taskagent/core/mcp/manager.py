@@ -280,7 +280,11 @@ def _decoded_size(data: str | None) -> str:
 
 def _describe(block: Any) -> str | None:
     """A content block as a line of text: its text, or what it holds (an image, audio, a
-    resource), so that a result of only such blocks is not recorded as "no data"."""
+    resource), so that a result of only such blocks is not recorded as "no data".
+
+    A block is one of the MCP SDK's content types (and a resource text or binary), each with
+    its own fields, and a server may send a kind this SDK version does not know: the fields
+    are read by name."""
     kind = getattr(block, "type", None)
     if kind == "text":
         return str(block.text)

@@ -17,7 +17,7 @@ The same commands as the app's keys; the list is registry.COMMANDS.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from taskagent.core.slash.chat_commands import ChatCommands
 from taskagent.core.slash.mcp_commands import McpCommands
@@ -44,7 +44,8 @@ Handler = Callable[[list[str]], Awaitable[Reply]]
 
 
 class SlashCommands:
-    """Every slash command, over explicit dependencies (tests build it from real Services).
+    """Every slash command, over explicit dependencies (the composition root's
+    `slash_commands()` gives it everything; tests may give it less).
 
     Only `tasks` is required; a command whose dependency is missing says it is unavailable.
     """
@@ -88,21 +89,6 @@ class SlashCommands:
             "/quit": self._quit,
             "/exit": self._quit,
         }
-
-    @classmethod
-    def from_services(cls, services: Any, chat: ChatSession | None = None) -> SlashCommands:
-        """Build from a taskagent.services.Services (its `chat` when it has one)."""
-        return cls(
-            services.tasks,
-            engine=services.engine,
-            mcp=services.mcp,
-            repo=services.repo,
-            chat=chat if chat is not None else getattr(services, "chat", None),
-            status=services.status,
-            timezone=services.settings.timezone,
-            ledger=getattr(services, "ledger", None),
-            budget=getattr(services, "budget", None),
-        )
 
     @staticmethod
     def is_command(line: str) -> bool:

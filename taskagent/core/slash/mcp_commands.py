@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from taskagent.core.slash.registry import CommandError, Reply
 
 if TYPE_CHECKING:
     from taskagent.core.chat import ChatSession
-    from taskagent.core.mcp import McpManager
+    from taskagent.core.mcp import McpManager, ToolInfo
 
 
 class McpCommands:
@@ -62,10 +62,10 @@ class McpCommands:
         lines.extend(self._confirm_lines())
         return "\n".join(lines)
 
-    def _tool_mode(self, tool: Any) -> str:
+    def _tool_mode(self, tool: ToolInfo) -> str:
         """How the chat treats a call of this tool: read-only, asks, or allowed."""
         if self.chat is None:
-            return "read-only" if getattr(tool, "read_only", False) else "writes"
+            return "read-only" if tool.read_only else "writes"
         decision = self.chat.policy.decide(tool.ref, tool)
         if decision.ask:
             return "asks"

@@ -140,6 +140,8 @@ class _RetryBudget:
 
 def read_response(response: Any, model: str) -> Outcome:
     usage = response.usage_metadata
+    # google-genai's types, read by name: a count the API left out may be missing, and a
+    # finish or block reason the SDK does not know is a plain string rather than an enum.
     prompt_tokens = getattr(usage, "prompt_token_count", None)
     answer = getattr(usage, "candidates_token_count", None)
     thoughts = getattr(usage, "thoughts_token_count", None)

@@ -72,16 +72,30 @@ class WriteToolNotAllowed(TaskInputError):
         return WriteToolNotAllowed(self.ref, prefix=prefix)
 
 
-def tool_is_read_only(info: Any) -> bool:
-    """True only when the tool's server annotated it `readOnlyHint: true` (MCP's default for a
-    tool without annotations is "not read-only")."""
-    return getattr(info, "read_only", False) is True
+class ToolFacts(Protocol):
+    """What the task rules read of a tool the catalogue found (the MCP manager's ToolInfo)."""
+
+    @property
+    def ref(self) -> str:
+        """The tool's full reference, "server:tool"."""
+        ...
+
+    @property
+    def read_only(self) -> bool:
+        """The server annotated it `readOnlyHint: true` (MCP's default for a tool without
+        annotations is "not read-only")."""
+        ...
+
+
+def tool_is_read_only(info: ToolFacts) -> bool:
+    """True only when the tool's server annotated it read-only."""
+    return info.read_only is True
 
 
 class ToolCatalogue(Protocol):
     """What TaskService needs from the MCP manager: does the tool exist, are the args right."""
 
-    def resolve(self, ref: str) -> Any: ...
+    def resolve(self, ref: str) -> ToolFacts: ...
 
     def validate_args(self, ref: str, args: dict[str, Any]) -> None: ...
 

@@ -101,7 +101,7 @@ class TaskRules:
         except Exception as exc:
             raise TaskInputError(str(exc), "tool_args") from exc
         if not allow_write and not tool_is_read_only(info) and not self._same_tool(ref, previous):
-            raise WriteToolNotAllowed(getattr(info, "ref", ref))
+            raise WriteToolNotAllowed(info.ref)
         return ref
 
     def _same_tool(self, ref: str, previous: str | None) -> bool:
@@ -111,7 +111,7 @@ class TaskRules:
             return True
         try:
             assert self.catalogue is not None
-            return bool(self.catalogue.resolve(previous).ref == self.catalogue.resolve(ref).ref)
+            return self.catalogue.resolve(previous).ref == self.catalogue.resolve(ref).ref
         except Exception:  # the old tool is gone: this is a new choice
             return False
 
