@@ -8,32 +8,29 @@ settings in force (`taskagent config show`) and the table of docs/settings.md
 
 from __future__ import annotations
 
-import enum
 import os
 from collections.abc import Mapping
 from typing import Any
 
-from annotated_types import Ge, Le
 from pydantic import ValidationError
 from pydantic.fields import FieldInfo
-from pydantic_core import ErrorDetails
 
 from taskagent.core.prices import DEFAULT_PRICES, Price
 from taskagent.paths import Paths
 from taskagent.settings_model import (
     DEFAULT_PARALLEL_RUNS,
     ConfigError,
-    ConfigFile,
     Section,
-    Settings,
+    allowed,
+    bounds,
     env_name,
     env_names,
-    file_key,
     file_sections,
     machine_timezone,
     section_of,
     shown,
 )
+from taskagent.settings_sources import Settings
 
 __all__ = [
     "DEFAULT_PARALLEL_RUNS",
@@ -57,43 +54,24 @@ def load_settings(paths: Paths, **overrides: Any) -> Settings:
 
 
 def _one_line(exc: ValidationError, paths: Paths, overrides: Mapping[str, Any]) -> str:
+    """The message for a bad argument or environment variable (config.toml's own values are
+    checked, and reported, by its source)."""
     error = exc.errors()[0]
     name = str(error["loc"][0]) if error["loc"] else ""
     field = Settings.model_fields.get(name)
-    section = section_of(field) if field is not None else None
-    if field is None or section is None:
+    if field is None or section_of(field) is None:
         raise exc  # not a setting the user can write: a mistake in the calling code
-    rule = _rule(field, error)
     if name in overrides:
-        return f"{name} = {shown(overrides[name])}: {rule}"
+        return f"{name} = {shown(overrides[name])}: {allowed(field, error)}"
+    written = {key.upper(): key for key in os.environ}
     for variable in env_names(name, field):
-        written = {key.upper(): key for key in os.environ}.get(variable)
-        if written is not None:
+        if variable in written:
+            value = os.environ[written[variable]]
             return (
-                f"config error in environment variable {written}={shown(os.environ[written])}: "
-                f"{rule}"
+                f"config error in environment variable {written[variable]}={shown(value)}: "
+                f"{allowed(field, error)}"
             )
-    value = ConfigFile(Settings, paths.config_file).init_kwargs.get(name)
-    return (
-        f"config error in {paths.config_file}: [{section.name}] {file_key(name, section)} = "
-        f"{shown(value)}: {rule}"
-    )
-
-
-def _rule(field: FieldInfo, error: ErrorDetails) -> str:
-    """What the setting allows, from its declaration (or its validator's own words)."""
-    if error["type"] == "value_error" and "error" in error.get("ctx", {}):
-        return str(error["ctx"]["error"])
-    low = next((m.ge for m in field.metadata if isinstance(m, Ge)), None)
-    high = next((m.le for m in field.metadata if isinstance(m, Le)), None)
-    kind = field.annotation
-    if kind is int:
-        return f"must be a whole number from {low} to {high}"
-    if kind is float:
-        return f"must be a number from {low:g} to {high:g}"
-    if isinstance(kind, type) and issubclass(kind, enum.Enum):
-        return f"must be one of: {', '.join(str(member.value) for member in kind)}"
-    return "is not a valid value"
+    raise exc
 
 
 def _toml_value(value: Any) -> str:
@@ -160,9 +138,8 @@ def effective_config_text(settings: Settings) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _allowed(field: FieldInfo) -> str:
-    low = next((m.ge for m in field.metadata if isinstance(m, Ge)), None)
-    high = next((m.le for m in field.metadata if isinstance(m, Le)), None)
+def _range(field: FieldInfo) -> str:
+    low, high = bounds(field)
     return f" ({low:,} to {high:,})" if low is not None and high is not None else ""
 
 
@@ -191,7 +168,7 @@ def settings_doc() -> str:
         lines.append(
             f"| `[{section}] {key}` | `{env_name(name, field)}` | "
             f"`{_cell(_toml_value(field.default))}` | "
-            f"{_cell(str(field.description))}{_allowed(field)} |"
+            f"{_cell(str(field.description))}{_range(field)} |"
         )
     for name, field in Settings.model_fields.items():
         if section_of(field) == Section(None):

@@ -1,40 +1,40 @@
-"""The settings declaration: one field per setting, and where its value may come from.
+"""The settings declaration: one field per setting, with its type, default, range and meaning.
 
-Precedence, highest first: arguments given to `Settings(...)`, environment variables, config.toml,
-the declared default. A setting marked with a config.toml section lives in that `[section]` under
-its name without the section prefix (`scheduler_worker_threads` is `[scheduler] worker_threads`),
-and in the variable `TASKAGENT_<NAME>` (`TASKAGENT_SCHEDULER_WORKER_THREADS`). Secrets (API keys)
-come only from the environment and are never written anywhere. Nothing here does I/O at import.
+A setting marked with a config.toml section lives in that `[section]` under its name without the
+section prefix (`scheduler_worker_threads` is `[scheduler] worker_threads`), and in the variable
+`TASKAGENT_<NAME>` (`TASKAGENT_SCHEDULER_WORKER_THREADS`). Secrets (API keys) come only from the
+environment and are never written anywhere. `taskagent.settings_sources` reads the values;
+nothing here does I/O at import.
 """
 
 from __future__ import annotations
 
 import contextlib
 import difflib
-import tomllib
+import enum
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Annotated, Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import AliasChoices, BeforeValidator, Field, InstanceOf, Strict
-from pydantic.fields import FieldInfo
-from pydantic_settings import (
-    BaseSettings,
-    EnvSettingsSource,
-    InitSettingsSource,
-    NoDecode,
-    PydanticBaseSettingsSource,
-    SettingsConfigDict,
-    TomlConfigSettingsSource,
+from annotated_types import Ge, Le
+from pydantic import (
+    AliasChoices,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    InstanceOf,
+    Strict,
 )
+from pydantic.fields import FieldInfo
+from pydantic_core import ErrorDetails
+from pydantic_settings import NoDecode
 
 from taskagent.core.confirm_policy import parse_patterns
 from taskagent.core.errors import TaskAgentError
 from taskagent.core.models import NotificationLevel, SummaryMode
 from taskagent.core.prices import DEFAULT_PRICES, Price
-from taskagent.keys import BINDING_IDS
 from taskagent.paths import Paths
 
 
@@ -125,16 +125,11 @@ Text = Annotated[str | None, BeforeValidator(_absent_if_empty)]
 DEFAULT_PARALLEL_RUNS = 32
 
 
-class Settings(BaseSettings):
-    """Every setting of taskagent, read by `taskagent.config.load_settings`."""
+class SettingsFields(BaseModel):
+    """Every setting of taskagent. `settings_sources.Settings` reads them from their sources;
+    this class checks values given to it directly (one source's values on their own)."""
 
-    model_config = SettingsConfigDict(
-        env_prefix="TASKAGENT_",
-        frozen=True,
-        extra="forbid",
-        validate_by_name=True,
-        env_parse_enums=False,
-    )
+    model_config = ConfigDict(frozen=True, extra="forbid", validate_by_name=True)
 
     paths: InstanceOf[Paths]
 
@@ -255,26 +250,6 @@ class Settings(BaseSettings):
     def has_ai_key(self) -> bool:
         return bool(self.gemini_api_key)
 
-    @classmethod
-    def settings_customise_sources(
-        cls,
-        settings_cls: type[BaseSettings],
-        init_settings: PydanticBaseSettingsSource,
-        env_settings: PydanticBaseSettingsSource,
-        dotenv_settings: PydanticBaseSettingsSource,
-        file_secret_settings: PydanticBaseSettingsSource,
-    ) -> tuple[PydanticBaseSettingsSource, ...]:
-        """Arguments, then the environment, then paths.config_file (no .env, no secrets dir)."""
-        sources: list[PydanticBaseSettingsSource] = [init_settings, Environment(settings_cls)]
-        paths = (
-            init_settings.init_kwargs.get("paths")
-            if isinstance(init_settings, InitSettingsSource)
-            else None
-        )
-        if isinstance(paths, Paths):
-            sources.append(ConfigFile(settings_cls, paths.config_file))
-        return (*sources, Origins(settings_cls, sources))
-
 
 def section_of(field: FieldInfo) -> Section | None:
     """The field's Section marker; None for fields that are not settings."""
@@ -301,7 +276,7 @@ def env_names(name: str, field: FieldInfo) -> list[str]:
     return [f"TASKAGENT_{name.upper()}"]
 
 
-def file_sections(settings_cls: type[BaseSettings]) -> dict[str, dict[str, str]]:
+def file_sections(settings_cls: type[BaseModel]) -> dict[str, dict[str, str]]:
     """config.toml's layout: section -> key -> field name, in declaration order."""
     layout: dict[str, dict[str, str]] = {}
     for name, field in settings_cls.model_fields.items():
@@ -311,150 +286,27 @@ def file_sections(settings_cls: type[BaseSettings]) -> dict[str, dict[str, str]]
     return layout
 
 
-class Environment(EnvSettingsSource):
-    """Environment variables, for the fields marked as settings only."""
-
-    def get_field_value(self, field: FieldInfo, field_name: str) -> tuple[Any, str, bool]:
-        if section_of(field) is None:
-            return None, field_name, False
-        return super().get_field_value(field, field_name)
-
-
-class ConfigFile(InitSettingsSource):
-    """config.toml: its `[section] key = value` settings, `[keymap]` and `[ai.prices."model"]`.
-
-    The file's layout (sections, keys, the two tables) is checked here, with messages naming
-    what the user wrote; the values are checked by the fields' types like any other source's.
-    """
-
-    def __init__(self, settings_cls: type[BaseSettings], path: Path) -> None:
-        self.path = path
-        try:
-            raw = TomlConfigSettingsSource(settings_cls, toml_file=path).toml_data
-        except tomllib.TOMLDecodeError as exc:
-            raise ConfigError(f"config error in {path}: invalid TOML: {exc}") from exc
-        except (OSError, UnicodeDecodeError) as exc:
-            raise ConfigError(f"config error in {path}: cannot read the file ({exc})") from exc
-        super().__init__(settings_cls, self._settings(file_sections(settings_cls), raw))
-
-    def _error(self, text: str) -> ConfigError:
-        return ConfigError(f"config error in {self.path}: {text}")
-
-    def _settings(self, layout: dict[str, dict[str, str]], raw: dict[str, Any]) -> dict[str, Any]:
-        values: dict[str, Any] = {}
-        for section, table in raw.items():
-            if section == "keymap":
-                values["keymap"] = self._keymap(table)
-                continue
-            if section not in layout:
-                raise self._error(
-                    f"unknown section [{_name(section)}]{_suggest(section, list(layout))}; "
-                    f"allowed: {', '.join(layout)}"
-                )
-            if not isinstance(table, dict):
-                raise self._error(f"'{_name(section)}' must be a [section] table")
-            for key, value in table.items():
-                if section == "ai" and key == "prices":
-                    values["ai_prices"] = self._prices(value)
-                    continue
-                keys = layout[section]
-                if key not in keys:
-                    raise self._error(
-                        f"unknown key '{_name(key)}' in [{section}]{_suggest(key, list(keys))}; "
-                        f"allowed: {', '.join(keys)}"
-                    )
-                values[keys[key]] = value
-        return values
-
-    def _keymap(self, table: Any) -> dict[str, str]:
-        if not isinstance(table, dict):
-            raise self._error("'keymap' must be a [keymap] table")
-        for binding, keys in table.items():
-            if binding not in BINDING_IDS:
-                raise self._error(
-                    f"unknown binding id '{_name(binding)}' in [keymap]"
-                    f"{_suggest(str(binding), list(BINDING_IDS))}; the help screen (?) lists every id"
-                )
-            if not isinstance(keys, str) or not keys.strip():
-                raise self._error(
-                    f"[keymap] {_name(binding)} = {shown(keys)}: must be keys such as "
-                    '"ctrl+r" or "f5,ctrl+r"'
-                )
-        return {str(k): v.strip() for k, v in table.items()}
-
-    def _prices(self, table: Any) -> dict[str, Price]:
-        """[ai.prices."model"] tables over the defaults; one message naming the bad entry."""
-        prices = dict(DEFAULT_PRICES)
-        if not isinstance(table, dict):
-            raise self._error('[ai] prices must be tables like [ai.prices."gemini-2.5-flash"]')
-        for model, entry in table.items():
-            where = f'[ai.prices."{model}"]'
-            if not isinstance(entry, dict):
-                raise self._error(f"{where} must be a table with {' and '.join(PRICE_KEYS)}")
-            unknown = sorted(set(entry) - set(PRICE_KEYS))
-            if unknown:
-                raise self._error(
-                    f"{where}: unknown key '{unknown[0]}'{_suggest(unknown[0], list(PRICE_KEYS))}; "
-                    f"allowed: {', '.join(PRICE_KEYS)}"
-                )
-            missing = [key for key in PRICE_KEYS if key not in entry]
-            if missing:
-                raise self._error(
-                    f"{where}: {missing[0]} is missing (US dollars per million tokens)"
-                )
-            for key in PRICE_KEYS:
-                value = entry[key]
-                if (
-                    isinstance(value, bool)
-                    or not isinstance(value, int | float)
-                    or not 0 <= value <= 10_000
-                ):
-                    raise self._error(
-                        f"{where} {key} = {value!r}: must be a number from 0 to 10000"
-                    )
-            prices[str(model).strip().lower()] = Price(
-                float(entry["input_per_million"]), float(entry["output_per_million"])
-            )
-        return prices
+def allowed(field: FieldInfo, error: ErrorDetails) -> str:
+    """What a setting allows, from its declaration (or its validator's own words), for the
+    one-line message about a bad value."""
+    if error["type"] == "value_error" and "error" in error.get("ctx", {}):
+        return str(error["ctx"]["error"])
+    low, high = bounds(field)
+    kind = field.annotation
+    if kind is int:
+        return f"must be a whole number from {low} to {high}"
+    if kind is float:
+        return f"must be a number from {low:g} to {high:g}"
+    if isinstance(kind, type) and issubclass(kind, enum.Enum):
+        return f"must be one of: {', '.join(str(member.value) for member in kind)}"
+    return "is not a valid value"
 
 
-PRICE_KEYS = ("input_per_million", "output_per_million")
-
-
-class Origins(PydanticBaseSettingsSource):
-    """Where each setting's value came from, read from what the other sources found; it sets
-    the `sources` field only (and so comes last, below every real source)."""
-
-    def __init__(
-        self, settings_cls: type[BaseSettings], sources: list[PydanticBaseSettingsSource]
-    ) -> None:
-        super().__init__(settings_cls)
-        self.sources = sources
-
-    def get_field_value(self, field: FieldInfo, field_name: str) -> tuple[Any, str, bool]:
-        return None, field_name, False
-
-    def __call__(self) -> dict[str, Any]:
-        found = self.settings_sources_data
-        origins: dict[str, str] = {}
-        for name, field in self.settings_cls.model_fields.items():
-            section = section_of(field)
-            if section is None or section.name is None:
-                continue
-            origins[name] = "default"
-            for source in self.sources:
-                if name in found.get(type(source).__name__, {}):
-                    origins[name] = describe_source(source, name, field)
-                    break
-        return {"sources": origins}
-
-
-def describe_source(source: PydanticBaseSettingsSource, name: str, field: FieldInfo) -> str:
-    if isinstance(source, ConfigFile):
-        return str(source.path)
-    if isinstance(source, Environment):
-        return f"${env_name(name, field)}"
-    return "argument"
+def bounds(field: FieldInfo) -> tuple[Any, Any]:
+    """A number setting's lowest and highest value (None where there is no bound)."""
+    low = next((m.ge for m in field.metadata if isinstance(m, Ge)), None)
+    high = next((m.le for m in field.metadata if isinstance(m, Le)), None)
+    return low, high
 
 
 def machine_timezone() -> str:
@@ -473,13 +325,13 @@ def shown(value: Any, limit: int = 80) -> str:
     return text if len(text) <= limit else f"{text[: limit - 1]}… ({len(text):,} characters)"
 
 
-def _name(text: Any) -> str:
+def name_shown(text: Any) -> str:
     """A section or key name in an error message: as is when short and printable, else quoted
     and cut (a name with a newline or a megabyte of text must not break the one-line message)."""
     name = str(text)
     return name if name.isprintable() and len(name) <= 60 else shown(name)
 
 
-def _suggest(word: str, options: list[str]) -> str:
+def suggest(word: str, options: list[str]) -> str:
     close = difflib.get_close_matches(word, options, n=1)
     return f" (did you mean '{close[0]}'?)" if close else ""

@@ -115,6 +115,16 @@ def test_bad_file_names_file_key_and_rule(tmp_path: Path, content: str, expected
     assert expected in str(info.value)
 
 
+def test_bad_file_value_is_reported_even_when_a_variable_overrides_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    paths = _paths(tmp_path)
+    paths.config_file.write_text("[history]\nretention_days = -1\n")
+    monkeypatch.setenv("TASKAGENT_HISTORY_RETENTION_DAYS", "7")
+    with pytest.raises(ConfigError, match=r"\[history\] retention_days = -1: must be a whole"):
+        load_settings(paths)
+
+
 def test_bad_env_var_is_named(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("TASKAGENT_HISTORY_RETENTION_DAYS", "soon")
     with pytest.raises(ConfigError, match=r"TASKAGENT_HISTORY_RETENTION_DAYS='soon'.*whole number"):
