@@ -19,8 +19,8 @@ from taskagent.core.prices import DEFAULT_PRICES, Price
 from taskagent.paths import Paths
 from taskagent.settings_model import (
     DEFAULT_PARALLEL_RUNS,
+    ENVIRONMENT_ONLY,
     ConfigError,
-    Section,
     allowed,
     bounds,
     env_name,
@@ -171,7 +171,7 @@ def settings_doc() -> str:
             f"{_cell(str(field.description))}{_range(field)} |"
         )
     for name, field in Settings.model_fields.items():
-        if section_of(field) == Section(None):
+        if section_of(field) == ENVIRONMENT_ONLY:
             variables = " or ".join(f"`{variable}`" for variable in env_names(name, field))
             lines.append(f"| - | {variables} | none | {_cell(str(field.description))} |")
     lines += [

@@ -263,13 +263,11 @@ def file_key(name: str, section: Section) -> str:
 
 def env_name(name: str, field: FieldInfo) -> str:
     """The environment variable a setting is read from (the first one, if several)."""
-    aliases = field.validation_alias
-    if isinstance(aliases, AliasChoices):
-        return str(aliases.choices[0])
-    return f"TASKAGENT_{name.upper()}"
+    return env_names(name, field)[0]
 
 
 def env_names(name: str, field: FieldInfo) -> list[str]:
+    """Every environment variable a setting is read from, the first one first."""
     aliases = field.validation_alias
     if isinstance(aliases, AliasChoices):
         return [str(choice) for choice in aliases.choices]
