@@ -1,6 +1,6 @@
 """Loading the settings, and the texts made from their declaration.
 
-`taskagent.settings_model.Settings` declares every setting once; from it come the one-line
+`taskagent.settings_model` declares every setting once; from it come the one-line
 message for a bad value, the commented default config.toml (`taskagent config init`), the
 settings in force (`taskagent config show`) and the table of docs/settings.md
 (`taskagent config doc`).
@@ -50,10 +50,10 @@ def load_settings(paths: Paths, **overrides: Any) -> Settings:
     try:
         return Settings(paths=paths, **overrides)
     except ValidationError as exc:
-        raise ConfigError(_one_line(exc, paths, overrides)) from exc
+        raise ConfigError(_one_line(exc, overrides)) from exc
 
 
-def _one_line(exc: ValidationError, paths: Paths, overrides: Mapping[str, Any]) -> str:
+def _one_line(exc: ValidationError, overrides: Mapping[str, Any]) -> str:
     """The message for a bad argument or environment variable (config.toml's own values are
     checked, and reported, by its source)."""
     error = exc.errors()[0]
