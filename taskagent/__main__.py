@@ -71,10 +71,13 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _config_command(settings: Settings, args: object) -> int:
-    from taskagent.config import default_config_text, effective_config_text
+    from taskagent.config import default_config_text, effective_config_text, settings_doc
 
     action = getattr(args, "config_command", None) or "show"
     paths = settings.paths
+    if action == "doc":
+        print(settings_doc(), end="")
+        return 0
     if action == "path":
         print(f"config file : {paths.config_file}")
         print(f"mcp servers : {paths.mcp_file}")

@@ -157,6 +157,7 @@ def _add_config_command(sub: Subparsers) -> None:
     config_sub = config.add_subparsers(dest="config_command", metavar="ACTION")
     config_sub.add_parser("show", help="the settings in force and where each came from (default)")
     config_sub.add_parser("path", help="the config file, database and log folder")
+    config_sub.add_parser("doc", help="the settings table of docs/settings.md, in Markdown")
     init = config_sub.add_parser("init", help="write a commented config.toml with the defaults")
     init.add_argument("--force", action="store_true", help="overwrite an existing file")
 
