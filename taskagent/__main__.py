@@ -8,11 +8,12 @@ from collections.abc import Sequence
 from types import SimpleNamespace
 from typing import TYPE_CHECKING, cast
 
-from taskagent.config import ConfigError, Settings, load_settings
 from taskagent.paths import resolve_paths
 
 if TYPE_CHECKING:
     from argparse import Namespace
+
+    from taskagent.config import Settings
 
 
 def _fail(message: str, code: int = 2) -> int:
@@ -31,29 +32,23 @@ def main(argv: Sequence[str] | None = None) -> int:
         args = build_parser().parse_args(argv)
     else:
         args = cast("Namespace", SimpleNamespace(command=None))  # only `.command` is read
+    if args.command is None:
+        # The app paints first and validates the settings right after (taskagent/app_main.py).
+        from taskagent.app_main import run_app
+
+        try:
+            return run_app(resolve_paths())
+        except KeyboardInterrupt:
+            return 130
+    # Imported here: the settings model's import (pydantic) is not for the app's first paint.
+    from taskagent.config import ConfigError, load_settings
+
     try:
         settings = load_settings(resolve_paths())
     except ConfigError as exc:
         return _fail(str(exc))
-
     try:
-        if args.command == "config":
-            return _config_command(settings, args)
-        if args.command == "daemon":
-            from taskagent.daemon import run_daemon
-
-            return run_daemon(settings, grace=args.grace, verbose=args.verbose)
-        if args.command == "mcp":
-            from taskagent.mcp_serve import run_mcp_serve
-
-            return run_mcp_serve(settings, args.server)
-        if args.command == "tasks":
-            from taskagent.commands import run_tasks_command  # heavy imports only when needed
-
-            return run_tasks_command(settings, args)
-        from taskagent.app_main import run_app
-
-        return run_app(settings, keymap=dict(settings.keymap) or None)
+        return _command(settings, args)
     except KeyboardInterrupt:
         return 130
     except BrokenPipeError:
@@ -68,6 +63,24 @@ def main(argv: Sequence[str] | None = None) -> int:
         if isinstance(exc, McpConfigError):
             return _fail(str(exc))
         raise
+
+
+def _command(settings: Settings, args: Namespace) -> int:
+    if args.command == "config":
+        return _config_command(settings, args)
+    if args.command == "daemon":
+        from taskagent.daemon import run_daemon
+
+        return run_daemon(settings, grace=args.grace, verbose=args.verbose)
+    if args.command == "mcp":
+        from taskagent.mcp_serve import run_mcp_serve
+
+        return run_mcp_serve(settings, args.server)
+    if args.command == "tasks":
+        from taskagent.commands import run_tasks_command  # heavy imports only when needed
+
+        return run_tasks_command(settings, args)
+    raise AssertionError(f"unknown command {args.command!r}")
 
 
 def _config_command(settings: Settings, args: object) -> int:

@@ -31,7 +31,6 @@ from taskagent.bridge import CoreEvent, CoreStage, EventBridge, ExternalChange
 from taskagent.core.errors import TaskAgentError, is_user_facing
 from taskagent.core.events import Event
 from taskagent.core.models import utcnow
-from taskagent.core.store.errors import RepositoryError
 from taskagent.keys import APP, bindings
 from taskagent.palette import TaskCommands
 from taskagent.presence import Presence
@@ -86,6 +85,7 @@ class TaskAgentApp(App[int]):
             settings = services.settings
         self.settings = settings
         self._initial_keymap = keymap or {}
+        self.config_error: str | None = None  # the settings' one-line error, if they are bad
         self.base: CoreBase | Services | None = None
         self._base_ready = asyncio.Event()
         self._services_ready = asyncio.Event()
@@ -156,6 +156,8 @@ class TaskAgentApp(App[int]):
         try:
             if isinstance(factory, StagedServicesFactory):
                 self.query_one(Footer).hold()  # released once the first screen is loaded
+                if not await self._settings_valid(factory):
+                    return
                 # Opens the database first (calls back at once), heavy imports on a thread.
                 await asyncio.to_thread(importlib.import_module, "taskagent.services")
                 manager = factory(on_base=self._base_opened_staged)
@@ -203,6 +205,17 @@ class TaskAgentApp(App[int]):
         self.call_later(self._poll_data_version)  # the baseline, before the views load
         self.set_interval(1.0, self._tick, name="data-version")
         self.call_core(self._welcome_back, early=True)
+
+    async def _settings_valid(self, factory: StagedServicesFactory) -> bool:
+        """Load and check the settings on a thread (after the first paint). A bad one ends
+        the app; `config_error` holds its one line for the caller to print."""
+        try:
+            self.settings = await asyncio.to_thread(factory.prepare)
+        except TaskAgentError as exc:  # ConfigError: a bad value in config.toml or the env
+            self.config_error = str(exc)
+            self.exit(return_code=2)
+            return False
+        return True
 
     def _base_opened_staged(self, base: CoreBase) -> Awaitable[None]:
         self._base_opened(base)
@@ -363,8 +376,8 @@ class TaskAgentApp(App[int]):
 
     async def _tick(self) -> None:
         # The core may close between the check and the write (its start failed meanwhile):
-        # a tick then does nothing; the failure itself is shown by `_run_services`.
-        with contextlib.suppress(RepositoryError):
+        # a tick then does nothing ("the repository is closed"); `_run_services` shows why.
+        with contextlib.suppress(TaskAgentError):
             await self._poll_data_version()
             base = self.base
             if base is not None and not base.repo.closed and self._away_checked.is_set():

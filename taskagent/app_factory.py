@@ -9,6 +9,7 @@ from contextlib import AbstractAsyncContextManager
 from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 if TYPE_CHECKING:
+    from taskagent.config import Settings
     from taskagent.services import CoreBase, Services
 
 ServicesFactory = Callable[[], AbstractAsyncContextManager["Services"]]
@@ -23,5 +24,9 @@ class StagedServicesFactory(Protocol):
     def __call__(
         self, on_base: Callable[[CoreBase], Awaitable[None] | None] | None = None
     ) -> AbstractAsyncContextManager[Services]: ...
+
+    def prepare(self) -> Settings:
+        """Load and validate the settings, if not done yet (blocking; raises ConfigError)."""
+        ...
 
     def engine_started(self) -> None: ...

@@ -8,7 +8,9 @@ Plain data: config.py (and so the CLI and the daemon) reads the ids without impo
 
 from __future__ import annotations
 
+import tomllib
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -140,3 +142,18 @@ def bindings(group: KeyGroup) -> list[BindingType]:
         )
         for key in group.keys
     ]
+
+
+def keymap_before_validation(config_file: Path) -> dict[str, str]:
+    """config.toml's `[keymap]` as written, read without the settings model: the app binds
+    its keys before its first paint, and the full, validated settings load after it (their
+    model's import costs about as much as Textual's). Anything unreadable is left to that
+    validation, which reports it; here it is simply not applied."""
+    try:
+        with config_file.open("rb") as handle:
+            table = tomllib.load(handle).get("keymap", {})
+    except (OSError, ValueError):
+        return {}
+    if not isinstance(table, dict):
+        return {}
+    return {k: v for k, v in table.items() if isinstance(k, str) and isinstance(v, str)}

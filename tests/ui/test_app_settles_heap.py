@@ -15,7 +15,6 @@ SCRIPT = textwrap.dedent(
     import asyncio, gc
     from taskagent.app import TaskAgentApp
     from taskagent.app_main import run_app
-    from taskagent.config import load_settings
     from taskagent.core import heap
     from taskagent.paths import resolve_paths
 
@@ -32,7 +31,7 @@ SCRIPT = textwrap.dedent(
         return run(app, headless=True, auto_pilot=pilot, size=(120, 40))
 
     TaskAgentApp.run = headless
-    run_app(load_settings(resolve_paths()))
+    run_app(resolve_paths())
     """
 )
 
