@@ -232,7 +232,9 @@ class Notifier:
 
     async def _disconnect(self) -> None:
         # desktop-notifier keeps the DBus connection it opened (even when the probe failed) and
-        # has no close(): close it here so no socket is left behind.
+        # has no close(): close it here so no socket is left behind. `_backend` and its `bus`
+        # are private: the version is pinned for them and tests/core/test_notifier_surface.py
+        # fails when they change.
         backend = getattr(self._desktop, "_backend", None)
         bus = getattr(backend, "bus", None)
         if backend is None or bus is None:
@@ -470,7 +472,12 @@ class Notifier:
 
 
 def _backend_kind(desktop: Any) -> str:
-    name = type(getattr(desktop, "_backend", None)).__name__
+    from desktop_notifier import DesktopNotifier
+    from desktop_notifier.main import get_backend_class
+
+    if not isinstance(desktop, DesktopNotifier):
+        return "desktop"
+    name = get_backend_class().__name__
     return {
         "DBusDesktopNotifier": "DBus",
         "CocoaNotificationCenter": "macOS",
