@@ -179,11 +179,13 @@ def query(home: Path, sql: str, params: tuple[Any, ...] = ()) -> list[tuple[Any,
 
 
 def profile(pid: int, seconds: float) -> subprocess.Popen[bytes] | None:
-    """py-spy (raw, folded stacks) on the daemon over the window, when PYSPY_OUT names a file."""
+    """py-spy on the daemon over the window, when PYSPY_OUT names a file; PYSPY_FORMAT picks
+    the format (raw folded stacks by default; speedscope, flamegraph)."""
     out = os.environ.get("PYSPY_OUT")
     if not out:
         return None
     spy = Path(sys.executable).with_name("py-spy")
-    command = [str(spy), "record", "-p", str(pid), "-f", "raw", "-d", str(int(seconds))]
+    form = os.environ.get("PYSPY_FORMAT", "raw")
+    command = [str(spy), "record", "-p", str(pid), "-f", form, "-d", str(int(seconds))]
     command += os.environ.get("PYSPY_ARGS", "--gil --nonblocking").split()
     return subprocess.Popen([*command, "-o", out], stdout=subprocess.DEVNULL)

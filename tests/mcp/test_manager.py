@@ -21,9 +21,11 @@ import mcp_types
 import pytest
 from fastmcp import FastMCP
 from fastmcp.exceptions import ToolError
+from fastmcp.tools import ToolResult
 from fastmcp.utilities.types import Audio, Image
 from pydantic import Field
 
+from mcp_servers.errors import OneLineErrors
 from taskagent.core.mcp import (
     AmbiguousTool,
     HttpServerSpec,
@@ -274,6 +276,78 @@ async def test_timeout_is_readable_and_the_session_survives(manager: McpManager)
     assert info.value.timeout == 0.2
     assert (await manager.call_tool("alpha:slow", {"seconds": 0})).data == "done"
     assert manager.session_count("alpha") == 1
+
+
+def make_odd(*, mask: bool) -> FastMCP:
+    """Tools whose answers are failures of every kind, on a server set up like ours."""
+    odd = FastMCP("odd", mask_error_details=mask)
+    odd.add_middleware(OneLineErrors())
+
+    @odd.tool
+    def boom() -> str:
+        raise ValueError("secret internals")
+
+    @odd.tool
+    def soft() -> ToolResult:
+        return ToolResult(content=[mcp_types.TextContent(type="text", text="soft")], is_error=True)
+
+    @odd.tool
+    def count(n: int) -> int:
+        return n
+
+    @odd.tool
+    def gone() -> int:
+        return 1
+
+    @odd.tool
+    def nan() -> float:
+        return float("nan")
+
+    @odd.tool
+    def words() -> list[str]:
+        return ["a", "b"]
+
+    return odd
+
+
+@pytest.mark.parametrize(
+    ("mask", "tool", "args", "text", "is_error"),
+    [
+        (True, "boom", {}, "Error calling tool 'boom'", True),
+        (False, "boom", {}, "Error calling tool 'boom': secret internals", True),
+        (True, "soft", {}, "soft", True),
+        (
+            True,
+            "count",
+            {"n": "ten"},
+            "invalid arguments for 'count': wrong value for 'n': input should be a valid "
+            "integer, unable to parse string as an integer",
+            True,
+        ),
+        (True, "gone", {}, "Unknown tool: 'gone'", True),  # removed after it was listed
+        (
+            True,
+            "nan",
+            {},
+            "Tool result contains a non-finite float (nan) at $; JSON cannot represent NaN or "
+            "Infinity",
+            True,
+        ),
+        (True, "words", {}, '["a","b"]', False),
+    ],
+)
+async def test_builtin_answers_are_those_of_an_mcp_client(
+    tmp_path: Path, mask: bool, tool: str, args: dict[str, Any], text: str, is_error: bool
+) -> None:
+    """What a built-in server answers, as a fastmcp client over MCP receives it."""
+    odd = make_odd(mask=mask)
+    async with McpManager(log_dir=tmp_path) as mgr:
+        mgr.add_builtin("odd", odd)
+        await mgr.refresh()
+        odd.local_provider.remove_tool("gone")
+        result = await mgr.call_tool(f"odd:{tool}", args, raise_on_error=False)
+    assert (result.text, result.is_error) == (text, is_error)
+    assert result.data == (["a", "b"] if tool == "words" else text)
 
 
 async def test_default_timeout_comes_from_the_constructor(tmp_path: Path) -> None:
