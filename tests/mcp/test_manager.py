@@ -21,8 +21,10 @@ import mcp_types
 import pytest
 from fastmcp import FastMCP
 from fastmcp.exceptions import ToolError
+from fastmcp.server.middleware import CallNext, Middleware, MiddlewareContext
 from fastmcp.tools import ToolResult
 from fastmcp.utilities.types import Audio, Image
+from mcp import MCPError
 from pydantic import Field
 
 from mcp_servers.errors import OneLineErrors
@@ -278,10 +280,25 @@ async def test_timeout_is_readable_and_the_session_survives(manager: McpManager)
     assert manager.session_count("alpha") == 1
 
 
+class Refusals(Middleware):
+    """A middleware that fails: with an MCP error for `refused`, a bug for `broken`."""
+
+    async def on_call_tool(
+        self, context: MiddlewareContext[Any], call_next: CallNext[Any, Any]
+    ) -> Any:
+        name = getattr(context.message, "name", "")
+        if name == "refused":
+            raise MCPError(code=mcp_types.INVALID_PARAMS, message="refused by policy")
+        if name == "broken":
+            raise RuntimeError("middleware bug")
+        return await call_next(context)
+
+
 def make_odd(*, mask: bool) -> FastMCP:
     """Tools whose answers are failures of every kind, on a server set up like ours."""
     odd = FastMCP("odd", mask_error_details=mask)
     odd.add_middleware(OneLineErrors())
+    odd.add_middleware(Refusals())
 
     @odd.tool
     def boom() -> str:
@@ -306,6 +323,14 @@ def make_odd(*, mask: bool) -> FastMCP:
     @odd.tool
     def words() -> list[str]:
         return ["a", "b"]
+
+    @odd.tool
+    def refused() -> int:
+        return 1
+
+    @odd.tool
+    def broken() -> int:
+        return 1
 
     return odd
 
@@ -334,10 +359,12 @@ def make_odd(*, mask: bool) -> FastMCP:
             True,
         ),
         (True, "words", {}, '["a","b"]', False),
+        (True, "refused", {}, "refused by policy", None),  # raised as ToolCallError
+        (True, "broken", {}, "Internal server error", None),
     ],
 )
 async def test_builtin_answers_are_those_of_an_mcp_client(
-    tmp_path: Path, mask: bool, tool: str, args: dict[str, Any], text: str, is_error: bool
+    tmp_path: Path, mask: bool, tool: str, args: dict[str, Any], text: str, is_error: bool | None
 ) -> None:
     """What a built-in server answers, as a fastmcp client over MCP receives it."""
     odd = make_odd(mask=mask)
@@ -345,6 +372,11 @@ async def test_builtin_answers_are_those_of_an_mcp_client(
         mgr.add_builtin("odd", odd)
         await mgr.refresh()
         odd.local_provider.remove_tool("gone")
+        if is_error is None:
+            with pytest.raises(ToolCallError) as info:
+                await mgr.call_tool(f"odd:{tool}", args, raise_on_error=False)
+            assert str(info.value) == text
+            return
         result = await mgr.call_tool(f"odd:{tool}", args, raise_on_error=False)
     assert (result.text, result.is_error) == (text, is_error)
     assert result.data == (["a", "b"] if tool == "words" else text)
