@@ -1,6 +1,6 @@
 """1,000 tasks due in the same second: do all run, none missed, and how late do they start?
 
-As issue #14 measured it: one-shot tasks imported with the CLI, then a real `taskagent daemon`
+One-shot tasks imported with the CLI, then a real `taskagent daemon`
 (default settings: 4 worker threads, 32 runs at once) calling the bench's stdio ping tool
 (bench/_fast_ping_server.py). Eight warm-up one-shots run a few seconds before the burst, so
 each worker has opened its session to the tool (a process spawn) as a daemon that has been up
@@ -12,7 +12,7 @@ table.
 The yardstick, measured in the same run (bench/_bare_scheduler.py, a child process): APScheduler
 alone dispatching the same 1,000 jobs to 4 threads with their own loops and a stdio session
 each to the same tool, no database: (a) one call at a time per worker, (b) every call started
-at once on its worker's loop. Target (issue #14): all run, p99 <= 1.5 s.
+at once on its worker's loop. Target: all run, p99 <= 1.5 s.
 
     python bench/burst.py [TASKS]     default 1,000
     PYSPY_OUT=/tmp/x.txt python bench/burst.py   also profiles the daemon through the burst

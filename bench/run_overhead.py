@@ -12,7 +12,7 @@ stdio kept  : the fair "next best" way: one stdio MCP server process and one cli
 seed's way  : a fresh stdio MCP server process per run (spawn + connect + call + close), the
               pattern the original design used ("each task execution creates temporary MCP
               connections in its thread context"), with no database work at all.
-Prints the medians. Target (issue #14): ours <= 2 ms median.
+Prints the medians. Target: ours <= 2 ms median.
 """
 
 from __future__ import annotations

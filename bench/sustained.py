@@ -12,7 +12,7 @@ of T seconds is measured:
 
 The yardstick, in the same run (bench/_bare_scheduler.py): APScheduler alone, N jobs every
 second dispatched to 4 threads with their own loops and a stdio session each to the same tool;
-no database. Target (issue #14): >= 95 % of the expected runs, no `skipped` caused by our own
+no database. Target: >= 95 % of the expected runs, no `skipped` caused by our own
 slowness, <= 2.5 ms CPU per run.
 
     python bench/sustained.py [N [T]]     defaults 300 tasks, 10 s

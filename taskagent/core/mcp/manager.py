@@ -1,5 +1,6 @@
 """McpManager: built-in and mcp.json servers behind one tool catalogue, with persistent
-clients (see `sessions`) and calls that reconnect once when a session broke."""
+clients (see `sessions`) and calls that reconnect once when a session broke. A built-in
+server's tools are called in process, through fastmcp's server API (`_call_in_process`)."""
 
 from __future__ import annotations
 
@@ -222,8 +223,8 @@ class McpManager:
     ) -> ToolCallResult:
         """Call a tool on this loop's session (connecting lazily); reconnect and call again
         once if the session broke during the call, but only for a tool that is safe to repeat
-        (the call may have reached the server). Raises ToolCallError / ToolTimeout /
-        ServerUnavailable."""
+        (the call may have reached the server). A built-in server's tool is called in process
+        on this loop. Raises ToolCallError / ToolTimeout / ServerUnavailable."""
         info = self.resolve(ref)
         seconds = self._call_timeout if timeout is None else timeout
         session = self._pool.session_for(info.server)
