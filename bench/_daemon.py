@@ -51,6 +51,7 @@ def coingecko_stand_in() -> Iterator[dict[str, str]]:
 
     with CoinGeckoStub() as stub:
         yield {"TASKAGENT_COINGECKO_BASE_URL": stub.base_url}
+        print(f"the CoinGecko stand-in answered {stub.count()} HTTP request(s)")
 
 
 # The path a user runs: the built-in crypto server in memory, the shared CoinGecko client with
