@@ -24,7 +24,7 @@ PING_SERVER = Path(__file__).with_name("_ping_server.py")
 def make_ping_server() -> FastMCP:
     server = FastMCP("bench")
 
-    # Read-only: a task may run it unattended without allow_write (issue #15).
+    # Read-only: a task may run it unattended without allow_write.
     @server.tool(annotations=ToolAnnotations(readOnlyHint=True, openWorldHint=False))
     async def ping(tag: str = "") -> dict[str, str]:
         return {"pong": tag}

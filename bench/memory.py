@@ -4,7 +4,7 @@ its job and its in-memory state, once it has scheduled them all.
 Throwaway TASKAGENT_HOME, 10,000 daily tasks (spread over the day, so none runs during the
 measurement) imported with the CLI. Printed beside it, measured in the same run: the same
 daemon with no task (what the process costs by itself) and APScheduler alone holding 10,000
-daily jobs (bench/_bare_scheduler.py). Target (issue #14): <= 200 MB RSS.
+daily jobs (bench/_bare_scheduler.py). Target: <= 200 MB RSS.
 
     python bench/memory.py [TASKS]     default 10,000
 """

@@ -1,18 +1,18 @@
 """What one run costs beyond the tool's own work: ours vs two other ways, in one process.
 
-ours        : the real engine (worker thread with its own loop, persistent in-memory session
-              to a built-in server, `running` row, result row, next_run/last_run) via
+ours        : the real engine (worker thread with its own loop, a built-in server's tool
+              called in process, `running` row, result row, next_run/last_run) via
               Engine.run_now, one isolated run at a time, the heap settled as the daemon and
               the app do once started (core/heap.py).
-tool alone  : the same tool on the same kind of session (an in-memory fastmcp client kept
-              open, on this thread), nothing else: what the tool call itself costs, so that
+tool alone  : the same tool called the same way (fastmcp's `FastMCP.call_tool`, on this
+              thread), nothing else: what the tool call itself costs, so that
               ours - tool alone is what taskagent adds to a run.
 stdio kept  : the fair "next best" way: one stdio MCP server process and one client session
               kept open, a call per run, no database work at all.
 seed's way  : a fresh stdio MCP server process per run (spawn + connect + call + close), the
               pattern the original design used ("each task execution creates temporary MCP
               connections in its thread context"), with no database work at all.
-Prints the medians. Target (issue #14): ours <= 2 ms median.
+Prints the medians. Target: ours <= 2 ms median.
 """
 
 from __future__ import annotations
@@ -75,8 +75,8 @@ async def _timed(call: Callable[[], Awaitable[object]], runs: int) -> list[float
 
 
 async def measure_tool_alone() -> list[float]:
-    async with Client(make_ping_server()) as client:
-        return await _timed(lambda: client.call_tool_mcp("ping", {"tag": "x"}), OURS_RUNS)
+    server = make_ping_server()
+    return await _timed(lambda: server.call_tool("ping", {"tag": "x"}), OURS_RUNS)
 
 
 def _transport(sink: TextIO) -> StdioTransport:
@@ -115,7 +115,7 @@ async def main() -> None:
         seed = await measure_seed(home / "seed.log")
     rows = (
         ("ours (full pipeline, database)", ours),
-        ("the tool alone (in-memory client, no db)", alone),
+        ("the tool alone (fastmcp server API, no db)", alone),
         ("stdio session kept open (a call, no db)", kept),
         ("seed's way (a process per run)", seed),
     )

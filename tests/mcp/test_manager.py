@@ -21,9 +21,13 @@ import mcp_types
 import pytest
 from fastmcp import FastMCP
 from fastmcp.exceptions import ToolError
+from fastmcp.server.middleware import CallNext, Middleware, MiddlewareContext
+from fastmcp.tools import ToolResult
 from fastmcp.utilities.types import Audio, Image
+from mcp import MCPError
 from pydantic import Field
 
+from mcp_servers.errors import OneLineErrors
 from taskagent.core.mcp import (
     AmbiguousTool,
     HttpServerSpec,
@@ -271,6 +275,108 @@ async def test_timeout_is_readable_and_the_session_survives(manager: McpManager)
     assert info.value.timeout == 0.2
     assert (await manager.call_tool("alpha:slow", {"seconds": 0})).data == "done"
     assert manager.session_count("alpha") == 1
+
+
+class Refusals(Middleware):
+    """A middleware that fails: with an MCP error for `refused`, a bug for `broken`."""
+
+    async def on_call_tool(
+        self, context: MiddlewareContext[Any], call_next: CallNext[Any, Any]
+    ) -> Any:
+        name = getattr(context.message, "name", "")
+        if name == "refused":
+            raise MCPError(code=mcp_types.INVALID_PARAMS, message="refused by policy")
+        if name == "broken":
+            raise RuntimeError("middleware bug")
+        return await call_next(context)
+
+
+def make_odd(*, mask: bool) -> FastMCP:
+    """Tools whose answers are failures of every kind, on a server set up like ours."""
+    odd = FastMCP("odd", mask_error_details=mask)
+    odd.add_middleware(OneLineErrors())
+    odd.add_middleware(Refusals())
+
+    @odd.tool
+    def boom() -> str:
+        raise ValueError("secret internals")
+
+    @odd.tool
+    def soft() -> ToolResult:
+        return ToolResult(content=[mcp_types.TextContent(type="text", text="soft")], is_error=True)
+
+    @odd.tool
+    def count(n: int) -> int:
+        return n
+
+    @odd.tool
+    def gone() -> int:
+        return 1
+
+    @odd.tool
+    def nan() -> float:
+        return float("nan")
+
+    @odd.tool
+    def words() -> list[str]:
+        return ["a", "b"]
+
+    @odd.tool
+    def refused() -> int:
+        return 1
+
+    @odd.tool
+    def broken() -> int:
+        return 1
+
+    return odd
+
+
+@pytest.mark.parametrize(
+    ("mask", "tool", "args", "text", "is_error"),
+    [
+        (True, "boom", {}, "Error calling tool 'boom'", True),
+        (False, "boom", {}, "Error calling tool 'boom': secret internals", True),
+        (True, "soft", {}, "soft", True),
+        (
+            True,
+            "count",
+            {"n": "ten"},
+            "invalid arguments for 'count': wrong value for 'n': input should be a valid "
+            "integer, unable to parse string as an integer",
+            True,
+        ),
+        (True, "gone", {}, "Unknown tool: 'gone'", True),  # removed after it was listed
+        (
+            True,
+            "nan",
+            {},
+            "Tool result contains a non-finite float (nan) at $; JSON cannot represent NaN or "
+            "Infinity",
+            True,
+        ),
+        (True, "words", {}, '["a","b"]', False),
+        (True, "refused", {}, "refused by policy", None),  # raised as ToolCallError
+        (True, "broken", {}, "Internal server error", None),
+    ],
+)
+async def test_builtin_answers_are_those_of_an_mcp_client(
+    tmp_path: Path, mask: bool, tool: str, args: dict[str, Any], text: str, is_error: bool | None
+) -> None:
+    """What a built-in server answers, as a fastmcp client over MCP receives it."""
+    odd = make_odd(mask=mask)
+    async with McpManager(log_dir=tmp_path) as mgr:
+        mgr.add_builtin("odd", odd)
+        await mgr.refresh()
+        odd.local_provider.remove_tool("gone")
+        if is_error is None:
+            with pytest.raises(ToolCallError) as info:
+                await mgr.call_tool(f"odd:{tool}", args, raise_on_error=False)
+            assert str(info.value) == text
+            return
+        result = await mgr.call_tool(f"odd:{tool}", args, raise_on_error=False)
+    assert (result.text, result.is_error) == (text, is_error)
+    assert result.data == (["a", "b"] if tool == "words" else text)
 
 
 async def test_default_timeout_comes_from_the_constructor(tmp_path: Path) -> None:

@@ -1,5 +1,6 @@
 """McpManager: built-in and mcp.json servers behind one tool catalogue, with persistent
-clients (see `sessions`) and calls that reconnect once when a session broke."""
+clients (see `sessions`) and calls that reconnect once when a session broke. A built-in
+server's tools are called in process, through fastmcp's server API (`_call_in_process`)."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from typing import Any, Self
 
 import mcp_types
 from fastmcp import FastMCP
+from fastmcp.exceptions import DisabledError, FastMCPError, NotFoundError
 from mcp import MCPError
 
 from taskagent.core.mcp.catalogue import (
@@ -221,12 +223,16 @@ class McpManager:
     ) -> ToolCallResult:
         """Call a tool on this loop's session (connecting lazily); reconnect and call again
         once if the session broke during the call, but only for a tool that is safe to repeat
-        (the call may have reached the server). Raises ToolCallError / ToolTimeout /
-        ServerUnavailable."""
+        (the call may have reached the server). A built-in server's tool is called in process
+        on this loop. Raises ToolCallError / ToolTimeout / ServerUnavailable."""
         info = self.resolve(ref)
         seconds = self._call_timeout if timeout is None else timeout
         session = self._pool.session_for(info.server)
         arguments = dict(args or {})
+        instance = self._servers[info.server].instance
+        if instance is not None:
+            await self._pool.client(session)  # the loop's session holds the server's lifespan
+            return await _call_in_process(instance, info, arguments, seconds, raise_on_error)
         for attempt in (1, 2):
             client = await self._pool.client(session)
             try:
@@ -271,6 +277,54 @@ class McpManager:
                 raise ServerUnavailable(info.server, reason) from failure
             log.warning("MCP server %r: %s; reconnecting", info.server, failure)
         raise AssertionError("unreachable")
+
+
+async def _call_in_process(
+    server: FastMCP,
+    info: ToolInfo,
+    arguments: dict[str, Any],
+    seconds: float,
+    raise_on_error: bool,
+) -> ToolCallResult:
+    """Call a built-in server's tool through fastmcp's server API, on this loop.
+
+    The server runs in this process: a JSON-RPC round trip over in-memory streams would
+    serialise and validate the request and the result on both sides, which costs more than
+    most tools' own work. `FastMCP.call_tool` runs the same middleware, argument validation,
+    error masking and result conversion; the answer is the one an MCP client receives (the
+    failures a tools/call handler turns into error results are turned into the same ones)."""
+    try:
+        async with asyncio.timeout(seconds):
+            result: Any = await server.call_tool(info.name, arguments)
+    except TimeoutError:
+        raise ToolTimeout(
+            f"tool '{info.ref}' did not answer within {format_seconds(seconds)}",
+            server=info.server,
+            tool=info.name,
+            timeout=seconds,
+        ) from None
+    except (NotFoundError, DisabledError):
+        result = mcp_types.CallToolResult(
+            content=[mcp_types.TextContent(type="text", text=f"Unknown tool: {info.name!r}")],
+            is_error=True,
+        )
+    except FastMCPError as e:
+        result = mcp_types.CallToolResult(
+            content=[mcp_types.TextContent(type="text", text=str(e))], is_error=True
+        )
+    except MCPError as e:  # raised by a middleware, say: its message, as over MCP
+        raise ToolCallError(e.message, server=info.server, tool=info.name) from e
+    except Exception as e:  # a bug outside the tool: an MCP client is told no more than this
+        log.exception("MCP server %r failed to answer '%s'", info.server, info.name)
+        raise ToolCallError("Internal server error", server=info.server, tool=info.name) from e
+    data, text = _unwrap(result, info)
+    if result.is_error and raise_on_error:
+        raise ToolCallError(
+            text or f"tool '{info.ref}' reported an error", server=info.server, tool=info.name
+        )
+    return ToolCallResult(
+        server=info.server, tool=info.name, data=data, text=text, is_error=result.is_error
+    )
 
 
 def _decoded_size(data: str | None) -> str:
