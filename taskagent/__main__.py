@@ -77,7 +77,7 @@ def _command(settings: Settings, args: Namespace) -> int:
 
         return run_mcp_serve(settings, args.server)
     if args.command == "tasks":
-        from taskagent.commands import run_tasks_command  # heavy imports only when needed
+        from taskagent.cli_commands import run_tasks_command  # heavy imports only when needed
 
         return run_tasks_command(settings, args)
     raise AssertionError(f"unknown command {args.command!r}")

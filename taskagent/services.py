@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Any
 from taskagent.config import Settings
 from taskagent.core.events import EventBus
 from taskagent.core.slash import SlashCommands
-from taskagent.core.status import ai_overview, task_overview
+from taskagent.core.status_report import ai_overview, task_overview
 from taskagent.core.store import Repository
 from taskagent.core.tasks import TaskService, ToolCatalogue
 
@@ -36,11 +36,11 @@ if TYPE_CHECKING:
     from fastmcp import FastMCP
 
     from mcp_servers.coingecko import CoinGeckoClient
+    from taskagent.core.ai_ledger import AiLedger, Usage
     from taskagent.core.budget import Budget
     from taskagent.core.chat import ChatSession
     from taskagent.core.engine import Engine
-    from taskagent.core.gemini import GeminiClient
-    from taskagent.core.ledger import AiLedger, Usage
+    from taskagent.core.gemini_client import GeminiClient
     from taskagent.core.mcp import McpManager, ServerSpec
     from taskagent.core.notify import Notifier
     from taskagent.core.run_pipeline import RunPipeline
@@ -143,7 +143,7 @@ class CoreBase:
         The CLI's database-only commands (`tasks list`, `pause`, ...) use this: they answer in
         a fraction of the time a full start takes. A running daemon sees their changes through
         the database (its data_version watch)."""
-        from taskagent.core.mcp.config import check_server_name, load_mcp_config
+        from taskagent.core.mcp.mcp_json import check_server_name, load_mcp_config
 
         settings.paths.ensure()
         # A broken mcp.json is reported by every command, this one too (no manager needed).
@@ -305,12 +305,12 @@ class Services:
         What needs closing goes on `stack` as soon as it exists."""
         from mcp_servers.background_server import create_server as create_background_server
         from mcp_servers.crypto_server import create_server as create_crypto_server
+        from taskagent.core.ai_ledger import AiLedger
         from taskagent.core.budget import Budget
         from taskagent.core.chat import ChatSession
         from taskagent.core.engine import Engine
-        from taskagent.core.gemini import GeminiClient
+        from taskagent.core.gemini_client import GeminiClient
         from taskagent.core.history_pruner import HistoryPruner
-        from taskagent.core.ledger import AiLedger
         from taskagent.core.mcp import McpManager, load_mcp_config
         from taskagent.core.notify import Notifier
         from taskagent.core.retry import RetryPolicy

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from taskagent.core.ledger import AiLedger, Usage
+from taskagent.core.ai_ledger import AiLedger, Usage
 from taskagent.core.prices import format_cost
 
 log = logging.getLogger(__name__)

@@ -9,7 +9,7 @@ dead process on this same machine (no need to wait).
 Other processes ask the holder to run a task now by inserting a `run_requests` row and waiting
 for it to be answered with a `run_id`.
 
-This module holds the rules; the SQL is in core/store/lease.py.
+This module holds the rules; the SQL is in core/store/lease_queries.py.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from datetime import datetime, timedelta
 from taskagent.core.clock import SYSTEM_CLOCK, Clock
 from taskagent.core.errors import TaskAgentError
 from taskagent.core.store import Repository
-from taskagent.core.store.lease import LeaseInfo
+from taskagent.core.store.lease_queries import LeaseInfo
 
 __all__ = [
     "HEARTBEAT_SECONDS",

@@ -180,7 +180,7 @@ ALTER TABLE tasks ADD COLUMN done_at TEXT;
 ALTER TABLE task_history ADD COLUMN slot_end TEXT;
 """
 
-# Migration 7: AI cost under control (core/ledger.py, core/budget.py).
+# Migration 7: AI cost under control (core/ai_ledger.py, core/budget.py).
 #  * `tasks.summary_mode`: always | changes | off. The seed's `use_ai_summary` keeps its meaning
 #    (0 = off, 1 = always or changes); tasks that had it at 0 start as `off`.
 #  * `ai_usage`: the ledger, one row per Gemini request that reported usage (run summaries and

@@ -19,7 +19,7 @@ from pathlib import Path
 
 from taskagent.core.clock import SYSTEM_CLOCK, Clock
 from taskagent.core.run_outcomes import Why
-from taskagent.core.store.runs import interrupt_rows
+from taskagent.core.store.run_queries import interrupt_rows
 
 log = logging.getLogger(__name__)
 

@@ -15,11 +15,11 @@ from textual.widgets import Static
 
 from taskagent import __version__
 from taskagent.bridge import CoreStage, ExternalChange
+from taskagent.core.ai_ledger import Usage
 from taskagent.core.events import Event, RunFinished, TaskChanged
-from taskagent.core.ledger import Usage
 from taskagent.core.models import TaskStats, from_iso
 from taskagent.core.prices import format_cost
-from taskagent.core.status import spend_words
+from taskagent.core.status_report import spend_words
 from taskagent.ui_host import UiHost, host_of
 from taskagent.widgets.format import local, percent, relative, size
 from taskagent.widgets.run_log import RunLog

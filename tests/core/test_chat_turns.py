@@ -23,7 +23,7 @@ from taskagent.core.chat import (
     TurnFailed,
     TurnFinished,
 )
-from taskagent.core.gemini import GeminiClient
+from taskagent.core.gemini_client import GeminiClient
 from taskagent.core.mcp import ToolInfo
 from taskagent.services import Services
 from tests.support.chat import (

@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 from taskagent.config import ConfigError, load_settings
+from taskagent.core.ai_ledger import AiLedger
 from taskagent.core.budget import Budget
-from taskagent.core.ledger import AiLedger
 from taskagent.core.prices import DEFAULT_PRICES, Price, estimate_cost, format_cost, price_for
 from taskagent.core.store import Repository
 from taskagent.paths import resolve_paths

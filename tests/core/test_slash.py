@@ -273,7 +273,7 @@ async def ai(
     services: Services,
     gemini_stub: GeminiStub,
 ) -> tuple[SlashCommands, GeminiStub]:
-    from taskagent.core.gemini import GeminiClient
+    from taskagent.core.gemini_client import GeminiClient
 
     client = GeminiClient("test-key", base_url=gemini_stub.base_url)
     chat = await ChatSession.open(

@@ -16,7 +16,7 @@ import pytest
 from fastmcp import FastMCP
 
 from taskagent.config import Settings, load_settings
-from taskagent.core.gemini import FailureKind, classify, parse_duration
+from taskagent.core.gemini_client import FailureKind, classify, parse_duration
 from taskagent.core.mcp import McpManager
 from taskagent.core.models import RunStatus, ScheduleType, Task
 from taskagent.core.run_pipeline import RunPipeline

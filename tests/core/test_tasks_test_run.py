@@ -12,7 +12,7 @@ import pytest
 from taskagent.core.mcp import ToolCallError, ToolCallResult
 from taskagent.core.models import SummaryMode, Task
 from taskagent.core.store import Repository
-from taskagent.core.summary.gemini import SummaryResult
+from taskagent.core.summary.gemini_summary import SummaryResult
 from taskagent.core.tasks import TaskService, TestRunResult
 
 NOW = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)

@@ -83,7 +83,7 @@ async def test_a_failure_half_way_closes_in_reverse_order(
     """The Gemini client and the notifier exist when building the summarizer fails: both are
     closed, newest first, and the database last. (The close methods are the real ones,
     recorded.)"""
-    from taskagent.core.gemini import GeminiClient
+    from taskagent.core.gemini_client import GeminiClient
     from taskagent.core.notify import Notifier
     from taskagent.core.store import Repository
     from taskagent.core.summary import Summarizer

@@ -28,9 +28,7 @@ Importing this package imports the MCP manager (fastmcp, ~1 s): code on the app'
 screen imports it on use.
 """
 
-from taskagent.core.chat.compress import KEEP_TURNS, CompressError
-from taskagent.core.chat.confirm import CardMaker, Confirmations
-from taskagent.core.chat.events import (
+from taskagent.core.chat.chat_events import (
     ChatEvent,
     ConfirmationNeeded,
     Notice,
@@ -40,16 +38,7 @@ from taskagent.core.chat.events import (
     TurnFailed,
     TurnFinished,
 )
-from taskagent.core.chat.failures import NO_KEY_SHORT, NO_KEY_TEXT, failure_line
-from taskagent.core.chat.messages import MAX_RESULT_CHARS, ChatLine, TurnTokens
-from taskagent.core.chat.prompt import (
-    DEFAULT_SYSTEM_INSTRUCTION,
-    TRUST_RULES,
-    UNTRUSTED_LABEL,
-    ToolNames,
-)
-from taskagent.core.chat.session import CONFIRM_TOOLS, DEFAULT_SESSION, ChatSession
-from taskagent.core.chat.settings import (
+from taskagent.core.chat.chat_settings import (
     CHAT_MODELS,
     CHAT_SETTINGS,
     MAX_MODEL_NAME,
@@ -57,7 +46,18 @@ from taskagent.core.chat.settings import (
     ChatSetting,
     find_setting,
 )
+from taskagent.core.chat.compress import KEEP_TURNS, CompressError
+from taskagent.core.chat.confirm_cards import CardMaker, Confirmations
+from taskagent.core.chat.failures import NO_KEY_SHORT, NO_KEY_TEXT, failure_line
+from taskagent.core.chat.messages import MAX_RESULT_CHARS, ChatLine, TurnTokens
+from taskagent.core.chat.session import CONFIRM_TOOLS, DEFAULT_SESSION, ChatSession
 from taskagent.core.chat.store import ChatStore
+from taskagent.core.chat.system_prompt import (
+    DEFAULT_SYSTEM_INSTRUCTION,
+    TRUST_RULES,
+    UNTRUSTED_LABEL,
+    ToolNames,
+)
 from taskagent.core.chat.text import compact, first_paragraph, one_line
 
 __all__ = [

@@ -23,13 +23,13 @@ from taskagent.core.chat.messages import (
 )
 from taskagent.core.chat.text import compact
 from taskagent.core.errors import TaskAgentError
-from taskagent.core.gemini import classify
+from taskagent.core.gemini_client import classify
 from taskagent.core.models import to_iso
 from taskagent.core.summary import render_data
 
 if TYPE_CHECKING:
     from taskagent.core.chat.store import ChatStore
-    from taskagent.core.gemini import GeminiClient
+    from taskagent.core.gemini_client import GeminiClient
 
 log = logging.getLogger(__name__)
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from taskagent.core.chat.text import one_line
-from taskagent.core.gemini import FailureKind, GeminiFailure
+from taskagent.core.gemini_client import FailureKind, GeminiFailure
 
 NO_KEY_TEXT = (
     "The AI chat is off because no Gemini API key is set. To enable it, get a key at "

@@ -1,7 +1,7 @@
 """ChatSession: the conversation, its settings and its tool loop (see the package docstring).
 
 No key: the chat explains once how to enable the AI; slash commands keep working. Every
-request's tokens go to the AI ledger (core/ledger.py, with an estimated cost). When the daily
+request's tokens go to the AI ledger (core/ai_ledger.py, with an estimated cost). When the daily
 AI budget is reached (core/budget.py) a message is answered with one line saying so and when it
 resets, and no request is made.
 """
@@ -13,35 +13,35 @@ from collections.abc import AsyncGenerator, Callable, Iterable
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from taskagent.core.chat.compress import KEEP_TURNS, CompressError, compress_history, count_tokens
-from taskagent.core.chat.confirm import CardMaker, Confirmations
-from taskagent.core.chat.events import ChatEvent, ConfirmationNeeded, Notice, TurnFailed
-from taskagent.core.chat.failures import NO_KEY_SHORT, NO_KEY_TEXT
-from taskagent.core.chat.messages import ChatLine, History, TurnTokens, text_of, transcript_lines
-from taskagent.core.chat.prompt import (
-    DEFAULT_SYSTEM_INSTRUCTION,
-    ToolNames,
-    full_instruction,
-    generation_config,
-)
-from taskagent.core.chat.settings import (
+from taskagent.core.chat.chat_events import ChatEvent, ConfirmationNeeded, Notice, TurnFailed
+from taskagent.core.chat.chat_settings import (
     CHAT_SETTINGS,
     clean_model_name,
     clean_system_instruction,
     find_setting,
 )
+from taskagent.core.chat.compress import KEEP_TURNS, CompressError, compress_history, count_tokens
+from taskagent.core.chat.confirm_cards import CardMaker, Confirmations
+from taskagent.core.chat.failures import NO_KEY_SHORT, NO_KEY_TEXT
+from taskagent.core.chat.messages import ChatLine, History, TurnTokens, text_of, transcript_lines
 from taskagent.core.chat.store import ChatStore
+from taskagent.core.chat.system_prompt import (
+    DEFAULT_SYSTEM_INSTRUCTION,
+    ToolNames,
+    full_instruction,
+    generation_config,
+)
 from taskagent.core.chat.tools import ToolRunner
 from taskagent.core.chat.turn import Turn
 from taskagent.core.confirm_policy import ALWAYS_ASK, ConfirmPolicy
-from taskagent.core.gemini import GeminiClient
+from taskagent.core.gemini_client import GeminiClient
 from taskagent.core.mcp import McpManagerError, ToolInfo
 
 if TYPE_CHECKING:
     from google.genai import types
 
+    from taskagent.core.ai_ledger import AiLedger
     from taskagent.core.budget import Budget
-    from taskagent.core.ledger import AiLedger
     from taskagent.core.mcp import McpManager
     from taskagent.core.store import Repository
     from taskagent.core.tasks import TaskService

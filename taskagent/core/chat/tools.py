@@ -17,10 +17,10 @@ from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
 from taskagent.core import schedules
-from taskagent.core.chat.confirm import Confirmations
-from taskagent.core.chat.events import ChatEvent, ToolCallFinished, ToolCallStarted
+from taskagent.core.chat.chat_events import ChatEvent, ToolCallFinished, ToolCallStarted
+from taskagent.core.chat.confirm_cards import Confirmations
 from taskagent.core.chat.messages import fit_result, response_part
-from taskagent.core.chat.prompt import UNTRUSTED_LABEL, ToolNames
+from taskagent.core.chat.system_prompt import UNTRUSTED_LABEL, ToolNames
 from taskagent.core.chat.text import compact, one_line
 from taskagent.core.confirm_policy import CREATE_TASK_REF
 from taskagent.core.mcp import McpManagerError, ToolCallError

@@ -22,7 +22,7 @@ from collections.abc import AsyncGenerator, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from taskagent.core.chat.events import ChatEvent, Notice, TextDelta, TurnFailed, TurnFinished
+from taskagent.core.chat.chat_events import ChatEvent, Notice, TextDelta, TurnFailed, TurnFinished
 from taskagent.core.chat.failures import failure_line
 from taskagent.core.chat.messages import (
     StoredMessage,
@@ -32,10 +32,10 @@ from taskagent.core.chat.messages import (
     text_content,
     usage_counts,
 )
-from taskagent.core.chat.prompt import ToolNames
+from taskagent.core.chat.system_prompt import ToolNames
 from taskagent.core.chat.text import one_line
 from taskagent.core.errors import TaskAgentError
-from taskagent.core.gemini import FailureKind, GeminiFailure, classify
+from taskagent.core.gemini_client import FailureKind, GeminiFailure, classify
 from taskagent.core.models import to_iso
 
 if TYPE_CHECKING:

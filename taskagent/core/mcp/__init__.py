@@ -18,16 +18,6 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 from taskagent.core.mcp.catalogue import ServerState, ServerStatus, ToolInfo
-from taskagent.core.mcp.config import (
-    SAFE_ENV_KEYS,
-    HttpServerSpec,
-    ServerKind,
-    ServerSpec,
-    StdioServerSpec,
-    build_child_env,
-    load_mcp_config,
-    parse_mcp_config,
-)
 from taskagent.core.mcp.errors import (
     AmbiguousTool,
     InvalidToolArgs,
@@ -37,6 +27,16 @@ from taskagent.core.mcp.errors import (
     ToolCallError,
     ToolNotFound,
     ToolTimeout,
+)
+from taskagent.core.mcp.mcp_json import (
+    SAFE_ENV_KEYS,
+    HttpServerSpec,
+    ServerKind,
+    ServerSpec,
+    StdioServerSpec,
+    build_child_env,
+    load_mcp_config,
+    parse_mcp_config,
 )
 
 if TYPE_CHECKING:

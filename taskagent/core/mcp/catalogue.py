@@ -10,13 +10,13 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import jsonschema
 
-from taskagent.core.mcp.config import ServerKind, ServerSpec, json_type
 from taskagent.core.mcp.errors import (
     AmbiguousTool,
     InvalidToolArgs,
     ServerUnavailable,
     ToolNotFound,
 )
+from taskagent.core.mcp.mcp_json import ServerKind, ServerSpec, json_type
 
 if TYPE_CHECKING:
     from fastmcp import FastMCP

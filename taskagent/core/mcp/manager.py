@@ -26,8 +26,8 @@ from taskagent.core.mcp.catalogue import (
     resolve_tool,
     validate_tool_args,
 )
-from taskagent.core.mcp.config import ServerSpec, check_server_name
 from taskagent.core.mcp.errors import ServerUnavailable, ToolCallError, ToolTimeout
+from taskagent.core.mcp.mcp_json import ServerSpec, check_server_name
 from taskagent.core.mcp.sessions import SessionPool, format_seconds, is_connection_failure
 
 log = logging.getLogger(__name__)

@@ -34,8 +34,8 @@ from fastmcp.client.transports import (
 from mcp import MCPError
 
 from taskagent.core.mcp.catalogue import ServerEntry, ServerState
-from taskagent.core.mcp.config import HttpServerSpec, StdioServerSpec, build_child_env
 from taskagent.core.mcp.errors import McpManagerError, ServerUnavailable
+from taskagent.core.mcp.mcp_json import HttpServerSpec, StdioServerSpec, build_child_env
 
 log = logging.getLogger(__name__)
 

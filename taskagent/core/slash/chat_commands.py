@@ -8,14 +8,14 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from taskagent.core.slash.format import fit
 from taskagent.core.slash.registry import CommandError, Reply, no_args
-from taskagent.core.status import spend_report, summary_tokens
+from taskagent.core.slash.reply_format import fit
+from taskagent.core.status_report import spend_report, summary_tokens
 
 if TYPE_CHECKING:
+    from taskagent.core.ai_ledger import AiLedger
     from taskagent.core.budget import Budget
     from taskagent.core.chat import ChatSession
-    from taskagent.core.ledger import AiLedger
     from taskagent.core.store import Repository
     from taskagent.core.tasks import TaskService
 

@@ -33,10 +33,10 @@ from taskagent.core.slash.task_commands import StatusProvider, TaskCommands
 from taskagent.core.tasks import TaskService
 
 if TYPE_CHECKING:
+    from taskagent.core.ai_ledger import AiLedger
     from taskagent.core.budget import Budget
     from taskagent.core.chat import ChatSession
     from taskagent.core.engine import Engine
-    from taskagent.core.ledger import AiLedger
     from taskagent.core.mcp import McpManager
     from taskagent.core.store import Repository
 

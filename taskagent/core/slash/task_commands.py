@@ -11,9 +11,9 @@ from typing import TYPE_CHECKING, Any
 from taskagent.core import schedules
 from taskagent.core.errors import TaskNotFound
 from taskagent.core.models import Run, Task
-from taskagent.core.slash.format import columns, duration, fit, local_time, run_notes
 from taskagent.core.slash.registry import COMMANDS, TASK_ACTIONS, CommandError, Reply, no_args
-from taskagent.core.status import task_overview
+from taskagent.core.slash.reply_format import columns, duration, fit, local_time, run_notes
+from taskagent.core.status_report import task_overview
 from taskagent.core.summary import render_data
 from taskagent.core.tasks import TaskInputError, TaskService
 

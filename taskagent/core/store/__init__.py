@@ -15,7 +15,7 @@ from taskagent.core.store.errors import (
     SchemaTooNew,
 )
 from taskagent.core.store.repository import Repository
-from taskagent.core.store.runs import SlotClaim
+from taskagent.core.store.run_queries import SlotClaim
 
 __all__ = [
     "DatabaseBusy",

@@ -9,7 +9,7 @@ Connection set-up (SQLite 3.x via aiosqlite 0.22):
     may see another coroutine's not-yet-committed write on this same connection (never another
     process's).
 
-`Store` is the base of the query mixins (core/store/tasks.py, runs.py, ...) that together make
+`Store` is the base of the query mixins (core/store/task_queries.py, run_queries.py, ...) that together make
 up `Repository`; they use `_fetchall`/`_fetchone` to read and `_write()` to write.
 """
 

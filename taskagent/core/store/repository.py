@@ -14,11 +14,11 @@ Row mapping (Task/Run to columns and back) is in rows.py, the errors in errors.p
 
 from __future__ import annotations
 
-from taskagent.core.store.lease import LeaseQueries
-from taskagent.core.store.ledger import AiUsageQueries
-from taskagent.core.store.runs import RunQueries
-from taskagent.core.store.settings import SettingsQueries
-from taskagent.core.store.tasks import TaskQueries
+from taskagent.core.store.lease_queries import LeaseQueries
+from taskagent.core.store.ledger_queries import AiUsageQueries
+from taskagent.core.store.run_queries import RunQueries
+from taskagent.core.store.settings_queries import SettingsQueries
+from taskagent.core.store.task_queries import TaskQueries
 
 
 class Repository(TaskQueries, RunQueries, SettingsQueries, LeaseQueries, AiUsageQueries):

@@ -1,9 +1,10 @@
 """Run summaries: the prompt (`prompt`), the offline summariser (`offline`), one Gemini request
 (`gemini`) and the facade the run pipeline calls (`summarizer.Summarizer`)."""
 
-from taskagent.core.summary.gemini import OFFLINE, SummaryResult
+from taskagent.core.summary.gemini_summary import OFFLINE, SummaryResult
 from taskagent.core.summary.offline import big_money, crossing, money, offline_summary
-from taskagent.core.summary.prompt import (
+from taskagent.core.summary.summarizer import Summarizer
+from taskagent.core.summary.summary_prompt import (
     MAX_DATA_CHARS,
     MAX_PREVIOUS_CHARS,
     MAX_SUMMARY_CHARS,
@@ -12,7 +13,6 @@ from taskagent.core.summary.prompt import (
     generation_settings,
     render_data,
 )
-from taskagent.core.summary.summarizer import Summarizer
 
 __all__ = [
     "MAX_DATA_CHARS",

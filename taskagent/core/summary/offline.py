@@ -13,7 +13,7 @@ import math
 from typing import Any
 
 from taskagent.core.significance import Change, diff, item_label
-from taskagent.core.summary.prompt import _dumps
+from taskagent.core.summary.summary_prompt import _dumps
 
 log = logging.getLogger(__name__)
 

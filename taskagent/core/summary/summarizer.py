@@ -10,7 +10,7 @@ configured and the task's summary mode wants it:
   * `off` (or `use_ai_summary` 0): never.
 Before a request the daily budget is checked (core/budget.py): once it is reached the offline
 summary is used with the note "daily AI budget reached (...)". Every request that reports usage
-is written to the ledger (core/ledger.py) with its estimated cost. Whenever the Gemini call
+is written to the ledger (core/ai_ledger.py) with its estimated cost. Whenever the Gemini call
 fails, the offline summariser writes the summary and `fallback_reason` says why ("Gemini quota
 exhausted (429); offline summary used").
 
@@ -29,9 +29,9 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
-from taskagent.core.gemini import FailureKind, GeminiClient, GeminiFailure
+from taskagent.core.gemini_client import FailureKind, GeminiClient, GeminiFailure
 from taskagent.core.models import SummaryMode, Task
-from taskagent.core.summary.gemini import (
+from taskagent.core.summary.gemini_summary import (
     OFFLINE,
     Outcome,
     RetryRules,
@@ -40,13 +40,13 @@ from taskagent.core.summary.gemini import (
     summary_config,
 )
 from taskagent.core.summary.offline import offline_summary
-from taskagent.core.summary.prompt import build_prompt
+from taskagent.core.summary.summary_prompt import build_prompt
 
 if TYPE_CHECKING:
     from google.genai import types
 
+    from taskagent.core.ai_ledger import AiLedger
     from taskagent.core.budget import Budget
-    from taskagent.core.ledger import AiLedger
 
 log = logging.getLogger(__name__)
 

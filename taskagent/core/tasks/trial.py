@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 if TYPE_CHECKING:
     from taskagent.core.mcp import ToolCallResult
     from taskagent.core.models import Task
-    from taskagent.core.summary.gemini import SummaryResult
+    from taskagent.core.summary.gemini_summary import SummaryResult
 
 TEST_RUN_NAME = "test run"  # the name of an unnamed task: a name is not needed to try the tool
 

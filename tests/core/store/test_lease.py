@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 from taskagent.core.store import Repository
-from taskagent.core.store.lease import LeaseInfo
+from taskagent.core.store.lease_queries import LeaseInfo
 from tests.support.store import T0, make_task
 
 

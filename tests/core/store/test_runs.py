@@ -18,7 +18,7 @@ from taskagent.core.store import (
     RunNotFound,
     TaskNotFound,
 )
-from taskagent.core.store import runs as store_runs
+from taskagent.core.store import run_queries as store_runs
 from tests.support.store import (
     T0,
     ManualClock,

@@ -20,8 +20,8 @@ from typing import TYPE_CHECKING, Any
 
 from tenacity import AsyncRetrying, RetryCallState
 
-from taskagent.core.gemini import FailureKind, GeminiFailure, classify
-from taskagent.core.summary.prompt import SYSTEM_INSTRUCTION, _clean, generation_settings
+from taskagent.core.gemini_client import FailureKind, GeminiFailure, classify
+from taskagent.core.summary.summary_prompt import SYSTEM_INSTRUCTION, _clean, generation_settings
 
 if TYPE_CHECKING:
     from google.genai import types

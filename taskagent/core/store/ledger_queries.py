@@ -1,6 +1,6 @@
 """SQL of the AI ledger (`ai_usage`, migration 7): one row per Gemini request, and totals.
 
-Days, prices and the "never raises" rule live in core/ledger.py.
+Days, prices and the "never raises" rule live in core/ai_ledger.py.
 """
 
 from __future__ import annotations

@@ -14,13 +14,13 @@ from pathlib import Path
 from typing import Any
 
 from taskagent.config import Settings
+from taskagent.core.ai_ledger import Usage
 from taskagent.core.errors import TaskNotFound
 from taskagent.core.lease import RunRequestFailed
-from taskagent.core.ledger import Usage
 from taskagent.core.models import Run, Task, TaskStats, from_iso
 from taskagent.core.prices import format_cost
 from taskagent.core.serialize import run_to_dict, task_to_dict
-from taskagent.core.status import spend_words
+from taskagent.core.status_report import spend_words
 from taskagent.core.tasks import TaskInputError, TaskService, WriteToolNotAllowed
 from taskagent.services import CoreBase, Services
 
@@ -77,7 +77,7 @@ def _usage_text(used: Usage) -> str:
 
 
 async def _task_ai_usage(core: CoreBase | Services, task: Task) -> dict[str, Usage]:
-    from taskagent.core.ledger import AiLedger
+    from taskagent.core.ai_ledger import AiLedger
 
     settings = core.settings
     ledger = AiLedger(core.repo, timezone=settings.timezone, prices=settings.ai_prices)

@@ -1,6 +1,6 @@
 """The AI ledger: one row per Gemini request (run summaries and chat), with an estimated cost.
 
-Rows live in `ai_usage` (migration 7); their SQL is in core/store/ledger.py. A "day" is a
+Rows live in `ai_usage` (migration 7); their SQL is in core/store/ledger_queries.py. A "day" is a
 calendar day in the configured time zone (`[general] timezone`), so "today" and the daily
 budget reset at local midnight. Recording never raises: a ledger that cannot be written costs a log line, never a run or a chat turn.
 """
@@ -15,7 +15,7 @@ from zoneinfo import ZoneInfo
 
 from taskagent.core.models import utcnow
 from taskagent.core.prices import DEFAULT_PRICES, Price, estimate_cost
-from taskagent.core.store.ledger import Usage
+from taskagent.core.store.ledger_queries import Usage
 
 if TYPE_CHECKING:
     from taskagent.core.store import Repository

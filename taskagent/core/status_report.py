@@ -11,8 +11,8 @@ from taskagent.core.models import RunStatus, TaskState, to_iso, utcnow
 from taskagent.core.prices import format_cost
 
 if TYPE_CHECKING:  # the app's first screen imports this module: types only
+    from taskagent.core.ai_ledger import AiLedger
     from taskagent.core.budget import Budget
-    from taskagent.core.ledger import AiLedger
     from taskagent.core.store import Repository
 
 FAILED = [RunStatus.ERROR, RunStatus.TIMEOUT, RunStatus.INTERRUPTED]

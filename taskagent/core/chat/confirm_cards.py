@@ -19,7 +19,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from taskagent.core import schedules
-from taskagent.core.chat.events import ConfirmationNeeded
+from taskagent.core.chat.chat_events import ConfirmationNeeded
 from taskagent.core.chat.text import compact, first_paragraph, one_line
 from taskagent.core.confirm_policy import CREATE_TASK_REF, ConfirmPolicy, effect_lines
 from taskagent.core.errors import TaskNotFound
