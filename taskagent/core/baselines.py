@@ -52,6 +52,12 @@ class Baselines:
         self._keep(task_id, baseline)
         return baseline
 
+    async def prime(self) -> None:
+        """Learn in one query which tasks never succeeded, so that their first runs (1,000
+        one-shots due at once, say) need no read each."""
+        for task_id in await self.repo.tasks_without_success():
+            self._known.setdefault(task_id, None)
+
     def record(self, task_id: int, raw: str | None) -> None:
         """A success of the task was just recorded: it is the next run's baseline."""
         self._keep(task_id, Baseline(raw))

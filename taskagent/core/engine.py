@@ -183,6 +183,10 @@ class Engine:
             self._holder_tasks.add(self._spawn(self._sweep(since, after=HANDOVER_SECONDS)))
         # Another process may have run tasks while this one did not hold the lease.
         self.pipeline.baselines.forget()
+        try:
+            await self.pipeline.baselines.prime()
+        except Exception as exc:  # an optimisation: the first runs read their baseline
+            log.warning("could not read which tasks never succeeded: %s", exc)
         self.holder = await self.lease.current()
         self.pool.start()
         if self._open_sessions is not None:

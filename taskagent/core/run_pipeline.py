@@ -24,13 +24,13 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any, Protocol
 
 from taskagent.core import run_outcomes
-from taskagent.core.baselines import Baselines
+from taskagent.core.baselines import Baseline, Baselines
 from taskagent.core.clock import SYSTEM_CLOCK, Clock
 from taskagent.core.events import EventBus, RunFinished, RunRetrying, RunStarted
 from taskagent.core.models import Run, RunStatus, Task
 from taskagent.core.retry import RetryPolicy, call_with_retries, is_transient
 from taskagent.core.run_outcomes import ToolOutcome
-from taskagent.core.significance import Significance, assess, subject_for_tool
+from taskagent.core.significance import UNCHANGED, Significance, assess, subject_for_tool
 from taskagent.core.store import Repository, RunNotFound, TaskNotFound
 
 if TYPE_CHECKING:
@@ -81,6 +81,27 @@ def decode_raw(raw: str | None, like: Any) -> Any:
         return json.loads(raw)
     except ValueError:
         return _Unreadable() if _CUT_MARKER in raw else raw
+
+
+def _verdict(
+    task: Task, before: Baseline | None, data: Any, raw: str | None
+) -> tuple[Any, Significance]:
+    """The previous result (as data) and the significance of `data` against it."""
+    if before is not None and before.raw is not None and before.raw == raw:
+        # The same result as last time to the character (a cached source, a quiet market):
+        # nothing to parse or compare.
+        return data, UNCHANGED
+    previous = None if before is None else decode_raw(before.raw, data)
+    if isinstance(previous, _Unreadable):
+        return None, Significance(False, "the previous result was too large to compare")
+    verdict = assess(
+        previous,
+        data,
+        task.significance_threshold,
+        first_run=before is None,
+        subject=subject_for_tool(task.mcp_tool),
+    )
+    return previous, verdict
 
 
 def _is_timeout(exc: BaseException) -> bool:
@@ -236,18 +257,7 @@ class RunPipeline:
         previous: Any = None
         try:
             before = await self.baselines.previous(task.id)
-            previous = None if before is None else decode_raw(before.raw, data)
-            if isinstance(previous, _Unreadable):
-                verdict = Significance(False, "the previous result was too large to compare")
-                previous = None
-            else:
-                verdict = assess(
-                    previous,
-                    data,
-                    task.significance_threshold,
-                    first_run=before is None,
-                    subject=subject_for_tool(task.mcp_tool),
-                )
+            previous, verdict = _verdict(task, before, data, run.raw_data)
             run.significant = verdict.significant
             run.significance_reason = verdict.reason
         except asyncio.CancelledError:

@@ -324,6 +324,10 @@ def _rank(change: Change) -> tuple[int, int, float]:
     return (kind, interest(change.key), size)
 
 
+# The verdict for a result equal to the previous one.
+UNCHANGED = Significance(False, "no change since last run")
+
+
 def assess(
     previous: Any | None,
     current: Any,
@@ -350,7 +354,7 @@ def assess(
         return Significance(True, passing[0].describe() + more)
     numeric = [c for c in changes if c.kind in ("number", "points") and c.old != c.new]
     if not numeric:
-        return Significance(False, "no change since last run")
+        return UNCHANGED
     largest = max(numeric, key=lambda c: c.magnitude)
     return Significance(
         False,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import json
 import math
 from typing import Any
 
@@ -11,6 +12,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from taskagent.core.significance import (
+    UNCHANGED,
     Significance,
     assess,
     diff,
@@ -342,6 +344,26 @@ def test_assess_never_raises_and_is_one_line(previous: Any, current: Any, thresh
 def test_same_result_is_never_significant(value: Any) -> None:
     # NaN != NaN is ignored too, so an identical result never counts as a change.
     assert assess(value, copy.deepcopy(value), 5, first_run=False).significant is False
+
+
+json_values_no_nan = st.recursive(
+    st.none() | st.booleans() | st.integers(-1000, 1000) | st.floats(allow_nan=False) | st.text(),
+    lambda children: (
+        st.lists(children, max_size=4)
+        | st.dictionaries(
+            st.sampled_from(["id", "price", "a", "b", "symbol"]), children, max_size=4
+        )
+    ),
+    max_leaves=20,
+)
+
+
+@given(json_values_no_nan, st.floats(0, 100))
+def test_an_identical_result_reads_unchanged(value: Any, threshold: float) -> None:
+    # The run pipeline skips the comparison when the stored text equals the previous one's:
+    # this is what the comparison would have said.
+    again = json.loads(json.dumps(value))
+    assert assess(value, again, threshold, first_run=False) == UNCHANGED
 
 
 # ------------------------------------------------------- issue #17: what a person reads first

@@ -294,6 +294,15 @@ class RunQueries(Store):
         runs = await self.list_runs(task_id=task_id, statuses=statuses, limit=1)
         return runs[0] if runs else None
 
+    async def tasks_without_success(self) -> list[int]:
+        """Ids of the tasks that have no successful run (one query, on the history's
+        (task_id, id, status) index)."""
+        rows = await self._fetchall(
+            "SELECT id FROM tasks t WHERE NOT EXISTS (SELECT 1 FROM task_history h "
+            "WHERE h.task_id = t.id AND h.status = 'success')"
+        )
+        return [int(row[0]) for row in rows]
+
     async def max_run_id(self) -> int:
         """Highest history id so far (0 if none); a cheap cursor for "anything new?"."""
         row = await self._fetchone("SELECT max(id) FROM task_history")
