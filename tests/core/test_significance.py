@@ -321,16 +321,25 @@ def test_subject_for_tool(tool: str, subject: str) -> None:
     assert subject_for_tool(tool) == subject
 
 
-json_values = st.recursive(
-    st.none() | st.booleans() | st.integers(-1000, 1000) | st.floats(allow_nan=True) | st.text(),
-    lambda children: (
-        st.lists(children, max_size=4)
-        | st.dictionaries(
-            st.sampled_from(["id", "price", "a", "b", "symbol"]), children, max_size=4
-        )
-    ),
-    max_leaves=20,
-)
+def json_like(*, allow_nan: bool) -> st.SearchStrategy[Any]:
+    """Results as tools return them: nested lists and objects of numbers, text and null."""
+    return st.recursive(
+        st.none()
+        | st.booleans()
+        | st.integers(-1000, 1000)
+        | st.floats(allow_nan=allow_nan)
+        | st.text(),
+        lambda children: (
+            st.lists(children, max_size=4)
+            | st.dictionaries(
+                st.sampled_from(["id", "price", "a", "b", "symbol"]), children, max_size=4
+            )
+        ),
+        max_leaves=20,
+    )
+
+
+json_values = json_like(allow_nan=True)
 
 
 @given(json_values, json_values, st.floats(0, 100))
@@ -346,19 +355,7 @@ def test_same_result_is_never_significant(value: Any) -> None:
     assert assess(value, copy.deepcopy(value), 5, first_run=False).significant is False
 
 
-json_values_no_nan = st.recursive(
-    st.none() | st.booleans() | st.integers(-1000, 1000) | st.floats(allow_nan=False) | st.text(),
-    lambda children: (
-        st.lists(children, max_size=4)
-        | st.dictionaries(
-            st.sampled_from(["id", "price", "a", "b", "symbol"]), children, max_size=4
-        )
-    ),
-    max_leaves=20,
-)
-
-
-@given(json_values_no_nan, st.floats(0, 100))
+@given(json_like(allow_nan=False), st.floats(0, 100))
 def test_an_identical_result_reads_unchanged(value: Any, threshold: float) -> None:
     # The run pipeline skips the comparison when the stored text equals the previous one's:
     # this is what the comparison would have said.

@@ -10,9 +10,13 @@ import textwrap
 from pathlib import Path
 
 
-def _env(home: Path) -> dict[str, str]:
+def _python(home: Path, script: str) -> subprocess.CompletedProcess[str]:
+    """`script` in a fresh interpreter with its own TASKAGENT_HOME."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("TASKAGENT_")}
-    return env | {"TASKAGENT_HOME": str(home), "GEMINI_API_KEY": "", "GOOGLE_API_KEY": ""}
+    env |= {"TASKAGENT_HOME": str(home), "GEMINI_API_KEY": "", "GOOGLE_API_KEY": ""}
+    return subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=120, env=env
+    )
 
 
 def test_what_the_first_paint_imports_has_no_settings_model(tmp_path: Path) -> None:
@@ -21,13 +25,7 @@ def test_what_the_first_paint_imports_has_no_settings_model(tmp_path: Path) -> N
         "print(sorted(m for m in sys.modules if m.split('.')[0] in "
         "('pydantic', 'pydantic_settings') or m == 'taskagent.config'))\n"
     )
-    done = subprocess.run(
-        [sys.executable, "-c", script],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        env=_env(tmp_path),
-    )
+    done = _python(tmp_path, script)
     assert done.returncode == 0, done.stderr[-2000:]
     assert done.stdout.strip() == "[]"
 
@@ -51,13 +49,7 @@ BAD_CONFIG_SCRIPT = textwrap.dedent(
 
 def test_a_bad_setting_ends_the_app_with_one_line(tmp_path: Path) -> None:
     (tmp_path / "config.toml").write_text("[scheduler]\nworker_threads = 0\n")
-    done = subprocess.run(
-        [sys.executable, "-c", BAD_CONFIG_SCRIPT],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        env=_env(tmp_path),
-    )
+    done = _python(tmp_path, BAD_CONFIG_SCRIPT)
     assert done.returncode == 2, done.stderr[-3000:]
     lines = [line for line in done.stderr.splitlines() if line.strip()]
     assert len(lines) == 1 and lines[0].startswith("taskagent: "), done.stderr[-3000:]
