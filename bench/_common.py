@@ -56,7 +56,7 @@ async def build_core(
     await manager.start()
     engine = Engine(
         repo,
-        RunPipeline(repo, manager),
+        RunPipeline(repo, manager, catalogue=manager),
         workers=workers,
         parallel_runs=parallel_runs,
         on_worker_exit=manager.close_for_current_loop,

@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from taskagent.config import Settings
+from taskagent.core.clock import SYSTEM_CLOCK, Clock
 from taskagent.core.events import EventBus
 from taskagent.core.slash import SlashCommands
 from taskagent.core.status_report import ai_overview, task_overview
@@ -55,6 +56,11 @@ HEAVY_MODULES = (
     "mcp_servers.crypto_server",
     "mcp_servers.background_server",
 )
+
+
+# The one clock the composition root gives the core: wall time, monotonic time, sleeps and
+# timeouts all come from it (tests build the core with a manual one instead).
+CLOCK: Clock = SYSTEM_CLOCK
 
 
 def import_heavy() -> None:
@@ -118,6 +124,7 @@ def _task_service(
         default_summary_mode=settings.default_summary_mode,
         catalogue=catalogue,
         events=events,
+        clock=CLOCK.now,
     )
 
 
@@ -151,7 +158,7 @@ class CoreBase:
             builtin = name in (BUILTIN_CRYPTO, BUILTIN_BACKGROUND)
             check_server_name(name, "builtin" if builtin else None)
         events = EventBus()
-        repo = await Repository.open(settings.paths.db_file)
+        repo = await Repository.open(settings.paths.db_file, clock=CLOCK.now)
         try:
             yield cls(settings, repo, _task_service(settings, repo, events), events)
         finally:
@@ -276,7 +283,7 @@ class Services:
         settings.paths.ensure()
         events = EventBus()
         async with contextlib.AsyncExitStack() as stack:
-            repo = await Repository.open(settings.paths.db_file)
+            repo = await Repository.open(settings.paths.db_file, clock=CLOCK.now)
             stack.push_async_callback(repo.close)
             tasks = _task_service(settings, repo, events)
             if on_base is not None:
@@ -332,9 +339,12 @@ class Services:
             use_desktop=settings.notifications_desktop and desktop,
             # "Pause task" on a notification pauses through the one place that validates.
             on_pause=tasks.pause,
+            clock=CLOCK.monotonic,
         )
         stack.push_async_callback(notifier.aclose)
-        ledger = AiLedger(repo, timezone=settings.timezone, prices=settings.ai_prices)
+        ledger = AiLedger(
+            repo, timezone=settings.timezone, prices=settings.ai_prices, clock=CLOCK.now
+        )
         budget = Budget(
             ledger,
             daily_tokens=settings.ai_daily_token_budget,
@@ -349,6 +359,8 @@ class Services:
             summarizer=summarizer,
             notifier=notifier,
             retry=RetryPolicy(retries=settings.scheduler_max_retries),
+            catalogue=manager,
+            clock=CLOCK,
         )
         coingecko = _coingecko_client()
         if coingecko is not None:
@@ -374,7 +386,9 @@ class Services:
                 pipeline.baselines,
                 retention_days=settings.history_retention_days,
                 max_rows_per_task=settings.history_max_rows_per_task,
+                clock=CLOCK,
             ),
+            clock=CLOCK,
         )
         chat = await ChatSession.open(
             repo=repo,

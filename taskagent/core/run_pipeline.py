@@ -49,6 +49,19 @@ SUMMARY_TIMEOUT = 45.0
 NO_RETRY = RetryPolicy(retries=0)
 
 
+class RepeatableTool(Protocol):
+    @property
+    def safe_to_repeat(self) -> bool:
+        """Its MCP annotations say a second call does no harm (read-only or idempotent)."""
+        ...
+
+
+class RetryCatalogue(Protocol):
+    """Which tools may be retried (the MCP manager's catalogue)."""
+
+    def resolve(self, ref: str) -> RepeatableTool: ...
+
+
 class ToolCaller(Protocol):
     async def call_tool(
         self,
@@ -124,9 +137,13 @@ class RunPipeline:
         notifier: Notifier | None = None,
         retry: RetryPolicy | None = None,
         baselines: Baselines | None = None,
+        catalogue: RetryCatalogue | None = None,
     ) -> None:
+        """`catalogue`: which tools may be retried; without one (a plain caller in tests and
+        benchmarks) every tool may."""
         self.repo = repo
         self.tools = tools
+        self.catalogue = catalogue
         self.events = events or EventBus()
         self.clock = clock
         self.summarizer = summarizer
@@ -242,12 +259,11 @@ class RunPipeline:
 
     def _safe_to_repeat(self, ref: str) -> bool:
         """Retries only for tools whose MCP annotations say a second call does no harm."""
-        resolve = getattr(self.tools, "resolve", None)
-        if resolve is None:
-            return True  # a plain caller (tests, benchmarks) without a catalogue
+        if self.catalogue is None:
+            return True
         try:
-            return bool(resolve(ref).safe_to_repeat)
-        except Exception:
+            return self.catalogue.resolve(ref).safe_to_repeat
+        except Exception:  # an unknown tool: its call fails with the reason, once
             return False
 
     async def _analyse(self, task: Task, data: Any, run: Run) -> None:

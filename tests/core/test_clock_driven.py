@@ -13,9 +13,10 @@ from pathlib import Path
 import pytest
 
 from taskagent.core.models import RunStatus
-from taskagent.core.scheduler import WHY_ASLEEP
+from taskagent.core.scheduler import WHY_ASLEEP, WHY_DOWN
 from tests.support.engine_node import Node, make_node, runs_of, wait_until
 from tests.support.fake_clock import T0, FakeClock
+from tests.support.slot_check import SlotRow, assert_each_slot_once
 
 
 @pytest.fixture
@@ -81,3 +82,53 @@ async def test_a_freeze_is_one_missed_stretch_and_the_latest_slot_runs(
     assert missed.slot_end is not None and runs[2].scheduled_time is not None
     assert (runs[2].scheduled_time - missed.slot_end).total_seconds() == 10
     assert (missed.scheduled_time - runs[0].scheduled_time).total_seconds() == 10
+
+
+@pytest.mark.parametrize(
+    ("down", "last_run"),
+    [
+        (95, "schedule"),  # the latest slot is 5 s late, within its 5 s grace: it runs
+        (97, "catch-up"),  # 7 s late: missed too, and one catch-up run follows
+    ],
+)
+async def test_slots_while_down_are_one_missed_stretch_and_one_more_run(
+    tmp_path: Path, clock: FakeClock, down: float, last_run: str
+) -> None:
+    db = tmp_path / "taskagent.db"
+    first = await make_node(db, tmp_path, clock=clock)
+    try:
+        task = await first.tasks.create_task(
+            name="tick",
+            schedule_type="interval",
+            schedule_value="10 seconds",
+            mcp_tool="ping",
+            misfire_grace_seconds=5,
+        )
+        await first.engine.start()
+        await clock.advance(10, step=1)
+        await wait_until(lambda: _settled(first, task.stored_id, 1), limit=60)
+        await first.engine.stop()
+    finally:
+        await first.close()
+
+    await clock.advance(down)  # nothing runs meanwhile: 9 slots fall due
+    second = await make_node(db, tmp_path, clock=clock)
+    try:
+        await second.engine.start()
+        await wait_until(lambda: _settled(second, task.stored_id, 3), limit=60)
+        runs = await runs_of(second.repo, task.stored_id)
+    finally:
+        await second.close()
+    assert [(r.status, r.trigger) for r in runs] == [
+        (RunStatus.SUCCESS, "schedule"),
+        (RunStatus.MISSED, "schedule"),
+        (RunStatus.SUCCESS, last_run),
+    ]
+    missed = runs[1]
+    assert WHY_DOWN in (missed.error_message or "")
+    assert task.created_at is not None and task.next_run is not None
+    assert_each_slot_once(
+        [SlotRow(r.status.value, r.trigger, r.scheduled_time, r.slot_end) for r in runs],
+        task.next_run,
+        timedelta(seconds=10),
+    )

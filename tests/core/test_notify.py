@@ -643,7 +643,7 @@ async def flaky_pipeline(
     await manager.start()
     tasks = TaskService(repo, catalogue=manager)
     try:
-        yield RunPipeline(repo, manager, events=tasks.events), tasks, state
+        yield RunPipeline(repo, manager, events=tasks.events, catalogue=manager), tasks, state
     finally:
         await manager.close()
         await repo.close()

@@ -65,7 +65,9 @@ async def test_the_baseline_after_a_restart_comes_from_the_database(
             raw_data='{"pong": "something else", "pid": 1}',
         )
     )
-    restarted = RunPipeline(node.repo, node.manager, events=node.tasks.events)
+    restarted = RunPipeline(
+        node.repo, node.manager, events=node.tasks.events, catalogue=node.manager
+    )
     run = await restarted.run(task)
     assert run.significance_reason != "first run"
     assert run.significant is True  # compared with the row in the database, not with nothing

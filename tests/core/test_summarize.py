@@ -685,7 +685,13 @@ class Pipeline:
     db: Path
 
     def executor(self, summarizer: Summarizer | None) -> RunPipeline:
-        return RunPipeline(self.repo, self.manager, events=self.tasks.events, summarizer=summarizer)
+        return RunPipeline(
+            self.repo,
+            self.manager,
+            events=self.tasks.events,
+            summarizer=summarizer,
+            catalogue=self.manager,
+        )
 
 
 @pytest.fixture

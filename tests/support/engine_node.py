@@ -107,6 +107,7 @@ async def make_node(
         manager,
         events=tasks.events,
         retry=RetryPolicy(retries=2, base_delay=0.05),
+        catalogue=manager,
         **core_clock,  # type: ignore[arg-type]
     )
     engine = Engine(
