@@ -431,10 +431,11 @@ class Engine:
             if run is None:
                 raise RunRequestFailed(f"run {run_id} is gone")
             return run
-        task = await self.repo.get_task(task_id)
-        if task is None:
+        # No scheduler anywhere: run it here, on this loop, through the same owner.
+        run = await self.runs.submit(task_id, trigger="manual", on_loop=here)
+        if run is None:
             raise LookupError(f"no task with id {task_id}")
-        return await self.pipeline.run(task, trigger="manual")
+        return run
 
     # ---- status -----------------------------------------------------------------------------
 

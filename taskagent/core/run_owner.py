@@ -7,7 +7,9 @@ this process starts goes through here, whoever asked for it:
 - a slot the scheduler claimed (`start_claimed`: its `running` row is already written);
 - a manual run or another process's request (`submit`: the row is written here);
 - a run asked for by a tool on a worker (`submit(..., on_loop=...)`: the tool call runs on the
-  asking worker's loop, which with one worker would otherwise wait for itself).
+  asking worker's loop, which with one worker would otherwise wait for itself);
+- "run now" in a process with no scheduler anywhere (the CLI): `submit(..., on_loop=` its own
+  loop `)`.
 
 A run crosses threads once each way: the tool call is handed to a worker (core/worker_pool.py)
 and its `ToolOutcome` comes back; analysis, the row, the baseline, events and the notification
@@ -272,12 +274,15 @@ class RunOwner:
 
 
 def _on_loop(loop: asyncio.AbstractEventLoop) -> Execute:
-    """Execute a run's tool call on `loop` (a worker's, which asked for the run)."""
+    """Execute a run's tool call on `loop`: a worker's, which asked for the run, or this one
+    (a process with no scheduler runs its "run now" itself)."""
 
     async def execute(
         call: Callable[[], Awaitable[ToolOutcome]], started: Callable[[], None]
     ) -> ToolOutcome:
         started()
+        if loop is asyncio.get_running_loop():
+            return await call()
         return await asyncio.wrap_future(asyncio.run_coroutine_threadsafe(as_run(call), loop))
 
     return execute

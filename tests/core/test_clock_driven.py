@@ -60,6 +60,27 @@ async def test_each_slot_runs_as_the_clock_reaches_it(node: Node, clock: FakeClo
     assert all(r.run_time == r.scheduled_time for r in runs)
 
 
+async def test_runs_happen_on_the_worker_threads_and_next_run_stays_true(
+    node: Node, clock: FakeClock
+) -> None:
+    task = await node.tasks.create_task(
+        name="tick", schedule_type="interval", schedule_value="1 second", mcp_tool="ping"
+    )
+    await node.engine.start()
+    for slot in range(1, 7):  # each slot's run ends before the clock reaches the next one
+        await clock.advance(1, step=0.5)
+        await wait_until(lambda n=slot: _settled(node, task.stored_id, n), limit=60)
+    runs = await runs_of(node.repo, task.stored_id)
+    assert [(r.status, r.trigger) for r in runs] == [(RunStatus.SUCCESS, "schedule")] * 6
+    await clock.advance(0.5)  # the claim of the next slot is written with the run's row
+    stored = await node.repo.get_task(task.stored_id)
+    assert stored is not None and stored.next_run is not None and stored.last_run is not None
+    latest_due = max(r.scheduled_time for r in runs if r.scheduled_time is not None)
+    assert stored.next_run > latest_due  # the first slot not yet accounted for
+    # Runs happen on the pool's threads, each with its own loop: one MCP session per loop.
+    assert node.manager.session_count("t") >= 2
+
+
 async def test_a_freeze_is_one_missed_stretch_and_the_latest_slot_runs(
     node: Node, clock: FakeClock
 ) -> None:

@@ -26,28 +26,6 @@ async def node(tmp_path: Path) -> AsyncIterator[Node]:
     await built.close()
 
 
-async def test_interval_task_runs_on_worker_threads_and_keeps_next_run_true(node: Node) -> None:
-    task = await node.tasks.create_task(
-        name="tick", schedule_type="interval", schedule_value="1 second", mcp_tool="ping"
-    )
-    assert await node.engine.start() == "scheduler"
-    await asyncio.sleep(2.6)
-    runs = await runs_of(node.repo, task.id)  # type: ignore[arg-type]
-    assert len(runs) >= 2
-    assert all(r.status is RunStatus.SUCCESS for r in runs)
-    assert all(r.trigger == "schedule" and r.scheduled_time is not None for r in runs)
-    # Lag from the due time to the start stays small.
-    assert all((r.run_time - r.scheduled_time).total_seconds() < 1.0 for r in runs)
-    await asyncio.sleep(0.3)  # next_run saves are batched every 0.2 s
-    stored = await node.repo.get_task(task.id)  # type: ignore[arg-type]
-    assert stored is not None and stored.next_run is not None and stored.last_run is not None
-    latest_due = max(r.scheduled_time for r in await runs_of(node.repo, task.id))  # type: ignore[arg-type]
-    # The last fire's successor, or (if that fire's batched save is still due) the fire itself.
-    assert stored.next_run >= latest_due
-    # Runs happen on the pool's threads, each with its own loop: one MCP session per loop.
-    assert node.manager.session_count("t") >= 2
-
-
 async def test_pause_stops_runs_and_resume_keeps_the_grid_without_burst(node: Node) -> None:
     task = await node.tasks.create_task(
         name="grid", schedule_type="interval", schedule_value="1 second", mcp_tool="ping"
