@@ -24,6 +24,22 @@ def positive_seconds(text: str) -> float:
     return value
 
 
+MAX_STOP_GRACE_SECONDS = 3600
+
+
+def stop_grace_seconds(text: str) -> float:
+    """An argparse type: the seconds a stop gives running runs, 0 to an hour."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"'{text[:40]}' is not a number of seconds") from None
+    if not 0 <= value <= MAX_STOP_GRACE_SECONDS:
+        raise argparse.ArgumentTypeError(
+            f"must be 0 to {MAX_STOP_GRACE_SECONDS} seconds, not {text[:40]}"
+        )
+    return value
+
+
 class FriendlyParser(argparse.ArgumentParser):
     """argparse with exit code 2 and a one-line hint, never a traceback."""
 
@@ -130,9 +146,9 @@ def _add_daemon_command(sub: Subparsers) -> None:
     daemon = sub.add_parser("daemon", help="run the scheduler with no UI, for 24/7 use")
     daemon.add_argument(
         "--grace",
-        type=float,
+        type=stop_grace_seconds,
         default=10.0,
-        help="seconds running runs get to finish on SIGTERM/SIGINT (default 10)",
+        help="seconds running runs get to finish on SIGTERM/SIGINT, 0-3600 (default 10)",
     )
     daemon.add_argument(
         "--verbose",

@@ -72,6 +72,8 @@ CASES: list[Case] = [
         "wrong type for 'limit': expected integer, got string",
     ),
     Case("cli-args-bad-json", "cli", add("--args", '{"limit": 3'), "tool_args is not valid JSON"),
+    Case("cli-daemon-grace-negative", "cli", ["daemon", "--grace", "-5"], "must be 0 to 3600"),
+    Case("cli-daemon-grace-huge", "cli", ["daemon", "--grace", "1e9"], "must be 0 to 3600"),
     Case(
         "cli-daily-25h",
         "cli",

@@ -8,7 +8,8 @@ rows for one slot, never a slot without a trace.
 `plan(...)` decides, for the slots from `start` (the first slot not yet accounted for, kept in
 `tasks.next_run`) up to `now`:
   * the latest due slot runs when it is late by at most the task's grace
-    (`misfire_grace_seconds`), and its row's `scheduled_time` shows the slot;
+    (`misfire_grace_seconds`, never less than ON_TIME_SECONDS: a grace of 0 means "on time"),
+    and its row's `scheduled_time` shows the slot;
   * every other due slot is missed: several in a row become ONE `missed` row that says how many
     and between which times;
   * missed slots with policy `once` (and no slot run) are made up by one catch-up run; never a
@@ -30,6 +31,11 @@ from apscheduler.triggers.interval import IntervalTrigger
 # cost more than it tells (an every-minute cron down for 70 days).
 COUNT_LIMIT = 100_000
 _TICK = timedelta(microseconds=1)
+# A slot whose run starts within this many seconds is on time whatever the task's grace (0
+# included): the scheduler's own latency. A fire comes from APScheduler's timer within
+# milliseconds; the clock watch, which looks this often, accounts for any slot the timer did
+# not fire (a loaded loop, a jump of the wall clock).
+ON_TIME_SECONDS = 2.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,7 +98,7 @@ def plan(
     if start is None or start > now:
         return SlotPlan(None, None, 0, None, False, start)
     first, last, count, following = _due_slots(trigger, start, now)
-    if last is not None and (now - last).total_seconds() <= grace_seconds:
+    if last is not None and (now - last).total_seconds() <= max(grace_seconds, ON_TIME_SECONDS):
         run_slot: datetime | None = last
         count -= 1
         missed_last = None

@@ -153,3 +153,20 @@ async def test_slots_while_down_are_one_missed_stretch_and_one_more_run(
         task.next_run,
         timedelta(seconds=10),
     )
+
+
+async def test_a_grace_of_zero_means_on_time_not_never(node: Node, clock: FakeClock) -> None:
+    task = await node.tasks.create_task(
+        name="strict",
+        schedule_type="interval",
+        schedule_value="10 seconds",
+        mcp_tool="ping",
+        misfire_grace_seconds=0,
+    )
+    await clock.advance(0.3)  # the scheduler looks 0.3 s after each slot: its own latency
+    await node.engine.start()
+    for slot in range(1, 4):
+        await clock.advance(10, step=1)
+        await wait_until(lambda n=slot: _settled(node, task.stored_id, n), limit=60)
+    runs = await runs_of(node.repo, task.stored_id)
+    assert [(r.status, r.trigger) for r in runs] == [(RunStatus.SUCCESS, "schedule")] * 3

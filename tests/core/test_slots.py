@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -94,7 +95,8 @@ class Model:
                 self.covered[slot] = self.covered.get(slot, 0) + 1
                 slot = self.trigger.get_next_fire_time(slot, slot + timedelta(microseconds=1))
         if plan.run_slot is not None:
-            assert (now - plan.run_slot).total_seconds() <= self.grace
+            late = (now - plan.run_slot).total_seconds()
+            assert late <= max(self.grace, slots.ON_TIME_SECONDS)
             self.covered[plan.run_slot] = self.covered.get(plan.run_slot, 0) + 1
         self.catch_ups += plan.catch_up
         self.expected = plan.following
@@ -151,3 +153,15 @@ def test_every_slot_gets_exactly_one_row(
         slot = trigger.get_next_fire_time(slot, slot + timedelta(microseconds=1))
     assert seen == len(model.covered)  # no row for a slot that was not due
     assert model.catch_ups <= model.missed_rows  # never a burst
+
+
+@pytest.mark.parametrize("grace", [0, 1])
+def test_a_grace_below_the_schedulers_latency_still_runs_on_time(grace: int) -> None:
+    # Fired 0.3 s after its slot (the timer, a busy loop): on time, whatever the grace.
+    now = T0 + timedelta(seconds=0.3)
+    plan = slots.plan(interval(60), T0, now, grace_seconds=grace, catch_up=True)
+    assert plan.run_slot == T0 and plan.missed_count == 0 and not plan.catch_up
+    # Past the scheduler's own latency the grace decides: with 0 or 1 s the slot is missed.
+    late = T0 + timedelta(seconds=slots.ON_TIME_SECONDS + 0.5)
+    plan = slots.plan(interval(60), T0, late, grace_seconds=grace, catch_up=True)
+    assert plan.run_slot is None and plan.missed_count == 1 and plan.catch_up
