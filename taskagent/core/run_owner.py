@@ -34,7 +34,7 @@ from taskagent.core.events import EventBus, RunFinished, RunStarted
 from taskagent.core.models import Run, RunStatus, Task
 from taskagent.core.run_outcomes import RunState, ToolOutcome, Why
 from taskagent.core.run_pipeline import RunPipeline
-from taskagent.core.store import Repository
+from taskagent.core.store import Repository, RunAlreadyFinished
 from taskagent.core.worker_pool import NoFreeWorker, PoolClosing, WorkerPool, as_run
 
 log = logging.getLogger(__name__)
@@ -227,7 +227,10 @@ class RunOwner:
     async def _close(self, task: Task, run: Run, status: RunStatus, reason: str) -> Run | None:
         closed = run_outcomes.closed(run, status, reason, self.clock.now())
         try:
-            await self.repo.update_run(closed)
+            await self.repo.finish_run(closed)
+        except RunAlreadyFinished as exc:  # another process recorded it meanwhile
+            log.warning("task %s: %s", task.stored_id, exc)
+            return closed
         except Exception as exc:  # stopping: the stop's sweep or the next start records it
             log.warning("could not record run %s as %s: %s", run.id, status.value, exc)
             return None

@@ -31,7 +31,7 @@ from taskagent.core.models import Run, RunStatus, Task
 from taskagent.core.retry import RetryPolicy, call_with_retries, is_transient
 from taskagent.core.run_outcomes import ToolOutcome
 from taskagent.core.significance import UNCHANGED, Significance, assess, subject_for_tool
-from taskagent.core.store import Repository, RunNotFound, TaskNotFound
+from taskagent.core.store import Repository, RunAlreadyFinished, RunNotFound, TaskNotFound
 
 if TYPE_CHECKING:
     from taskagent.core.notify import Notifier
@@ -236,7 +236,13 @@ class RunPipeline:
         """Write the outcome (durable before anyone hears of it), then announce and notify."""
         assert task.id is not None and finished.id is not None
         try:
-            await self.repo.update_run(finished, task_last_run=finished.run_time)
+            await self.repo.finish_run(finished, task_last_run=finished.run_time)
+        except RunAlreadyFinished as exc:
+            # Another process took the scheduler over while this run was going (this one was
+            # frozen past its lease) and recorded it: its record stands, nobody is told twice.
+            log.warning("task %s: %s; its outcome here is not recorded", task.id, exc)
+            self.baselines.forget(task.id)
+            return finished
         except (TaskNotFound, RunNotFound):
             # The task was removed while it ran (its history stays; this row is kept).
             log.info("task %s was removed during run %s", task.id, finished.id)

@@ -442,3 +442,28 @@ async def test_a_manual_run_of_a_removed_task_is_refused_and_writes_nothing(
         assert not node.engine.runs.is_busy(task.id)  # nothing left reserved
     finally:
         await node.close()
+
+
+async def test_a_run_recorded_by_another_holder_meanwhile_keeps_that_record(
+    node: Node,
+) -> None:
+    """This process was frozen past its lease; the new holder swept its in-flight run as
+    interrupted. When this process finishes the run, the recorded row stands."""
+    task = await node.tasks.create_task(
+        name="slow",
+        schedule_type="daily",
+        schedule_value="03:00",
+        mcp_tool="slow",
+        tool_args={"seconds": 1.0},
+    )
+    await node.engine.start()
+    running = asyncio.create_task(node.engine.run_now(task.stored_id))
+    await wait_until(lambda: _is_running(node, task.stored_id), limit=30)
+    (row,) = [r for r in await runs_of(node.repo, task.stored_id) if r.trigger == "manual"]
+    swept = await node.repo.interrupt_runs("interrupted: taken over", ids=[row.stored_id])
+    assert swept == 1
+    await running
+    stored = await node.repo.get_run(row.stored_id)
+    assert stored is not None and stored.status is RunStatus.INTERRUPTED
+    assert stored.error_message == "interrupted: taken over"
+    assert not node.engine.runs.is_busy(task.stored_id)

@@ -1,8 +1,9 @@
 """The taskagent database (SQLite via aiosqlite): `Repository` and its errors.
 
 Layout: connection.py (open, pragmas, migrations, reads), writer.py (the write path: every
-write transaction), rows.py (row mapping), one query module per table group (tasks.py,
-runs.py, settings.py, lease.py, ledger.py) and repository.py, which composes them.
+write transaction), rows.py (row mapping), one query module per table group
+(task_queries.py, run_queries.py, settings_queries.py, lease_queries.py, ledger_queries.py)
+and repository.py, which composes them.
 """
 
 from taskagent.core.errors import TaskNotFound
@@ -10,6 +11,7 @@ from taskagent.core.store.errors import (
     DatabaseBusy,
     DuplicateTaskName,
     RepositoryError,
+    RunAlreadyFinished,
     RunNotFound,
     SchemaError,
     SchemaTooNew,
@@ -22,6 +24,7 @@ __all__ = [
     "DuplicateTaskName",
     "Repository",
     "RepositoryError",
+    "RunAlreadyFinished",
     "RunNotFound",
     "SchemaError",
     "SchemaTooNew",

@@ -39,6 +39,16 @@ class RunNotFound(RepositoryError, KeyError):
         return str(self.args[0])
 
 
+class RunAlreadyFinished(RepositoryError):
+    """A write meant to finish a run found its row finished already (another process took the
+    lease over meanwhile and recorded it `interrupted`): a finished row is never rewritten."""
+
+    def __init__(self, run_id: int, status: str) -> None:
+        super().__init__(f"run {run_id} was already recorded as {status}")
+        self.run_id = run_id
+        self.status = status
+
+
 class SchemaError(RepositoryError):
     """The file is not a taskagent database we can use."""
 

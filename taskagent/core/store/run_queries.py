@@ -15,7 +15,7 @@ import aiosqlite
 from taskagent.core.errors import TaskNotFound
 from taskagent.core.models import Run, RunStatus, Task, TaskStats, from_iso, to_iso
 from taskagent.core.store.connection import Store
-from taskagent.core.store.errors import RunNotFound
+from taskagent.core.store.errors import RunAlreadyFinished, RunNotFound
 from taskagent.core.store.rows import (
     RUN_COLUMNS,
     TASK_COLUMNS,
@@ -154,8 +154,17 @@ class RunQueries(Store):
         task, run_id = await self._submit_sync(job)
         return task, dataclasses.replace(run, id=run_id)
 
-    async def update_run(self, run: Run, *, task_last_run: datetime | None = None) -> None:
-        """Overwrite a history row (e.g. finish a `running` one). Raises `RunNotFound`.
+    async def finish_run(self, run: Run, *, task_last_run: datetime | None = None) -> None:
+        """Write a run's outcome over its `running` row. A row that is not `running` any more
+        (another process took the lease over and recorded it `interrupted`) is never
+        rewritten: RunAlreadyFinished. Else as `update_run`."""
+        await self.update_run(run, task_last_run=task_last_run, only_running=True)
+
+    async def update_run(
+        self, run: Run, *, task_last_run: datetime | None = None, only_running: bool = False
+    ) -> None:
+        """Overwrite a history row. Raises `RunNotFound`; with `only_running`,
+        RunAlreadyFinished when the row is there but finished.
 
         With `task_last_run`, the task's `last_run` moves forward to it in the same transaction
         (one commit per finished run instead of two: it matters when 1,000 runs finish at once).
@@ -163,18 +172,24 @@ class RunQueries(Store):
         if run.id is None:
             raise RunNotFound(None)
         values = run_values(run)
+        where = "id = :id AND status = 'running'" if only_running else "id = :id"
 
-        def job(conn: sqlite3.Connection) -> bool:
-            sql = f"UPDATE task_history SET {set_clause(values)} WHERE id = :id"
+        def job(conn: sqlite3.Connection) -> bool | str:
+            sql = f"UPDATE task_history SET {set_clause(values)} WHERE {where}"
             updated = conn.execute(sql, {**values, "id": run.id}).rowcount > 0
-            if updated and task_last_run is not None:
+            if not updated:
+                found = conn.execute(
+                    "SELECT status FROM task_history WHERE id = ?", (run.id,)
+                ).fetchone()
+                return False if found is None else str(found[0])
+            if task_last_run is not None:
                 stamp = to_iso(task_last_run)
                 conn.execute(
                     "UPDATE tasks SET last_run = ? WHERE id = ? "
                     "AND (last_run IS NULL OR last_run < ?)",
                     (stamp, run.task_id, stamp),
                 )
-            return updated
+            return True
 
         try:
             updated = await self._submit_sync(job)
@@ -182,8 +197,10 @@ class RunQueries(Store):
             if "FOREIGN KEY" in str(exc):
                 raise TaskNotFound(run.task_id) from exc
             raise
-        if not updated:
+        if updated is False:
             raise RunNotFound(run.id)
+        if isinstance(updated, str):
+            raise RunAlreadyFinished(run.id, updated)
 
     # ------------------------------------------------------------------------------- reads
     async def get_run(self, run_id: int) -> Run | None:

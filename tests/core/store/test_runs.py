@@ -15,6 +15,7 @@ from taskagent.core.models import (
 )
 from taskagent.core.store import (
     Repository,
+    RunAlreadyFinished,
     RunNotFound,
     TaskNotFound,
 )
@@ -327,3 +328,17 @@ async def test_history_queries_use_indexes_at_scale(repo: Repository) -> None:
 
     stats = await repo.task_stats()
     assert sum(s.runs for s in stats.values()) == total
+
+
+async def test_a_finished_row_is_never_rewritten_by_a_late_finish(repo: Repository) -> None:
+    task = await repo.add_task(make_task())
+    running = await repo.add_run(make_run(task.stored_id, 0, RunStatus.RUNNING))
+    assert await repo.interrupt_runs("interrupted: taken over", ids=[running.stored_id]) == 1
+    late = dataclasses.replace(running, status=RunStatus.SUCCESS, raw_data='{"p": 1}')
+    with pytest.raises(RunAlreadyFinished, match="already recorded as interrupted"):
+        await repo.finish_run(late)
+    stored = await repo.get_run(running.stored_id)
+    assert stored is not None and stored.status is RunStatus.INTERRUPTED
+    assert stored.error_message == "interrupted: taken over" and stored.raw_data is None
+    with pytest.raises(RunNotFound):
+        await repo.finish_run(dataclasses.replace(late, id=999))
