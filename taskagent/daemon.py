@@ -21,6 +21,8 @@ from taskagent.config import Settings
 from taskagent.core import heap, loops, stop_deadline
 from taskagent.core.activity import ActivityLog
 from taskagent.core.engine import SchedulerBusy
+from taskagent.core.lease import Lease, LeaseInfo
+from taskagent.core.store import Repository
 
 if TYPE_CHECKING:
     from taskagent.services import Services
@@ -90,9 +92,29 @@ async def _finish_start_unless_stopped(services: Services, stop: asyncio.Event) 
     return not stop.is_set()
 
 
+async def _daemon_running(settings: Settings) -> LeaseInfo | None:
+    """Another live daemon on this database, read before anything slow starts (the MCP
+    servers, the agent's imports): a second daemon refuses at once. Two daemons starting in
+    the same moment both get past this; the lease itself then lets one of them in."""
+    settings.paths.ensure()
+    async with await Repository.open(settings.paths.db_file) as repo:
+        lease = Lease(repo, kind="daemon")
+        holder = await lease.current()
+        if holder is not None and holder.kind == "daemon" and lease.is_live(holder):
+            return holder
+    return None
+
+
 async def _serve(settings: Settings, grace: float) -> int:
     from taskagent.services import Services
 
+    running = await _daemon_running(settings)
+    if running is not None:
+        print(
+            f"taskagent daemon: {SchedulerBusy(running, str(settings.paths.db_file))}",
+            file=sys.stderr,
+        )
+        return 1
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):

@@ -172,6 +172,12 @@ class Engine:
         """Start everything only the lease holder does, exactly once."""
         if self.mode is EngineMode.SCHEDULER:
             return
+        # The heartbeat first: what follows (the sweep, the warm-up, the first accounting) may
+        # take seconds, and the lease must never look stale meanwhile.
+        if self._heartbeat is None:
+            self._heartbeat = asyncio.create_task(
+                self._heartbeat_loop(), name="taskagent-heartbeat"
+            )
         # Rows left `running` by a holder that died cannot finish any more. Taken over from a
         # live app: its runs are still going and it records them as it stands down, so the
         # sweep (for an app that dies meanwhile) waits until that is over.
@@ -197,7 +203,6 @@ class Engine:
             self._unsubscribe = self.events.subscribe(TaskChanged, self._on_task_changed)
         await self.scheduler.start()
         self._enter(EngineMode.SCHEDULER)
-        self._heartbeat = asyncio.create_task(self._heartbeat_loop(), name="taskagent-heartbeat")
         loops: list[Any] = [self._watch_loop(), self._sync_loop()]
         if self.pruner is not None:
             loops.append(self.pruner.run_forever())

@@ -6,9 +6,12 @@ for their rows with a hang guard, never for a duration."""
 
 from __future__ import annotations
 
+import asyncio
+import threading
 from collections.abc import AsyncIterator
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -170,3 +173,40 @@ async def test_a_grace_of_zero_means_on_time_not_never(node: Node, clock: FakeCl
         await wait_until(lambda n=slot: _settled(node, task.stored_id, n), limit=60)
     runs = await runs_of(node.repo, task.stored_id)
     assert [(r.status, r.trigger) for r in runs] == [(RunStatus.SUCCESS, "schedule")] * 3
+
+
+async def test_the_lease_is_kept_fresh_while_the_start_takes_long(
+    tmp_path: Path, clock: FakeClock
+) -> None:
+    """Taking the lease starts its heartbeat: a start that takes long (servers slow to open
+    for the warm-up) never lets the lease look stale to another process."""
+    opening = threading.Event()
+    release = threading.Event()
+
+    async def slow_sessions(refs: Any) -> None:
+        opening.set()
+        await asyncio.to_thread(release.wait, 60)
+
+    node = await make_node(
+        tmp_path / "taskagent.db", tmp_path, clock=clock, open_sessions=slow_sessions
+    )
+    try:
+        await node.tasks.create_task(
+            name="soon", schedule_type="interval", schedule_value="10 seconds", mcp_tool="ping"
+        )
+        starting = asyncio.create_task(node.engine.start())
+        await wait_until(lambda: _true(opening.is_set()), limit=60)
+        taken = await node.repo.current_lease()
+        assert taken is not None
+        await clock.advance(4, step=1)  # the warm-up still waits (its limit is loop time)
+        renewed = await node.repo.current_lease()
+        assert renewed is not None and renewed.heartbeat_at > taken.heartbeat_at
+        release.set()
+        await starting
+    finally:
+        release.set()
+        await node.close()
+
+
+async def _true(value: bool) -> bool:
+    return value

@@ -99,6 +99,9 @@ def test_second_daemon_refuses_and_cli_goes_through_the_lease(home: Path) -> Non
     daemon = _start_daemon(home)
     try:
         _wait_for(lambda: _query(home, "SELECT count(*) FROM scheduler_lease")[0][0] == 1)
+        log = home / "logs" / "mcp-echo.log"
+        _wait_for(lambda: log.exists() and "taskagent starts 'echo'" in log.read_text())
+        starts = log.read_text().count("taskagent starts 'echo'")
         second = subprocess.run(
             [sys.executable, "-m", "taskagent", "daemon"],
             env=_env(home),
@@ -109,6 +112,8 @@ def test_second_daemon_refuses_and_cli_goes_through_the_lease(home: Path) -> Non
         assert second.returncode == 1
         assert "already runs the scheduler" in second.stderr
         assert "Traceback" not in second.stderr
+        # It refused before starting anything slow: none of mcp.json's servers.
+        assert log.read_text().count("taskagent starts 'echo'") == starts
 
         status = json.loads(_cli(home, "tasks", "status", "--json").stdout)
         assert status["scheduler"]["lease_holder"]["kind"] == "daemon"

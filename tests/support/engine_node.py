@@ -92,6 +92,7 @@ async def make_node(
     lease_clock: Callable[[], datetime] | None = None,
     retention: tuple[int, int] | None = None,
     clock: FakeClock | None = None,
+    open_sessions: Any = None,
 ) -> Node:
     """`background=True` also serves the background MCP server (its tools reach this engine,
     e.g. run_task_immediately); `lease_clock` lets a test age the lease at will; `retention`
@@ -119,7 +120,7 @@ async def make_node(
         events=tasks.events,
         on_worker_exit=manager.close_for_current_loop,
         lease_clock=None if lease_clock is None else FixedWallClock(lease_clock),
-        open_sessions=manager.warm_up,
+        open_sessions=open_sessions or manager.warm_up,
         **core_clock,  # type: ignore[arg-type]
         pruner=None
         if retention is None
