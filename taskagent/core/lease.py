@@ -27,6 +27,7 @@ from taskagent.core.store.lease_queries import LeaseInfo
 __all__ = [
     "HEARTBEAT_SECONDS",
     "LEASE_TIMEOUT",
+    "TAKE_WITHIN_SECONDS",
     "Lease",
     "LeaseInfo",
     "RunRequestFailed",
@@ -133,16 +134,23 @@ async def request_run(
     return await repo.add_run_request(task_id, requested_by, clock.now())
 
 
+# A live holder takes a request within its next look at the database (every 0.5 s); one that
+# has not after this long is frozen or stuck, and the request is withdrawn.
+TAKE_WITHIN_SECONDS = 5.0
+
+
 async def wait_for_request(
     repo: Repository,
     request_id: int,
     *,
     wait_seconds: float,
+    take_within: float = TAKE_WITHIN_SECONDS,
     poll: float = 0.2,
     clock: Clock = SYSTEM_CLOCK,
 ) -> int:
-    """Wait until the scheduler's process has run the request; returns the run id."""
-    deadline = clock.monotonic() + wait_seconds
+    """Wait until the scheduler's process has run the request; returns the run id. A request
+    not taken within `take_within` seconds is withdrawn (never run later) and fails."""
+    started = clock.monotonic()
     while True:
         row = await repo.run_request_state(request_id)
         if row is None:
@@ -152,7 +160,17 @@ async def wait_for_request(
             return int(run_id)
         if state == "failed":
             raise RunRequestFailed(error or "the scheduler could not run the task")
-        if clock.monotonic() > deadline:
+        waited = clock.monotonic() - started
+        if (
+            state == "pending"
+            and waited > take_within
+            and await repo.withdraw_run_request(request_id)
+        ):
+            raise RunRequestFailed(
+                f"the scheduler did not take the request within {take_within:g} s (frozen or "
+                "stuck?); not run: check `taskagent tasks status`"
+            )
+        if waited > wait_seconds:
             raise RunRequestFailed(f"no answer from the scheduler within {wait_seconds:g} s")
         await clock.sleep(poll)
 

@@ -7,6 +7,8 @@ for their rows with a hang guard, never for a duration."""
 from __future__ import annotations
 
 import asyncio
+import os
+import socket
 import threading
 from collections.abc import AsyncIterator
 from datetime import timedelta
@@ -15,6 +17,7 @@ from typing import Any
 
 import pytest
 
+from taskagent.core.lease import TAKE_WITHIN_SECONDS, LeaseInfo, RunRequestFailed
 from taskagent.core.models import RunStatus
 from taskagent.core.scheduler import WHY_ASLEEP, WHY_DOWN
 from tests.support.engine_node import Node, make_node, runs_of, wait_until
@@ -210,3 +213,24 @@ async def test_the_lease_is_kept_fresh_while_the_start_takes_long(
 
 async def _true(value: bool) -> bool:
     return value
+
+
+async def test_a_request_a_frozen_holder_never_takes_is_withdrawn(
+    node: Node, clock: FakeClock
+) -> None:
+    """`tasks run` while the daemon holding the lease is frozen: one line after a few seconds,
+    and the request is gone, so the daemon never runs it when it wakes."""
+    task = await node.tasks.create_task(
+        name="now", schedule_type="daily", schedule_value="03:00", mcp_tool="ping"
+    )
+    frozen = LeaseInfo(
+        "frozen-daemon", "daemon", os.getpid(), socket.gethostname(), clock.now(), clock.now()
+    )
+    assert await node.repo.claim_lease(frozen, may_replace=lambda info: True) is None
+    await node.engine.start(schedule=False)
+    asking = asyncio.create_task(node.engine.run_now(task.stored_id))
+    await clock.advance(TAKE_WITHIN_SECONDS + 1, step=0.2)
+    with pytest.raises(RunRequestFailed, match="did not take the request within 5 s"):
+        await asking
+    assert await node.repo.take_run_requests() == []  # nothing left for the daemon to run
+    assert await runs_of(node.repo, task.stored_id) == []

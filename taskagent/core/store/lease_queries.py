@@ -120,6 +120,16 @@ class LeaseQueries(Store):
         )
         return None if row is None else (row[0], row[1], row[2])
 
+    async def withdraw_run_request(self, request_id: int) -> bool:
+        """Delete a request nobody has taken yet; False when the holder took it meanwhile."""
+        async with self._write() as db:
+            cursor = await db.execute(
+                "DELETE FROM run_requests WHERE id = ? AND state = 'pending'", (request_id,)
+            )
+            withdrawn = cursor.rowcount > 0
+            await cursor.close()
+        return withdrawn
+
     async def take_run_requests(self) -> list[tuple[int, int]]:
         """Mark every pending request taken: [(request_id, task_id)]."""
         async with self._write() as db:
