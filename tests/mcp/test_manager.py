@@ -527,12 +527,16 @@ async def test_stdio_server_session_env_logs_crash_and_close(
         assert STDERR_MARKER in log_text and "shout: hello" in log_text
         err = capfd.readouterr().err
         assert STDERR_MARKER not in err and "shout: hello" not in err
+        # A timeout ends that session and its server: the next call starts a new one.
+        assert await wait_dead([first]) == []
+        renewed = (await mgr.call_tool("echo:pid")).data
+        assert renewed != first
 
         # Kill the server: the next call reconnects to a new process and works.
-        os.kill(first, signal.SIGKILL)
-        assert await wait_dead([first]) == []
+        os.kill(renewed, signal.SIGKILL)
+        assert await wait_dead([renewed]) == []
         second = (await mgr.call_tool("echo:pid")).data
-        assert second != first
+        assert second != renewed
         assert (await mgr.call_tool("echo", {"text": "back"})).data == "back"
         assert mgr.status()[0].state == "connected"
         assert mgr.session_count("echo") == 1
@@ -904,3 +908,20 @@ async def test_images_audio_and_resources_are_described_not_dropped(tmp_path: Pa
         assert (await mgr.call_tool("link")).data == "[resource link report file:///tmp/report.pdf]"
         captioned = await mgr.call_tool("captioned")
         assert captioned.text.splitlines() == ["a caption", "[image image/png, 30 bytes]"]
+
+
+async def test_a_server_frozen_by_a_blocking_tool_is_replaced_after_the_timeout(
+    tmp_path: Path,
+) -> None:
+    """A tool that blocks its server's loop times out; the session and the process go, so an
+    unrelated call to the same server works at once instead of queueing behind it."""
+    mgr = McpManager(log_dir=tmp_path / "logs", call_timeout=10)
+    mgr.add_configured({"echo": echo_spec()})
+    async with mgr:
+        frozen = (await mgr.call_tool("echo:pid")).data
+        with pytest.raises(ToolTimeout):
+            await mgr.call_tool("echo:block", {"seconds": 30}, timeout=0.5)
+        assert (await mgr.call_tool("echo:echo", {"text": "hi"}, timeout=10)).data == "hi"
+        assert (await mgr.call_tool("echo:pid")).data != frozen
+        assert await wait_dead([frozen]) == []  # no frozen server left behind
+        assert mgr.session_count("echo") == 1

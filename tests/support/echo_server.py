@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import sys
+import time
 
 if os.environ.get("ECHO_SERVER_FAIL"):
     print("echo_server: loading config", file=sys.stderr)
@@ -63,6 +64,14 @@ def fail(message: str) -> str:
 async def slow(seconds: float) -> str:
     """Sleep, then answer."""
     await asyncio.sleep(seconds)
+    return "done"
+
+
+@mcp.tool(annotations=READ_ONLY)
+async def block(seconds: float) -> str:
+    """A blocking call inside an async tool, as third-party servers have: the server's whole
+    event loop stands still meanwhile."""
+    time.sleep(seconds)  # noqa: ASYNC251 - blocking on purpose: what this tool is for
     return "done"
 
 

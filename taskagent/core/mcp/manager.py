@@ -28,7 +28,13 @@ from taskagent.core.mcp.catalogue import (
 )
 from taskagent.core.mcp.errors import ServerUnavailable, ToolCallError, ToolTimeout
 from taskagent.core.mcp.mcp_json import ServerSpec, check_server_name
-from taskagent.core.mcp.sessions import SessionPool, format_seconds, is_connection_failure
+from taskagent.core.mcp.sessions import (
+    McpClient,
+    Session,
+    SessionPool,
+    format_seconds,
+    is_connection_failure,
+)
 
 log = logging.getLogger(__name__)
 
@@ -235,24 +241,8 @@ class McpManager:
             return await _call_in_process(instance, info, arguments, seconds, raise_on_error)
         for attempt in (1, 2):
             client = await self._pool.client(session)
-            try:
-                raw = await client.call_tool_mcp(info.name, arguments, timeout=seconds)
-            except MCPError as e:
-                if e.code == mcp_types.REQUEST_TIMEOUT:
-                    raise ToolTimeout(
-                        f"tool '{info.ref}' did not answer within {format_seconds(seconds)}",
-                        server=info.server,
-                        tool=info.name,
-                        timeout=seconds,
-                    ) from None
-                if e.code != mcp_types.CONNECTION_CLOSED:
-                    raise ToolCallError(e.message, server=info.server, tool=info.name) from e
-                failure: Exception = e
-            except Exception as e:
-                if not is_connection_failure(e):
-                    raise
-                failure = e
-            else:
+            raw, failure = await self._call_once(session, client, info, arguments, seconds)
+            if failure is None:
                 data, text = _unwrap(raw, info)
                 if raw.is_error and raise_on_error:
                     raise ToolCallError(
@@ -277,6 +267,43 @@ class McpManager:
                 raise ServerUnavailable(info.server, reason) from failure
             log.warning("MCP server %r: %s; reconnecting", info.server, failure)
         raise AssertionError("unreachable")
+
+    async def _call_once(
+        self,
+        session: Session,
+        client: McpClient,
+        info: ToolInfo,
+        arguments: dict[str, Any],
+        seconds: float,
+    ) -> tuple[Any, Exception | None]:
+        """One call on `client`: (its raw result, None), or (None, the connection failure to
+        recover from). Raises a timeout and the tool's own errors."""
+        try:
+            return await client.call_tool_mcp(info.name, arguments, timeout=seconds), None
+        except asyncio.CancelledError:
+            # Cut short (the run's own time limit, a stop): the server may be stuck in the
+            # call, so this session and its process go; the next call starts afresh.
+            self._pool.drop_client_soon(session, client)
+            raise
+        except MCPError as e:
+            if e.code == mcp_types.REQUEST_TIMEOUT:
+                # A server that does not answer in time may be stuck for good (a blocking call
+                # inside an async tool blocks its whole loop): the session and its process go,
+                # and the next call starts a fresh one.
+                await self._pool.drop_client(session, client)
+                raise ToolTimeout(
+                    f"tool '{info.ref}' did not answer within {format_seconds(seconds)}",
+                    server=info.server,
+                    tool=info.name,
+                    timeout=seconds,
+                ) from None
+            if e.code != mcp_types.CONNECTION_CLOSED:
+                raise ToolCallError(e.message, server=info.server, tool=info.name) from e
+            return None, e
+        except Exception as e:
+            if not is_connection_failure(e):
+                raise
+            return None, e
 
 
 async def _call_in_process(

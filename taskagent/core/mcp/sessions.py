@@ -162,6 +162,7 @@ class SessionPool:
         # in-memory connects and closes are serialised across threads.
         self._inmemory_lock = threading.Lock()
         self.closed = False
+        self._closing: set[asyncio.Task[None]] = set()  # sessions dropped by cancelled calls
 
     def counts_locked(self) -> dict[str, int]:
         """Open sessions per server over all live loops; call with `lock` held."""
@@ -274,6 +275,13 @@ class SessionPool:
                     raise ServerUnavailable(session.server, "the MCP manager is closed")
                 session.client = await self._connect(self._servers[session.server])
             return session.client
+
+    def drop_client_soon(self, session: Session, client: McpClient) -> None:
+        """`drop_client` from a call being cancelled (it cannot await): in a task of this
+        loop's, kept until done."""
+        closing = asyncio.get_running_loop().create_task(self.drop_client(session, client))
+        self._closing.add(closing)
+        closing.add_done_callback(self._closing.discard)
 
     async def drop_client(self, session: Session, client: McpClient) -> None:
         async with session.lock:
