@@ -59,9 +59,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         # A bad mcp.json is a user error like a bad config.toml: one message, no traceback.
         # (Imported late: fastmcp is too slow to import for --help.)
         from taskagent.core.mcp import McpConfigError
+        from taskagent.core.store import SchemaError
 
         if isinstance(exc, McpConfigError):
             return _fail(str(exc))
+        if isinstance(exc, SchemaError):  # a database that cannot be used: what to do
+            return _fail(str(exc), 1)
         raise
 
 

@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import sqlite3
+import time
 from collections.abc import Callable, Sequence
 from contextlib import AbstractAsyncContextManager, suppress
 from datetime import datetime
@@ -29,7 +30,12 @@ import aiosqlite
 
 from taskagent.core.migrations import MIGRATIONS, split_statements
 from taskagent.core.models import utcnow
-from taskagent.core.store.errors import RepositoryError, SchemaError, SchemaTooNew
+from taskagent.core.store.errors import (
+    DatabaseUnusable,
+    RepositoryError,
+    SchemaError,
+    SchemaTooNew,
+)
 from taskagent.core.store.sync_jobs import SyncJob
 from taskagent.core.store.writer import Job, T, Writer
 
@@ -47,6 +53,46 @@ def _prepare(db: aiosqlite.Connection, busy_ms: int) -> tuple[str, int]:
     conn.execute("PRAGMA foreign_keys = ON")
     version = conn.execute("PRAGMA user_version").fetchone()
     return (str(row[0]).lower() if row else "?"), int(version[0])
+
+
+NEW_FILE_SECONDS = 5.0
+
+
+def _check_file(path: Path) -> None:
+    """Refuse what SQLite would misread: a folder, or an empty file (SQLite takes a 0-byte file
+    for a new database, and a truncated one would silently start over empty)."""
+    if path.is_dir():
+        raise DatabaseUnusable(
+            path, "is a folder, not a file", "move it away, or set TASKAGENT_HOME elsewhere"
+        )
+    stat = path.stat() if path.exists() else None
+    # A 0-byte file a few seconds old is not one another taskagent is creating right now
+    # (SQLite writes the header within milliseconds of creating the file).
+    if stat is not None and stat.st_size == 0 and time.time() - stat.st_mtime > NEW_FILE_SECONDS:
+        raise DatabaseUnusable(
+            path,
+            "is an empty file (0 bytes)",
+            "restore your backup, or delete the file to start with a new database",
+        )
+
+
+def _unusable(path: Path, exc: sqlite3.Error) -> DatabaseUnusable | None:
+    """What a failure to open or read the database means for the user; None when it is not
+    about the file (a busy database, for one)."""
+    text = str(exc).lower()
+    if "not a database" in text or "malformed" in text:
+        return DatabaseUnusable(
+            path,
+            f"is damaged or not a taskagent database ({exc})",
+            f"restore your backup, or try `sqlite3 {path} .recover`",
+        )
+    if "unable to open" in text or "readonly" in text or "read-only" in text:
+        return DatabaseUnusable(
+            path,
+            f"cannot be opened for writing ({exc})",
+            "check the permissions of the file and its folder",
+        )
+    return None
 
 
 class Store:
@@ -82,7 +128,11 @@ class Store:
         """
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)  # one stat when it exists: no thread hop
-        db = await aiosqlite.connect(path, timeout=timeout, isolation_level=None)
+        _check_file(path)
+        try:
+            db = await aiosqlite.connect(path, timeout=timeout, isolation_level=None)
+        except sqlite3.Error as exc:
+            raise (_unusable(path, exc) or exc) from exc
         try:
             db.row_factory = sqlite3.Row
             # Every setting and the schema check in ONE hop to the database's thread: while the
@@ -95,6 +145,12 @@ class Store:
                 log.warning("could not switch %s to WAL (journal_mode=%s)", path, mode)
             repo = cls(db, path, clock=clock)
             await repo._migrate(version)
+        except sqlite3.Error as exc:
+            await db.close()
+            unusable = _unusable(path, exc)
+            if unusable is None:
+                raise
+            raise unusable from exc
         except BaseException:
             await db.close()
             raise

@@ -69,3 +69,12 @@ class DatabaseBusy(RepositoryError):
     """Another process held the write lock for longer than the busy timeout."""
 
     transient = True
+
+
+class DatabaseUnusable(SchemaError):
+    """The database file cannot be opened, read or written; says what to do. The file is left
+    as it is."""
+
+    def __init__(self, path: Path, problem: str, fix: str) -> None:
+        super().__init__(f"the database {path} {problem}: {fix}")
+        self.path = path

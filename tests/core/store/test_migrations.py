@@ -187,3 +187,11 @@ async def test_upgrade_from_schema_4_keeps_every_run(tmp_path: Path) -> None:
         assert added.id == 4  # ids continue after the copied rows
     finally:
         await repo.close()
+
+
+async def test_an_empty_file_just_created_is_a_new_database(tmp_path: Path) -> None:
+    # Another taskagent creating the database this moment leaves 0 bytes for milliseconds.
+    path = tmp_path / "taskagent.db"
+    path.write_bytes(b"")
+    async with await Repository.open(path) as repo:
+        assert await repo.list_tasks() == []
