@@ -72,6 +72,9 @@ def run_app(paths: Paths) -> int:
     keymap = keymap_before_validation(paths.config_file) or None
     app = TaskAgentApp(factory, keymap=keymap)
     app.run()
+    from taskagent.core import child_processes
+
+    child_processes.end_children()  # an MCP server whose close timed out
     if app.config_error is not None:
         print(f"taskagent: {app.config_error}", file=sys.stderr)
         return 2

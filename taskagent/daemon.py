@@ -18,7 +18,7 @@ from logging.handlers import RotatingFileHandler
 from typing import TYPE_CHECKING
 
 from taskagent.config import Settings
-from taskagent.core import heap, loops, stop_deadline
+from taskagent.core import child_processes, heap, loops, stop_deadline
 from taskagent.core.activity import ActivityLog
 from taskagent.core.engine import SchedulerBusy
 from taskagent.core.lease import Lease, LeaseInfo
@@ -167,6 +167,7 @@ async def _serve(settings: Settings, grace: float) -> int:
         await activity.drain()  # the last runs' lines (bounded: 0.5 s)
         activity.close()
         log.info("stopped (%d run(s) interrupted)", interrupted)
+    child_processes.end_children()  # a server whose close timed out (stuck in a call)
     deadline.done.set()  # the MCP servers and the database are closed too
     return 0
 

@@ -17,6 +17,7 @@ import threading
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
+from taskagent.core import child_processes
 from taskagent.core.clock import SYSTEM_CLOCK, Clock
 from taskagent.core.run_outcomes import Why
 from taskagent.core.store.run_queries import interrupt_rows
@@ -60,6 +61,8 @@ def arm(
                 record_and_release(db_path, holder_id, list(own_runs()), clock)
             except Exception as exc:  # the next start marks them instead
                 log.error("could not record unfinished runs: %s", exc)
+        with contextlib.suppress(Exception):
+            child_processes.end_children(kill_after=0.5)  # os._exit would leave them running
         for handler in logging.getLogger().handlers:
             with contextlib.suppress(Exception):
                 handler.flush()
