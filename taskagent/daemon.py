@@ -14,7 +14,9 @@ import contextlib
 import logging
 import signal
 import sys
+import time
 from logging.handlers import RotatingFileHandler
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from taskagent.config import Settings
@@ -33,6 +35,33 @@ STOP_SLACK_SECONDS = 1.3  # past the grace, the stop deadline exits (the promise
 
 
 OUR_LOGGERS = ("taskagent", "mcp_servers")
+
+
+class LogFileHandler(RotatingFileHandler):
+    """The daemon's log file. A line it cannot write (a full disk) is told on stderr once a
+    minute in one line, instead of Python's "--- Logging error ---" traceback for every one."""
+
+    QUIET_SECONDS = 60.0
+
+    def __init__(self, path: Path) -> None:
+        super().__init__(path, maxBytes=5_000_000, backupCount=3, encoding="utf-8")
+        self._last_error: float | None = None
+        self.lost = 0  # lines it could not write
+
+    def handleError(self, record: logging.LogRecord) -> None:
+        self.lost += 1
+        now = time.monotonic()
+        if self._last_error is not None and now - self._last_error < self.QUIET_SECONDS:
+            return
+        self._last_error = now
+        problem = sys.exc_info()[1]
+        with contextlib.suppress(Exception):
+            print(
+                f"taskagent daemon: cannot write the log file {self.baseFilename}: {problem} "
+                f"({self.lost} line(s) lost so far)",
+                file=sys.stderr,
+                flush=True,
+            )
 
 
 class OursOrWarnings(logging.Filter):
@@ -57,9 +86,7 @@ class NotActivity(logging.Filter):
 def _setup_logging(settings: Settings, verbose: bool = False) -> None:
     settings.paths.log_dir.mkdir(parents=True, exist_ok=True)
     fmt = logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s")
-    file_handler = RotatingFileHandler(
-        settings.paths.log_file, maxBytes=5_000_000, backupCount=3, encoding="utf-8"
-    )
+    file_handler = LogFileHandler(settings.paths.log_file)
     console = logging.StreamHandler(sys.stderr)
     root = logging.getLogger()
     root.setLevel(logging.DEBUG if verbose else logging.INFO)

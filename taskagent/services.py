@@ -321,6 +321,7 @@ class Services:
         from taskagent.core.mcp import McpManager, load_mcp_config
         from taskagent.core.notify import Notifier
         from taskagent.core.retry import RetryPolicy
+        from taskagent.core.run_journal import RunJournal
         from taskagent.core.run_pipeline import RunPipeline
         from taskagent.core.summary import Summarizer
 
@@ -361,6 +362,7 @@ class Services:
             retry=RetryPolicy(retries=settings.scheduler_max_retries),
             catalogue=manager,
             clock=CLOCK,
+            journal=RunJournal.beside(settings.paths.db_file),
         )
         coingecko = _coingecko_client()
         if coingecko is not None:

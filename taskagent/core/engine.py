@@ -182,6 +182,12 @@ class Engine:
         # live app: its runs are still going and it records them as it stands down, so the
         # sweep (for an app that dies meanwhile) waits until that is over.
         taken_from, since = self.lease.taken_from, self.clock.now()
+        # Outcomes a busy or full database would not take are written first: those runs get
+        # their true outcome, not the sweep's `interrupted`.
+        try:
+            await self.pipeline.replay_unrecorded()
+        except Exception as exc:
+            log.warning("could not write the kept run outcomes: %s", exc)
         if taken_from is None:
             await self._sweep(since)
         else:

@@ -19,9 +19,12 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import sqlite3
 from collections.abc import Callable
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Protocol
+
+from tenacity import AsyncRetrying, retry_if_exception, stop_after_attempt, wait_exponential
 
 from taskagent.core import run_outcomes
 from taskagent.core.baselines import Baseline, Baselines
@@ -29,9 +32,16 @@ from taskagent.core.clock import SYSTEM_CLOCK, Clock
 from taskagent.core.events import EventBus, RunFinished, RunRetrying, RunStarted
 from taskagent.core.models import Run, RunStatus, Task
 from taskagent.core.retry import RetryPolicy, call_with_retries, is_transient
+from taskagent.core.run_journal import RunJournal
 from taskagent.core.run_outcomes import ToolOutcome
 from taskagent.core.significance import UNCHANGED, Significance, assess, subject_for_tool
-from taskagent.core.store import Repository, RunAlreadyFinished, RunNotFound, TaskNotFound
+from taskagent.core.store import (
+    DatabaseBusy,
+    Repository,
+    RunAlreadyFinished,
+    RunNotFound,
+    TaskNotFound,
+)
 
 if TYPE_CHECKING:
     from taskagent.core.notify import Notifier
@@ -96,6 +106,25 @@ def decode_raw(raw: str | None, like: Any) -> Any:
         return _Unreadable() if _CUT_MARKER in raw else raw
 
 
+# Attempts to write a run's outcome while the database is busy or full (waits 0.5, 1, 2, 4, 8,
+# 15 s ...: about a minute), before it is kept in the journal.
+RECORD_ATTEMPTS = 8
+
+
+class StoreUnavailable(Exception):
+    """The database stayed busy or full for every attempt."""
+
+
+def is_store_unavailable(exc: BaseException) -> bool:
+    """Busy (another process holds the write lock) or full: worth trying again later."""
+    if isinstance(exc, DatabaseBusy):
+        return True
+    text = str(exc).lower()
+    return isinstance(exc, sqlite3.OperationalError) and (
+        "full" in text or "locked" in text or "busy" in text or "disk i/o" in text
+    )
+
+
 def _verdict(
     task: Task, before: Baseline | None, data: Any, raw: str | None
 ) -> tuple[Any, Significance]:
@@ -138,9 +167,15 @@ class RunPipeline:
         retry: RetryPolicy | None = None,
         baselines: Baselines | None = None,
         catalogue: RetryCatalogue | None = None,
+        journal: RunJournal | None = None,
+        record_attempts: int = RECORD_ATTEMPTS,
     ) -> None:
         """`catalogue`: which tools may be retried; without one (a plain caller in tests and
-        benchmarks) every tool may."""
+        benchmarks) every tool may. `journal`: where an outcome the database will not take
+        (busy or full, `record_attempts` times) is kept until it does; without one such a
+        failure is raised."""
+        self.journal = journal
+        self.record_attempts = record_attempts
         self.repo = repo
         self.tools = tools
         self.catalogue = catalogue
@@ -236,7 +271,19 @@ class RunPipeline:
         """Write the outcome (durable before anyone hears of it), then announce and notify."""
         assert task.id is not None and finished.id is not None
         try:
-            await self.repo.finish_run(finished, task_last_run=finished.run_time)
+            await self._finish_run(finished)
+        except StoreUnavailable as exc:
+            if self.journal is None:
+                raise
+            self.journal.keep(finished)
+            log.warning(
+                "run %s of task %s: the database did not take its outcome (%s); kept in %s "
+                "until it does",
+                finished.id,
+                task.id,
+                exc,
+                self.journal.path,
+            )
         except RunAlreadyFinished as exc:
             # Another process took the scheduler over while this run was going (this one was
             # frozen past its lease) and recorded it: its record stands, nobody is told twice.
@@ -250,6 +297,8 @@ class RunPipeline:
         else:
             if finished.status is RunStatus.SUCCESS:
                 self.baselines.record(task.id, finished.raw_data)
+            if self.journal is not None and self.journal.has_pending:
+                await self.replay_unrecorded()
         self.events.publish(
             RunFinished(task.id, finished.id, finished.status.value, finished, task_name=task.name)
         )
@@ -262,6 +311,47 @@ class RunPipeline:
             except Exception as exc:  # a notification is never worth a failed run
                 log.warning("notification for run %s failed: %r", finished.id, exc)
         return finished
+
+    async def _finish_run(self, finished: Run) -> None:
+        """`finish_run`, tried again while the database is busy or full (with backoff, about
+        a minute in all); then StoreUnavailable."""
+        retrying = AsyncRetrying(
+            stop=stop_after_attempt(self.record_attempts),
+            retry=retry_if_exception(is_store_unavailable),
+            wait=wait_exponential(multiplier=0.5, max=15),
+            sleep=self.clock.sleep,
+            reraise=True,
+        )
+        try:
+            async for attempt in retrying:
+                with attempt:
+                    await self.repo.finish_run(finished, task_last_run=finished.run_time)
+        except Exception as exc:
+            if is_store_unavailable(exc):
+                raise StoreUnavailable(str(exc)) from exc
+            raise
+
+    async def replay_unrecorded(self) -> int:
+        """Write the outcomes kept in the journal; returns how many were settled. One the
+        database still refuses stays for the next chance."""
+        if self.journal is None or not self.journal.has_pending:
+            return 0
+        settled: set[int] = set()
+        for run in self.journal.pending():
+            try:
+                await self.repo.finish_run(run, task_last_run=run.run_time)
+            except (RunAlreadyFinished, RunNotFound, TaskNotFound) as exc:
+                log.warning("a kept outcome of run %s is not written: %s", run.id, exc)
+            except Exception as exc:
+                if not is_store_unavailable(exc):
+                    raise
+                break  # still busy or full: the next chance
+            else:
+                log.info("run %s: its kept outcome (%s) is written", run.id, run.status.value)
+            settled.add(run.stored_id)
+        if settled:
+            self.journal.forget(settled)
+        return len(settled)
 
     def _safe_to_repeat(self, ref: str) -> bool:
         """Retries only for tools whose MCP annotations say a second call does no harm."""
