@@ -119,6 +119,15 @@ async def _finish_start_unless_stopped(services: Services, stop: asyncio.Event) 
     return not stop.is_set()
 
 
+async def _first_of(*events: asyncio.Event) -> None:
+    waiters = [asyncio.ensure_future(event.wait()) for event in events]
+    try:
+        await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for waiter in waiters:
+            waiter.cancel()
+
+
 async def _daemon_running(settings: Settings) -> LeaseInfo | None:
     """Another live daemon on this database, read before anything slow starts (the MCP
     servers, the agent's imports): a second daemon refuses at once. Two daemons starting in
@@ -178,7 +187,8 @@ async def _serve(settings: Settings, grace: float) -> int:
             loops.loop_name(),
         )
         heap.settle(collect_first=True)
-        await stop.wait()
+        await _first_of(stop, services.engine.fatal)
+        failed = services.engine.fatal_error
         log.info("stopping: letting running runs finish (up to %g s)", grace)
         engine = services.engine
         # The orderly stop is bounded by itself; this is the backstop: exit within grace + 2 s.
@@ -187,6 +197,7 @@ async def _serve(settings: Settings, grace: float) -> int:
             db_path=services.repo.path,
             holder_id=engine.lease.holder_id,
             own_runs=engine.unfinished_run_ids,
+            exit_code=0 if failed is None else 1,
             clock=engine.clock,
         )
         interrupted = await engine.stop(grace=grace)
@@ -196,6 +207,9 @@ async def _serve(settings: Settings, grace: float) -> int:
         log.info("stopped (%d run(s) interrupted)", interrupted)
     child_processes.end_children()  # a server whose close timed out (stuck in a call)
     deadline.done.set()  # the MCP servers and the database are closed too
+    if failed is not None:  # the one line, and a status a service manager acts on
+        print(f"taskagent daemon: {failed}", file=sys.stderr)
+        return 1
     return 0
 
 

@@ -133,6 +133,9 @@ class Engine:
         self._sync_wanted = asyncio.Event()
         self._start_cut = asyncio.Event()  # a stop was asked for while starting
         self._unsubscribe: Callable[[], None] | None = None
+        # Set when the scheduler cannot go on (a damaged database); `fatal_error` says why.
+        self.fatal = asyncio.Event()
+        self.fatal_error: Exception | None = None
 
     @property
     def _stopping(self) -> bool:
@@ -209,7 +212,7 @@ class Engine:
             self._unsubscribe = self.events.subscribe(TaskChanged, self._on_task_changed)
         await self.scheduler.start()
         self._enter(EngineMode.SCHEDULER)
-        loops: list[Any] = [self._watch_loop(), self._sync_loop()]
+        loops: list[Any] = [self._watch_loop(), self._sync_loop(), self._watch_damage()]
         if self.pruner is not None:
             loops.append(self.pruner.run_forever())
         for loop in loops:
@@ -356,6 +359,14 @@ class Engine:
             except Exception as exc:
                 log.warning("watching the database failed: %s", exc)
             await self.clock.sleep(WATCH_SECONDS)
+
+    async def _watch_damage(self) -> None:
+        """A damaged database met while running: no retry can mend it, so the process is told
+        to stop (`fatal`) with the one line of what to do."""
+        await self.repo.damaged.wait()
+        self.fatal_error = self.repo.damage
+        log.error("%s; the scheduler stops", self.fatal_error)
+        self.fatal.set()
 
     async def _sync_loop(self) -> None:
         while True:

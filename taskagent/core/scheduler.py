@@ -40,7 +40,7 @@ from taskagent.core.clock import SYSTEM_CLOCK, Clock
 from taskagent.core.events import EventBus, RunFinished
 from taskagent.core.models import MisfirePolicy, Run, RunStatus, ScheduleType, Task, to_iso
 from taskagent.core.run_owner import RunOwner
-from taskagent.core.store import Repository, SlotClaim
+from taskagent.core.store import DatabaseUnusable, Repository, SlotClaim
 
 log = logging.getLogger(__name__)
 
@@ -396,8 +396,10 @@ class TaskScheduler:
             try:
                 results = await self.repo.account_slots([p.claim for p in batch])
             except Exception as exc:  # a busy database: account again from the stored state
-                # (the chunks still pending go with the next flush, which that brings about)
-                log.warning("recording %d due slot(s) failed: %s; retrying", len(batch), exc)
+                # (the chunks still pending go with the next flush, which that brings about);
+                # a damaged one stops the scheduler (Engine._watch_damage), no retry mends it
+                if not isinstance(exc, DatabaseUnusable):
+                    log.warning("recording %d due slot(s) failed: %s; retrying", len(batch), exc)
                 self._undo(batch)
                 return
             for pending, rows in zip(batch, results, strict=True):

@@ -9,6 +9,7 @@ and repository.py, which composes them.
 from taskagent.core.errors import TaskNotFound
 from taskagent.core.store.errors import (
     DatabaseBusy,
+    DatabaseUnusable,
     DuplicateTaskName,
     RepositoryError,
     RunAlreadyFinished,
@@ -21,6 +22,7 @@ from taskagent.core.store.run_queries import SlotClaim
 
 __all__ = [
     "DatabaseBusy",
+    "DatabaseUnusable",
     "DuplicateTaskName",
     "Repository",
     "RepositoryError",

@@ -16,10 +16,11 @@ up `Repository`; they use `_fetchall`/`_fetchone` to read and `_write()` to writ
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import sqlite3
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractAsyncContextManager, suppress
 from datetime import datetime
 from pathlib import Path
@@ -109,6 +110,9 @@ class Store:
         self.path = path
         self._clock = clock
         self._writer = Writer(path, lambda: self._conn)
+        # Set once a damaged file is met while running (see `_watching`).
+        self.damage: DatabaseUnusable | None = None
+        self.damaged = asyncio.Event()
         with suppress(RuntimeError):  # the writer lives on the loop that opens the store
             self._writer.bind(asyncio.get_running_loop())
 
@@ -188,7 +192,23 @@ class Store:
 
     # ------------------------------------------------------------------------ reads, writes
     async def _fetchall(self, sql: str, params: Sequence[Any] | dict[str, Any] = ()) -> list[Any]:
-        return list(await self._conn.execute_fetchall(sql, params))
+        with self._watching():
+            return list(await self._conn.execute_fetchall(sql, params))
+
+    @contextlib.contextmanager
+    def _watching(self) -> Iterator[None]:
+        """A damaged file met while running (a corrupt page): `damage` says what to do and
+        `damaged` is set, so the scheduler stops with that line instead of retrying for ever."""
+        try:
+            yield
+        except sqlite3.DatabaseError as exc:
+            found = _unusable(self.path, exc)
+            if found is None or "writing" in str(found):
+                raise
+            if self.damage is None:
+                self.damage = found
+                self.damaged.set()
+            raise found from exc
 
     async def _fetchone(self, sql: str, params: Sequence[Any] | dict[str, Any] = ()) -> Any:
         rows = await self._fetchall(sql, params)
@@ -200,12 +220,14 @@ class Store:
 
     async def _submit(self, job: Job[T]) -> T:
         """`job(db)` run by the store's writer, batched with other writes."""
-        return await self._writer.submit(job)
+        with self._watching():
+            return await self._writer.submit(job)
 
     async def _submit_sync(self, job: SyncJob[T]) -> T:
         """`job(conn)` run on the database's thread in one hop, batched with other writes
         (the hot path; see core/store/writer.py)."""
-        return await self._writer.submit_sync(job)
+        with self._watching():
+            return await self._writer.submit_sync(job)
 
     @property
     def writer(self) -> Writer:
