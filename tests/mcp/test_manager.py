@@ -925,3 +925,20 @@ async def test_a_server_frozen_by_a_blocking_tool_is_replaced_after_the_timeout(
         assert (await mgr.call_tool("echo:pid")).data != frozen
         assert await wait_dead([frozen]) == []  # no frozen server left behind
         assert mgr.session_count("echo") == 1
+
+
+async def test_a_server_whose_calls_keep_timing_out_is_shown_freezing(tmp_path: Path) -> None:
+    mgr = McpManager(log_dir=tmp_path / "logs", call_timeout=10)
+    mgr.add_configured({"echo": echo_spec()})
+    async with mgr:
+        for _ in range(2):
+            with pytest.raises(ToolTimeout):
+                await mgr.call_tool("echo:block", {"seconds": 30}, timeout=0.3)
+        (status,) = mgr.status()
+        assert status.state == "freezing"
+        assert status.error == (
+            "2 calls in a row did not answer in time; its server is restarted after each"
+        )
+        assert (await mgr.call_tool("echo:echo", {"text": "back"})).data == "back"
+        (status,) = mgr.status()
+        assert (status.state, status.error) == ("connected", None)

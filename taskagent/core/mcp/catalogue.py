@@ -21,7 +21,8 @@ from taskagent.core.mcp.mcp_json import ServerKind, ServerSpec, json_type
 if TYPE_CHECKING:
     from fastmcp import FastMCP
 
-ServerState = Literal["connected", "failed", "not started"]
+# "freezing": connected, but its last calls did not answer in time (each ended its session).
+ServerState = Literal["connected", "freezing", "failed", "not started"]
 
 
 @dataclass(frozen=True)
@@ -95,6 +96,7 @@ class ServerEntry:
     state: ServerState = "not started"
     error: str | None = None
     tools: dict[str, ToolInfo] = field(default_factory=dict)
+    timeouts_in_a_row: int = 0  # calls that did not answer in time since the last answer
 
 
 def resolve_tool(servers: Mapping[str, ServerEntry], ref: str) -> ToolInfo:

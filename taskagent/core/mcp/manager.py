@@ -52,6 +52,10 @@ class ToolCallResult:
         return f"{self.server}:{self.tool}"
 
 
+# Calls in a row that did not answer in time before a server is shown as freezing.
+FREEZING_AFTER = 2
+
+
 class McpManager:
     """All MCP servers behind one catalogue; persistent sessions, one client per event loop.
 
@@ -268,6 +272,26 @@ class McpManager:
             log.warning("MCP server %r: %s; reconnecting", info.server, failure)
         raise AssertionError("unreachable")
 
+    def _timed_out(self, name: str) -> None:
+        """One more call of the server did not answer in time: from the second in a row it is
+        shown as freezing (Status, /mcp, `tasks status`)."""
+        server = self._servers[name]
+        server.timeouts_in_a_row += 1
+        if server.timeouts_in_a_row >= FREEZING_AFTER:
+            self._pool.set_state(
+                server,
+                "freezing",
+                f"{server.timeouts_in_a_row} calls in a row did not answer in time; its "
+                "server is restarted after each",
+            )
+
+    def _answered(self, name: str) -> None:
+        server = self._servers[name]
+        if server.timeouts_in_a_row:
+            server.timeouts_in_a_row = 0
+            if server.state == "freezing":
+                self._pool.set_state(server, "connected", None)
+
     async def _call_once(
         self,
         session: Session,
@@ -279,7 +303,9 @@ class McpManager:
         """One call on `client`: (its raw result, None), or (None, the connection failure to
         recover from). Raises a timeout and the tool's own errors."""
         try:
-            return await client.call_tool_mcp(info.name, arguments, timeout=seconds), None
+            raw = await client.call_tool_mcp(info.name, arguments, timeout=seconds)
+            self._answered(info.server)
+            return raw, None
         except asyncio.CancelledError:
             # Cut short (the run's own time limit, a stop): the server may be stuck in the
             # call, so this session and its process go; the next call starts afresh.
@@ -291,6 +317,7 @@ class McpManager:
                 # inside an async tool blocks its whole loop): the session and its process go,
                 # and the next call starts a fresh one.
                 await self._pool.drop_client(session, client)
+                self._timed_out(info.server)
                 raise ToolTimeout(
                     f"tool '{info.ref}' did not answer within {format_seconds(seconds)}",
                     server=info.server,
