@@ -109,6 +109,7 @@ def decode_raw(raw: str | None, like: Any) -> Any:
 # Attempts to write a run's outcome while the database is busy or full (waits 0.5, 1, 2, 4, 8,
 # 15 s ...: about a minute), before it is kept in the journal.
 RECORD_ATTEMPTS = 8
+KEPT_WARNING_SECONDS = 60.0
 
 
 class StoreUnavailable(Exception):
@@ -176,6 +177,8 @@ class RunPipeline:
         failure is raised."""
         self.journal = journal
         self.record_attempts = record_attempts
+        self._kept = 0  # outcomes kept in the journal by this process
+        self._kept_told: float | None = None  # when that was last logged (monotonic)
         self.repo = repo
         self.tools = tools
         self.catalogue = catalogue
@@ -276,14 +279,18 @@ class RunPipeline:
             if self.journal is None:
                 raise
             self.journal.keep(finished)
-            log.warning(
-                "run %s of task %s: the database did not take its outcome (%s); kept in %s "
-                "until it does",
-                finished.id,
-                task.id,
-                exc,
-                self.journal.path,
-            )
+            self._kept += 1
+            now = self.clock.monotonic()
+            if self._kept_told is None or now - self._kept_told >= KEPT_WARNING_SECONDS:
+                # One line a minute, however many runs finish meanwhile (a full disk).
+                self._kept_told = now
+                log.warning(
+                    "the database did not take a run's outcome (%s); %d kept in %s until it "
+                    "does",
+                    exc,
+                    self._kept,
+                    self.journal.path,
+                )
         except RunAlreadyFinished as exc:
             # Another process took the scheduler over while this run was going (this one was
             # frozen past its lease) and recorded it: its record stands, nobody is told twice.
