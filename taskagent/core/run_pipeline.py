@@ -29,6 +29,7 @@ from tenacity import AsyncRetrying, retry_if_exception, stop_after_attempt, wait
 from taskagent.core import run_outcomes
 from taskagent.core.baselines import Baseline, Baselines
 from taskagent.core.clock import SYSTEM_CLOCK, Clock
+from taskagent.core.errors import TaskAgentError
 from taskagent.core.events import EventBus, RunFinished, RunRetrying, RunStarted
 from taskagent.core.models import Run, RunStatus, Task
 from taskagent.core.retry import RetryPolicy, call_with_retries, is_transient
@@ -112,7 +113,7 @@ RECORD_ATTEMPTS = 8
 KEPT_WARNING_SECONDS = 60.0
 
 
-class StoreUnavailable(Exception):
+class StoreUnavailable(TaskAgentError):
     """The database stayed busy or full for every attempt."""
 
 

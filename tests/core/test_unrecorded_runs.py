@@ -3,7 +3,6 @@ outcome is kept beside the database and written at the next chance, with its tru
 
 from __future__ import annotations
 
-import asyncio
 import sqlite3
 from pathlib import Path
 
@@ -41,8 +40,7 @@ async def test_an_outcome_the_busy_database_refuses_is_kept_then_written(tmp_pat
         other.execute("BEGIN IMMEDIATE")
         outcome = ToolOutcome(RunStatus.SUCCESS, {"price": 101_250}, started=clock.now())
 
-        finishing = pipeline.finish(task, run, outcome)
-        finished = await _while_advancing(clock, finishing)
+        finished = await clock.drive(pipeline.finish(task, run, outcome), step=1)
 
         assert finished.status is RunStatus.SUCCESS
         assert journal.has_pending and [r.id for r in journal.pending()] == [run.id]
@@ -57,12 +55,3 @@ async def test_an_outcome_the_busy_database_refuses_is_kept_then_written(tmp_pat
         assert stored is not None and stored.status is RunStatus.SUCCESS
         assert stored.raw_data == '{"price": 101250}'
         assert not journal.has_pending and not journal.path.exists()
-
-
-async def _while_advancing(clock: FakeClock, job: object) -> Run:
-    """Run `job` while moving the manual clock, so that its backoff waits pass."""
-    task = asyncio.ensure_future(job)  # type: ignore[arg-type]
-    while not task.done():
-        await clock.advance(1)
-        await asyncio.sleep(0.05)
-    return task.result()

@@ -13,13 +13,15 @@ import contextlib
 import heapq
 import itertools
 import threading
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from datetime import UTC, datetime, timedelta
+from typing import TypeVar
 
 from taskagent.core.clock import SystemClock
 
 T0 = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)
+T = TypeVar("T")
 
 
 class _Timer:
@@ -123,6 +125,21 @@ class FakeClock:
                 if not timer.cancelled:
                     return when, timer
         return None
+
+    async def drive(self, job: Awaitable[T], *, step: float = 0.2, limit: float = 600.0) -> T:
+        """Await `job` while moving time forward `step` at a time, giving real work (threads,
+        the database) a moment between steps: for code that waits on this clock and on real
+        things by turns. `limit` (of this clock's seconds) only bounds a hang."""
+        task = asyncio.ensure_future(job)
+        moved = 0.0
+        while not task.done():
+            if moved > limit:
+                task.cancel()
+                raise AssertionError(f"still not done after {limit:g} s of the manual clock")
+            await self.advance(step)
+            moved += step
+            await asyncio.sleep(0.005)
+        return task.result()
 
     async def freeze(self, seconds: float) -> None:
         """A frozen process (SIGSTOP) or a suspended machine waking up: time jumps `seconds`
