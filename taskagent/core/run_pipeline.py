@@ -286,8 +286,7 @@ class RunPipeline:
                 # One line a minute, however many runs finish meanwhile (a full disk).
                 self._kept_told = now
                 log.warning(
-                    "the database did not take a run's outcome (%s); %d kept in %s until it "
-                    "does",
+                    "the database did not take a run's outcome (%s); %d kept in %s until it does",
                     exc,
                     self._kept,
                     self.journal.path,
