@@ -73,11 +73,11 @@ def test_sigterm_while_the_mcp_servers_open_ends_the_daemon_at_once(tmp_path: Pa
     home = tmp_path
     _configure(home)  # every start of the server from now on takes 30 s
     log = home / "logs" / "mcp-echo.log"
-    starts = log.read_text().count("taskagent starts 'echo'")
+    starts = log.read_text().count("starts 'echo'")
 
     daemon = start_daemon(home, grace=GRACE)
     try:
-        wait_for(lambda: log.read_text().count("taskagent starts 'echo'") > starts)
+        wait_for(lambda: log.read_text().count("starts 'echo'") > starts)
         time.sleep(0.3)
     finally:
         took, err = _terminate(daemon)

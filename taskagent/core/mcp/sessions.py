@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import re
 import threading
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping
@@ -317,7 +318,7 @@ class SessionPool:
         path.parent.mkdir(parents=True, exist_ok=True)
         stamp = datetime.now(UTC).isoformat(timespec="seconds")
         with path.open("a", encoding="utf-8") as fh:
-            fh.write(f"--- {stamp} taskagent starts '{server.name}' ---\n")
+            fh.write(f"--- {stamp} taskagent (pid {os.getpid()}) starts '{server.name}' ---\n")
             return fh.tell()
 
     async def _connect(self, server: ServerEntry) -> McpClient:
