@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 
 from taskagent.core.lease import TAKE_WITHIN_SECONDS, LeaseInfo, RunRequestFailed
-from taskagent.core.models import RunStatus
+from taskagent.core.models import Run, RunStatus
 from taskagent.core.scheduler import WHY_ASLEEP, WHY_DOWN
 from tests.support.engine_node import Node, make_node, runs_of, wait_until
 from tests.support.fake_clock import T0, FakeClock
@@ -43,6 +43,16 @@ async def _statuses(node: Node, task_id: int) -> list[RunStatus]:
     return [r.status for r in await runs_of(node.repo, task_id)]
 
 
+async def _slot_by_slot(
+    node: Node, clock: FakeClock, task_id: int, *, slots: int, every: float
+) -> list[Run]:
+    """Move the clock one slot at a time; each slot's run ends before the next slot comes."""
+    for slot in range(1, slots + 1):
+        await clock.advance(every, step=min(1.0, every / 2))
+        await wait_until(lambda n=slot: _settled(node, task_id, n), limit=60)
+    return await runs_of(node.repo, task_id)
+
+
 async def _settled(node: Node, task_id: int, count: int) -> bool:
     statuses = await _statuses(node, task_id)
     return len(statuses) >= count and RunStatus.RUNNING not in statuses
@@ -53,10 +63,7 @@ async def test_each_slot_runs_as_the_clock_reaches_it(node: Node, clock: FakeClo
         name="tick", schedule_type="interval", schedule_value="10 seconds", mcp_tool="ping"
     )
     await node.engine.start()
-    for slot in range(1, 4):
-        await clock.advance(10, step=1)
-        await wait_until(lambda n=slot: _settled(node, task.stored_id, n), limit=60)
-    runs = await runs_of(node.repo, task.stored_id)
+    runs = await _slot_by_slot(node, clock, task.stored_id, slots=3, every=10)
     assert [r.status for r in runs] == [RunStatus.SUCCESS] * 3
     # Each run is its own slot of the 10 s grid, run when the clock reached it.
     assert task.next_run is not None
@@ -73,10 +80,7 @@ async def test_runs_happen_on_the_worker_threads_and_next_run_stays_true(
         name="tick", schedule_type="interval", schedule_value="1 second", mcp_tool="ping"
     )
     await node.engine.start()
-    for slot in range(1, 7):  # each slot's run ends before the clock reaches the next one
-        await clock.advance(1, step=0.5)
-        await wait_until(lambda n=slot: _settled(node, task.stored_id, n), limit=60)
-    runs = await runs_of(node.repo, task.stored_id)
+    runs = await _slot_by_slot(node, clock, task.stored_id, slots=6, every=1)
     assert [(r.status, r.trigger) for r in runs] == [(RunStatus.SUCCESS, "schedule")] * 6
     await clock.advance(0.5)  # the claim of the next slot is written with the run's row
     stored = await node.repo.get_task(task.stored_id)
@@ -171,10 +175,7 @@ async def test_a_grace_of_zero_means_on_time_not_never(node: Node, clock: FakeCl
     )
     await clock.advance(0.3)  # the scheduler looks 0.3 s after each slot: its own latency
     await node.engine.start()
-    for slot in range(1, 4):
-        await clock.advance(10, step=1)
-        await wait_until(lambda n=slot: _settled(node, task.stored_id, n), limit=60)
-    runs = await runs_of(node.repo, task.stored_id)
+    runs = await _slot_by_slot(node, clock, task.stored_id, slots=3, every=10)
     assert [(r.status, r.trigger) for r in runs] == [(RunStatus.SUCCESS, "schedule")] * 3
 
 

@@ -318,12 +318,7 @@ class McpManager:
                 # and the next call starts a fresh one.
                 await self._pool.drop_client(session, client)
                 self._timed_out(info.server)
-                raise ToolTimeout(
-                    f"tool '{info.ref}' did not answer within {format_seconds(seconds)}",
-                    server=info.server,
-                    tool=info.name,
-                    timeout=seconds,
-                ) from None
+                raise _no_answer(info, seconds) from None
             if e.code != mcp_types.CONNECTION_CLOSED:
                 raise ToolCallError(e.message, server=info.server, tool=info.name) from e
             return None, e
@@ -331,6 +326,15 @@ class McpManager:
             if not is_connection_failure(e):
                 raise
             return None, e
+
+
+def _no_answer(info: ToolInfo, seconds: float) -> ToolTimeout:
+    return ToolTimeout(
+        f"tool '{info.ref}' did not answer within {format_seconds(seconds)}",
+        server=info.server,
+        tool=info.name,
+        timeout=seconds,
+    )
 
 
 async def _call_in_process(
@@ -351,12 +355,7 @@ async def _call_in_process(
         async with asyncio.timeout(seconds):
             result: Any = await server.call_tool(info.name, arguments)
     except TimeoutError:
-        raise ToolTimeout(
-            f"tool '{info.ref}' did not answer within {format_seconds(seconds)}",
-            server=info.server,
-            tool=info.name,
-            timeout=seconds,
-        ) from None
+        raise _no_answer(info, seconds) from None
     except (NotFoundError, DisabledError):
         result = mcp_types.CallToolResult(
             content=[mcp_types.TextContent(type="text", text=f"Unknown tool: {info.name!r}")],
