@@ -17,7 +17,7 @@ from taskagent.config import Settings
 from taskagent.core.ai_ledger import Usage
 from taskagent.core.errors import TaskNotFound
 from taskagent.core.lease import RunRequestFailed
-from taskagent.core.models import Run, Task, TaskStats, from_iso
+from taskagent.core.models import ConsentKind, Run, Task, TaskStats, from_iso
 from taskagent.core.prices import format_cost
 from taskagent.core.serialize import run_to_dict, task_to_dict
 from taskagent.core.status_report import spend_words
@@ -113,6 +113,15 @@ def _edit_changes(args: argparse.Namespace) -> dict[str, Any]:
     return changes
 
 
+def _consent_words(task: Task) -> str:
+    consent = task.consent
+    if consent is None:
+        return "as saved (bound to a server's tool at its next save)"
+    if consent.kind is ConsentKind.READ_ONLY:
+        return f"read-only {consent.tool} (runs while its server marks it read-only)"
+    return f"write approved for {consent.tool} with these arguments on this schedule"
+
+
 def _print_task(task: Task, stats: TaskStats | None, tz: str) -> None:
     data = task_to_dict(task, stats)
     print(f"Task {task.id}: {task.name}")
@@ -135,6 +144,10 @@ def _print_task(task: Task, stats: TaskStats | None, tz: str) -> None:
         f"  missed   : runs up to {task.misfire_grace_seconds} s late still run; "
         f"catch-up: {task.misfire_policy.value}"
     )
+    print(f"  consent  : {_consent_words(task)}")
+    if stats is not None and stats.needs_approval:
+        print(f"  approval : {stats.needs_approval}")
+        print(f"             `taskagent tasks edit {task.id} --allow-write` approves it")
     print(f"  last run : {_local(task.last_run, tz)}")
     print(f"  next run : {_local(task.next_run, tz)}")
     if stats is not None and stats.runs:
@@ -193,6 +206,11 @@ def _print_status(status: dict[str, Any], tz: str) -> None:
     )
     day = status["last_24h"]
     print(f"last 24 h : {day['runs']} runs, {day['errors']} failed")
+    for item in status.get("needs_approval", []):
+        print(
+            f"approval  : #{item['task_id']} {item['name']}: {item['reason']} "
+            f"(`taskagent tasks edit {item['task_id']} --allow-write` approves it)"
+        )
     for server in status.get("mcp_servers", []):
         state = server["state"] + (f": {server['error']}" if server.get("error") else "")
         print(f"mcp       : {server['name']} ({server['kind']}) {state}, {server['tools']} tools")
@@ -306,10 +324,10 @@ async def _add(call: _Call) -> int:
 async def _edit(call: _Call) -> int:
     args, service = call.args, call.service
     changes = _edit_changes(args)
-    if not changes and not args.disabled:
+    if not changes and not args.disabled and not args.allow_write:
         raise TaskInputError("nothing to change: give at least one option (see --help)")
     task = await service.get(args.task_id)
-    if changes:
+    if changes or args.allow_write:  # --allow-write alone approves the task's tool again
         task = await service.update_task(task.stored_id, allow_write=args.allow_write, **changes)
     if args.disabled:
         task = await service.disable(task.stored_id)
@@ -444,8 +462,12 @@ async def _tasks(services: CoreBase | Services, args: argparse.Namespace) -> int
 
 
 async def _main(settings: Settings, args: argparse.Namespace) -> int:
-    # An edit that leaves the tool and its arguments alone needs no tool catalogue either.
-    keeps_tool = args.tasks_command == "edit" and args.tool is None and args.args is None
+    # An edit that leaves what the task's consent covers alone (tool, arguments, schedule)
+    # needs no tool catalogue either; approving or changing those resolves the tool now.
+    keeps_tool = args.tasks_command == "edit" and not (
+        args.allow_write
+        or {"mcp_tool", "tool_args", "schedule_type", "timezone"} & set(_edit_changes(args))
+    )
     if args.tasks_command in DATABASE_ONLY or keeps_tool:
         async with CoreBase.open(settings) as base:
             return await _tasks(base, args)

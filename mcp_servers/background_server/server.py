@@ -42,6 +42,11 @@ _CREATES = ToolAnnotations(read_only_hint=False, destructive_hint=False, idempot
 _CHANGES = ToolAnnotations(
     read_only_hint=False, destructive_hint=False, idempotent_hint=True, open_world_hint=False
 )
+# Rescheduling decides how often a task's tool runs unattended, which may be a tool that writes:
+# as cautious as removing a task.
+_RESCHEDULES = ToolAnnotations(
+    read_only_hint=False, destructive_hint=True, idempotent_hint=True, open_world_hint=False
+)
 _DESTRUCTIVE = ToolAnnotations(
     read_only_hint=False, destructive_hint=True, idempotent_hint=True, open_world_hint=False
 )
@@ -139,21 +144,25 @@ def _add_task_writes(mcp: FastMCP, tasks: TaskService) -> None:
             )
         return _with_preview(task, tasks)
 
-    @mcp.tool(annotations=_CHANGES)
+    @mcp.tool(annotations=_RESCHEDULES)
     async def update_task_schedule(
         task_id: int,
         schedule_type: str | None = None,
         schedule_value: str | None = None,
         summary_mode: str | None = None,
+        allow_write: bool = False,
     ) -> dict[str, Any]:
         """Change a task's schedule and/or its summary mode; the new values are validated first
-        and the old ones kept on error.
+        and the old ones kept on error. A task whose tool is not read-only runs it unattended on
+        its schedule, so its schedule only changes with allow_write set to true.
 
         Args:
             task_id: the task's id.
             schedule_type: interval | daily | weekly | cron | once (with schedule_value).
             schedule_value: e.g. "1 hour", "09:00", "Mon 09:00", "*/15 * * * *".
             summary_mode: always | changes | off (see create_background_task).
+            allow_write: true only after the user explicitly agreed that this task may run its
+                tool that is not read-only (one that may change data) on the new schedule.
         """
         with _user_errors():
             changes: dict[str, Any] = {}
@@ -167,7 +176,7 @@ def _add_task_writes(mcp: FastMCP, tasks: TaskService) -> None:
                 changes["summary_mode"] = summary_mode
             if not changes:
                 raise TaskInputError("nothing to change: give a schedule or a summary_mode")
-            task = await tasks.update_task(task_id, **changes)
+            task = await tasks.update_task(task_id, allow_write=allow_write, **changes)
         return _with_preview(task, tasks)
 
 

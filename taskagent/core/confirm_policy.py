@@ -7,7 +7,9 @@ may be destructive", so such a tool asks first. A call runs without a card when 
 * annotated read-only, or
 * matched by a pattern of `[chat] always_allow` in config.toml (globs over ``server:tool``,
   e.g. ``notes:read_*``), or
-* allowed by the user with `a` on an earlier card of this conversation.
+* allowed by the user with `a` on an earlier card of this conversation, unless a tool's output
+  came back earlier in the same turn: text in that output may have asked for the call, so the
+  card is shown again, saying why (`a` covers calls the user asked for, not ones a result did).
 
 Creating a task always shows its card (the card is where a task that will run a write tool
 unattended is acknowledged), whatever the allowlist says.
@@ -29,8 +31,18 @@ if TYPE_CHECKING:
     from taskagent.core.mcp import ToolInfo
 
 CREATE_TASK_REF = "background:create_background_task"
+SCHEDULE_TASK_REF = "background:update_task_schedule"
+# Task tools whose card is where a task's write tool is approved (its `allow_write` comes from
+# the user's yes on the card, never from the model).
+APPROVES_WRITES: frozenset[str] = frozenset({CREATE_TASK_REF, SCHEDULE_TASK_REF})
 # Tools whose card is always shown: the allowlist and `a` do not apply to them.
 ALWAYS_ASK: frozenset[str] = frozenset({CREATE_TASK_REF})
+
+# Why a tool allowed with `a` asks again (shown on its card).
+AFTER_TOOL_OUTPUT = (
+    "Asking again: a tool's output came back earlier in this answer and may have asked for "
+    "this call; “allow for this conversation” covers only calls you asked for."
+)
 
 MAX_PATTERN_LENGTH = 200
 _PATTERN_OK = re.compile(r"^[^\s:]+:[^\s:]+$")
@@ -90,13 +102,18 @@ class ConfirmPolicy:
         """May the user answer `a` (allow for the rest of the conversation) on its card?"""
         return ref not in self.always_ask
 
-    def decide(self, ref: str, tool: ToolInfo | None) -> Decision:
-        """Ask or not for one call of `ref`; `tool` is its ToolInfo (None when unknown)."""
+    def decide(
+        self, ref: str, tool: ToolInfo | None, *, after_tool_output: bool = False
+    ) -> Decision:
+        """Ask or not for one call of `ref`; `tool` is its ToolInfo (None when unknown).
+        `after_tool_output`: a tool's output came back earlier in this turn."""
         if ref in self.always_ask:
             return Decision(True, "always asks")
         if tool is not None and tool.read_only:
             return Decision(False, "read-only")
         if ref in self._conversation:
+            if after_tool_output:
+                return Decision(True, AFTER_TOOL_OUTPUT)
             return Decision(False, "allowed for this conversation")
         pattern = self.pattern_for(ref)
         if pattern is not None:

@@ -205,6 +205,15 @@ CREATE INDEX ix_ai_usage_at ON ai_usage (at);
 CREATE INDEX ix_ai_usage_task ON ai_usage (task_id, at);
 """
 
+# Migration 8: consent bound to what runs (core/tasks/consent.py). `consent_tool`: the task's
+# tool resolved to "server:tool" at save; `consent_kind`: read_only | write; `consent_digest`:
+# what a write approval covers (tool, arguments, schedule). NULL: saved before they existed.
+_MIGRATION_8 = """
+ALTER TABLE tasks ADD COLUMN consent_tool TEXT;
+ALTER TABLE tasks ADD COLUMN consent_kind TEXT;
+ALTER TABLE tasks ADD COLUMN consent_digest TEXT;
+"""
+
 MIGRATIONS: tuple[str, ...] = (
     _MIGRATION_1,
     _MIGRATION_2,
@@ -213,6 +222,7 @@ MIGRATIONS: tuple[str, ...] = (
     _MIGRATION_5,
     _MIGRATION_6,
     _MIGRATION_7,
+    _MIGRATION_8,
 )
 """Schema scripts; the schema version after applying `MIGRATIONS[:n]` is `n`."""
 

@@ -105,6 +105,24 @@ class Schedule:
     timezone: str  # IANA name, e.g. "Europe/Berlin"
 
 
+# How the message of a run that made no call for want of consent starts (core/tasks/consent.py).
+NEEDS_APPROVAL = "needs approval again: "
+
+
+class ConsentKind(enum.StrEnum):
+    READ_ONLY = "read_only"
+    WRITE = "write"
+
+
+@dataclass(frozen=True, slots=True)
+class Consent:
+    """What a task was allowed to call: the resolved tool and the terms (core/tasks/consent.py)."""
+
+    tool: str  # "server:tool" as resolved at save
+    kind: ConsentKind
+    digest: str | None = None  # write consent: tool + arguments + schedule approved
+
+
 @dataclass(slots=True)
 class Task:
     name: str
@@ -129,6 +147,8 @@ class Task:
     last_run: datetime | None = None
     next_run: datetime | None = None
     done_at: datetime | None = None  # one-shot tasks: when their slot was accounted for
+    # What it may call unattended (core/tasks/consent.py); None: saved before it was stored.
+    consent: Consent | None = None
 
     @property
     def stored_id(self) -> int:
@@ -213,6 +233,9 @@ class TaskStats:
     avg_duration_ms: float | None
     last_status: RunStatus | None
     last_run_time: datetime | None
+    # The newest run made no call because the task's consent no longer covers its tool
+    # (core/tasks/consent.py): that run's message, until a run goes through again.
+    needs_approval: str | None = None
 
     @property
     def success_rate(self) -> float | None:

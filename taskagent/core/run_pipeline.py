@@ -43,6 +43,7 @@ from taskagent.core.store import (
     RunNotFound,
     TaskNotFound,
 )
+from taskagent.core.tasks import consent
 
 if TYPE_CHECKING:
     from taskagent.core.notify import Notifier
@@ -60,17 +61,29 @@ SUMMARY_TIMEOUT = 45.0
 NO_RETRY = RetryPolicy(retries=0)
 
 
-class RepeatableTool(Protocol):
+class ResolvedTool(Protocol):
+    @property
+    def ref(self) -> str:
+        """The tool's full reference, "server:tool"."""
+        ...
+
+    @property
+    def read_only(self) -> bool:
+        """Its server annotated it read-only."""
+        ...
+
     @property
     def safe_to_repeat(self) -> bool:
         """Its MCP annotations say a second call does no harm (read-only or idempotent)."""
         ...
 
 
-class RetryCatalogue(Protocol):
-    """Which tools may be retried (the MCP manager's catalogue)."""
+class RunCatalogue(Protocol):
+    """What a run asks of the MCP manager's catalogue before the call: which tool a reference
+    resolves to now, whether it is still what the task's consent covers, and whether it may be
+    retried."""
 
-    def resolve(self, ref: str) -> RepeatableTool: ...
+    def resolve(self, ref: str) -> ResolvedTool: ...
 
 
 class ToolCaller(Protocol):
@@ -168,12 +181,13 @@ class RunPipeline:
         notifier: Notifier | None = None,
         retry: RetryPolicy | None = None,
         baselines: Baselines | None = None,
-        catalogue: RetryCatalogue | None = None,
+        catalogue: RunCatalogue | None = None,
         journal: RunJournal | None = None,
         record_attempts: int = RECORD_ATTEMPTS,
     ) -> None:
-        """`catalogue`: which tools may be retried; without one (a plain caller in tests and
-        benchmarks) every tool may. `journal`: where an outcome the database will not take
+        """`catalogue`: what each tool reference resolves to now: a run whose task's consent no
+        longer covers it makes no call (core/tasks/consent.py), and only tools safe to repeat
+        are retried; without one (a plain caller in tests and benchmarks) neither is checked. `journal`: where an outcome the database will not take
         (busy or full, `record_attempts` times) is kept until it does; without one such a
         failure is raised."""
         self.journal = journal
@@ -225,6 +239,9 @@ class RunPipeline:
         every backoff). The step a worker runs; it touches nothing but the tool."""
         started = self.clock.now()
         t0 = self.clock.monotonic()
+        refused = self._consent_problem(task)
+        if refused is not None:  # no call: the user approves again first
+            return ToolOutcome(RunStatus.ERROR, None, refused, 0, 0, started)
         limit = task.timeout_seconds
         deadline = t0 + limit
         repeatable = self._safe_to_repeat(task.mcp_tool)
@@ -359,6 +376,13 @@ class RunPipeline:
         if settled:
             self.journal.forget(settled)
         return len(settled)
+
+    def _consent_problem(self, task: Task) -> str | None:
+        if self.catalogue is None:
+            return None
+        return consent.problem(
+            task.consent, task.mcp_tool, task.tool_args, task.schedule, self.catalogue
+        )
 
     def _safe_to_repeat(self, ref: str) -> bool:
         """Retries only for tools whose MCP annotations say a second call does no harm."""

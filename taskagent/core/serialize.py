@@ -34,6 +34,12 @@ def task_to_dict(task: Task, stats: TaskStats | None = None) -> dict[str, Any]:
         "created_at": to_iso(task.created_at),
         "last_run": to_iso(task.last_run),
         "next_run": to_iso(task.next_run),
+        # What it may call unattended (core/tasks/consent.py); None: saved before it existed.
+        "consent": (
+            None
+            if task.consent is None
+            else {"tool": task.consent.tool, "kind": task.consent.kind.value}
+        ),
         "done_at": to_iso(task.done_at),
     }
     if stats is not None:
@@ -44,6 +50,7 @@ def task_to_dict(task: Task, stats: TaskStats | None = None) -> dict[str, Any]:
             "success_rate": stats.success_rate,
             "avg_duration_ms": stats.avg_duration_ms,
             "last_status": stats.last_status.value if stats.last_status else None,
+            "needs_approval": stats.needs_approval,
         }
     return data
 

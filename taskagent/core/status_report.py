@@ -24,7 +24,15 @@ async def task_overview(repo: Repository, *, now: datetime | None = None) -> dic
     since = now - timedelta(hours=24)
     # `or now` only for the type checker: every task here has a next run.
     upcoming = sorted((t for t in tasks if t.next_run is not None), key=lambda t: t.next_run or now)
+    names = {t.id: t.name for t in tasks}
+    stats = await repo.task_stats()
     return {
+        # Tasks whose last run made no call: their consent no longer covers their tool.
+        "needs_approval": [
+            {"task_id": task_id, "name": names.get(task_id, "?"), "reason": s.needs_approval}
+            for task_id, s in stats.items()
+            if s.needs_approval
+        ],
         "tasks": {
             "total": len(tasks),
             "active": sum(t.state is TaskState.ACTIVE for t in tasks),

@@ -140,8 +140,9 @@ async def import_tasks(
     """Validate all entries, then create or update them in one transaction (all or nothing).
     Returns (created, updated).
 
-    `allow_write`: the user's yes to new tasks (or tasks switching tool) whose tool is not
-    read-only running unattended; an existing task keeping its tool needs none."""
+    `allow_write`: the user's yes to tasks whose tool is not read-only running unattended:
+    new ones, and existing ones whose tool, arguments or schedule the file changes (one that
+    keeps them needs none, core/tasks/consent.py)."""
     allowed = set(EXPORTED_FIELDS)
     seen: set[str] = set()
     existing = {t.name.casefold(): t for t in await service.list_tasks()}
@@ -165,14 +166,14 @@ async def import_tasks(
             raise TaskInputError(f"{label}: the name appears twice in the file", "name")
         seen.add(key)
         current = existing.get(key)
-        previous = current.mcp_tool if current is not None else None
-        if not allow_write and service.needs_write_consent(task.mcp_tool, previous):
-            raise WriteToolNotAllowed(task.mcp_tool).with_prefix(f"{label}: ")
         if current is None:
+            if not allow_write and service.needs_write_consent(task.mcp_tool):
+                raise WriteToolNotAllowed(task.mcp_tool).with_prefix(f"{label}: ")
             new.append(task)
             continue
         edit = {k: v for k, v in entry.items() if k in EDITABLE_FIELDS}
-        merge = service.merger(edit, consent=True)
+        # Changing the tool, arguments or schedule of a task that writes needs the same yes.
+        merge = service.merger(edit, consent=allow_write)
 
         def change(
             now: Task, merge: Callable[[Task], Task] = merge, state: Task = task
@@ -181,6 +182,8 @@ async def import_tasks(
 
         try:
             change(current)  # every problem is reported before anything is written
+        except WriteToolNotAllowed as exc:
+            raise exc.with_prefix(f"{label}: ") from exc
         except TaskInputError as exc:
             raise TaskInputError(f"{label}: {exc}", exc.field) from exc
         assert current.id is not None  # a stored task

@@ -180,6 +180,11 @@ class StatusView(Vertical):
                 f", {status.get('running_now', 0)} running now",
             ),
         )
+        for item in status.get("needs_approval", []):
+            lines.add_row(
+                Text("approval", style="yellow"),
+                Text(f"#{item['task_id']} {item['name']}: {item['reason']}", style="yellow"),
+            )
         lines.add_row("AI", str(status.get("ai", "?")))
         if "ai_usage" in status:
             lines.add_row("AI today", ai_spend_text(status["ai_usage"]))

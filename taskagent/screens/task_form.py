@@ -291,17 +291,12 @@ class TaskFormScreen(ModalScreen[Task | None]):
             return ref
 
     def _show_write_row(self, info: ToolInfo | None) -> None:
-        """The write-tool switch: shown for a tool that is not read-only, off for a new choice
-        (a task that already ran this tool keeps working: on)."""
+        """The write-tool switch: shown for a tool that is not read-only, always off at first.
+        Saving with it on approves the tool with these arguments on this schedule; a task that
+        keeps them keeps its approval with it off (core/tasks/consent.py)."""
         row = self.query_one("#write-row")
-        writes = info is not None and not info.read_only
-        row.display = writes
-        keeps = (
-            self.task_obj is not None
-            and info is not None
-            and (self._resolve(self.task_obj.mcp_tool) == info.ref)
-        )
-        self.query_one("#f-allow-write", Switch).value = bool(writes and keeps)
+        row.display = info is not None and not info.read_only
+        self.query_one("#f-allow-write", Switch).value = False
 
     # ---- live validation ---------------------------------------------------------------------
 
@@ -436,26 +431,50 @@ class TaskFormScreen(ModalScreen[Task | None]):
     def action_test_run(self) -> None:
         args = self.check_args()
         ref = self.query_one("#f-tool", Select).value
-        result_view = self.query_one("#test-result", Static)
         if not isinstance(ref, str) or ref not in self.tools:
             self._error("mcp_tool", "pick a tool first")
             return
         if args is None:
             return
+        # The write switch on is the user's yes to this tool changing data; else the core
+        # refuses a tool that is not read-only and the form asks first.
+        self._test_run(ref, args, allow_write=self.query_one("#f-allow-write", Switch).value)
+
+    def _test_run(self, ref: str, args: dict[str, Any], *, allow_write: bool) -> None:
+        result_view = self.query_one("#test-result", Static)
         result_view.update(Text(f"calling {ref}…", style="dim"))
         fields = self.values() | {"mcp_tool": ref, "tool_args": args}
 
         async def job(services: Services) -> TestRunResult:
             return await services.tasks.test_run(
-                fields, tools=services.mcp, summarizer=services.summarizer
+                fields, tools=services.mcp, summarizer=services.summarizer, allow_write=allow_write
             )
 
         def done(result: TestRunResult) -> None:
+            if result.needs_approval:
+                self._ask_to_test(ref, args, result)
+                return
             result_view.update(_test_run_text(result))
             # after the layout has its new height, so all of it comes into view
             result_view.call_after_refresh(result_view.scroll_visible, animate=False)
 
         self.host.call_core(job, done=done, node=self, group="form-test", what="Test run")
+
+    def _ask_to_test(self, ref: str, args: dict[str, Any], refused: TestRunResult) -> None:
+        from taskagent.screens.confirm import ConfirmScreen
+
+        result_view = self.query_one("#test-result", Static)
+        result_view.update(Text(f"not called: {refused.error}", style="yellow"))
+
+        def answered(yes: bool | None) -> None:
+            if yes:
+                self._test_run(ref, args, allow_write=True)
+
+        question = (
+            f"Test run calls {ref}, which is not marked read-only: it may change data "
+            "(for real, once). Call it now?"
+        )
+        self.app.push_screen(ConfirmScreen(question, confirm="Call it"), answered)
 
     @on(Button.Pressed, "#cancel")
     def action_cancel(self) -> None:

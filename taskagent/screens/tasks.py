@@ -47,6 +47,7 @@ STATE_STYLE = {
     "disabled": "dim",
     "done": "dim green",
     "running": "bold cyan",
+    "needs approval": "bold yellow",
 }
 
 
@@ -236,6 +237,9 @@ class TasksView(Vertical):
     def _state(self, task: Task) -> str:
         if task.id in self.running:
             return "running"
+        stats = self.stats.get(task.stored_id)
+        if stats is not None and stats.needs_approval and task.state is TaskState.ACTIVE:
+            return "needs approval"  # its runs make no call until approved again
         return task.state.value
 
     def cells(self, key: int) -> list[Cell]:

@@ -22,6 +22,7 @@ from taskagent.core.chat import (
     ToolCallFinished,
     ToolCallStarted,
 )
+from taskagent.core.confirm_policy import AFTER_TOOL_OUTPUT
 from taskagent.paths import resolve_paths
 from taskagent.services import Services
 from tests.support.chat import of, raw, turn, use_stubs
@@ -112,6 +113,33 @@ async def test_yes_runs_it_once_and_a_allows_it_for_the_conversation(
     env.reply_text("not added")
     events = await turn(chat, "note four", answer=False)
     assert len(of(events, ConfirmationNeeded)) == 1 and lines(notes) == ["one", "two", "three"]
+
+
+async def test_a_asks_again_for_a_call_that_follows_tool_output_in_the_same_answer(
+    chat: ChatSession, env: GeminiStub, notes: Path
+) -> None:
+    env.reply_function_call("append_note", {"text": "one"})
+    env.reply_text("added")
+    async for event in chat.send("note one"):
+        if isinstance(event, ConfirmationNeeded):
+            assert chat.confirm(event.id, True, for_conversation=True)
+    assert lines(notes) == ["one"]
+
+    # A read-only tool's output asks for the write; `a` does not cover that call.
+    env.reply_function_call("poisoned_note", {})
+    env.reply_function_call("append_note", {"text": "pwned"})
+    env.reply_text("I did not write it.")
+    events = await turn(chat, "read the latest note", answer=False)
+    (card,) = of(events, ConfirmationNeeded)
+    assert card.name == "notes:append_note"
+    assert card.details[0] == AFTER_TOOL_OUTPUT
+    assert lines(notes) == ["one"]
+
+    # A call the user asked for, with no tool output before it: `a` still covers it.
+    env.reply_function_call("append_note", {"text": "two"})
+    env.reply_text("added")
+    events = await turn(chat, "note two", answer=False)
+    assert not of(events, ConfirmationNeeded) and lines(notes) == ["one", "two"]
 
 
 async def test_read_only_annotation_runs_without_a_card_but_no_annotation_asks(

@@ -205,3 +205,31 @@ async def test_the_write_switch_is_hidden_for_read_only_tools(services: Any) -> 
         assert not form.query_one("#write-row").display
         await _fill(form, pilot, {"f-tool": "background:run_task_immediately"})
         assert form.query_one("#write-row").display
+
+
+async def test_the_forms_test_run_asks_before_calling_a_write_tool(
+    notes_services: Any, notes: Path
+) -> None:
+    from taskagent.screens.confirm import ConfirmScreen
+
+    app = TaskAgentApp(notes_services)
+    async with app.run_test(size=SIZE) as pilot:
+        form = await _open_form(app, pilot)
+        await _fill(form, pilot, {"f-tool": "notes:append_note", "f-args": '{"text": "t"}'})
+        assert not form.query_one("#f-allow-write", Switch).value
+        await pilot.press("ctrl+t")
+        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen))
+        assert "not marked read-only" in text_of(app.screen.query_one("#confirm-question"))
+        await pilot.click("#confirm-cancel")
+        await wait_for(pilot, lambda: isinstance(app.screen, TaskFormScreen))
+        assert "not called" in text_of(form.query_one("#test-result"))
+        assert note_lines(notes) == []  # no means no call
+
+        await pilot.press("ctrl+t")
+        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen))
+        await pilot.click("#confirm-ok")
+        await wait_for(
+            pilot,
+            lambda: "test run of notes:append_note" in text_of(form.query_one("#test-result")),
+        )
+        assert note_lines(notes) == ["t"]

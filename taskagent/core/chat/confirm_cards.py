@@ -21,7 +21,12 @@ from typing import TYPE_CHECKING, Any
 from taskagent.core import schedules
 from taskagent.core.chat.chat_events import ConfirmationNeeded
 from taskagent.core.chat.text import compact, first_paragraph, one_line
-from taskagent.core.confirm_policy import CREATE_TASK_REF, ConfirmPolicy, effect_lines
+from taskagent.core.confirm_policy import (
+    CREATE_TASK_REF,
+    ConfirmPolicy,
+    Decision,
+    effect_lines,
+)
 from taskagent.core.errors import TaskNotFound
 from taskagent.core.models import Task
 from taskagent.core.tasks import TaskInputError, TaskService
@@ -190,13 +195,24 @@ class CardMaker:
             return str(exc)
         # Same grid as the scheduler: an interval stays anchored at the task's creation.
         runs = schedules.next_runs(new, 3, after=self.clock(), anchor=task.created_at)
+        writes = bool(self._write_note(task))
         details = (
             f"Now: {schedules.describe(task.schedule)}",
             f"New: {schedules.describe(new)} ({new.timezone})",
             *([mode_line] if mode_line else []),
+            *(
+                (
+                    f"⚠ Runs a write tool unattended: {task.mcp_tool} is not marked read-only. "
+                    "Yes approves it on the new schedule.",
+                )
+                if writes
+                else ()
+            ),
         )
         title = f"Change the schedule of {label}?"
-        return ConfirmationNeeded(cid, ref, title, details, tuple(runs), args)
+        return ConfirmationNeeded(
+            cid, ref, title, details, tuple(runs), args, destructive=writes, runs_write_tool=writes
+        )
 
     def _write_note(self, task: Task) -> tuple[str, ...]:
         info = self.resolve(task.mcp_tool)
@@ -262,16 +278,27 @@ class Confirmations:
         self._pending: dict[str, asyncio.Future[bool]] = {}
         self._refs: dict[str, str] = {}  # confirmation id -> the tool it is for
 
-    def needs_confirmation(self, ref: str) -> bool:
-        decision = self.policy.decide(ref, self.cards.resolve(ref))
+    def decide(self, ref: str, *, after_tool_output: bool = False) -> Decision:
+        """Does a call of `ref` ask first (see ConfirmPolicy.decide)?"""
+        decision = self.policy.decide(
+            ref, self.cards.resolve(ref), after_tool_output=after_tool_output
+        )
         log.debug("chat: %s %s (%s)", ref, "asks" if decision.ask else "runs", decision.reason)
-        return decision.ask
+        return decision
 
-    async def card(self, call_id: str, ref: str, args: dict[str, Any]) -> ConfirmationNeeded | str:
-        """The confirmation card for a call, or an error message when it cannot work."""
+    def needs_confirmation(self, ref: str) -> bool:
+        return self.decide(ref).ask
+
+    async def card(
+        self, call_id: str, ref: str, args: dict[str, Any], *, why: str = ""
+    ) -> ConfirmationNeeded | str:
+        """The confirmation card for a call, or an error message when it cannot work. `why`:
+        a line saying why it asks although the user allowed the tool before."""
         made = await self.cards.card(f"confirm-{call_id}", ref, args)
         if isinstance(made, ConfirmationNeeded):
             made = replace(made, can_allow=self.policy.can_allow(ref))
+            if why:
+                made = replace(made, details=(why, *made.details))
         return made
 
     def open(self, card: ConfirmationNeeded) -> asyncio.Future[bool]:

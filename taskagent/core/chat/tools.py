@@ -22,7 +22,7 @@ from taskagent.core.chat.confirm_cards import Confirmations
 from taskagent.core.chat.messages import fit_result, response_part
 from taskagent.core.chat.system_prompt import UNTRUSTED_LABEL, ToolNames
 from taskagent.core.chat.text import compact, one_line
-from taskagent.core.confirm_policy import CREATE_TASK_REF
+from taskagent.core.confirm_policy import AFTER_TOOL_OUTPUT, APPROVES_WRITES, CREATE_TASK_REF
 from taskagent.core.mcp import McpManagerError, ToolCallError
 
 if TYPE_CHECKING:
@@ -45,6 +45,11 @@ class ToolRunner:
         self.confirmations = confirmations
         self.timezone = timezone
         self._ids = itertools.count(1)
+        # A tool's output (a result or the tool's own error text) came back in this turn.
+        self.output_seen = False
+
+    def begin_turn(self) -> None:
+        self.output_seen = False
 
     async def execute(
         self, call: types.FunctionCall, names: ToolNames, out: list[types.Part]
@@ -64,9 +69,11 @@ class ToolRunner:
             yield ToolCallFinished(call_id, name, False, message)
             return
         yield ToolCallStarted(call_id, ref, args)
-        consent = False  # to run a write tool unattended: only a yes on a create card gives it
-        if self.confirmations.needs_confirmation(ref):
-            card = await self.confirmations.card(call_id, ref, args)
+        consent = False  # to run a write tool unattended: only a yes on a task card gives it
+        decision = self.confirmations.decide(ref, after_tool_output=self.output_seen)
+        if decision.ask:
+            why = decision.reason if decision.reason == AFTER_TOOL_OUTPUT else ""
+            card = await self.confirmations.card(call_id, ref, args, why=why)
             if isinstance(card, str):  # invalid: straight back to the model, no card
                 respond({"error": card})
                 yield ToolCallFinished(call_id, ref, False, card)
@@ -82,7 +89,7 @@ class ToolRunner:
                 yield ToolCallFinished(call_id, ref, False, "declined by you; not run")
                 return
             consent = card.runs_write_tool
-        if ref == CREATE_TASK_REF:
+        if ref in APPROVES_WRITES:
             # The card said whether the task runs a write tool unattended, and the user's yes
             # to it is the acknowledgement; whatever the model passed does not count.
             args = {**args, "allow_write": consent}
@@ -98,6 +105,7 @@ class ToolRunner:
         try:
             result = await self.mcp.call_tool(ref, args)
         except ToolCallError as exc:  # the tool's own message: untrusted text too
+            self.output_seen = True
             message = str(exc) or type(exc).__name__
             payload = {"error": fit_result(message), "trust": label}
             return payload, ToolCallFinished(call_id, ref, False, one_line(message))
@@ -108,6 +116,7 @@ class ToolRunner:
             log.exception("chat: tool %s failed unexpectedly", ref)
             message = f"the tool failed: {type(exc).__name__}"
             return {"error": message}, ToolCallFinished(call_id, ref, False, message)
+        self.output_seen = True
         data = result.data if result.data is not None else result.text
         payload = {"result": fit_result(data), "trust": label}
         return payload, ToolCallFinished(call_id, ref, True, self._result_summary(ref, data))

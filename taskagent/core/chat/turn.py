@@ -82,6 +82,7 @@ class Turn:
         session = self.session
         try:
             client = session.gemini.get()
+            session.tools.begin_turn()
             tools = await session.mcp.list_tools()
             names = ToolNames(tools)
             config = session.request_config(tools, names)

@@ -7,6 +7,8 @@ import sqlite3
 from typing import Any
 
 from taskagent.core.models import (
+    Consent,
+    ConsentKind,
     MisfirePolicy,
     NotificationLevel,
     Run,
@@ -23,7 +25,7 @@ TASK_COLUMNS = (
     "id, name, description, schedule_type, schedule_value, mcp_tool, tool_args, use_ai_summary, "
     "notification_level, enabled, created_at, last_run, next_run, paused, timezone, "
     "significance_threshold, misfire_policy, timeout_seconds, updated_at, misfire_grace_seconds, "
-    "done_at, summary_mode"
+    "done_at, summary_mode, consent_tool, consent_kind, consent_digest"
 )
 RUN_COLUMNS = (
     "id, task_id, run_time, status, duration_ms, raw_data, ai_summary, error_message, finished_at, "
@@ -64,6 +66,9 @@ def task_values(task: Task) -> dict[str, Any]:
         "last_run": to_iso(task.last_run),
         "next_run": to_iso(task.next_run),
         "done_at": to_iso(task.done_at),
+        "consent_tool": task.consent.tool if task.consent else None,
+        "consent_kind": task.consent.kind.value if task.consent else None,
+        "consent_digest": task.consent.digest if task.consent else None,
     }
 
 
@@ -73,6 +78,12 @@ def _summary_mode(row: sqlite3.Row) -> SummaryMode:
         return SummaryMode.OFF
     mode = SummaryMode(row["summary_mode"])
     return SummaryMode.ALWAYS if mode is SummaryMode.OFF else mode
+
+
+def _consent(row: sqlite3.Row) -> Consent | None:
+    if row["consent_tool"] is None:
+        return None
+    return Consent(row["consent_tool"], ConsentKind(row["consent_kind"]), row["consent_digest"])
 
 
 def task_from_row(row: sqlite3.Row) -> Task:
@@ -100,6 +111,7 @@ def task_from_row(row: sqlite3.Row) -> Task:
             last_run=from_iso(row["last_run"]),
             next_run=from_iso(row["next_run"]),
             done_at=from_iso(row["done_at"]),
+            consent=_consent(row),
         )
     except (ValueError, TypeError) as exc:  # e.g. hand-edited with the sqlite3 shell
         raise RepositoryError(f"task row {row['id']} is invalid: {exc}") from exc

@@ -13,7 +13,15 @@ from typing import Any
 import aiosqlite
 
 from taskagent.core.errors import TaskNotFound
-from taskagent.core.models import Run, RunStatus, Task, TaskStats, from_iso, to_iso
+from taskagent.core.models import (
+    NEEDS_APPROVAL,
+    Run,
+    RunStatus,
+    Task,
+    TaskStats,
+    from_iso,
+    to_iso,
+)
 from taskagent.core.store.connection import Store
 from taskagent.core.store.errors import RunAlreadyFinished, RunNotFound
 from taskagent.core.store.rows import (
@@ -356,14 +364,16 @@ class RunQueries(Store):
                 GROUP BY task_id
             )
             SELECT t.id AS task_id, agg.runs, agg.successes, agg.failures, agg.avg_ms,
-                   h.status AS last_status, h.run_time AS last_run_time
+                   h.status AS last_status, h.run_time AS last_run_time,
+                   CASE WHEN h.status = 'error' AND h.error_message LIKE ?
+                        THEN h.error_message END AS needs_approval
             FROM tasks AS t
             LEFT JOIN agg ON agg.task_id = t.id
             LEFT JOIN task_history AS h ON h.id = agg.last_id
             {task_filter}
             ORDER BY t.id
         """
-        rows = await self._fetchall(sql, params + params)
+        rows = await self._fetchall(sql, [*params, NEEDS_APPROVAL + "%", *params])
         return {
             row["task_id"]: TaskStats(
                 task_id=row["task_id"],
@@ -373,6 +383,7 @@ class RunQueries(Store):
                 avg_duration_ms=row["avg_ms"],
                 last_status=RunStatus(row["last_status"]) if row["last_status"] else None,
                 last_run_time=from_iso(row["last_run_time"]),
+                needs_approval=row["needs_approval"],
             )
             for row in rows
         }

@@ -10,7 +10,13 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from taskagent.core.errors import TaskAgentError
-from taskagent.core.models import MisfirePolicy, NotificationLevel, Schedule, SummaryMode
+from taskagent.core.models import (
+    Consent,
+    MisfirePolicy,
+    NotificationLevel,
+    Schedule,
+    SummaryMode,
+)
 
 MAX_NAME_LENGTH = 100
 MAX_DESCRIPTION_LENGTH = 2000
@@ -54,22 +60,30 @@ class WriteToolNotAllowed(TaskInputError):
     task will run it unattended. Each door words the way to acknowledge (`with_hint`)."""
 
     def __init__(
-        self, ref: str, hint: str = "set allow_write to confirm", prefix: str = ""
+        self,
+        ref: str,
+        hint: str = "set allow_write to confirm",
+        prefix: str = "",
+        *,
+        changed: bool = False,
     ) -> None:
-        super().__init__(
-            f"{prefix}'{ref}' is not a read-only tool: the task would run it unattended and it "
-            f"may change data; {hint}",
-            "allow_write",
+        what = (
+            "changing the arguments or schedule of a task that runs it unattended needs "
+            "approval again, as it may change data"
+            if changed
+            else "the task would run it unattended and it may change data"
         )
+        super().__init__(f"{prefix}'{ref}' is not a read-only tool: {what}; {hint}", "allow_write")
         self.ref = ref
         self.prefix = prefix
+        self.changed = changed
 
     def with_hint(self, hint: str) -> WriteToolNotAllowed:
-        return WriteToolNotAllowed(self.ref, hint, self.prefix)
+        return WriteToolNotAllowed(self.ref, hint, self.prefix, changed=self.changed)
 
     def with_prefix(self, prefix: str) -> WriteToolNotAllowed:
         """The same error about one entry of a batch (e.g. "tasks.json: task #2 (X): ")."""
-        return WriteToolNotAllowed(self.ref, prefix=prefix)
+        return WriteToolNotAllowed(self.ref, prefix=prefix, changed=self.changed)
 
 
 class ToolFacts(Protocol):
@@ -234,6 +248,7 @@ class TaskInput:
     misfire_policy: MisfirePolicy
     timeout_seconds: float
     misfire_grace_seconds: int
+    consent: Consent | None = None  # what it may call unattended (core/tasks/consent.py)
 
     def task_fields(self) -> dict[str, Any]:
         """The Task fields these values set (`use_ai_summary` follows the summary mode)."""
@@ -252,4 +267,5 @@ class TaskInput:
             "misfire_policy": self.misfire_policy,
             "timeout_seconds": self.timeout_seconds,
             "misfire_grace_seconds": self.misfire_grace_seconds,
+            "consent": self.consent,
         }

@@ -10,6 +10,8 @@ from typing import Any
 
 from taskagent.core import schedules
 from taskagent.core.models import (
+    Consent,
+    ConsentKind,
     MisfirePolicy,
     NotificationLevel,
     Schedule,
@@ -18,6 +20,7 @@ from taskagent.core.models import (
     Task,
     utcnow,
 )
+from taskagent.core.tasks import consent
 from taskagent.core.tasks.inputs import (
     EDITABLE_FIELDS,
     TaskInput,
@@ -78,20 +81,24 @@ class TaskRules:
         self,
         tool: Any,
         args: dict[str, Any],
+        schedule: Schedule,
         *,
         allow_write: bool = False,
-        previous: str | None = None,
-    ) -> str:
-        """The tool reference, checked: it exists, the arguments fit its schema, and a tool
-        that is not read-only is acknowledged (`allow_write`) unless it is the task's
-        `previous` tool (a task saved before keeps working when other fields change)."""
+        current: Task | None = None,
+    ) -> tuple[str, Consent | None]:
+        """The tool reference, checked (it exists, the arguments fit its schema), and the
+        consent the task is saved with (core/tasks/consent.py).
+
+        A tool that is not read-only needs `allow_write`, except when the task being changed
+        (`current`) keeps its tool, arguments and schedule: then its consent stays as it is.
+        Changing the arguments or schedule of a task that writes needs `allow_write` again."""
         if not isinstance(tool, str) or not tool.strip():
             raise TaskInputError(
                 "mcp_tool must name an MCP tool, e.g. get_crypto_prices", "mcp_tool"
             )
         ref = tool.strip()
-        if self.catalogue is None:
-            return ref
+        if self.catalogue is None:  # nothing to resolve: the run-time check still holds
+            return ref, self._kept_consent(current, ref, args, schedule, allow_write)
         try:
             info = self.catalogue.resolve(ref)
         except Exception as exc:  # the manager's lookup errors carry user-facing messages
@@ -100,9 +107,41 @@ class TaskRules:
             self.catalogue.validate_args(ref, args)
         except Exception as exc:
             raise TaskInputError(str(exc), "tool_args") from exc
-        if not allow_write and not tool_is_read_only(info) and not self._same_tool(ref, previous):
-            raise WriteToolNotAllowed(info.ref)
-        return ref
+        binding = consent.bind(info, args, schedule)
+        if allow_write or binding.kind is ConsentKind.READ_ONLY:
+            return ref, binding
+        if current is not None and self._unchanged(current, ref, args, schedule):
+            # Other fields changed: the consent it was saved with stands (a task saved before
+            # consent was stored is bound now, as approved when it was saved).
+            return ref, current.consent or binding
+        if current is not None and self._same_tool(ref, current.mcp_tool):
+            raise WriteToolNotAllowed(info.ref, changed=True)
+        raise WriteToolNotAllowed(info.ref)
+
+    def _kept_consent(
+        self,
+        current: Task | None,
+        ref: str,
+        args: dict[str, Any],
+        schedule: Schedule,
+        allow_write: bool,
+    ) -> Consent | None:
+        """Without a catalogue nothing can be bound; a write approval is never carried over
+        to other arguments or another schedule."""
+        if current is None or current.consent is None:
+            return None
+        writes = current.consent.kind is ConsentKind.WRITE
+        if writes and not allow_write and not self._unchanged(current, ref, args, schedule):
+            raise WriteToolNotAllowed(current.consent.tool, changed=True)
+        return current.consent
+
+    @staticmethod
+    def _unchanged(current: Task, ref: str, args: dict[str, Any], schedule: Schedule) -> bool:
+        return (current.mcp_tool.strip(), current.tool_args, current.schedule) == (
+            ref,
+            args,
+            schedule,
+        )
 
     def _same_tool(self, ref: str, previous: str | None) -> bool:
         if previous is None:
@@ -169,9 +208,9 @@ class TaskRules:
         `raw` holds each field of EDITABLE_FIELDS (a missing summary_mode or use_ai_summary is
         "not given"). `allow_past`: a once-schedule may be in the past. `done`: the task is a
         finished one-shot, which only a once-schedule can be (its time may be past).
-        `allow_write`: the yes to a tool that is not read-only. `current`: the task being
-        changed; its tool needs no new `allow_write` and its summary mode is kept unless
-        changed (see `_ai_mode`)."""
+        `allow_write`: the yes to a tool that is not read-only (this tool, these arguments, this
+        schedule). `current`: the task being changed; keeping its tool, arguments and schedule
+        needs no new `allow_write`, and its summary mode is kept unless changed (`_ai_mode`)."""
         name = valid_name(raw["name"])
         args = parse_tool_args(raw["tool_args"])
         finished = as_bool(done, "done")
@@ -183,11 +222,12 @@ class TaskRules:
         )
         if finished and schedule.type is not ScheduleType.ONCE:
             raise TaskInputError("only a one-shot (once) task can be done", "done")
-        tool = self._check_tool(
+        tool, bound = self._check_tool(
             raw["mcp_tool"],
             args,
+            schedule,
             allow_write=as_bool(allow_write, "allow_write"),
-            previous=current.mcp_tool if current is not None else None,
+            current=current,
         )
         mode = self._ai_mode(
             raw.get("summary_mode"),
@@ -206,6 +246,7 @@ class TaskRules:
             misfire_policy=as_misfire_policy(raw["misfire_policy"]),
             timeout_seconds=valid_timeout(raw["timeout_seconds"]),
             misfire_grace_seconds=grace_seconds(raw["misfire_grace_seconds"]),
+            consent=bound,
         )
 
     # ---- building ---------------------------------------------------------------------------
@@ -236,8 +277,8 @@ class TaskRules:
 
         `done` (import of a finished one-shot task) allows its time to be in the past and
         keeps it finished. `allow_write`: the caller's explicit yes to a tool that is not
-        read-only running unattended (WriteToolNotAllowed without it). It is a decision at
-        creation, not stored."""
+        read-only running unattended (WriteToolNotAllowed without it); the task keeps it as
+        its consent (core/tasks/consent.py)."""
         fields = self.check_input(
             {
                 "name": name,

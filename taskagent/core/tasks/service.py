@@ -133,19 +133,33 @@ class TaskService(TaskRules):
     # ---- test run ---------------------------------------------------------------------------
 
     async def test_run(
-        self, fields: Mapping[str, Any], *, tools: ToolCaller, summarizer: RunSummarizer
+        self,
+        fields: Mapping[str, Any],
+        *,
+        tools: ToolCaller,
+        summarizer: RunSummarizer,
+        allow_write: bool = False,
     ) -> TestRunResult:
         """Call `fields["mcp_tool"]` once with `fields["tool_args"]` (a dict) and summarise the
         result as a run of the task built from `fields` (see `build_task`) would be; nothing is
         saved. A field that is not valid yet does not stop the call: it then runs with the
-        default time limit and no summary is made (`summary_problem` says why)."""
+        default time limit and no summary is made (`summary_problem` says why).
+
+        A tool that is not read-only is called only with `allow_write` (the user's yes to this
+        one call); without it nothing is called and the result says `needs_approval`."""
         ref = str(fields["mcp_tool"])
-        values = dict(fields)
+        if not allow_write and self.needs_write_consent(ref):
+            return TestRunResult(
+                ref,
+                error=f"{ref} is not a read-only tool: a test run may change data",
+                needs_approval=True,
+            )
+        values = {k: v for k, v in fields.items() if k != "allow_write"}  # asked above
         if not str(values.get("name", "")).strip():
             values["name"] = TEST_RUN_NAME
         task: Task | None
         try:  # the task as it would be saved: its timeout, and the input of the summary
-            task, problem = self.build_task(**values), ""
+            task, problem = self.build_task(**values, allow_write=True), ""
         except TaskInputError as exc:
             task, problem = None, str(exc)
         timeout = task.timeout_seconds if task is not None else None

@@ -47,6 +47,8 @@ class TestRunResult:
     text: str = ""
     summary: SummaryResult | None = None
     summary_problem: str = ""
+    # Not called: the tool is not read-only and the caller did not say yes to calling it.
+    needs_approval: bool = False
 
     @property
     def ok(self) -> bool:
