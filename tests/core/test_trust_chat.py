@@ -276,3 +276,35 @@ async def test_a_10_mb_tool_result_is_cut_for_the_model(chat: ChatSession, env: 
 
 def test_the_trust_rules_name_the_label_the_responses_carry() -> None:
     assert '"trust"' in TRUST_RULES and "confirmed by the user" in TRUST_RULES
+
+
+async def test_rescheduling_a_write_task_is_approved_on_its_card(
+    chat: ChatSession, services: Services, env: GeminiStub, notes: Path
+) -> None:
+    task = await services.tasks.create_task(
+        name="Hourly note",
+        schedule_type="interval",
+        schedule_value="1 hour",
+        mcp_tool="notes:append_note",
+        tool_args={"text": "tick"},
+        allow_write=True,
+    )
+    call = {
+        "task_id": task.id,
+        "schedule_type": "interval",
+        "schedule_value": "1 minute",
+        "allow_write": True,  # the model's word does not count: only the card's yes
+    }
+    env.reply_function_call("update_task_schedule", call)
+    env.reply_text("not changed")
+    events = await turn(chat, "make it every minute", answer=False)
+    (card,) = of(events, ConfirmationNeeded)
+    assert card.runs_write_tool and card.destructive
+    assert any("Runs a write tool unattended" in line for line in card.details)
+    assert (await services.tasks.get(task.stored_id)).schedule_value == "1 hour"
+
+    env.reply_function_call("update_task_schedule", call)
+    env.reply_text("changed")
+    await turn(chat, "yes, every minute", answer=True)
+    changed = await services.tasks.get(task.stored_id)
+    assert changed.schedule_value == "1 minute" and changed.consent != task.consent
