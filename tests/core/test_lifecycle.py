@@ -156,12 +156,14 @@ async def test_a_stop_during_a_sync_leaves_no_error(tmp_path: Path) -> None:
     arms nothing (it used to fail an assertion in _add_job and log a traceback)."""
     node = await make_node(tmp_path / "db.sqlite", tmp_path)
     try:
-        for n in range(3):
-            await node.tasks.create_task(
-                name=f"t{n}", schedule_type="interval", schedule_value="1 hour", mcp_tool="ping"
-            )
         await node.engine.start()
         scheduler = node.engine.scheduler
+        for n in range(3):  # saved behind the scheduler's back: the next sync arms them all
+            await node.repo.add_task(
+                node.tasks.build_task(
+                    name=f"t{n}", schedule_type="interval", schedule_value="1 hour", mcp_tool="ping"
+                )
+            )
         real_list = node.repo.list_tasks
         queried, release = asyncio.Event(), asyncio.Event()
 
@@ -171,7 +173,6 @@ async def test_a_stop_during_a_sync_leaves_no_error(tmp_path: Path) -> None:
             await release.wait()
             return tasks
 
-        scheduler._keys.clear()  # every task looks new, so the sync would arm all of them
         node.repo.list_tasks = slow_list  # type: ignore[method-assign]
         syncing = asyncio.create_task(scheduler.sync())
         await queried.wait()
