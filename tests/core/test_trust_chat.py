@@ -308,3 +308,28 @@ async def test_rescheduling_a_write_task_is_approved_on_its_card(
     await turn(chat, "yes, every minute", answer=True)
     changed = await services.tasks.get(task.stored_id)
     assert changed.schedule_value == "1 minute" and changed.consent != task.consent
+
+
+async def test_a_bad_reschedule_gets_the_tools_own_words_and_no_card(
+    chat: ChatSession, services: Services, env: GeminiStub
+) -> None:
+    from taskagent.core.tasks import TaskInputError
+
+    task = await services.tasks.create_task(
+        name="Prices",
+        schedule_type="interval",
+        schedule_value="1 hour",
+        mcp_tool="get_crypto_prices",
+    )
+    for bad in (
+        {"summary_mode": "sometimes"},
+        {"schedule_type": "interval", "schedule_value": "0 s"},
+    ):
+        with pytest.raises(TaskInputError) as refused:
+            await services.tasks.update_task(task.stored_id, **bad)
+        env.reply_function_call("update_task_schedule", {"task_id": task.id} | bad)
+        env.reply_text("that did not work")
+        events = await turn(chat, "change it", answer=True)
+        assert not of(events, ConfirmationNeeded)
+        (finished,) = of(events, ToolCallFinished)
+        assert finished.summary == str(refused.value)

@@ -169,36 +169,36 @@ class CardMaker:
     def _schedule_card(
         self, cid: str, ref: str, args: dict[str, Any], task: Task, label: str
     ) -> ConfirmationNeeded | str:
-        """update_task_schedule: a new schedule (with its next runs) and/or summary mode."""
-        mode_line = None
-        if args.get("summary_mode") is not None:
-            mode = str(args["summary_mode"]).strip().lower()
-            if mode not in SUMMARY_MODE_WORDS:
-                return (
-                    f"'{args['summary_mode']}' is not a summary mode (use always, changes or off)"
-                )
-            mode_line = (
-                f"AI summary: {SUMMARY_MODE_WORDS[task.ai_mode.value]} → {SUMMARY_MODE_WORDS[mode]}"
-            )
-        if mode_line is not None and not (args.get("schedule_type") or args.get("schedule_value")):
-            return ConfirmationNeeded(
-                cid, ref, f"Change the AI summaries of {label}?", (mode_line,), args=args
-            )
-        try:
-            new = schedules.parse_schedule(
-                str(args.get("schedule_type", "")),
-                str(args.get("schedule_value", "")),
-                task.timezone,
-                now=self.clock(),
-            )
-        except schedules.ScheduleError as exc:
+        """update_task_schedule: a new schedule (with its next runs) and/or summary mode,
+        checked by the same rules as the tool itself (TaskService's merger), so the card and
+        the call refuse the same input with the same words."""
+        moves = bool(args.get("schedule_type") or args.get("schedule_value"))
+        changes = {k: args[k] for k in ("summary_mode",) if args.get(k) is not None}
+        if moves:
+            changes |= {
+                "schedule_type": args.get("schedule_type"),
+                "schedule_value": args.get("schedule_value"),
+            }
+        if not changes:
+            return "nothing to change: give a schedule or a summary_mode"
+        try:  # the yes on this card is the approval a write task needs: asked below
+            new = self.tasks.merger(changes, consent=True)(task)
+        except TaskInputError as exc:
             return str(exc)
+        mode_line = None
+        if "summary_mode" in changes:
+            before, after = task.ai_mode.value, new.ai_mode.value
+            mode_line = f"AI summary: {SUMMARY_MODE_WORDS[before]} → {SUMMARY_MODE_WORDS[after]}"
+        if not moves:
+            return ConfirmationNeeded(
+                cid, ref, f"Change the AI summaries of {label}?", (mode_line or "",), args=args
+            )
         # Same grid as the scheduler: an interval stays anchored at the task's creation.
-        runs = schedules.next_runs(new, 3, after=self.clock(), anchor=task.created_at)
+        runs = schedules.next_runs(new.schedule, 3, after=self.clock(), anchor=task.created_at)
         writes = bool(self._write_note(task))
         details = (
             f"Now: {schedules.describe(task.schedule)}",
-            f"New: {schedules.describe(new)} ({new.timezone})",
+            f"New: {schedules.describe(new.schedule)} ({new.timezone})",
             *([mode_line] if mode_line else []),
             *(
                 (
