@@ -20,7 +20,7 @@ import pytest
 from taskagent.core.lease import TAKE_WITHIN_SECONDS, LeaseInfo, RunRequestFailed
 from taskagent.core.models import Run, RunStatus
 from taskagent.core.scheduler import WHY_ASLEEP, WHY_DOWN
-from tests.support.engine_node import Node, make_node, runs_of, wait_until
+from tests.support.engine_node import Node, gate, make_node, runs_of, wait_until
 from tests.support.fake_clock import T0, FakeClock
 from tests.support.slot_check import SlotRow, assert_each_slot_once
 
@@ -240,3 +240,87 @@ async def test_a_request_a_frozen_holder_never_takes_is_withdrawn(
         await clock.drive(node.engine.run_now(task.stored_id), limit=10 * TAKE_WITHIN_SECONDS)
     assert await node.repo.take_run_requests() == []  # nothing left for the daemon to run
     assert await runs_of(node.repo, task.stored_id) == []
+
+
+async def test_pause_stops_the_slots_and_resume_keeps_the_grid_without_a_burst(
+    node: Node, clock: FakeClock
+) -> None:
+    task = await node.tasks.create_task(
+        name="grid", schedule_type="interval", schedule_value="1 second", mcp_tool="ping"
+    )
+    await node.engine.start()
+    await _slot_by_slot(node, clock, task.stored_id, slots=2, every=1)
+    await node.tasks.pause(task.stored_id)
+    paused = await node.repo.get_task(task.stored_id)
+    assert paused is not None and paused.next_run is None
+    await clock.advance(5, step=0.5)  # five slots pass while paused
+    assert await _statuses(node, task.stored_id) == [RunStatus.SUCCESS] * 2
+
+    await node.tasks.resume(task.stored_id)
+    resumed = await node.repo.get_task(task.stored_id)
+    assert resumed is not None and resumed.next_run is not None and task.next_run is not None
+    offset = (resumed.next_run - task.next_run).total_seconds()
+    assert offset == round(offset) and resumed.next_run > clock.now()  # the same 1 s grid
+    for count in (3, 4, 5):
+        await clock.advance(1, step=0.5)
+        await wait_until(lambda n=count: _settled(node, task.stored_id, n), limit=60)
+    # No catch-up for the slots that fell in the pause: one run per slot after it.
+    after = await runs_of(node.repo, task.stored_id)
+    assert [r.status for r in after] == [RunStatus.SUCCESS] * 5, "\n".join(
+        f"{r.status} {r.scheduled_time} {r.slot_end} {r.error_message}" for r in after
+    )
+
+
+async def test_a_slot_that_finds_its_previous_run_going_waits_then_is_skipped(
+    node: Node, clock: FakeClock
+) -> None:
+    held = gate(f"overlap-{id(node)}")
+    task = await node.tasks.create_task(
+        name="slowpoke",
+        schedule_type="interval",
+        schedule_value="1 second",
+        mcp_tool="hold",
+        tool_args={"gate_name": f"overlap-{id(node)}"},
+    )
+    await node.engine.start()
+    await clock.advance(1, step=0.5)
+    await wait_until(lambda: _has(node, task.stored_id, RunStatus.RUNNING), limit=60)
+    await clock.advance(3, step=0.25)  # the next slots wait for it, then give up
+    await wait_until(lambda: _has(node, task.stored_id, RunStatus.SKIPPED), limit=60)
+    held.set()
+    await wait_until(lambda: _has(node, task.stored_id, RunStatus.SUCCESS), limit=60)
+    runs = await runs_of(node.repo, task.stored_id)
+    skipped = [r for r in runs if r.status is RunStatus.SKIPPED]
+    assert "still going" in (skipped[0].error_message or "")
+    # The held run, then the slots that gave up waiting; the slot waiting when it ended runs.
+    assert runs[0].status is RunStatus.SUCCESS and runs[1].status is RunStatus.SKIPPED
+    assert {r.status for r in runs} <= {RunStatus.SUCCESS, RunStatus.SKIPPED, RunStatus.RUNNING}
+
+
+async def test_a_slot_waits_for_a_previous_run_about_to_end_rather_than_skip(
+    node: Node, clock: FakeClock
+) -> None:
+    name = f"brief-{id(node)}"
+    task = await node.tasks.create_task(
+        name="a bit slow",
+        schedule_type="interval",
+        schedule_value="1 second",
+        mcp_tool="hold",
+        tool_args={"gate_name": name},
+    )
+    await node.engine.start()
+    await clock.advance(1, step=0.5)
+    await wait_until(lambda: _has(node, task.stored_id, RunStatus.RUNNING), limit=60)
+    await clock.advance(1.5, step=0.25)  # the next slot is due and waits for the first run
+    gate(name).set()  # the first run ends within the wait: the waiting slot runs, late
+    await wait_until(lambda: _settled(node, task.stored_id, 2), limit=60)
+    runs = await runs_of(node.repo, task.stored_id)
+    assert [r.status for r in runs[:2]] == [RunStatus.SUCCESS, RunStatus.SUCCESS]
+    first, second = runs[:2]
+    assert first.scheduled_time is not None and second.scheduled_time is not None
+    assert (second.scheduled_time - first.scheduled_time).total_seconds() == 1
+    assert second.run_time > second.scheduled_time  # it waited for the previous run
+
+
+async def _has(node: Node, task_id: int, status: RunStatus) -> bool:
+    return status in await _statuses(node, task_id)

@@ -4,7 +4,6 @@ SQLite file, a real MCP manager with an in-memory FastMCP server, intervals of a
 from __future__ import annotations
 
 import asyncio
-import itertools
 from collections.abc import AsyncIterator
 from datetime import timedelta
 from pathlib import Path
@@ -24,72 +23,6 @@ async def node(tmp_path: Path) -> AsyncIterator[Node]:
     built = await make_node(tmp_path / "taskagent.db", tmp_path)
     yield built
     await built.close()
-
-
-async def test_pause_stops_runs_and_resume_keeps_the_grid_without_burst(node: Node) -> None:
-    task = await node.tasks.create_task(
-        name="grid", schedule_type="interval", schedule_value="1 second", mcp_tool="ping"
-    )
-    await node.engine.start()
-    await asyncio.sleep(1.3)
-    await node.tasks.pause(task.id)  # type: ignore[arg-type]
-    await asyncio.sleep(0.3)
-    paused_count = len(await runs_of(node.repo, task.id))  # type: ignore[arg-type]
-    assert (await node.repo.get_task(task.id)).next_run is None  # type: ignore[arg-type, union-attr]
-    await asyncio.sleep(2.2)
-    assert len(await runs_of(node.repo, task.id)) == paused_count  # type: ignore[arg-type]
-    await node.tasks.resume(task.id)  # type: ignore[arg-type]
-    await asyncio.sleep(0.3)
-    resumed = await node.repo.get_task(task.id)  # type: ignore[arg-type]
-    assert resumed is not None and resumed.next_run is not None
-    anchor = task.created_at.replace(microsecond=0)  # type: ignore[union-attr]
-    offset = (resumed.next_run - anchor).total_seconds()
-    assert abs(offset - round(offset)) < 0.01  # still on the original 1 s grid
-    # No catch-up burst for the runs that fell in the pause.
-    assert len(await runs_of(node.repo, task.id)) <= paused_count + 1  # type: ignore[arg-type]
-
-
-async def test_overlapping_fire_is_recorded_as_skipped(node: Node) -> None:
-    task = await node.tasks.create_task(
-        name="slowpoke",
-        schedule_type="interval",
-        schedule_value="1 second",
-        mcp_tool="slow",
-        tool_args={"seconds": 2.2},
-    )
-    await node.engine.start()
-    await asyncio.sleep(3.6)
-    runs = await runs_of(node.repo, task.id)  # type: ignore[arg-type]
-    skipped = [r for r in runs if r.status is RunStatus.SKIPPED]
-    assert skipped, [r.status for r in runs]
-    assert "still going" in skipped[0].error_message
-    running_or_done = [r for r in runs if r.status in (RunStatus.RUNNING, RunStatus.SUCCESS)]
-    assert 1 <= len(running_or_done) <= 2
-
-
-async def test_a_slot_waits_briefly_for_a_previous_run_that_is_about_to_end(node: Node) -> None:
-    """Runs of 1.1 s every second: each slot finds the previous run still going and waits
-    for its end (up to a second), then runs late, rather than being `skipped`."""
-    task = await node.tasks.create_task(
-        name="a bit slow",
-        schedule_type="interval",
-        schedule_value="1 second",
-        mcp_tool="slow",
-        tool_args={"seconds": 1.1},
-    )
-    await node.engine.start()
-    await asyncio.sleep(5.5)
-    runs = await runs_of(node.repo, task.id)  # type: ignore[arg-type]
-    assert {r.status for r in runs} <= {RunStatus.SUCCESS, RunStatus.RUNNING}, [
-        r.error_message for r in runs
-    ]
-    done = [r for r in runs if r.status is RunStatus.SUCCESS]
-    assert len(done) >= 3
-    slots = [r.scheduled_time for r in runs]
-    assert all((b - a).total_seconds() == 1 for a, b in itertools.pairwise(slots))
-    for run in done[1:]:
-        # It waited for the previous run (the grid above: its own slot, not the next one).
-        assert run.run_time > run.scheduled_time
 
 
 async def test_timeout_is_its_own_outcome_and_one_limit_covers_every_attempt(node: Node) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -25,10 +26,17 @@ from taskagent.core.tasks import TaskService
 from tests.support.fake_clock import FakeClock, FixedWallClock
 
 READ_ONLY = {"readOnlyHint": True}
+# `hold(gate)` calls wait until the test sets GATES[gate] (a run that lasts as long as a test
+# wants, whatever clock drives the scheduler).
+GATES: dict[str, threading.Event] = {}
+
+
+def gate(name: str) -> threading.Event:
+    return GATES.setdefault(name, threading.Event())
 
 
 def make_server() -> FastMCP:
-    """`ping`, `flaky` and `slow` only read (annotated so: they may be retried); `append`
+    """`ping`, `flaky`, `slow` and `hold` only read (annotated so: they may be retried); `append`
     writes and carries no annotations, like many third-party tools."""
     server = FastMCP("t")
     calls: dict[str, int] = {}
@@ -50,6 +58,12 @@ def make_server() -> FastMCP:
     async def slow(seconds: float = 1.0) -> dict[str, float]:
         await asyncio.sleep(seconds)
         return {"slept": seconds}
+
+    @server.tool(annotations=READ_ONLY)
+    async def hold(gate_name: str) -> dict[str, str]:
+        """Answers when the test opens its gate (at most a minute)."""
+        await asyncio.to_thread(gate(gate_name).wait, 60)
+        return {"held": gate_name}
 
     @server.tool
     async def append(text: str, failures: int = 0) -> dict[str, int]:
