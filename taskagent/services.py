@@ -244,8 +244,10 @@ class Services:
             for s in self.mcp.status()
         ]
         for name, spec in self.pending_servers.items():
+            problem = getattr(spec, "problem", None)  # an entry that cannot be used as written
+            state = "failed" if problem else "starting"
             overview["mcp_servers"].append(
-                {"name": name, "kind": spec.kind, "state": "starting", "error": None, "tools": 0}
+                {"name": name, "kind": spec.kind, "state": state, "error": problem, "tools": 0}
             )
         overview["ai"] = self.summarizer.status
         overview["ai_usage"] = await ai_overview(self.ledger, self.budget)
