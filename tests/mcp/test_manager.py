@@ -30,6 +30,7 @@ from pydantic import Field
 from mcp_servers.errors import OneLineErrors
 from taskagent.core.mcp import (
     AmbiguousTool,
+    BrokenServerSpec,
     HttpServerSpec,
     InvalidToolArgs,
     McpConfigError,
@@ -835,12 +836,30 @@ def test_config_accepts_the_claude_desktop_format(tmp_path: Path) -> None:
 def test_config_errors_name_the_file_the_server_and_the_problem(
     tmp_path: Path, text: str, message: str
 ) -> None:
+    """A problem of the file (or of a server's name) stops the file; a problem of one entry's
+    fields fails that server alone, which is then shown with the problem."""
     path = write(tmp_path, text)
-    with pytest.raises(McpConfigError) as info:
-        load_mcp_config(path)
-    assert str(info.value).startswith(f"{path}: ")
-    assert message in str(info.value)
-    assert info.value.path == path
+    try:
+        specs = load_mcp_config(path)
+    except McpConfigError as exc:
+        assert exc.path == path
+        assert str(exc).startswith(f"{path}: ")
+        said = str(exc)
+    else:
+        (spec,) = specs.values()
+        assert isinstance(spec, BrokenServerSpec), spec
+        assert spec.problem.startswith("mcp.json: ")
+        said = f"server 'a': {spec.problem.removeprefix('mcp.json: ')}"
+    assert message in said
+
+
+def test_a_bad_entry_fails_only_its_server(tmp_path: Path) -> None:
+    servers = {"x": {"command": "python3", "args": "not-a-list"}, "good": {"command": "x"}}
+    path = write(tmp_path, json.dumps({"mcpServers": servers}))
+    assert load_mcp_config(path) == {
+        "x": BrokenServerSpec("mcp.json: 'args' must be a list of strings, got string"),
+        "good": StdioServerSpec(command="x"),
+    }
 
 
 def test_config_leaves_keys_of_other_clients_alone(tmp_path: Path) -> None:
