@@ -137,6 +137,10 @@ def load_mcp_config(path: Path) -> dict[str, ServerSpec]:
         raise McpConfigError(
             f"{path}: invalid JSON at line {e.lineno}, column {e.colno}: {e.msg}", path=path
         ) from e
+    except RecursionError:  # the decoder recurses per level of nesting
+        raise McpConfigError(
+            f"{path}: invalid JSON: lists or objects nested too deeply", path=path
+        ) from None
     return parse_mcp_config(raw, path=path)
 
 
