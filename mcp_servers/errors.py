@@ -52,7 +52,9 @@ def describe_validation_error(tool: str, exc: BaseException) -> str:
 
 
 class OneLineErrors(Middleware):
-    """Argument validation failures become a one-line ToolError."""
+    """Argument validation failures, arguments nested too deeply and taskagent's own errors
+    (whose message is written for the user) become a one-line ToolError; anything else stays
+    masked as fastmcp's "Error calling tool"."""
 
     async def on_call_tool(
         self, context: MiddlewareContext[Any], call_next: CallNext[Any, Any]

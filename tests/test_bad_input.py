@@ -794,3 +794,16 @@ def test_a_tool_returning_10_mb_is_stored_cut_and_reported_briefly(
     raw, summary = stored
     assert 1_000_000 <= len(raw) < 1_100_000 and "cut" in raw[-100:]
     assert summary is None or len(summary) < 1_000
+
+
+# ======================================================== the History tab's since / until
+@pytest.mark.parametrize("text", ["99999999999d", "9" * 5000 + "w", "2026-13-45"])
+def test_a_history_filter_too_far_back_is_a_value_error(text: str) -> None:
+    """The tab answers a ValueError with one notice; anything else would be a crash."""
+    from datetime import UTC, datetime
+
+    from taskagent.screens.history_filters import parse_since, parse_until
+
+    for parse in (parse_since, parse_until):
+        with pytest.raises(ValueError, match=r"^.{1,200}$"):
+            parse(text, datetime(2026, 6, 1, tzinfo=UTC))
