@@ -36,6 +36,7 @@ from taskagent.core.mcp import (
     McpConfigError,
     McpManager,
     McpManagerError,
+    ServerMisconfigured,
     ServerUnavailable,
     StdioServerSpec,
     ToolCallError,
@@ -437,6 +438,30 @@ async def test_registration_rejects_clashing_names(tmp_path: Path) -> None:
 
 # ---------------------------------------------------------------------------------------------
 # Failures at start-up
+
+
+async def test_an_entry_that_cannot_be_used_fails_alone_and_for_good(tmp_path: Path) -> None:
+    """An mcp.json entry with a bad field: shown failed from registration on, never started,
+    its tools refused with the reason (not transient: no retry helps), the others work."""
+    problem = "mcp.json: 'args' must be a list of strings, got string"
+    mgr = McpManager(log_dir=tmp_path / "logs")
+    mgr.add_builtin("alpha", make_alpha())
+    mgr.add_configured({"x": BrokenServerSpec(problem)})
+    assert {s.name: (s.state, s.error) for s in mgr.status()}["x"] == ("failed", problem)
+    async with mgr:
+        status = {s.name: s for s in mgr.status()}
+        assert (status["x"].state, status["x"].error, status["x"].kind) == (
+            "failed",
+            problem,
+            "stdio",
+        )
+        assert (await mgr.call_tool("add", {"a": 1, "b": 1})).data == 2
+        with pytest.raises(ServerMisconfigured) as refused:
+            await mgr.call_tool("x:anything")
+        assert str(refused.value) == f"MCP server 'x' is not available: {problem}"
+        assert not refused.value.transient
+        await mgr.warm_up(["x:anything"])  # nothing to start, nothing raised
+    assert not (tmp_path / "logs" / "mcp-x.log").exists()  # never started
 
 
 @pytest.mark.slow
