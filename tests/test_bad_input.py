@@ -1,11 +1,14 @@
-"""Bad input, broadly: one table of wrong, oversized, mistyped, unknown and hostile inputs
-through every door (the CLI, import files, config.toml, mcp.json, both MCP servers, slash
-commands; the task form has its own table in tests/ui/test_bad_input_form.py).
+"""Bad input, broadly: one table of wrong, oversized, deeply nested, mistyped, unknown and
+hostile inputs through every door (the CLI, import files, config.toml, mcp.json, both MCP
+servers in memory, taskagent's MCP server over stdio, slash commands; the task form has its
+own table, FORM_CASES in tests/ui/test_trust_ui.py, run under Pilot).
 
-Every row must be answered with exactly one line that names the problem, and must leave the
-database exactly as it was. Everything is real: the CLI's `main()` on a temp TASKAGENT_HOME
-with a real SQLite file, the built-in MCP servers through an in-memory fastmcp Client, the slash
-commands over real Services.
+Every row must be answered with exactly one line that names the problem in the words the user
+typed (`--grace` on the command line, the field name in an import file or an MCP call), with
+exit status 1 for the CLI, and must leave the database exactly as it was. Everything is real:
+the CLI's `main()` on a temp TASKAGENT_HOME with a real SQLite file, the built-in MCP servers
+through a fastmcp Client (in memory, and over stdio to `taskagent mcp serve background`), the
+slash commands over real Services.
 """
 
 from __future__ import annotations
@@ -627,7 +630,7 @@ def run_cli(argv: list[str], capsys: pytest.CaptureFixture[str]) -> str:
     except SystemExit as exc:  # argparse
         code = exc.code
     err = capsys.readouterr().err
-    assert code not in (0, None), f"accepted: {err!r}"
+    assert code == 1, f"exit status {code}: {err[:300]!r}"
     return err
 
 
