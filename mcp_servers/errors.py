@@ -17,6 +17,8 @@ from fastmcp.exceptions import ValidationError as FastMCPValidationError
 from fastmcp.server.middleware import Middleware, MiddlewareContext
 from fastmcp.server.middleware.middleware import CallNext
 
+from taskagent.core.errors import is_user_facing
+
 MAX_PROBLEMS = 5
 
 
@@ -50,13 +52,25 @@ def describe_validation_error(tool: str, exc: BaseException) -> str:
 
 
 class OneLineErrors(Middleware):
-    """Argument validation failures become a one-line ToolError."""
+    """Argument validation failures, arguments nested too deeply and taskagent's own errors
+    (whose message is written for the user) become a one-line ToolError; anything else stays
+    masked as fastmcp's "Error calling tool"."""
 
     async def on_call_tool(
         self, context: MiddlewareContext[Any], call_next: CallNext[Any, Any]
     ) -> Any:
+        name = str(getattr(context.message, "name", "tool"))
         try:
             return await call_next(context)
         except FastMCPValidationError as exc:
-            name = str(getattr(context.message, "name", "tool"))
             raise ToolError(describe_validation_error(name, exc)) from None
+        except RecursionError:  # arguments nested deeper than Python's stack
+            raise ToolError(f"invalid arguments for '{name}': nested too deeply") from None
+        except ToolError:
+            raise
+        except Exception as exc:
+            # Our own errors carry a message for the user: the client gets it, on one line,
+            # rather than a bare "Error calling tool" (anything else stays masked).
+            if not is_user_facing(exc):
+                raise
+            raise ToolError(" ".join(str(exc).split())) from None

@@ -16,7 +16,7 @@ if TYPE_CHECKING:
     from taskagent.config import Settings
 
 
-def _fail(message: str, code: int = 2) -> int:
+def _fail(message: str, code: int = 1) -> int:
     print(f"taskagent: {message}", file=sys.stderr)
     return code
 
@@ -64,7 +64,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if isinstance(exc, McpConfigError):
             return _fail(str(exc))
         if isinstance(exc, SchemaError):  # a database that cannot be used: what to do
-            return _fail(str(exc), 1)
+            return _fail(str(exc))
         raise
 
 
@@ -102,7 +102,7 @@ def _config_command(settings: Settings, args: object) -> int:
         return 0
     if action == "init":
         if paths.config_file.exists() and not getattr(args, "force", False):
-            return _fail(f"{paths.config_file} exists already (use --force to overwrite)", 1)
+            return _fail(f"{paths.config_file} exists already (use --force to overwrite)")
         paths.ensure()
         paths.config_file.write_text(default_config_text(), encoding="utf-8")
         print(f"wrote {paths.config_file}")

@@ -213,7 +213,7 @@ class TaskAgentApp(App[int]):
             self.settings = await asyncio.to_thread(factory.prepare)
         except TaskAgentError as exc:  # ConfigError: a bad value in config.toml or the env
             self.config_error = str(exc)
-            self.exit(return_code=2)
+            self.exit(return_code=1)
             return False
         return True
 

@@ -77,5 +77,5 @@ def run_app(paths: Paths) -> int:
     child_processes.end_children()  # an MCP server whose close timed out
     if app.config_error is not None:
         print(f"taskagent: {app.config_error}", file=sys.stderr)
-        return 2
+        return 1
     return app.return_code or 0

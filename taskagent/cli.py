@@ -40,12 +40,18 @@ def stop_grace_seconds(text: str) -> float:
     return value
 
 
+MAX_ERROR_LENGTH = 300
+
+
 class FriendlyParser(argparse.ArgumentParser):
-    """argparse with exit code 2 and a one-line hint, never a traceback."""
+    """argparse whose usage errors are bad input like any other: one line saying what is wrong
+    and where the options are listed, exit status 1 (docs/cli.md), never the usage block."""
 
     def error(self, message: str) -> NoReturn:
-        self.print_usage()
-        self.exit(2, f"{self.prog}: error: {message}\n")
+        line = " ".join(message.split())
+        if len(line) > MAX_ERROR_LENGTH:  # a huge value quoted back (an invalid choice)
+            line = line[: MAX_ERROR_LENGTH - 1] + "…"
+        self.exit(1, f"{self.prog}: {line} (see {self.prog} --help)\n")
 
 
 def _add_json(parser: argparse.ArgumentParser) -> None:

@@ -393,25 +393,12 @@ async def _export(call: _Call) -> int:
     return 0
 
 
-async def _read_text(source: Path) -> str:
-    """The file to import, or a one-line TaskInputError saying why it cannot be read."""
-    try:
-        return await asyncio.to_thread(source.read_text, encoding="utf-8")
-    except OSError as exc:
-        raise TaskInputError(f"cannot read {source}: {exc.strerror or exc}") from exc
-    except UnicodeDecodeError as exc:
-        raise TaskInputError(
-            f"cannot read {source}: not UTF-8 text (byte {exc.object[exc.start]:#04x} at "
-            f"position {exc.start})"
-        ) from exc
-
-
 async def _import(call: _Call) -> int:
     from taskagent.core import transfer
 
     args = call.args
     source = Path(args.file)
-    text = await _read_text(source)
+    text = await asyncio.to_thread(transfer.read_import_file, source)
     entries = transfer.loads(text, transfer.format_of(source, args.format), source=str(source))
     created, updated = await transfer.import_tasks(
         call.service, entries, source=str(source), allow_write=args.allow_write
@@ -476,12 +463,32 @@ async def _main(settings: Settings, args: argparse.Namespace) -> int:
         return await _tasks(services, args)
 
 
+# A task field -> the option that sets it, so a message names what the user typed. An import
+# file's messages keep the field names: they are the keys written in the file.
+OPTION_WORDS = {
+    "description": "--description",
+    "tool_args": "--args",
+    "mcp_tool": "--tool",
+    "timezone": "--timezone",
+    "notification_level": "--notify",
+    "significance_threshold": "--threshold",
+    "misfire_grace_seconds": "--grace",
+    "misfire_policy": "--misfire",
+    "summary_mode": "--summary",
+    "limit": "--limit",
+}
+
+
 def run_tasks_command(settings: Settings, args: argparse.Namespace) -> int:
     try:
         return asyncio.run(_main(settings, args))
     except WriteToolNotAllowed as exc:
         print(f"taskagent: {exc.with_hint('add --allow-write to allow that')}", file=sys.stderr)
         return 1
-    except (TaskInputError, TaskNotFound, LookupError, RunRequestFailed) as exc:
+    except TaskInputError as exc:
+        words = {} if args.tasks_command == "import" else OPTION_WORDS
+        print(f"taskagent: {exc.in_words(words)}", file=sys.stderr)
+        return 1
+    except (TaskNotFound, LookupError, RunRequestFailed) as exc:
         print(f"taskagent: {exc}", file=sys.stderr)
         return 1

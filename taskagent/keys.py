@@ -152,7 +152,7 @@ def keymap_before_validation(config_file: Path) -> dict[str, str]:
     try:
         with config_file.open("rb") as handle:
             table = tomllib.load(handle).get("keymap", {})
-    except (OSError, ValueError):
+    except (OSError, ValueError, RecursionError):
         return {}
     if not isinstance(table, dict):
         return {}

@@ -97,6 +97,13 @@ def _child_env(settings: Settings) -> dict[str, str]:
     return env
 
 
+def _broken(spec: ServerSpec) -> str | None:
+    """Why an mcp.json entry cannot be used as written (core/mcp/mcp_json.BrokenServerSpec),
+    None for a server to start."""
+    problem = getattr(spec, "problem", None)
+    return problem if isinstance(problem, str) else None
+
+
 def _coingecko_client() -> CoinGeckoClient | None:
     """One CoinGecko client for the whole process (shared cache and rate limit). A bad
     TASKAGENT_COINGECKO_* value leaves it to the server, whose tools then name the variable."""
@@ -199,6 +206,28 @@ class Services:
     # mcp.json's servers, connected by finish_start() (empty once it ran)
     pending_servers: Mapping[str, ServerSpec] = field(default_factory=dict)
     started: bool = False
+    # Set once finish_start() has connected (or given up on) mcp.json's servers.
+    servers_started: asyncio.Event = field(default_factory=asyncio.Event)
+    _connecting: tuple[str, ...] = ()
+
+    def servers_starting(self) -> list[str]:
+        """The names of mcp.json's servers not connected yet (before and during
+        finish_start); a chat message waits for them, so the model gets their tools. An entry
+        that cannot be used as written is not waited for."""
+        if self.servers_started.is_set():
+            return []
+        usable = [n for n, spec in self.pending_servers.items() if not _broken(spec)]
+        return list(dict.fromkeys([*self._connecting, *usable]))
+
+    async def wait_for_servers(self, timeout: float) -> bool:  # noqa: ASYNC109
+        """Wait up to `timeout` seconds for mcp.json's servers; False if they are still
+        starting by then."""
+        try:
+            async with asyncio.timeout(timeout):
+                await self.servers_started.wait()
+        except TimeoutError:
+            return False
+        return True
 
     def slash_commands(self, chat: ChatSession | None = None) -> SlashCommands:
         """Every slash command over this core; `chat` replaces the app's chat session."""
@@ -221,11 +250,16 @@ class Services:
             return
         self.started = True
         pending, self.pending_servers = self.pending_servers, {}
+        self._connecting = tuple(n for n, spec in pending.items() if not _broken(spec))
 
         async def servers() -> None:
-            if pending:
-                self.mcp.add_configured(pending)
-                await self.mcp.refresh()
+            try:
+                if pending:
+                    self.mcp.add_configured(pending)
+                    await self.mcp.refresh()
+            finally:
+                self._connecting = ()
+                self.servers_started.set()
 
         # On this (the main) loop: the notifier binds to it.
         await asyncio.gather(servers(), self.notifier.start())
@@ -244,8 +278,10 @@ class Services:
             for s in self.mcp.status()
         ]
         for name, spec in self.pending_servers.items():
+            problem = _broken(spec)
+            state = "failed" if problem else "starting"
             overview["mcp_servers"].append(
-                {"name": name, "kind": spec.kind, "state": "starting", "error": None, "tools": 0}
+                {"name": name, "kind": spec.kind, "state": state, "error": problem, "tools": 0}
             )
         overview["ai"] = self.summarizer.status
         overview["ai_usage"] = await ai_overview(self.ledger, self.budget)

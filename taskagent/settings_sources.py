@@ -91,6 +91,10 @@ class ConfigFile(InitSettingsSource):
             raw = TomlConfigSettingsSource(settings_cls, toml_file=path).toml_data
         except tomllib.TOMLDecodeError as exc:
             raise ConfigError(f"config error in {path}: invalid TOML: {exc}") from exc
+        except RecursionError:  # the decoder recurses per level of nesting
+            raise ConfigError(
+                f"config error in {path}: invalid TOML: arrays or tables nested too deeply"
+            ) from None
         except (OSError, UnicodeDecodeError) as exc:
             raise ConfigError(f"config error in {path}: cannot read the file ({exc})") from exc
         values = self._settings(file_sections(settings_cls), raw)

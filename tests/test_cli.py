@@ -51,7 +51,7 @@ def test_help_does_not_import_textual(tmp_path: Path) -> None:
 def test_bad_config_is_one_message_without_traceback(tmp_path: Path) -> None:
     (tmp_path / "config.toml").write_text("[scheduler]\nworker_threads = 'lots'\n")
     result = run(tmp_path, "tasks", "list")
-    assert result.returncode == 2
+    assert result.returncode == 1
     assert "Traceback" not in result.stderr
     assert str(tmp_path / "config.toml") in result.stderr
     assert "worker_threads" in result.stderr and "whole number from 1 to 64" in result.stderr
@@ -129,7 +129,7 @@ def test_tasks_add_list_show_pause_remove(tmp_path: Path) -> None:
         (["--daily", "25:00"], "'25:00' is not a valid time (use HH:MM, 00:00-23:59)"),
         (["--weekly", "Funday 09:00"], "'Funday' is not a day (use Monday..Sunday or Mon..Sun)"),
         (["--every", "0 seconds"], "interval must be at least 1 second"),
-        (["--every", "5 minutes", "--args", "{bad"], "tool_args is not valid JSON"),
+        (["--every", "5 minutes", "--args", "{bad"], "--args is not valid JSON"),
     ],
 )
 def test_bad_task_input_exits_1_with_the_message(
@@ -267,9 +267,9 @@ def test_summary_mode_on_add_edit_show_and_status(tmp_path: Path) -> None:
     nothing = run(tmp_path, "tasks", "edit", "1")
     assert nothing.returncode == 1 and "nothing to change" in nothing.stderr
     bad = run(tmp_path, "tasks", "edit", "1", "--summary", "sometimes")
-    assert bad.returncode == 2 and "invalid choice: 'sometimes'" in bad.stderr
+    assert bad.returncode == 1 and "invalid choice: 'sometimes'" in bad.stderr
     clash = run(tmp_path, "tasks", "edit", "1", "--summary", "always", "--no-summary")
-    assert clash.returncode == 2 and "not allowed with argument" in clash.stderr
+    assert clash.returncode == 1 and "not allowed with argument" in clash.stderr
     missing = run(tmp_path, "tasks", "edit", "7", "--summary", "off")
     assert missing.returncode == 1 and "no task with id 7" in missing.stderr
     assert json.loads(run(tmp_path, "tasks", "show", "1", "--json").stdout)["name"] == "BTC"

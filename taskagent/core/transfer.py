@@ -9,6 +9,8 @@ updates it, so importing the same file twice changes nothing.
 from __future__ import annotations
 
 import json
+import os
+import stat
 import tomllib
 from collections.abc import Callable
 from pathlib import Path
@@ -23,6 +25,9 @@ from taskagent.core.tasks import (
 )
 
 FORMAT_VERSION = 1
+MAX_IMPORT_BYTES = 10_000_000
+# The fields an import entry cannot do without (the others have defaults).
+REQUIRED_FIELDS = ("name", "schedule_type", "schedule_value", "mcp_tool")
 # Everything a user can edit, plus the on/off state and whether a one-shot task has already
 # had its run (`done`, so a finished one-shot is not armed again by an import); never ids,
 # timestamps or run times.
@@ -91,11 +96,60 @@ def dumps(tasks: list[Task], fmt: str) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _kind_of(mode: int) -> str:
+    """What a file that is not a regular one is, in a few words."""
+    if stat.S_ISDIR(mode):
+        return "a folder"
+    if stat.S_ISFIFO(mode):
+        return "a pipe (FIFO)"
+    if stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
+        return "a device"
+    if stat.S_ISSOCK(mode):
+        return "a socket"
+    return "not a regular file"
+
+
+def read_import_file(path: Path) -> str:
+    """The text of a file to import: a regular file of at most MAX_IMPORT_BYTES, in UTF-8.
+    Anything else (a folder, a device such as /dev/zero, a FIFO, a bigger file) is refused
+    with one TaskInputError before a byte is read. Blocking: call it on a thread."""
+    try:
+        # O_NONBLOCK: opening a FIFO with no writer must not wait for one.
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+    except OSError as exc:
+        raise TaskInputError(f"cannot read {path}: {exc.strerror or exc}") from exc
+    try:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            raise TaskInputError(f"cannot import {path}: it is {_kind_of(info.st_mode)}")
+        if info.st_size > MAX_IMPORT_BYTES:
+            raise TaskInputError(f"cannot import {path}: {_too_big(info.st_size)}")
+        with os.fdopen(os.dup(fd), "rb") as file:
+            data = file.read(MAX_IMPORT_BYTES + 1)  # a file that grew since: still bounded
+    finally:
+        os.close(fd)
+    if len(data) > MAX_IMPORT_BYTES:
+        raise TaskInputError(f"cannot import {path}: {_too_big(len(data))}")
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise TaskInputError(
+            f"cannot read {path}: not UTF-8 text (byte {data[exc.start]:#04x} at "
+            f"position {exc.start})"
+        ) from exc
+
+
+def _too_big(size: int) -> str:
+    return f"{size:,} bytes is more than the {MAX_IMPORT_BYTES // 1_000_000} MB an import reads"
+
+
 def loads(text: str, fmt: str, *, source: str) -> list[dict[str, Any]]:
     try:
         data = json.loads(text) if fmt == "json" else tomllib.loads(text)
     except (json.JSONDecodeError, tomllib.TOMLDecodeError) as exc:
         raise TaskInputError(f"{source}: not valid {fmt.upper()}: {exc}") from exc
+    except RecursionError:  # both decoders recurse per level of nesting
+        raise TaskInputError(f"{source}: lists or tables nested too deeply") from None
     if isinstance(data, list):  # a bare list of tasks is fine too
         data = {"tasks": data}
     if not isinstance(data, dict) or not isinstance(data.get("tasks"), list):
@@ -155,10 +209,11 @@ async def import_tasks(
             shown = ", ".join(_short(k) for k in unknown[:5])
             more = f" (+{len(unknown) - 5} more)" if len(unknown) > 5 else ""
             raise TaskInputError(f"{label}: unknown field(s) {shown}{more}")
+        missing = [field for field in REQUIRED_FIELDS if field not in entry]
+        if missing:
+            raise TaskInputError(f"{label}: missing field(s) {', '.join(missing)}")
         try:
             task = service.build_task(**entry, allow_write=True)  # the same checks as elsewhere
-        except TypeError as exc:
-            raise TaskInputError(f"{label}: {exc}") from exc
         except TaskInputError as exc:
             raise TaskInputError(f"{label}: {exc}", exc.field) from exc
         key = task.name.casefold()

@@ -23,7 +23,10 @@ def parse_since(text: str, now: datetime) -> datetime | None:
         return None
     if m := re.fullmatch(r"(\d+)\s*([mhdw])", text):
         unit = {"m": "minutes", "h": "hours", "d": "days", "w": "weeks"}[m.group(2)]
-        return now - timedelta(**{unit: int(m.group(1))})
+        try:
+            return now - timedelta(**{unit: int(m.group(1))})
+        except (OverflowError, ValueError):  # "99999999999d": before the year 1
+            raise ValueError(f"'{text[:40]}' is too far back") from None
     moment = datetime.fromisoformat(text)
     return moment if moment.tzinfo else moment.astimezone()
 

@@ -37,6 +37,7 @@ from taskagent.core.tasks import (
     parse_tool_args,
 )
 from taskagent.keys import TASK_FORM, bindings
+from taskagent.screens.form_words import FORM_WORDS
 from taskagent.ui_host import UiHost, host_of
 
 if TYPE_CHECKING:
@@ -359,7 +360,7 @@ class TaskFormScreen(ModalScreen[Task | None]):
         try:
             args = parse_tool_args(self.query_one("#f-args", TextArea).text)
         except TaskInputError as exc:
-            self._error("tool_args", str(exc))
+            self._error("tool_args", exc.in_words(FORM_WORDS))
             return None
         ref = self.query_one("#f-tool", Select).value
         services = self.host.services
@@ -420,7 +421,7 @@ class TaskFormScreen(ModalScreen[Task | None]):
     def _saved(self, result: Task | TaskInputError) -> None:
         if isinstance(result, TaskInputError):
             slot = FIELD_SLOTS.get(result.field or "", "form")
-            self._error(slot, str(result))
+            self._error(slot, result.in_words(FORM_WORDS))
             self.query_one(f"#err-{slot}").scroll_visible()
             return
         verb = "updated" if self.task_obj else "created"

@@ -72,10 +72,20 @@ TAB_ACTION = re.compile(r"show_tab\('(\w+)'\)")
 
 
 class ChatCore(Protocol):
-    """What the panel uses of the full core (the app's Services): the chat session."""
+    """What the panel uses of the full core (the app's Services): the chat session, and
+    mcp.json's servers still starting (a message waits for their tools)."""
 
     @property
     def chat(self) -> ChatSession: ...
+
+    def servers_starting(self) -> list[str]: ...
+
+    async def wait_for_servers(self, timeout: float) -> bool: ...  # noqa: ASYNC109
+
+
+# How long a message typed during start-up waits for mcp.json's servers (each has 30 s to
+# connect, all at once) before it is sent without the ones still starting.
+SERVER_WAIT_SECONDS = 35.0
 
 
 class CommandCore(Protocol):
@@ -331,9 +341,24 @@ class ChatPanel(Vertical):
             self.write_system("starting… the message is sent as soon as the core is ready")
 
         async def job(core: ChatCore) -> None:
+            await self._servers_up(core)
             await self._run_turn(core.chat, text)
 
         self._turn = self.host.call_core(job, node=self, group="chat-turn", what="Chat")
+
+    async def _servers_up(self, core: ChatCore) -> None:
+        """A message typed while mcp.json's servers start waits for them (bounded), so the
+        model is given their tools; the chat says what it waits for."""
+        waiting = core.servers_starting()
+        if not waiting:
+            return
+        names = ", ".join(waiting[:5]) + (", …" if len(waiting) > 5 else "")
+        self.write_system(f"waiting for {names}…")
+        log = self._log()
+        log.border_subtitle = BUSY_SUBTITLE
+        if not await core.wait_for_servers(SERVER_WAIT_SECONDS):
+            late = ", ".join(core.servers_starting()) or names
+            self.write(f"{late} still starting: sent without their tools (see /mcp)", "notice")
 
     async def _run_turn(self, chat: ChatSession, text: str) -> None:
         from taskagent.core.chat import (

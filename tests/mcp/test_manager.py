@@ -30,11 +30,13 @@ from pydantic import Field
 from mcp_servers.errors import OneLineErrors
 from taskagent.core.mcp import (
     AmbiguousTool,
+    BrokenServerSpec,
     HttpServerSpec,
     InvalidToolArgs,
     McpConfigError,
     McpManager,
     McpManagerError,
+    ServerMisconfigured,
     ServerUnavailable,
     StdioServerSpec,
     ToolCallError,
@@ -438,6 +440,30 @@ async def test_registration_rejects_clashing_names(tmp_path: Path) -> None:
 # Failures at start-up
 
 
+async def test_an_entry_that_cannot_be_used_fails_alone_and_for_good(tmp_path: Path) -> None:
+    """An mcp.json entry with a bad field: shown failed from registration on, never started,
+    its tools refused with the reason (not transient: no retry helps), the others work."""
+    problem = "mcp.json: 'args' must be a list of strings, got string"
+    mgr = McpManager(log_dir=tmp_path / "logs")
+    mgr.add_builtin("alpha", make_alpha())
+    mgr.add_configured({"x": BrokenServerSpec(problem)})
+    assert {s.name: (s.state, s.error) for s in mgr.status()}["x"] == ("failed", problem)
+    async with mgr:
+        status = {s.name: s for s in mgr.status()}
+        assert (status["x"].state, status["x"].error, status["x"].kind) == (
+            "failed",
+            problem,
+            "stdio",
+        )
+        assert (await mgr.call_tool("add", {"a": 1, "b": 1})).data == 2
+        with pytest.raises(ServerMisconfigured) as refused:
+            await mgr.call_tool("x:anything")
+        assert str(refused.value) == f"MCP server 'x' is not available: {problem}"
+        assert not refused.value.transient
+        await mgr.warm_up(["x:anything"])  # nothing to start, nothing raised
+    assert not (tmp_path / "logs" / "mcp-x.log").exists()  # never started
+
+
 @pytest.mark.slow
 async def test_broken_servers_are_reported_and_the_rest_work(tmp_path: Path) -> None:
     mgr = McpManager(log_dir=tmp_path / "logs", connect_timeout=15)
@@ -835,12 +861,30 @@ def test_config_accepts_the_claude_desktop_format(tmp_path: Path) -> None:
 def test_config_errors_name_the_file_the_server_and_the_problem(
     tmp_path: Path, text: str, message: str
 ) -> None:
+    """A problem of the file (or of a server's name) stops the file; a problem of one entry's
+    fields fails that server alone, which is then shown with the problem."""
     path = write(tmp_path, text)
-    with pytest.raises(McpConfigError) as info:
-        load_mcp_config(path)
-    assert str(info.value).startswith(f"{path}: ")
-    assert message in str(info.value)
-    assert info.value.path == path
+    try:
+        specs = load_mcp_config(path)
+    except McpConfigError as exc:
+        assert exc.path == path
+        assert str(exc).startswith(f"{path}: ")
+        said = str(exc)
+    else:
+        (spec,) = specs.values()
+        assert isinstance(spec, BrokenServerSpec), spec
+        assert spec.problem.startswith("mcp.json: ")
+        said = f"server 'a': {spec.problem.removeprefix('mcp.json: ')}"
+    assert message in said
+
+
+def test_a_bad_entry_fails_only_its_server(tmp_path: Path) -> None:
+    servers = {"x": {"command": "python3", "args": "not-a-list"}, "good": {"command": "x"}}
+    path = write(tmp_path, json.dumps({"mcpServers": servers}))
+    assert load_mcp_config(path) == {
+        "x": BrokenServerSpec("mcp.json: 'args' must be a list of strings, got string"),
+        "good": StdioServerSpec(command="x"),
+    }
 
 
 def test_config_leaves_keys_of_other_clients_alone(tmp_path: Path) -> None:

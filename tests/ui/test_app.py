@@ -151,7 +151,7 @@ async def test_add_task_flow_form_table_run_history(services: Any) -> None:
         # empty name: the error appears next to the name field and nothing is saved
         await pilot.press("ctrl+s")
         await wait_for(
-            pilot, lambda: "name must not be empty" in text_of(form.query_one("#err-name"))
+            pilot, lambda: "Name must not be empty" in text_of(form.query_one("#err-name"))
         )
         assert await services.tasks.list_tasks() == []
 

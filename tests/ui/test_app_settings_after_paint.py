@@ -50,7 +50,7 @@ BAD_CONFIG_SCRIPT = textwrap.dedent(
 def test_a_bad_setting_ends_the_app_with_one_line(tmp_path: Path) -> None:
     (tmp_path / "config.toml").write_text("[scheduler]\nworker_threads = 0\n")
     done = _python(tmp_path, BAD_CONFIG_SCRIPT)
-    assert done.returncode == 2, done.stderr[-3000:]
+    assert done.returncode == 1, done.stderr[-3000:]
     lines = [line for line in done.stderr.splitlines() if line.strip()]
     assert len(lines) == 1 and lines[0].startswith("taskagent: "), done.stderr[-3000:]
     assert "worker_threads" in lines[0]

@@ -308,7 +308,7 @@ async def test_form_run_settings_and_test_run_summary(services: Any) -> None:
         timeout = form.query_one("#f-timeout", Input)
         timeout.value = "0"
         await pilot.press("ctrl+s")
-        await wait_for(pilot, lambda: "timeout_seconds" in text_of(form.query_one("#err-run")))
+        await wait_for(pilot, lambda: "Timeout (s) must be" in text_of(form.query_one("#err-run")))
         timeout.value = "30"
         await pilot.press("ctrl+t")
         result = form.query_one("#test-result")

@@ -102,13 +102,22 @@ class FormCase:
     expect: str
 
 
+DEEP = '{"a": ' + "[" * 30_000 + "]" * 30_000 + "}"
 FORM_CASES = [
-    FormCase("name-1mb", {"f-name": "n" * 1_000_000}, "name", "name is longer than 100"),
-    FormCase("name-control", {"f-name": "bell\x07"}, "name", "must not contain control"),
+    FormCase("name-1mb", {"f-name": "n" * 1_000_000}, "name", "Name is longer than 100"),
+    FormCase("name-control", {"f-name": "bell\x07"}, "name", "Name must not contain control"),
     FormCase("name-duplicate", {"f-name": "EXISTS"}, "name", "a task named 'EXISTS' already"),
-    FormCase("name-number", {"f-name": "42"}, "name", "must not be a bare number"),
-    FormCase("args-not-json", {"f-args": "{limit: 3"}, "tool_args", "tool_args is not valid JSON"),
-    FormCase("args-1mb", {"f-args": json.dumps({"pad": "x" * 1_000_000})}, "tool_args", "'pad'"),
+    FormCase("name-number", {"f-name": "42"}, "name", "Name must not be a bare number"),
+    FormCase("name-empty", {"f-name": "   "}, "name", "Name must not be empty"),
+    FormCase("args-not-json", {"f-args": "{limit: 3"}, "tool_args", "Arguments is not valid JSON"),
+    FormCase(
+        "args-1mb",
+        {"f-args": json.dumps({"pad": "x" * 1_000_000})},
+        "tool_args",
+        "Arguments is longer than 100,000 characters",
+    ),
+    FormCase("args-deep", {"f-args": DEEP}, "tool_args", "Arguments nests more than 32 levels"),
+    FormCase("args-list", {"f-args": "[1, 2]"}, "tool_args", "Arguments must be a JSON object"),
     FormCase("args-type", {"f-args": '{"limit": "many"}'}, "tool_args", "wrong type for 'limit'"),
     FormCase(
         "daily-25h",
@@ -116,14 +125,33 @@ FORM_CASES = [
         "schedule",
         "'25:00' is not a valid time",
     ),
+    FormCase(
+        "cron-61",
+        {"f-schedule-type": "cron", "f-schedule-value": "61 * * * *"},
+        "schedule",
+        "61 is out of range",
+    ),
+    FormCase(
+        "once-past",
+        {"f-schedule-type": "once", "f-schedule-value": "2001-01-01T09:00"},
+        "schedule",
+        "in the past",
+    ),
     FormCase("timezone", {"f-timezone": "Mars/Olympus"}, "schedule", "not a known time zone"),
-    FormCase("threshold", {"f-threshold": "lots"}, "settings", "significance_threshold must be"),
-    FormCase("timeout", {"f-timeout": "-5"}, "run", "timeout_seconds must be between 1"),
+    FormCase("threshold", {"f-threshold": "lots"}, "settings", "Significant change % must be"),
+    FormCase("threshold-inf", {"f-threshold": "inf"}, "settings", "Significant change % must be"),
+    FormCase("timeout", {"f-timeout": "-5"}, "run", "Timeout (s) must be between 1"),
+    FormCase("timeout-nan", {"f-timeout": "nan"}, "run", "Timeout (s) must be between 1"),
+    FormCase("grace-negative", {"f-grace": "-5"}, "run", "Grace (s) must be between 0 and 86400"),
+    FormCase("grace-text", {"f-grace": "soon"}, "run", "Grace (s) must be a number"),
+    FormCase(
+        "grace-huge", {"f-grace": "99999999999999999999"}, "run", "Grace (s) must be between 0"
+    ),
     FormCase(
         "description-control",
         {"f-description": "esc \x1b[2J"},
         "description",
-        "description must not contain control characters",
+        "Description must not contain control characters",
     ),
     FormCase(
         "write-tool",

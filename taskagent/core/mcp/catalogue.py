@@ -13,10 +13,11 @@ import jsonschema
 from taskagent.core.mcp.errors import (
     AmbiguousTool,
     InvalidToolArgs,
+    ServerMisconfigured,
     ServerUnavailable,
     ToolNotFound,
 )
-from taskagent.core.mcp.mcp_json import ServerKind, ServerSpec, json_type
+from taskagent.core.mcp.mcp_json import BrokenServerSpec, ServerKind, ServerSpec, json_type
 
 if TYPE_CHECKING:
     from fastmcp import FastMCP
@@ -117,6 +118,8 @@ def resolve_tool(servers: Mapping[str, ServerEntry], ref: str) -> ToolInfo:
             )
         if tool in server.tools:
             return server.tools[tool]
+        if isinstance(server.spec, BrokenServerSpec):
+            raise ServerMisconfigured(server_name, server.spec.problem)
         if server.state != "connected" and not server.tools:
             raise ServerUnavailable(server_name, server.error or server.state)
         close = difflib.get_close_matches(tool, list(server.tools), n=5)

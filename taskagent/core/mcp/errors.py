@@ -13,12 +13,21 @@ class McpManagerError(TaskAgentError):
 
 
 class McpConfigError(McpManagerError):
-    """mcp.json (or a registration) is invalid; the message names the file and the server."""
+    """mcp.json (or a registration) is invalid; the message names the file and the server.
+    `problem`: what is wrong with one server's entry alone (that server fails, not the file)."""
 
-    def __init__(self, message: str, *, path: Path | None = None, server: str | None = None):
+    def __init__(
+        self,
+        message: str,
+        *,
+        path: Path | None = None,
+        server: str | None = None,
+        problem: str | None = None,
+    ):
         super().__init__(message)
         self.path = path
         self.server = server
+        self.problem = problem
 
 
 class ToolNotFound(McpManagerError):
@@ -72,3 +81,10 @@ class ServerUnavailable(McpManagerError):
         super().__init__(f"MCP server '{server}' is not available: {reason}")
         self.server = server
         self.reason = reason
+
+
+class ServerMisconfigured(ServerUnavailable):
+    """The server's entry in mcp.json cannot be used as written: trying again will not help
+    until the file is fixed."""
+
+    transient = False

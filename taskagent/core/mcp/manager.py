@@ -27,7 +27,7 @@ from taskagent.core.mcp.catalogue import (
     validate_tool_args,
 )
 from taskagent.core.mcp.errors import ServerUnavailable, ToolCallError, ToolTimeout
-from taskagent.core.mcp.mcp_json import ServerSpec, check_server_name
+from taskagent.core.mcp.mcp_json import BrokenServerSpec, ServerSpec, check_server_name
 from taskagent.core.mcp.sessions import (
     McpClient,
     Session,
@@ -90,8 +90,13 @@ class McpManager:
         self._add(ServerEntry(name=name, kind="builtin", instance=server))
 
     def add_configured(self, specs: Mapping[str, ServerSpec]) -> None:
+        """Register mcp.json's servers; an entry that cannot be used as written is shown
+        failed with its problem from the start (it is never started)."""
         for name, spec in specs.items():
-            self._add(ServerEntry(name=name, kind=spec.kind, spec=spec))
+            entry = ServerEntry(name=name, kind=spec.kind, spec=spec)
+            if isinstance(spec, BrokenServerSpec):
+                entry.state, entry.error = "failed", spec.problem
+            self._add(entry)
 
     def _add(self, server: ServerEntry) -> None:
         existing = self._servers.get(server.name)

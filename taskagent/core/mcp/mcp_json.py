@@ -83,7 +83,21 @@ class HttpServerSpec:
         return "http"
 
 
-ServerSpec = StdioServerSpec | HttpServerSpec
+@dataclass(frozen=True)
+class BrokenServerSpec:
+    """An `mcpServers` entry that cannot be used as written: the server is shown as failed
+    with `problem` (Status, /mcp, `tasks status`) and its tasks fail with it, while every
+    other server, the app and the daemon work."""
+
+    problem: str
+    transport: ServerKind = "stdio"
+
+    @property
+    def kind(self) -> ServerKind:
+        return self.transport
+
+
+ServerSpec = StdioServerSpec | HttpServerSpec | BrokenServerSpec
 
 
 _HTTP_TYPES = {"http", "streamable-http", "streamable_http", "streamablehttp"}
@@ -123,6 +137,10 @@ def load_mcp_config(path: Path) -> dict[str, ServerSpec]:
         raise McpConfigError(
             f"{path}: invalid JSON at line {e.lineno}, column {e.colno}: {e.msg}", path=path
         ) from e
+    except RecursionError:  # the decoder recurses per level of nesting
+        raise McpConfigError(
+            f"{path}: invalid JSON: lists or objects nested too deeply", path=path
+        ) from None
     return parse_mcp_config(raw, path=path)
 
 
@@ -149,7 +167,13 @@ def parse_mcp_config(raw: Any, *, path: Path | None = None) -> dict[str, ServerS
     base_dir = path.parent if path else None
     specs: dict[str, ServerSpec] = {}
     for name, entry in servers.items():
-        spec = _ServerEntry(name, where, path).parse(entry, base_dir)
+        server = _ServerEntry(name, where, path)
+        try:
+            spec = server.parse(entry, base_dir)
+        except McpConfigError as e:
+            if e.problem is None:  # the name itself: there is no server to show it on
+                raise
+            spec = server.broken(entry, e.problem)
         if spec is not None:
             specs[name] = spec
     return specs
@@ -174,16 +198,30 @@ class _ServerEntry:
         self.path = path
 
     def fail(self, problem: str) -> McpConfigError:
+        """A problem of this entry's fields: that server's problem alone (`broken`)."""
         return McpConfigError(
-            f"{self.where}: server '{self.name}': {problem}", path=self.path, server=self.name
+            f"{self.where}: server '{self.name}': {problem}",
+            path=self.path,
+            server=self.name,
+            problem=problem,
         )
+
+    def broken(self, entry: Any, problem: str) -> BrokenServerSpec:
+        """The entry as a server that is shown failed with `problem` (the file named)."""
+        where = self.path.name if self.path is not None else self.where
+        transport: ServerKind = "http" if isinstance(entry, dict) and "url" in entry else "stdio"
+        return BrokenServerSpec(f"{where}: {problem}", transport)
 
     def parse(self, entry: Any, base_dir: Path | None) -> ServerSpec | None:
         if not self.name.strip():
             raise McpConfigError(f"{self.where}: a server has an empty name", path=self.path)
         if ":" in self.name:
-            # ':' separates server and tool in tool references.
-            raise self.fail("the name must not contain ':'")
+            # ':' separates server and tool in tool references: no server could carry it.
+            raise McpConfigError(
+                f"{self.where}: server '{self.name}': the name must not contain ':'",
+                path=self.path,
+                server=self.name,
+            )
         if not isinstance(entry, dict):
             raise self.fail(f"must be an object, got {json_type(entry)}")
         # Keys other clients use (autoApprove, timeout, ...) are ignored; a typo of one of ours

@@ -35,8 +35,13 @@ from fastmcp.client.transports import (
 from mcp import MCPError
 
 from taskagent.core.mcp.catalogue import ServerEntry, ServerState
-from taskagent.core.mcp.errors import McpManagerError, ServerUnavailable
-from taskagent.core.mcp.mcp_json import HttpServerSpec, StdioServerSpec, build_child_env
+from taskagent.core.mcp.errors import McpManagerError, ServerMisconfigured, ServerUnavailable
+from taskagent.core.mcp.mcp_json import (
+    BrokenServerSpec,
+    HttpServerSpec,
+    StdioServerSpec,
+    build_child_env,
+)
 
 log = logging.getLogger(__name__)
 
@@ -322,6 +327,9 @@ class SessionPool:
             return fh.tell()
 
     async def _connect(self, server: ServerEntry) -> McpClient:
+        if isinstance(server.spec, BrokenServerSpec):  # nothing to start: the entry is wrong
+            self.set_state(server, "failed", server.spec.problem)
+            raise ServerMisconfigured(server.name, server.spec.problem)
         offset = self._mark_log(server) if server.kind == "stdio" else 0
         client = Client(
             self._transport(server),

@@ -21,6 +21,16 @@ from taskagent.core.models import (
 )
 from taskagent.core.store.errors import RepositoryError
 
+# SQLite's INTEGER (a row id) is a signed 64-bit number: a larger id names no row, and passing
+# one to sqlite3 would raise OverflowError.
+MAX_ROW_ID = 2**63 - 1
+
+
+def is_row_id(value: int) -> bool:
+    """Could `value` be a row's id (1 to MAX_ROW_ID)?"""
+    return 0 < value <= MAX_ROW_ID
+
+
 TASK_COLUMNS = (
     "id, name, description, schedule_type, schedule_value, mcp_tool, tool_args, use_ai_summary, "
     "notification_level, enabled, created_at, last_run, next_run, paused, timezone, "

@@ -28,6 +28,7 @@ from taskagent.core.store.rows import (
     RUN_COLUMNS,
     TASK_COLUMNS,
     insert_sql,
+    is_row_id,
     run_from_row,
     run_values,
     set_clause,
@@ -212,6 +213,8 @@ class RunQueries(Store):
 
     # ------------------------------------------------------------------------------- reads
     async def get_run(self, run_id: int) -> Run | None:
+        if not is_row_id(run_id):
+            return None
         row = await self._fetchone(
             f"SELECT {RUN_COLUMNS} FROM task_history WHERE id = ?", (run_id,)
         )

@@ -19,6 +19,7 @@ from taskagent.core.store.errors import DuplicateTaskName
 from taskagent.core.store.rows import (
     TASK_COLUMNS,
     insert_sql,
+    is_row_id,
     set_clause,
     task_from_row,
     task_values,
@@ -84,6 +85,8 @@ class TaskQueries(Store):
         return created, updated
 
     async def get_task(self, task_id: int) -> Task | None:
+        if not is_row_id(task_id):
+            return None
         row = await self._fetchone(f"SELECT {TASK_COLUMNS} FROM tasks WHERE id = ?", (task_id,))
         return None if row is None else task_from_row(row)
 

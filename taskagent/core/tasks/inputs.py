@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -42,6 +43,9 @@ EDITABLE_FIELDS = frozenset(
 # finished one-shot is armed again.
 SCHEDULE_FIELDS = frozenset({"schedule_type", "schedule_value", "timezone"})
 MAX_GRACE_SECONDS = 86_400
+# Tool arguments: at most this much JSON text, nested at most this deep.
+MAX_ARGS_CHARS = 100_000
+MAX_ARGS_DEPTH = 32
 MAX_TIMEOUT_SECONDS = 86_400
 MIN_THRESHOLD_PERCENT = 0.01
 MAX_THRESHOLD_PERCENT = 10_000
@@ -53,6 +57,16 @@ class TaskInputError(TaskAgentError, ValueError):
     def __init__(self, message: str, field: str | None = None) -> None:
         super().__init__(message)
         self.field = field
+
+    def in_words(self, words: Mapping[str, str]) -> str:
+        """The message with the field's name replaced by what the user typed or saw at this
+        door (`{"misfire_grace_seconds": "--grace"}` on the command line, "Grace (s)" in the
+        form); unchanged when `words` has no word for the field."""
+        text = str(self)
+        word = words.get(self.field or "")
+        if not word or self.field is None:
+            return text
+        return re.sub(rf"(?<![\w-]){re.escape(self.field)}(?![\w-])", lambda _: word, text)
 
 
 class WriteToolNotAllowed(TaskInputError):
@@ -114,23 +128,77 @@ class ToolCatalogue(Protocol):
     def validate_args(self, ref: str, args: dict[str, Any]) -> None: ...
 
 
+def looks_like_id(ref: str) -> bool:
+    """Is this typed reference a task id (ASCII digits, at most the 19 of a SQLite row id)?
+    Anything else is looked up as a name."""
+    digits = ref.strip()
+    return digits.isascii() and digits.isdecimal() and len(digits) <= 19
+
+
+def json_depth(value: Any, limit: int) -> int:
+    """How deeply `value`'s lists and objects nest (a scalar is 0), counted without recursion
+    and only up to `limit` + 1: enough to tell that it is too deep."""
+    deepest = 0
+    stack: list[tuple[Any, int]] = [(value, 0)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, Mapping):
+            children: Any = item.values()
+        elif isinstance(item, list | tuple):
+            children = item
+        else:
+            continue
+        deepest = max(deepest, depth + 1)
+        if deepest > limit:
+            return deepest
+        stack.extend((child, depth + 1) for child in children)
+    return deepest
+
+
+def _too_deep() -> TaskInputError:
+    return TaskInputError(
+        f"tool_args nests more than {MAX_ARGS_DEPTH} levels of lists and objects", "tool_args"
+    )
+
+
+def _check_length(text: str) -> None:
+    if len(text) > MAX_ARGS_CHARS:
+        raise TaskInputError(
+            f"tool_args is longer than {MAX_ARGS_CHARS:,} characters ({len(text):,})", "tool_args"
+        )
+
+
+def _decode_args(text: str) -> Any:
+    _check_length(text)
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise TaskInputError(
+            f"tool_args is not valid JSON ({exc.msg} at line {exc.lineno}, column {exc.colno})",
+            "tool_args",
+        ) from exc
+    except RecursionError:  # the decoder recurses per level: deeper than Python's stack
+        raise _too_deep() from None
+
+
 def parse_tool_args(value: Any) -> dict[str, Any]:
-    """Tool arguments arrive as a dict, a JSON string, or nothing."""
+    """Tool arguments arrive as a dict, a JSON string, or nothing; bounded in size (as JSON
+    text) and in nesting, so nothing downstream (the schema check, the store) meets a value
+    that would exhaust memory or Python's stack."""
     if value is None or value == "":
         return {}
+    raw = value
     if isinstance(value, str):
-        try:
-            value = json.loads(value)
-        except json.JSONDecodeError as exc:
-            raise TaskInputError(
-                f"tool_args is not valid JSON ({exc.msg} at line {exc.lineno}, column {exc.colno})",
-                "tool_args",
-            ) from exc
+        value = _decode_args(value)
     if not isinstance(value, Mapping):
         raise TaskInputError(
             f'tool_args must be a JSON object like {{"limit": 10}}, not {type(value).__name__}',
             "tool_args",
         )
+    if json_depth(value, MAX_ARGS_DEPTH) > MAX_ARGS_DEPTH:
+        raise _too_deep()
+    if not isinstance(raw, str):  # an object given as such: as long as its JSON would be
+        _check_length(json.dumps(value, ensure_ascii=False, default=str))
     return dict(value)
 
 

@@ -23,7 +23,13 @@ from taskagent.core.models import (
     utcnow,
 )
 from taskagent.core.store import DuplicateTaskName, Repository
-from taskagent.core.tasks.inputs import EDITABLE_FIELDS, TaskInputError, ToolCatalogue, as_bool
+from taskagent.core.tasks.inputs import (
+    EDITABLE_FIELDS,
+    TaskInputError,
+    ToolCatalogue,
+    as_bool,
+    looks_like_id,
+)
 from taskagent.core.tasks.rules import TaskRules
 from taskagent.core.tasks.trial import TEST_RUN_NAME, RunSummarizer, TestRunResult, ToolCaller
 
@@ -57,9 +63,10 @@ class TaskService(TaskRules):
     async def get(self, ref: int | str) -> Task:
         """A task by id (int or digit string) or by exact name (case-insensitive)."""
         task: Task | None
-        if isinstance(ref, int) or (isinstance(ref, str) and ref.strip().isdigit()):
-            task = await self.repo.get_task(int(ref))
+        if isinstance(ref, str) and looks_like_id(ref):
             ref = int(ref)
+        if isinstance(ref, int):
+            task = await self.repo.get_task(ref)
         else:
             task = await self.repo.get_task_by_name(str(ref).strip())
         if task is None:
