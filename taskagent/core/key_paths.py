@@ -15,7 +15,7 @@ A path is keys joined by dots, with list steps in brackets:
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -144,19 +144,28 @@ def number_at(data: Any, path: str | tuple[Step, ...]) -> float | None:
     return number(resolve(data, path))
 
 
-def walk_numbers(value: Any, path: str = "", *, width: int = 50) -> Iterator[tuple[str, float]]:
-    """(path, number) of every number in `value`, lists by position (their first `width`
-    items)."""
+def walk_numbers(
+    value: Any,
+    path: str = "",
+    *,
+    width: int = 50,
+    identity: Callable[[Any], str | None] | None = None,
+) -> Iterator[tuple[str, float]]:
+    """(path, number) of every number in `value`, list items by position (the first `width`
+    of each list), or by `identity(item)` (e.g. "id=bitcoin") where it gives one."""
     if isinstance(value, bool):
         return
     if isinstance(value, int | float):
         yield path or "$", float(value)
     elif isinstance(value, dict):
         for key, item in value.items():
-            yield from walk_numbers(item, f"{path}.{key}" if path else str(key), width=width)
+            inner = f"{path}.{key}" if path else str(key)
+            yield from walk_numbers(item, inner, width=width, identity=identity)
     elif isinstance(value, list):
         for i, item in enumerate(value[:width]):
-            yield from walk_numbers(item, f"{path}[{i}]", width=width)
+            ident = identity(item) if identity is not None else None
+            step = f"[{ident}]" if ident else f"[{i}]"
+            yield from walk_numbers(item, f"{path}{step}", width=width, identity=identity)
 
 
 def walk_lists(value: Any, path: str = "") -> Iterator[str]:

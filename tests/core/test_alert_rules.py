@@ -136,7 +136,7 @@ def test_a_path_the_last_result_lacks_is_refused_with_the_paths_it_has() -> None
     check_paths([parse_rule("coins gains any")], COINS)
     with pytest.raises(RuleError) as info:
         check_paths([parse_rule("coins[id=bitcoin].price above 1")], COINS)
-    assert "coins[0].current_price" in str(info.value)
+    assert "it has: count, coins[id=bitcoin].current_price, coins[id=ethereum]" in str(info.value)
     assert "no number at 'coins[id=bitcoin].price'" in str(info.value)
     with pytest.raises(RuleError, match="no list at 'count'"):
         check_paths([parse_rule("count gains any")], COINS)

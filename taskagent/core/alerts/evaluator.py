@@ -22,6 +22,7 @@ from taskagent.core.alerts.grammar import LIST_KINDS, Rule, RuleError, parse_ban
 from taskagent.core.alerts.store import AlertStore, StoredRule, Verdict
 from taskagent.core.key_paths import number, resolve, walk_lists, walk_numbers
 from taskagent.core.models import Run, RunStatus, Task
+from taskagent.core.significance import item_identity
 from taskagent.core.store import Repository
 
 log = logging.getLogger(__name__)
@@ -49,7 +50,8 @@ def sample_of(run: Run) -> Sample | None:
 
 def paths_in(data: Any) -> list[str]:
     """The paths a rule can watch in a result: its numbers and its lists."""
-    return [p for p, _ in walk_numbers(data)] + list(walk_lists(data))
+    numbers = [p for p, _ in walk_numbers(data, width=5, identity=item_identity)]
+    return numbers + list(walk_lists(data))
 
 
 def check_paths(rules: Sequence[Rule], data: Any) -> None:
@@ -152,6 +154,25 @@ class AlertEvaluator:
         runs = await self.repo.list_runs(task_id=task_id, statuses=[RunStatus.SUCCESS], limit=1)
         return decode(runs[0].raw_data) if runs else None
 
+    async def prepare(
+        self, task_id: int | None, lines: Sequence[str], *, rearm: str | None = None
+    ) -> list[Rule]:
+        """The rules of `lines`, parsed, given the band `rearm` where they name none, and
+        checked against the task's last result (a new task, or one with no result yet, has
+        nothing to check against). RuleError for the first problem."""
+        rules = parse_rules(list(lines))
+        if rearm is not None:
+            band = parse_band(rearm)
+            rules = [r if r.rearm else r.with_rearm(band) for r in rules]
+        if task_id is not None:
+            await self.check_against_last(task_id, rules)
+        return rules
+
+    async def save(
+        self, task_id: int, rules: Sequence[Rule], *, keep_threshold: bool | None = None
+    ) -> None:
+        await self.store.set_rules(task_id, rules, keep_threshold=keep_threshold)
+
     async def set_rules(
         self,
         task_id: int,
@@ -160,15 +181,10 @@ class AlertEvaluator:
         rearm: str | None = None,
         keep_threshold: bool | None = None,
     ) -> list[Rule]:
-        """Parse, check against the last result and store the task's rules (all or nothing:
-        RuleError changes nothing). `rearm` is the band of the rules that name none; an empty
-        `lines` removes every rule."""
-        rules = parse_rules(list(lines))
-        if rearm is not None:
-            band = parse_band(rearm)
-            rules = [r if r.rearm else r.with_rearm(band) for r in rules]
-        await self.check_against_last(task_id, rules)
-        await self.store.set_rules(task_id, rules, keep_threshold=keep_threshold)
+        """`prepare` then `save` (all or nothing: RuleError changes nothing). Empty `lines`
+        removes every rule."""
+        rules = await self.prepare(task_id, lines, rearm=rearm)
+        await self.save(task_id, rules, keep_threshold=keep_threshold)
         return rules
 
     async def rules_of(self, task_id: int) -> list[StoredRule]:

@@ -226,10 +226,11 @@ def parse_band(text: str) -> Rearm:
 
 
 def _level(rule: str, words: list[str], what: str) -> float:
-    text = "".join(words)
+    text = "".join(words)  # "$100, 000" and "100 k" read as written together
     parsed = parse_number(text) if text else None
     if parsed is None:
-        raise _fail(rule, f"'{text or '(nothing)'}' is not a number for {what}")
+        shown = " ".join(words) or "(nothing)"
+        raise _fail(rule, f"'{shown}' is not a number for {what}")
     return parsed[0]
 
 
@@ -253,6 +254,8 @@ def _condition(rule: str, path: str, words: list[str]) -> Rule:
         if side in ("above", "below"):
             kind = Kind.CROSSES_ABOVE if side == "above" else Kind.CROSSES_BELOW
             return Rule(path, kind, level=_level(rule, rest[1:], f"crosses {side}"))
+        if side.isalpha():
+            raise _fail(rule, f"'crosses {side}': crosses takes above, below or a number")
         return Rule(path, Kind.CROSSES, level=_level(rule, rest, "crosses"))
     if head in ("moves", "rises", "falls"):
         if not rest or parse_number(rest[0]) is None:
