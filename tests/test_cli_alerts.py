@@ -4,10 +4,24 @@ TASKAGENT_HOME): --alert on add and edit, the check at save, history, alerts, ba
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
+import subprocess
+import sys
 from pathlib import Path
 
-from tests.test_cli import run
+
+def run(home: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    environ = {k: v for k, v in os.environ.items() if not k.startswith("TASKAGENT_")}
+    environ |= {"TASKAGENT_HOME": str(home), "TASKAGENT_GENERAL_TIMEZONE": "UTC"}
+    return subprocess.run(
+        [sys.executable, "-m", "taskagent", *args],
+        capture_output=True,
+        text=True,
+        env=environ,
+        timeout=60,
+        stdin=subprocess.DEVNULL,
+    )
 
 
 def test_alerts_from_add_to_backtest(tmp_path: Path) -> None:

@@ -301,3 +301,33 @@ def parse_rules(lines: list[str] | tuple[str, ...]) -> list[Rule]:
         rule = parse_rule(line)
         rules.setdefault(rule.text, rule)
     return list(rules.values())
+
+
+def describe_rule(rule: Rule) -> str:
+    """The rule in words, for cards and forms: "notify once when price crosses above 100,000
+    (again after it falls back 0.5 % below)"."""
+    what = rule.path
+    kind = rule.kind
+    band = rule.band.text() if rule.rearm else "0.5%"
+    if kind in LEVEL_KINDS:
+        level = format_number(rule.level or 0.0)
+        phrase = {
+            Kind.ABOVE: f"is above {level}",
+            Kind.BELOW: f"is below {level}",
+            Kind.CROSSES_ABOVE: f"crosses above {level}",
+            Kind.CROSSES_BELOW: f"crosses below {level}",
+            Kind.CROSSES: f"crosses {level} either way",
+        }[kind]
+        return f"notify once when {what} {phrase} (again only after it went back {band} past it)"
+    if kind in MOVE_KINDS:
+        way = {Kind.MOVES: "moves", Kind.RISES: "rises", Kind.FALLS: "falls"}[kind]
+        amount = format_number(rule.level or 0.0)
+        return f"notify when {what} {way} {amount}% or more within {rule.window_text}"
+    if kind in EXTREME_KINDS:
+        which = "high" if kind is Kind.NEW_HIGH else "low"
+        return f"notify when {what} makes a new {which} for the last {rule.window_text}"
+    if kind is Kind.UNCHANGED:
+        return f"notify when {what} has not changed for {rule.window_text}"
+    item = "any item" if rule.item is None else rule.item
+    verb = "enters" if kind is Kind.GAINS else "leaves"
+    return f"notify when {item} {verb} the list {what}"
