@@ -409,11 +409,17 @@ async def _status(call: _Call) -> int:
 
 async def _export(call: _Call) -> int:
     from taskagent.core import transfer
+    from taskagent.core.alerts import transfer as alert_transfer
 
     args = call.args
     target = Path(args.file) if args.file else None
     fmt = transfer.format_of(target, args.format) if target else (args.format or "json")
-    text = transfer.dumps(await call.service.list_tasks(), fmt)
+    tasks = await call.service.list_tasks()
+    extra = {
+        t.stored_id: alert_transfer.export_fields(await call.services.alerts.rules_of(t.stored_id))
+        for t in tasks
+    }
+    text = transfer.dumps(tasks, fmt, extra)
     if target is None:
         print(text, end="")
     else:

@@ -203,3 +203,45 @@ async def test_with_keep_threshold_the_percent_rule_still_speaks(core: Core) -> 
     runs = await run_hourly(core, task, 2)
     assert runs[1].significance_reason is not None
     assert "alert" not in runs[1].significance_reason
+
+
+async def test_rules_and_their_state_survive_an_export_and_an_import(
+    core: Core, tmp_path: Path
+) -> None:
+    from taskagent.core import transfer
+    from taskagent.core.alerts import transfer as alert_transfer
+
+    task = await new_task(core)
+    await core.alerts.set_rules(task.stored_id, ["price crosses above 100k"])
+    await run_hourly(core, task, 2)  # fired at 101,000: waiting to re-arm
+    extra = {
+        task.stored_id: alert_transfer.export_fields(await core.alerts.rules_of(task.stored_id))
+    }
+    for fmt in ("json", "toml"):
+        text = transfer.dumps([task], fmt, extra)
+        other = await open_core(tmp_path / f"{fmt}.db", tmp_path, FakeClock(), [100500])
+        try:
+            entries = transfer.loads(text, fmt, source=f"x.{fmt}")
+            assert await transfer.import_tasks(other.tasks, entries, source="x") == (1, 0)
+            moved = (await other.tasks.list_tasks())[0]
+            (stored,) = await other.alerts.rules_of(moved.stored_id)
+            assert stored.rule.text == "price crosses above 100,000"
+            assert stored.state.armed == (False,) and stored.state.fired == 1
+            # still above the level: the imported rule does not fire for the same crossing
+            assert (await other.pipeline.run(moved)).significant is False
+        finally:
+            await other.close()
+
+
+async def test_an_import_with_a_bad_rule_changes_nothing(core: Core) -> None:
+    from taskagent.core import transfer
+
+    entries = transfer.loads(
+        '{"tasks": [{"name": "x", "schedule_type": "interval", "schedule_value": "1 hour",'
+        ' "mcp_tool": "s:quote", "alerts": ["price above"]}]}',
+        "json",
+        source="f.json",
+    )
+    with pytest.raises(RuleError, match=r"f.json: task #1 \(x\): alert 'price above'"):
+        await transfer.import_tasks(core.tasks, entries, source="f.json")
+    assert await core.tasks.list_tasks() == []
