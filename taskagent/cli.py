@@ -8,7 +8,7 @@ import sys
 from collections.abc import Sequence
 from typing import Any, NoReturn
 
-NOTIFY_LEVELS = ("all", "errors", "significant", "silent")
+NOTIFY_LEVELS = ("all", "errors", "significant", "alerts", "silent")
 SUMMARY_MODES = ("always", "changes", "off")
 MCP_SERVERS = ("background",)  # what `taskagent mcp serve` runs (taskagent.mcp_serve)
 

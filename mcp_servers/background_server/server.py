@@ -29,7 +29,7 @@ Manage taskagent's scheduled background tasks. A task calls one MCP tool on a sc
 every result in history, optionally summarises it with AI and notifies the user.
 Schedules: schedule_type interval ("30 minutes", "2h"), daily ("09:00"), weekly
 ("Mon,Wed,Fri 09:00"), cron (5 fields, "0 9 * * 1-5"), once (ISO date-time in the future).
-notification_level: all | errors | significant | silent. summary_mode (when Gemini summarises a
+notification_level: all | errors | significant | alerts (alert rule firings only) | silent. summary_mode (when Gemini summarises a
 result; the offline summary is free): always | changes (first run and significant changes only:
 the cheap choice for "tell me when X moves") | off. Use list_background_tasks to find ids.
 Alert rules ("tell me when BTC crosses 100k"): `alerts` of create_background_task or
@@ -131,7 +131,7 @@ def _add_task_writes(mcp: FastMCP, tasks: TaskService, evaluator: AlertEvaluator
             tool_args: the tool's arguments, as an object or a JSON string, e.g. {"limit": 10}.
             description: what the task is for.
             use_ai_summary: false = no AI summary (the same as summary_mode "off").
-            notification_level: all | errors | significant | silent.
+            notification_level: all | errors | significant | alerts (alert rule firings only) | silent.
             allow_write: true only after the user explicitly agreed that this task may run a
                 tool that is not read-only (one that may change data) unattended.
             summary_mode: always (an AI summary of every run) | changes (only the first run and

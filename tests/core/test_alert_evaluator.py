@@ -16,6 +16,7 @@ from fastmcp import FastMCP
 from taskagent.core.alerts import AlertEvaluator, RuleError
 from taskagent.core.mcp import McpManager
 from taskagent.core.models import Run, Task
+from taskagent.core.notify import Notifier
 from taskagent.core.run_pipeline import RunPipeline
 from taskagent.core.store import Repository
 from taskagent.core.tasks import TaskService
@@ -53,7 +54,9 @@ class Core:
         await self.repo.close()
 
 
-async def open_core(db: Path, logs: Path, clock: FakeClock, values: list[Any]) -> Core:
+async def open_core(
+    db: Path, logs: Path, clock: FakeClock, values: list[Any], notifier: Notifier | None = None
+) -> Core:
     repo = await Repository.open(db, clock=clock.now)
     manager = McpManager(log_dir=logs)
     manager.add_builtin("s", scripted_server(values))
@@ -61,7 +64,13 @@ async def open_core(db: Path, logs: Path, clock: FakeClock, values: list[Any]) -
     tasks = TaskService(repo, catalogue=manager, clock=clock.now)
     alerts = AlertEvaluator(repo)
     pipeline = RunPipeline(
-        repo, manager, events=tasks.events, catalogue=manager, clock=clock, after_record=alerts
+        repo,
+        manager,
+        events=tasks.events,
+        catalogue=manager,
+        clock=clock,
+        after_record=alerts,
+        notifier=notifier,
     )
     return Core(repo, manager, tasks, pipeline, alerts, clock)
 
@@ -245,3 +254,27 @@ async def test_an_import_with_a_bad_rule_changes_nothing(core: Core) -> None:
     with pytest.raises(RuleError, match=r"f.json: task #1 \(x\): alert 'price above'"):
         await transfer.import_tasks(core.tasks, entries, source="f.json")
     assert await core.tasks.list_tasks() == []
+
+
+async def test_level_alerts_notifies_the_firings_only_and_says_which_rule(tmp_path: Path) -> None:
+    shown: list[tuple[str, str, str]] = []
+    notifier = Notifier(
+        use_desktop=False, fallback=lambda *told: shown.append(told), cooldown_seconds=0
+    )
+    core = await open_core(tmp_path / "t.db", tmp_path, FakeClock(), SCRIPT, notifier)
+    try:
+        task = await core.tasks.create_task(
+            name="btc",
+            schedule_type="interval",
+            schedule_value="1 hour",
+            mcp_tool="s:quote",
+            notification_level="alerts",
+        )
+        await core.alerts.set_rules(task.stored_id, ["price crosses above 100k"])
+        await run_hourly(core, task, len(SCRIPT))
+        assert [(title, body.split(".")[0]) for title, body, _ in shown] == [
+            ("btc", "BTC price crossed above 100,000 (101,000)"),
+            ("btc", "BTC price crossed above 100,000 (102,000)"),
+        ]
+    finally:
+        await core.close()

@@ -113,6 +113,7 @@ class AlertEvaluator:
         if verdict is not None:
             run.significant = verdict.significant
             run.significance_reason = verdict.reason
+        run.alerts_fired = tuple(f.reason for f in firings)
         return firings
 
     async def _history(self, task_id: int, current: Sample, rules: list[Rule]) -> list[Sample]:

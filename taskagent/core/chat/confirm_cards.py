@@ -84,6 +84,7 @@ def _notify_words(task: Task) -> str:
         "all": "every run",
         "errors": "only when a run fails",
         "significant": f"only on changes over {task.significance_threshold:g}%",
+        "alerts": "only when an alert rule fires",
         "silent": "never (saved to history only)",
     }.get(level, level)
 
