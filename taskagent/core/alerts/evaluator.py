@@ -188,6 +188,16 @@ class AlertEvaluator:
         await self.save(task_id, rules, keep_threshold=keep_threshold)
         return rules
 
+    async def mark_fired(self, runs: Sequence[Run]) -> None:
+        """Set `alerts_fired` on runs read back from the database (History shows it)."""
+        found = await self.store.firings(run_ids=[r.id for r in runs if r.id is not None])
+        reasons: dict[int, list[str]] = {}
+        for firing in found:
+            reasons.setdefault(firing.run_id, []).append(firing.reason)
+        for run in runs:
+            if run.id in reasons:
+                run.alerts_fired = tuple(reasons[run.id])
+
     async def rules_of(self, task_id: int) -> list[StoredRule]:
         return await self.store.rules(task_id)
 
