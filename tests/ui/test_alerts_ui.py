@@ -50,3 +50,41 @@ async def test_history_marks_firings_and_the_chart_draws_the_level(services: Any
         assert "level 100,000" in chart
         assert chart.count("▲") == 2
         assert "╌" in chart
+
+
+async def test_the_form_checks_rules_as_you_type_and_saves_them(services: Any) -> None:
+    from textual.widgets import TextArea
+
+    from taskagent.screens.task_form import TaskFormScreen
+    from taskagent.screens.tasks import TasksView
+
+    task = await make_task(services, "BTC form")
+    for i, price in enumerate([99000, 101000, 99000, 101000]):
+        await services.repo.add_run(
+            Run(
+                task_id=task.id,
+                run_time=FIXED - timedelta(hours=4 - i),
+                status=RunStatus.SUCCESS,
+                raw_data=_prices(price),
+            )
+        )
+    app = TaskAgentApp(services, clock=fixed_clock)
+    async with app.run_test(size=(150, 45)) as pilot:
+        await pilot.press("2")
+        view = app.query_one(TasksView)
+        await wait_for(pilot, lambda: view.table.cursor_key == task.id)
+        await pilot.press("e")
+        await wait_for(pilot, lambda: isinstance(app.screen, TaskFormScreen))
+        form = app.screen
+        field = form.query_one("#f-alerts", TextArea)
+        check = form.query_one("#alerts-check")
+        field.text = "coins[id=bitcoin].usd above 1"
+        await wait_for(pilot, lambda: "no number at 'coins[id=bitcoin].usd'" in text_of(check))
+        assert "coins[id=bitcoin].price" in text_of(check)  # the paths it has
+        field.text = "coins[id=bitcoin].price crosses above 100k"
+        await wait_for(pilot, lambda: "would have fired 2× over 4 stored results" in text_of(check))
+        assert "notify once when coins[id=bitcoin].price crosses above 100,000" in text_of(check)
+        await pilot.press("ctrl+s")
+        await wait_for(pilot, lambda: not isinstance(app.screen, TaskFormScreen))
+    stored = [s.rule.text for s in await services.alerts.rules_of(task.id)]
+    assert stored == ["coins[id=bitcoin].price crosses above 100,000"]
