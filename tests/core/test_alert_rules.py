@@ -295,3 +295,13 @@ def test_state_survives_a_restart_mid_series(series: list[int], cut: int) -> Non
         if fired is not None:
             firings.append(fired)
     assert firings == whole
+
+
+def test_the_reason_names_the_value_as_a_person_would() -> None:
+    rule = parse_rule("bitcoin.usd crosses below 90k")
+    quotes = [
+        Sample(1, T0, {"bitcoin": {"usd": 91000}}),
+        Sample(2, T0, {"bitcoin": {"usd": 89500}}),
+    ]
+    _, firings = replay(rule, quotes)
+    assert [f.reason for f in firings] == ["bitcoin usd crossed below 90,000 (89,500)"]

@@ -102,6 +102,8 @@ def label_of(rule: Rule, data: Any) -> str:
         value = _step_value(value, step)
         if item_identity(value):
             owner = item_label(value)
+        elif step.key is not None:
+            owner = step.key  # {"bitcoin": {"usd": ...}}: "bitcoin usd"
     last = steps[-1] if steps else None
     if last is None or last.key is None:
         key = rule.path
