@@ -8,7 +8,7 @@ import sys
 from collections.abc import Sequence
 from typing import Any, NoReturn
 
-NOTIFY_LEVELS = ("all", "errors", "significant", "silent")
+NOTIFY_LEVELS = ("all", "errors", "significant", "alerts", "silent")
 SUMMARY_MODES = ("always", "changes", "off")
 MCP_SERVERS = ("background",)  # what `taskagent mcp serve` runs (taskagent.mcp_serve)
 
@@ -106,6 +106,26 @@ def _add_task_options(parser: argparse.ArgumentParser, *, edit: bool) -> None:
         "--allow-write",
         action="store_true",
         help="allow a tool that is not read-only (it may change data) to run unattended",
+    )
+    _add_alert_options(parser, edit=edit)
+
+
+ALERT_HELP = (
+    'an alert rule, e.g. "price crosses above 100k" or "coins[id=bitcoin].current_price '
+    'moves 10%% within 1 day" (repeatable; see docs/alerts.md)'
+)
+
+
+def _add_alert_options(parser: argparse.ArgumentParser, *, edit: bool) -> None:
+    alerts = parser.add_mutually_exclusive_group()
+    alerts.add_argument("--alert", action="append", metavar="RULE", help=ALERT_HELP)
+    if edit:
+        alerts.add_argument("--no-alerts", action="store_true", help="remove every alert rule")
+    parser.add_argument(
+        "--rearm",
+        metavar="BAND",
+        help="re-arm band of the rules given: a percentage of the level or an amount "
+        "(default 0.5%%)",
     )
 
 
@@ -237,6 +257,20 @@ def _add_task_reads(tasks_sub: Subparsers) -> None:
     _add_json(run)
 
     _add_json(tasks_sub.add_parser("status", help="scheduler state, counts and next runs"))
+
+    alerts = tasks_sub.add_parser("alerts", help="a task's alert rules and their state")
+    _add_task_id(alerts)
+    _add_json(alerts)
+
+    backtest = tasks_sub.add_parser(
+        "backtest", help="replay a task's stored results through alert rules"
+    )
+    _add_task_id(backtest)
+    backtest.add_argument(
+        "--alert", action="append", metavar="RULE", help="a rule (default: the task's rules)"
+    )
+    backtest.add_argument("--rearm", metavar="BAND", help="re-arm band of the rules given")
+    _add_json(backtest)
 
 
 def _add_task_transfer(tasks_sub: Subparsers) -> None:

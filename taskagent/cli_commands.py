@@ -13,8 +13,10 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from taskagent import cli_alerts
 from taskagent.config import Settings
 from taskagent.core.ai_ledger import Usage
+from taskagent.core.alerts import Firing, RuleError
 from taskagent.core.errors import TaskNotFound
 from taskagent.core.lease import RunRequestFailed
 from taskagent.core.models import ConsentKind, Run, Task, TaskStats, from_iso
@@ -154,14 +156,22 @@ def _print_task(task: Task, stats: TaskStats | None, tz: str) -> None:
         print(f"  runs     : {stats.runs} ({_success_rate(stats)} success)")
 
 
-def _print_runs(runs: list[Run], tz: str) -> None:
+def _print_runs(runs: list[Run], tz: str, fired: dict[int, list[Firing]] | None = None) -> None:
+    fired = fired or {}
+
+    def text(run: Run) -> str:
+        alerts = fired.get(run.stored_id)
+        if alerts:  # a rule fired: say which (History marks it the same way)
+            return "ALERT " + "; ".join(f.reason for f in alerts)
+        return run.error_message or run.ai_summary or ""
+
     rows = [
         [
             str(run.id),
             _local(run.run_time, tz),
             run.status.value,
             "-" if run.duration_ms is None else f"{run.duration_ms} ms",
-            (run.error_message or run.ai_summary or "").replace("\n", " ")[:80],
+            text(run).replace("\n", " ")[:80],
         ]
         for run in runs
     ]
@@ -234,7 +244,19 @@ def _print_status(status: dict[str, Any], tz: str) -> None:
 # Commands that only read or change rows: they open the database alone (no agent, no MCP
 # servers), which makes them several times faster. A running daemon picks their changes up.
 DATABASE_ONLY = frozenset(
-    {"list", "show", "history", "remove", "start", "stop", "pause", "resume", "export"}
+    {
+        "list",
+        "show",
+        "history",
+        "remove",
+        "start",
+        "stop",
+        "pause",
+        "resume",
+        "export",
+        "alerts",
+        "backtest",
+    }
 )
 
 
@@ -301,6 +323,7 @@ def _print_changed(call: _Call, task: Task, verb: str) -> None:
 async def _add(call: _Call) -> int:
     args = call.args
     flag = next(f for f in SCHEDULE_FLAGS if getattr(args, f) is not None)
+    rules = await cli_alerts.prepare_alerts(call.services, None, args)  # before anything changes
     task = await call.service.create_task(
         name=args.name,
         description=args.description,
@@ -317,6 +340,7 @@ async def _add(call: _Call) -> int:
         enabled=not args.disabled,
         allow_write=args.allow_write,
     )
+    await cli_alerts.save_alerts(call.services, task, rules, args)
     _print_changed(call, task, "created")
     return 0
 
@@ -324,13 +348,16 @@ async def _add(call: _Call) -> int:
 async def _edit(call: _Call) -> int:
     args, service = call.args, call.service
     changes = _edit_changes(args)
-    if not changes and not args.disabled and not args.allow_write:
+    wants = args.allow_write or cli_alerts.wants_alert_change(args)
+    if not changes and not args.disabled and not wants:
         raise TaskInputError("nothing to change: give at least one option (see --help)")
     task = await service.get(args.task_id)
+    rules = await cli_alerts.prepare_alerts(call.services, task.stored_id, args)
     if changes or args.allow_write:  # --allow-write alone approves the task's tool again
         task = await service.update_task(task.stored_id, allow_write=args.allow_write, **changes)
     if args.disabled:
         task = await service.disable(task.stored_id)
+    await cli_alerts.save_alerts(call.services, task, rules, args)
     _print_changed(call, task, "updated")
     return 0
 
@@ -339,12 +366,15 @@ async def _show(call: _Call) -> int:
     task = await call.service.get(call.args.task_id)
     task_stats = (await call.service.stats()).get(task.stored_id)
     usage = await _task_ai_usage(call.services, task)
+    alerts = await call.services.alerts.rules_of(task.stored_id)
     if call.as_json:
         data = task_to_dict(task, task_stats)
         data["ai_usage"] = {k: v.to_dict() for k, v in usage.items()}
+        data["alerts"] = [cli_alerts.rule_dict(s) for s in alerts]
         _print_json(data)
     else:
         _print_task(task, task_stats, call.tz)
+        print(f"  alerts   : {cli_alerts.alerts_line(alerts)}")
         print(f"  AI today : {_usage_text(usage['today'])}")
         print(f"  AI total : {_usage_text(usage['total'])}")
     return 0
@@ -352,11 +382,29 @@ async def _show(call: _Call) -> int:
 
 async def _history(call: _Call) -> int:
     runs = await call.service.history(call.args.task_id, call.args.limit)
+    fired = await cli_alerts.firings_by_run(call.services, runs)
     if call.as_json:
-        _print_json([run_to_dict(r) for r in runs])
+        _print_json(
+            [
+                run_to_dict(r)
+                | {"alerts": [cli_alerts.firing_dict(f) for f in fired.get(r.stored_id, [])]}
+                for r in runs
+            ]
+        )
     else:
-        _print_runs(runs, call.tz)
+        _print_runs(runs, call.tz, fired)
     return 0
+
+
+async def _alerts(call: _Call) -> int:
+    task = await call.service.get(call.args.task_id)
+    await cli_alerts.print_task_alerts(call.services, task, as_json=call.as_json)
+    return 0
+
+
+async def _backtest(call: _Call) -> int:
+    task = await call.service.get(call.args.task_id)
+    return await cli_alerts.backtest(call.services, task, call.args)
 
 
 async def _run(call: _Call) -> int:
@@ -380,11 +428,17 @@ async def _status(call: _Call) -> int:
 
 async def _export(call: _Call) -> int:
     from taskagent.core import transfer
+    from taskagent.core.alerts import transfer as alert_transfer
 
     args = call.args
     target = Path(args.file) if args.file else None
     fmt = transfer.format_of(target, args.format) if target else (args.format or "json")
-    text = transfer.dumps(await call.service.list_tasks(), fmt)
+    tasks = await call.service.list_tasks()
+    extra = {
+        t.stored_id: alert_transfer.export_fields(await call.services.alerts.rules_of(t.stored_id))
+        for t in tasks
+    }
+    text = transfer.dumps(tasks, fmt, extra)
     if target is None:
         print(text, end="")
     else:
@@ -440,6 +494,8 @@ HANDLERS: dict[str, Callable[[_Call], Awaitable[int]]] = {
     "status": _status,
     "export": _export,
     "import": _import,
+    "alerts": _alerts,
+    "backtest": _backtest,
     **dict.fromkeys(STATE_CHANGES, _change_state),
 }
 
@@ -489,6 +545,6 @@ def run_tasks_command(settings: Settings, args: argparse.Namespace) -> int:
         words = {} if args.tasks_command == "import" else OPTION_WORDS
         print(f"taskagent: {exc.in_words(words)}", file=sys.stderr)
         return 1
-    except (TaskNotFound, LookupError, RunRequestFailed) as exc:
+    except (TaskNotFound, LookupError, RunRequestFailed, RuleError) as exc:
         print(f"taskagent: {exc}", file=sys.stderr)
         return 1

@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from taskagent.config import Settings
+from taskagent.core.alerts.evaluator import AlertEvaluator
 from taskagent.core.clock import SYSTEM_CLOCK, Clock
 from taskagent.core.events import EventBus
 from taskagent.core.slash import SlashCommands
@@ -150,6 +151,11 @@ class CoreBase:
         others say the agent is not available yet."""
         return SlashCommands(self.tasks, repo=self.repo, timezone=self.settings.timezone)
 
+    @property
+    def alerts(self) -> AlertEvaluator:
+        """Alert rules: the check at save, the backtest (the run pipeline has its own)."""
+        return AlertEvaluator(self.repo)
+
     @classmethod
     @asynccontextmanager
     async def open(cls, settings: Settings) -> AsyncIterator[CoreBase]:
@@ -228,6 +234,11 @@ class Services:
         except TimeoutError:
             return False
         return True
+
+    @property
+    def alerts(self) -> AlertEvaluator:
+        """Alert rules: the check at save, the backtest (the run pipeline has its own)."""
+        return AlertEvaluator(self.repo)
 
     def slash_commands(self, chat: ChatSession | None = None) -> SlashCommands:
         """Every slash command over this core; `chat` replaces the app's chat session."""
@@ -399,6 +410,7 @@ class Services:
             catalogue=manager,
             clock=CLOCK,
             journal=RunJournal.beside(settings.paths.db_file),
+            after_record=AlertEvaluator(repo),
         )
         coingecko = _coingecko_client()
         if coingecko is not None:

@@ -160,7 +160,7 @@ class SettingsFields(BaseModel):
         NotificationLevel, BeforeValidator(_word), NOTIFICATIONS
     ] = Field(
         NotificationLevel.ALL,
-        description="notification level for new tasks: all, errors, significant or silent",
+        description="notification level for new tasks: all, errors, significant, alerts or silent",
     )
     notifications_cooldown_seconds: Annotated[WholeNumber, NOTIFICATIONS] = Field(
         300,

@@ -16,8 +16,10 @@ from fastmcp import FastMCP
 from fastmcp.exceptions import ToolError
 from mcp.types import ToolAnnotations
 
+from mcp_servers.background_server.alert_tools import add_alert_tools
 from mcp_servers.errors import OneLineErrors
 from taskagent.core import schedules
+from taskagent.core.alerts import AlertEvaluator, RuleError
 from taskagent.core.models import Run, Task
 from taskagent.core.serialize import run_to_dict, task_to_dict
 from taskagent.core.tasks import TaskInputError, TaskNotFound, TaskService, WriteToolNotAllowed
@@ -27,9 +29,12 @@ Manage taskagent's scheduled background tasks. A task calls one MCP tool on a sc
 every result in history, optionally summarises it with AI and notifies the user.
 Schedules: schedule_type interval ("30 minutes", "2h"), daily ("09:00"), weekly
 ("Mon,Wed,Fri 09:00"), cron (5 fields, "0 9 * * 1-5"), once (ISO date-time in the future).
-notification_level: all | errors | significant | silent. summary_mode (when Gemini summarises a
+notification_level: all | errors | significant | alerts (alert rule firings only) | silent. summary_mode (when Gemini summarises a
 result; the offline summary is free): always | changes (first run and significant changes only:
 the cheap choice for "tell me when X moves") | off. Use list_background_tasks to find ids.
+Alert rules ("tell me when BTC crosses 100k"): `alerts` of create_background_task or
+set_task_alerts, one line each, e.g. "coins[id=bitcoin].current_price crosses above 100k",
+"price moves 10% within 1 day", "coins gains any"; backtest_task_alerts tries rules first.
 """
 
 # Honest MCP annotations: clients (taskagent's own chat among them) ask the user before any tool
@@ -66,7 +71,7 @@ def _user_errors() -> Iterator[None]:
     except WriteToolNotAllowed as exc:
         hint = "set allow_write to true only if the user agreed to that"
         raise ToolError(str(exc.with_hint(hint))) from None
-    except (TaskInputError, TaskNotFound) as exc:
+    except (TaskInputError, TaskNotFound, RuleError) as exc:
         raise ToolError(str(exc)) from None
 
 
@@ -78,19 +83,27 @@ def _with_preview(task: Task, tasks: TaskService) -> dict[str, Any]:
     return data
 
 
-def create_server(tasks: TaskService, run_now: RunNow, status: StatusProvider) -> FastMCP:
-    """`run_now(task_id)` runs a task wherever the scheduler lives and returns the run."""
+def create_server(
+    tasks: TaskService,
+    run_now: RunNow,
+    status: StatusProvider,
+    alerts: AlertEvaluator | None = None,
+) -> FastMCP:
+    """`run_now(task_id)` runs a task wherever the scheduler lives and returns the run.
+    `alerts`: the alert rules' evaluator (default: one over the task service's database)."""
 
+    evaluator = alerts or AlertEvaluator(tasks.repo)
     mcp = FastMCP("background", instructions=INSTRUCTIONS, mask_error_details=True)
     mcp.add_middleware(OneLineErrors())  # bad arguments: one line, not pydantic's report
-    _add_task_writes(mcp, tasks)
+    _add_task_writes(mcp, tasks, evaluator)
+    add_alert_tools(mcp, tasks, evaluator)
     _add_state_changes(mcp, tasks)
     _add_reads(mcp, tasks, status)
     _add_run_now(mcp, tasks, run_now)
     return mcp
 
 
-def _add_task_writes(mcp: FastMCP, tasks: TaskService) -> None:
+def _add_task_writes(mcp: FastMCP, tasks: TaskService, evaluator: AlertEvaluator) -> None:
     """Creating a task and changing its schedule: both validated by TaskService first."""
 
     @mcp.tool(annotations=_CREATES)
@@ -105,6 +118,7 @@ def _add_task_writes(mcp: FastMCP, tasks: TaskService) -> None:
         notification_level: str = "all",
         allow_write: bool = False,
         summary_mode: str | None = None,
+        alerts: list[str] | None = None,
     ) -> dict[str, Any]:
         """Create a scheduled task that calls an MCP tool and keeps every result in history.
 
@@ -122,14 +136,17 @@ def _add_task_writes(mcp: FastMCP, tasks: TaskService) -> None:
             tool_args: the tool's arguments, as an object or a JSON string, e.g. {"limit": 10}.
             description: what the task is for.
             use_ai_summary: false = no AI summary (the same as summary_mode "off").
-            notification_level: all | errors | significant | silent.
+            notification_level: all | errors | significant | alerts (alert rule firings only) | silent.
             allow_write: true only after the user explicitly agreed that this task may run a
                 tool that is not read-only (one that may change data) unattended.
             summary_mode: always (an AI summary of every run) | changes (only the first run and
                 runs whose data changed significantly; the others get the free offline
                 summary) | off. Default: the user's configured mode.
+            alerts: alert rules (see set_task_alerts), e.g. ["price crosses above 100k"]: the
+                task notifies when one fires instead of on every % change.
         """
         with _user_errors():
+            rules = await evaluator.prepare(None, alerts) if alerts else None
             task = await tasks.create_task(
                 name=name,
                 schedule_type=schedule_type,
@@ -142,6 +159,8 @@ def _add_task_writes(mcp: FastMCP, tasks: TaskService) -> None:
                 notification_level=notification_level,
                 allow_write=allow_write,
             )
+            if rules is not None:
+                await evaluator.save(task.stored_id, rules)
         return _with_preview(task, tasks)
 
     @mcp.tool(annotations=_RESCHEDULES)

@@ -214,6 +214,44 @@ ALTER TABLE tasks ADD COLUMN consent_kind TEXT;
 ALTER TABLE tasks ADD COLUMN consent_digest TEXT;
 """
 
+# Migration 9: alert rules (core/alerts/).
+#  * `alert_rules`: a task's rules in order, each its canonical text (unique per task) and its
+#    state (`state`: JSON of the arming per trigger; the last value, firing, count and the last
+#    run evaluated as columns, readable with sqlite3). Setting a task's rules keeps the state of
+#    a rule whose text is unchanged.
+#  * `alert_firings`: one row per rule that fired, on the run it fired on (History shows it).
+#  * `alert_options`: per task, whether the % rule still decides significance beside the rules.
+_MIGRATION_9 = """
+CREATE TABLE alert_rules (
+    id            INTEGER PRIMARY KEY AUTOINCREMENT,
+    task_id       INTEGER NOT NULL REFERENCES tasks (id) ON DELETE CASCADE,
+    position      INTEGER NOT NULL,
+    rule          TEXT    NOT NULL,
+    state         TEXT    NOT NULL DEFAULT '{}',
+    last_value    REAL,
+    last_fired_at TEXT,
+    fired_count   INTEGER NOT NULL DEFAULT 0,
+    last_run_id   INTEGER,
+    UNIQUE (task_id, rule)
+);
+CREATE TABLE alert_firings (
+    id      INTEGER PRIMARY KEY AUTOINCREMENT,
+    run_id  INTEGER NOT NULL REFERENCES task_history (id) ON DELETE CASCADE,
+    task_id INTEGER NOT NULL,
+    rule    TEXT    NOT NULL,
+    at      TEXT    NOT NULL,
+    value   REAL,
+    level   REAL,
+    reason  TEXT    NOT NULL
+);
+CREATE INDEX ix_alert_firings_run ON alert_firings (run_id);
+CREATE INDEX ix_alert_firings_task ON alert_firings (task_id, at);
+CREATE TABLE alert_options (
+    task_id        INTEGER PRIMARY KEY REFERENCES tasks (id) ON DELETE CASCADE,
+    keep_threshold INTEGER NOT NULL DEFAULT 0 CHECK (keep_threshold IN (0, 1))
+);
+"""
+
 MIGRATIONS: tuple[str, ...] = (
     _MIGRATION_1,
     _MIGRATION_2,
@@ -223,6 +261,7 @@ MIGRATIONS: tuple[str, ...] = (
     _MIGRATION_6,
     _MIGRATION_7,
     _MIGRATION_8,
+    _MIGRATION_9,
 )
 """Schema scripts; the schema version after applying `MIGRATIONS[:n]` is `n`."""
 

@@ -14,6 +14,7 @@ class NotificationLevel(enum.StrEnum):
     ALL = "all"
     ERRORS = "errors"
     SIGNIFICANT = "significant"
+    ALERTS = "alerts"  # only the firings of the task's alert rules (core/alerts/)
     SILENT = "silent"
 
 
@@ -215,6 +216,9 @@ class Run:
     response_tokens: int | None = None
     summary_note: str | None = None  # why the summary is not the AI's (fallback reason)
     slot_end: datetime | None = None  # `missed` rows: the last slot covered (first: scheduled_time)
+    # The reasons of the alert rules that fired on this run (set by the evaluator before the
+    # notification; stored in `alert_firings`, not in the row).
+    alerts_fired: tuple[str, ...] = ()
 
     @property
     def stored_id(self) -> int:

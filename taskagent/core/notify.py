@@ -1,7 +1,8 @@
 """Notifications about runs: desktop notifications (desktop-notifier), else in-app toasts.
 
 Levels (per task): `all` every finished run, `errors` only failed runs, `significant`
-significant changes and failed runs, `silent` history only.
+significant changes and failed runs, `alerts` only the firings of alert rules (core/alerts/),
+`silent` history only.
 
 No spam (`should_notify`, a pure function; rules in its docstring):
   * a task that keeps failing notifies once; when it works again it notifies once more
@@ -357,8 +358,11 @@ class Notifier:
             return None
         if run.status not in (RunStatus.SUCCESS,) and not run.status.failed:
             return None  # skipped / missed runs are bookkeeping, not news
+        level = task.notification_level
+        if level is NotificationLevel.ALERTS:  # only rule firings: as `significant` for those
+            level = NotificationLevel.SIGNIFICANT if run.alerts_fired else NotificationLevel.SILENT
         decision, new_state = should_notify(
-            task.notification_level,
+            level,
             failed=run.status.failed,
             significant=bool(run.significant),
             state=self.state(task.id),

@@ -165,6 +165,13 @@ def _is_timeout(exc: BaseException) -> bool:
     return type(exc).__name__ in {"ToolTimeout", "TimeoutError"}
 
 
+class AfterRecord(Protocol):
+    """Work on a run once its row is durable and before anyone hears of it (the alert rules,
+    core/alerts/evaluator.py); may set the run's significance. Makes no AI request."""
+
+    async def after_record(self, task: Task, run: Run) -> Any: ...
+
+
 # on_retry(attempt, error, wait): a transient failure is tried again after `wait` seconds.
 RetryNote = Callable[[int, BaseException, float], None]
 
@@ -184,6 +191,7 @@ class RunPipeline:
         catalogue: RunCatalogue | None = None,
         journal: RunJournal | None = None,
         record_attempts: int = RECORD_ATTEMPTS,
+        after_record: AfterRecord | None = None,
     ) -> None:
         """`catalogue`: what each tool reference resolves to now: a run whose task's consent no
         longer covers it makes no call (core/tasks/consent.py), and only tools safe to repeat
@@ -191,6 +199,7 @@ class RunPipeline:
         (busy or full, `record_attempts` times) is kept until it does; without one such a
         failure is raised."""
         self.journal = journal
+        self.after_record = after_record
         self.record_attempts = record_attempts
         self._kept = 0  # outcomes kept in the journal by this process
         self._kept_told: float | None = None  # when that was last logged (monotonic)
@@ -321,6 +330,7 @@ class RunPipeline:
         else:
             if finished.status is RunStatus.SUCCESS:
                 self.baselines.record(task.id, finished.raw_data)
+            await self._after_record(task, finished)
             if self.journal is not None and self.journal.has_pending:
                 await self.replay_unrecorded()
         self.events.publish(
@@ -335,6 +345,16 @@ class RunPipeline:
             except Exception as exc:  # a notification is never worth a failed run
                 log.warning("notification for run %s failed: %r", finished.id, exc)
         return finished
+
+    async def _after_record(self, task: Task, finished: Run) -> None:
+        if self.after_record is None:
+            return
+        try:
+            await self.after_record.after_record(task, finished)
+        except asyncio.CancelledError:
+            raise
+        except Exception:  # a rule is never worth a failed run
+            log.exception("alert rules of task %s on run %s failed", task.id, finished.id)
 
     async def _finish_run(self, finished: Run) -> None:
         """`finish_run`, tried again while the database is busy or full (with backoff, about

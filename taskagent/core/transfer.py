@@ -16,6 +16,10 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from taskagent.core.alerts import transfer as alert_transfer
+from taskagent.core.alerts.evaluate import RuleState
+from taskagent.core.alerts.grammar import Rule
+from taskagent.core.alerts.store import AlertStore
 from taskagent.core.models import SummaryMode, Task
 from taskagent.core.tasks import (
     EDITABLE_FIELDS,
@@ -81,8 +85,9 @@ def _toml_value(value: Any) -> str:
     raise TaskInputError(f"cannot write {type(value).__name__} to TOML")
 
 
-def dumps(tasks: list[Task], fmt: str) -> str:
-    entries = [task_to_export(t) for t in tasks]
+def dumps(tasks: list[Task], fmt: str, extra: dict[int, dict[str, Any]] | None = None) -> str:
+    """`extra`: more fields per task id (its alert rules and their state)."""
+    entries = [task_to_export(t) | (extra or {}).get(t.stored_id, {}) for t in tasks]
     if fmt == "json":
         return (
             json.dumps({"version": FORMAT_VERSION, "tasks": entries}, indent=2, ensure_ascii=False)
@@ -197,29 +202,30 @@ async def import_tasks(
     `allow_write`: the user's yes to tasks whose tool is not read-only running unattended:
     new ones, and existing ones whose tool, arguments or schedule the file changes (one that
     keeps them needs none, core/tasks/consent.py)."""
-    allowed = set(EXPORTED_FIELDS)
+    allowed = set(EXPORTED_FIELDS) | set(alert_transfer.FIELDS)
     seen: set[str] = set()
     existing = {t.name.casefold(): t for t in await service.list_tasks()}
     new: list[Task] = []
+    alert_sets: dict[str, tuple[list[Rule], dict[str, RuleState]]] = {}
     changes: list[tuple[int, Callable[[Task], Task | None]]] = []
     for index, entry in enumerate(entries, 1):
         label = _entry_label(source, index, entry)
-        unknown = sorted(set(entry) - allowed)
-        if unknown:
-            shown = ", ".join(_short(k) for k in unknown[:5])
-            more = f" (+{len(unknown) - 5} more)" if len(unknown) > 5 else ""
-            raise TaskInputError(f"{label}: unknown field(s) {shown}{more}")
+        _check_fields(label, entry, allowed)
         missing = [field for field in REQUIRED_FIELDS if field not in entry]
         if missing:
             raise TaskInputError(f"{label}: missing field(s) {', '.join(missing)}")
+        fields = {k: v for k, v in entry.items() if k not in alert_transfer.FIELDS}
+        rules = alert_transfer.import_fields(entry, label)
         try:
-            task = service.build_task(**entry, allow_write=True)  # the same checks as elsewhere
+            task = service.build_task(**fields, allow_write=True)  # the same checks as elsewhere
         except TaskInputError as exc:
             raise TaskInputError(f"{label}: {exc}", exc.field) from exc
         key = task.name.casefold()
         if key in seen:
             raise TaskInputError(f"{label}: the name appears twice in the file", "name")
         seen.add(key)
+        if rules is not None:
+            alert_sets[key] = rules
         current = existing.get(key)
         if current is None:
             if not allow_write and service.needs_write_consent(task.mcp_tool):
@@ -244,4 +250,26 @@ async def import_tasks(
         assert current.id is not None  # a stored task
         changes.append((current.id, change))
     created, updated = await service.save_batch(new, changes)
+    await _save_alert_sets(service, alert_sets)
     return len(created), len(updated)
+
+
+def _check_fields(label: str, entry: dict[str, Any], allowed: set[str]) -> None:
+    unknown = sorted(set(entry) - allowed)
+    if unknown:
+        shown = ", ".join(_short(k) for k in unknown[:5])
+        more = f" (+{len(unknown) - 5} more)" if len(unknown) > 5 else ""
+        raise TaskInputError(f"{label}: unknown field(s) {shown}{more}")
+
+
+async def _save_alert_sets(
+    service: TaskService, alert_sets: dict[str, tuple[list[Rule], dict[str, RuleState]]]
+) -> None:
+    """The imported tasks' alert rules with their states (by name, after the tasks)."""
+    if not alert_sets:
+        return
+    store = AlertStore(service.repo)
+    for task in await service.list_tasks():
+        found = alert_sets.get(task.name.casefold())
+        if found is not None:
+            await store.set_rules(task.stored_id, found[0], states=found[1])

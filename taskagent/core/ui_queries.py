@@ -12,11 +12,12 @@ import csv
 import io
 import json
 import re
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from taskagent.core.key_paths import KeyPathError, number_at, walk_numbers
 from taskagent.core.models import Run, RunStatus
 from taskagent.core.serialize import run_to_dict
 from taskagent.core.significance import is_price_key
@@ -77,23 +78,10 @@ def _decode(raw: str | None) -> Any:
         return None
 
 
-def _walk(value: Any, path: str = "") -> Iterator[tuple[str, float]]:
-    if isinstance(value, bool):
-        return
-    if isinstance(value, int | float):
-        yield path or "$", float(value)
-    elif isinstance(value, dict):
-        for key, item in value.items():
-            yield from _walk(item, f"{path}.{key}" if path else str(key))
-    elif isinstance(value, list):
-        for i, item in enumerate(value[:50]):
-            yield from _walk(item, f"{path}[{i}]")
-
-
 def numeric_paths(raw: str | None, limit: int = 50) -> list[str]:
     """Key paths of the numbers in one raw result, e.g. 'bitcoin.usd' or '[0].current_price'."""
     paths: list[str] = []
-    for path, _ in _walk(_decode(raw)):
+    for path, _ in walk_numbers(_decode(raw)):
         paths.append(path)
         if len(paths) >= limit:
             break
@@ -119,10 +107,11 @@ def default_chart_path(paths: Sequence[str]) -> str:
 
 
 def value_at(raw: str | None, path: str) -> float | None:
-    for found, number in _walk(_decode(raw)):
-        if found == path:
-            return number
-    return None
+    """The number at `path` (core/key_paths.py: `coins[0].price`, `coins[id=bitcoin].price`)."""
+    try:
+        return number_at(_decode(raw), path)
+    except KeyPathError:
+        return None
 
 
 @dataclass(frozen=True, slots=True)

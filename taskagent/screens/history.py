@@ -1,6 +1,7 @@
 """History tab: runs newest first, loaded a page at a time with keyset paging (so a million
 rows open as fast as ten), filtered by task, status and a since / until date; the selected run's
-detail; a chart of one number over the task's runs (the key path is cycled with `c` or typed);
+detail; a chart of one number over the task's runs (the key path is cycled with `c` or typed;
+the paths of the task's alert rules first, with their levels and the runs where they fired);
 export of the loaded runs to CSV or JSON."""
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from textual.containers import Horizontal, Vertical
 from textual.widgets import Input, Label, Select, Static
 
 from taskagent.bridge import ExternalChange
+from taskagent.core.alerts.grammar import LEVEL_KINDS, LIST_KINDS, Rule
 from taskagent.core.events import Event, RunFinished, RunStarted, TaskChanged
 from taskagent.core.models import Run, RunStatus, Task
 from taskagent.core.ui_queries import default_chart_path, numeric_paths, numeric_series
@@ -30,6 +32,8 @@ from taskagent.widgets.virtual_table import Cell, Column, VirtualTable
 if TYPE_CHECKING:
     from taskagent.services import Services
 
+# what a reload brings: runs, total, task names, the chart's runs, the task's alert rules
+Loaded = tuple[list[Run], int, dict[int, str], list[Run], list[Rule]]
 PAGE = 200
 CHART_RUNS = 300
 COLUMNS = [
@@ -76,6 +80,7 @@ class HistoryView(Vertical):
         self.series_paths: list[str] = []
         self.chart_path = ""  # the key path charted (cycled with c, or typed)
         self.chart_runs: list[Run] = []
+        self.chart_rules: list[Rule] = []  # the charted task's alert rules
         self.charted_task: int | None = None
 
     @property
@@ -225,11 +230,12 @@ class HistoryView(Vertical):
     def reload(self) -> None:
         filters = self._filters()
 
-        async def job(services: Services) -> tuple[list[Run], int, dict[int, str], list[Run]]:
+        async def job(services: Services) -> Loaded:
             runs = await services.tasks.runs(**filters, limit=PAGE)
             total = await services.tasks.count_runs(**filters)
             names = await services.tasks.names()
             chart: list[Run] = []
+            rules: list[Rule] = []
             if filters["task_id"] is not None:  # the same time range as the table
                 chart = await services.tasks.runs(
                     task_id=filters["task_id"],
@@ -237,7 +243,9 @@ class HistoryView(Vertical):
                     until=filters["until"],
                     limit=CHART_RUNS,
                 )
-            return runs, total, names, chart
+                rules = [s.rule for s in await services.alerts.rules_of(filters["task_id"])]
+            await services.alerts.mark_fired([*runs, *chart])
+            return runs, total, names, chart, rules
 
         self.host.call_core(
             job,
@@ -249,8 +257,8 @@ class HistoryView(Vertical):
             early=True,
         )
 
-    def _loaded(self, result: tuple[list[Run], int, dict[int, str], list[Run]]) -> None:
-        runs, total, names, chart = result
+    def _loaded(self, result: Loaded) -> None:
+        runs, total, names, chart, self.chart_rules = result
         self.task_names = names
         self.runs = {r.id: r for r in runs if r.id is not None}
         self.total = total
@@ -291,7 +299,9 @@ class HistoryView(Vertical):
         oldest = min(self.runs)
 
         async def job(services: Services) -> list[Run]:
-            return await services.tasks.runs(**filters, before_id=oldest, limit=PAGE)
+            runs = await services.tasks.runs(**filters, before_id=oldest, limit=PAGE)
+            await services.alerts.mark_fired(runs)
+            return runs
 
         def done(runs: list[Run]) -> None:
             self.loading_more = False
@@ -316,7 +326,10 @@ class HistoryView(Vertical):
 
     def _fetch_run(self, run_id: int) -> None:
         async def job(services: Services) -> Run | None:
-            return await services.tasks.get_run(run_id)
+            run = await services.tasks.get_run(run_id)
+            if run is not None:
+                await services.alerts.mark_fired([run])
+            return run
 
         def done(run: Run | None) -> None:
             if run is None or run.id is None:
@@ -355,13 +368,18 @@ class HistoryView(Vertical):
         text = run.error_message or run.ai_summary or ""
         if not text and run.raw_data:
             text = run.raw_data[:200]
+        if run.alerts_fired:  # an alert rule fired on this run: say which first
+            text = "▲ " + "; ".join(run.alerts_fired) + " · " + text
+            style = "bold yellow"
+        else:
+            style = "red" if run.status.failed else ""
         return [
             str(run.id),
             self.task_names.get(run.task_id, str(run.task_id)),
             local(run.run_time),
             status_text(run.status),
             duration(run.duration_ms),
-            Text(" ".join(text.split()), style="red" if run.status.failed else ""),
+            Text(" ".join(text.split()), style=style),
         ]
 
     @on(VirtualTable.Highlighted, "#history-table")
@@ -381,7 +399,10 @@ class HistoryView(Vertical):
             return
         if reset or not self.series_paths:
             latest = next((r for r in self.chart_runs if r.status is RunStatus.SUCCESS), None)
-            self.series_paths = numeric_paths(latest.raw_data) if latest else []
+            rule_paths = [r.path for r in self.chart_rules if r.kind not in LIST_KINDS]
+            found = numeric_paths(latest.raw_data) if latest else []
+            # the paths the task's alert rules watch come first (and are charted first)
+            self.series_paths = list(dict.fromkeys([*rule_paths, *found]))
             if reset or not self.chart_path:
                 self.chart_path = default_chart_path(self.series_paths)
         area.display = True
@@ -396,7 +417,15 @@ class HistoryView(Vertical):
             else "no numbers in the latest result"
         )
         points = numeric_series(self.chart_runs, path) if path else []
-        self.query_one(SeriesChart).plot(points, path or "no numeric value")
+        levels = [
+            r.level
+            for r in self.chart_rules
+            if r.path == path and r.kind in LEVEL_KINDS and r.level is not None
+        ]
+        marked = frozenset(r.stored_id for r in self.chart_runs if r.alerts_fired)
+        self.query_one(SeriesChart).plot(
+            points, path or "no numeric value", levels=levels, marked=marked
+        )
 
     def action_next_series(self) -> None:
         if not self.series_paths:

@@ -23,6 +23,7 @@ from textual.screen import ModalScreen
 from textual.widgets import Button, Footer, Input, Label, Select, Static, Switch, TextArea
 
 from taskagent.core import schedules
+from taskagent.core.alerts import RuleError
 from taskagent.core.models import (
     MisfirePolicy,
     NotificationLevel,
@@ -37,6 +38,7 @@ from taskagent.core.tasks import (
     parse_tool_args,
 )
 from taskagent.keys import TASK_FORM, bindings
+from taskagent.screens.alert_field import AlertRulesField
 from taskagent.screens.form_words import FORM_WORDS
 from taskagent.ui_host import UiHost, host_of
 
@@ -131,6 +133,7 @@ class TaskFormScreen(ModalScreen[Task | None]):
                 yield from self._tool_fields(task)
                 yield from self._setting_fields(task)
                 yield from self._run_fields(task)
+                yield AlertRulesField(task.id if task else None)
                 yield Static("", id="test-result")
             yield Static("", id="err-form", classes="error")
             with Horizontal(id="form-buttons"):
@@ -404,13 +407,26 @@ class TaskFormScreen(ModalScreen[Task | None]):
         values = self.values()
         task = self.task_obj
 
+        alerts = self.query_one(AlertRulesField).lines()
+
         async def job(services: Services) -> Task | TaskInputError:
             try:
+                rules = (
+                    None
+                    if alerts is None
+                    else await services.alerts.prepare(task.id if task else None, alerts)
+                )  # checked before anything is saved
                 if task is None:
-                    return await services.tasks.create_task(**values)
-                optional = ("timezone", "timeout_seconds")  # blank: keep the task's own
-                changes = {k: v for k, v in values.items() if k not in optional or v}
-                return await services.tasks.update_task(task.stored_id, **changes)
+                    saved = await services.tasks.create_task(**values)
+                else:
+                    optional = ("timezone", "timeout_seconds")  # blank: keep the task's own
+                    changes = {k: v for k, v in values.items() if k not in optional or v}
+                    saved = await services.tasks.update_task(task.stored_id, **changes)
+                if rules is not None:
+                    await services.alerts.save(saved.stored_id, rules)
+                return saved
+            except RuleError as exc:
+                return TaskInputError(str(exc))
             except WriteToolNotAllowed as exc:
                 return exc.with_hint(WRITE_HINT)
             except TaskInputError as exc:

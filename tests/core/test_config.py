@@ -99,7 +99,7 @@ def test_api_key_only_from_env_and_never_in_repr(
         ('[general]\ntimezone = "Mars/Olympus"\n', "must be an IANA time zone name"),
         (
             '[notifications]\ndefault_level = "loud"\n',
-            "must be one of: all, errors, significant, silent",
+            "must be one of: all, errors, significant, alerts, silent",
         ),
         ("[ai]\nsummary_temperature = 5\n", "must be a number from 0 to 2"),
         ("[ai\nmodel = 1\n", "invalid TOML"),
@@ -138,7 +138,7 @@ def test_bad_env_var_is_named(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -
             "TASKAGENT_NOTIFICATIONS_DEFAULT_LEVEL",
             "loud",
             "TASKAGENT_NOTIFICATIONS_DEFAULT_LEVEL='loud': must be one of: all, errors, "
-            "significant, silent",
+            "significant, alerts, silent",
         ),
         ("TASKAGENT_NOTIFICATIONS_DESKTOP", "maybe", "DESKTOP='maybe': must be true or false"),
         ("TASKAGENT_AI_SUMMARY_TEMPERATURE", "hot", "='hot': must be a number from 0 to 2"),

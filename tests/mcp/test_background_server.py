@@ -36,6 +36,8 @@ EXPECTED_TOOLS = {
     "get_task_execution_history",
     "update_task_schedule",
     "get_scheduler_status",
+    "set_task_alerts",
+    "backtest_task_alerts",
 }
 
 

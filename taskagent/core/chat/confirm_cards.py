@@ -19,6 +19,8 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from taskagent.core import schedules
+from taskagent.core.alerts.evaluator import AlertEvaluator
+from taskagent.core.alerts.grammar import RuleError, describe_rule, parse_rules
 from taskagent.core.chat.chat_events import ConfirmationNeeded
 from taskagent.core.chat.text import compact, first_paragraph, one_line
 from taskagent.core.confirm_policy import (
@@ -49,6 +51,7 @@ CREATE_ARGS = frozenset(
         "summary_mode",
         "notification_level",
         "allow_write",  # accepted, but only the user's yes on the card counts
+        "alerts",
     }
 )
 SUMMARY_MODE_WORDS = {  # for the confirmation cards
@@ -86,6 +89,7 @@ def _notify_words(task: Task) -> str:
         "all": "every run",
         "errors": "only when a run fails",
         "significant": f"only on changes over {task.significance_threshold:g}%",
+        "alerts": "only when an alert rule fires",
         "silent": "never (saved to history only)",
     }.get(level, level)
 
@@ -110,6 +114,8 @@ class CardMaker:
                 task = await self.tasks.get(_task_id(args["task_id"]))
             except (TaskNotFound, TaskInputError) as exc:
                 return str(exc)
+            if ref.endswith(":set_task_alerts"):
+                return await self._alert_card(cid, ref, args, task)
             card = self._task_card(cid, ref, args, task)
             if card is not None:
                 return card
@@ -214,6 +220,26 @@ class CardMaker:
             cid, ref, title, details, tuple(runs), args, destructive=writes, runs_write_tool=writes
         )
 
+    async def _alert_card(
+        self, cid: str, ref: str, args: dict[str, Any], task: Task
+    ) -> ConfirmationNeeded | str:
+        """set_task_alerts: each rule in words with how often it would have fired over the
+        task's stored results (the backtest the CLI and the tool answer give)."""
+        label = f"task {task.id} “{task.name}”"
+        lines = args.get("alerts") or []
+        try:
+            evaluator = AlertEvaluator(self.tasks.repo)
+            rules = await evaluator.prepare(task.stored_id, [str(x) for x in lines])
+            tests = await evaluator.backtest(task.stored_id, rules)
+        except RuleError as exc:
+            return str(exc)
+        details = tuple(
+            f"Alert: {describe_rule(t.rule)}; would have fired {len(t.firings)}x over "
+            f"{t.runs} stored results"
+            for t in tests
+        ) or ("Removes every alert rule of the task.",)
+        return ConfirmationNeeded(cid, ref, f"Set the alert rules of {label}?", details, args=args)
+
     def _write_note(self, task: Task) -> tuple[str, ...]:
         info = self.resolve(task.mcp_tool)
         if info is not None and info.read_only:
@@ -254,6 +280,10 @@ class CardMaker:
         ]
         if task.description:
             details.append(f"Description: {one_line(task.description, 200)}")
+        alerts = alert_lines(args.get("alerts"))
+        if isinstance(alerts, str):
+            return alerts
+        details.extend(alerts)
         if writes:
             details.append(
                 f"⚠ Runs a write tool unattended: {task.mcp_tool} is not marked read-only, so "
@@ -263,6 +293,19 @@ class CardMaker:
         return ConfirmationNeeded(
             cid, ref, title, tuple(details), runs, args, destructive=writes, runs_write_tool=writes
         )
+
+
+def alert_lines(lines: Any) -> list[str] | str:
+    """The alert rules of a call in words ("Alert: notify once when ..."), or the rule error."""
+    if not lines:
+        return []
+    if isinstance(lines, str):
+        lines = [lines]
+    try:
+        rules = parse_rules([str(line) for line in lines])
+    except RuleError as exc:
+        return str(exc)
+    return [f"Alert: {describe_rule(rule)}" for rule in rules]
 
 
 class Confirmations:

@@ -49,6 +49,14 @@ offline summary only, when the user wants no AI summary). notification_level is 
 significant (only notable changes: pair it with summary_mode changes for "tell me when X \
 moves") or silent (history only: "save it but don't notify me"). Give the task a short, \
 unique name.
+- watch a level with alert rules (no AI cost, each fires once per crossing): for "tell me when \
+BTC crosses 100k" pass alerts ["price crosses above 100k"] to create_background_task (for \
+get_crypto_by_symbol the path is "price"; for get_crypto_prices it is \
+"coins[id=bitcoin].price"), or set_task_alerts for an existing task. Rules: PATH above|below N, \
+PATH crosses [above|below] N, PATH moves|rises|falls N% within DURATION, PATH new high|low \
+within DURATION, PATH unchanged for DURATION, LIST gains|loses ITEM|any. When the sentence \
+leaves the coin, the level or the direction open, ask one short question instead of guessing. \
+backtest_task_alerts says how often rules would have fired on the task's stored results.
 - list, start, stop, pause, resume, run, reschedule and remove tasks, and read their history \
 and latest results (list_background_tasks, get_task_execution_history, \
 get_latest_task_result, get_scheduler_status). Answer questions about what tasks found from \
