@@ -142,8 +142,6 @@ async def _daemon_running(settings: Settings) -> LeaseInfo | None:
 
 
 async def _serve(settings: Settings, grace: float) -> int:
-    from taskagent.services import Services
-
     running = await _daemon_running(settings)
     if running is not None:
         print(
@@ -151,6 +149,8 @@ async def _serve(settings: Settings, grace: float) -> int:
             file=sys.stderr,
         )
         return 1
+    from taskagent.services import Services  # after the refusal: a second daemon imports less
+
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
