@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import os
 import sys
 from collections.abc import Sequence
@@ -65,7 +66,23 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _fail(str(exc))
         if isinstance(exc, SchemaError):  # a database that cannot be used: what to do
             return _fail(str(exc), 1)
+        if _not_permitted(exc):  # a data or log folder this user cannot write
+            assert isinstance(exc, OSError)
+            return _fail(
+                f"cannot write {exc.filename} ({exc.strerror}): give this user write "
+                "permission on it and its folder, or set TASKAGENT_HOME elsewhere",
+                1,
+            )
         raise
+
+
+def _not_permitted(exc: BaseException) -> bool:
+    """A file or folder of ours that the file system does not let this user create or write."""
+    return (
+        isinstance(exc, OSError)
+        and exc.filename is not None
+        and exc.errno in (errno.EACCES, errno.EPERM, errno.EROFS)
+    )
 
 
 def _command(settings: Settings, args: Namespace) -> int:
