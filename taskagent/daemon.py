@@ -20,10 +20,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from taskagent.config import Settings
-from taskagent.core import child_processes, heap, loops, stop_deadline
-from taskagent.core.activity import ActivityLog
-from taskagent.core.engine import SchedulerBusy
-from taskagent.core.lease import Lease, LeaseInfo
+from taskagent.core import child_processes, heap, loops
+
+# What a second daemon needs to refuse, and no more: the engine, the stop deadline and the
+# services are imported once the lease check has let this one through.
+from taskagent.core.lease import Lease, LeaseInfo, SchedulerBusy
 from taskagent.core.store import Repository
 
 if TYPE_CHECKING:
@@ -149,7 +150,9 @@ async def _serve(settings: Settings, grace: float) -> int:
             file=sys.stderr,
         )
         return 1
-    from taskagent.services import Services  # after the refusal: a second daemon imports less
+    from taskagent.core import stop_deadline
+    from taskagent.core.activity import ActivityLog
+    from taskagent.services import Services
 
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
