@@ -41,15 +41,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return run_app(resolve_paths())
         except KeyboardInterrupt:
             return 130
-    # Imported here: the settings model's import (pydantic) is not for the app's first paint.
-    from taskagent.config import ConfigError, load_settings
-
     try:
-        settings = load_settings(resolve_paths())
-    except ConfigError as exc:
-        return _fail(str(exc))
-    try:
-        return _command(settings, args)
+        return _settings_then_command(args)
     except KeyboardInterrupt:
         return 130
     except BrokenPipeError:
@@ -83,6 +76,25 @@ def _not_permitted(exc: BaseException) -> bool:
         and exc.filename is not None
         and exc.errno in (errno.EACCES, errno.EPERM, errno.EROFS)
     )
+
+
+def _settings_then_command(args: Namespace) -> int:
+    if args.command == "daemon":
+        # A second daemon refuses before the settings are loaded (pydantic is most of what
+        # the refusal would otherwise import).
+        from taskagent.daemon import refuse_if_running
+
+        refused = refuse_if_running(resolve_paths())
+        if refused is not None:
+            return refused
+    # Imported here: the settings model's import (pydantic) is not for the app's first paint.
+    from taskagent.config import ConfigError, load_settings
+
+    try:
+        settings = load_settings(resolve_paths())
+    except ConfigError as exc:
+        return _fail(str(exc))
+    return _command(settings, args)
 
 
 def _command(settings: Settings, args: Namespace) -> int:
