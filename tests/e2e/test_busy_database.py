@@ -58,7 +58,7 @@ def test_a_run_finished_while_the_database_is_locked_keeps_its_outcome(tmp_path:
             {"mcpServers": {"echo": {"command": sys.executable, "args": [str(ECHO_SERVER)]}}}
         )
     )
-    _add(home, "slow", "echo:slow", '{"seconds": 2}', "--daily", "03:00")
+    _add(home, "slow", "echo:slow", '{"seconds": 3}', "--daily", "03:00")
     _add(home, "tick", "echo:echo", '{"text": "tick"}', "--every", "1s")
     server_log = home / "logs" / "mcp-echo.log"
     daemon = start_daemon(home)

@@ -40,12 +40,14 @@ def _task(name: str, tool: str, args: dict[str, Any], timeout: float, **schedule
     }
 
 
-def _pids_after(home: Path, run_id: int) -> list[int]:
-    """The server pids the `pid` task's successful runs after `run_id` answered, in order."""
+def _pids_after(home: Path, moment: str = "") -> list[int]:
+    """The server pids the `pid` task's successful runs started after `moment` (an ISO time
+    as the history stores it) answered, in order."""
     rows = query(
         home,
         "SELECT h.raw_data FROM task_history h JOIN tasks t ON t.id = h.task_id "
-        f"WHERE t.name = 'pid' AND h.status = 'success' AND h.id > {run_id} ORDER BY h.id",
+        f"WHERE t.name = 'pid' AND h.status = 'success' AND h.run_time > '{moment}' "
+        "ORDER BY h.id",
     )
     return [int(json.loads(raw)) for (raw,) in rows]
 
@@ -58,17 +60,17 @@ def _alive(pid: int) -> bool:
     return state != "Z"
 
 
-def _stuck_run(home: Path) -> int:
-    """`tasks run stuck`: it fails with the timeout; the id of its row."""
+def _stuck_run(home: Path) -> str:
+    """`tasks run stuck`: it fails with the timeout; when it ended (ISO, as stored)."""
     done = cli(home, "tasks", "run", "stuck")
     assert done.returncode != 0, done.stdout
     rows = query(
         home,
-        "SELECT h.id, h.status, h.error_message FROM task_history h JOIN tasks t "
+        "SELECT h.status, h.finished_at FROM task_history h JOIN tasks t "
         "ON t.id = h.task_id WHERE t.name = 'stuck' ORDER BY h.id DESC LIMIT 1",
     )
-    assert rows and rows[0][1] == "timeout", rows
-    return int(rows[0][0])
+    assert rows and rows[0][0] == "timeout", rows
+    return str(rows[0][1])
 
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
@@ -97,13 +99,14 @@ def test_a_timed_out_call_gets_a_fresh_server_and_other_tasks_go_on(tmp_path: Pa
     assert imported.returncode == 0, imported.stderr
     daemon = start_daemon(home, grace=1)
     try:
-        wait_for(lambda: len(_pids_after(home, 0)) >= 2)
-        old = _pids_after(home, 0)[-1]
+        wait_for(lambda: len(_pids_after(home)) >= 2)
+        old = _pids_after(home)[-1]
 
-        stuck = _stuck_run(home)
-        # The timed-out call ended its server; the `pid` task goes on with a fresh one.
-        wait_for(lambda: len(_pids_after(home, stuck)) >= 3)
-        after = _pids_after(home, stuck)
+        ended = _stuck_run(home)
+        # The timed-out call ended its server; the `pid` task goes on with a fresh one (any
+        # run started after that answered from a server that was not stuck).
+        wait_for(lambda: len(_pids_after(home, ended)) >= 3)
+        after = _pids_after(home, ended)
         assert old not in after, after
         assert len(set(after)) == 1, after  # one fresh server, kept
         wait_for(lambda: not _alive(old), limit=10)
