@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import os
 import sys
 from collections.abc import Sequence
@@ -40,15 +41,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return run_app(resolve_paths())
         except KeyboardInterrupt:
             return 130
-    # Imported here: the settings model's import (pydantic) is not for the app's first paint.
-    from taskagent.config import ConfigError, load_settings
-
     try:
-        settings = load_settings(resolve_paths())
-    except ConfigError as exc:
-        return _fail(str(exc))
-    try:
-        return _command(settings, args)
+        return _settings_then_command(args)
     except KeyboardInterrupt:
         return 130
     except BrokenPipeError:
@@ -65,7 +59,42 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _fail(str(exc))
         if isinstance(exc, SchemaError):  # a database that cannot be used: what to do
             return _fail(str(exc))
+        if _not_permitted(exc):  # a data or log folder this user cannot write
+            assert isinstance(exc, OSError)
+            return _fail(
+                f"cannot write {exc.filename} ({exc.strerror}): give this user write "
+                "permission on it and its folder, or set TASKAGENT_HOME elsewhere",
+                1,
+            )
         raise
+
+
+def _not_permitted(exc: BaseException) -> bool:
+    """A file or folder of ours that the file system does not let this user create or write."""
+    return (
+        isinstance(exc, OSError)
+        and exc.filename is not None
+        and exc.errno in (errno.EACCES, errno.EPERM, errno.EROFS)
+    )
+
+
+def _settings_then_command(args: Namespace) -> int:
+    if args.command == "daemon":
+        # A second daemon refuses before the settings are loaded (pydantic is most of what
+        # the refusal would otherwise import).
+        from taskagent.daemon import refuse_if_running
+
+        refused = refuse_if_running(resolve_paths())
+        if refused is not None:
+            return refused
+    # Imported here: the settings model's import (pydantic) is not for the app's first paint.
+    from taskagent.config import ConfigError, load_settings
+
+    try:
+        settings = load_settings(resolve_paths())
+    except ConfigError as exc:
+        return _fail(str(exc))
+    return _command(settings, args)
 
 
 def _command(settings: Settings, args: Namespace) -> int:

@@ -19,14 +19,16 @@ from logging.handlers import RotatingFileHandler
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from taskagent.config import Settings
-from taskagent.core import child_processes, heap, loops, stop_deadline
-from taskagent.core.activity import ActivityLog
-from taskagent.core.engine import SchedulerBusy
-from taskagent.core.lease import Lease, LeaseInfo
+from taskagent.core import child_processes, heap, loops
+
+# What a second daemon needs to refuse, and no more: the engine, the stop deadline and the
+# services are imported once the lease check has let this one through.
+from taskagent.core.lease import Lease, LeaseInfo, SchedulerBusy
 from taskagent.core.store import Repository
 
 if TYPE_CHECKING:
+    from taskagent.config import Settings
+    from taskagent.paths import Paths
     from taskagent.services import Services
 
 log = logging.getLogger("taskagent.daemon")
@@ -128,12 +130,15 @@ async def _first_of(*events: asyncio.Event) -> None:
             waiter.cancel()
 
 
-async def _daemon_running(settings: Settings) -> LeaseInfo | None:
-    """Another live daemon on this database, read before anything slow starts (the MCP
-    servers, the agent's imports): a second daemon refuses at once. Two daemons starting in
-    the same moment both get past this; the lease itself then lets one of them in."""
-    settings.paths.ensure()
-    async with await Repository.open(settings.paths.db_file) as repo:
+async def _daemon_running(paths: Paths) -> LeaseInfo | None:
+    """Another live daemon on this database, read before anything slow starts (the settings
+    model, the MCP servers, the agent's imports): a second daemon refuses at once. Two daemons
+    starting in the same moment both get past this; the lease itself then lets one of them
+    in (`SchedulerBusy` from the engine's start). No database yet: nobody runs, and nothing
+    is created before the settings are checked."""
+    if not paths.db_file.exists():
+        return None
+    async with await Repository.open(paths.db_file) as repo:
         lease = Lease(repo, kind="daemon")
         holder = await lease.current()
         if holder is not None and holder.kind == "daemon" and lease.is_live(holder):
@@ -141,16 +146,21 @@ async def _daemon_running(settings: Settings) -> LeaseInfo | None:
     return None
 
 
+def refuse_if_running(paths: Paths) -> int | None:
+    """When another live daemon holds this database's lease: say so on stderr and return the
+    exit status (1); otherwise None, and this daemon may start."""
+    running = asyncio.run(_daemon_running(paths))
+    if running is None:
+        return None
+    print(f"taskagent daemon: {SchedulerBusy(running, str(paths.db_file))}", file=sys.stderr)
+    return 1
+
+
 async def _serve(settings: Settings, grace: float) -> int:
+    from taskagent.core import stop_deadline
+    from taskagent.core.activity import ActivityLog
     from taskagent.services import Services
 
-    running = await _daemon_running(settings)
-    if running is not None:
-        print(
-            f"taskagent daemon: {SchedulerBusy(running, str(settings.paths.db_file))}",
-            file=sys.stderr,
-        )
-        return 1
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
@@ -214,5 +224,6 @@ async def _serve(settings: Settings, grace: float) -> int:
 
 
 def run_daemon(settings: Settings, grace: float = 10.0, verbose: bool = False) -> int:
+    """The daemon until it is stopped; its exit status. `refuse_if_running` comes first."""
     _setup_logging(settings, verbose)
     return loops.run(_serve(settings, grace))

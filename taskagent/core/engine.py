@@ -28,7 +28,6 @@ from typing import Any
 
 from taskagent.core import warm_up
 from taskagent.core.clock import SYSTEM_CLOCK, Clock
-from taskagent.core.errors import TaskAgentError
 from taskagent.core.events import EventBus, TaskChanged
 from taskagent.core.history_pruner import HistoryPruner
 from taskagent.core.lease import (
@@ -36,6 +35,7 @@ from taskagent.core.lease import (
     Lease,
     LeaseInfo,
     RunRequestFailed,
+    SchedulerBusy,
     answer_request,
     request_run,
     take_pending_requests,
@@ -78,17 +78,6 @@ _ALLOWED: dict[EngineMode, frozenset[EngineMode]] = {
     EngineMode.STANDING_DOWN: frozenset({EngineMode.ATTACHED, EngineMode.STOPPING}),
     EngineMode.STOPPING: frozenset({EngineMode.STOPPED}),
 }
-
-
-class SchedulerBusy(TaskAgentError, RuntimeError):
-    """Another process holds the lease (for `taskagent daemon`, which refuses to attach)."""
-
-    def __init__(self, holder: LeaseInfo, db: str) -> None:
-        super().__init__(
-            f"another taskagent {holder.describe()} already runs the scheduler for {db}; "
-            "stop it first (or open `taskagent`, which attaches to it)"
-        )
-        self.holder = holder
 
 
 class Engine:

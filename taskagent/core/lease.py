@@ -31,6 +31,7 @@ __all__ = [
     "Lease",
     "LeaseInfo",
     "RunRequestFailed",
+    "SchedulerBusy",
     "answer_request",
     "request_run",
     "take_pending_requests",
@@ -119,6 +120,17 @@ class Lease:
             return
         await self.repo.release_lease(self.holder_id)
         self.held = False
+
+
+class SchedulerBusy(TaskAgentError, RuntimeError):
+    """Another process holds the lease (for `taskagent daemon`, which refuses to attach)."""
+
+    def __init__(self, holder: LeaseInfo, db: str) -> None:
+        super().__init__(
+            f"another taskagent {holder.describe()} already runs the scheduler for {db}; "
+            "stop it first (or open `taskagent`, which attaches to it)"
+        )
+        self.holder = holder
 
 
 # ---- run requests ------------------------------------------------------------------------

@@ -986,3 +986,32 @@ async def test_a_server_whose_calls_keep_timing_out_is_shown_freezing(tmp_path: 
         assert (await mgr.call_tool("echo:echo", {"text": "back"})).data == "back"
         (status,) = mgr.status()
         assert (status.state, status.error) == ("connected", None)
+
+
+async def test_a_call_cut_at_the_runs_own_limit_counts_as_not_answering(tmp_path: Path) -> None:
+    """A run bounds its call twice, by its own deadline around it and by the call's timeout
+    with the same end; the outer one fires first. Such a cut is a call that did not answer in
+    time; a cut before the call's time is up (a stop) is not."""
+    mgr = McpManager(log_dir=tmp_path / "logs", call_timeout=10)
+    mgr.add_configured({"echo": echo_spec()})
+
+    async def cut(after: float, call_limit: float) -> None:
+        await mgr.call_tool("echo:pid")  # connected, so the cut falls in the call itself
+        with pytest.raises(TimeoutError):
+            async with asyncio.timeout(after):
+                await mgr.call_tool("echo:block", {"seconds": 30}, timeout=call_limit)
+
+    async def timed_out() -> None:  # the call's own timeout, on the fresh server
+        with pytest.raises(ToolTimeout):
+            await mgr.call_tool("echo:block", {"seconds": 30}, timeout=0.3)
+
+    async with mgr:
+        await cut(after=0.3, call_limit=10)  # a stop: not counted
+        await timed_out()
+        (status,) = mgr.status()
+        assert status.state == "connected"
+
+        await cut(after=0.5, call_limit=0.5)  # the run's limit: counted
+        await timed_out()
+        (status,) = mgr.status()
+        assert status.state == "freezing"

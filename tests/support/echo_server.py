@@ -62,8 +62,9 @@ def fail(message: str) -> str:
 
 @mcp.tool(annotations=READ_ONLY)
 async def slow(seconds: float) -> str:
-    """Sleep, then answer."""
+    """Sleep, then answer (and say so on stderr, i.e. in the server's log)."""
     await asyncio.sleep(seconds)
+    print(f"slow: done after {seconds} s", file=sys.stderr, flush=True)
     return "done"
 
 

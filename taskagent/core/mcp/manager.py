@@ -54,6 +54,8 @@ class ToolCallResult:
 
 # Calls in a row that did not answer in time before a server is shown as freezing.
 FREEZING_AFTER = 2
+# A call cut short from outside within this much of its time limit used up its time.
+CUT_AT_LIMIT_SLACK = 0.05
 
 
 class McpManager:
@@ -248,9 +250,13 @@ class McpManager:
         if instance is not None:
             await self._pool.client(session)  # the loop's session holds the server's lifespan
             return await _call_in_process(instance, info, arguments, seconds, raise_on_error)
+        # When the call's whole time is spent, a cut from outside counts as no answer in time.
+        limit_at = asyncio.get_running_loop().time() + seconds - CUT_AT_LIMIT_SLACK
         for attempt in (1, 2):
             client = await self._pool.client(session)
-            raw, failure = await self._call_once(session, client, info, arguments, seconds)
+            raw, failure = await self._call_once(
+                session, client, info, arguments, seconds, limit_at
+            )
             if failure is None:
                 data, text = _unwrap(raw, info)
                 if raw.is_error and raise_on_error:
@@ -283,12 +289,13 @@ class McpManager:
         server = self._servers[name]
         server.timeouts_in_a_row += 1
         if server.timeouts_in_a_row >= FREEZING_AFTER:
-            self._pool.set_state(
-                server,
-                "freezing",
+            reason = (
                 f"{server.timeouts_in_a_row} calls in a row did not answer in time; its "
-                "server is restarted after each",
+                "server is restarted after each"
             )
+            self._pool.set_state(server, "freezing", reason)
+            if server.timeouts_in_a_row == FREEZING_AFTER:  # once per spell: the daemon's log
+                log.warning("MCP server %r is freezing: %s", name, reason)
 
     def _answered(self, name: str) -> None:
         server = self._servers[name]
@@ -304,9 +311,11 @@ class McpManager:
         info: ToolInfo,
         arguments: dict[str, Any],
         seconds: float,
+        limit_at: float,
     ) -> tuple[Any, Exception | None]:
         """One call on `client`: (its raw result, None), or (None, the connection failure to
-        recover from). Raises a timeout and the tool's own errors."""
+        recover from). Raises a timeout and the tool's own errors. `limit_at`: the loop time
+        from which a cut from outside means the call used up its time."""
         try:
             raw = await client.call_tool_mcp(info.name, arguments, timeout=seconds)
             self._answered(info.server)
@@ -315,6 +324,10 @@ class McpManager:
             # Cut short (the run's own time limit, a stop): the server may be stuck in the
             # call, so this session and its process go; the next call starts afresh.
             self._pool.drop_client_soon(session, client)
+            # The run's limit ends the call at the same moment as its own timeout would (and
+            # first): that is a call that did not answer in time. A stop earlier is not.
+            if asyncio.get_running_loop().time() >= limit_at:
+                self._timed_out(info.server)
             raise
         except MCPError as e:
             if e.code == mcp_types.REQUEST_TIMEOUT:

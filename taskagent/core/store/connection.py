@@ -18,7 +18,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import sqlite3
+import stat
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractAsyncContextManager, suppress
@@ -61,19 +63,45 @@ NEW_FILE_SECONDS = 5.0
 
 def _check_file(path: Path) -> None:
     """Refuse what SQLite would misread: a folder, or an empty file (SQLite takes a 0-byte file
-    for a new database, and a truncated one would silently start over empty)."""
+    for a new database, and a truncated one would silently start over empty); and what it would
+    open but not write: a read-only file, or a folder where it cannot make its -wal and -shm
+    files (it would read, then fail at the first write)."""
     if path.is_dir():
         raise DatabaseUnusable(
             path, "is a folder, not a file", "move it away, or set TASKAGENT_HOME elsewhere"
         )
-    stat = path.stat() if path.exists() else None
+    info = path.stat() if path.exists() else None
+    _check_permissions(path, exists=info is not None)
     # A 0-byte file a few seconds old is not one another taskagent is creating right now
     # (SQLite writes the header within milliseconds of creating the file).
-    if stat is not None and stat.st_size == 0 and time.time() - stat.st_mtime > NEW_FILE_SECONDS:
+    if info is not None and info.st_size == 0 and time.time() - info.st_mtime > NEW_FILE_SECONDS:
         raise DatabaseUnusable(
             path,
             "is an empty file (0 bytes)",
             "restore your backup, or delete the file to start with a new database",
+        )
+
+
+def _check_permissions(path: Path, *, exists: bool) -> None:
+    """This user may read and write the file, and create files beside it (SQLite's -wal and
+    -shm, unless both are there already). Root may always; a read-only mount never."""
+    if exists and not os.access(path, os.R_OK | os.W_OK):
+        readable = os.access(path, os.R_OK)
+        mode = stat.filemode(path.stat().st_mode)
+        raise DatabaseUnusable(
+            path,
+            f"{'is read-only' if readable else 'cannot be read'} for this user ({mode})",
+            "give this user read and write permission on it, or run taskagent as its owner",
+        )
+    sidecars = [path.with_name(path.name + suffix) for suffix in ("-wal", "-shm")]
+    if not all(sidecar.exists() for sidecar in sidecars) and not os.access(
+        path.parent, os.W_OK | os.X_OK
+    ):
+        raise DatabaseUnusable(
+            path,
+            f"is in a folder this user cannot write ({path.parent})",
+            "SQLite keeps its -wal and -shm files beside the database: give this user write "
+            "permission on the folder, or set TASKAGENT_HOME elsewhere",
         )
 
 
