@@ -370,7 +370,9 @@ async def _export(call: _Call) -> int:
     if target is None:
         print(text, end="")
     else:
-        await asyncio.to_thread(target.write_text, text, encoding="utf-8")
+        from taskagent.core.private_files import write_private_text
+
+        await asyncio.to_thread(write_private_text, target, text, what="an export")
         print(f"exported {len(await call.service.list_tasks())} task(s) to {target}")
     return 0
 

@@ -81,8 +81,10 @@ def _route_library_logs(settings: Settings) -> None:
     stderr)."""
     import fastmcp  # noqa: F401  (already imported by now; its import configures its logger)
 
-    settings.paths.log_dir.mkdir(parents=True, exist_ok=True)
-    handler = logging.FileHandler(settings.paths.log_dir / "mcp-builtin.log", encoding="utf-8")
+    from taskagent.core.private_files import PrivateLogFile
+
+    settings.paths.ensure()
+    handler = PrivateLogFile(settings.paths.log_dir / "mcp-builtin.log")
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     fastmcp_log = logging.getLogger("fastmcp")
     for old in list(fastmcp_log.handlers):
