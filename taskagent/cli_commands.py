@@ -18,7 +18,6 @@ from taskagent.core.ai_ledger import Usage
 from taskagent.core.errors import TaskNotFound
 from taskagent.core.lease import RunRequestFailed
 from taskagent.core.models import Run, Task, TaskStats, from_iso
-from taskagent.core.prices import format_cost
 from taskagent.core.serialize import run_to_dict, task_to_dict
 from taskagent.core.status_report import spend_words
 from taskagent.core.tasks import TaskInputError, TaskService, WriteToolNotAllowed
@@ -70,10 +69,7 @@ SUMMARY_WORDS = {
 def _usage_text(used: Usage) -> str:
     if not used.calls:
         return "no AI requests"
-    text = f"{used.calls} request(s), {used.tokens:,} tokens, ~{format_cost(used.cost_usd)}"
-    if used.unpriced_calls:
-        text += f" ({used.unpriced_calls} with no price)"
-    return text
+    return f"{used.calls} request(s), {used.tokens:,} tokens, {used.cost_words()}"
 
 
 async def _task_ai_usage(core: CoreBase | Services, task: Task) -> dict[str, Usage]:

@@ -286,6 +286,11 @@ class ChatSession:
             )
         if self._busy:
             raise CompressError("wait until the current reply has finished, then /compress")
+        if self.budget is not None and (reached := await self.budget.check()) is not None:
+            raise CompressError(
+                f"Daily AI budget reached ({reached.spent()}): /compress works again at "
+                f"{reached.resets()}; nothing was changed."
+            )
         return await compress_history(
             self.history,
             self.store,
