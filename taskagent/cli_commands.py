@@ -15,9 +15,10 @@ from typing import Any
 
 from taskagent.config import Settings
 from taskagent.core.ai_ledger import Usage
+from taskagent.core.cost_estimate import CostEstimator, DailyEstimate
 from taskagent.core.errors import TaskNotFound
 from taskagent.core.lease import RunRequestFailed
-from taskagent.core.models import Run, Task, TaskStats, from_iso
+from taskagent.core.models import Run, Task, TaskStats, from_iso, utcnow
 from taskagent.core.serialize import run_to_dict, task_to_dict
 from taskagent.core.status_report import spend_words
 from taskagent.core.tasks import TaskInputError, TaskService, WriteToolNotAllowed
@@ -82,6 +83,14 @@ async def _task_ai_usage(core: CoreBase | Services, task: Task) -> dict[str, Usa
         "today": await ledger.usage(task_id=task.id, since=start),
         "total": await ledger.usage(task_id=task.id),
     }
+
+
+async def _cost_estimate(core: CoreBase | Services, task: Task) -> DailyEstimate:
+    from taskagent.core.ai_ledger import AiLedger
+
+    settings = core.settings
+    ledger = AiLedger(core.repo, timezone=settings.timezone, prices=settings.ai_prices)
+    return await CostEstimator(ledger, settings.ai_model).estimate(task, now=utcnow())
 
 
 def _edit_changes(args: argparse.Namespace) -> dict[str, Any]:
@@ -268,12 +277,15 @@ async def _list(call: _Call) -> int:
     return 0
 
 
-def _print_changed(call: _Call, task: Task, verb: str) -> None:
+async def _print_changed(call: _Call, task: Task, verb: str) -> None:
+    """The task as saved, with what its AI summaries will cost a day."""
+    estimate = await _cost_estimate(call.services, task)
     if call.as_json:
-        _print_json(task_to_dict(task))
+        _print_json(task_to_dict(task) | {"ai_cost_estimate": estimate.to_dict()})
     else:
         print(f"{verb} task {task.id}")
         _print_task(task, None, call.tz)
+        print(f"  AI cost  : {estimate.words()}")
 
 
 async def _add(call: _Call) -> int:
@@ -295,7 +307,7 @@ async def _add(call: _Call) -> int:
         enabled=not args.disabled,
         allow_write=args.allow_write,
     )
-    _print_changed(call, task, "created")
+    await _print_changed(call, task, "created")
     return 0
 
 
@@ -309,7 +321,7 @@ async def _edit(call: _Call) -> int:
         task = await service.update_task(task.stored_id, allow_write=args.allow_write, **changes)
     if args.disabled:
         task = await service.disable(task.stored_id)
-    _print_changed(call, task, "updated")
+    await _print_changed(call, task, "updated")
     return 0
 
 

@@ -40,6 +40,7 @@ if TYPE_CHECKING:
     from taskagent.core.ai_ledger import AiLedger, Usage
     from taskagent.core.budget import Budget
     from taskagent.core.chat import ChatSession
+    from taskagent.core.cost_estimate import CostEstimator
     from taskagent.core.engine import Engine
     from taskagent.core.gemini_client import GeminiClient
     from taskagent.core.mcp import McpManager, ServerSpec
@@ -201,6 +202,13 @@ class Services:
     # mcp.json's servers, connected by finish_start() (empty once it ran)
     pending_servers: Mapping[str, ServerSpec] = field(default_factory=dict)
     started: bool = False
+
+    @property
+    def costs(self) -> CostEstimator:
+        """A task's estimated AI cost a day (the summary model's prices and the ledger)."""
+        from taskagent.core.cost_estimate import CostEstimator
+
+        return CostEstimator(self.ledger, self.settings.ai_model)
 
     def slash_commands(self, chat: ChatSession | None = None) -> SlashCommands:
         """Every slash command over this core; `chat` replaces the app's chat session."""

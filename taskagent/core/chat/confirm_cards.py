@@ -22,11 +22,13 @@ from taskagent.core import schedules
 from taskagent.core.chat.chat_events import ConfirmationNeeded
 from taskagent.core.chat.text import compact, first_paragraph, one_line
 from taskagent.core.confirm_policy import CREATE_TASK_REF, ConfirmPolicy, effect_lines
+from taskagent.core.cost_estimate import daily_estimate
 from taskagent.core.errors import TaskNotFound
-from taskagent.core.models import Task
+from taskagent.core.models import Schedule, SummaryMode, Task
 from taskagent.core.tasks import TaskInputError, TaskService
 
 if TYPE_CHECKING:
+    from taskagent.core.cost_estimate import CostEstimator
     from taskagent.core.mcp import ToolInfo
 
 log = logging.getLogger(__name__)
@@ -91,10 +93,22 @@ class CardMaker:
         tasks: TaskService,
         clock: Callable[[], datetime],
         resolve: Callable[[str], ToolInfo | None],
+        *,
+        costs: CostEstimator | None = None,
     ) -> None:
         self.tasks = tasks
         self.clock = clock
         self.resolve = resolve  # None: no such tool
+        self.costs = costs  # the "AI cost" line of a card that creates or changes a task
+
+    async def _cost_line(
+        self, schedule: Schedule, mode: SummaryMode, anchor: datetime | None
+    ) -> list[str]:
+        if self.costs is None:
+            return []
+        cost = await self.costs.summary_cost(mode)
+        estimate = daily_estimate(schedule, mode, cost, now=self.clock(), anchor=anchor)
+        return [f"AI cost: {estimate.words()}"]
 
     async def card(self, cid: str, ref: str, args: dict[str, Any]) -> ConfirmationNeeded | str:
         """The confirmation card for a call, or an error message when it cannot work."""
@@ -105,7 +119,7 @@ class CardMaker:
                 task = await self.tasks.get(_task_id(args["task_id"]))
             except (TaskNotFound, TaskInputError) as exc:
                 return str(exc)
-            card = self._task_card(cid, ref, args, task)
+            card = await self._task_card(cid, ref, args, task)
             if card is not None:
                 return card
         return self._generic_card(cid, ref, args)
@@ -123,7 +137,7 @@ class CardMaker:
             cid, ref, f"Call {tool} ({server})?", details, args=args, destructive=True
         )
 
-    def _task_card(
+    async def _task_card(
         self, cid: str, ref: str, args: dict[str, Any], task: Task
     ) -> ConfirmationNeeded | str | None:
         """The card of one of taskagent's own task tools; None for any other tool."""
@@ -139,7 +153,7 @@ class CardMaker:
         if tool in RUN_TOOLS:
             return self._run_card(cid, ref, args, task, label, where)
         if tool == "update_task_schedule":
-            return self._schedule_card(cid, ref, args, task, label)
+            return await self._schedule_card(cid, ref, args, task, label)
         return None
 
     def _run_card(
@@ -161,11 +175,12 @@ class CardMaker:
             cid, ref, f"{verb} {label}?", details, runs, args, destructive=bool(warning)
         )
 
-    def _schedule_card(
+    async def _schedule_card(
         self, cid: str, ref: str, args: dict[str, Any], task: Task, label: str
     ) -> ConfirmationNeeded | str:
         """update_task_schedule: a new schedule (with its next runs) and/or summary mode."""
         mode_line = None
+        new_mode = task.ai_mode
         if args.get("summary_mode") is not None:
             mode = str(args["summary_mode"]).strip().lower()
             if mode not in SUMMARY_MODE_WORDS:
@@ -175,9 +190,11 @@ class CardMaker:
             mode_line = (
                 f"AI summary: {SUMMARY_MODE_WORDS[task.ai_mode.value]} → {SUMMARY_MODE_WORDS[mode]}"
             )
+            new_mode = SummaryMode(mode)
         if mode_line is not None and not (args.get("schedule_type") or args.get("schedule_value")):
+            cost = await self._cost_line(task.schedule, new_mode, task.created_at)
             return ConfirmationNeeded(
-                cid, ref, f"Change the AI summaries of {label}?", (mode_line,), args=args
+                cid, ref, f"Change the AI summaries of {label}?", (mode_line, *cost), args=args
             )
         try:
             new = schedules.parse_schedule(
@@ -194,6 +211,7 @@ class CardMaker:
             f"Now: {schedules.describe(task.schedule)}",
             f"New: {schedules.describe(new)} ({new.timezone})",
             *([mode_line] if mode_line else []),
+            *await self._cost_line(new, new_mode, task.created_at),
         )
         title = f"Change the schedule of {label}?"
         return ConfirmationNeeded(cid, ref, title, details, tuple(runs), args)
@@ -234,6 +252,7 @@ class CardMaker:
             f"Calls {task.mcp_tool}{_with_args(task.tool_args, 300)}",
             f"Schedule: {schedules.describe(task.schedule)} ({task.timezone})",
             f"AI summary: {SUMMARY_MODE_WORDS.get(task.ai_mode.value, task.ai_mode.value)}",
+            *await self._cost_line(task.schedule, task.ai_mode, task.created_at),
             f"Notifications: {_notify_words(task)}",
         ]
         if task.description:

@@ -139,3 +139,22 @@ class AiUsageQueries(Store):
             params,
         )
         return {int(row["task_id"]): _usage(row) for row in rows}
+
+    async def summary_average(
+        self, model: str, summary_mode: str | None
+    ) -> tuple[int, float, float]:
+        """(summaries, average prompt tokens, average response tokens) of `model`'s run
+        summaries, of tasks in `summary_mode` (any task, removed ones too, when None)."""
+        sql = (
+            "SELECT count(*) AS n, avg(u.prompt_tokens) AS prompt, "
+            "avg(u.response_tokens) AS response FROM ai_usage u"
+        )
+        params: list[Any] = [model]
+        if summary_mode is not None:
+            sql += " JOIN tasks t ON t.id = u.task_id"
+        sql += " WHERE u.kind = 'summary' AND u.model = ?"
+        if summary_mode is not None:
+            sql += " AND t.summary_mode = ? AND t.use_ai_summary = 1"
+            params.append(summary_mode)
+        row = await self._fetchone(sql, params)
+        return int(row["n"] or 0), float(row["prompt"] or 0.0), float(row["response"] or 0.0)
