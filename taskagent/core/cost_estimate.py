@@ -2,8 +2,8 @@
 chat's card for creating or changing a task, and the task form.
 
 Runs a day come from the schedule; a summary's cost is the ledger's average for the summary
-model over the summaries of tasks with the same summary mode (else of every task), or, while the
-ledger has none, a stated default of 800 prompt and 200 response tokens (a price list and its
+model over the last 30 days' summaries of tasks with the same summary mode (else of every task),
+or, while the ledger has none, a stated default of 800 prompt and 200 response tokens (a price list and its
 summary). `off` costs nothing; `changes` is shown as an upper bound (every run significant).
 A model without a price is shown as "unpriced", never as "~$0".
 """
@@ -26,6 +26,7 @@ DEFAULT_PROMPT_TOKENS = 800  # a summary's prompt: the instruction and a price l
 DEFAULT_RESPONSE_TOKENS = 200
 _SAMPLE_RUNS = 1441  # fire times read to measure a calendar schedule's rate (a day of minutes)
 _WEEK = timedelta(days=7)
+RECENT = timedelta(days=30)  # the ledger's summaries averaged: today's prompts and prices
 
 
 @dataclass(frozen=True, slots=True)
@@ -141,9 +142,10 @@ class CostEstimator:
     async def summary_cost(self, mode: SummaryMode) -> SummaryCost:
         """A summary's average cost for tasks of `mode` (else of every task), or the default."""
         repo = self.ledger.repo
-        samples, prompt, response = await repo.summary_average(self.model, mode.value)
+        since = self.ledger.clock() - RECENT
+        samples, prompt, response = await repo.summary_average(self.model, mode.value, since=since)
         if not samples:
-            samples, prompt, response = await repo.summary_average(self.model, None)
+            samples, prompt, response = await repo.summary_average(self.model, None, since=since)
         if not samples:
             prompt, response = DEFAULT_PROMPT_TOKENS, DEFAULT_RESPONSE_TOKENS
         price = estimate_cost(self.model, round(prompt), round(response), self.ledger.prices)

@@ -141,18 +141,19 @@ class AiUsageQueries(Store):
         return {int(row["task_id"]): _usage(row) for row in rows}
 
     async def summary_average(
-        self, model: str, summary_mode: str | None
+        self, model: str, summary_mode: str | None, *, since: datetime
     ) -> tuple[int, float, float]:
         """(summaries, average prompt tokens, average response tokens) of `model`'s run
-        summaries, of tasks in `summary_mode` (any task, removed ones too, when None)."""
+        summaries from `since` on, of tasks in `summary_mode` (any task, removed ones too,
+        when None)."""
         sql = (
             "SELECT count(*) AS n, avg(u.prompt_tokens) AS prompt, "
             "avg(u.response_tokens) AS response FROM ai_usage u"
         )
-        params: list[Any] = [model]
+        params: list[Any] = [to_iso(since), model]
         if summary_mode is not None:
             sql += " JOIN tasks t ON t.id = u.task_id"
-        sql += " WHERE u.kind = 'summary' AND u.model = ?"
+        sql += " WHERE u.at >= ? AND u.kind = 'summary' AND u.model = ?"
         if summary_mode is not None:
             sql += " AND t.summary_mode = ? AND t.use_ai_summary = 1"
             params.append(summary_mode)
