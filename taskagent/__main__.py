@@ -53,8 +53,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         # A bad mcp.json is a user error like a bad config.toml: one message, no traceback.
         # (Imported late: fastmcp is too slow to import for --help.)
         from taskagent.core.mcp import McpConfigError
+        from taskagent.core.private_files import PrivateFileError
         from taskagent.core.store import SchemaError
 
+        if isinstance(exc, PrivateFileError):  # a folder or file that is not the user's alone
+            return _fail(str(exc), 1)
         if isinstance(exc, McpConfigError):
             return _fail(str(exc))
         if isinstance(exc, SchemaError):  # a database that cannot be used: what to do
@@ -132,8 +135,10 @@ def _config_command(settings: Settings, args: object) -> int:
     if action == "init":
         if paths.config_file.exists() and not getattr(args, "force", False):
             return _fail(f"{paths.config_file} exists already (use --force to overwrite)")
+        from taskagent.core.private_files import write_private_text
+
         paths.ensure()
-        paths.config_file.write_text(default_config_text(), encoding="utf-8")
+        write_private_text(paths.config_file, default_config_text(), what="config.toml")
         print(f"wrote {paths.config_file}")
         return 0
     print(f"# {paths.config_file}")

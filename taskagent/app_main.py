@@ -66,6 +66,13 @@ def services_factory(settings: Settings) -> StagedFactory:
 
 
 def run_app(paths: Paths) -> int:
+    from taskagent.core.private_files import PrivateFileError
+
+    try:
+        paths.ensure()  # private folders of the user's own, before the screen takes over
+    except PrivateFileError as exc:
+        print(f"taskagent: {exc}", file=sys.stderr)
+        return 1
     from taskagent.app import TaskAgentApp  # textual is imported only for the UI
 
     factory = StagedFactory(paths, settle_heap=True)

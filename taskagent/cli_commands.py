@@ -17,10 +17,10 @@ from taskagent import cli_alerts
 from taskagent.config import Settings
 from taskagent.core.ai_ledger import Usage
 from taskagent.core.alerts import Firing, RuleError
+from taskagent.core.cost_estimate import CostEstimator, DailyEstimate
 from taskagent.core.errors import TaskNotFound
 from taskagent.core.lease import RunRequestFailed
-from taskagent.core.models import ConsentKind, Run, Task, TaskStats, from_iso
-from taskagent.core.prices import format_cost
+from taskagent.core.models import ConsentKind, Run, Task, TaskStats, from_iso, utcnow
 from taskagent.core.serialize import run_to_dict, task_to_dict
 from taskagent.core.status_report import spend_words
 from taskagent.core.tasks import TaskInputError, TaskService, WriteToolNotAllowed
@@ -72,10 +72,7 @@ SUMMARY_WORDS = {
 def _usage_text(used: Usage) -> str:
     if not used.calls:
         return "no AI requests"
-    text = f"{used.calls} request(s), {used.tokens:,} tokens, ~{format_cost(used.cost_usd)}"
-    if used.unpriced_calls:
-        text += f" ({used.unpriced_calls} with no price)"
-    return text
+    return f"{used.calls} request(s), {used.tokens:,} tokens, {used.cost_words()}"
 
 
 async def _task_ai_usage(core: CoreBase | Services, task: Task) -> dict[str, Usage]:
@@ -88,6 +85,14 @@ async def _task_ai_usage(core: CoreBase | Services, task: Task) -> dict[str, Usa
         "today": await ledger.usage(task_id=task.id, since=start),
         "total": await ledger.usage(task_id=task.id),
     }
+
+
+async def _cost_estimate(core: CoreBase | Services, task: Task) -> DailyEstimate:
+    from taskagent.core.ai_ledger import AiLedger
+
+    settings = core.settings
+    ledger = AiLedger(core.repo, timezone=settings.timezone, prices=settings.ai_prices)
+    return await CostEstimator(ledger, settings.ai_model).estimate(task, now=utcnow())
 
 
 def _edit_changes(args: argparse.Namespace) -> dict[str, Any]:
@@ -312,12 +317,15 @@ async def _list(call: _Call) -> int:
     return 0
 
 
-def _print_changed(call: _Call, task: Task, verb: str) -> None:
+async def _print_changed(call: _Call, task: Task, verb: str) -> None:
+    """The task as saved, with what its AI summaries will cost a day."""
+    estimate = await _cost_estimate(call.services, task)
     if call.as_json:
-        _print_json(task_to_dict(task))
+        _print_json(task_to_dict(task) | {"ai_cost_estimate": estimate.to_dict()})
     else:
         print(f"{verb} task {task.id}")
         _print_task(task, None, call.tz)
+        print(f"  AI cost  : {estimate.words()}")
 
 
 async def _add(call: _Call) -> int:
@@ -341,7 +349,7 @@ async def _add(call: _Call) -> int:
         allow_write=args.allow_write,
     )
     await cli_alerts.save_alerts(call.services, task, rules, args)
-    _print_changed(call, task, "created")
+    await _print_changed(call, task, "created")
     return 0
 
 
@@ -358,7 +366,7 @@ async def _edit(call: _Call) -> int:
     if args.disabled:
         task = await service.disable(task.stored_id)
     await cli_alerts.save_alerts(call.services, task, rules, args)
-    _print_changed(call, task, "updated")
+    await _print_changed(call, task, "updated")
     return 0
 
 
@@ -442,7 +450,9 @@ async def _export(call: _Call) -> int:
     if target is None:
         print(text, end="")
     else:
-        await asyncio.to_thread(target.write_text, text, encoding="utf-8")
+        from taskagent.core.private_files import write_private_text
+
+        await asyncio.to_thread(write_private_text, target, text, what="an export")
         print(f"exported {len(await call.service.list_tasks())} task(s) to {target}")
     return 0
 

@@ -15,7 +15,6 @@ import logging
 import signal
 import sys
 import time
-from logging.handlers import RotatingFileHandler
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -24,6 +23,7 @@ from taskagent.core import child_processes, heap, loops
 # What a second daemon needs to refuse, and no more: the engine, the stop deadline and the
 # services are imported once the lease check has let this one through.
 from taskagent.core.lease import Lease, LeaseInfo, SchedulerBusy
+from taskagent.core.private_files import PrivateLogFile
 from taskagent.core.store import Repository
 
 if TYPE_CHECKING:
@@ -39,14 +39,15 @@ STOP_SLACK_SECONDS = 1.3  # past the grace, the stop deadline exits (the promise
 OUR_LOGGERS = ("taskagent", "mcp_servers")
 
 
-class LogFileHandler(RotatingFileHandler):
-    """The daemon's log file. A line it cannot write (a full disk) is told on stderr once a
+class LogFileHandler(PrivateLogFile):
+    """The daemon's log file (private, never written through a symbolic link; 5 MB, then
+    rotated, 3 kept). A line it cannot write (a full disk) is told on stderr once a
     minute in one line, instead of Python's "--- Logging error ---" traceback for every one."""
 
     QUIET_SECONDS = 60.0
 
     def __init__(self, path: Path) -> None:
-        super().__init__(path, maxBytes=5_000_000, backupCount=3, encoding="utf-8")
+        super().__init__(path, max_bytes=5_000_000, backups=3)
         self._last_error: float | None = None
         self.lost = 0  # lines it could not write
 
@@ -86,7 +87,7 @@ class NotActivity(logging.Filter):
 
 
 def _setup_logging(settings: Settings, verbose: bool = False) -> None:
-    settings.paths.log_dir.mkdir(parents=True, exist_ok=True)
+    settings.paths.ensure()  # private folders of the user's own, before the first line
     fmt = logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s")
     file_handler = LogFileHandler(settings.paths.log_file)
     console = logging.StreamHandler(sys.stderr)

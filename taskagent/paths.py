@@ -38,9 +38,24 @@ class Paths:
     def log_file(self) -> Path:
         return self.log_dir / "taskagent.log"
 
+    @property
+    def exports_dir(self) -> Path:
+        return self.data_dir / "exports"
+
     def ensure(self) -> None:
-        for folder in (self.config_dir, self.data_dir, self.log_dir):
-            folder.mkdir(parents=True, exist_ok=True)
+        """Create the folders (0700) or check them: refuses, with one PrivateFileError line, a
+        folder another user owns; narrows what earlier versions left readable to others (the
+        folders, the database with its WAL files, the run journal, the exports folder; the
+        logs are narrowed when opened)."""
+        from taskagent.core.private_files import FILE_MODE, FOLDER_MODE, private_folder, tighten
+
+        for folder in dict.fromkeys((self.config_dir, self.data_dir, self.log_dir)):
+            private_folder(folder)
+        db = str(self.db_file)
+        for file in (db, f"{db}-wal", f"{db}-shm", self.data_dir / "unrecorded-runs.jsonl"):
+            tighten(Path(file), FILE_MODE)
+        if self.exports_dir.is_dir() and not self.exports_dir.is_symlink():
+            tighten(self.exports_dir, FOLDER_MODE)
 
 
 def resolve_paths(environ: Mapping[str, str] | None = None) -> Paths:

@@ -41,6 +41,7 @@ if TYPE_CHECKING:
     from taskagent.core.ai_ledger import AiLedger, Usage
     from taskagent.core.budget import Budget
     from taskagent.core.chat import ChatSession
+    from taskagent.core.cost_estimate import CostEstimator
     from taskagent.core.engine import Engine
     from taskagent.core.gemini_client import GeminiClient
     from taskagent.core.mcp import McpManager, ServerSpec
@@ -82,8 +83,10 @@ def _route_library_logs(settings: Settings) -> None:
     stderr)."""
     import fastmcp  # noqa: F401  (already imported by now; its import configures its logger)
 
-    settings.paths.log_dir.mkdir(parents=True, exist_ok=True)
-    handler = logging.FileHandler(settings.paths.log_dir / "mcp-builtin.log", encoding="utf-8")
+    from taskagent.core.private_files import PrivateLogFile
+
+    settings.paths.ensure()
+    handler = PrivateLogFile(settings.paths.log_dir / "mcp-builtin.log")
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     fastmcp_log = logging.getLogger("fastmcp")
     for old in list(fastmcp_log.handlers):
@@ -239,6 +242,13 @@ class Services:
     def alerts(self) -> AlertEvaluator:
         """Alert rules: the check at save, the backtest (the run pipeline has its own)."""
         return AlertEvaluator(self.repo)
+
+    @property
+    def costs(self) -> CostEstimator:
+        """A task's estimated AI cost a day (the summary model's prices and the ledger)."""
+        from taskagent.core.cost_estimate import CostEstimator
+
+        return CostEstimator(self.ledger, self.settings.ai_model)
 
     def slash_commands(self, chat: ChatSession | None = None) -> SlashCommands:
         """Every slash command over this core; `chat` replaces the app's chat session."""

@@ -194,11 +194,11 @@ class SettingsFields(BaseModel):
         "the chat waits; 0 = none",
     )
     ai_daily_cost_budget: Annotated[Number, AI] = Field(
-        0.0,
+        1.0,
         ge=0,
         le=1_000_000,
-        description="estimated US dollars of Gemini a day; then the same as the token budget; "
-        "0 = none",
+        description="estimated US dollars of Gemini a day (a model without a price counts at "
+        "the highest known price); then the same as the token budget; 0 = none",
     )
     chat_always_allow: Annotated[Patterns, CHAT] = Field(
         (),

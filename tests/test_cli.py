@@ -282,4 +282,4 @@ def test_summary_mode_on_add_edit_show_and_status(tmp_path: Path) -> None:
     assert usage["budget"] == usage["budget"] | {"daily_token_budget": 5000, "reached": False}
     text = run(tmp_path, "tasks", "status", env={"TASKAGENT_AI_DAILY_TOKEN_BUDGET": "5000"})
     assert "ai today  : 0 tokens, ~$0 in 0 request(s)" in text.stdout
-    assert "budget 5,000 tokens a day" in text.stdout
+    assert "budget 5,000 tokens / $1.00 a day" in text.stdout  # the default cost budget too

@@ -45,3 +45,32 @@ def test_a_full_disk_is_one_line_not_a_flood(
     assert len(lines) == 1
     assert "cannot write the log file" in lines[0] and "No space left on device" in lines[0]
     assert handler.lost == 200
+
+
+def test_the_log_and_its_rotated_copies_are_private(tmp_path: Path) -> None:
+    import os
+    import stat
+
+    old = os.umask(0o022)
+    try:
+        handler = LogFileHandler(tmp_path / "taskagent.log")
+        handler.maxBytes = 200  # rotate every few lines
+        log = logging.getLogger("test.rotation")
+        log.propagate = False
+        log.addHandler(handler)
+        try:
+            for n in range(40):
+                log.warning("run %d finished with a line long enough to rotate soon", n)
+        finally:
+            log.removeHandler(handler)
+            handler.close()
+    finally:
+        os.umask(old)
+    files = sorted(tmp_path.iterdir())
+    assert [f.name for f in files] == [
+        "taskagent.log",
+        "taskagent.log.1",
+        "taskagent.log.2",
+        "taskagent.log.3",
+    ]
+    assert all(stat.S_IMODE(f.stat().st_mode) == 0o600 for f in files)

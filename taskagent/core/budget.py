@@ -7,7 +7,9 @@ line saying so and when it resets (local midnight in the configured zone); slash
 working. The first process to notice it on a given day announces it once (a compare-and-set
 on the `settings` table, so two processes never both do), through `on_reached`.
 
-The check runs before each request, so requests that start at the same moment may each still
+A model without a price counts at the highest price of the table (`prices.highest_price`), so it
+never slips past a cost budget. The check runs before each request (every request of a chat
+turn, `/compress`, each run summary), so requests that start at the same moment may each still
 go out: the budget can be overshot by the requests in flight when it is reached.
 """
 
@@ -21,7 +23,7 @@ from datetime import datetime
 from typing import Any
 
 from taskagent.core.ai_ledger import AiLedger, Usage
-from taskagent.core.prices import format_cost
+from taskagent.core.prices import format_cost, highest_price
 
 log = logging.getLogger(__name__)
 
@@ -43,6 +45,7 @@ class BudgetState:
     daily_cost: float  # 0 = no cost budget
     resets_at: datetime  # the next local midnight
     now: datetime
+    counted_cost: float = 0.0  # today's cost as the budget counts it (unpriced: highest price)
 
     @property
     def limited(self) -> bool:
@@ -50,18 +53,32 @@ class BudgetState:
 
     @property
     def reached(self) -> bool:
-        return (self.daily_tokens > 0 and self.used.tokens >= self.daily_tokens) or (
-            self.daily_cost > 0 and self.used.cost_usd >= self.daily_cost
-        )
+        return self.tokens_reached or self.cost_reached
+
+    @property
+    def tokens_reached(self) -> bool:
+        return self.daily_tokens > 0 and self.used.tokens >= self.daily_tokens
+
+    @property
+    def cost_reached(self) -> bool:
+        return self.daily_cost > 0 and self.counted_cost >= self.daily_cost
 
     def spent(self) -> str:
-        """e.g. "1,015 of 200 tokens today" or "$0.51 of $0.50 today"."""
+        """e.g. "1,015 of 200 tokens today" or "$0.51 of $0.50 today": the budgets reached
+        (every budget set while none is)."""
+        reached = self.reached
         parts = []
-        if self.daily_tokens > 0:
+        if self.daily_tokens > 0 and (self.tokens_reached or not reached):
             parts.append(f"{self.used.tokens:,} of {self.daily_tokens:,} tokens")
-        if self.daily_cost > 0:
-            parts.append(f"{format_cost(self.used.cost_usd)} of {format_cost(self.daily_cost)}")
-        return ", ".join(parts) + " today"
+        show_cost = self.daily_cost > 0 and (self.cost_reached or not reached)
+        if show_cost:
+            parts.append(f"{format_cost(self.counted_cost)} of {format_cost(self.daily_cost)}")
+        unpriced = (
+            f" ({self.used.unpriced_calls} unpriced request(s) counted at the highest price)"
+            if show_cost and self.used.unpriced_calls
+            else ""
+        )
+        return ", ".join(parts) + " today" + unpriced
 
     def resets(self) -> str:
         """e.g. "00:00 Europe/Berlin (in 3 h 12 min)"."""
@@ -83,6 +100,7 @@ class BudgetState:
         return {
             "daily_token_budget": self.daily_tokens,
             "daily_cost_budget_usd": self.daily_cost,
+            "counted_cost_usd": round(self.counted_cost, 6),
             "reached": self.reached,
             "resets_at": self.resets_at.isoformat(),
         }
@@ -108,12 +126,19 @@ class Budget:
 
     async def state(self) -> BudgetState:
         now = self.ledger.clock()
+        used = await self.ledger.day_usage()
+        top = highest_price(self.ledger.prices)
+        unpriced = (
+            used.unpriced_prompt_tokens * top.input_per_million
+            + used.unpriced_response_tokens * top.output_per_million
+        ) / 1_000_000
         return BudgetState(
-            await self.ledger.day_usage(),
+            used,
             self.daily_tokens,
             self.daily_cost,
             self.ledger.next_reset(),
             now.astimezone(self.ledger.zone),
+            counted_cost=used.cost_usd + unpriced,
         )
 
     async def check(self) -> BudgetState | None:

@@ -15,7 +15,9 @@ on a machine without internet access, so check that page and override them in co
   * gemini-2.5-flash-lite: $0.10 in / $0.40 out.
 Output prices include thinking tokens, which are billed as output; so does the ledger.
 A model is priced by the longest table entry its name starts with ("gemini-2.5-flash-lite-001"
--> gemini-2.5-flash-lite); a model with no entry is recorded with no cost (tokens still count).
+-> gemini-2.5-flash-lite); a model with no entry is recorded with no cost (tokens still count,
+it is shown as "unpriced") and daily cost budgets count its tokens at the highest price in the
+table, so a model without a price never slips past a budget.
 No I/O and no third-party imports: config.py reads this at start-up.
 """
 
@@ -61,6 +63,15 @@ def estimate_cost(
     ) / 1_000_000
 
 
+def highest_price(table: Mapping[str, Price]) -> Price:
+    """The highest input and output price of the table (of the defaults when it is empty):
+    what budgets count a model with no price at."""
+    prices = list(table.values()) or list(DEFAULT_PRICES.values())
+    return Price(
+        max(p.input_per_million for p in prices), max(p.output_per_million for p in prices)
+    )
+
+
 def format_cost(dollars: float | None) -> str:
     """$0.0123 for small amounts, $1.23 from a dollar on, "-" when unknown."""
     if dollars is None:
@@ -70,3 +81,12 @@ def format_cost(dollars: float | None) -> str:
     if dollars == 0:
         return "$0"
     return f"${dollars:.4f}" if dollars >= 0.0001 else "<$0.0001"
+
+
+def cost_words(cost_usd: float, calls: int, unpriced_calls: int) -> str:
+    """The estimated cost of `calls` requests: "~$0.0123", "unpriced" when none had a price,
+    or "~$0.0123 + 2 unpriced" (never "~$0" for requests whose price is unknown)."""
+    if calls and unpriced_calls >= calls:
+        return "unpriced"
+    words = f"~{format_cost(cost_usd)}"
+    return f"{words} + {unpriced_calls} unpriced" if unpriced_calls else words

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 from taskagent.core import schedules
 from taskagent.core.models import RunStatus, TaskState, to_iso, utcnow
-from taskagent.core.prices import format_cost
+from taskagent.core.prices import cost_words, format_cost
 
 if TYPE_CHECKING:  # the app's first screen imports this module: types only
     from taskagent.core.ai_ledger import AiLedger
@@ -85,10 +85,10 @@ def spend_words(usage: dict[str, Any]) -> tuple[str, str | None]:
     request(s)", "budget 100,000 tokens / $1.00 a day" or None). The CLI and the Status tab
     both show it this way."""
     today = usage.get("today", {})
-    spent = (
-        f"{today.get('tokens', 0):,} tokens, ~{format_cost(today.get('cost_usd', 0.0))} "
-        f"in {today.get('calls', 0)} request(s)"
+    cost = cost_words(
+        today.get("cost_usd", 0.0), today.get("calls", 0), today.get("unpriced_calls", 0)
     )
+    spent = f"{today.get('tokens', 0):,} tokens, {cost} in {today.get('calls', 0)} request(s)"
     budget = usage.get("budget") or {}
     limits = []
     if budget.get("daily_token_budget"):
@@ -105,7 +105,7 @@ async def spend_report(
     today = await ledger.day_usage()
     lines = [
         f"today ({ledger.today().isoformat()}, {ledger.zone}): {today.tokens:,} tokens, "
-        f"~{format_cost(today.cost_usd)} in {today.calls} request(s)"
+        f"{today.cost_words()} in {today.calls} request(s)"
     ]
     if budget is not None and budget.limited:
         state = await budget.state()
@@ -118,7 +118,7 @@ async def spend_report(
         for task_id, used in ranked[:top]:
             lines.append(
                 f"  #{task_id} {names.get(task_id, '(removed)')}: {used.calls} request(s), "
-                f"{used.tokens:,} tokens, ~{format_cost(used.cost_usd)}"
+                f"{used.tokens:,} tokens, {used.cost_words()}"
             )
     return lines
 

@@ -481,13 +481,15 @@ class HistoryView(Vertical):
         async def job(services: Services) -> str:
             import asyncio
 
-            folder = services.settings.paths.data_dir / "exports"
+            from taskagent.core.private_files import private_folder, write_private_text
+
+            folder = services.settings.paths.exports_dir
             path = folder / f"history-{stamp}.{kind}"
             text = runs_to_csv(runs) if kind == "csv" else runs_to_json(runs)
 
-            def write() -> None:
-                folder.mkdir(parents=True, exist_ok=True)
-                path.write_text(text, encoding="utf-8")
+            def write() -> None:  # private, and never through a symbolic link
+                private_folder(folder, "exports folder", link_ok=False)
+                write_private_text(path, text, what="an export")
 
             await asyncio.to_thread(write)
             return str(path)

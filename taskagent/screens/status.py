@@ -18,7 +18,6 @@ from taskagent.bridge import CoreStage, ExternalChange
 from taskagent.core.ai_ledger import Usage
 from taskagent.core.events import Event, RunFinished, TaskChanged
 from taskagent.core.models import TaskStats, from_iso
-from taskagent.core.prices import format_cost
 from taskagent.core.status_report import spend_words
 from taskagent.ui_host import UiHost, host_of
 from taskagent.widgets.format import local, percent, relative, size
@@ -267,7 +266,7 @@ class StatusView(Vertical):
                     self.names.get(task_id, f"#{task_id} (removed)"),
                     str(used.calls),
                     f"{used.tokens:,}",
-                    f"~{format_cost(used.cost_usd)}",
+                    used.cost_words(),
                 )
             body = Group(rates, Text(""), spend)
         self.query_one("#status-tasks", Static).update(body)

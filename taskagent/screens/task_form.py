@@ -24,6 +24,7 @@ from textual.widgets import Button, Footer, Input, Label, Select, Static, Switch
 
 from taskagent.core import schedules
 from taskagent.core.alerts import RuleError
+from taskagent.core.cost_estimate import SummaryCost, daily_estimate
 from taskagent.core.models import (
     MisfirePolicy,
     NotificationLevel,
@@ -115,6 +116,7 @@ class TaskFormScreen(ModalScreen[Task | None]):
         self.task_obj = task
         self.tools: dict[str, ToolInfo] = {}
         self._default_args_text = ""
+        self.summary_costs: dict[SummaryMode, SummaryCost] = {}  # a summary's cost, per mode
 
     @property
     def host(self) -> UiHost:
@@ -218,6 +220,9 @@ class TaskFormScreen(ModalScreen[Task | None]):
                 id="f-threshold",
             )
         yield Static("", id="err-settings", classes="error")
+        cost = Static("", id="ai-cost")
+        cost.display = False  # shown once the ledger's averages are in
+        yield cost
 
     def _run_fields(self, task: Task | None) -> ComposeResult:
         """Missed runs, the timeout and the grace period."""
@@ -258,6 +263,7 @@ class TaskFormScreen(ModalScreen[Task | None]):
         self.query_one("#f-name", Input).focus()
         self.update_preview()
         self.host.call_core(self._load_tools, done=self._tools_loaded, node=self, what="Tools")
+        self.host.call_core(self._load_costs, done=self._costs_loaded, node=self, what="AI cost")
 
     async def _load_tools(self, services: Services) -> list[ToolInfo]:
         return await services.mcp.list_tools()
@@ -339,6 +345,40 @@ class TaskFormScreen(ModalScreen[Task | None]):
         if not runs:
             text.append("\n  none (the time has passed)")
         preview.update(text)
+
+    # ---- the AI cost a day ---------------------------------------------------------------------
+
+    async def _load_costs(self, services: Services) -> dict[SummaryMode, SummaryCost]:
+        return await services.costs.summary_costs()
+
+    def _costs_loaded(self, costs: dict[SummaryMode, SummaryCost]) -> None:
+        self.summary_costs = costs
+        self.update_cost()
+
+    @on(Input.Changed, "#f-schedule-value, #f-timezone")
+    @on(Select.Changed, "#f-schedule-type, #f-ai")
+    def update_cost(self) -> None:
+        """One line: what the task's AI summaries will cost a day (core/cost_estimate.py)."""
+        line = self.query_one("#ai-cost", Static)
+        mode = SummaryMode(str(self.query_one("#f-ai", Select).value))
+        cost = self.summary_costs.get(mode)
+        zone = self.query_one("#f-timezone", Input).value.strip() or "UTC"
+        now = self.host.clock()
+        try:
+            schedule = schedules.parse_schedule(
+                str(self.query_one("#f-schedule-type", Select).value),
+                self.query_one("#f-schedule-value", Input).value,
+                zone,
+                now=now,
+            )
+        except schedules.ScheduleError:
+            schedule = None
+        line.display = cost is not None and schedule is not None
+        if cost is None or schedule is None:
+            return
+        anchor = self.task_obj.created_at if self.task_obj is not None else now
+        estimate = daily_estimate(schedule, mode, cost, now=now, anchor=anchor)
+        line.update(Text(f"AI cost: {estimate.words()}", style="dim"))
 
     @on(Select.Changed, "#f-tool")
     def tool_changed(self, event: Select.Changed) -> None:

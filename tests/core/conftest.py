@@ -62,3 +62,17 @@ def notification_server(session_bus: str) -> Iterator[FakeNotificationServer]:
         yield server
     finally:
         server.stop()
+
+
+# ------------------------------------------------------------- the AI-cost tests' stand-ins
+@pytest.fixture
+def stubs(monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[GeminiStub, CoinGeckoStub]]:
+    """The Gemini and CoinGecko stand-ins with a key set, in Europe/Berlin, no desktop."""
+    monkeypatch.delenv("DBUS_SESSION_BUS_ADDRESS", raising=False)
+    monkeypatch.delenv("DISPLAY", raising=False)
+    monkeypatch.setenv("GEMINI_API_KEY", "test-only-key")
+    monkeypatch.setenv("TASKAGENT_GENERAL_TIMEZONE", "Europe/Berlin")
+    with GeminiStub() as gemini, CoinGeckoStub() as coingecko:
+        monkeypatch.setenv("TASKAGENT_GEMINI_BASE_URL", gemini.base_url)
+        monkeypatch.setenv("TASKAGENT_COINGECKO_BASE_URL", coingecko.base_url)
+        yield gemini, coingecko

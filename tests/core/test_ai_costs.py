@@ -7,67 +7,19 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import AsyncIterator, Iterator
-from contextlib import asynccontextmanager
-from typing import Any
 
 import pytest
 
-from taskagent.config import load_settings
 from taskagent.core.chat import Notice
-from taskagent.core.models import RunStatus, SummaryMode, Task
+from taskagent.core.models import SummaryMode
 from taskagent.core.serialize import run_to_dict
 from taskagent.core.summary import offline_summary
 from taskagent.core.summary.summarizer import NO_CHANGE_NOTE
-from taskagent.paths import resolve_paths
-from taskagent.services import Services
+from tests.support.ai_costs import SUMMARY, price_task, run_times, running
 from tests.support.coingecko_stub import CoinGeckoStub
 from tests.support.gemini_stub import GeminiStub
 
-SUMMARY = "generateContent"  # the summary request (the chat streams)
 RUNS = 10
-
-
-@pytest.fixture
-def stubs(monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[GeminiStub, CoinGeckoStub]]:
-    monkeypatch.delenv("DBUS_SESSION_BUS_ADDRESS", raising=False)
-    monkeypatch.delenv("DISPLAY", raising=False)
-    monkeypatch.setenv("GEMINI_API_KEY", "test-only-key")
-    monkeypatch.setenv("TASKAGENT_GENERAL_TIMEZONE", "Europe/Berlin")
-    with GeminiStub() as gemini, CoinGeckoStub() as coingecko:
-        monkeypatch.setenv("TASKAGENT_GEMINI_BASE_URL", gemini.base_url)
-        monkeypatch.setenv("TASKAGENT_COINGECKO_BASE_URL", coingecko.base_url)
-        yield gemini, coingecko
-
-
-@asynccontextmanager
-async def running() -> AsyncIterator[Services]:
-    """Services with the engine scheduling here (runs go through its worker threads)."""
-    async with Services.open(load_settings(resolve_paths()), kind="app") as services:
-        await services.engine.start()
-        yield services
-
-
-async def price_task(services: Services, **fields: Any) -> Task:
-    return await services.tasks.create_task(
-        **{
-            "name": "BTC watch",
-            "schedule_type": "interval",
-            "schedule_value": "12 hours",  # never due while the test runs
-            "mcp_tool": "get_crypto_prices",
-            "tool_args": {"limit": 3},
-        }
-        | fields
-    )
-
-
-async def run_times(services: Services, task: Task, times: int) -> list[Any]:
-    runs = []
-    for _ in range(times):
-        run = await services.engine.run_now(task.id)  # type: ignore[arg-type]
-        assert run.status is RunStatus.SUCCESS, run.error_message
-        runs.append(run)
-    return runs
 
 
 async def test_changes_mode_over_unchanged_data_asks_gemini_once(

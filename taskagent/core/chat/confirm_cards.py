@@ -29,11 +29,13 @@ from taskagent.core.confirm_policy import (
     Decision,
     effect_lines,
 )
+from taskagent.core.cost_estimate import daily_estimate
 from taskagent.core.errors import TaskNotFound
-from taskagent.core.models import Task
+from taskagent.core.models import Schedule, SummaryMode, Task
 from taskagent.core.tasks import TaskInputError, TaskService
 
 if TYPE_CHECKING:
+    from taskagent.core.cost_estimate import CostEstimator
     from taskagent.core.mcp import ToolInfo
 
 log = logging.getLogger(__name__)
@@ -100,10 +102,22 @@ class CardMaker:
         tasks: TaskService,
         clock: Callable[[], datetime],
         resolve: Callable[[str], ToolInfo | None],
+        *,
+        costs: CostEstimator | None = None,
     ) -> None:
         self.tasks = tasks
         self.clock = clock
         self.resolve = resolve  # None: no such tool
+        self.costs = costs  # the "AI cost" line of a card that creates or changes a task
+
+    async def _cost_line(
+        self, schedule: Schedule, mode: SummaryMode, anchor: datetime | None
+    ) -> list[str]:
+        if self.costs is None:
+            return []
+        cost = await self.costs.summary_cost(mode)
+        estimate = daily_estimate(schedule, mode, cost, now=self.clock(), anchor=anchor)
+        return [f"AI cost: {estimate.words()}"]
 
     async def card(self, cid: str, ref: str, args: dict[str, Any]) -> ConfirmationNeeded | str:
         """The confirmation card for a call, or an error message when it cannot work."""
@@ -116,7 +130,7 @@ class CardMaker:
                 return str(exc)
             if ref.endswith(":set_task_alerts"):
                 return await self._alert_card(cid, ref, args, task)
-            card = self._task_card(cid, ref, args, task)
+            card = await self._task_card(cid, ref, args, task)
             if card is not None:
                 return card
         return self._generic_card(cid, ref, args)
@@ -134,7 +148,7 @@ class CardMaker:
             cid, ref, f"Call {tool} ({server})?", details, args=args, destructive=True
         )
 
-    def _task_card(
+    async def _task_card(
         self, cid: str, ref: str, args: dict[str, Any], task: Task
     ) -> ConfirmationNeeded | str | None:
         """The card of one of taskagent's own task tools; None for any other tool."""
@@ -150,7 +164,7 @@ class CardMaker:
         if tool in RUN_TOOLS:
             return self._run_card(cid, ref, args, task, label, where)
         if tool == "update_task_schedule":
-            return self._schedule_card(cid, ref, args, task, label)
+            return await self._schedule_card(cid, ref, args, task, label)
         return None
 
     def _run_card(
@@ -172,7 +186,7 @@ class CardMaker:
             cid, ref, f"{verb} {label}?", details, runs, args, destructive=bool(warning)
         )
 
-    def _schedule_card(
+    async def _schedule_card(
         self, cid: str, ref: str, args: dict[str, Any], task: Task, label: str
     ) -> ConfirmationNeeded | str:
         """update_task_schedule: a new schedule (with its next runs) and/or summary mode,
@@ -196,8 +210,13 @@ class CardMaker:
             before, after = task.ai_mode.value, new.ai_mode.value
             mode_line = f"AI summary: {SUMMARY_MODE_WORDS[before]} → {SUMMARY_MODE_WORDS[after]}"
         if not moves:
+            cost = await self._cost_line(task.schedule, new.ai_mode, task.created_at)
             return ConfirmationNeeded(
-                cid, ref, f"Change the AI summaries of {label}?", (mode_line or "",), args=args
+                cid,
+                ref,
+                f"Change the AI summaries of {label}?",
+                (mode_line or "", *cost),
+                args=args,
             )
         # Same grid as the scheduler: an interval stays anchored at the task's creation.
         runs = schedules.next_runs(new.schedule, 3, after=self.clock(), anchor=task.created_at)
@@ -214,6 +233,7 @@ class CardMaker:
                 if writes
                 else ()
             ),
+            *await self._cost_line(new.schedule, new.ai_mode, task.created_at),
         )
         title = f"Change the schedule of {label}?"
         return ConfirmationNeeded(
@@ -276,6 +296,7 @@ class CardMaker:
             f"Calls {task.mcp_tool}{_with_args(task.tool_args, 300)}",
             f"Schedule: {schedules.describe(task.schedule)} ({task.timezone})",
             f"AI summary: {SUMMARY_MODE_WORDS.get(task.ai_mode.value, task.ai_mode.value)}",
+            *await self._cost_line(task.schedule, task.ai_mode, task.created_at),
             f"Notifications: {_notify_words(task)}",
         ]
         if task.description:

@@ -34,6 +34,7 @@ from taskagent.core.chat.system_prompt import (
 from taskagent.core.chat.tools import ToolRunner
 from taskagent.core.chat.turn import Turn
 from taskagent.core.confirm_policy import ALWAYS_ASK, ConfirmPolicy
+from taskagent.core.cost_estimate import CostEstimator
 from taskagent.core.gemini_client import GeminiClient
 from taskagent.core.mcp import McpManagerError, ToolInfo
 
@@ -88,7 +89,9 @@ class ChatSession:
         self.store = ChatStore(repo, session)
         self.confirm_tools = frozenset(confirm_tools)
         self.policy = ConfirmPolicy(always_allow, always_ask=self.confirm_tools)
-        cards = CardMaker(tasks, lambda: self.clock(), self._tool)
+        # A card that creates or changes a task says what its AI summaries will cost a day.
+        costs = CostEstimator(ledger, default_model) if ledger is not None else None
+        cards = CardMaker(tasks, lambda: self.clock(), self._tool, costs=costs)
         self.confirmations = Confirmations(self.policy, cards)
         self.tools = ToolRunner(mcp, self.confirmations, lambda: self.timezone)
         self.request_timeout = request_timeout
@@ -286,6 +289,11 @@ class ChatSession:
             )
         if self._busy:
             raise CompressError("wait until the current reply has finished, then /compress")
+        if self.budget is not None and (reached := await self.budget.check()) is not None:
+            raise CompressError(
+                f"Daily AI budget reached ({reached.spent()}): /compress works again at "
+                f"{reached.resets()}; nothing was changed."
+            )
         return await compress_history(
             self.history,
             self.store,

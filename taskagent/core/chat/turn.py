@@ -5,7 +5,8 @@ fastmcp 4's client sessions). Each round streams one answer. Its parts are kept 
 returned (the ``thoughtSignature`` of function-call parts must go back unchanged) and appended
 to the turn; every function call is executed (tools.py) and answered; then the next round. At
 most ``tool_rounds`` requests per message: a model still asking for tools after that gets its
-calls dropped and the user a clear message.
+calls dropped and the user a clear message. The daily AI budget is checked before every
+request: the first by the session, each later one here (a turn that reaches it stops there).
 
 The turn is written when it ends. A turn that fails before the model answered is not kept
 (the user retries it); once tools may have run, it is kept and closed by a note, also when
@@ -105,6 +106,9 @@ class Turn:
                 async with contextlib.aclosing(self._run_calls(calls, names)) as running:
                     async for event in running:
                         yield event
+                if (stop := await self._budget_stop()) is not None:
+                    yield stop
+                    break
             await self._persist(self.pending)
             self.saved = True
             yield self._finished()
@@ -181,6 +185,16 @@ class Turn:
 
         content = types.Content(role="model", parts=merged)
         return StoredMessage(self.number, "model", content, prompt_tokens, response_tokens)
+
+    async def _budget_stop(self) -> Notice | None:
+        """Before the next request of the turn: the daily budget reached closes the turn with
+        a note (the tools' answers are kept) and says so; None to go on."""
+        budget = self.session.budget
+        if budget is None or (reached := await budget.check()) is None:
+            return None
+        line = reached.chat_line()
+        self.pending.append(note_message(self.number, f"(Stopped before the next request: {line})"))
+        return Notice(line)
 
     def _stop_at_round_limit(self, model_msg: StoredMessage, max_rounds: int) -> Notice:
         """The last round still asked for tools: its calls are dropped for a note."""

@@ -33,6 +33,7 @@ import aiosqlite
 
 from taskagent.core.migrations import MIGRATIONS, split_statements
 from taskagent.core.models import utcnow
+from taskagent.core.private_files import FILE_MODE, create_private, tighten
 from taskagent.core.store.errors import (
     DatabaseUnusable,
     RepositoryError,
@@ -105,6 +106,14 @@ def _check_permissions(path: Path, *, exists: bool) -> None:
         )
 
 
+def _make_private(path: Path) -> None:
+    """The database file is the user's alone (0600), created so before SQLite opens it: SQLite
+    gives the WAL and shared-memory files it creates the database file's mode."""
+    create_private(path)
+    for file in (str(path), f"{path}-wal", f"{path}-shm"):
+        tighten(Path(file), FILE_MODE)
+
+
 def _unusable(path: Path, exc: sqlite3.Error) -> DatabaseUnusable | None:
     """What a failure to open or read the database means for the user; None when it is not
     about the file (a busy database, for one)."""
@@ -161,6 +170,7 @@ class Store:
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)  # one stat when it exists: no thread hop
         _check_file(path)
+        _make_private(path)
         try:
             db = await aiosqlite.connect(path, timeout=timeout, isolation_level=None)
         except sqlite3.Error as exc:

@@ -13,6 +13,7 @@ from typing import Any
 import aiosqlite
 
 from taskagent.core.models import to_iso
+from taskagent.core.prices import cost_words
 from taskagent.core.store.connection import Store
 
 
@@ -25,10 +26,17 @@ class Usage:
     response_tokens: int = 0
     cost_usd: float = 0.0
     unpriced_calls: int = 0  # calls of a model with no price (their cost is not in cost_usd)
+    unpriced_prompt_tokens: int = 0  # the tokens of those calls (budgets price them high)
+    unpriced_response_tokens: int = 0
 
     @property
     def tokens(self) -> int:
         return self.prompt_tokens + self.response_tokens
+
+    def cost_words(self) -> str:
+        """The estimated cost: "~$0.0123", "unpriced" when no call had a price, or
+        "~$0.0123 + 2 unpriced" (never "~$0" for calls whose price is unknown)."""
+        return cost_words(self.cost_usd, self.calls, self.unpriced_calls)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -48,12 +56,16 @@ def _usage(row: Any) -> Usage:
         int(row["response"] or 0),
         float(row["cost"] or 0.0),
         int(row["unpriced"] or 0),
+        int(row["unpriced_prompt"] or 0),
+        int(row["unpriced_response"] or 0),
     )
 
 
 _TOTALS = (
     "count(*) AS calls, sum(prompt_tokens) AS prompt, sum(response_tokens) AS response, "
-    "sum(cost_usd) AS cost, sum(cost_usd IS NULL) AS unpriced"
+    "sum(cost_usd) AS cost, sum(cost_usd IS NULL) AS unpriced, "
+    "sum(CASE WHEN cost_usd IS NULL THEN prompt_tokens END) AS unpriced_prompt, "
+    "sum(CASE WHEN cost_usd IS NULL THEN response_tokens END) AS unpriced_response"
 )
 
 
@@ -127,3 +139,23 @@ class AiUsageQueries(Store):
             params,
         )
         return {int(row["task_id"]): _usage(row) for row in rows}
+
+    async def summary_average(
+        self, model: str, summary_mode: str | None, *, since: datetime
+    ) -> tuple[int, float, float]:
+        """(summaries, average prompt tokens, average response tokens) of `model`'s run
+        summaries from `since` on, of tasks in `summary_mode` (any task, removed ones too,
+        when None)."""
+        sql = (
+            "SELECT count(*) AS n, avg(u.prompt_tokens) AS prompt, "
+            "avg(u.response_tokens) AS response FROM ai_usage u"
+        )
+        params: list[Any] = [to_iso(since), model]
+        if summary_mode is not None:
+            sql += " JOIN tasks t ON t.id = u.task_id"
+        sql += " WHERE u.at >= ? AND u.kind = 'summary' AND u.model = ?"
+        if summary_mode is not None:
+            sql += " AND t.summary_mode = ? AND t.use_ai_summary = 1"
+            params.append(summary_mode)
+        row = await self._fetchone(sql, params)
+        return int(row["n"] or 0), float(row["prompt"] or 0.0), float(row["response"] or 0.0)
