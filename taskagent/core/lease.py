@@ -32,6 +32,7 @@ __all__ = [
     "LeaseInfo",
     "RunRequestFailed",
     "answer_request",
+    "process_alive",
     "request_run",
     "take_pending_requests",
     "wait_for_request",
@@ -39,6 +40,13 @@ __all__ = [
 
 LEASE_TIMEOUT = timedelta(seconds=10)
 HEARTBEAT_SECONDS = 2.0
+
+
+def process_alive(info: LeaseInfo) -> bool | None:
+    """Whether the lease holder's process runs; None when it is on another machine."""
+    if info.host != socket.gethostname():
+        return None
+    return _pid_alive(info.pid)
 
 
 def _pid_alive(pid: int) -> bool:
