@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from tests.support.daemon_proc import cli, query, start_daemon, wait_for
+from tests.support.ping_receiver import PingReceiver
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 ECHO_SERVER = REPO_ROOT / "tests" / "support" / "echo_server.py"
@@ -114,3 +115,21 @@ def test_a_damaged_database_gives_the_one_line_every_command_gives(tmp_path: Pat
     assert code == 2, out
     assert listed.stderr.strip() == f"taskagent: {checks['database']['message']}"
     assert hashlib.sha256(db.read_bytes()).hexdigest() == before
+
+
+def test_a_daemon_pings_its_url_while_it_runs_and_stops_when_stopped(tmp_path: Path) -> None:
+    with PingReceiver() as receiver:
+        (tmp_path / "config.toml").write_text(
+            f'[health]\nping_url = "{receiver.origin}/hc/abc"\nping_every = "1s"\n'
+        )
+        daemon = start_daemon(tmp_path)
+        try:
+            wait_for(lambda: receiver.count >= 3)
+        finally:
+            daemon.send_signal(signal.SIGTERM)
+            daemon.wait(timeout=30)
+        stopped_at = receiver.count
+        # The daemon is gone; a run of the watchdog-side check (doctor) sends no pings.
+        cli(tmp_path, "doctor")
+        assert receiver.count == stopped_at
+        assert set(receiver.paths) == {"/hc/abc"}
