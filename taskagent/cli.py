@@ -92,6 +92,12 @@ def _add_task_options(parser: argparse.ArgumentParser, *, edit: bool) -> None:
         help="missed runs: one catch-up run (once, default) or none (skip)",
     )
     parser.add_argument(
+        "--catch-up-within",
+        metavar="DURATION",
+        help='no catch-up run when the missed runs are older than this, e.g. "2h" '
+        "(default: catch up whatever their age; 0 = the same)",
+    )
+    parser.add_argument(
         "--disabled",
         action="store_true",
         help="switch it off" if edit else "create it switched off",

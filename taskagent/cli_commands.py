@@ -104,6 +104,7 @@ def _edit_changes(args: argparse.Namespace) -> dict[str, Any]:
         ("threshold", "significance_threshold"),
         ("grace", "misfire_grace_seconds"),
         ("misfire", "misfire_policy"),
+        ("catch_up_within", "catch_up_within_seconds"),
         ("summary", "summary_mode"),
     ):
         if getattr(args, option) is not None:
@@ -133,12 +134,20 @@ def _print_task(task: Task, stats: TaskStats | None, tz: str) -> None:
     )
     print(
         f"  missed   : runs up to {task.misfire_grace_seconds} s late still run; "
-        f"catch-up: {task.misfire_policy.value}"
+        f"catch-up: {task.misfire_policy.value}{_catch_up_limit(task)}"
     )
     print(f"  last run : {_local(task.last_run, tz)}")
     print(f"  next run : {_local(task.next_run, tz)}")
     if stats is not None and stats.runs:
         print(f"  runs     : {stats.runs} ({_success_rate(stats)} success)")
+
+
+def _catch_up_limit(task: Task) -> str:
+    if not task.catch_up_within_seconds:
+        return ""
+    from taskagent.core.slots import duration_words
+
+    return f" (only within {duration_words(task.catch_up_within_seconds)})"
 
 
 def _print_runs(runs: list[Run], tz: str) -> None:
@@ -296,6 +305,7 @@ async def _add(call: _Call) -> int:
         significance_threshold=5.0 if args.threshold is None else args.threshold,
         misfire_grace_seconds=60 if args.grace is None else args.grace,
         misfire_policy=args.misfire or "once",
+        catch_up_within_seconds=args.catch_up_within,
         enabled=not args.disabled,
         allow_write=args.allow_write,
     )

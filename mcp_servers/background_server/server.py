@@ -100,6 +100,7 @@ def _add_task_writes(mcp: FastMCP, tasks: TaskService) -> None:
         notification_level: str = "all",
         allow_write: bool = False,
         summary_mode: str | None = None,
+        catch_up_within: str | None = None,
     ) -> dict[str, Any]:
         """Create a scheduled task that calls an MCP tool and keeps every result in history.
 
@@ -123,6 +124,9 @@ def _add_task_writes(mcp: FastMCP, tasks: TaskService) -> None:
             summary_mode: always (an AI summary of every run) | changes (only the first run and
                 runs whose data changed significantly; the others get the free offline
                 summary) | off. Default: the user's configured mode.
+            catch_up_within: e.g. "2h": after the computer slept or taskagent was off, runs
+                missed longer ago than this are not made up (stale news, e.g. a market
+                report). Default: one catch-up run whatever their age.
         """
         with _user_errors():
             task = await tasks.create_task(
@@ -136,6 +140,7 @@ def _add_task_writes(mcp: FastMCP, tasks: TaskService) -> None:
                 summary_mode=summary_mode,
                 notification_level=notification_level,
                 allow_write=allow_write,
+                catch_up_within_seconds=catch_up_within,
             )
         return _with_preview(task, tasks)
 
@@ -145,8 +150,9 @@ def _add_task_writes(mcp: FastMCP, tasks: TaskService) -> None:
         schedule_type: str | None = None,
         schedule_value: str | None = None,
         summary_mode: str | None = None,
+        catch_up_within: str | None = None,
     ) -> dict[str, Any]:
-        """Change a task's schedule and/or its summary mode; the new values are validated first
+        """Change a task's schedule, its summary mode and/or its catch-up window; the new values are validated first
         and the old ones kept on error.
 
         Args:
@@ -154,6 +160,7 @@ def _add_task_writes(mcp: FastMCP, tasks: TaskService) -> None:
             schedule_type: interval | daily | weekly | cron | once (with schedule_value).
             schedule_value: e.g. "1 hour", "09:00", "Mon 09:00", "*/15 * * * *".
             summary_mode: always | changes | off (see create_background_task).
+            catch_up_within: e.g. "2h", or "0" for any age (see create_background_task).
         """
         with _user_errors():
             changes: dict[str, Any] = {}
@@ -165,8 +172,12 @@ def _add_task_writes(mcp: FastMCP, tasks: TaskService) -> None:
                 changes |= {"schedule_type": schedule_type, "schedule_value": schedule_value}
             if summary_mode is not None:
                 changes["summary_mode"] = summary_mode
+            if catch_up_within is not None:
+                changes["catch_up_within_seconds"] = catch_up_within
             if not changes:
-                raise TaskInputError("nothing to change: give a schedule or a summary_mode")
+                raise TaskInputError(
+                    "nothing to change: give a schedule, a summary_mode or catch_up_within"
+                )
             task = await tasks.update_task(task_id, **changes)
         return _with_preview(task, tasks)
 

@@ -205,6 +205,11 @@ CREATE INDEX ix_ai_usage_at ON ai_usage (at);
 CREATE INDEX ix_ai_usage_task ON ai_usage (task_id, at);
 """
 
+# Catch-up freshness: missed slots older than this many seconds get no catch-up (0: any age).
+_MIGRATION_CATCH_UP_WITHIN = """
+ALTER TABLE tasks ADD COLUMN catch_up_within_seconds INTEGER NOT NULL DEFAULT 0;
+"""
+
 MIGRATIONS: tuple[str, ...] = (
     _MIGRATION_1,
     _MIGRATION_2,
@@ -213,6 +218,7 @@ MIGRATIONS: tuple[str, ...] = (
     _MIGRATION_5,
     _MIGRATION_6,
     _MIGRATION_7,
+    _MIGRATION_CATCH_UP_WITHIN,
 )
 """Schema scripts; the schema version after applying `MIGRATIONS[:n]` is `n`."""
 

@@ -140,7 +140,7 @@ async def test_upgrade_from_schema_6_turns_use_ai_summary_0_into_off(tmp_path: P
         )
     repo = await Repository.open(path)
     try:
-        assert await repo.schema_version() == SCHEMA_VERSION == 7
+        assert await repo.schema_version() == SCHEMA_VERSION
         modes = {t.name: t.ai_mode for t in await repo.list_tasks()}
         assert modes == {"a": SummaryMode.ALWAYS, "b": SummaryMode.OFF}
         rows = await repo.fetchall("SELECT count(*) FROM ai_usage")

@@ -18,7 +18,7 @@ from dataclasses import replace
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from taskagent.core import schedules
+from taskagent.core import schedules, slots
 from taskagent.core.chat.chat_events import ConfirmationNeeded
 from taskagent.core.chat.text import compact, first_paragraph, one_line
 from taskagent.core.confirm_policy import CREATE_TASK_REF, ConfirmPolicy, effect_lines
@@ -41,6 +41,7 @@ CREATE_ARGS = frozenset(
         "tool_args",
         "description",
         "use_ai_summary",
+        "catch_up_within",
         "summary_mode",
         "notification_level",
         "allow_write",  # accepted, but only the user's yes on the card counts
@@ -222,6 +223,7 @@ class CardMaker:
                 use_ai_summary=args.get("use_ai_summary"),
                 summary_mode=args.get("summary_mode") or None,
                 notification_level=args.get("notification_level") or None,
+                catch_up_within_seconds=args.get("catch_up_within"),
                 allow_write=True,  # checked below: the card asks about it
             )
         except TaskInputError as exc:
@@ -236,6 +238,9 @@ class CardMaker:
             f"AI summary: {SUMMARY_MODE_WORDS.get(task.ai_mode.value, task.ai_mode.value)}",
             f"Notifications: {_notify_words(task)}",
         ]
+        if task.catch_up_within_seconds:
+            within = slots.duration_words(task.catch_up_within_seconds)
+            details.append(f"Catch-up: only of runs missed within {within}")
         if task.description:
             details.append(f"Description: {one_line(task.description, 200)}")
         if writes:

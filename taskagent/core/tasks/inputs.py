@@ -30,6 +30,7 @@ EDITABLE_FIELDS = frozenset(
         "misfire_policy",
         "timeout_seconds",
         "misfire_grace_seconds",
+        "catch_up_within_seconds",
     }
 )
 # Fields whose change moves the task onto a new schedule: its next slot is computed again and a
@@ -195,6 +196,28 @@ def grace_seconds(value: Any) -> int:
     return int(seconds)
 
 
+MAX_CATCH_UP_WITHIN_SECONDS = 365 * 86_400
+
+
+def catch_up_within(value: Any) -> int:
+    """Seconds (a number) or a duration ("2h", "30 minutes"); 0, empty or None: any age."""
+    field = "catch_up_within_seconds"
+    if value is None or (isinstance(value, str) and value.strip() in ("", "0")):
+        return 0
+    if isinstance(value, str) and not value.strip().replace(".", "", 1).isdigit():
+        from taskagent.core.schedules.common import ScheduleError
+        from taskagent.core.schedules.parsing import duration_seconds
+
+        try:
+            return duration_seconds(value)
+        except ScheduleError as exc:
+            raise TaskInputError(
+                f"catch-up window: {exc} (use e.g. 2h or 30 minutes)", field
+            ) from None
+    seconds = number_in_range(value, field, 0, MAX_CATCH_UP_WITHIN_SECONDS, "seconds")
+    return int(seconds)
+
+
 def as_bool(value: Any, field: str) -> bool:
     if isinstance(value, bool):
         return value
@@ -234,6 +257,7 @@ class TaskInput:
     misfire_policy: MisfirePolicy
     timeout_seconds: float
     misfire_grace_seconds: int
+    catch_up_within_seconds: int = 0
 
     def task_fields(self) -> dict[str, Any]:
         """The Task fields these values set (`use_ai_summary` follows the summary mode)."""
@@ -252,4 +276,5 @@ class TaskInput:
             "misfire_policy": self.misfire_policy,
             "timeout_seconds": self.timeout_seconds,
             "misfire_grace_seconds": self.misfire_grace_seconds,
+            "catch_up_within_seconds": self.catch_up_within_seconds,
         }
