@@ -16,6 +16,7 @@ from typing import Any
 from taskagent.config import Settings
 from taskagent.core.ai_ledger import Usage
 from taskagent.core.errors import TaskNotFound
+from taskagent.core.health.probes import age_words
 from taskagent.core.lease import RunRequestFailed
 from taskagent.core.models import Run, Task, TaskStats, from_iso
 from taskagent.core.prices import format_cost
@@ -184,6 +185,26 @@ def _print_run_result(task: Task, run: Run) -> None:
             print(run.raw_data)
 
 
+def _print_health(status: dict[str, Any], holder: dict[str, Any] | None, tz: str) -> None:
+    """The heartbeat's age, the last run and the overdue tasks."""
+    if holder and "heartbeat_age_seconds" in holder:
+        age = holder["heartbeat_age_seconds"]
+        live = status["scheduler"].get("scheduler_running")
+        print(f"heartbeat : {age:g} s ago" + ("" if live else " (stale: see `taskagent doctor`)"))
+    last = status.get("last_run")
+    if last:
+        print(f"last run  : {_local(from_iso(last['at']), tz)}  #{last['task_id']} {last['name']}")
+    overdue = status.get("overdue", [])
+    if overdue:
+        late = ", ".join(
+            f"#{o['task_id']} {o['name']} ({age_words(o['late_seconds'])} late)"
+            for o in overdue[:5]
+        )
+        print(f"overdue   : {len(overdue)}: {late} (see `taskagent doctor`)")
+    elif "overdue" in status:
+        print("overdue   : none")
+
+
 def _print_status(status: dict[str, Any], tz: str) -> None:
     sched = status["scheduler"]
     holder = sched.get("lease_holder")
@@ -195,6 +216,7 @@ def _print_status(status: dict[str, Any], tz: str) -> None:
         )
     else:
         print("scheduler : not running (start `taskagent daemon` or open `taskagent`)")
+    _print_health(status, holder, tz)
     counts = status["tasks"]
     print(
         f"tasks     : {counts['total']} ({counts['active']} active, {counts['paused']} paused, "

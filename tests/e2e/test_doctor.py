@@ -53,6 +53,9 @@ def test_a_healthy_home_with_its_daemon_exits_0(home: Path) -> None:
         assert f"pid {daemon.pid}" in checks["scheduler"]["message"]
         text = cli(home, "doctor")
         assert text.returncode == 0
+        status = json.loads(cli(home, "tasks", "status", "--json").stdout)
+        assert status["overdue"] == [] and status["last_run"] is None
+        assert 0 <= status["scheduler"]["lease_holder"]["heartbeat_age_seconds"] < 10
         assert all(line.startswith("ok ") for line in text.stdout.splitlines()), text.stdout
     finally:
         daemon.send_signal(signal.SIGTERM)

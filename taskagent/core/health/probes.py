@@ -107,9 +107,10 @@ def scheduler(holder: LeaseInfo | None, now: datetime, *, enabled: int) -> Check
     return ok("scheduler", f"the {who} runs it; {beat}")
 
 
-def overdue(tasks: Sequence[Task], now: datetime) -> Check:
+def overdue_tasks(tasks: Sequence[Task], now: datetime) -> list[tuple[Task, float]]:
     """Enabled tasks whose first unaccounted slot (`next_run`) is past its grace: no row says
-    what became of it, so no scheduler is accounting for it."""
+    what became of it, so no scheduler is accounting for it. (task, seconds late), latest
+    first."""
     late: list[tuple[Task, float]] = []
     for task in tasks:
         if task.state is not TaskState.ACTIVE or task.next_run is None:
@@ -117,9 +118,13 @@ def overdue(tasks: Sequence[Task], now: datetime) -> Check:
         grace = timedelta(seconds=max(task.misfire_grace_seconds, ON_TIME_SECONDS))
         if now > task.next_run + grace + OVERDUE_SLACK:
             late.append((task, (now - task.next_run).total_seconds()))
+    return sorted(late, key=lambda item: -item[1])
+
+
+def overdue(tasks: Sequence[Task], now: datetime) -> Check:
+    late = overdue_tasks(tasks, now)
     if not late:
         return ok("overdue tasks", "none")
-    late.sort(key=lambda item: -item[1])
     shown = ", ".join(f"#{t.id} {t.name} ({age_words(s)} late)" for t, s in late[:5])
     more = f" and {len(late) - 5} more" if len(late) > 5 else ""
     return fail(
