@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import json
 import os
+import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -22,8 +23,9 @@ from taskagent.paths import Paths
 
 if TYPE_CHECKING:
     from taskagent.config import Settings
-    from taskagent.core.health.watchdog import Send
+    from taskagent.core.health.watchdog import Send, Sent
     from taskagent.core.mcp import ServerSpec
+    from taskagent.core.notify import Notifier
     from taskagent.core.store import Repository
 
 # Time limits: a server may take a while to start (a Python one ~1 s, an npx one more).
@@ -116,12 +118,20 @@ async def _with_repository(settings: Settings, clock: Clock) -> list[Check]:
         await repo.close()
 
 
+def build_notifier(settings: Settings | None) -> Notifier:
+    """The notifier doctor checks and the watchdog sends through: the one seam to point at
+    the notification channels the settings configure. No cooldown: the watchdog sends at most
+    one message per problem itself."""
+    from taskagent.core.notify import Notifier
+
+    desktop = True if settings is None else settings.notifications_desktop
+    return Notifier(cooldown_seconds=0, use_desktop=desktop)
+
+
 async def notification_lines(settings: Settings) -> list[Check]:
     """How notifications would reach you: the desktop service. Channels configured for the
     notifier belong here too, one line each."""
-    from taskagent.core.notify import Notifier
-
-    notifier = Notifier(use_desktop=settings.notifications_desktop)
+    notifier = build_notifier(settings)
     await notifier.start()
     try:
         backend = notifier.backend
@@ -203,10 +213,10 @@ def print_checks(checks: list[Check], *, as_json: bool) -> None:
 
 async def watch(
     paths: Paths, checks: list[Check], send: Send, *, clock: Clock = SYSTEM_CLOCK
-) -> None:
+) -> list[Sent]:
     from taskagent.core.health.watchdog import Watchdog
 
-    await Watchdog(paths.data_dir / WATCHDOG_STATE, send, clock=clock).observe(checks)
+    return await Watchdog(paths.data_dir / WATCHDOG_STATE, send, clock=clock).observe(checks)
 
 
 async def _run(
@@ -220,19 +230,16 @@ async def _run(
 
 
 async def _watch_and_notify(paths: Paths, settings: Settings | None, checks: list[Check]) -> None:
-    """The watchdog's seam to the notifier: its `notify_notice` (no cooldown: the watchdog
-    sends at most one message per problem itself)."""
-    from taskagent.core.notify import Notifier
-
-    notifier = Notifier(
-        cooldown_seconds=0,
-        use_desktop=True if settings is None else settings.notifications_desktop,
-    )
+    """Hand the checks to the watchdog, which sends through the notifier's `notify_notice`;
+    what it sent goes to stderr (the journal under systemd; stdout may be JSON)."""
+    notifier = build_notifier(settings)
     await notifier.start()
     try:
-        await watch(paths, checks, notifier.notify_notice)
+        sent = await watch(paths, checks, notifier.notify_notice)
     finally:
         await notifier.aclose()
+    for note in sent:
+        print(f"taskagent doctor: notified ({notifier.backend}): {note.title}", file=sys.stderr)
 
 
 def run_doctor(

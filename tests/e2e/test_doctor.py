@@ -136,3 +136,29 @@ def test_a_daemon_pings_its_url_while_it_runs_and_stops_when_stopped(tmp_path: P
         cli(tmp_path, "doctor")
         assert receiver.count == stopped_at
         assert set(receiver.paths) == {"/hc/abc"}
+
+
+def test_the_watchdog_notifies_a_dead_daemon_once_and_its_recovery_once(home: Path) -> None:
+    daemon = start_daemon(home)
+    wait_for(lambda: query(home, "SELECT count(*) FROM scheduler_lease")[0][0] == 1)
+    daemon.kill()
+    daemon.wait(timeout=30)
+    state = home / "watchdog.json"
+
+    first = cli(home, "doctor", "--watch")
+    assert first.returncode == 2
+    assert "notified (log only" in first.stderr and "scheduler failing" in first.stderr
+    assert "scheduler" in json.loads(state.read_text())["problems"]
+    again = cli(home, "doctor", "--watch")
+    assert again.returncode == 2 and "notified" not in again.stderr
+
+    daemon = start_daemon(home)
+    try:
+        wait_for(lambda: query(home, "SELECT pid FROM scheduler_lease") == [(daemon.pid,)])
+        healed = cli(home, "doctor", "--watch")
+        assert healed.returncode == 0, healed.stdout
+        assert healed.stderr.count("notified") == 1 and "scheduler recovered" in healed.stderr
+        assert json.loads(state.read_text())["problems"] == {}
+    finally:
+        daemon.send_signal(signal.SIGTERM)
+        daemon.wait(timeout=30)
