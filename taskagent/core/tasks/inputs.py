@@ -202,20 +202,35 @@ MAX_CATCH_UP_WITHIN_SECONDS = 365 * 86_400
 def catch_up_within(value: Any) -> int:
     """Seconds (a number) or a duration ("2h", "30 minutes"); 0, empty or None: any age."""
     field = "catch_up_within_seconds"
-    if value is None or (isinstance(value, str) and value.strip() in ("", "0")):
+    if value is None:
         return 0
-    if isinstance(value, str) and not value.strip().replace(".", "", 1).isdigit():
-        from taskagent.core.schedules.common import ScheduleError
-        from taskagent.core.schedules.parsing import duration_seconds
-
+    if isinstance(value, str) and value.strip():
         try:
-            return duration_seconds(value)
-        except ScheduleError as exc:
-            raise TaskInputError(
-                f"catch-up window: {exc} (use e.g. 2h or 30 minutes)", field
-            ) from None
-    seconds = number_in_range(value, field, 0, MAX_CATCH_UP_WITHIN_SECONDS, "seconds")
-    return int(seconds)
+            value = float(value.strip())
+        except ValueError:
+            return _catch_up_duration(value)
+    elif isinstance(value, str):
+        return 0
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise TaskInputError(f"catch-up window must be a duration such as 2h, not {value!r}", field)
+    if not math.isfinite(value) or not 0 <= value <= MAX_CATCH_UP_WITHIN_SECONDS:
+        raise TaskInputError(
+            f"catch-up window must be 0 (any age) to 365 days, not {value:g} seconds", field
+        )
+    return int(value)
+
+
+def _catch_up_duration(text: str) -> int:
+    from taskagent.core.schedules.common import ScheduleError
+    from taskagent.core.schedules.parsing import duration_seconds
+
+    try:
+        seconds = duration_seconds(text)
+    except ScheduleError as exc:
+        raise TaskInputError(
+            f"catch-up window: {exc} (use e.g. 2h or 30 minutes)", "catch_up_within_seconds"
+        ) from None
+    return seconds
 
 
 def as_bool(value: Any, field: str) -> bool:
