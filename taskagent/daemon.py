@@ -152,7 +152,9 @@ def _start_pinger(settings: Settings, services: Services) -> asyncio.Task[None] 
 
     def healthy() -> bool:
         return (
-            engine.mode is EngineMode.SCHEDULER and engine.lease.held and not engine.fatal.is_set()
+            engine.mode is EngineMode.SCHEDULER
+            and engine.lease.beating()
+            and not engine.fatal.is_set()
         )
 
     pinger = Pinger(
