@@ -25,6 +25,7 @@ from taskagent.core.confirm_policy import CREATE_TASK_REF, ConfirmPolicy, effect
 from taskagent.core.errors import TaskNotFound
 from taskagent.core.models import Task
 from taskagent.core.tasks import TaskInputError, TaskService
+from taskagent.core.tasks.inputs import catch_up_within
 
 if TYPE_CHECKING:
     from taskagent.core.mcp import ToolInfo
@@ -84,6 +85,18 @@ def _notify_words(task: Task) -> str:
         "significant": f"only on changes over {task.significance_threshold:g}%",
         "silent": "never (saved to history only)",
     }.get(level, level)
+
+
+def _catch_up_line(task: Task, given: Any) -> str:
+    """The card's line for a new catch-up window; empty when none is given."""
+    if given is None:
+        return ""
+    seconds = catch_up_within(given)  # TaskInputError: not a window
+
+    def words(value: int) -> str:
+        return f"within {slots.duration_words(value)}" if value else "whatever their age"
+
+    return f"Catch-up of missed runs: {words(task.catch_up_within_seconds)} → {words(seconds)}"
 
 
 class CardMaker:
@@ -176,10 +189,14 @@ class CardMaker:
             mode_line = (
                 f"AI summary: {SUMMARY_MODE_WORDS[task.ai_mode.value]} → {SUMMARY_MODE_WORDS[mode]}"
             )
-        if mode_line is not None and not (args.get("schedule_type") or args.get("schedule_value")):
-            return ConfirmationNeeded(
-                cid, ref, f"Change the AI summaries of {label}?", (mode_line,), args=args
-            )
+        try:
+            catch_line = _catch_up_line(task, args.get("catch_up_within"))
+        except TaskInputError as exc:
+            return str(exc)
+        lines = tuple(line for line in (mode_line, catch_line) if line)
+        if lines and not (args.get("schedule_type") or args.get("schedule_value")):
+            what = "the AI summaries" if lines == (mode_line,) else "the settings"
+            return ConfirmationNeeded(cid, ref, f"Change {what} of {label}?", lines, args=args)
         try:
             new = schedules.parse_schedule(
                 str(args.get("schedule_type", "")),
@@ -194,7 +211,7 @@ class CardMaker:
         details = (
             f"Now: {schedules.describe(task.schedule)}",
             f"New: {schedules.describe(new)} ({new.timezone})",
-            *([mode_line] if mode_line else []),
+            *lines,
         )
         title = f"Change the schedule of {label}?"
         return ConfirmationNeeded(cid, ref, title, details, tuple(runs), args)
