@@ -107,3 +107,26 @@ async def test_the_window_takes_a_duration_or_seconds(
             await node.tasks.update_task(task.stored_id, catch_up_within_seconds="soon")
     finally:
         await node.close()
+
+
+@pytest.mark.parametrize("fmt", ["json", "toml"])
+async def test_export_and_import_keep_the_window(tmp_path: Path, fmt: str) -> None:
+    from taskagent.core import transfer
+
+    first = await make_node(tmp_path / "a.db", tmp_path, clock=FakeClock(T0))
+    try:
+        await first.tasks.create_task(
+            name="report", schedule_type="daily", schedule_value="09:00", mcp_tool="ping",
+            catch_up_within_seconds="2h",
+        )  # fmt: skip
+        text = transfer.dumps(await first.tasks.list_tasks(), fmt)
+    finally:
+        await first.close()
+    second = await make_node(tmp_path / "b.db", tmp_path, clock=FakeClock(T0))
+    try:
+        entries = transfer.loads(text, fmt, source="export")
+        assert await transfer.import_tasks(second.tasks, entries, source="export") == (1, 0)
+        (task,) = await second.tasks.list_tasks()
+        assert task.catch_up_within_seconds == 7200
+    finally:
+        await second.close()
