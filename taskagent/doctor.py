@@ -43,35 +43,38 @@ def settings_line(paths: Paths, error: str | None) -> Check:
     return ok("settings", f"{paths.config_file} is valid")
 
 
-async def _mcp_lines(settings: Settings, seconds: float) -> list[Check]:
+async def _mcp_lines(paths: Paths, seconds: float) -> list[Check]:
     """mcp.json valid, then every server in it started and asked for its tools."""
     from taskagent.core.mcp import McpConfigError, load_mcp_config
+    from taskagent.core.mcp.mcp_json import check_server_name
+    from taskagent.services import BUILTIN_BACKGROUND, BUILTIN_CRYPTO
 
     try:
-        specs = load_mcp_config(settings.paths.mcp_file)
+        specs = load_mcp_config(paths.mcp_file)
+        for name in specs:  # the same names every command refuses
+            builtin = name in (BUILTIN_CRYPTO, BUILTIN_BACKGROUND)
+            check_server_name(name, "builtin" if builtin else None)
     except McpConfigError as exc:
-        return [fail("mcp.json", str(exc), f"fix {settings.paths.mcp_file}")]
+        return [fail("mcp.json", str(exc), f"edit {paths.mcp_file}")]
     if not specs:
         return [ok("mcp.json", "no servers of your own (the built-in ones need no set-up)")]
     head = ok("mcp.json", f"{len(specs)} server(s): {', '.join(specs)}")
-    return [head, *await _server_lines(settings, specs, seconds)]
+    return [head, *await _server_lines(paths, specs, seconds)]
 
 
-async def _server_lines(
-    settings: Settings, specs: dict[str, ServerSpec], seconds: float
-) -> list[Check]:
+async def _server_lines(paths: Paths, specs: dict[str, ServerSpec], seconds: float) -> list[Check]:
     from taskagent.core.mcp import McpManager
 
     home = os.environ.get("TASKAGENT_HOME")  # what the daemon passes its servers too
     manager = McpManager(
-        log_dir=settings.paths.log_dir,
+        log_dir=paths.log_dir,
         connect_timeout=seconds,
         extra_env={"TASKAGENT_HOME": home} if home else {},
     )
     try:
         manager.add_configured(specs)
     except Exception as exc:
-        return [fail("mcp servers", str(exc), f"fix {settings.paths.mcp_file}")]
+        return [fail("mcp servers", str(exc), f"edit {paths.mcp_file}")]
     try:
         await manager.start()
         rows = [(s.name, s.state, s.error, s.tool_count) for s in manager.status()]
@@ -173,13 +176,12 @@ async def collect(
 ) -> list[Check]:
     """Every check, in the order they are printed; each bounded in time."""
     lines = [settings_line(paths, settings_error)]
-    if settings is not None:
-        lines += await bounded(
-            "mcp servers",
-            lambda: _mcp_lines(settings, server_seconds),
-            server_seconds + CHECK_SECONDS,
-            clock=clock,
-        )
+    lines += await bounded(
+        "mcp servers",
+        lambda: _mcp_lines(paths, server_seconds),
+        server_seconds + CHECK_SECONDS,
+        clock=clock,
+    )
     database = await bounded(
         "database",
         lambda: _threaded(probes.database, paths.db_file),

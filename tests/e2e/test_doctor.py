@@ -106,6 +106,8 @@ def test_a_bad_mcp_json_and_a_bad_setting_are_lines_not_crashes(home: Path) -> N
     assert code == 2, out
     assert checks["settings"]["level"] == "fail"
     assert "worker_threads" in checks["settings"]["message"]
+    assert checks["mcp.json"]["level"] == "fail"
+    assert str(home / "mcp.json") in checks["mcp.json"]["message"]
     assert checks["database"]["level"] == "ok"  # the other checks still ran
 
 
