@@ -40,10 +40,20 @@ ENV_FILE = "service.env"
 Runner = Callable[[Sequence[str]], "subprocess.CompletedProcess[str]"]
 
 
+class ServiceError(Exception):
+    """A service manager command failed; the message is one line for the user."""
+
+
 def run_command(command: Sequence[str]) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        list(command), capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL
-    )
+    try:
+        return subprocess.run(
+            list(command), capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL
+        )
+    except FileNotFoundError:
+        raise ServiceError(
+            f"`{command[0]}` was not found: this system has no {command[0]} to run services "
+            "(run `taskagent daemon` under your own supervisor)"
+        ) from None
 
 
 def taskagent_command() -> list[str]:
@@ -208,10 +218,6 @@ def plan_for(
 
 
 # ------------------------------------------------------------------------------- actions
-class ServiceError(Exception):
-    """A service manager command failed; the message is one line for the user."""
-
-
 def _run_all(commands: list[list[str]], runner: Runner, *, strict: bool) -> None:
     for command in commands:
         done = runner(command)

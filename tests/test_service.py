@@ -20,6 +20,7 @@ from taskagent.service import (
     DAEMON_UNIT,
     WATCH_TIMER,
     plan_for,
+    run_command,
     run_service_command,
     taskagent_command,
 )
@@ -197,3 +198,20 @@ def test_an_unknown_platform_is_one_line(
     settings = load_settings(resolve_paths())
     assert run_service_command(settings, "install", dry_run=False, platform="win32") == 1
     assert "no service manager support on win32" in capsys.readouterr().err
+
+
+def test_a_missing_service_manager_is_one_line(
+    tmp_path: Path, taskagent_home: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    settings = load_settings(resolve_paths())
+    environ = _environ(tmp_path, taskagent_home)
+
+    def absent(command: Sequence[str]) -> subprocess.CompletedProcess[str]:
+        return run_command(["no-such-systemctl-here", *command[1:]])
+
+    code = run_service_command(
+        settings, "install", dry_run=False, runner=absent, platform="linux", environ=environ
+    )
+    assert code == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "`no-such-systemctl-here` was not found" in err[0]
