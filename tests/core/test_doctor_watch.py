@@ -116,3 +116,35 @@ def test_paused_and_disabled_tasks_are_never_overdue() -> None:
     paused.paused = True
     disabled.enabled = False
     assert probes.overdue([paused, disabled], T0).level is Level.OK
+
+
+def test_permissions_name_a_world_writable_mcp_json(tmp_path: Path) -> None:
+    mcp = tmp_path / "mcp.json"
+    mcp.write_text("{}")
+    mcp.chmod(0o666)
+    db = tmp_path / "taskagent.db"
+    db.write_bytes(b"")
+    check = probes.permissions([tmp_path], [mcp], db)
+    assert check.level is Level.WARN
+    assert f"{mcp} is writable by others" in check.message and f"chmod o-w {mcp}" in check.fix
+    mcp.chmod(0o644)
+    assert probes.permissions([tmp_path], [mcp], db).level is Level.OK
+
+
+def test_permissions_fail_on_a_folder_you_cannot_write(tmp_path: Path) -> None:
+    db = tmp_path / "taskagent.db"
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    locked.chmod(0o500)
+    try:
+        if os.access(locked, os.W_OK):  # root writes anywhere
+            pytest.skip("running as root: every folder is writable")
+        check = probes.permissions([locked], [], db)
+        assert check.level is Level.FAIL and f"{locked} is not writable by you" in check.message
+    finally:
+        locked.chmod(0o700)
+
+
+def test_the_disk_check_reads_the_free_space(tmp_path: Path) -> None:
+    check = probes.disk(tmp_path)
+    assert check.name == "disk" and "GB free where the database lives" in check.message

@@ -196,7 +196,8 @@ def disk(folder: Path) -> Check:
 
 
 def _others_may_write(path: Path) -> bool:
-    return bool(path.stat().st_mode & (stat.S_IWGRP | stat.S_IWOTH))
+    """World-writable (a group-writable file is common with per-user groups, umask 002)."""
+    return bool(path.stat().st_mode & stat.S_IWOTH)
 
 
 def permissions(folders: Sequence[Path], files: Sequence[Path], db_file: Path) -> Check:
@@ -211,7 +212,7 @@ def permissions(folders: Sequence[Path], files: Sequence[Path], db_file: Path) -
     for path in (*files, db_file):
         if path.exists() and _others_may_write(path):
             problems.append(f"{path} is writable by others")
-            fixes.append(f"chmod go-w {path}")
+            fixes.append(f"chmod o-w {path}")
     if not problems:
         return ok("permissions", "data and config files are yours to write, and only yours")
     writable = any("not writable" in p for p in problems)
