@@ -96,11 +96,26 @@ def _settings_then_command(args: Namespace) -> int:
     try:
         settings = load_settings(resolve_paths())
     except ConfigError as exc:
+        if args.command == "doctor":  # a bad setting is one of doctor's findings
+            return _doctor(None, args, str(exc))
         return _fail(str(exc))
     return _command(settings, args)
 
 
+def _doctor(settings: Settings | None, args: Namespace, error: str | None = None) -> int:
+    from taskagent.doctor import run_doctor
+
+    paths = resolve_paths() if settings is None else settings.paths
+    return run_doctor(paths, settings, error, watching=args.watch, as_json=args.json)
+
+
 def _command(settings: Settings, args: Namespace) -> int:
+    if args.command == "doctor":
+        return _doctor(settings, args)
+    if args.command == "service":
+        from taskagent.service import run_service_command
+
+        return run_service_command(settings, args.service_command, dry_run=args.dry_run)
     if args.command == "config":
         return _config_command(settings, args)
     if args.command == "daemon":

@@ -98,6 +98,12 @@ def _add_task_options(parser: argparse.ArgumentParser, *, edit: bool) -> None:
         help="missed runs: one catch-up run (once, default) or none (skip)",
     )
     parser.add_argument(
+        "--catch-up-within",
+        metavar="DURATION",
+        help='no catch-up run when the missed runs are older than this, e.g. "2h" '
+        "(default: catch up whatever their age; 0 = the same)",
+    )
+    parser.add_argument(
         "--disabled",
         action="store_true",
         help="switch it off" if edit else "create it switched off",
@@ -161,6 +167,8 @@ def build_parser() -> argparse.ArgumentParser:
     _add_mcp_command(sub)
     _add_config_command(sub)
     _add_tasks_command(sub)
+    _add_doctor_command(sub)
+    _add_service_command(sub)
     return parser
 
 
@@ -181,6 +189,36 @@ def _add_daemon_command(sub: Subparsers) -> None:
         action="store_true",
         help="log debug lines and the libraries' info lines (HTTP requests, ...) too",
     )
+
+
+def _add_doctor_command(sub: Subparsers) -> None:
+    doctor = sub.add_parser(
+        "doctor",
+        help="check settings, servers, database, scheduler, notifications, disk; exit 0/1/2",
+    )
+    _add_json(doctor)
+    doctor.add_argument(
+        "--watch",
+        action="store_true",
+        help="also notify about a new failure (once until it clears) and its recovery; "
+        "for a timer (`taskagent service install` sets one up)",
+    )
+
+
+def _add_service_command(sub: Subparsers) -> None:
+    service = sub.add_parser(
+        "service", help="run the daemon and the watchdog as a systemd or launchd user service"
+    )
+    service_sub = service.add_subparsers(dest="service_command", metavar="ACTION", required=True)
+    for action, text in (
+        ("install", "write and enable the daemon's service and the watchdog's 5-minute timer"),
+        ("uninstall", "stop, disable and remove them"),
+        ("status", "whether they are installed, enabled and running"),
+    ):
+        p = service_sub.add_parser(action, help=text)
+        p.add_argument(
+            "--dry-run", action="store_true", help="print the files and commands, change nothing"
+        )
 
 
 def _add_mcp_command(sub: Subparsers) -> None:

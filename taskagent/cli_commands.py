@@ -19,6 +19,7 @@ from taskagent.core.ai_ledger import Usage
 from taskagent.core.alerts import Firing, RuleError
 from taskagent.core.cost_estimate import CostEstimator, DailyEstimate
 from taskagent.core.errors import TaskNotFound
+from taskagent.core.health.probes import age_words
 from taskagent.core.lease import RunRequestFailed
 from taskagent.core.models import ConsentKind, Run, Task, TaskStats, from_iso, utcnow
 from taskagent.core.serialize import run_to_dict, task_to_dict
@@ -111,6 +112,7 @@ def _edit_changes(args: argparse.Namespace) -> dict[str, Any]:
         ("threshold", "significance_threshold"),
         ("grace", "misfire_grace_seconds"),
         ("misfire", "misfire_policy"),
+        ("catch_up_within", "catch_up_within_seconds"),
         ("summary", "summary_mode"),
     ):
         if getattr(args, option) is not None:
@@ -149,7 +151,7 @@ def _print_task(task: Task, stats: TaskStats | None, tz: str) -> None:
     )
     print(
         f"  missed   : runs up to {task.misfire_grace_seconds} s late still run; "
-        f"catch-up: {task.misfire_policy.value}"
+        f"catch-up: {task.misfire_policy.value}{_catch_up_limit(task)}"
     )
     print(f"  consent  : {_consent_words(task)}")
     if stats is not None and stats.needs_approval:
@@ -159,6 +161,14 @@ def _print_task(task: Task, stats: TaskStats | None, tz: str) -> None:
     print(f"  next run : {_local(task.next_run, tz)}")
     if stats is not None and stats.runs:
         print(f"  runs     : {stats.runs} ({_success_rate(stats)} success)")
+
+
+def _catch_up_limit(task: Task) -> str:
+    if not task.catch_up_within_seconds:
+        return ""
+    from taskagent.core.slots import duration_words
+
+    return f" (only within {duration_words(task.catch_up_within_seconds)})"
 
 
 def _print_runs(runs: list[Run], tz: str, fired: dict[int, list[Firing]] | None = None) -> None:
@@ -203,6 +213,26 @@ def _print_run_result(task: Task, run: Run) -> None:
             print(run.raw_data)
 
 
+def _print_health(status: dict[str, Any], holder: dict[str, Any] | None, tz: str) -> None:
+    """The heartbeat's age, the last run and the overdue tasks."""
+    if holder and "heartbeat_age_seconds" in holder:
+        age = holder["heartbeat_age_seconds"]
+        live = status["scheduler"].get("scheduler_running")
+        print(f"heartbeat : {age:g} s ago" + ("" if live else " (stale: see `taskagent doctor`)"))
+    last = status.get("last_run")
+    if last:
+        print(f"last run  : {_local(from_iso(last['at']), tz)}  #{last['task_id']} {last['name']}")
+    overdue = status.get("overdue", [])
+    if overdue:
+        late = ", ".join(
+            f"#{o['task_id']} {o['name']} ({age_words(o['late_seconds'])} late)"
+            for o in overdue[:5]
+        )
+        print(f"overdue   : {len(overdue)}: {late} (see `taskagent doctor`)")
+    elif "overdue" in status:
+        print("overdue   : none")
+
+
 def _print_status(status: dict[str, Any], tz: str) -> None:
     sched = status["scheduler"]
     holder = sched.get("lease_holder")
@@ -214,6 +244,7 @@ def _print_status(status: dict[str, Any], tz: str) -> None:
         )
     else:
         print("scheduler : not running (start `taskagent daemon` or open `taskagent`)")
+    _print_health(status, holder, tz)
     counts = status["tasks"]
     print(
         f"tasks     : {counts['total']} ({counts['active']} active, {counts['paused']} paused, "
@@ -345,6 +376,7 @@ async def _add(call: _Call) -> int:
         significance_threshold=5.0 if args.threshold is None else args.threshold,
         misfire_grace_seconds=60 if args.grace is None else args.grace,
         misfire_policy=args.misfire or "once",
+        catch_up_within_seconds=args.catch_up_within,
         enabled=not args.disabled,
         allow_write=args.allow_write,
     )

@@ -157,6 +157,31 @@ def refuse_if_running(paths: Paths) -> int | None:
     return 1
 
 
+def _start_pinger(settings: Settings, services: Services) -> asyncio.Task[None] | None:
+    """`[health] ping_url` requested while this daemon holds the scheduler."""
+    if not settings.health_ping_url:
+        return None
+    from taskagent.core.engine import EngineMode
+    from taskagent.core.health.pinger import Pinger
+
+    engine = services.engine
+
+    def healthy() -> bool:
+        return (
+            engine.mode is EngineMode.SCHEDULER
+            and engine.lease.beating()
+            and not engine.fatal.is_set()
+        )
+
+    pinger = Pinger(
+        settings.health_ping_url, settings.health_ping_seconds, healthy, clock=engine.clock
+    )
+    # Only the host: the rest of a ping URL is often its secret.
+    host = settings.health_ping_url.split("//", 1)[-1].split("/", 1)[0]
+    log.info("health ping to %s every %s", host, settings.health_ping_every)
+    return asyncio.create_task(pinger.run_forever(), name="taskagent-health-ping")
+
+
 async def _serve(settings: Settings, grace: float) -> int:
     from taskagent.core import stop_deadline
     from taskagent.core.activity import ActivityLog
@@ -198,7 +223,10 @@ async def _serve(settings: Settings, grace: float) -> int:
             loops.loop_name(),
         )
         heap.settle(collect_first=True)
+        pinger = _start_pinger(settings, services)
         await _first_of(stop, services.engine.fatal)
+        if pinger is not None:  # a stopping daemon is no longer healthy
+            pinger.cancel()
         failed = services.engine.fatal_error
         log.info("stopping: letting running runs finish (up to %g s)", grace)
         engine = services.engine

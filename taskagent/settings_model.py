@@ -55,6 +55,7 @@ NOTIFICATIONS = Section("notifications")
 AI = Section("ai")
 CHAT = Section("chat")
 HISTORY = Section("history")
+HEALTH = Section("health")
 ENVIRONMENT_ONLY = Section(None)
 
 
@@ -106,6 +107,29 @@ def _model_name(value: Any) -> str:
     return value.strip()
 
 
+def _duration(value: Any) -> str:
+    """A duration like `--every` takes ("30s", "5m"), kept as written."""
+    from taskagent.core.schedules.common import ScheduleError
+    from taskagent.core.schedules.parsing import duration_seconds
+
+    if not isinstance(value, str):
+        raise ValueError('must be a duration such as "30s" or "5m"')
+    try:
+        duration_seconds(value)
+    except ScheduleError as exc:
+        raise ValueError(f'must be a duration such as "30s" or "5m" ({exc})') from exc
+    return value.strip()
+
+
+def _ping_url(value: Any) -> str:
+    if not isinstance(value, str):
+        raise ValueError("must be an http:// or https:// URL, or empty")
+    url = value.strip()
+    if url and not url.lower().startswith(("http://", "https://")):
+        raise ValueError("must be an http:// or https:// URL, or empty")
+    return url
+
+
 def _absent_if_empty(value: Any) -> Any:
     return None if value == "" else value
 
@@ -117,6 +141,8 @@ Number = Annotated[float, Strict(), BeforeValidator(_from_text(float))]
 Switch = Annotated[bool, BeforeValidator(_switch)]
 TimeZoneName = Annotated[str, BeforeValidator(_timezone)]
 ModelName = Annotated[str, BeforeValidator(_model_name)]
+Duration = Annotated[str, BeforeValidator(_duration)]
+PingUrl = Annotated[str, BeforeValidator(_ping_url)]
 # A list in config.toml; one comma-separated string in the environment.
 Patterns = Annotated[tuple[str, ...], NoDecode, BeforeValidator(parse_patterns)]
 Text = Annotated[str | None, BeforeValidator(_absent_if_empty)]
@@ -211,6 +237,15 @@ class SettingsFields(BaseModel):
     history_max_rows_per_task: Annotated[WholeNumber, HISTORY] = Field(
         10000, ge=0, le=10_000_000, description="keep at most this many runs per task; 0 = no limit"
     )
+    health_ping_url: Annotated[PingUrl, HEALTH] = Field(
+        "",
+        description="a URL the daemon requests every ping_every while its scheduler is healthy "
+        "(healthchecks.io, Uptime Kuma, ...), so an outside service notices when it stops; "
+        "empty = none",
+    )
+    health_ping_every: Annotated[Duration, HEALTH] = Field(
+        "5m", description='how often to request ping_url: a duration such as "30s" or "5m"'
+    )
 
     gemini_api_key: Annotated[Text, ENVIRONMENT_ONLY] = Field(
         None,
@@ -245,6 +280,12 @@ class SettingsFields(BaseModel):
     @property
     def default_summary_mode(self) -> SummaryMode:
         return SummaryMode(self.ai_summary_mode)
+
+    @property
+    def health_ping_seconds(self) -> float:
+        from taskagent.core.schedules.parsing import duration_seconds
+
+        return float(duration_seconds(self.health_ping_every))
 
     @property
     def has_ai_key(self) -> bool:

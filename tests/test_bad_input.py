@@ -118,6 +118,13 @@ CASES: list[Case] = [
     Case("cli-history-limit-0", "cli", ["tasks", "history", "1", "--limit", "0"], "limit must be"),
     Case("cli-run-timeout", "cli", ["tasks", "run", "1", "--timeout", "-1"], "more than 0 seconds"),
     Case("cli-unknown-task", "cli", ["tasks", "remove", "nope"], "no task 'nope'"),
+    Case("cli-catch-up-within", "cli", add("--catch-up-within", "soon"), "catch-up window"),
+    Case(
+        "cli-catch-up-within-negative",
+        "cli",
+        add("--catch-up-within", "-5"),
+        "catch-up window must be 0 (any age) to 365 days, not -5 seconds",
+    ),
     # ---- import files (taskagent tasks import FILE) -----------------------------------------
     Case("import-not-utf8", "import", b"\xff\xfe\x00[]", "not UTF-8 text"),
     Case("import-unknown-field", "import", entry(colour="red"), "unknown field(s) colour"),
@@ -165,6 +172,8 @@ CASES: list[Case] = [
         "config-control-key", "config", '"a\\nb" = 1\n', "unknown section ['a\\nb']"
     ),  # a key with a newline stays on one line
     Case("config-invalid-toml", "config", "x = [\n", "invalid TOML"),
+    Case("config-ping-url", "config", '[health]\nping_url = "ftp://x"\n', "http:// or https://"),
+    Case("config-ping-every", "config", '[health]\nping_every = "soon"\n', "must be a duration"),
     # ---- mcp.json ---------------------------------------------------------------------------
     Case("mcpjson-invalid", "mcpjson", "{", "invalid JSON at line 1"),
     Case(

@@ -119,6 +119,7 @@ def _add_task_writes(mcp: FastMCP, tasks: TaskService, evaluator: AlertEvaluator
         allow_write: bool = False,
         summary_mode: str | None = None,
         alerts: list[str] | None = None,
+        catch_up_within: str | None = None,
     ) -> dict[str, Any]:
         """Create a scheduled task that calls an MCP tool and keeps every result in history.
 
@@ -144,6 +145,9 @@ def _add_task_writes(mcp: FastMCP, tasks: TaskService, evaluator: AlertEvaluator
                 summary) | off. Default: the user's configured mode.
             alerts: alert rules (see set_task_alerts), e.g. ["price crosses above 100k"]: the
                 task notifies when one fires instead of on every % change.
+            catch_up_within: e.g. "2h": after the computer slept or taskagent was off, runs
+                missed longer ago than this are not made up (stale news, e.g. a market
+                report). Default: one catch-up run whatever their age.
         """
         with _user_errors():
             rules = await evaluator.prepare(None, alerts) if alerts else None
@@ -158,6 +162,7 @@ def _add_task_writes(mcp: FastMCP, tasks: TaskService, evaluator: AlertEvaluator
                 summary_mode=summary_mode,
                 notification_level=notification_level,
                 allow_write=allow_write,
+                catch_up_within_seconds=catch_up_within,
             )
             if rules is not None:
                 await evaluator.save(task.stored_id, rules)
@@ -170,10 +175,12 @@ def _add_task_writes(mcp: FastMCP, tasks: TaskService, evaluator: AlertEvaluator
         schedule_value: str | None = None,
         summary_mode: str | None = None,
         allow_write: bool = False,
+        catch_up_within: str | None = None,
     ) -> dict[str, Any]:
-        """Change a task's schedule and/or its summary mode; the new values are validated first
-        and the old ones kept on error. A task whose tool is not read-only runs it unattended on
-        its schedule, so its schedule only changes with allow_write set to true.
+        """Change a task's schedule, its summary mode and/or its catch-up window; the new values
+        are validated first and the old ones kept on error. A task whose tool is not read-only
+        runs it unattended on its schedule, so its schedule only changes with allow_write set
+        to true.
 
         Args:
             task_id: the task's id.
@@ -182,6 +189,7 @@ def _add_task_writes(mcp: FastMCP, tasks: TaskService, evaluator: AlertEvaluator
             summary_mode: always | changes | off (see create_background_task).
             allow_write: true only after the user explicitly agreed that this task may run its
                 tool that is not read-only (one that may change data) on the new schedule.
+            catch_up_within: e.g. "2h", or "0" for any age (see create_background_task).
         """
         with _user_errors():
             changes: dict[str, Any] = {}
@@ -193,8 +201,12 @@ def _add_task_writes(mcp: FastMCP, tasks: TaskService, evaluator: AlertEvaluator
                 changes |= {"schedule_type": schedule_type, "schedule_value": schedule_value}
             if summary_mode is not None:
                 changes["summary_mode"] = summary_mode
+            if catch_up_within is not None:
+                changes["catch_up_within_seconds"] = catch_up_within
             if not changes:
-                raise TaskInputError("nothing to change: give a schedule or a summary_mode")
+                raise TaskInputError(
+                    "nothing to change: give a schedule, a summary_mode or catch_up_within"
+                )
             task = await tasks.update_task(task_id, allow_write=allow_write, **changes)
         return _with_preview(task, tasks)
 

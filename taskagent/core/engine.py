@@ -467,6 +467,9 @@ class Engine:
                 "host": holder.host,
                 "since": to_iso(holder.started_at),
                 "heartbeat": to_iso(holder.heartbeat_at),
+                "heartbeat_age_seconds": round(
+                    (self.lease.clock.now() - holder.heartbeat_at).total_seconds(), 1
+                ),
                 "is_this_process": holder.holder == self.lease.holder_id,
             },
         }

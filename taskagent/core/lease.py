@@ -33,6 +33,7 @@ __all__ = [
     "RunRequestFailed",
     "SchedulerBusy",
     "answer_request",
+    "process_alive",
     "request_run",
     "take_pending_requests",
     "wait_for_request",
@@ -40,6 +41,13 @@ __all__ = [
 
 LEASE_TIMEOUT = timedelta(seconds=10)
 HEARTBEAT_SECONDS = 2.0
+
+
+def process_alive(info: LeaseInfo) -> bool | None:
+    """Whether the lease holder's process runs; None when it is on another machine."""
+    if info.host != socket.gethostname():
+        return None
+    return _pid_alive(info.pid)
 
 
 def _pid_alive(pid: int) -> bool:
@@ -70,6 +78,7 @@ class Lease:
         self.holder_id = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         self.held = False
         self.taken_from: LeaseInfo | None = None  # a live app the last acquire took over from
+        self.renewed_at: datetime | None = None  # this process's last written heartbeat
 
     async def current(self) -> LeaseInfo | None:
         return await self.repo.current_lease()
@@ -106,14 +115,25 @@ class Lease:
         if holder is not None:
             return holder
         self.held = True
+        self.renewed_at = now
         self.taken_from = live[-1] if live else None
         return None
 
     async def heartbeat(self) -> bool:
         """Renew the lease; False means another process took it (we must stop scheduling)."""
-        kept = await self.repo.renew_lease(self.holder_id, self.clock.now())
+        now = self.clock.now()
+        kept = await self.repo.renew_lease(self.holder_id, now)
         self.held = kept
+        if kept:
+            self.renewed_at = now
         return kept
+
+    def beating(self) -> bool:
+        """Whether this process holds the lease and wrote its heartbeat within the timeout
+        (a heartbeat that keeps failing, e.g. on a busy database, is not healthy)."""
+        if not self.held or self.renewed_at is None:
+            return False
+        return self.clock.now() - self.renewed_at <= self.timeout
 
     async def release(self) -> None:
         if not self.held:

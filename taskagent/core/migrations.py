@@ -252,6 +252,11 @@ CREATE TABLE alert_options (
 );
 """
 
+# Migration 10: catch-up freshness: missed slots older than this many seconds get no catch-up (0: any age).
+_MIGRATION_10 = """
+ALTER TABLE tasks ADD COLUMN catch_up_within_seconds INTEGER NOT NULL DEFAULT 0;
+"""
+
 MIGRATIONS: tuple[str, ...] = (
     _MIGRATION_1,
     _MIGRATION_2,
@@ -262,6 +267,7 @@ MIGRATIONS: tuple[str, ...] = (
     _MIGRATION_7,
     _MIGRATION_8,
     _MIGRATION_9,
+    _MIGRATION_10,
 )
 """Schema scripts; the schema version after applying `MIGRATIONS[:n]` is `n`."""
 

@@ -142,6 +142,8 @@ class Task:
     misfire_policy: MisfirePolicy = MisfirePolicy.ONCE
     timeout_seconds: float = 60.0
     misfire_grace_seconds: int = 60  # a run this late (or less) still runs; later is `missed`
+    # Missed slots older than this get no catch-up run (0: any age, one catch-up run).
+    catch_up_within_seconds: int = 0
     id: int | None = None
     created_at: datetime | None = None
     updated_at: datetime | None = None

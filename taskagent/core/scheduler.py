@@ -311,6 +311,7 @@ class TaskScheduler:
             now,
             grace_seconds=task.misfire_grace_seconds,
             catch_up=task.misfire_policy is MisfirePolicy.ONCE,
+            catch_up_within=task.catch_up_within_seconds,
         )
         if not plan.accounted:
             return

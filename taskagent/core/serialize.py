@@ -31,6 +31,7 @@ def task_to_dict(task: Task, stats: TaskStats | None = None) -> dict[str, Any]:
         "misfire_policy": task.misfire_policy.value,
         "timeout_seconds": task.timeout_seconds,
         "misfire_grace_seconds": task.misfire_grace_seconds,
+        "catch_up_within_seconds": task.catch_up_within_seconds,
         "created_at": to_iso(task.created_at),
         "last_run": to_iso(task.last_run),
         "next_run": to_iso(task.next_run),

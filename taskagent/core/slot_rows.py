@@ -13,6 +13,10 @@ def missed(task: Task, plan: slots.SlotPlan, now: datetime, why: str, *, busy: b
     """The `missed` row for the plan's missed stretch, saying why and what follows."""
     if plan.run_slot is not None:
         note = "the latest one runs now"
+    elif plan.too_old:
+        note = (
+            f"too old to catch up (older than {slots.duration_words(task.catch_up_within_seconds)})"
+        )
     elif not plan.catch_up:
         note = "not made up (policy: skip)"
     elif busy:

@@ -13,7 +13,8 @@ rows for one slot, never a slot without a trace.
   * every other due slot is missed: several in a row become ONE `missed` row that says how many
     and between which times;
   * missed slots with policy `once` (and no slot run) are made up by one catch-up run; never a
-    burst;
+    burst; but not when the latest of them is older than the task's `catch_up_within` (a
+    market report caught up hours later is noise): the plan is then `too_old`;
   * `following` is the first slot after `now`: the new `tasks.next_run`.
 The scheduler writes the rows and the new `next_run` in one transaction, so a crash can never
 leave a slot both accounted and unaccounted.
@@ -46,6 +47,7 @@ class SlotPlan:
     run_slot: datetime | None  # the slot that runs now (late by at most the grace)
     catch_up: bool  # one catch-up run for the missed slots
     following: datetime | None  # first slot after now (None: the schedule has no more)
+    too_old: bool = False  # a catch-up was due but the missed slots are older than allowed
 
     @property
     def accounted(self) -> bool:
@@ -93,6 +95,7 @@ def plan(
     *,
     grace_seconds: float,
     catch_up: bool,
+    catch_up_within: float = 0,
 ) -> SlotPlan:
     """What becomes of the slots from `start` up to `now` (see the module docstring)."""
     if start is None or start > now:
@@ -109,14 +112,27 @@ def plan(
         run_slot, missed_last = None, last
     if count == 0:
         return SlotPlan(None, None, 0, run_slot, False, following)
-    return SlotPlan(
-        first,
-        missed_last,
-        count,
-        run_slot,
-        catch_up and run_slot is None,
-        following,
-    )
+    wanted = catch_up and run_slot is None
+    too_old = wanted and _older_than(missed_last, now, catch_up_within)
+    return SlotPlan(first, missed_last, count, run_slot, wanted and not too_old, following, too_old)
+
+
+def _older_than(latest: datetime | None, now: datetime, seconds: float) -> bool:
+    """Whether the latest missed slot (None: beyond counting, so long past) is older than
+    `seconds` (0: no limit)."""
+    if seconds <= 0:
+        return False
+    return latest is None or (now - latest).total_seconds() > seconds
+
+
+def duration_words(seconds: float) -> str:
+    """'2 h', '30 min', '45 s', '1 day' for a whole duration."""
+    whole = int(seconds)
+    for size, unit in ((86_400, " day"), (3600, " h"), (60, " min")):
+        if whole >= size and whole % size == 0:
+            count = whole // size
+            return f"{count}{unit}{'s' if unit == ' day' and count != 1 else ''}"
+    return f"{whole} s"
 
 
 def _slot_before(trigger: BaseTrigger, first: datetime, last: datetime) -> datetime:

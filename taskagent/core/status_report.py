@@ -7,7 +7,7 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from taskagent.core import schedules
-from taskagent.core.models import RunStatus, TaskState, to_iso, utcnow
+from taskagent.core.models import RunStatus, Task, TaskState, to_iso, utcnow
 from taskagent.core.prices import cost_words, format_cost
 
 if TYPE_CHECKING:  # the app's first screen imports this module: types only
@@ -19,6 +19,8 @@ FAILED = [RunStatus.ERROR, RunStatus.TIMEOUT, RunStatus.INTERRUPTED]
 
 
 async def task_overview(repo: Repository, *, now: datetime | None = None) -> dict[str, Any]:
+    from taskagent.core.health.probes import overdue_tasks  # not for the first screen's import
+
     now = now or utcnow()
     tasks = await repo.list_tasks()
     since = now - timedelta(hours=24)
@@ -56,7 +58,26 @@ async def task_overview(repo: Repository, *, now: datetime | None = None) -> dic
             for t in upcoming[:10]
         ],
         "database": {"path": str(repo.path), "size_bytes": await repo.file_size()},
+        "last_run": _last_run(tasks),
+        "overdue": [
+            {
+                "task_id": t.id,
+                "name": t.name,
+                "next_run": to_iso(t.next_run),
+                "late_seconds": round(s),
+            }
+            for t, s in overdue_tasks(tasks, now)
+        ],
     }
+
+
+def _last_run(tasks: list[Task]) -> dict[str, Any] | None:
+    """The latest run of any task (its start)."""
+    ran = [t for t in tasks if t.last_run is not None]
+    if not ran:
+        return None
+    latest = max(ran, key=lambda t: t.last_run.timestamp() if t.last_run else 0.0)
+    return {"task_id": latest.id, "name": latest.name, "at": to_iso(latest.last_run)}
 
 
 async def ai_overview(ledger: AiLedger, budget: Budget | None = None) -> dict[str, Any]:

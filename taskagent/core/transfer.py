@@ -56,6 +56,7 @@ def task_to_export(task: Task) -> dict[str, Any]:
         "misfire_policy": task.misfire_policy.value,
         "timeout_seconds": task.timeout_seconds,
         "misfire_grace_seconds": task.misfire_grace_seconds,
+        "catch_up_within_seconds": task.catch_up_within_seconds,
         "done": task.done_at is not None,
     }
     return {key: values[key] for key in EXPORTED_FIELDS}

@@ -83,6 +83,29 @@ def scheduler_text(scheduler: dict[str, Any]) -> Text:
     return text
 
 
+def health_rows(status: dict[str, Any], now: Any) -> list[tuple[str, Text]]:
+    """The heartbeat's age, the last run and the overdue tasks, when the status has them."""
+    rows: list[tuple[str, Text]] = []
+    holder = (status.get("scheduler") or {}).get("lease_holder") or {}
+    if "heartbeat_age_seconds" in holder:
+        live = (status.get("scheduler") or {}).get("scheduler_running", True)
+        text = Text(f"{holder['heartbeat_age_seconds']:g} s ago")
+        if not live:
+            text.append(" — stale: run `taskagent doctor`", style="red")
+        rows.append(("heartbeat", text))
+    last = status.get("last_run")
+    if last:
+        moment = from_iso(last.get("at"))
+        rows.append(("last run", Text(f"{relative(moment, now)} · {last.get('name', '?')}")))
+    if "overdue" in status:
+        overdue = status["overdue"]
+        names = ", ".join(str(o.get("name")) for o in overdue[:5])
+        rows.append(
+            ("overdue", Text(f"{len(overdue)}: {names}", style="red") if overdue else Text("none"))
+        )
+    return rows
+
+
 class StatusView(Vertical):
     DEFAULT_CSS = """
     StatusView #status-top { height: 2fr; }
@@ -163,6 +186,8 @@ class StatusView(Vertical):
         lines.add_row("uptime", _uptime((now - host.started_at).total_seconds()))
         scheduler = status.get("scheduler", {}) if host.engine_started else {"mode": "starting…"}
         lines.add_row("scheduler", scheduler_text(scheduler))
+        for name, text in health_rows(status, now):
+            lines.add_row(name, text)
         tasks = status.get("tasks", {})
         lines.add_row(
             "tasks",

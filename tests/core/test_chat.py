@@ -363,3 +363,17 @@ async def test_summary_mode_change_asks_first_and_the_model_is_told_the_modes(
     assert task.summary_mode.value == "changes" and task.schedule_value == "30 minutes"
     instruction = env.requests[0].system_text
     assert "summary_mode" in instruction and "tell me when Bitcoin moves" in instruction
+
+
+async def test_a_catch_up_window_change_asks_first_and_is_saved(
+    chat: ChatSession, services: Services, env: GeminiStub
+) -> None:
+    await make_task(services)
+    env.reply_function_call("update_task_schedule", {"task_id": 1, "catch_up_within": "2h"})
+    env.reply_text("Done: no stale catch-up runs.")
+    events = await turn(chat, "don't catch up runs older than 2 hours", answer=True)
+    card = of(events, ConfirmationNeeded)[0]
+    assert card.title == "Change the settings of task 1 “Prices”?"
+    assert "Catch-up of missed runs: whatever their age → within 2 h" in card.details
+    assert of(events, ToolCallFinished)[0].ok
+    assert (await services.tasks.get(1)).catch_up_within_seconds == 7200

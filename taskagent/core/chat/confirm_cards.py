@@ -18,7 +18,7 @@ from dataclasses import replace
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from taskagent.core import schedules
+from taskagent.core import schedules, slots
 from taskagent.core.alerts.evaluator import AlertEvaluator
 from taskagent.core.alerts.grammar import RuleError, describe_rule, parse_rules
 from taskagent.core.chat.chat_events import ConfirmationNeeded
@@ -33,6 +33,7 @@ from taskagent.core.cost_estimate import daily_estimate
 from taskagent.core.errors import TaskNotFound
 from taskagent.core.models import Schedule, SummaryMode, Task
 from taskagent.core.tasks import TaskInputError, TaskService
+from taskagent.core.tasks.inputs import catch_up_within
 
 if TYPE_CHECKING:
     from taskagent.core.cost_estimate import CostEstimator
@@ -50,6 +51,7 @@ CREATE_ARGS = frozenset(
         "tool_args",
         "description",
         "use_ai_summary",
+        "catch_up_within",
         "summary_mode",
         "notification_level",
         "allow_write",  # accepted, but only the user's yes on the card counts
@@ -94,6 +96,18 @@ def _notify_words(task: Task) -> str:
         "alerts": "only when an alert rule fires",
         "silent": "never (saved to history only)",
     }.get(level, level)
+
+
+def _catch_up_line(task: Task, given: Any) -> str:
+    """The card's line for a new catch-up window; empty when none is given."""
+    if given is None:
+        return ""
+    seconds = catch_up_within(given)  # TaskInputError: not a window
+
+    def words(value: int) -> str:
+        return f"within {slots.duration_words(value)}" if value else "whatever their age"
+
+    return f"Catch-up of missed runs: {words(task.catch_up_within_seconds)} → {words(seconds)}"
 
 
 class CardMaker:
@@ -189,9 +203,9 @@ class CardMaker:
     async def _schedule_card(
         self, cid: str, ref: str, args: dict[str, Any], task: Task, label: str
     ) -> ConfirmationNeeded | str:
-        """update_task_schedule: a new schedule (with its next runs) and/or summary mode,
-        checked by the same rules as the tool itself (TaskService's merger), so the card and
-        the call refuse the same input with the same words."""
+        """update_task_schedule: a new schedule (with its next runs), summary mode and/or
+        catch-up window, checked by the same rules as the tool itself (TaskService's merger),
+        so the card and the call refuse the same input with the same words."""
         moves = bool(args.get("schedule_type") or args.get("schedule_value"))
         changes = {k: args[k] for k in ("summary_mode",) if args.get(k) is not None}
         if moves:
@@ -199,9 +213,13 @@ class CardMaker:
                 "schedule_type": args.get("schedule_type"),
                 "schedule_value": args.get("schedule_value"),
             }
-        if not changes:
-            return "nothing to change: give a schedule or a summary_mode"
-        try:  # the yes on this card is the approval a write task needs: asked below
+        try:
+            catch_line = _catch_up_line(task, args.get("catch_up_within"))
+            if not changes and not catch_line:
+                raise TaskInputError(
+                    "nothing to change: give a schedule, a summary_mode or catch_up_within"
+                )
+            # The yes on this card is the approval a write task needs: asked below.
             new = self.tasks.merger(changes, consent=True)(task)
         except TaskInputError as exc:
             return str(exc)
@@ -209,14 +227,12 @@ class CardMaker:
         if "summary_mode" in changes:
             before, after = task.ai_mode.value, new.ai_mode.value
             mode_line = f"AI summary: {SUMMARY_MODE_WORDS[before]} → {SUMMARY_MODE_WORDS[after]}"
+        lines = tuple(line for line in (mode_line, catch_line) if line)
         if not moves:
             cost = await self._cost_line(task.schedule, new.ai_mode, task.created_at)
+            what = "the AI summaries" if lines == (mode_line,) else "the settings"
             return ConfirmationNeeded(
-                cid,
-                ref,
-                f"Change the AI summaries of {label}?",
-                (mode_line or "", *cost),
-                args=args,
+                cid, ref, f"Change {what} of {label}?", (*lines, *cost), args=args
             )
         # Same grid as the scheduler: an interval stays anchored at the task's creation.
         runs = schedules.next_runs(new.schedule, 3, after=self.clock(), anchor=task.created_at)
@@ -224,7 +240,7 @@ class CardMaker:
         details = (
             f"Now: {schedules.describe(task.schedule)}",
             f"New: {schedules.describe(new.schedule)} ({new.timezone})",
-            *([mode_line] if mode_line else []),
+            *lines,
             *(
                 (
                     f"⚠ Runs a write tool unattended: {task.mcp_tool} is not marked read-only. "
@@ -284,6 +300,7 @@ class CardMaker:
                 use_ai_summary=args.get("use_ai_summary"),
                 summary_mode=args.get("summary_mode") or None,
                 notification_level=args.get("notification_level") or None,
+                catch_up_within_seconds=args.get("catch_up_within"),
                 allow_write=True,  # checked below: the card asks about it
             )
         except TaskInputError as exc:
@@ -299,6 +316,9 @@ class CardMaker:
             *await self._cost_line(task.schedule, task.ai_mode, task.created_at),
             f"Notifications: {_notify_words(task)}",
         ]
+        if task.catch_up_within_seconds:
+            within = slots.duration_words(task.catch_up_within_seconds)
+            details.append(f"Catch-up: only of runs missed within {within}")
         if task.description:
             details.append(f"Description: {one_line(task.description, 200)}")
         alerts = alert_lines(args.get("alerts"))

@@ -107,6 +107,12 @@ def parse_interval(text: str) -> tuple[int, str]:
     return count, unit
 
 
+def duration_seconds(text: str) -> int:
+    """A duration written like an interval ('30s', '5m', '2 hours') -> whole seconds."""
+    count, unit = parse_interval(text.strip())
+    return count * UNIT_SECONDS[unit]
+
+
 def _format_interval(count: int, unit: str) -> str:
     return f"{count} {unit if count != 1 else unit[:-1]}"
 

@@ -337,3 +337,20 @@ class Store:
             return total
 
         return await asyncio.to_thread(size)
+
+
+def inspect_file(path: Path) -> tuple[str, int]:
+    """(`PRAGMA quick_check`'s answer, schema version) of an existing database file, read
+    only: nothing is created, migrated or written. A file that cannot be used raises the same
+    `DatabaseUnusable` (the same one line) as opening it for work would. Blocking: run it on a
+    thread."""
+    _check_file(path)
+    try:
+        with contextlib.closing(
+            sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True, timeout=5)
+        ) as conn:
+            version = int(conn.execute("PRAGMA user_version").fetchone()[0])
+            rows = conn.execute("PRAGMA quick_check").fetchall()
+    except sqlite3.Error as exc:
+        raise (_unusable(path, exc) or exc) from exc
+    return "\n".join(str(row[0]) for row in rows), version

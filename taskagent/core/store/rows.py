@@ -35,7 +35,7 @@ TASK_COLUMNS = (
     "id, name, description, schedule_type, schedule_value, mcp_tool, tool_args, use_ai_summary, "
     "notification_level, enabled, created_at, last_run, next_run, paused, timezone, "
     "significance_threshold, misfire_policy, timeout_seconds, updated_at, misfire_grace_seconds, "
-    "done_at, summary_mode, consent_tool, consent_kind, consent_digest"
+    "done_at, summary_mode, consent_tool, consent_kind, consent_digest, catch_up_within_seconds"
 )
 RUN_COLUMNS = (
     "id, task_id, run_time, status, duration_ms, raw_data, ai_summary, error_message, finished_at, "
@@ -73,6 +73,7 @@ def task_values(task: Task) -> dict[str, Any]:
         "misfire_policy": MisfirePolicy(task.misfire_policy).value,
         "timeout_seconds": float(task.timeout_seconds),
         "misfire_grace_seconds": int(task.misfire_grace_seconds),
+        "catch_up_within_seconds": int(task.catch_up_within_seconds),
         "last_run": to_iso(task.last_run),
         "next_run": to_iso(task.next_run),
         "done_at": to_iso(task.done_at),
@@ -116,6 +117,7 @@ def task_from_row(row: sqlite3.Row) -> Task:
             misfire_policy=MisfirePolicy(row["misfire_policy"]),
             timeout_seconds=float(row["timeout_seconds"]),
             misfire_grace_seconds=int(row["misfire_grace_seconds"]),
+            catch_up_within_seconds=int(row["catch_up_within_seconds"]),
             created_at=from_iso(row["created_at"]),
             updated_at=from_iso(row["updated_at"]),
             last_run=from_iso(row["last_run"]),

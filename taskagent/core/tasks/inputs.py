@@ -37,6 +37,7 @@ EDITABLE_FIELDS = frozenset(
         "misfire_policy",
         "timeout_seconds",
         "misfire_grace_seconds",
+        "catch_up_within_seconds",
     }
 )
 # Fields whose change moves the task onto a new schedule: its next slot is computed again and a
@@ -277,6 +278,43 @@ def grace_seconds(value: Any) -> int:
     return int(seconds)
 
 
+MAX_CATCH_UP_WITHIN_SECONDS = 365 * 86_400
+
+
+def catch_up_within(value: Any) -> int:
+    """Seconds (a number) or a duration ("2h", "30 minutes"); 0, empty or None: any age."""
+    field = "catch_up_within_seconds"
+    if value is None:
+        return 0
+    if isinstance(value, str) and value.strip():
+        try:
+            value = float(value.strip())
+        except ValueError:
+            return _catch_up_duration(value)
+    elif isinstance(value, str):
+        return 0
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise TaskInputError(f"catch-up window must be a duration such as 2h, not {value!r}", field)
+    if not math.isfinite(value) or not 0 <= value <= MAX_CATCH_UP_WITHIN_SECONDS:
+        raise TaskInputError(
+            f"catch-up window must be 0 (any age) to 365 days, not {value:g} seconds", field
+        )
+    return int(value)
+
+
+def _catch_up_duration(text: str) -> int:
+    from taskagent.core.schedules.common import ScheduleError
+    from taskagent.core.schedules.parsing import duration_seconds
+
+    try:
+        seconds = duration_seconds(text)
+    except ScheduleError as exc:
+        raise TaskInputError(
+            f"catch-up window: {exc} (use e.g. 2h or 30 minutes)", "catch_up_within_seconds"
+        ) from None
+    return seconds
+
+
 def as_bool(value: Any, field: str) -> bool:
     if isinstance(value, bool):
         return value
@@ -316,6 +354,7 @@ class TaskInput:
     misfire_policy: MisfirePolicy
     timeout_seconds: float
     misfire_grace_seconds: int
+    catch_up_within_seconds: int = 0
     consent: Consent | None = None  # what it may call unattended (core/tasks/consent.py)
 
     def task_fields(self) -> dict[str, Any]:
@@ -336,4 +375,5 @@ class TaskInput:
             "timeout_seconds": self.timeout_seconds,
             "misfire_grace_seconds": self.misfire_grace_seconds,
             "consent": self.consent,
+            "catch_up_within_seconds": self.catch_up_within_seconds,
         }

@@ -31,6 +31,7 @@ from taskagent.core.tasks.inputs import (
     as_misfire_policy,
     as_notification_level,
     as_summary_mode,
+    catch_up_within,
     grace_seconds,
     parse_tool_args,
     tool_is_read_only,
@@ -246,6 +247,7 @@ class TaskRules:
             misfire_policy=as_misfire_policy(raw["misfire_policy"]),
             timeout_seconds=valid_timeout(raw["timeout_seconds"]),
             misfire_grace_seconds=grace_seconds(raw["misfire_grace_seconds"]),
+            catch_up_within_seconds=catch_up_within(raw.get("catch_up_within_seconds")),
             consent=bound,
         )
 
@@ -270,6 +272,7 @@ class TaskRules:
         timeout_seconds: Any = None,
         paused: Any = False,
         misfire_grace_seconds: Any = 60,
+        catch_up_within_seconds: Any = 0,
         done: Any = False,
         allow_write: Any = False,
     ) -> Task:
@@ -297,6 +300,7 @@ class TaskRules:
                     self.default_timeout_seconds if timeout_seconds is None else timeout_seconds
                 ),
                 "misfire_grace_seconds": misfire_grace_seconds,
+                "catch_up_within_seconds": catch_up_within_seconds,
             },
             allow_write=allow_write,
             done=done,
