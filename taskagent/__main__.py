@@ -113,7 +113,7 @@ def _command(settings: Settings, args: Namespace) -> int:
     if args.command == "doctor":
         return _doctor(settings, args)
     if args.command == "service":
-        from taskagent.service import run_service_command
+        from taskagent.service_install import run_service_command
 
         return run_service_command(settings, args.service_command, dry_run=args.dry_run)
     if args.command == "config":

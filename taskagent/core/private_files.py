@@ -51,7 +51,9 @@ def check_owner(folder: Path, what: str = "data folder") -> None:
 
 
 def tighten(path: Path, mode: int) -> None:
-    """Narrow an existing file or folder of ours to `mode` when others have any access."""
+    """Narrow an existing file or folder of ours to `mode` when others have any access. Only
+    bits are taken away: a file the user made read-only stays read-only (the store then says
+    so in one line) rather than being made writable behind their back."""
     try:
         info = os.lstat(path)
     except FileNotFoundError:
@@ -59,7 +61,7 @@ def tighten(path: Path, mode: int) -> None:
     if stat.S_ISLNK(info.st_mode) or info.st_uid != os.geteuid():
         return
     if info.st_mode & _OTHERS:
-        os.chmod(path, mode)
+        os.chmod(path, stat.S_IMODE(info.st_mode) & mode)
 
 
 def private_folder(folder: Path, what: str = "data folder", *, link_ok: bool = True) -> None:

@@ -58,8 +58,7 @@ def _give(path: Path) -> None:
 
 
 def _take(path: Path, mode: int) -> None:
-    """Make `path` read-only for the user: as root, root keeps it (mode 0755/0644 lets the
-    user read but not write); otherwise drop the write bits."""
+    """Make `path` read-only for the user, who keeps owning it: drop the write bits."""
     os.chmod(path, mode & ~(stat.S_IWUSR | stat.S_IWGRP | stat.S_IWOTH))
 
 
@@ -113,16 +112,12 @@ def _read_only_file(home: Path) -> str:
 
 
 def _read_only_folder(home: Path) -> str:
-    if AS_ROOT:
-        os.chown(home, 0, 0)
-    _take(home, 0o755)
+    _take(home, 0o755)  # still the user's own (a folder of another user is refused as such)
     db = home / "taskagent.db"
     return f"taskagent: the database {db} is in a folder this user cannot write ({home})"
 
 
 def _read_only_logs(home: Path) -> str:
-    if AS_ROOT:
-        os.chown(home / "logs", 0, 0)
     _take(home / "logs", 0o755)
     return f"taskagent: cannot write {home / 'logs'}{os.sep}"
 

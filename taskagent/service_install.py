@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from taskagent.core.errors import TaskAgentError
 from taskagent.paths import Paths
 
 if TYPE_CHECKING:
@@ -40,7 +41,7 @@ ENV_FILE = "service.env"
 Runner = Callable[[Sequence[str]], "subprocess.CompletedProcess[str]"]
 
 
-class ServiceError(Exception):
+class ServiceError(TaskAgentError):
     """A service manager command failed; the message is one line for the user."""
 
 

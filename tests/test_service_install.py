@@ -15,7 +15,7 @@ import pytest
 
 from taskagent.config import load_settings
 from taskagent.paths import resolve_paths
-from taskagent.service import (
+from taskagent.service_install import (
     DAEMON_LABEL,
     DAEMON_UNIT,
     WATCH_TIMER,
