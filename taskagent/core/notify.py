@@ -30,6 +30,7 @@ Nothing raised inside the notifier escapes: a notification is never worth a fail
 from __future__ import annotations
 
 import asyncio
+import html
 import logging
 import os
 import sys
@@ -37,9 +38,12 @@ import time
 from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from taskagent.core.models import NotificationLevel, Run, RunStatus, Task
+
+if TYPE_CHECKING:
+    from taskagent.core.delivery import Deliverer, Message
 
 log = logging.getLogger(__name__)
 
@@ -190,6 +194,8 @@ class Notifier:
         self._reprobe_at: float | None = None  # when to look for a service that went away
         self._states: dict[int, NotifyState] = {}
         self._tasks: set[asyncio.Future[Any]] = set()
+        # Receipts, channels, retries and quiet hours (core/delivery.py); None = desktop only.
+        self.delivery: Deliverer | None = None
         # The latest deliveries (task_id, kind, title, body), for the Status tab and tests.
         self.sent: deque[tuple[int, str, str, str]] = deque(maxlen=50)
 
@@ -314,7 +320,7 @@ class Notifier:
             if decision is None or not decision.send:
                 return decision
             title, body, severity = message_for(task, run, decision)
-            deliver = self._deliver(task.id, decision.kind, title, body, severity)
+            deliver = self._route(task.id, run.id, decision.kind, title, body, severity)
             if home is loop:
                 await deliver
             else:
@@ -338,13 +344,13 @@ class Notifier:
             home = self._loop
             assert home is not None
             if home is loop:
-                await self._deliver(None, kind, title, body, severity)
+                await self._route(None, None, kind, title, body, severity)
                 return
             if home.is_closed() or not home.is_running():
                 log.warning("notification %r dropped: the main loop is gone", title)
                 return
             future = asyncio.run_coroutine_threadsafe(
-                self._deliver(None, kind, title, body, severity), home
+                self._route(None, None, kind, title, body, severity), home
             )
             await asyncio.wrap_future(future)
         except asyncio.CancelledError:
@@ -370,9 +376,40 @@ class Notifier:
             log.debug("no notification for task %s: %s", task.id, decision.reason)
         return decision
 
+    def use_delivery(self, delivery: Deliverer) -> None:
+        """Send through channels with receipts (core/delivery.py); its `desktop` channel comes
+        back here (`show`)."""
+        self.delivery = delivery
+        delivery.desktop = self.show
+
+    async def _route(
+        self,
+        task_id: int | None,
+        run_id: int | None,
+        kind: str,
+        title: str,
+        body: str,
+        severity: Severity,
+    ) -> None:
+        if self.delivery is None:
+            await self._deliver(task_id, kind, title, body, severity)
+            return
+        from taskagent.core.delivery import Message
+
+        await self.delivery.deliver(
+            Message(title, body, severity, kind=kind, task_id=task_id, run_id=run_id)
+        )
+
+    async def show(self, message: Message) -> str:
+        """The `desktop` channel: the desktop, else an in-app toast, else the log. Returns
+        which it was ("desktop", "in-app", "log")."""
+        return await self._deliver(
+            message.task_id, message.kind, message.title, message.body, message.severity
+        )
+
     async def _deliver(
         self, task_id: int | None, kind: str, title: str, body: str, severity: Severity
-    ) -> None:
+    ) -> str:
         if self._reprobe_at is not None and self._clock() >= self._reprobe_at:
             # The desktop's notification daemon may be back (desktop-notifier caches the
             # capabilities, so probing would prove nothing): try it; a failure falls back.
@@ -383,9 +420,10 @@ class Notifier:
                 "notification sent (%s) for task #%s: %s: %s", kind, task_id, title, _cut(body, 100)
             )
             self.sent.append((task_id or 0, kind, title, body))
-            return
+            return "desktop"
         self._send_fallback(title, body, severity)
         self.sent.append((task_id or 0, kind, title, body))
+        return "in-app" if self.fallback is not None else "log"
 
     async def _send_desktop(
         self, task_id: int | None, title: str, body: str, severity: Severity
@@ -412,6 +450,10 @@ class Notifier:
             )
         dispatched: list[bool] = []
         assert self._desktop is not None
+        if self._desktop_kind not in ("macOS", "Windows"):
+            # The DBus notification spec lets a server render <a>, <img>, <b> in the body: the
+            # body is plain text, so markup from a tool's output is shown, not interpreted.
+            body = html.escape(body, quote=False)
         try:
             await self._desktop.send(
                 title,

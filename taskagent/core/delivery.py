@@ -1,0 +1,452 @@
+"""Delivery you can trust: every notification goes to its channels with a receipt each.
+
+* **Channels** (core/channels.py): `desktop` (the desktop notifier, or an in-app toast) and
+  Apprise URLs, directly or by a name from `[notify.named]`. A task's own channels
+  (`--channel`) replace the `[notify] channels`.
+* **Receipts**: one `deliveries` row per notification and channel: queued, sending, sent or
+  failed, with the attempts and the last error (secrets masked).
+* **Retries**: an Apprise channel is tried `len(BACKOFF) + 1` times, waiting BACKOFF between
+  attempts on the injected clock (tenacity's loop): the second attempt within 10 s, the fourth
+  about two minutes after the first. Then the `[notify] fallback` channel gets the message
+  (its own receipt, `fallback_of` the failed one), and the failure is logged and counted.
+* **Quiet hours** (core/quiet_hours.py): inside the window a notification that is not urgent
+  is `held`; when the window ends, one digest per channel lists what was held. A process that
+  was not running then sends the digest at its next start.
+* **A crash while sending** is never silent: a receipt left `sending` is marked `unknown` at
+  the next start and is not sent again (at most once: a duplicate alert is worse than a
+  missing one that the History tab shows as unknown); one left `queued` (never tried) is
+  marked `failed`.
+
+Sending never raises into a run: every failure ends in a receipt and a log line.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import defaultdict
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any, Literal, Protocol
+from zoneinfo import ZoneInfo
+
+from tenacity import AsyncRetrying, RetryCallState, retry_if_exception_type, stop_after_attempt
+
+from taskagent.core.channels import DESKTOP, Channel, ChannelError, mask_in, resolve_all
+from taskagent.core.clock import Clock
+from taskagent.core.errors import TaskAgentError
+from taskagent.core.quiet_hours import parse_window, window_end
+from taskagent.core.store.delivery_queries import (
+    DIGESTED,
+    FAILED,
+    HELD,
+    QUEUED,
+    SENDING,
+    SENT,
+    Receipt,
+    TaskDelivery,
+)
+
+log = logging.getLogger(__name__)
+
+Severity = Literal["information", "warning", "error"]
+# Seconds between attempts: 4 attempts, the second after 8 s, the last ~2 minutes in.
+BACKOFF: tuple[float, ...] = (8.0, 30.0, 80.0)
+STALE_SECONDS = 600.0  # a receipt `sending` this long belongs to a process that ended
+DIGEST_LINES = 30  # items listed in one digest; the rest are counted
+
+
+class DeliveryFailed(TaskAgentError):
+    """One attempt on one channel failed (the message is safe to show: secrets masked)."""
+
+
+class Repo(Protocol):
+    async def task_delivery(self, task_id: int) -> TaskDelivery: ...
+    async def add_receipt(
+        self,
+        *,
+        at: datetime,
+        run_id: int | None,
+        task_id: int | None,
+        channel: str,
+        target: str,
+        status: str,
+        kind: str,
+        urgent: bool,
+        title: str,
+        body: str,
+        hold_until: datetime | None = None,
+        fallback_of: int | None = None,
+    ) -> int: ...
+    async def update_receipt(
+        self,
+        receipt_id: int,
+        *,
+        at: datetime,
+        status: str,
+        attempts: int | None = None,
+        last_error: str | None = None,
+        via: str | None = None,
+        only_if: str | None = None,
+    ) -> bool: ...
+    async def receipt(self, receipt_id: int) -> Receipt | None: ...
+    async def receipts_with_status(self, *statuses: str) -> list[Receipt]: ...
+    async def fallbacks_of(self, receipt_ids: Sequence[int]) -> list[Receipt]: ...
+    async def mark_unfinished_receipts(self, at: datetime, before: datetime) -> int: ...
+
+
+@dataclass(frozen=True, slots=True)
+class Message:
+    """One notification, channel-independent. `body` is plain text."""
+
+    title: str
+    body: str
+    severity: Severity = "information"
+    kind: str = "notice"
+    task_id: int | None = None
+    run_id: int | None = None
+    urgent: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class DeliveryConfig:
+    """`[notify]` in config.toml."""
+
+    channels: tuple[str, ...] = (DESKTOP,)
+    fallback: str = ""
+    quiet_hours: str = ""
+    named: Mapping[str, str] = field(default_factory=dict)
+    timezone: str = "UTC"
+
+
+class AppriseSender:
+    """Sends one message to one Apprise URL; raises DeliveryFailed with Apprise's reason."""
+
+    async def send(self, url: str, message: Message) -> None:
+        import apprise
+
+        notifier = apprise.Apprise()
+        if not notifier.add(url):
+            raise DeliveryFailed(mask_in("Apprise cannot use this URL", [url]))
+        kind = {
+            "error": apprise.NotifyType.FAILURE,
+            "warning": apprise.NotifyType.WARNING,
+            "information": apprise.NotifyType.INFO,
+        }[message.severity]
+        result = await notifier.async_notify(
+            body=message.body or " ",
+            title=message.title,
+            notify_type=kind,
+            # Plain text: a service that renders HTML or Markdown gets it escaped, so markup
+            # from a tool's output is shown, never interpreted.
+            body_format=apprise.NotifyFormat.TEXT,
+        )
+        if result:
+            return
+        reasons = [entry.message for entry in result.logs() if entry.level in ("WARNING", "ERROR")]
+        reason = reasons[-1] if reasons else f"not delivered ({result.status.name.lower()})"
+        raise DeliveryFailed(mask_in(reason, [url])[:300])
+
+
+class Sender(Protocol):
+    async def send(self, url: str, message: Message) -> None: ...
+
+
+# The desktop path (core/notify.py): shows the message, returns how (desktop, in-app, log).
+DesktopSend = Callable[[Message], Awaitable[str]]
+
+
+class Deliverer:
+    """Receipts, retries, fallback and quiet hours over the channels. Main loop only."""
+
+    def __init__(
+        self,
+        repo: Repo,
+        clock: Clock,
+        config: DeliveryConfig,
+        *,
+        sender: Sender | None = None,
+        desktop: DesktopSend | None = None,
+        backoff: Sequence[float] = BACKOFF,
+    ) -> None:
+        self.repo = repo
+        self.clock = clock
+        self.config = config
+        self.sender: Sender = sender or AppriseSender()
+        self.desktop = desktop
+        self.backoff = tuple(backoff)
+        self.failures = 0  # deliveries that failed on every attempt, in this process
+        self.last_failure = ""  # "phone: HTTP 500", for the Status tab
+        self._jobs: set[asyncio.Task[Any]] = set()
+        self._flush_timer: Any = None
+        self._flush_at: datetime | None = None
+
+    # ------------------------------------------------------------------ lifecycle
+    async def start(self) -> None:
+        """Mark what a previous process left unfinished; send the digests that came due while
+        no process was running; wake up for the next one."""
+        now = self.clock.now()
+        changed = await self.repo.mark_unfinished_receipts(
+            now, now - timedelta(seconds=STALE_SECONDS)
+        )
+        if changed:
+            log.warning(
+                "%d notification(s) left unfinished by an earlier run of taskagent", changed
+            )
+        await self.flush_digests()
+
+    async def aclose(self) -> None:
+        if self._flush_timer is not None:
+            self._flush_timer.cancel()
+        for job in list(self._jobs):
+            job.cancel()
+        if self._jobs:
+            await asyncio.gather(*self._jobs, return_exceptions=True)
+
+    async def idle(self) -> None:
+        """Wait until every delivery under way has ended (tests, `notify test`)."""
+        while self._jobs:
+            await asyncio.gather(*list(self._jobs), return_exceptions=True)
+
+    def channels_for(self, own: Sequence[str]) -> list[Channel]:
+        return resolve_all(own or self.config.channels, self.config.named)
+
+    # ------------------------------------------------------------------ delivering
+    async def deliver(self, message: Message) -> list[int]:
+        """Record a receipt per channel and send (or hold) the message; the desktop is shown
+        before this returns, other channels are sent in the background. Returns the receipts'
+        ids. Never raises (apart from cancellation)."""
+        try:
+            own = TaskDelivery()
+            if message.task_id is not None:
+                own = await self.repo.task_delivery(message.task_id)
+            urgent = message.urgent or own.urgent
+            channels = self.channels_for(own.channels)
+            window = own.quiet_hours if own.quiet_hours is not None else self.config.quiet_hours
+            until = None if urgent else self._quiet_until(window)
+            ids = []
+            for channel in channels:
+                ids.append(await self._deliver_one(message, channel, urgent, until))
+            return ids
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("delivering notification %r failed", message.title)
+            return []
+
+    def _quiet_until(self, window: str) -> datetime | None:
+        try:
+            return window_end(self.clock.now(), parse_window(window), self.config.timezone)
+        except ValueError:
+            log.warning("quiet hours %r are not a window; ignored", window)
+            return None
+
+    async def _deliver_one(
+        self, message: Message, channel: Channel, urgent: bool, until: datetime | None
+    ) -> int:
+        target = channel.url or channel.label
+        receipt_id = await self.repo.add_receipt(
+            at=self.clock.now(),
+            run_id=message.run_id,
+            task_id=message.task_id,
+            channel=channel.label,
+            target=target,
+            status=HELD if until is not None else QUEUED,
+            kind=message.kind,
+            urgent=urgent,
+            title=message.title,
+            body=message.body,
+            hold_until=until,
+        )
+        if until is not None:
+            log.info("notification held by quiet hours until %s: %s", until, message.title)
+            self._schedule_flush(until)
+        elif channel.url:
+            self._spawn(self._send_with_retries(receipt_id, channel, message))
+        else:
+            await self._send_desktop(receipt_id, message)
+        return receipt_id
+
+    async def send_now(self, message: Message, channels: Sequence[Channel]) -> list[Receipt]:
+        """Send to these channels ignoring quiet hours and wait for the receipts (`notify
+        test`)."""
+        ids = [await self._deliver_one(message, channel, True, None) for channel in channels]
+        await self.idle()
+        receipts = [await self.repo.receipt(i) for i in ids]
+        return [r for r in receipts if r is not None] + await self.repo.fallbacks_of(ids)
+
+    def _spawn(self, job: Awaitable[Any]) -> None:
+        task = asyncio.ensure_future(job)
+        self._jobs.add(task)
+        task.add_done_callback(self._jobs.discard)
+
+    async def _send_desktop(self, receipt_id: int, message: Message) -> None:
+        now = self.clock.now()
+        await self.repo.update_receipt(receipt_id, at=now, status=SENDING, attempts=1)
+        if self.desktop is None:
+            await self.repo.update_receipt(
+                receipt_id, at=now, status=FAILED, last_error="no desktop notifier", via="log"
+            )
+            return
+        try:
+            via = await self.desktop(message)
+        except Exception as exc:  # the desktop path never raises; this is a last guard
+            await self._failed(receipt_id, DESKTOP, f"{type(exc).__name__}: {exc}", 1)
+            return
+        await self.repo.update_receipt(receipt_id, at=self.clock.now(), status=SENT, via=via)
+
+    async def _send_with_retries(
+        self, receipt_id: int, channel: Channel, message: Message, *, fallback_of: int | None = None
+    ) -> bool:
+        attempts = 0
+        retrying = AsyncRetrying(
+            stop=stop_after_attempt(len(self.backoff) + 1),
+            wait=self._wait,
+            sleep=self.clock.sleep,
+            retry=retry_if_exception_type(DeliveryFailed),
+            reraise=True,
+        )
+        try:
+            async for attempt in retrying:
+                with attempt:
+                    attempts = attempt.retry_state.attempt_number
+                    await self.repo.update_receipt(
+                        receipt_id, at=self.clock.now(), status=SENDING, attempts=attempts
+                    )
+                    await self._attempt(channel, message)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            text = exc.message if isinstance(exc, TaskAgentError) else f"{type(exc).__name__}"
+            await self._failed(receipt_id, channel.label, text, attempts)
+            if fallback_of is None:
+                await self._fall_back(receipt_id, channel, message)
+            return False
+        await self.repo.update_receipt(receipt_id, at=self.clock.now(), status=SENT, via="apprise")
+        log.info(
+            "notification sent to %s (%d attempt(s)): %s", channel.label, attempts, message.title
+        )
+        return True
+
+    def _wait(self, state: RetryCallState) -> float:
+        return self.backoff[min(state.attempt_number, len(self.backoff)) - 1]
+
+    async def _attempt(self, channel: Channel, message: Message) -> None:
+        try:
+            await self.sender.send(channel.url, message)
+        except DeliveryFailed:
+            raise
+        except Exception as exc:  # Apprise raising is a failed attempt like any other
+            raise DeliveryFailed(mask_in(f"{type(exc).__name__}: {exc}", [channel.url])) from exc
+
+    async def _failed(self, receipt_id: int, label: str, error: str, attempts: int) -> None:
+        self.failures += 1
+        self.last_failure = f"{label}: {error}"[:200]
+        log.warning("notification to %s failed after %d attempt(s): %s", label, attempts, error)
+        await self.repo.update_receipt(
+            receipt_id, at=self.clock.now(), status=FAILED, attempts=attempts, last_error=error
+        )
+
+    async def _fall_back(self, receipt_id: int, failed: Channel, message: Message) -> None:
+        if not self.config.fallback:
+            return
+        try:
+            [channel] = resolve_all([self.config.fallback], self.config.named)
+        except ChannelError as exc:
+            log.warning("the fallback channel is not usable: %s", exc.message)
+            return
+        if (channel.url or channel.label) == (failed.url or failed.label):
+            return
+        log.info("sending to the fallback channel %s instead of %s", channel.label, failed.label)
+        fallback_id = await self.repo.add_receipt(
+            at=self.clock.now(),
+            run_id=message.run_id,
+            task_id=message.task_id,
+            channel=channel.label,
+            target=channel.url or channel.label,
+            status=QUEUED,
+            kind=message.kind,
+            urgent=message.urgent,
+            title=message.title,
+            body=message.body,
+            fallback_of=receipt_id,
+        )
+        if channel.url:
+            await self._send_with_retries(fallback_id, channel, message, fallback_of=receipt_id)
+        else:
+            await self._send_desktop(fallback_id, message)
+
+    # ------------------------------------------------------------------ digests
+    def _schedule_flush(self, at: datetime) -> None:
+        if self._flush_at is not None and self._flush_at <= at and self._flush_timer is not None:
+            return
+        if self._flush_timer is not None:
+            self._flush_timer.cancel()
+        delay = max(0.0, (at - self.clock.now()).total_seconds())
+        self._flush_at = at
+        self._flush_timer = self.clock.call_later(delay, self._on_flush_timer)
+
+    def _on_flush_timer(self) -> None:
+        self._flush_timer = None
+        self._flush_at = None
+        self._spawn(self.flush_digests())
+
+    async def flush_digests(self) -> int:
+        """Send one digest per channel of the held notifications whose window has ended;
+        wake up again for the next window's end. Returns how many digests were sent."""
+        now = self.clock.now()
+        held = await self.repo.receipts_with_status(HELD)
+        due = [r for r in held if r.hold_until is None or r.hold_until <= now]
+        later = [r.hold_until for r in held if r.hold_until is not None and r.hold_until > now]
+        if later:
+            self._schedule_flush(min(later))
+        groups: dict[str, list[Receipt]] = defaultdict(list)
+        for receipt in due:
+            if await self.repo.update_receipt(
+                receipt.id, at=now, status=DIGESTED, only_if=HELD
+            ):  # claimed: another process may be flushing too
+                groups[receipt.target].append(receipt)
+        for target, items in groups.items():
+            await self._send_digest(target, items)
+        return len(groups)
+
+    async def _send_digest(self, target: str, items: list[Receipt]) -> None:
+        try:
+            [channel] = resolve_all([target], self.config.named)
+        except ChannelError as exc:
+            log.warning("digest for %s not sent: %s", items[0].channel, exc.message)
+            return
+        message = Message(
+            title=f"taskagent: {len(items)} notification{'s' if len(items) != 1 else ''} "
+            "held during quiet hours",
+            body=digest_body(items, self.config.timezone),
+            kind="digest",
+            urgent=True,
+        )
+        await self._deliver_one(message, channel, True, None)
+
+
+def digest_body(items: Sequence[Receipt], zone_name: str) -> str:
+    """ "While you were away: 02:14 BTC hourly: BTC crossed …; 3× ETH hourly: Run failed: …"."""
+    zone = ZoneInfo(zone_name or "UTC")
+    counted: dict[tuple[str, str], list[Receipt]] = defaultdict(list)
+    for item in items:
+        # Repeated failures of one task are one line with a count.
+        key = (item.title, item.body if item.kind != "failure" else "failure")
+        counted[key].append(item)
+    lines = []
+    for (title, _), group in list(counted.items())[:DIGEST_LINES]:
+        first = group[0]
+        at = first.created_at.astimezone(zone).strftime("%H:%M")
+        times = f"{len(group)}× since {at}" if len(group) > 1 else at
+        lines.append(f"{times} {title}: {_short(first.body)}")
+    rest = len(counted) - DIGEST_LINES
+    if rest > 0:
+        lines.append(f"and {rest} more")
+    return "While you were away:\n" + "\n".join(lines)
+
+
+def _short(text: str, limit: int = 140) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 1] + "…"
