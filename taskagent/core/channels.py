@@ -12,6 +12,7 @@ logged or exported whole: `masked()` keeps the scheme and the first few characte
 
 from __future__ import annotations
 
+import logging
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -35,9 +36,10 @@ def masked(url: str) -> str:
     scheme, sep, rest = url.partition("://")
     if not sep:
         return url if _NAME.match(url) else url[:SHOWN_CHARS] + "…"
-    if len(rest) <= SHOWN_CHARS:
+    shown = re.split(r"[:@/?#]", rest[:SHOWN_CHARS], maxsplit=1)[0]  # never a password
+    if len(shown) >= len(rest):
         return f"{scheme}://…"
-    return f"{scheme}://{rest[:SHOWN_CHARS]}…"
+    return f"{scheme}://{shown}…"
 
 
 def mask_in(text: str, urls: Iterable[str]) -> str:
@@ -49,10 +51,25 @@ def mask_in(text: str, urls: Iterable[str]) -> str:
     return text
 
 
+class _NoUrls(logging.Filter):
+    """Apprise's own log lines may quote a whole URL ("Unparseable URL ..."): drop those."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "://" not in record.getMessage()
+
+
+def quiet_apprise_urls() -> None:
+    """Keep channel URLs out of Apprise's log lines (idempotent)."""
+    logger = logging.getLogger("apprise")
+    if not any(isinstance(f, _NoUrls) for f in logger.filters):
+        logger.addFilter(_NoUrls())
+
+
 def apprise_accepts(url: str) -> bool:
     """Whether Apprise knows this URL's service and can parse it."""
     import apprise  # imported when a URL is checked: it loads its plugins on first use
 
+    quiet_apprise_urls()
     return apprise.Apprise.instantiate(url) is not None
 
 

@@ -33,7 +33,14 @@ from zoneinfo import ZoneInfo
 
 from tenacity import AsyncRetrying, RetryCallState, retry_if_exception_type, stop_after_attempt
 
-from taskagent.core.channels import DESKTOP, Channel, ChannelError, mask_in, resolve_all
+from taskagent.core.channels import (
+    DESKTOP,
+    Channel,
+    ChannelError,
+    mask_in,
+    quiet_apprise_urls,
+    resolve_all,
+)
 from taskagent.core.clock import Clock
 from taskagent.core.errors import TaskAgentError
 from taskagent.core.quiet_hours import parse_window, window_end
@@ -126,6 +133,7 @@ class AppriseSender:
     async def send(self, url: str, message: Message) -> None:
         import apprise
 
+        quiet_apprise_urls()
         notifier = apprise.Apprise()
         if not notifier.add(url):
             raise DeliveryFailed(mask_in("Apprise cannot use this URL", [url]))
