@@ -13,6 +13,13 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from taskagent.cli_delivery import (
+    delivery_from_args,
+    delivery_given,
+    delivery_text,
+    delivery_to_dict,
+    receipts_mark,
+)
 from taskagent.config import Settings
 from taskagent.core.ai_ledger import Usage
 from taskagent.core.errors import TaskNotFound
@@ -21,6 +28,7 @@ from taskagent.core.models import Run, Task, TaskStats, from_iso
 from taskagent.core.prices import format_cost
 from taskagent.core.serialize import run_to_dict, task_to_dict
 from taskagent.core.status_report import spend_words
+from taskagent.core.store.delivery_queries import Receipt, TaskDelivery
 from taskagent.core.tasks import TaskInputError, TaskService, WriteToolNotAllowed
 from taskagent.services import CoreBase, Services
 
@@ -141,12 +149,13 @@ def _print_task(task: Task, stats: TaskStats | None, tz: str) -> None:
         print(f"  runs     : {stats.runs} ({_success_rate(stats)} success)")
 
 
-def _print_runs(runs: list[Run], tz: str) -> None:
+def _print_runs(runs: list[Run], tz: str, marks: dict[int | None, str] | None = None) -> None:
+    marks = marks or {}
     rows = [
         [
             str(run.id),
             _local(run.run_time, tz),
-            run.status.value,
+            run.status.value + (f" {marks[run.id]}" if marks.get(run.id) else ""),
             "-" if run.duration_ms is None else f"{run.duration_ms} ms",
             (run.error_message or run.ai_summary or "").replace("\n", " ")[:80],
         ]
@@ -283,6 +292,8 @@ def _print_changed(call: _Call, task: Task, verb: str) -> None:
 async def _add(call: _Call) -> int:
     args = call.args
     flag = next(f for f in SCHEDULE_FLAGS if getattr(args, f) is not None)
+    # Checked before the task exists: a bad channel changes nothing.
+    delivery = delivery_from_args(args, call.services.settings, TaskDelivery())
     task = await call.service.create_task(
         name=args.name,
         description=args.description,
@@ -299,6 +310,8 @@ async def _add(call: _Call) -> int:
         enabled=not args.disabled,
         allow_write=args.allow_write,
     )
+    if delivery_given(args):
+        await call.services.repo.set_task_delivery(task.stored_id, delivery)
     _print_changed(call, task, "created")
     return 0
 
@@ -306,13 +319,20 @@ async def _add(call: _Call) -> int:
 async def _edit(call: _Call) -> int:
     args, service = call.args, call.service
     changes = _edit_changes(args)
-    if not changes and not args.disabled:
+    if not changes and not args.disabled and not delivery_given(args):
         raise TaskInputError("nothing to change: give at least one option (see --help)")
     task = await service.get(args.task_id)
+    repo = call.services.repo
+    delivery = None
+    if delivery_given(args):
+        current = await repo.task_delivery(task.stored_id)
+        delivery = delivery_from_args(args, call.services.settings, current)
     if changes:
         task = await service.update_task(task.stored_id, allow_write=args.allow_write, **changes)
     if args.disabled:
         task = await service.disable(task.stored_id)
+    if delivery is not None:
+        await repo.set_task_delivery(task.stored_id, delivery)
     _print_changed(call, task, "updated")
     return 0
 
@@ -321,23 +341,36 @@ async def _show(call: _Call) -> int:
     task = await call.service.get(call.args.task_id)
     task_stats = (await call.service.stats()).get(task.stored_id)
     usage = await _task_ai_usage(call.services, task)
+    delivery = await call.services.repo.task_delivery(task.stored_id)
+    settings = call.services.settings
     if call.as_json:
         data = task_to_dict(task, task_stats)
         data["ai_usage"] = {k: v.to_dict() for k, v in usage.items()}
+        data["delivery"] = delivery_to_dict(delivery)
         _print_json(data)
     else:
         _print_task(task, task_stats, call.tz)
         print(f"  AI today : {_usage_text(usage['today'])}")
         print(f"  AI total : {_usage_text(usage['total'])}")
+        print(f"  notify to: {delivery_text(delivery, settings)}")
     return 0
 
 
 async def _history(call: _Call) -> int:
     runs = await call.service.history(call.args.task_id, call.args.limit)
+    receipts = await call.services.repo.receipts_of_runs([r.id for r in runs if r.id is not None])
+    by_run: dict[int | None, list[Receipt]] = {}
+    for receipt in receipts:
+        by_run.setdefault(receipt.run_id, []).append(receipt)
     if call.as_json:
-        _print_json([run_to_dict(r) for r in runs])
+        _print_json(
+            [
+                run_to_dict(r) | {"deliveries": [d.to_dict() for d in by_run.get(r.id, [])]}
+                for r in runs
+            ]
+        )
     else:
-        _print_runs(runs, call.tz)
+        _print_runs(runs, call.tz, {i: receipts_mark(rs) for i, rs in by_run.items()})
     return 0
 
 

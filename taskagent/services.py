@@ -85,7 +85,7 @@ def _notifier(
     tasks: TaskService,
 ) -> tuple[Notifier, Deliverer]:
     """The notifier (desktop, in-app) over the deliverer (channels, receipts, quiet hours)."""
-    from taskagent.core.delivery import Deliverer
+    from taskagent.core.delivery import CLOSE_GRACE, Deliverer
     from taskagent.core.notify import Notifier
 
     notifier = Notifier(
@@ -98,7 +98,7 @@ def _notifier(
     stack.push_async_callback(notifier.aclose)
     deliverer = Deliverer(repo, CLOCK, delivery_config(settings))
     notifier.use_delivery(deliverer)
-    stack.push_async_callback(deliverer.aclose)
+    stack.push_async_callback(deliverer.aclose, CLOSE_GRACE)
     return notifier, deliverer
 
 

@@ -23,6 +23,7 @@ Sending never raises into a run: every failure ends in a receipt and a log line.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections import defaultdict
 from collections.abc import Awaitable, Callable, Mapping, Sequence
@@ -60,7 +61,8 @@ log = logging.getLogger(__name__)
 Severity = Literal["information", "warning", "error"]
 # Seconds between attempts: 4 attempts, the second after 8 s, the last ~2 minutes in.
 BACKOFF: tuple[float, ...] = (8.0, 30.0, 80.0)
-STALE_SECONDS = 600.0  # a receipt `sending` this long belongs to a process that ended
+STALE_SECONDS = 600.0
+CLOSE_GRACE = 10.0  # seconds deliveries under way get when taskagent stops  # a receipt `sending` this long belongs to a process that ended
 DIGEST_LINES = 30  # items listed in one digest; the rest are counted
 
 
@@ -204,9 +206,15 @@ class Deliverer:
             )
         await self.flush_digests()
 
-    async def aclose(self) -> None:
+    async def aclose(self, grace: float = 0.0) -> None:
+        """Stop: deliveries under way get `grace` seconds to end, then are cancelled (their
+        receipts stay `sending` and show as unknown at the next start)."""
         if self._flush_timer is not None:
             self._flush_timer.cancel()
+        if grace > 0 and self._jobs:
+            with contextlib.suppress(TimeoutError):
+                async with self.clock.timeout(grace):
+                    await self.idle()
         for job in list(self._jobs):
             job.cancel()
         if self._jobs:
@@ -338,6 +346,8 @@ class Deliverer:
         return True
 
     def _wait(self, state: RetryCallState) -> float:
+        if not self.backoff:
+            return 0.0
         return self.backoff[min(state.attempt_number, len(self.backoff)) - 1]
 
     async def _attempt(self, channel: Channel, message: Message) -> None:
@@ -458,3 +468,35 @@ def digest_body(items: Sequence[Receipt], zone_name: str) -> str:
 def _short(text: str, limit: int = 140) -> str:
     text = " ".join(text.split())
     return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def task_delivery_from(
+    current: TaskDelivery,
+    named: Mapping[str, str],
+    *,
+    channels: Sequence[str] | None = None,
+    urgent: bool | None = None,
+    quiet_hours: str | None = None,
+) -> TaskDelivery:
+    """A task's delivery settings with these changes, checked (raises ChannelError or
+    ValueError in the user's words). `channels` ["default"] goes back to the [notify]
+    channels; `quiet_hours` "default" to the [notify] window, "" to none."""
+    new_channels = current.channels
+    if channels is not None:
+        wanted = [c.strip() for c in channels if c.strip()]
+        if wanted == ["default"]:
+            wanted = []
+        resolve_all(wanted, named)  # every one must resolve now, not at the first run
+        new_channels = tuple(wanted)
+    window = current.quiet_hours
+    if quiet_hours is not None:
+        if quiet_hours.strip() == "default":
+            window = None
+        else:
+            parsed = parse_window(quiet_hours)
+            window = "" if parsed is None else str(parsed)
+    return TaskDelivery(
+        channels=new_channels,
+        urgent=current.urgent if urgent is None else urgent,
+        quiet_hours=window,
+    )
