@@ -18,10 +18,10 @@ from taskagent.cli_delivery import (
     delivery_given,
     delivery_text,
     delivery_to_dict,
-    receipts_mark,
 )
 from taskagent.config import Settings
 from taskagent.core.ai_ledger import Usage
+from taskagent.core.delivery import delivery_mark
 from taskagent.core.errors import TaskNotFound
 from taskagent.core.lease import RunRequestFailed
 from taskagent.core.models import Run, Task, TaskStats, from_iso
@@ -370,7 +370,7 @@ async def _history(call: _Call) -> int:
             ]
         )
     else:
-        _print_runs(runs, call.tz, {i: receipts_mark(rs) for i, rs in by_run.items()})
+        _print_runs(runs, call.tz, {i: delivery_mark(rs) for i, rs in by_run.items()})
     return 0
 
 

@@ -76,19 +76,6 @@ def receipt_text(receipt: Receipt) -> str:
     return head
 
 
-def receipts_mark(receipts: list[Receipt]) -> str:
-    """The mark of a run whose notification did not arrive everywhere ("" when it did)."""
-    if any(r.status == "failed" and not _rescued(r, receipts) for r in receipts):
-        return "✗ not delivered"
-    if any(r.status in ("failed", "unknown") for r in receipts):
-        return "! delivery"
-    return ""
-
-
-def _rescued(failed: Receipt, receipts: list[Receipt]) -> bool:
-    return any(r.fallback_of == failed.id and r.status == "sent" for r in receipts)
-
-
 # --------------------------------------------------------------------------- notify test
 def run_notify_command(settings: Settings, args: argparse.Namespace) -> int:
     try:

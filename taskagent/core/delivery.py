@@ -52,6 +52,7 @@ from taskagent.core.store.delivery_queries import (
     QUEUED,
     SENDING,
     SENT,
+    UNKNOWN,
     Receipt,
     TaskDelivery,
 )
@@ -443,6 +444,31 @@ class Deliverer:
             urgent=True,
         )
         await self._deliver_one(message, channel, True, None)
+
+
+UNDELIVERED_MARK = "✉✗"  # a notification that reached none of its ways on some channel
+UNKNOWN_MARK = "✉?"  # one whose sending was cut off: whether it arrived is not known
+
+
+def delivery_mark(receipts: Sequence[Receipt]) -> str:
+    """The mark of a run whose notification did not arrive everywhere ("" when it did): a
+    failed channel whose fallback did not deliver either, or an unknown one."""
+    rescued = {r.fallback_of for r in receipts if r.fallback_of is not None and r.status == SENT}
+    if any(r.status == FAILED and r.id not in rescued for r in receipts):
+        return UNDELIVERED_MARK
+    if any(r.status == UNKNOWN for r in receipts):
+        return UNKNOWN_MARK
+    return ""
+
+
+def delivery_marks(receipts: Sequence[Receipt]) -> dict[int, str]:
+    """Run id -> its mark, for the runs with one."""
+    by_run: dict[int, list[Receipt]] = defaultdict(list)
+    for receipt in receipts:
+        if receipt.run_id is not None:
+            by_run[receipt.run_id].append(receipt)
+    marks = {run_id: delivery_mark(group) for run_id, group in by_run.items()}
+    return {run_id: mark for run_id, mark in marks.items() if mark}
 
 
 def digest_body(items: Sequence[Receipt], zone_name: str) -> str:

@@ -16,6 +16,7 @@ from textual.containers import Horizontal, Vertical
 from textual.widgets import Input, Label, Select, Static
 
 from taskagent.bridge import ExternalChange
+from taskagent.core.delivery import delivery_marks
 from taskagent.core.events import Event, RunFinished, RunStarted, TaskChanged
 from taskagent.core.models import Run, RunStatus, Task
 from taskagent.core.ui_queries import default_chart_path, numeric_paths, numeric_series
@@ -31,6 +32,8 @@ if TYPE_CHECKING:
     from taskagent.services import Services
 
 PAGE = 200
+# runs, their count, task names, the chart's runs, delivery marks by run id
+Loaded = tuple[list[Run], int, dict[int, str], list[Run], dict[int, str]]
 CHART_RUNS = 300
 COLUMNS = [
     Column("id", "Run", 8, "right"),
@@ -77,6 +80,7 @@ class HistoryView(Vertical):
         self.chart_path = ""  # the key path charted (cycled with c, or typed)
         self.chart_runs: list[Run] = []
         self.charted_task: int | None = None
+        self.marks: dict[int, str] = {}  # run id -> its notification did not arrive everywhere
 
     @property
     def host(self) -> UiHost:
@@ -225,7 +229,7 @@ class HistoryView(Vertical):
     def reload(self) -> None:
         filters = self._filters()
 
-        async def job(services: Services) -> tuple[list[Run], int, dict[int, str], list[Run]]:
+        async def job(services: Services) -> Loaded:
             runs = await services.tasks.runs(**filters, limit=PAGE)
             total = await services.tasks.count_runs(**filters)
             names = await services.tasks.names()
@@ -237,7 +241,8 @@ class HistoryView(Vertical):
                     until=filters["until"],
                     limit=CHART_RUNS,
                 )
-            return runs, total, names, chart
+            receipts = await services.repo.receipts_of_runs([r.stored_id for r in runs])
+            return runs, total, names, chart, delivery_marks(receipts)
 
         self.host.call_core(
             job,
@@ -249,8 +254,9 @@ class HistoryView(Vertical):
             early=True,
         )
 
-    def _loaded(self, result: tuple[list[Run], int, dict[int, str], list[Run]]) -> None:
-        runs, total, names, chart = result
+    def _loaded(self, result: Loaded) -> None:
+        runs, total, names, chart, marks = result
+        self.marks = marks
         self.task_names = names
         self.runs = {r.id: r for r in runs if r.id is not None}
         self.total = total
@@ -355,13 +361,16 @@ class HistoryView(Vertical):
         text = run.error_message or run.ai_summary or ""
         if not text and run.raw_data:
             text = run.raw_data[:200]
+        summary = Text(" ".join(text.split()), style="red" if run.status.failed else "")
+        if key in self.marks:  # its notification did not arrive everywhere
+            summary = Text.assemble((f"{self.marks[key]} ", "red"), summary)
         return [
             str(run.id),
             self.task_names.get(run.task_id, str(run.task_id)),
             local(run.run_time),
             status_text(run.status),
             duration(run.duration_ms),
-            Text(" ".join(text.split()), style="red" if run.status.failed else ""),
+            summary,
         ]
 
     @on(VirtualTable.Highlighted, "#history-table")

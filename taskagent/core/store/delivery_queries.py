@@ -262,6 +262,18 @@ class DeliveryQueries(Store):
         async with self._write() as db:
             return await job(db)
 
+    async def undelivered_tasks(self, since: datetime) -> set[int]:
+        """Tasks with a notification since `since` that failed on a channel (and its fallback
+        did not deliver it) or whose sending was cut off."""
+        rows = await self._fetchall(
+            "SELECT DISTINCT d.task_id FROM deliveries d WHERE d.updated_at >= ? "
+            "AND d.task_id IS NOT NULL AND (d.status = 'unknown' OR (d.status = 'failed' "
+            "AND NOT EXISTS (SELECT 1 FROM deliveries f WHERE f.fallback_of = d.id "
+            "AND f.status = 'sent')))",
+            (to_iso(since),),
+        )
+        return {int(row["task_id"]) for row in rows}
+
     async def app_toasts(self, after_id: int) -> list[Receipt]:
         """`desktop` receipts another process could only log (no desktop session), newer than
         `after_id`: an attached app shows them as toasts."""
