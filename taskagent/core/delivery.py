@@ -461,6 +461,13 @@ def delivery_mark(receipts: Sequence[Receipt]) -> str:
     return ""
 
 
+def receipt_severity(kind: str) -> Severity:
+    """The severity of a notification of this kind (receipts keep the kind)."""
+    if kind == "failure":
+        return "error"
+    return "warning" if kind == "significant" else "information"
+
+
 def delivery_marks(receipts: Sequence[Receipt]) -> dict[int, str]:
     """Run id -> its mark, for the runs with one."""
     by_run: dict[int, list[Receipt]] = defaultdict(list)

@@ -274,15 +274,25 @@ class DeliveryQueries(Store):
         )
         return {int(row["task_id"]) for row in rows}
 
-    async def app_toasts(self, after_id: int) -> list[Receipt]:
-        """`desktop` receipts another process could only log (no desktop session), newer than
-        `after_id`: an attached app shows them as toasts."""
+    async def claim_app_toasts(self, after_id: int, at: datetime) -> list[Receipt]:
+        """`desktop` notifications another process could only log (it has no desktop session),
+        newer than `after_id`, claimed for this app to show as toasts (`via` becomes `app`, so
+        a second app does not show them again)."""
         rows = await self._fetchall(
             f"SELECT {_COLUMNS} FROM deliveries WHERE id > ? AND channel = 'desktop' "
             "AND via = 'log' ORDER BY id LIMIT 20",
             (after_id,),
         )
-        return [_receipt(row) for row in rows]
+        claimed = []
+        for row in rows:
+            async with self._write() as db:
+                cursor = await db.execute(
+                    "UPDATE deliveries SET via = 'app', updated_at = ? WHERE id = ? AND via = 'log'",
+                    (to_iso(at), row["id"]),
+                )
+            if cursor.rowcount:
+                claimed.append(_receipt(row))
+        return claimed
 
     async def last_receipt_id(self) -> int:
         row = await self._fetchone("SELECT max(id) AS id FROM deliveries")
