@@ -444,7 +444,9 @@ class Services:
             budget=budget,
         )
         services: Services
-        background = create_background_server(tasks, engine.run_now, lambda: services.status())
+        background = create_background_server(
+            tasks, engine.run_now, lambda: services.status(), settings.notify_named
+        )
         services = cls(
             settings=settings,
             repo=repo,

@@ -8,7 +8,7 @@ one made in the app, the CLI or the chat. `create_server` is all there is: the c
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any
 
@@ -18,8 +18,11 @@ from mcp.types import ToolAnnotations
 
 from mcp_servers.errors import OneLineErrors
 from taskagent.core import schedules
+from taskagent.core.channels import ChannelError
+from taskagent.core.delivery import task_delivery_from
 from taskagent.core.models import Run, Task
 from taskagent.core.serialize import run_to_dict, task_to_dict
+from taskagent.core.store.delivery_queries import TaskDelivery
 from taskagent.core.tasks import TaskInputError, TaskNotFound, TaskService, WriteToolNotAllowed
 
 INSTRUCTIONS = """\
@@ -73,19 +76,44 @@ def _with_preview(task: Task, tasks: TaskService) -> dict[str, Any]:
     return data
 
 
-def create_server(tasks: TaskService, run_now: RunNow, status: StatusProvider) -> FastMCP:
-    """`run_now(task_id)` runs a task wherever the scheduler lives and returns the run."""
+def create_server(
+    tasks: TaskService,
+    run_now: RunNow,
+    status: StatusProvider,
+    named_channels: Mapping[str, str] | None = None,
+) -> FastMCP:
+    """`run_now(task_id)` runs a task wherever the scheduler lives and returns the run;
+    `named_channels` are `[notify.named]` (a task's channels may name them)."""
 
     mcp = FastMCP("background", instructions=INSTRUCTIONS, mask_error_details=True)
     mcp.add_middleware(OneLineErrors())  # bad arguments: one line, not pydantic's report
-    _add_task_writes(mcp, tasks)
+    _add_task_writes(mcp, tasks, dict(named_channels or {}))
     _add_state_changes(mcp, tasks)
     _add_reads(mcp, tasks, status)
     _add_run_now(mcp, tasks, run_now)
     return mcp
 
 
-def _add_task_writes(mcp: FastMCP, tasks: TaskService) -> None:
+def _delivery(
+    named: Mapping[str, str],
+    channels: list[str] | None,
+    urgent: bool | None,
+    quiet_hours: str | None,
+) -> TaskDelivery | None:
+    """A new task's delivery settings, checked; None when none were given."""
+    if channels is None and urgent is None and quiet_hours is None:
+        return None
+    try:
+        return task_delivery_from(
+            TaskDelivery(), named, channels=channels, urgent=urgent, quiet_hours=quiet_hours
+        )
+    except ChannelError as exc:
+        raise ToolError(f"channels: {exc.message}") from None
+    except ValueError as exc:
+        raise ToolError(f"quiet_hours: {exc}") from None
+
+
+def _add_task_writes(mcp: FastMCP, tasks: TaskService, named: Mapping[str, str]) -> None:
     """Creating a task and changing its schedule: both validated by TaskService first."""
 
     @mcp.tool(annotations=_CREATES)
@@ -100,6 +128,9 @@ def _add_task_writes(mcp: FastMCP, tasks: TaskService) -> None:
         notification_level: str = "all",
         allow_write: bool = False,
         summary_mode: str | None = None,
+        channels: list[str] | None = None,
+        urgent: bool | None = None,
+        quiet_hours: str | None = None,
     ) -> dict[str, Any]:
         """Create a scheduled task that calls an MCP tool and keeps every result in history.
 
@@ -123,7 +154,13 @@ def _add_task_writes(mcp: FastMCP, tasks: TaskService) -> None:
             summary_mode: always (an AI summary of every run) | changes (only the first run and
                 runs whose data changed significantly; the others get the free offline
                 summary) | off. Default: the user's configured mode.
+            channels: where its notifications go: "desktop" and/or names of the user's
+                configured channels (e.g. ["phone"]). Default: the user's default channels.
+            urgent: true = its notifications go through the user's quiet hours.
+            quiet_hours: its own quiet hours, e.g. "23:00-06:00"; "" = none. Default: the
+                user's.
         """
+        delivery = _delivery(named, channels, urgent, quiet_hours)  # checked before saving
         with _user_errors():
             task = await tasks.create_task(
                 name=name,
@@ -137,6 +174,8 @@ def _add_task_writes(mcp: FastMCP, tasks: TaskService) -> None:
                 notification_level=notification_level,
                 allow_write=allow_write,
             )
+        if delivery is not None:
+            await tasks.repo.set_task_delivery(task.stored_id, delivery)
         return _with_preview(task, tasks)
 
     @mcp.tool(annotations=_CHANGES)

@@ -44,6 +44,9 @@ CREATE_ARGS = frozenset(
         "summary_mode",
         "notification_level",
         "allow_write",  # accepted, but only the user's yes on the card counts
+        "channels",  # delivery: checked by the tool itself
+        "urgent",
+        "quiet_hours",
     }
 )
 SUMMARY_MODE_WORDS = {  # for the confirmation cards
@@ -73,6 +76,21 @@ def _task_id(value: Any) -> Any:
 def _with_args(args: Any, limit: int) -> str:
     """' with {...}' for a tool's arguments, or nothing when there are none."""
     return f" with {one_line(compact(args), limit)}" if args else ""
+
+
+def _delivery_words(args: dict[str, Any]) -> list[str]:
+    """The card's lines about where the notifications go (names only: never a whole URL)."""
+    from taskagent.core.channels import masked
+
+    lines = []
+    channels = args.get("channels")
+    if isinstance(channels, list) and channels:
+        lines.append("Channels: " + ", ".join(masked(str(c)) for c in channels))
+    if args.get("urgent"):
+        lines.append("Urgent: goes through quiet hours")
+    if isinstance(args.get("quiet_hours"), str):
+        lines.append(f"Quiet hours: {args['quiet_hours'] or 'none'}")
+    return lines
 
 
 def _notify_words(task: Task) -> str:
@@ -236,6 +254,7 @@ class CardMaker:
             f"AI summary: {SUMMARY_MODE_WORDS.get(task.ai_mode.value, task.ai_mode.value)}",
             f"Notifications: {_notify_words(task)}",
         ]
+        details += _delivery_words(args)
         if task.description:
             details.append(f"Description: {one_line(task.description, 200)}")
         if writes:
