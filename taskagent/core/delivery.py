@@ -53,6 +53,7 @@ from taskagent.core.store.delivery_queries import (
     SENDING,
     SENT,
     UNKNOWN,
+    DeliveryQueries,
     Receipt,
     TaskDelivery,
 )
@@ -533,3 +534,31 @@ def task_delivery_from(
         urgent=current.urgent if urgent is None else urgent,
         quiet_hours=window,
     )
+
+
+def channels_from_text(text: str, named: Mapping[str, str]) -> tuple[str, ...]:
+    """The task form's channels field ("desktop, phone"; empty = the [notify] channels),
+    checked. Raises TaskInputError (field `channels`) in the user's words."""
+    from taskagent.core.tasks.inputs import TaskInputError
+
+    wanted = tuple(part.strip() for part in text.split(",") if part.strip())
+    try:
+        resolve_all(wanted, named)
+    except ChannelError as exc:
+        raise TaskInputError(f"Channels: {exc.message}", "channels") from exc
+    return wanted
+
+
+def channels_text(delivery: TaskDelivery) -> str:
+    """A task's own channels as the form shows them (URLs masked)."""
+    from taskagent.core.channels import masked
+
+    return ", ".join(masked(channel) for channel in delivery.channels)
+
+
+async def save_channels(repo: DeliveryQueries, task_id: int, channels: tuple[str, ...]) -> None:
+    """Set a task's own channels, keeping its other delivery settings."""
+    from dataclasses import replace
+
+    current = await repo.task_delivery(task_id)
+    await repo.set_task_delivery(task_id, replace(current, channels=channels))

@@ -23,6 +23,7 @@ from textual.screen import ModalScreen
 from textual.widgets import Button, Footer, Input, Label, Select, Static, Switch, TextArea
 
 from taskagent.core import schedules
+from taskagent.core.delivery import channels_from_text, channels_text, save_channels
 from taskagent.core.models import (
     MisfirePolicy,
     NotificationLevel,
@@ -86,6 +87,7 @@ FIELD_SLOTS = {
     "timeout_seconds": "run",
     "misfire_grace_seconds": "run",
     "allow_write": "allow_write",
+    "channels": "settings",
 }
 
 
@@ -112,6 +114,7 @@ class TaskFormScreen(ModalScreen[Task | None]):
         self.task_obj = task
         self.tools: dict[str, ToolInfo] = {}
         self._default_args_text = ""
+        self._channels_shown = ""  # the task's own channels as loaded (URLs masked)
 
     @property
     def host(self) -> UiHost:
@@ -213,6 +216,9 @@ class TaskFormScreen(ModalScreen[Task | None]):
                 f"{task.significance_threshold:g}" if task else "5",
                 id="f-threshold",
             )
+        with Horizontal(classes="row channels"):  # where its notifications go (Delivery)
+            yield Label("Channels", classes="inline")
+            yield Input("", id="f-channels", placeholder="default; or e.g. desktop, phone")
         yield Static("", id="err-settings", classes="error")
 
     def _run_fields(self, task: Task | None) -> ComposeResult:
@@ -254,6 +260,16 @@ class TaskFormScreen(ModalScreen[Task | None]):
         self.query_one("#f-name", Input).focus()
         self.update_preview()
         self.host.call_core(self._load_tools, done=self._tools_loaded, node=self, what="Tools")
+        if self.task_obj is not None:
+            self.host.call_core(self._load_channels, done=self._channels_loaded, node=self)
+
+    async def _load_channels(self, services: Services) -> str:
+        assert self.task_obj is not None
+        return channels_text(await services.repo.task_delivery(self.task_obj.stored_id))
+
+    def _channels_loaded(self, text: str) -> None:
+        self._channels_shown = text
+        self.query_one("#f-channels", Input).value = text
 
     async def _load_tools(self, services: Services) -> list[ToolInfo]:
         return await services.mcp.list_tools()
@@ -408,13 +424,22 @@ class TaskFormScreen(ModalScreen[Task | None]):
         values = self.values()
         task = self.task_obj
 
+        channels = self.query_one("#f-channels", Input).value.strip()
+        channels_changed = channels != self._channels_shown
+
         async def job(services: Services) -> Task | TaskInputError:
             try:
+                named = services.settings.notify_named
+                own = channels_from_text(channels, named) if channels_changed else ()
                 if task is None:
-                    return await services.tasks.create_task(**values)
-                optional = ("timezone", "timeout_seconds")  # blank: keep the task's own
-                changes = {k: v for k, v in values.items() if k not in optional or v}
-                return await services.tasks.update_task(task.stored_id, **changes)
+                    saved = await services.tasks.create_task(**values)
+                else:
+                    optional = ("timezone", "timeout_seconds")  # blank: keep the task's own
+                    changes = {k: v for k, v in values.items() if k not in optional or v}
+                    saved = await services.tasks.update_task(task.stored_id, **changes)
+                if channels_changed:
+                    await save_channels(services.repo, saved.stored_id, own)
+                return saved
             except WriteToolNotAllowed as exc:
                 return exc.with_hint(WRITE_HINT)
             except TaskInputError as exc:

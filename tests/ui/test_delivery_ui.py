@@ -3,16 +3,26 @@ and the mark of a notification that did not arrive, in History and the Tasks tab
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
+import pytest
+from textual.widgets import Input
+
 from taskagent.app import TaskAgentApp
+from taskagent.config import Settings, load_settings
 from taskagent.core.delivery import UNDELIVERED_MARK
 from taskagent.core.models import Run, RunStatus, utcnow
 from taskagent.core.store import Repository
+from taskagent.paths import resolve_paths
 from taskagent.screens.history import HistoryView
+from taskagent.screens.task_form import TaskFormScreen
 from taskagent.screens.tasks import TasksView
+from tests.support.coingecko_stub import CoinGeckoStub
 from tests.support.pilot import notifications
-from tests.support.ui import FIXED, SIZE, make_task, wait_for
+from tests.support.ui import FIXED, SIZE, make_task, text_of, wait_for
+from tests.ui.test_trust_ui import _fill, _open_form
 
 
 async def add_receipt(repo: Repository, **fields: Any) -> int:
@@ -68,3 +78,41 @@ async def test_a_notification_that_did_not_arrive_is_marked(services: Any) -> No
         history = app.query_one(HistoryView)
         await wait_for(pilot, lambda: run.id in history.runs)
         assert str(history.cells(run.id)[-1]).startswith(f"{UNDELIVERED_MARK} BTC up")
+
+
+@pytest.fixture
+def settings(
+    taskagent_home: Path, coingecko_stub: CoinGeckoStub, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[Settings]:
+    """The UI settings with a named channel."""
+    (taskagent_home / "config.toml").write_text('[notify.named]\nphone = "ntfys://my-topic"\n')
+    monkeypatch.setenv("TASKAGENT_COINGECKO_BASE_URL", coingecko_stub.base_url)
+    monkeypatch.setenv("TASKAGENT_GENERAL_TIMEZONE", "UTC")
+    yield load_settings(resolve_paths())
+
+
+async def test_the_form_s_channels_field(services: Any) -> None:
+    app = TaskAgentApp(services)
+    async with app.run_test(size=SIZE) as pilot:
+        form = await _open_form(app, pilot)
+        await _fill(form, pilot, {"f-channels": "tablet"})
+        await pilot.press("ctrl+s")
+        await wait_for(
+            pilot, lambda: "no channel named 'tablet'" in text_of(form.query_one("#err-settings"))
+        )
+        assert await services.tasks.list_tasks() == []  # nothing saved
+
+        await _fill(form, pilot, {"f-channels": "phone, desktop"})
+        await pilot.press("ctrl+s")
+        await wait_for(pilot, lambda: not isinstance(app.screen, TaskFormScreen))
+        [task] = await services.tasks.list_tasks()
+        delivery = await services.repo.task_delivery(task.stored_id)
+        assert delivery.channels == ("phone", "desktop")
+
+        app.screen.query_one(TasksView).select_task(task.stored_id)
+        await pilot.press("e")
+        await wait_for(pilot, lambda: isinstance(app.screen, TaskFormScreen))
+        edit = app.screen
+        await wait_for(
+            pilot, lambda: edit.query_one("#f-channels", Input).value == "phone, desktop"
+        )
