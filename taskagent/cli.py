@@ -123,6 +123,12 @@ def add_delivery_options(parser: argparse.ArgumentParser, *, edit: bool) -> None
         metavar="HH:MM-HH:MM",
         help="its own quiet hours ('' = none, 'default' = [notify] quiet_hours)",
     )
+    parser.add_argument(
+        "--digest",
+        metavar="PERIOD",
+        help='one message per period instead of one per run, e.g. "daily 08:00" '
+        "('' = none, 'default' = [notify] digest)",
+    )
 
 
 def add_notify_command(sub: Any) -> None:

@@ -12,9 +12,8 @@ from typing import Any
 from taskagent.config import Settings
 from taskagent.core.channels import ChannelError, masked
 from taskagent.core.store.delivery_queries import Receipt, TaskDelivery
-from taskagent.core.tasks import TaskInputError
 
-DELIVERY_OPTIONS = ("channel", "urgent", "quiet_hours")
+DELIVERY_OPTIONS = ("channel", "urgent", "quiet_hours", "digest")
 
 
 def delivery_given(args: argparse.Namespace) -> bool:
@@ -27,18 +26,15 @@ def delivery_from_args(
     """The task's delivery settings after these options; TaskInputError naming the problem."""
     from taskagent.core.delivery import task_delivery_from
 
-    try:
-        return task_delivery_from(
-            current,
-            settings.notify_named,
-            channels=args.channel,
-            urgent=args.urgent,
-            quiet_hours=args.quiet_hours,
-        )
-    except ChannelError as exc:
-        raise TaskInputError(f"--channel: {exc.message}", "channels") from exc
-    except ValueError as exc:
-        raise TaskInputError(f"--quiet-hours: {exc}", "quiet_hours") from exc
+    return task_delivery_from(
+        current,
+        settings.notify_named,
+        channels=args.channel,
+        urgent=args.urgent,
+        quiet_hours=args.quiet_hours,
+        digest=args.digest,
+        timezone=settings.timezone,
+    )
 
 
 def delivery_to_dict(delivery: TaskDelivery) -> dict[str, Any]:
@@ -46,6 +42,7 @@ def delivery_to_dict(delivery: TaskDelivery) -> dict[str, Any]:
         "channels": [masked(c) for c in delivery.channels],
         "urgent": delivery.urgent,
         "quiet_hours": delivery.quiet_hours,
+        "digest": delivery.digest,
     }
 
 
@@ -57,7 +54,9 @@ def delivery_text(delivery: TaskDelivery, settings: Settings) -> str:
     if delivery.urgent:
         text += "; urgent"
     window = settings.notify_quiet_hours if delivery.quiet_hours is None else delivery.quiet_hours
-    return text + (f"; quiet hours {window}" if window else "")
+    period = settings.notify_digest if delivery.digest is None else delivery.digest
+    text += f"; quiet hours {window}" if window else ""
+    return text + (f"; digest {period}" if period else "")
 
 
 def receipt_text(receipt: Receipt) -> str:

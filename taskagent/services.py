@@ -72,6 +72,7 @@ def delivery_config(settings: Settings) -> DeliveryConfig:
         channels=settings.notify_channels,
         fallback=settings.notify_fallback,
         quiet_hours=settings.notify_quiet_hours,
+        digest=settings.notify_digest,
         named=dict(settings.notify_named),
         timezone=settings.timezone,
     )

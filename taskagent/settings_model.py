@@ -36,7 +36,7 @@ from taskagent.core.confirm_policy import parse_patterns
 from taskagent.core.errors import TaskAgentError
 from taskagent.core.models import NotificationLevel, SummaryMode
 from taskagent.core.prices import DEFAULT_PRICES, Price
-from taskagent.core.quiet_hours import check_window_text
+from taskagent.core.quiet_hours import check_digest_text, check_window_text
 from taskagent.paths import Paths
 
 
@@ -141,6 +141,7 @@ Text = Annotated[str | None, BeforeValidator(_absent_if_empty)]
 Channels = Annotated[tuple[str, ...], NoDecode, BeforeValidator(_channels)]
 OptionalChannel = Annotated[str, BeforeValidator(_optional_channel)]
 Window = Annotated[str, BeforeValidator(check_window_text)]
+DigestPeriod = Annotated[str, BeforeValidator(check_digest_text)]
 
 # Runs at once over all worker threads (bench/burst.py measures what more or fewer cost).
 DEFAULT_PARALLEL_RUNS = 32
@@ -207,6 +208,11 @@ class SettingsFields(BaseModel):
         "",
         description='notifications are held in this daily window (e.g. "22:00-07:00", in the '
         "time zone of [general] timezone) and sent as one digest at its end; empty = none",
+    )
+    notify_digest: Annotated[DigestPeriod, NOTIFY] = Field(
+        "",
+        description='instead of a notification per run, one message per period, e.g. "daily '
+        '08:00", "weekly Mon 08:00" or "every 6 hours" (a task\'s --digest wins); empty = none',
     )
     ai_model: Annotated[ModelName, AI] = Field(
         "gemini-2.5-flash", description="Gemini model for summaries and chat"

@@ -64,9 +64,16 @@ def test_a_task_s_channel_gets_its_notification_and_history_lists_the_receipt(
         )
         assert bad.returncode == 1
         assert bad.stderr.strip() == (
-            "taskagent: --channel: no channel named 'tablet'; known: desktop, phone"
+            "taskagent: channels: no channel named 'tablet'; known: desktop, phone"
         )
         assert json.loads(run(tmp_path, "tasks", "list", "--json").stdout) == []
+        bad_digest = run(
+            tmp_path,
+            *("tasks", "add", "self", "--every", "1h", "--tool", "list_background_tasks"),
+            *("--digest", "sometimes"),
+        )
+        assert bad_digest.returncode == 1
+        assert bad_digest.stderr.startswith("taskagent: digest: 'sometimes' is not a digest period")
 
         added = run(
             tmp_path,
@@ -79,6 +86,7 @@ def test_a_task_s_channel_gets_its_notification_and_history_lists_the_receipt(
             "channels": ["phone"],
             "urgent": True,
             "quiet_hours": "22:00-07:00",
+            "digest": None,
         }
 
         ran = run(tmp_path, "tasks", "run", "self")

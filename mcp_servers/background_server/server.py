@@ -18,7 +18,6 @@ from mcp.types import ToolAnnotations
 
 from mcp_servers.errors import OneLineErrors
 from taskagent.core import schedules
-from taskagent.core.channels import ChannelError
 from taskagent.core.delivery import task_delivery_from
 from taskagent.core.models import Run, Task
 from taskagent.core.serialize import run_to_dict, task_to_dict
@@ -95,22 +94,13 @@ def create_server(
 
 
 def _delivery(
-    named: Mapping[str, str],
-    channels: list[str] | None,
-    urgent: bool | None,
-    quiet_hours: str | None,
+    tasks: TaskService, named: Mapping[str, str], changes: dict[str, Any]
 ) -> TaskDelivery | None:
     """A new task's delivery settings, checked; None when none were given."""
-    if channels is None and urgent is None and quiet_hours is None:
+    if all(value is None for value in changes.values()):
         return None
-    try:
-        return task_delivery_from(
-            TaskDelivery(), named, channels=channels, urgent=urgent, quiet_hours=quiet_hours
-        )
-    except ChannelError as exc:
-        raise ToolError(f"channels: {exc.message}") from None
-    except ValueError as exc:
-        raise ToolError(f"quiet_hours: {exc}") from None
+    with _user_errors():
+        return task_delivery_from(TaskDelivery(), named, timezone=tasks.default_timezone, **changes)
 
 
 def _add_task_writes(mcp: FastMCP, tasks: TaskService, named: Mapping[str, str]) -> None:
@@ -131,6 +121,7 @@ def _add_task_writes(mcp: FastMCP, tasks: TaskService, named: Mapping[str, str])
         channels: list[str] | None = None,
         urgent: bool | None = None,
         quiet_hours: str | None = None,
+        digest: str | None = None,
     ) -> dict[str, Any]:
         """Create a scheduled task that calls an MCP tool and keeps every result in history.
 
@@ -159,8 +150,16 @@ def _add_task_writes(mcp: FastMCP, tasks: TaskService, named: Mapping[str, str])
             urgent: true = its notifications go through the user's quiet hours.
             quiet_hours: its own quiet hours, e.g. "23:00-06:00"; "" = none. Default: the
                 user's.
+            digest: one message per period instead of one per run, e.g. "daily 08:00";
+                "" = none. Default: the user's.
         """
-        delivery = _delivery(named, channels, urgent, quiet_hours)  # checked before saving
+        given = {
+            "channels": channels,
+            "urgent": urgent,
+            "quiet_hours": quiet_hours,
+            "digest": digest,
+        }
+        delivery = _delivery(tasks, named, given)  # checked before anything is saved
         with _user_errors():
             task = await tasks.create_task(
                 name=name,

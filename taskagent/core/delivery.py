@@ -44,7 +44,13 @@ from taskagent.core.channels import (
 )
 from taskagent.core.clock import Clock
 from taskagent.core.errors import TaskAgentError
-from taskagent.core.quiet_hours import parse_window, window_end
+from taskagent.core.quiet_hours import (
+    digest_text,
+    next_digest,
+    parse_digest,
+    parse_window,
+    window_end,
+)
 from taskagent.core.store.delivery_queries import (
     DIGESTED,
     FAILED,
@@ -127,6 +133,7 @@ class DeliveryConfig:
     channels: tuple[str, ...] = (DESKTOP,)
     fallback: str = ""
     quiet_hours: str = ""
+    digest: str = ""  # a period such as "daily 08:00": one message per period, not per run
     named: Mapping[str, str] = field(default_factory=dict)
     timezone: str = "UTC"
 
@@ -242,7 +249,8 @@ class Deliverer:
             urgent = message.urgent or own.urgent
             channels = self.channels_for(own.channels)
             window = own.quiet_hours if own.quiet_hours is not None else self.config.quiet_hours
-            until = None if urgent else self._quiet_until(window)
+            period = own.digest if own.digest is not None else self.config.digest
+            until = None if urgent else self._hold_until(window, period)
             ids = []
             for channel in channels:
                 ids.append(await self._deliver_one(message, channel, urgent, until))
@@ -253,12 +261,24 @@ class Deliverer:
             log.exception("delivering notification %r failed", message.title)
             return []
 
-    def _quiet_until(self, window: str) -> datetime | None:
+    def _hold_until(self, window: str, period: str) -> datetime | None:
+        """When a notification sent now goes out: the end of its digest period, else of the
+        quiet hours it falls in (a period ending inside quiet hours waits for their end);
+        None = now."""
+        zone = self.config.timezone
         try:
-            return window_end(self.clock.now(), parse_window(window), self.config.timezone)
+            quiet = parse_window(window)
         except ValueError:
             log.warning("quiet hours %r are not a window; ignored", window)
-            return None
+            quiet = None
+        try:
+            until = next_digest(self.clock.now(), parse_digest(period, zone))
+        except ValueError:
+            log.warning("digest period %r is not a period; ignored", period)
+            until = None
+        if until is None:
+            return window_end(self.clock.now(), quiet, zone)
+        return window_end(until, quiet, zone) or until
 
     async def _deliver_one(
         self, message: Message, channel: Channel, urgent: bool, until: datetime | None
@@ -438,8 +458,7 @@ class Deliverer:
             log.warning("digest for %s not sent: %s", items[0].channel, exc.message)
             return
         message = Message(
-            title=f"taskagent: {len(items)} notification{'s' if len(items) != 1 else ''} "
-            "held during quiet hours",
+            title=f"taskagent: {len(items)} notification{'s' if len(items) != 1 else ''} held",
             body=digest_body(items, self.config.timezone),
             kind="digest",
             urgent=True,
@@ -511,29 +530,57 @@ def task_delivery_from(
     channels: Sequence[str] | None = None,
     urgent: bool | None = None,
     quiet_hours: str | None = None,
+    digest: str | None = None,
+    timezone: str = "UTC",
 ) -> TaskDelivery:
-    """A task's delivery settings with these changes, checked (raises ChannelError or
-    ValueError in the user's words). `channels` ["default"] goes back to the [notify]
-    channels; `quiet_hours` "default" to the [notify] window, "" to none."""
+    """A task's delivery settings with these changes, checked: TaskInputError naming the
+    setting (`field` channels, quiet_hours or digest) in the user's words. `channels`
+    ["default"] goes back to the [notify] channels; `quiet_hours` and `digest` "default" to
+    [notify]'s, "" to none."""
+    from taskagent.core.tasks.inputs import TaskInputError
+
     new_channels = current.channels
     if channels is not None:
         wanted = [c.strip() for c in channels if c.strip()]
         if wanted == ["default"]:
             wanted = []
-        resolve_all(wanted, named)  # every one must resolve now, not at the first run
+        try:
+            resolve_all(wanted, named)  # every one must resolve now, not at the first run
+        except ChannelError as exc:
+            raise TaskInputError(f"channels: {exc.message}", "channels") from exc
         new_channels = tuple(wanted)
-    window = current.quiet_hours
-    if quiet_hours is not None:
-        if quiet_hours.strip() == "default":
-            window = None
-        else:
-            parsed = parse_window(quiet_hours)
-            window = "" if parsed is None else str(parsed)
+    try:
+        window = _window_text(current.quiet_hours, quiet_hours)
+    except ValueError as exc:
+        raise TaskInputError(f"quiet hours: {exc}", "quiet_hours") from exc
+    try:
+        period = _digest_text(current.digest, digest, timezone)
+    except ValueError as exc:
+        raise TaskInputError(f"digest: {exc}", "digest") from exc
     return TaskDelivery(
         channels=new_channels,
         urgent=current.urgent if urgent is None else urgent,
         quiet_hours=window,
+        digest=period,
     )
+
+
+def _window_text(current: str | None, given: str | None) -> str | None:
+    if given is None:
+        return current
+    if given.strip() == "default":
+        return None
+    parsed = parse_window(given)
+    return "" if parsed is None else str(parsed)
+
+
+def _digest_text(current: str | None, given: str | None, timezone: str) -> str | None:
+    if given is None:
+        return current
+    if given.strip() == "default":
+        return None
+    schedule = parse_digest(given, timezone)  # a ScheduleError is a ValueError
+    return "" if schedule is None else digest_text(schedule)
 
 
 def channels_from_text(text: str, named: Mapping[str, str]) -> tuple[str, ...]:

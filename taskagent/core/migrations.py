@@ -209,7 +209,8 @@ CREATE INDEX ix_ai_usage_task ON ai_usage (task_id, at);
 #  * `task_delivery`: a task's own channels (a JSON list as written: `desktop`, a name from
 #    [notify.named] or an Apprise URL; empty = the [notify] channels), whether its
 #    notifications are urgent (they go through quiet hours), and its own quiet hours (NULL =
-#    the [notify] window, '' = none).
+#    the [notify] window, '' = none) and its digest period ("daily 08:00": one message per
+#    period instead of one per run; NULL = [notify] digest, '' = none).
 #  * `deliveries`: the receipt of one notification on one channel: queued, sending, sent,
 #    failed, held (quiet hours), digested (sent inside a digest), unknown (the process ended
 #    while it was sending). `channel` is what is shown (a name, `desktop` or a masked URL);
@@ -222,7 +223,8 @@ CREATE TABLE task_delivery (
     task_id     INTEGER PRIMARY KEY REFERENCES tasks (id) ON DELETE CASCADE,
     channels    TEXT    NOT NULL DEFAULT '[]',
     urgent      INTEGER NOT NULL DEFAULT 0 CHECK (urgent IN (0, 1)),
-    quiet_hours TEXT
+    quiet_hours TEXT,
+    digest      TEXT
 );
 CREATE TABLE deliveries (
     id          INTEGER PRIMARY KEY AUTOINCREMENT,

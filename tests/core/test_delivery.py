@@ -181,6 +181,44 @@ async def test_a_receipt_left_sending_is_unknown_at_the_next_start_and_not_resen
     assert receiver.requests == 0
 
 
+async def test_a_digest_task_sends_one_message_per_period(repo: Repository) -> None:
+    from taskagent.core.models import ScheduleType, Task
+
+    clock = FakeClock(datetime(2026, 1, 5, 9, 0, tzinfo=UTC))  # 10:00 in Berlin
+    task = await repo.add_task(
+        Task("ETH hourly", ScheduleType.INTERVAL, "1 hour", "crypto:get_crypto_prices")
+    )
+    await repo.set_task_delivery(task.stored_id, TaskDelivery(digest="daily 08:00"))
+    with webhook_receiver() as receiver:
+        config = DeliveryConfig(channels=(receiver.url(),), timezone=BERLIN)
+        deliverer = Deliverer(repo, clock, config)
+        for n in range(3):
+            await deliverer.deliver(
+                Message(
+                    "ETH hourly",
+                    f"Run failed: rate limit ({n})",
+                    "error",
+                    kind="failure",
+                    task_id=task.stored_id,
+                )
+            )
+            await clock.advance(3600)
+        await deliverer.deliver(Message("BTC", "other task: sent at once"))
+        await clock.drive(deliverer.idle())
+        assert [m["title"] for m in receiver.accepted] == ["BTC"]
+
+        # 08:00 the next morning in Berlin (07:00 UTC): one message for the period.
+        await clock.advance((datetime(2026, 1, 6, 7, 0, tzinfo=UTC) - clock.now()).total_seconds())
+        await clock.drive(deliverer.idle())
+        await deliverer.aclose()
+
+    assert len(receiver.accepted) == 2
+    digest = receiver.accepted[1]
+    assert "3 notifications held" in digest["title"]
+    # Repeated failures of one task are one line with a count.
+    assert "3× since 10:00 ETH hourly: Run failed: rate limit (0)" in digest["message"]
+
+
 @pytest.mark.parametrize(
     ("now", "end"),
     [

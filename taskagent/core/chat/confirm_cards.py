@@ -47,6 +47,7 @@ CREATE_ARGS = frozenset(
         "channels",  # delivery: checked by the tool itself
         "urgent",
         "quiet_hours",
+        "digest",
     }
 )
 SUMMARY_MODE_WORDS = {  # for the confirmation cards
@@ -90,6 +91,8 @@ def _delivery_words(args: dict[str, Any]) -> list[str]:
         lines.append("Urgent: goes through quiet hours")
     if isinstance(args.get("quiet_hours"), str):
         lines.append(f"Quiet hours: {args['quiet_hours'] or 'none'}")
+    if isinstance(args.get("digest"), str):
+        lines.append(f"Digest: {args['digest'] or 'none'}")
     return lines
 
 

@@ -34,6 +34,7 @@ class TaskDelivery:
     channels: tuple[str, ...] = ()  # as written; empty = the [notify] channels
     urgent: bool = False
     quiet_hours: str | None = None  # None = the [notify] window; "" = none
+    digest: str | None = None  # a period such as "daily 08:00"; None = [notify] digest; "" = none
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,27 +115,31 @@ class DeliveryQueries(Store):
     # ------------------------------------------------------------- a task's settings
     async def task_delivery(self, task_id: int) -> TaskDelivery:
         row = await self._fetchone(
-            "SELECT channels, urgent, quiet_hours FROM task_delivery WHERE task_id = ?",
+            "SELECT channels, urgent, quiet_hours, digest FROM task_delivery WHERE task_id = ?",
             (task_id,),
         )
         if row is None:
             return TaskDelivery()
         return TaskDelivery(
-            tuple(json.loads(row["channels"] or "[]")), bool(row["urgent"]), row["quiet_hours"]
+            tuple(json.loads(row["channels"] or "[]")),
+            bool(row["urgent"]),
+            row["quiet_hours"],
+            row["digest"],
         )
 
     async def set_task_delivery(self, task_id: int, delivery: TaskDelivery) -> None:
         async with self._write() as db:
             await db.execute(
-                "INSERT INTO task_delivery (task_id, channels, urgent, quiet_hours) "
-                "VALUES (?, ?, ?, ?) ON CONFLICT (task_id) DO UPDATE SET "
+                "INSERT INTO task_delivery (task_id, channels, urgent, quiet_hours, digest) "
+                "VALUES (?, ?, ?, ?, ?) ON CONFLICT (task_id) DO UPDATE SET "
                 "channels = excluded.channels, urgent = excluded.urgent, "
-                "quiet_hours = excluded.quiet_hours",
+                "quiet_hours = excluded.quiet_hours, digest = excluded.digest",
                 (
                     task_id,
                     json.dumps(list(delivery.channels)),
                     int(delivery.urgent),
                     delivery.quiet_hours,
+                    delivery.digest,
                 ),
             )
 
