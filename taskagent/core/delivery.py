@@ -290,7 +290,8 @@ class Deliverer:
             task_id=message.task_id,
             channel=channel.label,
             target=target,
-            status=HELD if until is not None else QUEUED,
+            # The desktop is shown at once: its receipt starts as `sending` (one write less).
+            status=HELD if until is not None else (QUEUED if channel.url else SENDING),
             kind=message.kind,
             urgent=urgent,
             title=message.title,
@@ -321,10 +322,14 @@ class Deliverer:
 
     async def _send_desktop(self, receipt_id: int, message: Message) -> None:
         now = self.clock.now()
-        await self.repo.update_receipt(receipt_id, at=now, status=SENDING, attempts=1)
         if self.desktop is None:
             await self.repo.update_receipt(
-                receipt_id, at=now, status=FAILED, last_error="no desktop notifier", via="log"
+                receipt_id,
+                at=now,
+                status=FAILED,
+                attempts=1,
+                last_error="no desktop notifier",
+                via="log",
             )
             return
         try:
@@ -332,7 +337,9 @@ class Deliverer:
         except Exception as exc:  # the desktop path never raises; this is a last guard
             await self._failed(receipt_id, DESKTOP, f"{type(exc).__name__}: {exc}", 1)
             return
-        await self.repo.update_receipt(receipt_id, at=self.clock.now(), status=SENT, via=via)
+        await self.repo.update_receipt(
+            receipt_id, at=self.clock.now(), status=SENT, attempts=1, via=via
+        )
 
     async def _send_with_retries(
         self, receipt_id: int, channel: Channel, message: Message, *, fallback_of: int | None = None

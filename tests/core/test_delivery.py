@@ -302,3 +302,28 @@ async def test_markup_from_tool_output_is_escaped_for_the_desktop(
         "sent",
         "desktop",
     )
+
+
+async def test_receipts_go_with_history_retention_but_held_ones_stay(repo: Repository) -> None:
+    from taskagent.core.baselines import Baselines
+    from taskagent.core.history_pruner import HistoryPruner
+
+    clock = FakeClock()
+    fields = {
+        "run_id": None,
+        "task_id": None,
+        "channel": "phone",
+        "target": "phone",
+        "kind": "success",
+        "urgent": False,
+        "title": "t",
+        "body": "b",
+    }
+    old_sent = await repo.add_receipt(at=clock.now(), status="sent", **fields)
+    old_held = await repo.add_receipt(at=clock.now(), status="held", **fields)
+    await clock.advance(91 * 86400)
+    new_sent = await repo.add_receipt(at=clock.now(), status="sent", **fields)
+    pruner = HistoryPruner(repo, Baselines(repo), retention_days=90, clock=clock)
+    await pruner.prune_once()
+    kept = [r.id for r in await repo.receipts_with_status("sent", "held")]
+    assert kept == [old_held, new_sent] and old_sent not in kept

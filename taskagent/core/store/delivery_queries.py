@@ -279,6 +279,16 @@ class DeliveryQueries(Store):
         )
         return {int(row["task_id"]) for row in rows}
 
+    async def prune_receipts(self, before: datetime) -> int:
+        """Delete receipts last changed before `before` (never a held one: it is still to be
+        sent). Returns how many."""
+        async with self._write() as db:
+            cursor = await db.execute(
+                "DELETE FROM deliveries WHERE updated_at < ? AND status != 'held'",
+                (to_iso(before),),
+            )
+            return int(cursor.rowcount or 0)
+
     async def claim_app_toasts(self, after_id: int, at: datetime) -> list[Receipt]:
         """`desktop` notifications another process could only log (it has no desktop session),
         newer than `after_id`, claimed for this app to show as toasts (`via` becomes `app`, so
