@@ -70,7 +70,10 @@ Severity = Literal["information", "warning", "error"]
 # Seconds between attempts: 4 attempts, the second after 8 s, the last ~2 minutes in.
 BACKOFF: tuple[float, ...] = (8.0, 30.0, 80.0)
 STALE_SECONDS = 600.0
-CLOSE_GRACE = 10.0  # seconds deliveries under way get when taskagent stops  # a receipt `sending` this long belongs to a process that ended
+CLOSE_GRACE = 10.0  # seconds deliveries under way get when taskagent stops
+# How often held notifications are looked at again: another process (a CLI run) may have held
+# some whose time this one was not told about.
+RECHECK_SECONDS = 900.0  # a receipt `sending` this long belongs to a process that ended
 DIGEST_LINES = 30  # items listed in one digest; the rest are counted
 
 
@@ -200,6 +203,7 @@ class Deliverer:
         self._jobs: set[asyncio.Task[Any]] = set()
         self._flush_timer: Any = None
         self._flush_at: datetime | None = None
+        self._recheck: asyncio.Future[None] | None = None
 
     # ------------------------------------------------------------------ lifecycle
     async def start(self) -> None:
@@ -214,12 +218,26 @@ class Deliverer:
                 "%d notification(s) left unfinished by an earlier run of taskagent", changed
             )
         await self.flush_digests()
+        if self._recheck is None:
+            self._recheck = asyncio.ensure_future(self._recheck_forever())
+
+    async def _recheck_forever(self) -> None:
+        while True:
+            await self.clock.sleep(RECHECK_SECONDS)
+            try:
+                await self.flush_digests()
+            except Exception:
+                log.exception("sending held notifications failed")
 
     async def aclose(self, grace: float = 0.0) -> None:
         """Stop: deliveries under way get `grace` seconds to end, then are cancelled (their
         receipts stay `sending` and show as unknown at the next start)."""
         if self._flush_timer is not None:
             self._flush_timer.cancel()
+        if self._recheck is not None:
+            self._recheck.cancel()
+            await asyncio.gather(self._recheck, return_exceptions=True)
+            self._recheck = None
         if grace > 0 and self._jobs:
             with contextlib.suppress(TimeoutError):
                 async with self.clock.timeout(grace):

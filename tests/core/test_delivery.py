@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from taskagent.core.channels import ChannelError, masked, resolve
-from taskagent.core.delivery import BACKOFF, Deliverer, DeliveryConfig, Message
+from taskagent.core.delivery import BACKOFF, RECHECK_SECONDS, Deliverer, DeliveryConfig, Message
 from taskagent.core.notify import Notifier
 from taskagent.core.quiet_hours import parse_window, window_end
 from taskagent.core.status_report import delivery_overview
@@ -327,3 +327,31 @@ async def test_receipts_go_with_history_retention_but_held_ones_stay(repo: Repos
     await pruner.prune_once()
     kept = [r.id for r in await repo.receipts_with_status("sent", "held")]
     assert kept == [old_held, new_sent] and old_sent not in kept
+
+
+async def test_notifications_held_by_another_process_go_out_at_the_next_look(
+    repo: Repository,
+) -> None:
+    clock = FakeClock(NIGHT)
+    with webhook_receiver() as receiver:
+        config = DeliveryConfig(named={"phone": receiver.url()}, timezone=BERLIN)
+        deliverer = Deliverer(repo, clock, config)
+        await deliverer.start()
+        # A `tasks run` in another process held one until 07:00 Berlin.
+        await repo.add_receipt(
+            at=clock.now(),
+            run_id=None,
+            task_id=None,
+            channel="phone",
+            target="phone",
+            status="held",
+            kind="significant",
+            urgent=False,
+            title="BTC",
+            body="up",
+            hold_until=datetime(2026, 1, 6, 6, 0, tzinfo=UTC),
+        )
+        await clock.advance(9 * 3600, step=RECHECK_SECONDS)
+        await clock.drive(deliverer.idle())
+        await deliverer.aclose()
+    assert [m["title"] for m in receiver.accepted] == ["taskagent: 1 notification held"]
