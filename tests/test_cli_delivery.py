@@ -7,8 +7,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from tests.support.cli import run
 from tests.support.webhook_receiver import webhook_receiver
-from tests.test_cli import run
 
 SECRET = "s3cr3t-hook"
 

@@ -21,8 +21,15 @@ from taskagent.screens.task_form import TaskFormScreen
 from taskagent.screens.tasks import TasksView
 from tests.support.coingecko_stub import CoinGeckoStub
 from tests.support.pilot import notifications
-from tests.support.ui import FIXED, SIZE, make_task, text_of, wait_for
-from tests.ui.test_trust_ui import _fill, _open_form
+from tests.support.ui import (
+    FIXED,
+    SIZE,
+    fill_form,
+    make_task,
+    open_new_task_form,
+    text_of,
+    wait_for,
+)
 
 
 async def add_receipt(repo: Repository, **fields: Any) -> int:
@@ -94,15 +101,15 @@ def settings(
 async def test_the_form_s_channels_field(services: Any) -> None:
     app = TaskAgentApp(services)
     async with app.run_test(size=SIZE) as pilot:
-        form = await _open_form(app, pilot)
-        await _fill(form, pilot, {"f-channels": "tablet"})
+        form = await open_new_task_form(app, pilot)
+        await fill_form(form, pilot, {"f-channels": "tablet"})
         await pilot.press("ctrl+s")
         await wait_for(
             pilot, lambda: "no channel named 'tablet'" in text_of(form.query_one("#err-settings"))
         )
         assert await services.tasks.list_tasks() == []  # nothing saved
 
-        await _fill(form, pilot, {"f-channels": "phone, desktop"})
+        await fill_form(form, pilot, {"f-channels": "phone, desktop"})
         await pilot.press("ctrl+s")
         await wait_for(pilot, lambda: not isinstance(app.screen, TaskFormScreen))
         [task] = await services.tasks.list_tasks()
