@@ -364,6 +364,7 @@ class Services:
         from taskagent.core.ai_ledger import AiLedger
         from taskagent.core.budget import Budget
         from taskagent.core.chat import ChatSession
+        from taskagent.core.delivery import summary_writer
         from taskagent.core.engine import Engine
         from taskagent.core.gemini_client import GeminiClient
         from taskagent.core.history_pruner import HistoryPruner
@@ -394,6 +395,7 @@ class Services:
             on_reached=notifier.notify_notice,
         )
         summarizer = Summarizer(settings, gemini=gemini, ledger=ledger, budget=budget)
+        deliverer.writer = summary_writer(summarizer, settings.timezone)  # digests' words
         pipeline = RunPipeline(
             repo,
             manager,

@@ -29,7 +29,7 @@ from collections import defaultdict
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any, Literal, Protocol
+from typing import TYPE_CHECKING, Any, Literal, Protocol
 from zoneinfo import ZoneInfo
 
 from tenacity import AsyncRetrying, RetryCallState, retry_if_exception_type, stop_after_attempt
@@ -63,6 +63,9 @@ from taskagent.core.store.delivery_queries import (
     Receipt,
     TaskDelivery,
 )
+
+if TYPE_CHECKING:
+    from taskagent.core.summary import Summarizer
 
 log = logging.getLogger(__name__)
 
@@ -177,6 +180,8 @@ class Sender(Protocol):
 
 # The desktop path (core/notify.py): shows the message, returns how (desktop, in-app, log).
 DesktopSend = Callable[[Message], Awaitable[str]]
+# Writes a digest's opening in words (Gemini); None = no words, the lines alone.
+DigestWriter = Callable[[Sequence[Receipt]], Awaitable[str | None]]
 
 
 class Deliverer:
@@ -190,6 +195,7 @@ class Deliverer:
         *,
         sender: Sender | None = None,
         desktop: DesktopSend | None = None,
+        writer: DigestWriter | None = None,
         backoff: Sequence[float] = BACKOFF,
     ) -> None:
         self.repo = repo
@@ -197,6 +203,7 @@ class Deliverer:
         self.config = config
         self.sender: Sender = sender or AppriseSender()
         self.desktop = desktop
+        self.writer = writer
         self.backoff = tuple(backoff)
         self.failures = 0  # deliveries that failed on every attempt, in this process
         self.last_failure = ""  # "phone: HTTP 500", for the Status tab
@@ -472,19 +479,37 @@ class Deliverer:
                 receipt.id, at=now, status=DIGESTED, only_if=HELD
             ):  # claimed: another process may be flushing too
                 groups[receipt.target].append(receipt)
+        # One writing per set of notifications (each channel has its own receipts of them).
+        words: dict[tuple[tuple[str, str, datetime], ...], str | None] = {}
         for target, items in groups.items():
-            await self._send_digest(target, items)
+            key = tuple(sorted((r.title, r.body, r.created_at) for r in items))
+            if key not in words:
+                words[key] = await self._words(items)
+            await self._send_digest(target, items, words[key])
         return len(groups)
 
-    async def _send_digest(self, target: str, items: list[Receipt]) -> None:
+    async def _words(self, items: Sequence[Receipt]) -> str | None:
+        """The writer's opening for a digest; None without one or when it fails."""
+        if self.writer is None:
+            return None
+        try:
+            return await self.writer(items)
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("writing a digest failed; its lines are sent alone")
+            return None
+
+    async def _send_digest(self, target: str, items: list[Receipt], words: str | None) -> None:
         try:
             [channel] = resolve_all([target], self.config.named)
         except ChannelError as exc:
             log.warning("digest for %s not sent: %s", items[0].channel, exc.message)
             return
+        body = digest_body(items, self.config.timezone)
         message = Message(
             title=f"taskagent: {len(items)} notification{'s' if len(items) != 1 else ''} held",
-            body=digest_body(items, self.config.timezone),
+            body=f"{words}\n\n{body}" if words else body,
             kind="digest",
             urgent=True,
         )
@@ -504,6 +529,39 @@ def delivery_mark(receipts: Sequence[Receipt]) -> str:
     if any(r.status == UNKNOWN for r in receipts):
         return UNKNOWN_MARK
     return ""
+
+
+def summary_writer(summarizer: Summarizer, zone_name: str) -> DigestWriter:
+    """A digest's opening written by the run summariser (Gemini within the AI budget and its
+    summary mode; None when it would be the offline summary: the digest's lines say it)."""
+    from taskagent.core.models import ScheduleType, SummaryMode, Task
+    from taskagent.core.summary.gemini_summary import OFFLINE
+
+    subject = Task(
+        name="Digest of held notifications",
+        schedule_type=ScheduleType.INTERVAL,
+        schedule_value="1 day",
+        mcp_tool="taskagent:digest",
+        summary_mode=SummaryMode.ALWAYS,
+    )
+    zone = ZoneInfo(zone_name or "UTC")
+
+    async def write(items: Sequence[Receipt]) -> str | None:
+        data = {
+            "held_notifications": [
+                {
+                    "at": item.created_at.astimezone(zone).strftime("%Y-%m-%d %H:%M"),
+                    "task": item.title,
+                    "kind": item.kind,
+                    "text": item.body,
+                }
+                for item in items
+            ]
+        }
+        result = await summarizer.summarize(subject, data, None)
+        return None if result.summarizer == OFFLINE else result.text
+
+    return write
 
 
 def receipt_severity(kind: str) -> Severity:

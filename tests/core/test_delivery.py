@@ -18,6 +18,7 @@ from taskagent.core.store import Repository
 from taskagent.core.store.delivery_queries import TaskDelivery
 from tests.support.dbus_notifications import FakeNotificationServer
 from tests.support.fake_clock import FakeClock
+from tests.support.gemini_stub import GeminiStub
 from tests.support.webhook_receiver import webhook_receiver
 
 SECRET = "s3cr3t-token"
@@ -355,3 +356,39 @@ async def test_notifications_held_by_another_process_go_out_at_the_next_look(
         await clock.drive(deliverer.idle())
         await deliverer.aclose()
     assert [m["title"] for m in receiver.accepted] == ["taskagent: 1 notification held"]
+
+
+async def test_gemini_writes_the_digest_s_opening_once_for_all_channels(
+    repo: Repository, gemini_stub: GeminiStub, tmp_path: Path
+) -> None:
+    from taskagent.config import Settings
+    from taskagent.core.delivery import summary_writer
+    from taskagent.core.summary import Summarizer
+    from taskagent.paths import resolve_paths
+
+    settings = Settings(
+        paths=resolve_paths({"TASKAGENT_HOME": str(tmp_path)}),
+        gemini_api_key="test-key",
+        gemini_base_url=gemini_stub.base_url,
+    )
+    summarizer = Summarizer(settings)
+    gemini_stub.reply_text("Quiet night: BTC crossed 100,000 twice.")
+    clock = FakeClock(NIGHT)
+    with webhook_receiver() as first, webhook_receiver() as second:
+        config = DeliveryConfig(
+            channels=(first.url(), second.url()), quiet_hours="22:00-07:00", timezone=BERLIN
+        )
+        deliverer = Deliverer(repo, clock, config, writer=summary_writer(summarizer, BERLIN))
+        for n in range(2):
+            await deliverer.deliver(message(n))
+        await clock.advance((datetime(2026, 1, 6, 6, 0, tzinfo=UTC) - clock.now()).total_seconds())
+        await clock.drive(deliverer.idle())
+        await deliverer.aclose()
+    await summarizer.aclose()
+
+    assert gemini_stub.count() == 1  # one request for both channels
+    assert "BTC hourly #1" in gemini_stub.last.user_text
+    for receiver in (first, second):
+        [digest] = receiver.accepted
+        assert digest["message"].startswith("Quiet night: BTC crossed 100,000 twice.\n\n")
+        assert "While you were away:" in digest["message"]
