@@ -232,6 +232,10 @@ class Deliverer:
         while True:
             await self.clock.sleep(RECHECK_SECONDS)
             try:
+                now = self.clock.now()
+                await self.repo.mark_unfinished_receipts(
+                    now, now - timedelta(seconds=STALE_SECONDS)
+                )
                 await self.flush_digests()
             except Exception:
                 log.exception("sending held notifications failed")
@@ -259,9 +263,6 @@ class Deliverer:
         while self._jobs:
             await asyncio.gather(*list(self._jobs), return_exceptions=True)
 
-    def channels_for(self, own: Sequence[str]) -> list[Channel]:
-        return resolve_all(own or self.config.channels, self.config.named)
-
     # ------------------------------------------------------------------ delivering
     async def deliver(self, message: Message) -> list[int]:
         """Record a receipt per channel and send (or hold) the message; the desktop is shown
@@ -272,19 +273,53 @@ class Deliverer:
             if message.task_id is not None:
                 own = await self.repo.task_delivery(message.task_id)
             urgent = message.urgent or own.urgent
-            channels = self.channels_for(own.channels)
             window = own.quiet_hours if own.quiet_hours is not None else self.config.quiet_hours
             period = own.digest if own.digest is not None else self.config.digest
             until = None if urgent else self._hold_until(window, period)
             ids = []
-            for channel in channels:
-                ids.append(await self._deliver_one(message, channel, urgent, until))
+            for channel in self._channels(own.channels or self.config.channels):
+                if isinstance(channel, ChannelError):
+                    ids.append(await self._unusable(message, channel))
+                else:
+                    ids.append(await self._deliver_one(message, channel, urgent, until))
             return ids
         except asyncio.CancelledError:
             raise
         except Exception:
             log.exception("delivering notification %r failed", message.title)
             return []
+
+    def _channels(self, texts: Sequence[str]) -> list[Channel | ChannelError]:
+        """Each channel resolved, or the error that makes it unusable (a name taken out of
+        [notify.named] since the task named it): that one gets a failed receipt, the others
+        are sent."""
+        found: list[Channel | ChannelError] = []
+        for text in dict.fromkeys(texts):
+            try:
+                [channel] = resolve_all([text], self.config.named)
+            except ChannelError as exc:
+                found.append(exc)
+            else:
+                found.append(channel)
+        return found
+
+    async def _unusable(self, message: Message, error: ChannelError) -> int:
+        """A failed receipt for a channel that cannot be resolved."""
+        label = "unknown channel"
+        receipt_id = await self.repo.add_receipt(
+            at=self.clock.now(),
+            run_id=message.run_id,
+            task_id=message.task_id,
+            channel=label,
+            target="",
+            status=QUEUED,
+            kind=message.kind,
+            urgent=message.urgent,
+            title=message.title,
+            body=message.body,
+        )
+        await self._failed(receipt_id, label, error.message, 0)
+        return receipt_id
 
     def _hold_until(self, window: str, period: str) -> datetime | None:
         """When a notification sent now goes out: the end of its digest period, else of the
@@ -324,7 +359,7 @@ class Deliverer:
             hold_until=until,
         )
         if until is not None:
-            log.info("notification held by quiet hours until %s: %s", until, message.title)
+            log.info("notification held until %s: %s", until, message.title)
             self._schedule_flush(until)
         elif channel.url:
             self._spawn(self._send_with_retries(receipt_id, channel, message))

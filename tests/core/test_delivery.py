@@ -4,7 +4,7 @@ in a real SQLite file, retries, the fallback and quiet hours on the manual clock
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -19,6 +19,7 @@ from taskagent.core.store.delivery_queries import TaskDelivery
 from tests.support.dbus_notifications import FakeNotificationServer
 from tests.support.fake_clock import FakeClock
 from tests.support.gemini_stub import GeminiStub
+from tests.support.waiting import until
 from tests.support.webhook_receiver import webhook_receiver
 
 SECRET = "s3cr3t-token"
@@ -352,9 +353,11 @@ async def test_notifications_held_by_another_process_go_out_at_the_next_look(
             body="up",
             hold_until=datetime(2026, 1, 6, 6, 0, tzinfo=UTC),
         )
-        await clock.advance(9 * 3600, step=RECHECK_SECONDS)
-        await clock.drive(deliverer.idle())
+        # The process runs on (the manual clock a look at a time) until the digest is out.
+        sent = until(lambda: bool(receiver.accepted), what="the digest")
+        await clock.drive(sent, step=RECHECK_SECONDS, limit=86400)
         await deliverer.aclose()
+    assert clock.now() >= datetime(2026, 1, 6, 6, 0, tzinfo=UTC)
     assert [m["title"] for m in receiver.accepted] == ["taskagent: 1 notification held"]
 
 
@@ -392,3 +395,23 @@ async def test_gemini_writes_the_digest_s_opening_once_for_all_channels(
         [digest] = receiver.accepted
         assert digest["message"].startswith("Quiet night: BTC crossed 100,000 twice.\n\n")
         assert "While you were away:" in digest["message"]
+
+
+async def test_a_channel_that_no_longer_exists_is_a_visible_failure(repo: Repository) -> None:
+    from taskagent.core.models import ScheduleType, Task
+
+    clock = FakeClock()
+    task = await repo.add_task(Task("ETH", ScheduleType.INTERVAL, "1 hour", "crypto:x"))
+    # The task named "tablet", since taken out of [notify.named].
+    await repo.set_task_delivery(task.stored_id, TaskDelivery(channels=("tablet", "phone")))
+    with webhook_receiver() as phone:
+        config = DeliveryConfig(named={"phone": phone.url()})
+        deliverer = Deliverer(repo, clock, config)
+        gone, sent = await deliverer.deliver(Message("ETH", "up", task_id=task.stored_id))
+        await clock.drive(deliverer.idle())
+    receipt, other = await repo.receipt(gone), await repo.receipt(sent)
+    assert other is not None and (other.channel, other.status) == ("phone", "sent")
+    assert receipt is not None and receipt.status == "failed"
+    assert receipt.last_error == "no channel named 'tablet'; known: desktop, phone"
+    assert len(phone.accepted) == 1 and deliverer.failures == 1
+    assert await repo.undelivered_tasks(clock.now() - timedelta(hours=1)) == {task.stored_id}
