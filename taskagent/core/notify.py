@@ -24,6 +24,11 @@ Facts this is built on (desktop-notifier 6.2 on Linux/DBus):
     "Pause task" (when `on_pause` is set); clicking the notification also calls `on_open`.
     Callbacks may be plain functions or coroutine functions.
 
+Where a notification goes once decided (channels, receipts, retries, quiet hours) is
+core/delivery.py's job when one is attached (`use_delivery`); its `desktop` channel comes back
+here (`show`). Bodies shown on a DBus desktop are escaped: the spec lets a server render
+markup in them, and a notification's body is plain text.
+
 Nothing raised inside the notifier escapes: a notification is never worth a failed run.
 """
 
