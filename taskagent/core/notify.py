@@ -338,10 +338,18 @@ class Notifier:
             return None
 
     async def notify_notice(
-        self, title: str, body: str, severity: Severity = "warning", *, kind: str = "notice"
+        self,
+        title: str,
+        body: str,
+        severity: Severity = "warning",
+        *,
+        kind: str = "notice",
+        task_id: int | None = None,
+        urgent: bool = False,
     ) -> None:
-        """A notification about the app itself (e.g. the daily AI budget), not about a run:
-        no task, no buttons, no cooldown. From any thread's loop; never raises."""
+        """A notification that is not a run's outcome (the daily AI budget; an alert, which
+        may name its task and be `urgent`: it then goes through quiet hours and digests): no
+        cooldown; buttons only when it names a task. From any thread's loop; never raises."""
         try:
             loop = asyncio.get_running_loop()
             if self._loop is None:
@@ -349,13 +357,13 @@ class Notifier:
             home = self._loop
             assert home is not None
             if home is loop:
-                await self._route(None, None, kind, title, body, severity)
+                await self._route(task_id, None, kind, title, body, severity, urgent)
                 return
             if home.is_closed() or not home.is_running():
                 log.warning("notification %r dropped: the main loop is gone", title)
                 return
             future = asyncio.run_coroutine_threadsafe(
-                self._route(None, None, kind, title, body, severity), home
+                self._route(task_id, None, kind, title, body, severity, urgent), home
             )
             await asyncio.wrap_future(future)
         except asyncio.CancelledError:
@@ -395,6 +403,7 @@ class Notifier:
         title: str,
         body: str,
         severity: Severity,
+        urgent: bool = False,
     ) -> None:
         if self.delivery is None:
             await self._deliver(task_id, kind, title, body, severity)
@@ -402,7 +411,7 @@ class Notifier:
         from taskagent.core.delivery import Message
 
         await self.delivery.deliver(
-            Message(title, body, severity, kind=kind, task_id=task_id, run_id=run_id)
+            Message(title, body, severity, kind=kind, task_id=task_id, run_id=run_id, urgent=urgent)
         )
 
     async def show(self, message: Message) -> str:

@@ -415,3 +415,21 @@ async def test_a_channel_that_no_longer_exists_is_a_visible_failure(repo: Reposi
     assert receipt.last_error == "no channel named 'tablet'; known: desktop, phone"
     assert len(phone.accepted) == 1 and deliverer.failures == 1
     assert await repo.undelivered_tasks(clock.now() - timedelta(hours=1)) == {task.stored_id}
+
+
+async def test_an_urgent_alert_goes_through_quiet_hours(repo: Repository) -> None:
+    clock = FakeClock(NIGHT)
+    with webhook_receiver() as receiver:
+        config = DeliveryConfig(
+            channels=(receiver.url(),), quiet_hours="22:00-07:00", timezone=BERLIN
+        )
+        deliverer = Deliverer(repo, clock, config)
+        notifier = Notifier(use_desktop=False)
+        notifier.use_delivery(deliverer)
+        await notifier.notify_notice("BTC above 100,000", "101,250", urgent=True, kind="alert")
+        await notifier.notify_notice("ETH above 4,000", "4,010", kind="alert")
+        await clock.drive(deliverer.idle())
+        await notifier.aclose()
+    assert [m["title"] for m in receiver.accepted] == ["BTC above 100,000"]
+    [held] = await repo.receipts_with_status("held")
+    assert held.title == "ETH above 4,000"
