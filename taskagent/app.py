@@ -400,7 +400,7 @@ class TaskAgentApp(App[int]):
     async def _show_others_notifications(self, repo: Repository) -> None:
         """A daemon with no desktop session could only log its notifications: shown here as
         toasts while this app is attached."""
-        from taskagent.core.delivery import receipt_severity
+        from taskagent.core.receipts import receipt_severity
 
         for receipt in await repo.claim_app_toasts(self._seen_receipt, self.clock()):
             self._seen_receipt = max(self._seen_receipt, receipt.id)

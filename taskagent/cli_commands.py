@@ -21,11 +21,11 @@ from taskagent.cli_delivery import (
 )
 from taskagent.config import Settings
 from taskagent.core.ai_ledger import Usage
-from taskagent.core.delivery import delivery_mark
 from taskagent.core.errors import TaskNotFound
 from taskagent.core.lease import RunRequestFailed
 from taskagent.core.models import Run, Task, TaskStats, from_iso
 from taskagent.core.prices import format_cost
+from taskagent.core.receipts import delivery_mark
 from taskagent.core.serialize import run_to_dict, task_to_dict
 from taskagent.core.status_report import spend_words
 from taskagent.core.store.delivery_queries import Receipt, TaskDelivery

@@ -24,7 +24,7 @@ def delivery_from_args(
     args: argparse.Namespace, settings: Settings, current: TaskDelivery
 ) -> TaskDelivery:
     """The task's delivery settings after these options; TaskInputError naming the problem."""
-    from taskagent.core.delivery import task_delivery_from
+    from taskagent.core.task_delivery import task_delivery_from
 
     return task_delivery_from(
         current,

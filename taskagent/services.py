@@ -364,7 +364,7 @@ class Services:
         from taskagent.core.ai_ledger import AiLedger
         from taskagent.core.budget import Budget
         from taskagent.core.chat import ChatSession
-        from taskagent.core.delivery import summary_writer
+        from taskagent.core.digest import summary_writer
         from taskagent.core.engine import Engine
         from taskagent.core.gemini_client import GeminiClient
         from taskagent.core.history_pruner import HistoryPruner

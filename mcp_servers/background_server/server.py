@@ -18,10 +18,10 @@ from mcp.types import ToolAnnotations
 
 from mcp_servers.errors import OneLineErrors
 from taskagent.core import schedules
-from taskagent.core.delivery import task_delivery_from
 from taskagent.core.models import Run, Task
 from taskagent.core.serialize import run_to_dict, task_to_dict
 from taskagent.core.store.delivery_queries import TaskDelivery
+from taskagent.core.task_delivery import task_delivery_from
 from taskagent.core.tasks import TaskInputError, TaskNotFound, TaskService, WriteToolNotAllowed
 
 INSTRUCTIONS = """\

@@ -29,8 +29,7 @@ from collections import defaultdict
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any, Literal, Protocol
-from zoneinfo import ZoneInfo
+from typing import Any, Literal, Protocol
 
 from tenacity import AsyncRetrying, RetryCallState, retry_if_exception_type, stop_after_attempt
 
@@ -43,14 +42,9 @@ from taskagent.core.channels import (
     resolve_all,
 )
 from taskagent.core.clock import Clock
+from taskagent.core.digest import DigestWriter, digest_body
 from taskagent.core.errors import TaskAgentError
-from taskagent.core.quiet_hours import (
-    digest_text,
-    next_digest,
-    parse_digest,
-    parse_window,
-    window_end,
-)
+from taskagent.core.quiet_hours import next_digest, parse_digest, parse_window, window_end
 from taskagent.core.store.delivery_queries import (
     DIGESTED,
     FAILED,
@@ -58,26 +52,22 @@ from taskagent.core.store.delivery_queries import (
     QUEUED,
     SENDING,
     SENT,
-    UNKNOWN,
-    DeliveryQueries,
     Receipt,
     TaskDelivery,
 )
-
-if TYPE_CHECKING:
-    from taskagent.core.summary import Summarizer
 
 log = logging.getLogger(__name__)
 
 Severity = Literal["information", "warning", "error"]
 # Seconds between attempts: 4 attempts, the second after 8 s, the last ~2 minutes in.
 BACKOFF: tuple[float, ...] = (8.0, 30.0, 80.0)
+# A receipt `sending` or `queued` this long belongs to a process that ended (retries and the
+# fallback take about four minutes); a younger one may be another running process's.
 STALE_SECONDS = 600.0
 CLOSE_GRACE = 10.0  # seconds deliveries under way get when taskagent stops
 # How often held notifications are looked at again: another process (a CLI run) may have held
 # some whose time this one was not told about.
-RECHECK_SECONDS = 900.0  # a receipt `sending` this long belongs to a process that ended
-DIGEST_LINES = 30  # items listed in one digest; the rest are counted
+RECHECK_SECONDS = 900.0
 
 
 class DeliveryFailed(TaskAgentError):
@@ -180,8 +170,6 @@ class Sender(Protocol):
 
 # The desktop path (core/notify.py): shows the message, returns how (desktop, in-app, log).
 DesktopSend = Callable[[Message], Awaitable[str]]
-# Writes a digest's opening in words (Gemini); None = no words, the lines alone.
-DigestWriter = Callable[[Sequence[Receipt]], Awaitable[str | None]]
 
 
 class Deliverer:
@@ -549,181 +537,3 @@ class Deliverer:
             urgent=True,
         )
         await self._deliver_one(message, channel, True, None)
-
-
-UNDELIVERED_MARK = "✉✗"  # a notification that reached none of its ways on some channel
-UNKNOWN_MARK = "✉?"  # one whose sending was cut off: whether it arrived is not known
-
-
-def delivery_mark(receipts: Sequence[Receipt]) -> str:
-    """The mark of a run whose notification did not arrive everywhere ("" when it did): a
-    failed channel whose fallback did not deliver either, or an unknown one."""
-    rescued = {r.fallback_of for r in receipts if r.fallback_of is not None and r.status == SENT}
-    if any(r.status == FAILED and r.id not in rescued for r in receipts):
-        return UNDELIVERED_MARK
-    if any(r.status == UNKNOWN for r in receipts):
-        return UNKNOWN_MARK
-    return ""
-
-
-def summary_writer(summarizer: Summarizer, zone_name: str) -> DigestWriter:
-    """A digest's opening written by the run summariser (Gemini within the AI budget and its
-    summary mode; None when it would be the offline summary: the digest's lines say it)."""
-    from taskagent.core.models import ScheduleType, SummaryMode, Task
-    from taskagent.core.summary.gemini_summary import OFFLINE
-
-    subject = Task(
-        name="Digest of held notifications",
-        schedule_type=ScheduleType.INTERVAL,
-        schedule_value="1 day",
-        mcp_tool="taskagent:digest",
-        summary_mode=SummaryMode.ALWAYS,
-    )
-    zone = ZoneInfo(zone_name or "UTC")
-
-    async def write(items: Sequence[Receipt]) -> str | None:
-        data = {
-            "held_notifications": [
-                {
-                    "at": item.created_at.astimezone(zone).strftime("%Y-%m-%d %H:%M"),
-                    "task": item.title,
-                    "kind": item.kind,
-                    "text": item.body,
-                }
-                for item in items
-            ]
-        }
-        result = await summarizer.summarize(subject, data, None)
-        return None if result.summarizer == OFFLINE else result.text
-
-    return write
-
-
-def receipt_severity(kind: str) -> Severity:
-    """The severity of a notification of this kind (receipts keep the kind)."""
-    if kind == "failure":
-        return "error"
-    return "warning" if kind == "significant" else "information"
-
-
-def delivery_marks(receipts: Sequence[Receipt]) -> dict[int, str]:
-    """Run id -> its mark, for the runs with one."""
-    by_run: dict[int, list[Receipt]] = defaultdict(list)
-    for receipt in receipts:
-        if receipt.run_id is not None:
-            by_run[receipt.run_id].append(receipt)
-    marks = {run_id: delivery_mark(group) for run_id, group in by_run.items()}
-    return {run_id: mark for run_id, mark in marks.items() if mark}
-
-
-def digest_body(items: Sequence[Receipt], zone_name: str) -> str:
-    """ "While you were away: 02:14 BTC hourly: BTC crossed …; 3× ETH hourly: Run failed: …"."""
-    zone = ZoneInfo(zone_name or "UTC")
-    counted: dict[tuple[str, str], list[Receipt]] = defaultdict(list)
-    for item in items:
-        # Repeated failures of one task are one line with a count.
-        key = (item.title, item.body if item.kind != "failure" else "failure")
-        counted[key].append(item)
-    lines = []
-    for (title, _), group in list(counted.items())[:DIGEST_LINES]:
-        first = group[0]
-        at = first.created_at.astimezone(zone).strftime("%H:%M")
-        times = f"{len(group)}× since {at}" if len(group) > 1 else at
-        lines.append(f"{times} {title}: {_short(first.body)}")
-    rest = len(counted) - DIGEST_LINES
-    if rest > 0:
-        lines.append(f"and {rest} more")
-    return "While you were away:\n" + "\n".join(lines)
-
-
-def _short(text: str, limit: int = 140) -> str:
-    text = " ".join(text.split())
-    return text if len(text) <= limit else text[: limit - 1] + "…"
-
-
-def task_delivery_from(
-    current: TaskDelivery,
-    named: Mapping[str, str],
-    *,
-    channels: Sequence[str] | None = None,
-    urgent: bool | None = None,
-    quiet_hours: str | None = None,
-    digest: str | None = None,
-    timezone: str = "UTC",
-) -> TaskDelivery:
-    """A task's delivery settings with these changes, checked: TaskInputError naming the
-    setting (`field` channels, quiet_hours or digest) in the user's words. `channels`
-    ["default"] goes back to the [notify] channels; `quiet_hours` and `digest` "default" to
-    [notify]'s, "" to none."""
-    from taskagent.core.tasks.inputs import TaskInputError
-
-    new_channels = current.channels
-    if channels is not None:
-        wanted = [c.strip() for c in channels if c.strip()]
-        if wanted == ["default"]:
-            wanted = []
-        try:
-            resolve_all(wanted, named)  # every one must resolve now, not at the first run
-        except ChannelError as exc:
-            raise TaskInputError(f"channels: {exc.message}", "channels") from exc
-        new_channels = tuple(wanted)
-    try:
-        window = _window_text(current.quiet_hours, quiet_hours)
-    except ValueError as exc:
-        raise TaskInputError(f"quiet hours: {exc}", "quiet_hours") from exc
-    try:
-        period = _digest_text(current.digest, digest, timezone)
-    except ValueError as exc:
-        raise TaskInputError(f"digest: {exc}", "digest") from exc
-    return TaskDelivery(
-        channels=new_channels,
-        urgent=current.urgent if urgent is None else urgent,
-        quiet_hours=window,
-        digest=period,
-    )
-
-
-def _window_text(current: str | None, given: str | None) -> str | None:
-    if given is None:
-        return current
-    if given.strip() == "default":
-        return None
-    parsed = parse_window(given)
-    return "" if parsed is None else str(parsed)
-
-
-def _digest_text(current: str | None, given: str | None, timezone: str) -> str | None:
-    if given is None:
-        return current
-    if given.strip() == "default":
-        return None
-    schedule = parse_digest(given, timezone)  # a ScheduleError is a ValueError
-    return "" if schedule is None else digest_text(schedule)
-
-
-def channels_from_text(text: str, named: Mapping[str, str]) -> tuple[str, ...]:
-    """The task form's channels field ("desktop, phone"; empty = the [notify] channels),
-    checked. Raises TaskInputError (field `channels`) in the user's words."""
-    from taskagent.core.tasks.inputs import TaskInputError
-
-    wanted = tuple(part.strip() for part in text.split(",") if part.strip())
-    try:
-        resolve_all(wanted, named)
-    except ChannelError as exc:
-        raise TaskInputError(f"Channels: {exc.message}", "channels") from exc
-    return wanted
-
-
-def channels_text(delivery: TaskDelivery) -> str:
-    """A task's own channels as the form shows them (URLs masked)."""
-    from taskagent.core.channels import masked
-
-    return ", ".join(masked(channel) for channel in delivery.channels)
-
-
-async def save_channels(repo: DeliveryQueries, task_id: int, channels: tuple[str, ...]) -> None:
-    """Set a task's own channels, keeping its other delivery settings."""
-    from dataclasses import replace
-
-    current = await repo.task_delivery(task_id)
-    await repo.set_task_delivery(task_id, replace(current, channels=channels))

@@ -16,9 +16,9 @@ from textual.containers import Horizontal, Vertical
 from textual.widgets import Input, Label, Select, Static
 
 from taskagent.bridge import ExternalChange
-from taskagent.core.delivery import delivery_marks
 from taskagent.core.events import Event, RunFinished, RunStarted, TaskChanged
 from taskagent.core.models import Run, RunStatus, Task
+from taskagent.core.receipts import delivery_marks
 from taskagent.core.ui_queries import default_chart_path, numeric_paths, numeric_series
 from taskagent.keys import HISTORY, bindings
 from taskagent.screens.history_filters import STATUS_FILTERS, parse_since, parse_until

@@ -23,7 +23,6 @@ from textual.screen import ModalScreen
 from textual.widgets import Button, Footer, Input, Label, Select, Static, Switch, TextArea
 
 from taskagent.core import schedules
-from taskagent.core.delivery import channels_from_text, channels_text, save_channels
 from taskagent.core.models import (
     MisfirePolicy,
     NotificationLevel,
@@ -31,6 +30,7 @@ from taskagent.core.models import (
     SummaryMode,
     Task,
 )
+from taskagent.core.task_delivery import channels_from_text, channels_text, save_channels
 from taskagent.core.tasks import (
     TaskInputError,
     TestRunResult,

@@ -16,9 +16,9 @@ from textual.widgets import Input, Static
 
 from taskagent.bridge import ExternalChange
 from taskagent.core import schedules
-from taskagent.core.delivery import UNDELIVERED_MARK
 from taskagent.core.events import Event, RunFinished, RunStarted, TaskChanged
 from taskagent.core.models import RunStatus, Task, TaskState, TaskStats
+from taskagent.core.receipts import UNDELIVERED_MARK
 from taskagent.keys import TASKS, bindings
 from taskagent.ui_host import UiHost, host_of
 from taskagent.widgets.format import percent, relative, status_mark

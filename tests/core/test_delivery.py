@@ -365,7 +365,7 @@ async def test_gemini_writes_the_digest_s_opening_once_for_all_channels(
     repo: Repository, gemini_stub: GeminiStub, tmp_path: Path
 ) -> None:
     from taskagent.config import Settings
-    from taskagent.core.delivery import summary_writer
+    from taskagent.core.digest import summary_writer
     from taskagent.core.summary import Summarizer
     from taskagent.paths import resolve_paths
 

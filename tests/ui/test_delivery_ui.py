@@ -12,8 +12,8 @@ from textual.widgets import Input
 
 from taskagent.app import TaskAgentApp
 from taskagent.config import Settings, load_settings
-from taskagent.core.delivery import UNDELIVERED_MARK
 from taskagent.core.models import Run, RunStatus, utcnow
+from taskagent.core.receipts import UNDELIVERED_MARK
 from taskagent.core.store import Repository
 from taskagent.paths import resolve_paths
 from taskagent.screens.history import HistoryView
