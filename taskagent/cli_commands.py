@@ -27,7 +27,7 @@ from taskagent.core.models import Run, Task, TaskStats, from_iso
 from taskagent.core.prices import format_cost
 from taskagent.core.receipts import delivery_mark
 from taskagent.core.serialize import run_to_dict, task_to_dict
-from taskagent.core.status_report import spend_words
+from taskagent.core.status_report import delivery_words, spend_words
 from taskagent.core.store.delivery_queries import Receipt, TaskDelivery
 from taskagent.core.tasks import TaskInputError, TaskService, WriteToolNotAllowed
 from taskagent.services import CoreBase, Services
@@ -206,6 +206,8 @@ def _print_status(status: dict[str, Any], tz: str) -> None:
         state = server["state"] + (f": {server['error']}" if server.get("error") else "")
         print(f"mcp       : {server['name']} ({server['kind']}) {state}, {server['tools']} tools")
     print(f"ai        : {status.get('ai')}")
+    if "deliveries" in status:
+        print(f"delivery  : {delivery_words(status['deliveries'])}")
     usage = status.get("ai_usage")
     if usage:
         spent, limits = spend_words(usage)

@@ -38,6 +38,10 @@ def test_notify_test_prints_the_receipt(tmp_path: Path) -> None:
     assert failed.stdout.startswith("phone: failed after 1 attempt: ")
     assert "500" in failed.stdout
     assert SECRET not in failed.stdout + failed.stderr
+    status = run(tmp_path, "tasks", "status")
+    [line] = [line for line in status.stdout.splitlines() if line.startswith("delivery")]
+    assert line.startswith("delivery  : desktop · 1 sent, 1 failed in 24 h · last failure phone: ")
+    assert SECRET not in status.stdout
 
     unknown = run(tmp_path, "notify", "test", "tablet")
     assert unknown.returncode == 1
