@@ -130,6 +130,10 @@ def _command(settings: Settings, args: Namespace) -> int:
         from taskagent.cli_commands import run_tasks_command  # heavy imports only when needed
 
         return run_tasks_command(settings, args)
+    if args.command == "notify":
+        from taskagent.cli_delivery import run_notify_command
+
+        return run_notify_command(settings, args)
     raise AssertionError(f"unknown command {args.command!r}")
 
 

@@ -43,6 +43,7 @@ if TYPE_CHECKING:
     from textual.notifications import SeverityLevel
 
     from taskagent.config import Settings
+    from taskagent.core.store import Repository
     from taskagent.screens.tasks import TasksView
     from taskagent.services import CoreBase, Services
 
@@ -97,6 +98,7 @@ class TaskAgentApp(App[int]):
         self._lifecycle: asyncio.Task[None] | None = None
         self._bridge: EventBridge | None = None
         self.data_version: int | None = None  # at the last poll: a change is another writer
+        self._seen_receipt = 0  # the newest delivery receipt when this app started
         self.core_events: Signal[Event] = Signal(self, "core-events")
         self.away_since: datetime | None = None
         self.presence = Presence(clock)
@@ -390,7 +392,19 @@ class TaskAgentApp(App[int]):
         version = await base.repo.data_version()
         if self.data_version is not None and version != self.data_version:
             self.core_events.publish(ExternalChange(version))
+            await self._show_others_notifications(base.repo)
+        elif self.data_version is None:
+            self._seen_receipt = await base.repo.last_receipt_id()
         self.data_version = version
+
+    async def _show_others_notifications(self, repo: Repository) -> None:
+        """A daemon with no desktop session could only log its notifications: shown here as
+        toasts while this app is attached."""
+        from taskagent.core.receipts import receipt_severity
+
+        for receipt in await repo.claim_app_toasts(self._seen_receipt, self.clock()):
+            self._seen_receipt = max(self._seen_receipt, receipt.id)
+            self.toast(receipt.title, receipt.body, receipt_severity(receipt.kind))
 
     async def watch_app_focus(self, focused: bool) -> None:
         """The terminal lost focus: the user left (the "while you were away" mark)."""

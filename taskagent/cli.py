@@ -114,6 +114,7 @@ def _add_task_options(parser: argparse.ArgumentParser, *, edit: bool) -> None:
         help="allow a tool that is not read-only (it may change data) to run unattended",
     )
     _add_alert_options(parser, edit=edit)
+    add_delivery_options(parser, edit=edit)
 
 
 ALERT_HELP = (
@@ -133,6 +134,43 @@ def _add_alert_options(parser: argparse.ArgumentParser, *, edit: bool) -> None:
         help="re-arm band of the rules given: a percentage of the level or an amount "
         "(default 0.5%%)",
     )
+
+
+def add_delivery_options(parser: argparse.ArgumentParser, *, edit: bool) -> None:
+    parser.add_argument(
+        "--channel",
+        action="append",
+        metavar="CHANNEL",
+        help="where its notifications go (repeatable): desktop, a name from [notify.named] or "
+        "an Apprise URL; default: [notify] channels" + ("; 'default' to go back" if edit else ""),
+    )
+    parser.add_argument(
+        "--urgent",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="its notifications go through quiet hours",
+    )
+    parser.add_argument(
+        "--quiet-hours",
+        metavar="HH:MM-HH:MM",
+        help="its own quiet hours ('' = none, 'default' = [notify] quiet_hours)",
+    )
+    parser.add_argument(
+        "--digest",
+        metavar="PERIOD",
+        help='one message per period instead of one per run, e.g. "daily 08:00" '
+        "('' = none, 'default' = [notify] digest)",
+    )
+
+
+def add_notify_command(sub: Any) -> None:
+    notify = sub.add_parser("notify", help="notification channels")
+    notify_sub = notify.add_subparsers(dest="notify_command", metavar="ACTION", required=True)
+    test = notify_sub.add_parser(
+        "test",
+        help="send a test message (to CHANNEL, or every [notify] channel) and print the receipt",
+    )
+    test.add_argument("channel", nargs="?", help="desktop, a name from [notify.named] or a URL")
 
 
 class LazyVersion(argparse.Action):
@@ -169,6 +207,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_tasks_command(sub)
     _add_doctor_command(sub)
     _add_service_command(sub)
+    add_notify_command(sub)
     return parser
 
 

@@ -14,6 +14,12 @@ from pathlib import Path
 from typing import Any
 
 from taskagent import cli_alerts
+from taskagent.cli_delivery import (
+    delivery_from_args,
+    delivery_given,
+    delivery_text,
+    delivery_to_dict,
+)
 from taskagent.config import Settings
 from taskagent.core.ai_ledger import Usage
 from taskagent.core.alerts import Firing, RuleError
@@ -22,8 +28,10 @@ from taskagent.core.errors import TaskNotFound
 from taskagent.core.health.probes import age_words
 from taskagent.core.lease import RunRequestFailed
 from taskagent.core.models import ConsentKind, Run, Task, TaskStats, from_iso, utcnow
+from taskagent.core.receipts import delivery_mark
 from taskagent.core.serialize import run_to_dict, task_to_dict
-from taskagent.core.status_report import spend_words
+from taskagent.core.status_report import delivery_words, spend_words
+from taskagent.core.store.delivery_queries import Receipt, TaskDelivery
 from taskagent.core.tasks import TaskInputError, TaskService, WriteToolNotAllowed
 from taskagent.services import CoreBase, Services
 
@@ -171,8 +179,13 @@ def _catch_up_limit(task: Task) -> str:
     return f" (only within {duration_words(task.catch_up_within_seconds)})"
 
 
-def _print_runs(runs: list[Run], tz: str, fired: dict[int, list[Firing]] | None = None) -> None:
-    fired = fired or {}
+def _print_runs(
+    runs: list[Run],
+    tz: str,
+    fired: dict[int, list[Firing]] | None = None,
+    marks: dict[int | None, str] | None = None,
+) -> None:
+    fired, marks = fired or {}, marks or {}
 
     def text(run: Run) -> str:
         alerts = fired.get(run.stored_id)
@@ -184,7 +197,7 @@ def _print_runs(runs: list[Run], tz: str, fired: dict[int, list[Firing]] | None 
         [
             str(run.id),
             _local(run.run_time, tz),
-            run.status.value,
+            run.status.value + (f" {marks[run.id]}" if marks.get(run.id) else ""),
             "-" if run.duration_ms is None else f"{run.duration_ms} ms",
             text(run).replace("\n", " ")[:80],
         ]
@@ -261,6 +274,8 @@ def _print_status(status: dict[str, Any], tz: str) -> None:
         state = server["state"] + (f": {server['error']}" if server.get("error") else "")
         print(f"mcp       : {server['name']} ({server['kind']}) {state}, {server['tools']} tools")
     print(f"ai        : {status.get('ai')}")
+    if "deliveries" in status:
+        print(f"delivery  : {delivery_words(status['deliveries'])}")
     usage = status.get("ai_usage")
     if usage:
         spent, limits = spend_words(usage)
@@ -363,6 +378,8 @@ async def _add(call: _Call) -> int:
     args = call.args
     flag = next(f for f in SCHEDULE_FLAGS if getattr(args, f) is not None)
     rules = await cli_alerts.prepare_alerts(call.services, None, args)  # before anything changes
+    # Checked before the task exists: a bad channel changes nothing.
+    delivery = delivery_from_args(args, call.services.settings, TaskDelivery())
     task = await call.service.create_task(
         name=args.name,
         description=args.description,
@@ -381,6 +398,8 @@ async def _add(call: _Call) -> int:
         allow_write=args.allow_write,
     )
     await cli_alerts.save_alerts(call.services, task, rules, args)
+    if delivery_given(args):
+        await call.services.repo.set_task_delivery(task.stored_id, delivery)
     await _print_changed(call, task, "created")
     return 0
 
@@ -388,16 +407,23 @@ async def _add(call: _Call) -> int:
 async def _edit(call: _Call) -> int:
     args, service = call.args, call.service
     changes = _edit_changes(args)
-    wants = args.allow_write or cli_alerts.wants_alert_change(args)
+    wants = args.allow_write or cli_alerts.wants_alert_change(args) or delivery_given(args)
     if not changes and not args.disabled and not wants:
         raise TaskInputError("nothing to change: give at least one option (see --help)")
     task = await service.get(args.task_id)
     rules = await cli_alerts.prepare_alerts(call.services, task.stored_id, args)
+    repo = call.services.repo
+    delivery = None
+    if delivery_given(args):
+        current = await repo.task_delivery(task.stored_id)
+        delivery = delivery_from_args(args, call.services.settings, current)
     if changes or args.allow_write:  # --allow-write alone approves the task's tool again
         task = await service.update_task(task.stored_id, allow_write=args.allow_write, **changes)
     if args.disabled:
         task = await service.disable(task.stored_id)
     await cli_alerts.save_alerts(call.services, task, rules, args)
+    if delivery is not None:
+        await repo.set_task_delivery(task.stored_id, delivery)
     await _print_changed(call, task, "updated")
     return 0
 
@@ -407,32 +433,41 @@ async def _show(call: _Call) -> int:
     task_stats = (await call.service.stats()).get(task.stored_id)
     usage = await _task_ai_usage(call.services, task)
     alerts = await call.services.alerts.rules_of(task.stored_id)
+    delivery = await call.services.repo.task_delivery(task.stored_id)
+    settings = call.services.settings
     if call.as_json:
         data = task_to_dict(task, task_stats)
         data["ai_usage"] = {k: v.to_dict() for k, v in usage.items()}
         data["alerts"] = [cli_alerts.rule_dict(s) for s in alerts]
+        data["delivery"] = delivery_to_dict(delivery)
         _print_json(data)
     else:
         _print_task(task, task_stats, call.tz)
         print(f"  alerts   : {cli_alerts.alerts_line(alerts)}")
         print(f"  AI today : {_usage_text(usage['today'])}")
         print(f"  AI total : {_usage_text(usage['total'])}")
+        print(f"  notify to: {delivery_text(delivery, settings)}")
     return 0
 
 
 async def _history(call: _Call) -> int:
     runs = await call.service.history(call.args.task_id, call.args.limit)
     fired = await cli_alerts.firings_by_run(call.services, runs)
+    receipts = await call.services.repo.receipts_of_runs([r.id for r in runs if r.id is not None])
+    by_run: dict[int | None, list[Receipt]] = {}
+    for receipt in receipts:
+        by_run.setdefault(receipt.run_id, []).append(receipt)
     if call.as_json:
         _print_json(
             [
                 run_to_dict(r)
                 | {"alerts": [cli_alerts.firing_dict(f) for f in fired.get(r.stored_id, [])]}
+                | {"deliveries": [d.to_dict() for d in by_run.get(r.id, [])]}
                 for r in runs
             ]
         )
     else:
-        _print_runs(runs, call.tz, fired)
+        _print_runs(runs, call.tz, fired, {i: delivery_mark(rs) for i, rs in by_run.items()})
     return 0
 
 

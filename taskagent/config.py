@@ -15,6 +15,7 @@ from typing import Any
 from pydantic import ValidationError
 from pydantic.fields import FieldInfo
 
+from taskagent.core.channels import masked
 from taskagent.core.prices import DEFAULT_PRICES, Price
 from taskagent.paths import Paths
 from taskagent.settings_model import (
@@ -132,10 +133,21 @@ def effective_config_text(settings: Settings) -> str:
             lines += ([""] if lines else []) + [f"[{section}]"]
             current = section
         value = getattr(settings, name)
+        if section == "notify":  # channel URLs hold secrets: never shown whole
+            value = _masked(value)
         lines.append(f"{key} = {_toml_value(value)}  # from {settings.sources.get(name)}")
+    if settings.notify_named:
+        lines += ["", "[notify.named]"]
+        lines += [f"{n} = {_toml_value(masked(url))}" for n, url in settings.notify_named.items()]
     lines.append("")
     lines += _price_lines(settings.ai_prices)
     return "\n".join(lines) + "\n"
+
+
+def _masked(value: Any) -> Any:
+    if isinstance(value, tuple):
+        return tuple(masked(item) for item in value)
+    return masked(value) if isinstance(value, str) and "://" in value else value
 
 
 def _range(field: FieldInfo) -> str:

@@ -30,7 +30,7 @@ from taskagent.core.alerts.evaluator import AlertEvaluator
 from taskagent.core.clock import SYSTEM_CLOCK, Clock
 from taskagent.core.events import EventBus
 from taskagent.core.slash import SlashCommands
-from taskagent.core.status_report import ai_overview, task_overview
+from taskagent.core.status_report import ai_overview, delivery_overview, task_overview
 from taskagent.core.store import Repository
 from taskagent.core.tasks import TaskService, ToolCatalogue
 
@@ -42,6 +42,7 @@ if TYPE_CHECKING:
     from taskagent.core.budget import Budget
     from taskagent.core.chat import ChatSession
     from taskagent.core.cost_estimate import CostEstimator
+    from taskagent.core.delivery import Deliverer, DeliveryConfig
     from taskagent.core.engine import Engine
     from taskagent.core.gemini_client import GeminiClient
     from taskagent.core.mcp import McpManager, ServerSpec
@@ -63,6 +64,45 @@ HEAVY_MODULES = (
 # The one clock the composition root gives the core: wall time, monotonic time, sleeps and
 # timeouts all come from it (tests build the core with a manual one instead).
 CLOCK: Clock = SYSTEM_CLOCK
+
+
+def delivery_config(settings: Settings) -> DeliveryConfig:
+    """`[notify]` for core/delivery.py."""
+    from taskagent.core.delivery import DeliveryConfig
+
+    return DeliveryConfig(
+        channels=settings.notify_channels,
+        fallback=settings.notify_fallback,
+        quiet_hours=settings.notify_quiet_hours,
+        digest=settings.notify_digest,
+        named=dict(settings.notify_named),
+        timezone=settings.timezone,
+    )
+
+
+def _notifier(
+    stack: contextlib.AsyncExitStack,
+    settings: Settings,
+    desktop: bool,
+    repo: Repository,
+    tasks: TaskService,
+) -> tuple[Notifier, Deliverer]:
+    """The notifier (desktop, in-app) over the deliverer (channels, receipts, quiet hours)."""
+    from taskagent.core.delivery import CLOSE_GRACE, Deliverer
+    from taskagent.core.notify import Notifier
+
+    notifier = Notifier(
+        cooldown_seconds=settings.notifications_cooldown_seconds,
+        use_desktop=settings.notifications_desktop and desktop,
+        # "Pause task" on a notification pauses through the one place that validates.
+        on_pause=tasks.pause,
+        clock=CLOCK.monotonic,
+    )
+    stack.push_async_callback(notifier.aclose)
+    deliverer = Deliverer(repo, CLOCK, delivery_config(settings))
+    notifier.use_delivery(deliverer)
+    stack.push_async_callback(deliverer.aclose, CLOSE_GRACE)
+    return notifier, deliverer
 
 
 def import_heavy() -> None:
@@ -215,6 +255,8 @@ class Services:
     # mcp.json's servers, connected by finish_start() (empty once it ran)
     pending_servers: Mapping[str, ServerSpec] = field(default_factory=dict)
     started: bool = False
+    deliverer: Deliverer | None = None  # channels, receipts, retries, quiet hours
+
     # Set once finish_start() has connected (or given up on) mcp.json's servers.
     servers_started: asyncio.Event = field(default_factory=asyncio.Event)
     _connecting: tuple[str, ...] = ()
@@ -284,6 +326,8 @@ class Services:
 
         # On this (the main) loop: the notifier binds to it.
         await asyncio.gather(servers(), self.notifier.start())
+        if self.deliverer is not None:
+            await self.deliverer.start()
 
     async def status(self) -> dict[str, Any]:
         overview = await task_overview(self.repo)
@@ -307,6 +351,12 @@ class Services:
         overview["ai"] = self.summarizer.status
         overview["ai_usage"] = await ai_overview(self.ledger, self.budget)
         overview["notifications"] = self.notifier.backend
+        overview["deliveries"] = await delivery_overview(
+            self.repo,
+            self.settings.notify_channels,
+            self.settings.notify_quiet_hours,
+            now=CLOCK.now(),
+        )
         return overview
 
     async def spend_by_task(self) -> dict[int, Usage]:
@@ -372,11 +422,11 @@ class Services:
         from taskagent.core.ai_ledger import AiLedger
         from taskagent.core.budget import Budget
         from taskagent.core.chat import ChatSession
+        from taskagent.core.digest import summary_writer
         from taskagent.core.engine import Engine
         from taskagent.core.gemini_client import GeminiClient
         from taskagent.core.history_pruner import HistoryPruner
         from taskagent.core.mcp import McpManager, load_mcp_config
-        from taskagent.core.notify import Notifier
         from taskagent.core.retry import RetryPolicy
         from taskagent.core.run_journal import RunJournal
         from taskagent.core.run_pipeline import RunPipeline
@@ -392,14 +442,7 @@ class Services:
         tasks = _task_service(settings, repo, events, catalogue=manager)
         gemini = GeminiClient.from_settings(settings)
         stack.push_async_callback(gemini.aclose)
-        notifier = Notifier(
-            cooldown_seconds=settings.notifications_cooldown_seconds,
-            use_desktop=settings.notifications_desktop and desktop,
-            # "Pause task" on a notification pauses through the one place that validates.
-            on_pause=tasks.pause,
-            clock=CLOCK.monotonic,
-        )
-        stack.push_async_callback(notifier.aclose)
+        notifier, deliverer = _notifier(stack, settings, desktop, repo, tasks)
         ledger = AiLedger(
             repo, timezone=settings.timezone, prices=settings.ai_prices, clock=CLOCK.now
         )
@@ -410,6 +453,7 @@ class Services:
             on_reached=notifier.notify_notice,
         )
         summarizer = Summarizer(settings, gemini=gemini, ledger=ledger, budget=budget)
+        deliverer.writer = summary_writer(summarizer, settings.timezone)  # digests' words
         pipeline = RunPipeline(
             repo,
             manager,
@@ -462,7 +506,9 @@ class Services:
             budget=budget,
         )
         services: Services
-        background = create_background_server(tasks, engine.run_now, lambda: services.status())
+        background = create_background_server(
+            tasks, engine.run_now, lambda: services.status(), named_channels=settings.notify_named
+        )
         services = cls(
             settings=settings,
             repo=repo,
@@ -479,6 +525,7 @@ class Services:
             ledger=ledger,
             budget=budget,
             pending_servers=user_servers,
+            deliverer=deliverer,
         )
         manager.add_builtin(BUILTIN_CRYPTO, create_crypto_server(coingecko))
         manager.add_builtin(BUILTIN_BACKGROUND, background)

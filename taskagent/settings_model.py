@@ -31,10 +31,12 @@ from pydantic.fields import FieldInfo
 from pydantic_core import ErrorDetails
 from pydantic_settings import NoDecode
 
+from taskagent.core.channels import check_channel_text
 from taskagent.core.confirm_policy import parse_patterns
 from taskagent.core.errors import TaskAgentError
 from taskagent.core.models import NotificationLevel, SummaryMode
 from taskagent.core.prices import DEFAULT_PRICES, Price
+from taskagent.core.quiet_hours import check_digest_text, check_window_text
 from taskagent.paths import Paths
 
 
@@ -52,6 +54,7 @@ class Section:
 GENERAL = Section("general")
 SCHEDULER = Section("scheduler")
 NOTIFICATIONS = Section("notifications")
+NOTIFY = Section("notify")
 AI = Section("ai")
 CHAT = Section("chat")
 HISTORY = Section("history")
@@ -130,6 +133,20 @@ def _ping_url(value: Any) -> str:
     return url
 
 
+def _channels(value: Any) -> tuple[str, ...]:
+    if isinstance(value, str):
+        value = [part for part in value.split(",") if part.strip()]
+    if not isinstance(value, list | tuple):
+        raise ValueError('must be a list of channels such as ["desktop", "ntfys://my-topic"]')
+    return tuple(check_channel_text(item) for item in value)
+
+
+def _optional_channel(value: Any) -> str:
+    if value is None or (isinstance(value, str) and not value.strip()):
+        return ""
+    return check_channel_text(value)
+
+
 def _absent_if_empty(value: Any) -> Any:
     return None if value == "" else value
 
@@ -146,6 +163,11 @@ PingUrl = Annotated[str, BeforeValidator(_ping_url)]
 # A list in config.toml; one comma-separated string in the environment.
 Patterns = Annotated[tuple[str, ...], NoDecode, BeforeValidator(parse_patterns)]
 Text = Annotated[str | None, BeforeValidator(_absent_if_empty)]
+# Channels: `desktop`, a name from [notify.named] or an Apprise URL (core/channels.py).
+Channels = Annotated[tuple[str, ...], NoDecode, BeforeValidator(_channels)]
+OptionalChannel = Annotated[str, BeforeValidator(_optional_channel)]
+Window = Annotated[str, BeforeValidator(check_window_text)]
+DigestPeriod = Annotated[str, BeforeValidator(check_digest_text)]
 
 # Runs at once over all worker threads (bench/burst.py measures what more or fewer cost).
 DEFAULT_PARALLEL_RUNS = 32
@@ -197,6 +219,26 @@ class SettingsFields(BaseModel):
     notifications_desktop: Annotated[Switch, NOTIFICATIONS] = Field(
         True,
         description="desktop notifications when available; false = in-app toasts and the log only",
+    )
+    notify_channels: Annotated[Channels, NOTIFY] = Field(
+        ("desktop",),
+        description='where notifications go unless a task names its own: "desktop", a name '
+        'from [notify.named] or an Apprise URL, e.g. ["desktop", "ntfys://my-topic"] '
+        "(env: comma-separated)",
+    )
+    notify_fallback: Annotated[OptionalChannel, NOTIFY] = Field(
+        "",
+        description="the channel used when a channel still fails after its retries; empty = none",
+    )
+    notify_quiet_hours: Annotated[Window, NOTIFY] = Field(
+        "",
+        description='notifications are held in this daily window (e.g. "22:00-07:00", in the '
+        "time zone of [general] timezone) and sent as one digest at its end; empty = none",
+    )
+    notify_digest: Annotated[DigestPeriod, NOTIFY] = Field(
+        "",
+        description='instead of a notification per run, one message per period, e.g. "daily '
+        '08:00", "weekly Mon 08:00" or "every 6 hours" (a task\'s --digest wins); empty = none',
     )
     ai_model: Annotated[ModelName, AI] = Field(
         "gemini-2.5-flash", description="Gemini model for summaries and chat"
@@ -262,6 +304,8 @@ class SettingsFields(BaseModel):
 
     # [ai.prices."model"]: dollars per million tokens, merged over core/prices.DEFAULT_PRICES.
     ai_prices: Mapping[str, InstanceOf[Price]] = Field(default_factory=lambda: dict(DEFAULT_PRICES))
+    # [notify.named]: channel name -> Apprise URL (or "desktop"), e.g. {"phone": "ntfys://x"}.
+    notify_named: Mapping[str, str] = Field(default_factory=dict, repr=False)
     # [keymap]: binding id -> keys, e.g. {"tasks.run": "ctrl+r"} (Textual keymaps).
     keymap: Mapping[str, str] = Field(default_factory=dict)
     # Where each setting's value came from ("default", the config file, an env var), for

@@ -20,6 +20,7 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
+from taskagent.core.channels import check_named
 from taskagent.core.prices import DEFAULT_PRICES, Price
 from taskagent.keys import BINDING_IDS
 from taskagent.paths import Paths
@@ -106,9 +107,10 @@ class ConfigFile(InitSettingsSource):
             field = settings_cls.model_fields[name]
             section = section_of(field)
             key = file_key(name, section) if section is not None else name
+            # A channel's value may hold a secret: its message shows it masked instead.
+            value = "" if name.startswith("notify_") else f" = {shown(values.get(name))}"
             raise self._error(
-                f"[{section.name if section else ''}] {key} = {shown(values.get(name))}: "
-                f"{allowed(field, error)}"
+                f"[{section.name if section else ''}] {key}{value}: {allowed(field, error)}"
             ) from exc
         super().__init__(settings_cls, values)
 
@@ -131,6 +133,9 @@ class ConfigFile(InitSettingsSource):
             for key, value in table.items():
                 if section == "ai" and key == "prices":
                     values["ai_prices"] = self._prices(value)
+                    continue
+                if section == "notify" and key == "named":
+                    values["notify_named"] = self._named(value)
                     continue
                 keys = layout[section]
                 if key not in keys:
@@ -156,6 +161,16 @@ class ConfigFile(InitSettingsSource):
                     '"ctrl+r" or "f5,ctrl+r"'
                 )
         return {str(k): v.strip() for k, v in table.items()}
+
+    def _named(self, table: Any) -> dict[str, str]:
+        if not isinstance(table, dict):
+            raise self._error(
+                '[notify] named must be a table like [notify.named] phone = "ntfys://x"'
+            )
+        try:
+            return check_named(table)
+        except ValueError as exc:
+            raise self._error(str(exc)) from exc
 
     def _prices(self, table: Any) -> dict[str, Price]:
         """[ai.prices."model"] tables over the defaults; one message naming the bad entry."""

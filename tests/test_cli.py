@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import sqlite3
 import subprocess
 import sys
@@ -12,21 +11,7 @@ from pathlib import Path
 import pytest
 
 from taskagent import __version__
-
-
-def run(
-    home: Path, *args: str, env: dict[str, str] | None = None
-) -> subprocess.CompletedProcess[str]:
-    environ = {k: v for k, v in os.environ.items() if not k.startswith("TASKAGENT_")}
-    environ |= {"TASKAGENT_HOME": str(home), "TASKAGENT_GENERAL_TIMEZONE": "UTC"} | (env or {})
-    return subprocess.run(
-        [sys.executable, "-m", "taskagent", *args],
-        capture_output=True,
-        text=True,
-        env=environ,
-        timeout=60,
-        stdin=subprocess.DEVNULL,
-    )
+from tests.support.cli import run
 
 
 def test_version_and_help_without_ui(tmp_path: Path) -> None:

@@ -8,7 +8,7 @@ one made in the app, the CLI or the chat. `create_server` is all there is: the c
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any
 
@@ -22,6 +22,8 @@ from taskagent.core import schedules
 from taskagent.core.alerts import AlertEvaluator, RuleError
 from taskagent.core.models import Run, Task
 from taskagent.core.serialize import run_to_dict, task_to_dict
+from taskagent.core.store.delivery_queries import TaskDelivery
+from taskagent.core.task_delivery import task_delivery_from
 from taskagent.core.tasks import TaskInputError, TaskNotFound, TaskService, WriteToolNotAllowed
 
 INSTRUCTIONS = """\
@@ -88,14 +90,16 @@ def create_server(
     run_now: RunNow,
     status: StatusProvider,
     alerts: AlertEvaluator | None = None,
+    named_channels: Mapping[str, str] | None = None,
 ) -> FastMCP:
     """`run_now(task_id)` runs a task wherever the scheduler lives and returns the run.
-    `alerts`: the alert rules' evaluator (default: one over the task service's database)."""
+    `alerts`: the alert rules' evaluator (default: one over the task service's database);
+    `named_channels` are `[notify.named]` (a task's channels may name them)."""
 
     evaluator = alerts or AlertEvaluator(tasks.repo)
     mcp = FastMCP("background", instructions=INSTRUCTIONS, mask_error_details=True)
     mcp.add_middleware(OneLineErrors())  # bad arguments: one line, not pydantic's report
-    _add_task_writes(mcp, tasks, evaluator)
+    _add_task_writes(mcp, tasks, evaluator, dict(named_channels or {}))
     add_alert_tools(mcp, tasks, evaluator)
     _add_state_changes(mcp, tasks)
     _add_reads(mcp, tasks, status)
@@ -103,7 +107,19 @@ def create_server(
     return mcp
 
 
-def _add_task_writes(mcp: FastMCP, tasks: TaskService, evaluator: AlertEvaluator) -> None:
+def _delivery(
+    tasks: TaskService, named: Mapping[str, str], changes: dict[str, Any]
+) -> TaskDelivery | None:
+    """A new task's delivery settings, checked; None when none were given."""
+    if all(value is None for value in changes.values()):
+        return None
+    with _user_errors():
+        return task_delivery_from(TaskDelivery(), named, timezone=tasks.default_timezone, **changes)
+
+
+def _add_task_writes(
+    mcp: FastMCP, tasks: TaskService, evaluator: AlertEvaluator, named: Mapping[str, str]
+) -> None:
     """Creating a task and changing its schedule: both validated by TaskService first."""
 
     @mcp.tool(annotations=_CREATES)
@@ -120,6 +136,10 @@ def _add_task_writes(mcp: FastMCP, tasks: TaskService, evaluator: AlertEvaluator
         summary_mode: str | None = None,
         alerts: list[str] | None = None,
         catch_up_within: str | None = None,
+        channels: list[str] | None = None,
+        urgent: bool | None = None,
+        quiet_hours: str | None = None,
+        digest: str | None = None,
     ) -> dict[str, Any]:
         """Create a scheduled task that calls an MCP tool and keeps every result in history.
 
@@ -148,7 +168,21 @@ def _add_task_writes(mcp: FastMCP, tasks: TaskService, evaluator: AlertEvaluator
             catch_up_within: e.g. "2h": after the computer slept or taskagent was off, runs
                 missed longer ago than this are not made up (stale news, e.g. a market
                 report). Default: one catch-up run whatever their age.
+            channels: where its notifications go: "desktop" and/or names of the user's
+                configured channels (e.g. ["phone"]). Default: the user's default channels.
+            urgent: true = its notifications go through the user's quiet hours.
+            quiet_hours: its own quiet hours, e.g. "23:00-06:00"; "" = none. Default: the
+                user's.
+            digest: one message per period instead of one per run, e.g. "daily 08:00";
+                "" = none. Default: the user's.
         """
+        given = {
+            "channels": channels,
+            "urgent": urgent,
+            "quiet_hours": quiet_hours,
+            "digest": digest,
+        }
+        delivery = _delivery(tasks, named, given)  # checked before anything is saved
         with _user_errors():
             rules = await evaluator.prepare(None, alerts) if alerts else None
             task = await tasks.create_task(
@@ -166,6 +200,8 @@ def _add_task_writes(mcp: FastMCP, tasks: TaskService, evaluator: AlertEvaluator
             )
             if rules is not None:
                 await evaluator.save(task.stored_id, rules)
+        if delivery is not None:
+            await tasks.repo.set_task_delivery(task.stored_id, delivery)
         return _with_preview(task, tasks)
 
     @mcp.tool(annotations=_RESCHEDULES)

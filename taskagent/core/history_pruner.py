@@ -1,8 +1,10 @@
-"""History retention: old runs are removed at the scheduler's start and then hourly."""
+"""History retention: old runs (and delivery receipts) are removed at the scheduler's start
+and then hourly."""
 
 from __future__ import annotations
 
 import logging
+from datetime import timedelta
 
 from taskagent.core.baselines import Baselines
 from taskagent.core.clock import SYSTEM_CLOCK, Clock
@@ -38,6 +40,9 @@ class HistoryPruner:
         if removed:
             log.info("history retention removed %d old run(s)", removed)
             self.baselines.forget()  # a baseline may be among them
+        if self.retention_days:
+            cutoff = self.clock.now() - timedelta(days=self.retention_days)
+            await self.repo.prune_receipts(cutoff)
         return removed
 
     async def run_forever(self) -> None:

@@ -257,6 +257,51 @@ _MIGRATION_10 = """
 ALTER TABLE tasks ADD COLUMN catch_up_within_seconds INTEGER NOT NULL DEFAULT 0;
 """
 
+# Migration 11: delivery you can trust (core/delivery.py).
+#  * `task_delivery`: a task's own channels (a JSON list as written: `desktop`, a name from
+#    [notify.named] or an Apprise URL; empty = the [notify] channels), whether its
+#    notifications are urgent (they go through quiet hours), and its own quiet hours (NULL =
+#    the [notify] window, '' = none) and its digest period ("daily 08:00": one message per
+#    period instead of one per run; NULL = [notify] digest, '' = none).
+#  * `deliveries`: the receipt of one notification on one channel: queued, sending, sent,
+#    failed, held (quiet hours), digested (sent inside a digest), unknown (the process ended
+#    while it was sending). `channel` is what is shown (a name, `desktop` or a masked URL);
+#    `target` what is sent to (the channel as written). `fallback_of`: the receipt this one is
+#    the fallback of. `hold_until`: when a held notification's window ends (UTC ISO text).
+#    `via`: how a `desktop` delivery was shown (desktop, in-app, log; `app` once an attached
+#    app showed a daemon's log-only notification as a toast).
+_MIGRATION_11 = """
+CREATE TABLE task_delivery (
+    task_id     INTEGER PRIMARY KEY REFERENCES tasks (id) ON DELETE CASCADE,
+    channels    TEXT    NOT NULL DEFAULT '[]',
+    urgent      INTEGER NOT NULL DEFAULT 0 CHECK (urgent IN (0, 1)),
+    quiet_hours TEXT,
+    digest      TEXT
+);
+CREATE TABLE deliveries (
+    id          INTEGER PRIMARY KEY AUTOINCREMENT,
+    run_id      INTEGER,
+    task_id     INTEGER,
+    channel     TEXT    NOT NULL,
+    target      TEXT    NOT NULL,
+    status      TEXT    NOT NULL,
+    attempts    INTEGER NOT NULL DEFAULT 0,
+    last_error  TEXT,
+    kind        TEXT    NOT NULL DEFAULT '',
+    urgent      INTEGER NOT NULL DEFAULT 0,
+    title       TEXT    NOT NULL DEFAULT '',
+    body        TEXT    NOT NULL DEFAULT '',
+    created_at  TEXT    NOT NULL,
+    updated_at  TEXT    NOT NULL,
+    hold_until  TEXT,
+    fallback_of INTEGER,
+    via         TEXT
+);
+CREATE INDEX ix_deliveries_run ON deliveries (run_id);
+CREATE INDEX ix_deliveries_status ON deliveries (status, hold_until);
+CREATE INDEX ix_deliveries_updated ON deliveries (updated_at);
+"""
+
 MIGRATIONS: tuple[str, ...] = (
     _MIGRATION_1,
     _MIGRATION_2,
@@ -268,6 +313,7 @@ MIGRATIONS: tuple[str, ...] = (
     _MIGRATION_8,
     _MIGRATION_9,
     _MIGRATION_10,
+    _MIGRATION_11,
 )
 """Schema scripts; the schema version after applying `MIGRATIONS[:n]` is `n`."""
 

@@ -25,12 +25,18 @@ Facts this is built on (desktop-notifier 6.2 on Linux/DBus):
     "Pause task" (when `on_pause` is set); clicking the notification also calls `on_open`.
     Callbacks may be plain functions or coroutine functions.
 
+Where a notification goes once decided (channels, receipts, retries, quiet hours) is
+core/delivery.py's job when one is attached (`use_delivery`); its `desktop` channel comes back
+here (`show`). Bodies shown on a DBus desktop are escaped: the spec lets a server render
+markup in them, and a notification's body is plain text.
+
 Nothing raised inside the notifier escapes: a notification is never worth a failed run.
 """
 
 from __future__ import annotations
 
 import asyncio
+import html
 import logging
 import os
 import sys
@@ -38,9 +44,12 @@ import time
 from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from taskagent.core.models import NotificationLevel, Run, RunStatus, Task
+
+if TYPE_CHECKING:
+    from taskagent.core.delivery import Deliverer, Message
 
 log = logging.getLogger(__name__)
 
@@ -191,6 +200,8 @@ class Notifier:
         self._reprobe_at: float | None = None  # when to look for a service that went away
         self._states: dict[int, NotifyState] = {}
         self._tasks: set[asyncio.Future[Any]] = set()
+        # Receipts, channels, retries and quiet hours (core/delivery.py); None = desktop only.
+        self.delivery: Deliverer | None = None
         # The latest deliveries (task_id, kind, title, body), for the Status tab and tests.
         self.sent: deque[tuple[int, str, str, str]] = deque(maxlen=50)
 
@@ -315,7 +326,7 @@ class Notifier:
             if decision is None or not decision.send:
                 return decision
             title, body, severity = message_for(task, run, decision)
-            deliver = self._deliver(task.id, decision.kind, title, body, severity)
+            deliver = self._route(task.id, run.id, decision.kind, title, body, severity)
             if home is loop:
                 await deliver
             else:
@@ -328,10 +339,18 @@ class Notifier:
             return None
 
     async def notify_notice(
-        self, title: str, body: str, severity: Severity = "warning", *, kind: str = "notice"
+        self,
+        title: str,
+        body: str,
+        severity: Severity = "warning",
+        *,
+        kind: str = "notice",
+        task_id: int | None = None,
+        urgent: bool = False,
     ) -> None:
-        """A notification about the app itself (e.g. the daily AI budget), not about a run:
-        no task, no buttons, no cooldown. From any thread's loop; never raises."""
+        """A notification that is not a run's outcome (the daily AI budget; an alert, which
+        may name its task and be `urgent`: it then goes through quiet hours and digests): no
+        cooldown; buttons only when it names a task. From any thread's loop; never raises."""
         try:
             loop = asyncio.get_running_loop()
             if self._loop is None:
@@ -339,13 +358,13 @@ class Notifier:
             home = self._loop
             assert home is not None
             if home is loop:
-                await self._deliver(None, kind, title, body, severity)
+                await self._route(task_id, None, kind, title, body, severity, urgent)
                 return
             if home.is_closed() or not home.is_running():
                 log.warning("notification %r dropped: the main loop is gone", title)
                 return
             future = asyncio.run_coroutine_threadsafe(
-                self._deliver(None, kind, title, body, severity), home
+                self._route(task_id, None, kind, title, body, severity, urgent), home
             )
             await asyncio.wrap_future(future)
         except asyncio.CancelledError:
@@ -374,9 +393,41 @@ class Notifier:
             log.debug("no notification for task %s: %s", task.id, decision.reason)
         return decision
 
+    def use_delivery(self, delivery: Deliverer) -> None:
+        """Send through channels with receipts (core/delivery.py); its `desktop` channel comes
+        back here (`show`)."""
+        self.delivery = delivery
+        delivery.desktop = self.show
+
+    async def _route(
+        self,
+        task_id: int | None,
+        run_id: int | None,
+        kind: str,
+        title: str,
+        body: str,
+        severity: Severity,
+        urgent: bool = False,
+    ) -> None:
+        if self.delivery is None:
+            await self._deliver(task_id, kind, title, body, severity)
+            return
+        from taskagent.core.delivery import Message
+
+        await self.delivery.deliver(
+            Message(title, body, severity, kind=kind, task_id=task_id, run_id=run_id, urgent=urgent)
+        )
+
+    async def show(self, message: Message) -> str:
+        """The `desktop` channel: the desktop, else an in-app toast, else the log. Returns
+        which it was ("desktop", "in-app", "log")."""
+        return await self._deliver(
+            message.task_id, message.kind, message.title, message.body, message.severity
+        )
+
     async def _deliver(
         self, task_id: int | None, kind: str, title: str, body: str, severity: Severity
-    ) -> None:
+    ) -> str:
         if self._reprobe_at is not None and self._clock() >= self._reprobe_at:
             # The desktop's notification daemon may be back (desktop-notifier caches the
             # capabilities, so probing would prove nothing): try it; a failure falls back.
@@ -387,9 +438,10 @@ class Notifier:
                 "notification sent (%s) for task #%s: %s: %s", kind, task_id, title, _cut(body, 100)
             )
             self.sent.append((task_id or 0, kind, title, body))
-            return
+            return "desktop"
         self._send_fallback(title, body, severity)
         self.sent.append((task_id or 0, kind, title, body))
+        return "in-app" if self.fallback is not None else "log"
 
     async def _send_desktop(
         self, task_id: int | None, title: str, body: str, severity: Severity
@@ -416,6 +468,10 @@ class Notifier:
             )
         dispatched: list[bool] = []
         assert self._desktop is not None
+        if self._desktop_kind not in ("macOS", "Windows"):
+            # The DBus notification spec lets a server render <a>, <img>, <b> in the body: the
+            # body is plain text, so markup from a tool's output is shown, not interpreted.
+            body = html.escape(body, quote=False)
         try:
             await self._desktop.send(
                 title,

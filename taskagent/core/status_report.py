@@ -3,10 +3,13 @@ AI spend (ledger and budget) as a dict and as `/tokens` lines."""
 
 from __future__ import annotations
 
+from collections import Counter
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from taskagent.core import schedules
+from taskagent.core.channels import masked
 from taskagent.core.models import RunStatus, Task, TaskState, to_iso, utcnow
 from taskagent.core.prices import cost_words, format_cost
 
@@ -151,3 +154,37 @@ async def summary_tokens(repo: Repository) -> tuple[int, int, int]:
         "COUNT(prompt_tokens) FROM task_history"
     )
     return int(row[0]), int(row[1]), int(row[2])
+
+
+async def delivery_overview(
+    repo: Repository, channels: Sequence[str], quiet_hours: str, *, now: datetime
+) -> dict[str, Any]:
+    """The last 24 h of delivery receipts: how many were sent, failed, held, unknown, and the
+    last failure (channel and error, secrets masked)."""
+    receipts = await repo.recent_receipts(now - timedelta(hours=24), limit=1000)
+    counts = Counter(r.status for r in receipts)
+    failed = [r for r in receipts if r.status in ("failed", "unknown")]
+    last = failed[0] if failed else None  # newest first
+    return {
+        "channels": [masked(c) for c in channels],
+        "quiet_hours": quiet_hours,
+        "sent": counts["sent"] + counts["digested"],
+        "failed": counts["failed"],
+        "unknown": counts["unknown"],
+        "held": counts["held"],
+        "last_failure": f"{last.channel}: {last.last_error or last.status}" if last else None,
+    }
+
+
+def delivery_words(overview: dict[str, Any]) -> str:
+    """One line for the Status tab: "desktop, phone · 12 sent, 1 failed (phone: HTTP 500)"."""
+    parts = [f"{overview.get('sent', 0)} sent"]
+    for key in ("failed", "unknown", "held"):
+        if overview.get(key):
+            parts.append(f"{overview[key]} {key}")
+    text = f"{', '.join(overview.get('channels', []))} · {', '.join(parts)} in 24 h"
+    if overview.get("quiet_hours"):
+        text += f" · quiet {overview['quiet_hours']}"
+    if overview.get("last_failure"):
+        text += f" · last failure {overview['last_failure']}"
+    return text

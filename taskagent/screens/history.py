@@ -20,6 +20,7 @@ from taskagent.bridge import ExternalChange
 from taskagent.core.alerts.grammar import LEVEL_KINDS, LIST_KINDS, Rule
 from taskagent.core.events import Event, RunFinished, RunStarted, TaskChanged
 from taskagent.core.models import Run, RunStatus, Task
+from taskagent.core.receipts import delivery_marks
 from taskagent.core.ui_queries import default_chart_path, numeric_paths, numeric_series
 from taskagent.keys import HISTORY, bindings
 from taskagent.screens.history_filters import STATUS_FILTERS, parse_since, parse_until
@@ -32,8 +33,9 @@ from taskagent.widgets.virtual_table import Cell, Column, VirtualTable
 if TYPE_CHECKING:
     from taskagent.services import Services
 
-# what a reload brings: runs, total, task names, the chart's runs, the task's alert rules
-Loaded = tuple[list[Run], int, dict[int, str], list[Run], list[Rule]]
+# what a reload brings: runs, their count, task names, the chart's runs, the task's alert
+# rules, delivery marks by run id
+Loaded = tuple[list[Run], int, dict[int, str], list[Run], list[Rule], dict[int, str]]
 PAGE = 200
 CHART_RUNS = 300
 COLUMNS = [
@@ -82,6 +84,7 @@ class HistoryView(Vertical):
         self.chart_runs: list[Run] = []
         self.chart_rules: list[Rule] = []  # the charted task's alert rules
         self.charted_task: int | None = None
+        self.marks: dict[int, str] = {}  # run id -> its notification did not arrive everywhere
 
     @property
     def host(self) -> UiHost:
@@ -245,7 +248,8 @@ class HistoryView(Vertical):
                 )
                 rules = [s.rule for s in await services.alerts.rules_of(filters["task_id"])]
             await services.alerts.mark_fired([*runs, *chart])
-            return runs, total, names, chart, rules
+            receipts = await services.repo.receipts_of_runs([r.stored_id for r in runs])
+            return runs, total, names, chart, rules, delivery_marks(receipts)
 
         self.host.call_core(
             job,
@@ -258,7 +262,8 @@ class HistoryView(Vertical):
         )
 
     def _loaded(self, result: Loaded) -> None:
-        runs, total, names, chart, self.chart_rules = result
+        runs, total, names, chart, self.chart_rules, marks = result
+        self.marks = marks
         self.task_names = names
         self.runs = {r.id: r for r in runs if r.id is not None}
         self.total = total
@@ -373,13 +378,16 @@ class HistoryView(Vertical):
             style = "bold yellow"
         else:
             style = "red" if run.status.failed else ""
+        summary = Text(" ".join(text.split()), style=style)
+        if key in self.marks:  # its notification did not arrive everywhere
+            summary = Text.assemble((f"{self.marks[key]} ", "red"), summary)
         return [
             str(run.id),
             self.task_names.get(run.task_id, str(run.task_id)),
             local(run.run_time),
             status_text(run.status),
             duration(run.duration_ms),
-            Text(" ".join(text.split()), style=style),
+            summary,
         ]
 
     @on(VirtualTable.Highlighted, "#history-table")

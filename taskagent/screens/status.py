@@ -18,7 +18,7 @@ from taskagent.bridge import CoreStage, ExternalChange
 from taskagent.core.ai_ledger import Usage
 from taskagent.core.events import Event, RunFinished, TaskChanged
 from taskagent.core.models import TaskStats, from_iso
-from taskagent.core.status_report import spend_words
+from taskagent.core.status_report import delivery_words, spend_words
 from taskagent.ui_host import UiHost, host_of
 from taskagent.widgets.format import local, percent, relative, size
 from taskagent.widgets.run_log import RunLog
@@ -214,6 +214,12 @@ class StatusView(Vertical):
             lines.add_row("AI today", ai_spend_text(status["ai_usage"]))
         if "notifications" in status:
             lines.add_row("notifications", str(status["notifications"]))
+        if "deliveries" in status:
+            deliveries = status["deliveries"]
+            bad = deliveries.get("failed") or deliveries.get("unknown")
+            lines.add_row(
+                "deliveries", Text(delivery_words(deliveries), style="red" if bad else "")
+            )
         database = status.get("database", {})
         if database:
             lines.add_row(

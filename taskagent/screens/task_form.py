@@ -32,6 +32,7 @@ from taskagent.core.models import (
     SummaryMode,
     Task,
 )
+from taskagent.core.task_delivery import channels_from_text, channels_text, save_channels
 from taskagent.core.tasks import (
     TaskInputError,
     TestRunResult,
@@ -90,6 +91,7 @@ FIELD_SLOTS = {
     "timeout_seconds": "run",
     "misfire_grace_seconds": "run",
     "allow_write": "allow_write",
+    "channels": "settings",
 }
 
 
@@ -117,6 +119,7 @@ class TaskFormScreen(ModalScreen[Task | None]):
         self.tools: dict[str, ToolInfo] = {}
         self._default_args_text = ""
         self.summary_costs: dict[SummaryMode, SummaryCost] = {}  # a summary's cost, per mode
+        self._channels_shown = ""  # the task's own channels as loaded (URLs masked)
 
     @property
     def host(self) -> UiHost:
@@ -219,6 +222,9 @@ class TaskFormScreen(ModalScreen[Task | None]):
                 f"{task.significance_threshold:g}" if task else "5",
                 id="f-threshold",
             )
+        with Horizontal(classes="row channels"):  # where its notifications go (Delivery)
+            yield Label("Channels", classes="inline")
+            yield Input("", id="f-channels", placeholder="default; or e.g. desktop, phone")
         yield Static("", id="err-settings", classes="error")
         cost = Static("", id="ai-cost")
         cost.display = False  # shown once the ledger's averages are in
@@ -264,6 +270,16 @@ class TaskFormScreen(ModalScreen[Task | None]):
         self.update_preview()
         self.host.call_core(self._load_tools, done=self._tools_loaded, node=self, what="Tools")
         self.host.call_core(self._load_costs, done=self._costs_loaded, node=self, what="AI cost")
+        if self.task_obj is not None:
+            self.host.call_core(self._load_channels, done=self._channels_loaded, node=self)
+
+    async def _load_channels(self, services: Services) -> str:
+        assert self.task_obj is not None
+        return channels_text(await services.repo.task_delivery(self.task_obj.stored_id))
+
+    def _channels_loaded(self, text: str) -> None:
+        self._channels_shown = text
+        self.query_one("#f-channels", Input).value = text
 
     async def _load_tools(self, services: Services) -> list[ToolInfo]:
         return await services.mcp.list_tools()
@@ -448,6 +464,8 @@ class TaskFormScreen(ModalScreen[Task | None]):
         task = self.task_obj
 
         alerts = self.query_one(AlertRulesField).lines()
+        channels = self.query_one("#f-channels", Input).value.strip()
+        channels_changed = channels != self._channels_shown
 
         async def job(services: Services) -> Task | TaskInputError:
             try:
@@ -456,6 +474,8 @@ class TaskFormScreen(ModalScreen[Task | None]):
                     if alerts is None
                     else await services.alerts.prepare(task.id if task else None, alerts)
                 )  # checked before anything is saved
+                named = services.settings.notify_named
+                own = channels_from_text(channels, named) if channels_changed else ()
                 if task is None:
                     saved = await services.tasks.create_task(**values)
                 else:
@@ -464,6 +484,8 @@ class TaskFormScreen(ModalScreen[Task | None]):
                     saved = await services.tasks.update_task(task.stored_id, **changes)
                 if rules is not None:
                     await services.alerts.save(saved.stored_id, rules)
+                if channels_changed:
+                    await save_channels(services.repo, saved.stored_id, own)
                 return saved
             except RuleError as exc:
                 return TaskInputError(str(exc))

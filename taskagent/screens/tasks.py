@@ -4,7 +4,7 @@ core's events, plus the keys that act on the selected task."""
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from rich.text import Text
@@ -18,6 +18,7 @@ from taskagent.bridge import ExternalChange
 from taskagent.core import schedules
 from taskagent.core.events import Event, RunFinished, RunStarted, TaskChanged
 from taskagent.core.models import RunStatus, Task, TaskState, TaskStats
+from taskagent.core.receipts import UNDELIVERED_MARK
 from taskagent.keys import TASKS, bindings
 from taskagent.ui_host import UiHost, host_of
 from taskagent.widgets.format import percent, relative, status_mark
@@ -65,6 +66,7 @@ class TasksView(Vertical):
         self.stats: dict[int, TaskStats] = {}
         self.described: dict[int, str] = {}
         self.running: set[int] = set()
+        self.undelivered: set[int] = set()  # tasks with a notification that did not arrive
         self.filter_text = ""
         self.loaded = False
 
@@ -94,8 +96,10 @@ class TasksView(Vertical):
     # ---- loading -----------------------------------------------------------------------------
 
     def reload(self) -> None:
-        async def job(services: Services) -> tuple[list[Task], dict[int, TaskStats]]:
-            return await services.tasks.list_tasks(), await services.tasks.stats()
+        async def job(services: Services) -> tuple[list[Task], dict[int, TaskStats], set[int]]:
+            day_ago = self.host.clock() - timedelta(hours=24)
+            undelivered = await services.repo.undelivered_tasks(day_ago)
+            return await services.tasks.list_tasks(), await services.tasks.stats(), undelivered
 
         self.host.call_core(
             job,
@@ -107,8 +111,8 @@ class TasksView(Vertical):
             early=True,
         )
 
-    def _loaded(self, result: tuple[list[Task], dict[int, TaskStats]]) -> None:
-        tasks, stats = result
+    def _loaded(self, result: tuple[list[Task], dict[int, TaskStats], set[int]]) -> None:
+        tasks, stats, self.undelivered = result
         self.tasks = {t.id: t for t in tasks if t.id is not None}
         self.stats = stats
         self.described = {i: schedules.describe(t.schedule) for i, t in self.tasks.items()}
@@ -253,6 +257,8 @@ class TasksView(Vertical):
             last = Text.assemble(
                 status_mark(stats.last_status if stats else None), " ", relative(moment, now)
             )
+            if key in self.undelivered:  # a notification of the last 24 h did not arrive
+                last.append(f" {UNDELIVERED_MARK}", style="red")
         next_run = relative(task.next_run, now) if task.state is TaskState.ACTIVE else "-"
         return [
             str(task.id),

@@ -412,3 +412,33 @@ def _standalone(env: dict[str, str], log: Any, args: list[str] | None = None) ->
         keep_alive=False,
         log_file=log,
     )
+
+
+async def test_a_task_s_channels_through_create(
+    taskagent_home: Path, coingecko_stub: CoinGeckoStub, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (taskagent_home / "config.toml").write_text(
+        '[notify.named]\nphone = "ntfys://my-secret-topic"\n'
+    )
+    monkeypatch.setenv("TASKAGENT_COINGECKO_BASE_URL", coingecko_stub.base_url)
+    settings = load_settings(resolve_paths())
+    args = {
+        "schedule_type": "interval",
+        "schedule_value": "1 hour",
+        "mcp_tool": "get_crypto_prices",
+    }
+    async with Services.open(settings) as services, Client(services.background_server) as client:
+        before = _table_dump(settings.paths.db_file)
+        with pytest.raises(ToolError, match="channels: no channel named 'tablet'"):
+            await client.call_tool(
+                "create_background_task", args | {"name": "a", "channels": ["tablet"]}
+            )
+        assert _table_dump(settings.paths.db_file) == before  # nothing saved
+        created = (
+            await client.call_tool(
+                "create_background_task",
+                args | {"name": "b", "channels": ["phone"], "urgent": True},
+            )
+        ).data
+        delivery = await services.repo.task_delivery(created["id"])
+    assert (delivery.channels, delivery.urgent, delivery.quiet_hours) == (("phone",), True, None)

@@ -11,9 +11,11 @@ from datetime import UTC, datetime
 from typing import Any
 
 from rich.console import Console
+from textual.widgets import Input, Select, Switch, TextArea
 
 from taskagent.app import TaskAgentApp
 from taskagent.config import Settings
+from taskagent.screens.task_form import TaskFormScreen
 from taskagent.widgets.chat_panel import ChatInput, ChatPanel
 from tests.support.fake_clock import FixedWallClock
 
@@ -99,3 +101,27 @@ async def say(pilot: Any, text: str) -> None:
 
 def cards(app: TaskAgentApp, kind: type) -> list[Any]:
     return list(app.query_one(ChatPanel).query(kind))
+
+
+async def fill_form(form: TaskFormScreen, pilot: Any, values: dict[str, Any]) -> None:
+    """Set the form's widgets by id (Select value, TextArea text, Switch or Input value)."""
+    for widget_id, value in values.items():
+        widget = form.query_one(f"#{widget_id}")
+        if isinstance(widget, Select):
+            widget.value = value
+        elif isinstance(widget, TextArea):
+            widget.text = value
+        elif isinstance(widget, Switch | Input):
+            widget.value = value
+        await pilot.pause()
+
+
+async def open_new_task_form(app: TaskAgentApp, pilot: Any) -> TaskFormScreen:
+    """The task form for a new task (from the Tasks tab), its tool list loaded, a name and
+    arguments filled in."""
+    await pilot.press("f4", "a")
+    form = app.screen
+    assert isinstance(form, TaskFormScreen)
+    await wait_for(pilot, lambda: bool(form.tools))
+    await fill_form(form, pilot, {"f-name": "fine", "f-args": '{"limit": 3}'})
+    return form

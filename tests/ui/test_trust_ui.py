@@ -18,14 +18,24 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from textual.widgets import Input, Select, Switch, TextArea
+from textual.widgets import Switch
 
 from taskagent.app import TaskAgentApp
 from taskagent.config import Settings
 from taskagent.screens.task_form import TaskFormScreen
 from taskagent.widgets.chat_cards import ConfirmCard
 from tests.support.gemini_stub import GeminiStub
-from tests.support.ui import SIZE, cards, chat_text, make_task, say, text_of, wait_for
+from tests.support.ui import (
+    SIZE,
+    cards,
+    chat_text,
+    fill_form,
+    make_task,
+    open_new_task_form,
+    say,
+    text_of,
+    wait_for,
+)
 
 
 @pytest.fixture
@@ -167,35 +177,14 @@ def db_rows(services: Any) -> list[Any]:
         return conn.execute("SELECT * FROM tasks ORDER BY id").fetchall()
 
 
-async def _fill(form: TaskFormScreen, pilot: Any, values: dict[str, Any]) -> None:
-    for widget_id, value in values.items():
-        widget = form.query_one(f"#{widget_id}")
-        if isinstance(widget, Select):
-            widget.value = value
-        elif isinstance(widget, TextArea):
-            widget.text = value
-        elif isinstance(widget, Switch | Input):
-            widget.value = value
-        await pilot.pause()
-
-
-async def _open_form(app: TaskAgentApp, pilot: Any) -> TaskFormScreen:
-    await pilot.press("f4", "a")
-    form = app.screen
-    assert isinstance(form, TaskFormScreen)
-    await wait_for(pilot, lambda: bool(form.tools))
-    await _fill(form, pilot, {"f-name": "fine", "f-args": '{"limit": 3}'})
-    return form
-
-
 async def test_form_bad_inputs_get_one_line_and_change_nothing(services: Any) -> None:
     await make_task(services, "exists")
     before = db_rows(services)
     app = TaskAgentApp(services)
     async with app.run_test(size=SIZE) as pilot:
         for case in FORM_CASES:
-            form = await _open_form(app, pilot)
-            await _fill(form, pilot, case.fill)
+            form = await open_new_task_form(app, pilot)
+            await fill_form(form, pilot, case.fill)
             await pilot.press("ctrl+s")
             error: Callable[[], str] = lambda f=form, c=case: text_of(  # noqa: E731
                 f.query_one(f"#err-{c.slot}")
@@ -209,15 +198,15 @@ async def test_form_bad_inputs_get_one_line_and_change_nothing(services: Any) ->
             await wait_for(pilot, lambda: not isinstance(app.screen, TaskFormScreen))
 
         # The write tool with the switch on is saved.
-        form = await _open_form(app, pilot)
-        await _fill(
+        form = await open_new_task_form(app, pilot)
+        await fill_form(
             form,
             pilot,
             {"f-tool": "background:pause_background_task", "f-args": '{"task_id": 1}'},
         )
         assert form.query_one("#write-row").display
         assert not form.query_one("#f-allow-write", Switch).value
-        await _fill(form, pilot, {"f-allow-write": True})
+        await fill_form(form, pilot, {"f-allow-write": True})
         await pilot.press("ctrl+s")
         await wait_for(pilot, lambda: not isinstance(app.screen, TaskFormScreen))
     names = [t.name for t in await services.tasks.list_tasks()]
@@ -228,10 +217,10 @@ async def test_form_bad_inputs_get_one_line_and_change_nothing(services: Any) ->
 async def test_the_write_switch_is_hidden_for_read_only_tools(services: Any) -> None:
     app = TaskAgentApp(services)
     async with app.run_test(size=SIZE) as pilot:
-        form = await _open_form(app, pilot)
-        await _fill(form, pilot, {"f-tool": "crypto:get_crypto_prices"})
+        form = await open_new_task_form(app, pilot)
+        await fill_form(form, pilot, {"f-tool": "crypto:get_crypto_prices"})
         assert not form.query_one("#write-row").display
-        await _fill(form, pilot, {"f-tool": "background:run_task_immediately"})
+        await fill_form(form, pilot, {"f-tool": "background:run_task_immediately"})
         assert form.query_one("#write-row").display
 
 
@@ -242,8 +231,8 @@ async def test_the_forms_test_run_asks_before_calling_a_write_tool(
 
     app = TaskAgentApp(notes_services)
     async with app.run_test(size=SIZE) as pilot:
-        form = await _open_form(app, pilot)
-        await _fill(form, pilot, {"f-tool": "notes:append_note", "f-args": '{"text": "t"}'})
+        form = await open_new_task_form(app, pilot)
+        await fill_form(form, pilot, {"f-tool": "notes:append_note", "f-args": '{"text": "t"}'})
         assert not form.query_one("#f-allow-write", Switch).value
         await pilot.press("ctrl+t")
         await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen))

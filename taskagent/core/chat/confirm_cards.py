@@ -56,6 +56,10 @@ CREATE_ARGS = frozenset(
         "notification_level",
         "allow_write",  # accepted, but only the user's yes on the card counts
         "alerts",
+        "channels",  # delivery: checked by the tool itself
+        "urgent",
+        "quiet_hours",
+        "digest",
     }
 )
 SUMMARY_MODE_WORDS = {  # for the confirmation cards
@@ -85,6 +89,23 @@ def _task_id(value: Any) -> Any:
 def _with_args(args: Any, limit: int) -> str:
     """' with {...}' for a tool's arguments, or nothing when there are none."""
     return f" with {one_line(compact(args), limit)}" if args else ""
+
+
+def _delivery_words(args: dict[str, Any]) -> list[str]:
+    """The card's lines about where the notifications go (names only: never a whole URL)."""
+    from taskagent.core.channels import masked
+
+    lines = []
+    channels = args.get("channels")
+    if isinstance(channels, list) and channels:
+        lines.append("Channels: " + ", ".join(masked(str(c)) for c in channels))
+    if args.get("urgent"):
+        lines.append("Urgent: goes through quiet hours")
+    if isinstance(args.get("quiet_hours"), str):
+        lines.append(f"Quiet hours: {args['quiet_hours'] or 'none'}")
+    if isinstance(args.get("digest"), str):
+        lines.append(f"Digest: {args['digest'] or 'none'}")
+    return lines
 
 
 def _notify_words(task: Task) -> str:
@@ -319,6 +340,7 @@ class CardMaker:
         if task.catch_up_within_seconds:
             within = slots.duration_words(task.catch_up_within_seconds)
             details.append(f"Catch-up: only of runs missed within {within}")
+        details += _delivery_words(args)
         if task.description:
             details.append(f"Description: {one_line(task.description, 200)}")
         alerts = alert_lines(args.get("alerts"))

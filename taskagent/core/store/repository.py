@@ -8,12 +8,14 @@ one connection, the write path of core/store/writer.py, migrations, reads):
   SettingsQueries  settings.py   settings
   LeaseQueries     lease.py      scheduler lease, run requests
   AiUsageQueries   ledger.py     the AI ledger
+  DeliveryQueries  delivery_queries.py  a task's channels, delivery receipts
 
 Row mapping (Task/Run to columns and back) is in rows.py, the errors in errors.py.
 """
 
 from __future__ import annotations
 
+from taskagent.core.store.delivery_queries import DeliveryQueries
 from taskagent.core.store.lease_queries import LeaseQueries
 from taskagent.core.store.ledger_queries import AiUsageQueries
 from taskagent.core.store.run_queries import RunQueries
@@ -21,5 +23,7 @@ from taskagent.core.store.settings_queries import SettingsQueries
 from taskagent.core.store.task_queries import TaskQueries
 
 
-class Repository(TaskQueries, RunQueries, SettingsQueries, LeaseQueries, AiUsageQueries):
+class Repository(
+    TaskQueries, RunQueries, SettingsQueries, LeaseQueries, AiUsageQueries, DeliveryQueries
+):
     """Async access to the taskagent database. Create with `await Repository.open(path)`."""
