@@ -283,3 +283,25 @@ def test_summary_mode_on_add_edit_show_and_status(tmp_path: Path) -> None:
     text = run(tmp_path, "tasks", "status", env={"TASKAGENT_AI_DAILY_TOKEN_BUDGET": "5000"})
     assert "ai today  : 0 tokens, ~$0 in 0 request(s)" in text.stdout
     assert "budget 5,000 tokens a day" in text.stdout
+
+
+@pytest.mark.parametrize(
+    ("tool", "arguments", "message"),
+    [
+        ("get_crypto_by_symbol", '{"symbol": ""}', "'symbol' must not be empty"),
+        ("get_crypto_by_symbol", '{"symbol": "b t c"}', "invalid value for 'symbol': 'b t c'"),
+        ("get_crypto_prices", '{"limit": 0}', "'limit' must be >= 1, got 0"),
+        ("get_crypto_prices", '{"vs_currency": "us dollar"}', "invalid value for 'vs_currency'"),
+    ],
+)
+def test_add_refuses_arguments_the_tool_schema_refuses(
+    tmp_path: Path, tool: str, arguments: str, message: str
+) -> None:
+    """A task whose every run would fail on its arguments is not saved: one line, exit 1."""
+    result = run(
+        tmp_path, "tasks", "add", "x", "--every", "1h", "--tool", tool, "--args", arguments
+    )
+    assert result.returncode == 1
+    assert message in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+    assert json.loads(run(tmp_path, "tasks", "list", "--json").stdout) == []

@@ -204,6 +204,22 @@ def _arg_name(path: Any) -> str:
     return ".".join(parts) if parts else "(arguments)"
 
 
+def _text_problem(where: str, err: jsonschema.ValidationError) -> str:
+    """A string the schema refuses, told with the argument's own description (a pattern means
+    little to the user): "'symbol' is required and must not be empty (ticker, e.g. btc)"."""
+    schema = err.schema if isinstance(err.schema, dict) else {}
+    about = str(schema.get("description") or "").strip().rstrip(".")
+    hint = f" ({about})" if about else ""
+    if not err.instance.strip():
+        return f"'{where}' must not be empty{hint}"
+    return f"invalid value for '{where}': {_shown(err.instance)} is not valid{hint}"
+
+
+def _shown(value: str, limit: int = 40) -> str:
+    text = repr(value)
+    return text if len(text) <= limit else f"{text[: limit - 1]}…"
+
+
 def _describe_schema_error(err: jsonschema.ValidationError) -> list[str]:
     where = _arg_name(err.absolute_path)
     v = err.validator
@@ -233,6 +249,8 @@ def _describe_schema_error(err: jsonschema.ValidationError) -> list[str]:
     }
     if v in bounds:
         return [f"'{where}' must be {bounds[v]} {err.validator_value}, got {err.instance!r}"]
+    if v in ("minLength", "pattern") and isinstance(err.instance, str):
+        return [_text_problem(where, err)]
     if v in ("minLength", "maxLength", "minItems", "maxItems", "pattern", "format"):
         return [f"invalid value for '{where}': {err.message}"]
     if v in ("anyOf", "oneOf") and err.context:
