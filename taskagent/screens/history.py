@@ -84,7 +84,7 @@ class HistoryView(Vertical):
 
     def compose(self) -> ComposeResult:
         with Horizontal(id="history-filters"):
-            yield Input(placeholder="task id or name", id="history-task")
+            yield Input(placeholder="task: id or part of its name", id="history-task")
             yield Select(
                 [(k, k) for k in STATUS_FILTERS],
                 value="all",
