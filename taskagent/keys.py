@@ -102,6 +102,12 @@ TASK_FORM = KeyGroup(
         Key("form.test", "ctrl+t", "test_run", "Test run"),
     ),
 )
+# Tab and shift+tab move between the form's fields, in the arguments editor too; this key
+# indents there (shown in the footer while the editor has the focus).
+ARGS_EDITOR = KeyGroup(
+    "Arguments editor",
+    (Key("form.indent", "ctrl+right_square_bracket", "indent", "Indent"),),
+)
 CONFIRM = KeyGroup(
     "Confirmation",
     (
@@ -123,7 +129,16 @@ HELP = KeyGroup(
     "Help", (Key("help.close", "escape,q,question_mark,f1", "dismiss", "Close"),), in_help=False
 )
 
-GROUPS: tuple[KeyGroup, ...] = (APP, TASKS, HISTORY, TASK_FORM, CONFIRM, CHAT_CARD, HELP)
+GROUPS: tuple[KeyGroup, ...] = (
+    APP,
+    TASKS,
+    HISTORY,
+    TASK_FORM,
+    ARGS_EDITOR,
+    CONFIRM,
+    CHAT_CARD,
+    HELP,
+)
 BINDING_IDS: tuple[str, ...] = tuple(key.id for group in GROUPS for key in group.keys)
 
 

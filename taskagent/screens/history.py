@@ -47,7 +47,7 @@ class HistoryView(Vertical):
     HistoryView #history-filters { height: 3; }
     HistoryView #history-task { width: 22; }
     HistoryView #history-status { width: 22; }
-    HistoryView #history-since, HistoryView #history-until { width: 20; }
+    HistoryView #history-since, HistoryView #history-until { width: 26; }
     HistoryView #history-count { width: 1fr; padding: 1 1 0 1; color: $text-muted; }
     HistoryView #history-main { height: 1fr; }
     HistoryView #run-detail { width: 40%; }
@@ -84,7 +84,7 @@ class HistoryView(Vertical):
 
     def compose(self) -> ComposeResult:
         with Horizontal(id="history-filters"):
-            yield Input(placeholder="task: id or part of its name", id="history-task")
+            yield Input(placeholder="task: id or name", id="history-task")
             yield Select(
                 [(k, k) for k in STATUS_FILTERS],
                 value="all",
