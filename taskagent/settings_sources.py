@@ -21,7 +21,7 @@ from pydantic_settings import (
 )
 
 from taskagent.core.prices import DEFAULT_PRICES, Price
-from taskagent.keys import BINDING_IDS
+from taskagent.keys import BINDING_IDS, keymap_conflict
 from taskagent.paths import Paths
 from taskagent.settings_model import (
     ConfigError,
@@ -151,7 +151,11 @@ class ConfigFile(InitSettingsSource):
                     f"[keymap] {name_shown(binding)} = {shown(keys)}: must be keys such as "
                     '"ctrl+r" or "f5,ctrl+r"'
                 )
-        return {str(k): v.strip() for k, v in table.items()}
+        keymap = {str(k): v.strip() for k, v in table.items()}
+        conflict = keymap_conflict(keymap)
+        if conflict is not None:
+            raise self._error(conflict)
+        return keymap
 
     def _prices(self, table: Any) -> dict[str, Price]:
         """[ai.prices."model"] tables over the defaults; one message naming the bad entry."""

@@ -305,3 +305,11 @@ def test_add_refuses_arguments_the_tool_schema_refuses(
     assert message in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1
     assert json.loads(run(tmp_path, "tasks", "list", "--json").stdout) == []
+
+
+def test_a_key_bound_twice_is_refused_at_start(tmp_path: Path) -> None:
+    (tmp_path / "config.toml").write_text('[keymap]\n"tab.history" = "2"\n')
+    result = run(tmp_path, "tasks", "list")
+    assert result.returncode == 2
+    assert result.stderr.strip().count("\n") == 0
+    assert "tab.history" in result.stderr and "tab.tasks" in result.stderr

@@ -178,3 +178,20 @@ async def test_fields_are_wide_enough_for_their_values(services: Any) -> None:
         since = app.query_one(HistoryView).query_one("#history-since", Input)
         await wait_for(pilot, lambda: bool(since.value))
         assert since.content_region.width >= len(since.value) + 1
+
+
+async def test_tab_bar_and_help_show_the_keys_in_effect(services: Any) -> None:
+    from textual.widgets import Tab
+
+    from taskagent.screens.help import HelpScreen
+
+    app = TaskAgentApp(services, keymap={"tab.history": "9", "tab.tasks": "f9,2"})
+    async with app.run_test(size=SIZE) as pilot:
+        labels = [str(tab.label) for tab in app.query(Tab)]
+        assert labels == ["1 Chat", "F9 Tasks", "9 History", "4 Status"]
+        await pilot.press("escape", "9")
+        assert app.active_tab == "history"
+        await pilot.press("f1")
+        assert isinstance(app.screen, HelpScreen)
+        help_text = " ".join(text_of(s) for s in app.screen.query("Static"))
+        assert "tab.history" in help_text and "9" in help_text
