@@ -333,9 +333,10 @@ async def _show(call: _Call) -> int:
 
 
 async def _history(call: _Call) -> int:
-    runs = await call.service.history(call.args.task_id, call.args.limit)
+    task = await call.service.get(call.args.task_id)
+    runs = await call.service.history(task.stored_id, call.args.limit)
     if call.as_json:
-        _print_json([run_to_dict(r) for r in runs])
+        _print_json([run_to_dict(r, task_name=task.name) for r in runs])
     else:
         _print_runs(runs, call.tz)
     return 0

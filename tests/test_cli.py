@@ -313,3 +313,22 @@ def test_a_key_bound_twice_is_refused_at_start(tmp_path: Path) -> None:
     assert result.returncode == 2
     assert result.stderr.strip().count("\n") == 0
     assert "tab.history" in result.stderr and "tab.tasks" in result.stderr
+
+
+def test_the_naming_table_through_the_cli(tmp_path: Path) -> None:
+    from tests.support.naming_table import NAMES, TABLE, task_fields
+
+    export = {"version": 1, "tasks": [task_fields(name) for name in NAMES]}
+    (tmp_path / "tasks.json").write_text(json.dumps(export))
+    assert run(tmp_path, "tasks", "import", str(tmp_path / "tasks.json")).returncode == 0
+    for ref, expected in TABLE:
+        shown = run(tmp_path, "tasks", "show", ref, "--json")
+        if isinstance(expected, int):
+            assert shown.returncode == 0, (ref, shown.stderr)
+            assert json.loads(shown.stdout)["id"] == expected, ref
+        else:
+            assert shown.returncode == 1, ref
+            assert shown.stderr.strip() == f"taskagent: {expected}", ref
+    # a name with spaces is one argument; history's JSON names the task of every run
+    history = run(tmp_path, "tasks", "history", "watch", "--json")
+    assert history.returncode == 0 and json.loads(history.stdout) == []

@@ -454,7 +454,8 @@ class HistoryView(Vertical):
 
             folder = services.settings.paths.data_dir / "exports"
             path = folder / f"history-{stamp}.{kind}"
-            text = runs_to_csv(runs) if kind == "csv" else runs_to_json(runs)
+            names = dict(self.task_names)
+            text = runs_to_csv(runs, names) if kind == "csv" else runs_to_json(runs, names)
 
             def write() -> None:
                 folder.mkdir(parents=True, exist_ok=True)
