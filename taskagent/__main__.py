@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from types import SimpleNamespace
 from typing import TYPE_CHECKING, cast
 
@@ -40,6 +40,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             return run_app(resolve_paths())
         except KeyboardInterrupt:
             return 130
+    from taskagent.cli import database_only
+
+    if database_only(args):
+        return _database_command(args)
     # Imported here: the settings model's import (pydantic) is not for the app's first paint.
     from taskagent.config import ConfigError, load_settings
 
@@ -47,8 +51,32 @@ def main(argv: Sequence[str] | None = None) -> int:
         settings = load_settings(resolve_paths())
     except ConfigError as exc:
         return _fail(str(exc))
+    return _guarded(lambda: _command(settings, args))
+
+
+def _database_command(args: Namespace) -> int:
+    """A `tasks` command that needs only the database: with the settings the last full load
+    made, unless anything they came from changed (taskagent/checked_files.py)."""
+    from taskagent.checked_files import CheckedFiles
+
     try:
-        return _command(settings, args)
+        settings = CheckedFiles(resolve_paths()).settings()
+    except Exception as exc:
+        from taskagent.settings_model import ConfigError  # a full load ran: already imported
+
+        if isinstance(exc, ConfigError):
+            return _fail(str(exc))
+        raise
+    from taskagent.cli_commands import run_tasks_command
+
+    return _guarded(lambda: run_tasks_command(settings, args))
+
+
+def _guarded(command: Callable[[], int]) -> int:
+    """Run a command: Ctrl+C, a closed pipe and a bad mcp.json or database end it with a line
+    and an exit status, not a traceback."""
+    try:
+        return command()
     except KeyboardInterrupt:
         return 130
     except BrokenPipeError:

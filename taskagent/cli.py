@@ -118,6 +118,25 @@ class LazyVersion(argparse.Action):
         parser.exit()
 
 
+# `tasks` actions that only read or change rows: they open the database alone (no agent, no MCP
+# servers, no settings model: see taskagent/checked_files.py), which makes them several times
+# faster. A running daemon picks their changes up. `status` reads the scheduler's state from
+# the lease its holder keeps in the database.
+DATABASE_ONLY = frozenset(
+    {"list", "show", "history", "remove", "start", "stop", "pause", "resume", "export", "status"}
+)
+
+
+def database_only(args: argparse.Namespace) -> bool:
+    """Whether this command needs only the database (an edit that leaves the tool and its
+    arguments alone needs no tool catalogue either)."""
+    if getattr(args, "command", None) != "tasks":
+        return False
+    action = args.tasks_command
+    keeps_tool = action == "edit" and args.tool is None and args.args is None
+    return action in DATABASE_ONLY or keeps_tool
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = FriendlyParser(
         prog="taskagent",

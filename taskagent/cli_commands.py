@@ -11,9 +11,10 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from taskagent.config import Settings
+from taskagent.checked_files import DatabaseSettings
+from taskagent.cli import database_only
 from taskagent.core.ai_ledger import Usage
 from taskagent.core.errors import TaskNotFound
 from taskagent.core.lease import RunRequestFailed
@@ -23,6 +24,9 @@ from taskagent.core.serialize import run_to_dict, task_to_dict
 from taskagent.core.status_report import spend_words
 from taskagent.core.tasks import TaskInputError, TaskService, WriteToolNotAllowed
 from taskagent.services import CoreBase, Services
+
+if TYPE_CHECKING:
+    from taskagent.config import Settings
 
 SCHEDULE_FLAGS = {
     "every": "interval",
@@ -213,13 +217,6 @@ def _print_status(status: dict[str, Any], tz: str) -> None:
             print(f"  {when}  #{item['task_id']} {item['name']} ({item['schedule']})")
 
 
-# Commands that only read or change rows: they open the database alone (no agent, no MCP
-# servers), which makes them several times faster. A running daemon picks their changes up.
-DATABASE_ONLY = frozenset(
-    {"list", "show", "history", "remove", "start", "stop", "pause", "resume", "export"}
-)
-
-
 @dataclass(frozen=True)
 class _Call:
     """One `taskagent tasks ACTION` invocation: what every action handler reads."""
@@ -353,7 +350,12 @@ async def _run(call: _Call) -> int:
 
 
 async def _status(call: _Call) -> int:
-    status = await call.full().status()
+    services = call.services
+    # From the database: the lease holder's recorded state, the counts, the AI spend (no
+    # server is started to answer; the app's Status tab shows the servers).
+    status = await (
+        services.recorded_status() if isinstance(services, CoreBase) else services.status()
+    )
     if call.as_json:
         _print_json(status)
     else:
@@ -444,18 +446,17 @@ async def _tasks(services: CoreBase | Services, args: argparse.Namespace) -> int
     return await HANDLERS[args.tasks_command](_Call(services, args))
 
 
-async def _main(settings: Settings, args: argparse.Namespace) -> int:
-    # An edit that leaves the tool and its arguments alone needs no tool catalogue either.
-    keeps_tool = args.tasks_command == "edit" and args.tool is None and args.args is None
-    if args.tasks_command in DATABASE_ONLY or keeps_tool:
+async def _main(settings: Settings | DatabaseSettings, args: argparse.Namespace) -> int:
+    if database_only(args):
         async with CoreBase.open(settings) as base:
             return await _tasks(base, args)
+    assert not isinstance(settings, DatabaseSettings)  # __main__ loads these in full
     async with Services.open(settings, kind="cli") as services:
         await services.engine.start(schedule=False)
         return await _tasks(services, args)
 
 
-def run_tasks_command(settings: Settings, args: argparse.Namespace) -> int:
+def run_tasks_command(settings: Settings | DatabaseSettings, args: argparse.Namespace) -> int:
     try:
         return asyncio.run(_main(settings, args))
     except WriteToolNotAllowed as exc:

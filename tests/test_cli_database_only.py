@@ -1,0 +1,114 @@
+"""The CLI's database-only commands, as real processes: they import nothing of the agent
+(fastmcp, google-genai, textual) and, once a full load has validated the settings and mcp.json,
+not the settings model either; anything those came from changes and they are checked again."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+AGENT = ("fastmcp", "mcp", "google.genai", "textual", "jsonschema")
+MODELS = ("pydantic", "pydantic_settings")
+# `google.genai` is listed as "google.genai": the probe reports every module by its full name.
+PROBE = """
+import json, sys
+from taskagent.__main__ import main
+code = main(sys.argv[1:])
+print(json.dumps({"code": code, "modules": sorted(sys.modules)}))
+"""
+
+
+def run_probe(home: Path, *args: str, env: dict[str, str] | None = None) -> tuple[int, set[str]]:
+    """Run `taskagent ARGS` in a fresh interpreter; (exit status, top-level modules imported)."""
+    environ = {k: v for k, v in os.environ.items() if not k.startswith("TASKAGENT_")}
+    environ |= {"TASKAGENT_HOME": str(home), "TASKAGENT_GENERAL_TIMEZONE": "UTC"} | (env or {})
+    done = subprocess.run(
+        [sys.executable, "-c", PROBE, *args],
+        capture_output=True,
+        text=True,
+        env=environ,
+        timeout=60,
+        stdin=subprocess.DEVNULL,
+    )
+    found = json.loads(done.stdout.strip().splitlines()[-1])
+    return found["code"], set(found["modules"])
+
+
+def cli(
+    home: Path, *args: str, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    environ = {k: v for k, v in os.environ.items() if not k.startswith("TASKAGENT_")}
+    environ |= {"TASKAGENT_HOME": str(home), "TASKAGENT_GENERAL_TIMEZONE": "UTC"} | (env or {})
+    return subprocess.run(
+        [sys.executable, "-m", "taskagent", *args],
+        capture_output=True,
+        text=True,
+        env=environ,
+        timeout=60,
+        stdin=subprocess.DEVNULL,
+    )
+
+
+@pytest.fixture
+def home(tmp_path: Path) -> Path:
+    # A server that could not even start: nothing here may try to.
+    (tmp_path / "mcp.json").write_text(
+        json.dumps({"mcpServers": {"notes": {"command": "/nonexistent/server", "args": ["x"]}}})
+    )
+    return tmp_path
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ("tasks", "list", "--json"),
+        ("tasks", "list"),
+        ("tasks", "status", "--json"),
+        ("tasks", "export"),
+        ("tasks", "show", "nope"),  # exit 1, the same imports
+    ],
+)
+def test_database_only_commands_import_nothing_of_the_agent(
+    home: Path, args: tuple[str, ...]
+) -> None:
+    code, first = run_probe(home, "tasks", "list")
+    assert code == 0
+    # The first checks mcp.json in full (fastmcp's models), never the rest of the agent.
+    assert not first & {"textual", "google.genai"}
+    code, modules = run_probe(home, *args)
+    assert code == (1 if "nope" in args else 0)
+    assert not modules & set(AGENT + MODELS), modules & set(AGENT + MODELS)
+
+
+def test_a_changed_config_or_environment_is_validated_again(home: Path) -> None:
+    assert cli(home, "tasks", "list").returncode == 0
+    (home / "config.toml").write_text('[general]\ntimezone = "Mars/Olympus"\n')
+    bad = cli(home, "tasks", "list")
+    assert bad.returncode == 2 and "Mars/Olympus" in bad.stderr
+    assert len(bad.stderr.strip().splitlines()) == 1
+    (home / "config.toml").write_text('[general]\ntimezone = "Europe/Berlin"\n')
+    shown = cli(home, "tasks", "status", "--json", env={"TASKAGENT_AI_DAILY_TOKEN_BUDGET": "7"})
+    assert shown.returncode == 0
+    assert json.loads(shown.stdout)["ai_usage"]["budget"]["daily_token_budget"] == 7
+    wrong = cli(home, "tasks", "list", env={"TASKAGENT_SCHEDULER_WORKER_THREADS": "lots"})
+    assert wrong.returncode == 2 and "TASKAGENT_SCHEDULER_WORKER_THREADS" in wrong.stderr
+
+
+def test_a_changed_mcp_json_is_checked_again(home: Path) -> None:
+    assert cli(home, "tasks", "list").returncode == 0
+    (home / "mcp.json").write_text('{"mcpServers": {"a": {"command": "x", "args": "y"}}}')
+    bad = cli(home, "tasks", "list")
+    assert bad.returncode == 2
+    assert "'args' must be a list of strings, got string" in bad.stderr
+
+
+def test_status_answers_from_the_database(home: Path) -> None:
+    status = cli(home, "tasks", "status")
+    assert status.returncode == 0, status.stderr
+    assert "scheduler : not running" in status.stdout
+    assert "tasks     : 0" in status.stdout
