@@ -40,9 +40,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             return run_app(resolve_paths())
         except KeyboardInterrupt:
             return 130
-    from taskagent.cli import database_only
+    from taskagent.cli import settings_remembered
 
-    if database_only(args):
+    if settings_remembered(args):
         return _database_command(args)
     # Imported here: the settings model's import (pydantic) is not for the app's first paint.
     from taskagent.config import ConfigError, load_settings
@@ -55,8 +55,9 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _database_command(args: Namespace) -> int:
-    """A `tasks` command that needs only the database: with the settings the last full load
-    made, unless anything they came from changed (taskagent/checked_files.py)."""
+    """A `tasks` command that needs only the database (or, for add and edit, the tools listed
+    before): with the settings the last full load made, unless anything they came from
+    changed (taskagent/checked_files.py)."""
     from taskagent.checked_files import CheckedFiles
 
     try:

@@ -29,6 +29,7 @@ from taskagent.paths import Paths
 
 if TYPE_CHECKING:
     from taskagent.config import Settings
+    from taskagent.core.mcp import ToolInfo, ToolList
 
 CACHE_NAME = "checked-files.json"
 FORMAT = 1
@@ -37,6 +38,8 @@ _SETTINGS_CODE = ("settings_model.py", "settings_sources.py", "config.py", "chec
 # Variables besides TASKAGENT_* the settings read (any case: pydantic-settings ignores it).
 _OTHER_VARIABLES = frozenset({"GEMINI_API_KEY", "GOOGLE_API_KEY", "TZ"})
 _ZONE_FILES = ("/etc/localtime", "/etc/timezone")
+# The hints of a tool's annotations a task's checks read (read-only: no allow-write needed).
+_HINTS = ("read_only_hint", "destructive_hint", "idempotent_hint", "open_world_hint")
 
 
 @dataclass(frozen=True)
@@ -200,3 +203,60 @@ class CheckedFiles:
     def remember_mcp_json(self) -> None:
         """mcp.json as it is now passed the full check."""
         self._write(mcp_json=self._mcp_json_stamp())
+
+    # ---- the tools ----------------------------------------------------------------------------
+
+    def _tools_key(self) -> list[Any]:
+        """What the tools listed depend on that can be seen without starting a server: mcp.json
+        and the built-in servers' code. (A server of mcp.json may change its tools without
+        either changing; the next full start lists them again, and a tool not in the list
+        sends `tasks add` the full way.)"""
+        from importlib.util import find_spec
+
+        spec = find_spec("mcp_servers")
+        folders = list(spec.submodule_search_locations or []) if spec is not None else []
+        code = sorted(
+            (str(path), _stamp(path)) for folder in folders for path in Path(folder).rglob("*.py")
+        )
+        return [FORMAT, _digest(self.paths.mcp_file), code]
+
+    def remember_tools(self, tools: list[ToolInfo], kinds: dict[str, str]) -> None:
+        """The tools a full start listed, with their servers' kinds."""
+        listed = [
+            {
+                "server": tool.server,
+                "name": tool.name,
+                "input_schema": tool.input_schema,
+                "hints": {hint: getattr(tool.annotations, hint, None) for hint in _HINTS},
+            }
+            for tool in tools
+        ]
+        self._write(tools={"key": self._tools_key(), "servers": kinds, "tools": listed})
+
+    def tool_list(self) -> ToolList | None:
+        """The tools the last full start listed, if mcp.json and the built-in servers' code
+        are the same now; None otherwise."""
+        kept = self._read().get("tools")
+        if not isinstance(kept, dict) or kept.get("key") != json.loads(
+            json.dumps(self._tools_key())
+        ):
+            return None
+        from types import SimpleNamespace
+
+        from taskagent.core.mcp import ToolInfo, ToolList
+
+        try:
+            tools = [
+                ToolInfo(
+                    server=str(item["server"]),
+                    name=str(item["name"]),
+                    description="",
+                    input_schema=dict(item["input_schema"]),
+                    output_schema=None,
+                    annotations=SimpleNamespace(**item["hints"]),
+                )
+                for item in kept["tools"]
+            ]
+            return ToolList(tools, dict(kept["servers"]))
+        except (KeyError, TypeError, ValueError):
+            return None

@@ -137,6 +137,14 @@ def database_only(args: argparse.Namespace) -> bool:
     return action in DATABASE_ONLY or keeps_tool
 
 
+def settings_remembered(args: argparse.Namespace) -> bool:
+    """Whether the command starts from the remembered settings: the database-only ones, and
+    `tasks add` / `edit`, which need no agent when the remembered tools know theirs."""
+    if database_only(args):
+        return True
+    return getattr(args, "command", None) == "tasks" and args.tasks_command in ("add", "edit")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = FriendlyParser(
         prog="taskagent",

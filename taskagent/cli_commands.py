@@ -13,7 +13,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from taskagent.checked_files import DatabaseSettings
+from taskagent.checked_files import CheckedFiles, DatabaseSettings
 from taskagent.cli import database_only
 from taskagent.core.ai_ledger import Usage
 from taskagent.core.errors import TaskNotFound
@@ -27,6 +27,7 @@ from taskagent.services import CoreBase, Services
 
 if TYPE_CHECKING:
     from taskagent.config import Settings
+    from taskagent.core.mcp import ToolList
 
 SCHEDULE_FLAGS = {
     "every": "interval",
@@ -450,10 +451,31 @@ async def _main(settings: Settings | DatabaseSettings, args: argparse.Namespace)
     if database_only(args):
         async with CoreBase.open(settings) as base:
             return await _tasks(base, args)
-    assert not isinstance(settings, DatabaseSettings)  # __main__ loads these in full
-    async with Services.open(settings, kind="cli") as services:
+    if args.tasks_command in ("add", "edit") and args.tool is not None:
+        # The tools the last full start listed, if they are current and know this one.
+        tools = CheckedFiles(settings.paths).tool_list()
+        if tools is not None and _knows(tools, args.tool):
+            async with CoreBase.open(settings, catalogue=tools) as base:
+                return await _tasks(base, args)
+    if isinstance(settings, DatabaseSettings):
+        from taskagent.config import load_settings
+
+        full = load_settings(settings.paths)  # the same inputs the remembered load validated
+    else:
+        full = settings
+    async with Services.open(full, kind="cli") as services:
         await services.engine.start(schedule=False)
         return await _tasks(services, args)
+
+
+def _knows(tools: ToolList, ref: str) -> bool:
+    from taskagent.core.mcp.errors import McpManagerError
+
+    try:
+        tools.resolve(ref)
+    except McpManagerError:  # unknown, ambiguous or on a server that was down: the full way
+        return False
+    return True
 
 
 def run_tasks_command(settings: Settings | DatabaseSettings, args: argparse.Namespace) -> int:

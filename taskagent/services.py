@@ -152,17 +152,20 @@ class CoreBase:
 
     @classmethod
     @asynccontextmanager
-    async def open(cls, settings: Settings | DatabaseSettings) -> AsyncIterator[CoreBase]:
+    async def open(
+        cls, settings: Settings | DatabaseSettings, catalogue: ToolCatalogue | None = None
+    ) -> AsyncIterator[CoreBase]:
         """Only stage 1: the database and TaskService, no agent, no MCP servers, no scheduler.
         The CLI's database-only commands (`tasks list`, `pause`, ...) use this: they answer in
         a fraction of the time a full start takes. A running daemon sees their changes through
-        the database (its data_version watch)."""
+        the database (its data_version watch). `catalogue`: the tools a task's tool and
+        arguments are checked against (`tasks add`: the tools the last full start listed)."""
         settings.paths.ensure()
         check_mcp_json(settings.paths)
         events = EventBus()
         repo = await Repository.open(settings.paths.db_file, clock=CLOCK.now)
         try:
-            yield cls(settings, repo, _task_service(settings, repo, events), events)
+            yield cls(settings, repo, _task_service(settings, repo, events, catalogue), events)
         finally:
             await repo.close()
 
@@ -290,6 +293,15 @@ class Services:
 
         # On this (the main) loop: the notifier binds to it.
         await asyncio.gather(servers(), self.notifier.start())
+        await self._remember_tools()
+
+    async def _remember_tools(self) -> None:
+        """The tools listed now, for the CLI's `tasks add` to check a task against without
+        starting the servers (taskagent/checked_files.py)."""
+        tools = await self.mcp.list_tools()
+        kinds = {server.name: server.kind for server in self.mcp.status()}
+        checked = CheckedFiles(self.settings.paths)
+        await asyncio.to_thread(checked.remember_tools, tools, dict(kinds))
 
     async def status(self) -> dict[str, Any]:
         overview = await task_overview(self.repo)

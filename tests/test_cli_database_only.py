@@ -112,3 +112,22 @@ def test_status_answers_from_the_database(home: Path) -> None:
     assert status.returncode == 0, status.stderr
     assert "scheduler : not running" in status.stdout
     assert "tasks     : 0" in status.stdout
+
+
+def test_add_checks_against_the_tools_the_last_full_start_listed(tmp_path: Path) -> None:
+    add = ("tasks", "add", "--every", "1h", "--tool", "get_crypto_by_symbol", "--args")
+    code, first = run_probe(tmp_path, *add[:2], "first", *add[2:], '{"symbol": "btc"}')
+    assert code == 0 and "fastmcp" in first  # no tools listed yet: the full way, once
+    code, second = run_probe(tmp_path, *add[:2], "second", *add[2:], '{"symbol": "eth"}')
+    assert code == 0
+    assert not second & set(AGENT[:-1] + MODELS), second & set(AGENT + MODELS)
+    refused = cli(tmp_path, *add[:2], "third", *add[2:], '{"symbol": ""}')
+    assert refused.returncode == 1
+    assert refused.stderr.strip().splitlines() == [
+        "taskagent: invalid arguments for 'crypto:get_crypto_by_symbol': 'symbol' must not be "
+        'empty (ticker, case-insensitive, e.g. "btc" or "ETH")'
+    ]
+    unknown = cli(tmp_path, "tasks", "add", "x", "--every", "1h", "--tool", "get_crypto_by_symbo")
+    assert unknown.returncode == 1 and "did you mean" in unknown.stderr
+    listed = json.loads(cli(tmp_path, "tasks", "list", "--json").stdout)
+    assert [task["name"] for task in listed] == ["first", "second"]

@@ -8,8 +8,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
-import jsonschema
-
 from taskagent.core.mcp.errors import (
     AmbiguousTool,
     InvalidToolArgs,
@@ -19,6 +17,7 @@ from taskagent.core.mcp.errors import (
 from taskagent.core.mcp.mcp_json import ServerKind, ServerSpec, json_type
 
 if TYPE_CHECKING:
+    import jsonschema
     from fastmcp import FastMCP
 
 # "freezing": connected, but its last calls did not answer in time (each ended its session).
@@ -177,6 +176,8 @@ def validate_tool_args(servers: Mapping[str, ServerEntry], ref: str, args: Any) 
             ref=info.ref,
             problems=["arguments must be an object"],
         )
+    import jsonschema  # ~50 ms: only where arguments are checked
+
     schema = info.input_schema
     cls = jsonschema.validators.validator_for(schema, default=jsonschema.Draft202012Validator)
     validator = cls(schema)
@@ -267,3 +268,22 @@ def _describe_schema_error(err: jsonschema.ValidationError) -> list[str]:
                 f"got {json_type(err.instance)}"
             ]
     return [f"invalid value for '{where}': {err.message}"]
+
+
+class ToolList:
+    """A tool catalogue from tools seen before, without their servers (the CLI's `tasks add`
+    checks a task against the tools the last full start listed): the same lookup, messages
+    and argument checks as the manager's."""
+
+    def __init__(self, tools: list[ToolInfo], kinds: Mapping[str, ServerKind]) -> None:
+        self.servers: dict[str, ServerEntry] = {}
+        for name, kind in kinds.items():
+            self.servers[name] = ServerEntry(name, kind, state="connected")
+        for tool in tools:
+            self.servers[tool.server].tools[tool.name] = tool
+
+    def resolve(self, ref: str) -> ToolInfo:
+        return resolve_tool(self.servers, ref)
+
+    def validate_args(self, ref: str, args: Any) -> None:
+        validate_tool_args(self.servers, ref, args)
