@@ -29,7 +29,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if argv:
         from taskagent.cli import build_parser
 
-        args = build_parser().parse_args(argv)
+        args = build_parser(argv).parse_args(argv)
     else:
         args = cast("Namespace", SimpleNamespace(command=None))  # only `.command` is read
     if args.command is None:

@@ -145,7 +145,52 @@ def settings_remembered(args: argparse.Namespace) -> bool:
     return getattr(args, "command", None) == "tasks" and args.tasks_command in ("add", "edit")
 
 
-def build_parser() -> argparse.ArgumentParser:
+COMMANDS = ("app", "daemon", "mcp", "config", "tasks")
+TASK_ACTIONS: tuple[str, ...] = (
+    *("list", "add", "edit", "show", "history", "run", "status", "export", "import"),
+    *("remove", "start", "stop", "pause", "resume"),
+)
+
+
+class _Skipped:
+    """Stands in for the parser of a command that was not asked for: takes every call (each
+    parser costs argparse's gettext look-ups; a script's `tasks list` needs only its own)."""
+
+    def __getattr__(self, _name: str) -> Any:
+        return self._take
+
+    def _take(self, *_args: Any, **_kwargs: Any) -> _Skipped:
+        return self
+
+
+class _Only:
+    """`add_subparsers`' result that builds only the parser of `wanted` (None: all)."""
+
+    def __init__(self, sub: Any, wanted: str | None) -> None:
+        self.sub = sub
+        self.wanted = wanted
+
+    def add_parser(self, name: str, **kwargs: Any) -> Any:
+        if self.wanted is None or name == self.wanted:
+            return self.sub.add_parser(name, **kwargs)
+        return _Skipped()
+
+
+def _asked_for(argv: Sequence[str] | None) -> tuple[str | None, str | None]:
+    """(command, tasks action) when `argv` names them plainly and asks for no help; a parser of
+    just those parses it exactly as the whole one would. (None, None): the whole parser."""
+    if argv is None or any(a in ("-h", "--help", "--version") for a in argv):
+        return None, None
+    command = argv[0] if argv and argv[0] in COMMANDS else None
+    if command != "tasks":
+        return command, None
+    action = argv[1] if len(argv) > 1 and argv[1] in TASK_ACTIONS else None
+    return (command, action) if action is not None else (None, None)
+
+
+def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
+    """The whole parser, or with `argv`, only the parsers that line needs."""
+    command, action = _asked_for(argv)
     parser = FriendlyParser(
         prog="taskagent",
         description=(
@@ -156,12 +201,15 @@ def build_parser() -> argparse.ArgumentParser:
         "folder instead. `taskagent config` shows where.",
     )
     parser.add_argument("--version", action=LazyVersion)
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=FriendlyParser)
+    sub = _Only(
+        parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=FriendlyParser),
+        command,
+    )
     sub.add_parser("app", help="open the full-screen app (the default)")
     _add_daemon_command(sub)
     _add_mcp_command(sub)
     _add_config_command(sub)
-    _add_tasks_command(sub)
+    _add_tasks_command(sub, action)
     return parser
 
 
@@ -205,10 +253,13 @@ def _add_config_command(sub: Subparsers) -> None:
     init.add_argument("--force", action="store_true", help="overwrite an existing file")
 
 
-def _add_tasks_command(sub: Subparsers) -> None:
-    """`taskagent tasks ACTION`; the actions are listed in `--help` in the order added here."""
+def _add_tasks_command(sub: Subparsers, action: str | None = None) -> None:
+    """`taskagent tasks ACTION`; the actions are listed in `--help` in the order added here
+    (`action`: only that one's parser)."""
     tasks = sub.add_parser("tasks", help="manage tasks from scripts")
-    tasks_sub = tasks.add_subparsers(dest="tasks_command", metavar="ACTION", required=True)
+    tasks_sub = _Only(
+        tasks.add_subparsers(dest="tasks_command", metavar="ACTION", required=True), action
+    )
     _add_json(tasks_sub.add_parser("list", help="all tasks"))
     _add_task_writes(tasks_sub)
     _add_task_reads(tasks_sub)

@@ -332,3 +332,21 @@ def test_the_naming_table_through_the_cli(tmp_path: Path) -> None:
     # a name with spaces is one argument; history's JSON names the task of every run
     history = run(tmp_path, "tasks", "history", "watch", "--json")
     assert history.returncode == 0 and json.loads(history.stdout) == []
+
+
+def test_the_parser_of_one_command_parses_as_the_whole_one() -> None:
+    """`tasks ACTION` builds only that action's parser: the same actions, the same result."""
+    from taskagent.cli import TASK_ACTIONS, build_parser
+
+    whole = build_parser()
+    (commands,) = whole._subparsers._group_actions  # type: ignore[union-attr]
+    (actions,) = commands.choices["tasks"]._subparsers._group_actions  # type: ignore[union-attr]
+    assert sorted(actions.choices) == sorted(TASK_ACTIONS)
+    for argv in (
+        ["tasks", "list", "--json"],
+        ["tasks", "add", "x", "--every", "1h", "--tool", "t", "--args", "{}", "--no-summary"],
+        ["tasks", "edit", "3", "--name", "y", "--disabled"],
+        ["tasks", "history", "BTC watch", "--limit", "5"],
+        ["config", "path"],
+    ):
+        assert build_parser(argv).parse_args(argv) == whole.parse_args(argv), argv
