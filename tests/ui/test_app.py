@@ -77,7 +77,12 @@ async def test_help_lists_keys_and_slash_commands(services: Any) -> None:
 
 
 # Textual's key names as the help screen shows them
-PRETTY = {"question_mark": "?", "ctrl+backslash": "ctrl+\\", "slash": "/"}
+PRETTY = {
+    "question_mark": "?",
+    "ctrl+backslash": "ctrl+\\",
+    "slash": "/",
+    "ctrl+right_square_bracket": "ctrl+]",
+}
 
 
 async def test_help_lists_the_key_registry_with_the_keymap_applied(services: Any) -> None:
