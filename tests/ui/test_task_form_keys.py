@@ -90,6 +90,7 @@ async def test_esc_closes_an_untouched_form_and_asks_for_a_changed_one(services:
         await pilot.press("n")  # keep editing: nothing lost
         await wait_for(pilot, lambda: app.screen is form)
         assert form.query_one("#f-name", Input).value == "my task"
+        form.query_one("#f-args", TextArea).focus()  # Esc from the editor asks too
         await pilot.press("escape")
         await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen))
         await pilot.press("y")
