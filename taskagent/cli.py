@@ -53,7 +53,9 @@ def _add_json(parser: argparse.ArgumentParser) -> None:
 
 
 def _add_task_id(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("task_id", help="the task's id (or its exact name)")
+    parser.add_argument(
+        "task_id", help="the task's id, its name, or a part of its name only it has"
+    )
 
 
 def _add_task_options(parser: argparse.ArgumentParser, *, edit: bool) -> None:
