@@ -61,3 +61,32 @@ def test_the_filter_rule() -> None:
         assert matches(task, text), text
     for text in ("eth", "13", "btc  watch"):
         assert not matches(task, text), text
+
+
+def test_schedules_order_by_period_then_time() -> None:
+    from taskagent.core.models import Schedule
+    from taskagent.core.schedules import period_order
+
+    listed = [
+        (ScheduleType.ONCE, "2030-01-01T09:00"),
+        (ScheduleType.WEEKLY, "Sun 09:00"),
+        (ScheduleType.CRON, "0 9 * * 1-5"),  # five mornings a week
+        (ScheduleType.DAILY, "09:00"),
+        (ScheduleType.DAILY, "07:30"),
+        (ScheduleType.INTERVAL, "30 minutes"),
+        (ScheduleType.CRON, "*/5 * * * *"),
+        (ScheduleType.INTERVAL, "2 minutes"),
+        (ScheduleType.INTERVAL, "20 seconds"),
+    ]
+    ordered = sorted(listed, key=lambda item: period_order(Schedule(*item, "UTC")))
+    assert [value for _, value in ordered] == [
+        "20 seconds",
+        "2 minutes",
+        "*/5 * * * *",
+        "30 minutes",
+        "07:30",
+        "09:00",
+        "0 9 * * 1-5",
+        "Sun 09:00",
+        "2030-01-01T09:00",
+    ]
