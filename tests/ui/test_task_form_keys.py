@@ -172,6 +172,8 @@ async def test_fields_are_wide_enough_for_their_values(services: Any) -> None:
         form = await _open(app, pilot)
         for field_id in ("f-grace", "f-timeout", "f-threshold"):
             assert form.query_one(f"#{field_id}", Input).content_region.width >= 6, field_id
+        longest_zone = "America/Argentina/Buenos_Aires"
+        assert form.query_one("#f-timezone", Input).content_region.width > len(longest_zone)
         await pilot.press("escape")
         await wait_for(pilot, lambda: not isinstance(app.screen, TaskFormScreen))
         app.show_history(since=FIXED)  # what F7 opens: the runs since the last visit
