@@ -141,10 +141,12 @@ def database_only(args: argparse.Namespace) -> bool:
 
 def settings_remembered(args: argparse.Namespace) -> bool:
     """Whether the command starts from the remembered settings: the database-only ones, and
-    `tasks add` / `edit`, which need no agent when the remembered tools know theirs."""
+    `tasks add` / `edit` / `import`, which need no agent when the remembered tools know
+    theirs."""
     if database_only(args):
         return True
-    return getattr(args, "command", None) == "tasks" and args.tasks_command in ("add", "edit")
+    tasks = getattr(args, "command", None) == "tasks"
+    return tasks and args.tasks_command in ("add", "edit", "import")
 
 
 COMMANDS = ("app", "daemon", "mcp", "config", "tasks")

@@ -457,6 +457,13 @@ async def _main(settings: Settings | DatabaseSettings, args: argparse.Namespace)
         if tools is not None and _knows(tools, args.tool):
             async with CoreBase.open(settings, catalogue=tools) as base:
                 return await _tasks(base, args)
+    if args.tasks_command == "import" and (tools := CheckedFiles(settings.paths).tool_list()):
+        try:  # all or nothing: a tool the list does not know changed nothing
+            async with CoreBase.open(settings, catalogue=tools) as base:
+                return await _tasks(base, args)
+        except TaskInputError as exc:
+            if exc.field != "mcp_tool":
+                raise
     if isinstance(settings, DatabaseSettings):
         from taskagent.config import load_settings
 

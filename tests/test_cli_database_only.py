@@ -131,3 +131,26 @@ def test_add_checks_against_the_tools_the_last_full_start_listed(tmp_path: Path)
     assert unknown.returncode == 1 and "did you mean" in unknown.stderr
     listed = json.loads(cli(tmp_path, "tasks", "list", "--json").stdout)
     assert [task["name"] for task in listed] == ["first", "second"]
+
+
+def test_import_checks_against_the_tools_listed_and_goes_the_full_way_for_others(
+    tmp_path: Path,
+) -> None:
+    assert cli(tmp_path, "tasks", "add", "seed", "--every", "1h", "--tool", "get_crypto_prices")
+    entry = {
+        "name": "eth",
+        "schedule_type": "interval",
+        "schedule_value": "1 hour",
+        "mcp_tool": "get_crypto_by_symbol",
+        "tool_args": {"symbol": "eth"},
+    }
+    (tmp_path / "ok.json").write_text(json.dumps({"version": 1, "tasks": [entry]}))
+    code, modules = run_probe(tmp_path, "tasks", "import", str(tmp_path / "ok.json"))
+    assert code == 0
+    assert not modules & set(AGENT[:-1] + MODELS), modules & set(AGENT + MODELS)
+    unknown = entry | {"name": "other", "mcp_tool": "no_such_tool"}
+    (tmp_path / "bad.json").write_text(json.dumps({"version": 1, "tasks": [unknown]}))
+    code, modules = run_probe(tmp_path, "tasks", "import", str(tmp_path / "bad.json"))
+    assert code == 1 and "fastmcp" in modules  # asked the servers before saying no
+    names = [task["name"] for task in json.loads(cli(tmp_path, "tasks", "list", "--json").stdout)]
+    assert names == ["seed", "eth"]
