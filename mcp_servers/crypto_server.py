@@ -332,7 +332,6 @@ def _register_tools(mcp: FastMCP, get_client: Callable[[], CoinGeckoClient]) -> 
         rows = [_market_row(c) for c in coins[:limit]]
         return {"vs_currency": vs, "count": len(rows), "coins": rows}
 
-    @mcp.tool(annotations=_READ_ONLY)
     async def get_crypto_by_symbol(symbol: str, vs_currency: str = "usd") -> dict[str, Any]:
         """Price and market data for one coin given its ticker symbol (btc, ETH, sol, ...).
 
@@ -364,7 +363,6 @@ def _register_tools(mcp: FastMCP, get_client: Callable[[], CoinGeckoClient]) -> 
         result["note"] = _ambiguity_note(result, wanted, others)
         return result
 
-    @mcp.tool(annotations=_READ_ONLY)
     async def get_trending_crypto() -> dict[str, Any]:
         """Coins trending on CoinGecko right now (most searched in the last 24 h, ~15 coins).
 
@@ -379,7 +377,6 @@ def _register_tools(mcp: FastMCP, get_client: Callable[[], CoinGeckoClient]) -> 
         rows = [_trending_row(rank, item) for rank, item in enumerate(items, 1)]
         return {"count": len(rows), "coins": rows}
 
-    @mcp.tool(annotations=_READ_ONLY)
     async def get_market_summary(vs_currency: str = "usd") -> dict[str, Any]:
         """Whole crypto market overview from CoinGecko's global data.
 
@@ -395,11 +392,35 @@ def _register_tools(mcp: FastMCP, get_client: Callable[[], CoinGeckoClient]) -> 
             data = await get_client().global_data()
         return _market_summary(data, vs)
 
-    # The tool checks the range itself (a plain message instead of pydantic's); the schema
-    # still advertises it, so clients, the chat model and task validation know it up front.
-    prices_tool = Tool.from_function(get_crypto_prices, annotations=_READ_ONLY)
-    prices_tool.parameters["properties"]["limit"].update(minimum=1, maximum=MAX_LIMIT)
-    mcp.add_tool(prices_tool)
+    for function in (
+        get_crypto_prices,
+        get_crypto_by_symbol,
+        get_trending_crypto,
+        get_market_summary,
+    ):
+        tool = Tool.from_function(function, annotations=_READ_ONLY)
+        for argument, limits in INPUT_LIMITS.get(tool.name, {}).items():
+            tool.parameters["properties"][argument].update(limits)
+        mcp.add_tool(tool)
+
+
+# What the input schemas say beyond the types. The tools check every value themselves (a plain
+# message instead of pydantic's); the schemas still say it up front, so clients, the chat
+# model and task validation (a task whose arguments its tool's schema refuses is not saved)
+# know it before a run.
+SYMBOL_PATTERN: Final = r"^\s*\$?[^\s$]{1,30}\s*$"
+VS_CURRENCY_PATTERN: Final = r"^\s*[A-Za-z]{2,10}\s*$"
+INPUT_LIMITS: Final[dict[str, dict[str, dict[str, Any]]]] = {
+    "get_crypto_prices": {
+        "limit": {"minimum": 1, "maximum": MAX_LIMIT},
+        "vs_currency": {"pattern": VS_CURRENCY_PATTERN},
+    },
+    "get_crypto_by_symbol": {
+        "symbol": {"minLength": 1, "pattern": SYMBOL_PATTERN},
+        "vs_currency": {"pattern": VS_CURRENCY_PATTERN},
+    },
+    "get_market_summary": {"vs_currency": {"pattern": VS_CURRENCY_PATTERN}},
+}
 
 
 mcp = create_server()

@@ -5,7 +5,7 @@ from __future__ import annotations
 import errno
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from types import SimpleNamespace
 from typing import TYPE_CHECKING, cast
 
@@ -30,7 +30,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if argv:
         from taskagent.cli import build_parser
 
-        args = build_parser().parse_args(argv)
+        args = build_parser(argv).parse_args(argv)
     else:
         args = cast("Namespace", SimpleNamespace(command=None))  # only `.command` is read
     if args.command is None:
@@ -41,8 +41,37 @@ def main(argv: Sequence[str] | None = None) -> int:
             return run_app(resolve_paths())
         except KeyboardInterrupt:
             return 130
+    from taskagent.cli import settings_remembered
+
+    if settings_remembered(args):
+        return _database_command(args)
+    return _guarded(lambda: _settings_then_command(args))
+
+
+def _database_command(args: Namespace) -> int:
+    """A `tasks` command that needs only the database (or, for add and edit, the tools listed
+    before): with the settings the last full load made, unless anything they came from
+    changed (taskagent/checked_files.py)."""
+    from taskagent.checked_files import CheckedFiles
+
     try:
-        return _settings_then_command(args)
+        settings = CheckedFiles(resolve_paths()).settings()
+    except Exception as exc:
+        from taskagent.settings_model import ConfigError  # a full load ran: already imported
+
+        if isinstance(exc, ConfigError):
+            return _fail(str(exc))
+        raise
+    from taskagent.cli_commands import run_tasks_command
+
+    return _guarded(lambda: run_tasks_command(settings, args))
+
+
+def _guarded(command: Callable[[], int]) -> int:
+    """Run a command: Ctrl+C, a closed pipe and a bad mcp.json or database end it with a line
+    and an exit status, not a traceback."""
+    try:
+        return command()
     except KeyboardInterrupt:
         return 130
     except BrokenPipeError:

@@ -31,7 +31,7 @@ from taskagent.bridge import CoreEvent, CoreStage, EventBridge, ExternalChange
 from taskagent.core.errors import TaskAgentError, is_user_facing
 from taskagent.core.events import Event
 from taskagent.core.models import utcnow
-from taskagent.keys import APP, bindings
+from taskagent.keys import APP, bindings, tab_label
 from taskagent.palette import TaskCommands
 from taskagent.presence import Presence
 from taskagent.ui_host import TABS, AddTaskRequested
@@ -48,6 +48,9 @@ if TYPE_CHECKING:
     from taskagent.services import CoreBase, Services
 
 log = logging.getLogger(__name__)
+
+# The tabs, labelled with the key that opens each (with the user's [keymap] applied).
+TAB_TITLES = {"chat": "Chat", "tasks": "Tasks", "history": "History", "status": "Status"}
 T = TypeVar("T")
 FIRST_SCREEN_WAIT = 1.0  # seconds the agent's imports wait for the first screen's data
 FIRST_SCREEN_SETTLE = 0.5  # and then, for it to be painted and the first keys handled
@@ -111,10 +114,10 @@ class TaskAgentApp(App[int]):
     def compose(self) -> ComposeResult:
         yield Header()
         yield Tabs(
-            Tab("1 Chat", id="chat"),
-            Tab("2 Tasks", id="tasks"),
-            Tab("3 History", id="history"),
-            Tab("4 Status", id="status"),
+            *(
+                Tab(tab_label(tab, title, self._initial_keymap), id=tab)
+                for tab, title in TAB_TITLES.items()
+            ),
             id="tabs",
         )
         with Horizontal(id="body", classes="-chat-tab"):

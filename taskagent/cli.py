@@ -59,7 +59,9 @@ def _add_json(parser: argparse.ArgumentParser) -> None:
 
 
 def _add_task_id(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("task_id", help="the task's id (or its exact name)")
+    parser.add_argument(
+        "task_id", help="the task's id, its name, or a part of its name only it has"
+    )
 
 
 def _add_task_options(parser: argparse.ArgumentParser, *, edit: bool) -> None:
@@ -188,7 +190,95 @@ class LazyVersion(argparse.Action):
         parser.exit()
 
 
-def build_parser() -> argparse.ArgumentParser:
+# `tasks` actions that only read or change rows: they open the database alone (no agent, no MCP
+# servers, no settings model: see taskagent/checked_files.py), which makes them several times
+# faster. A running daemon picks their changes up. `status` reads the scheduler's state from
+# the lease its holder keeps in the database.
+DATABASE_ONLY = frozenset(
+    {"list", "show", "history", "remove", "start", "stop", "pause", "resume", "export", "status"}
+    | {"alerts", "backtest"}
+)
+# What a task's consent covers (core/tasks/consent.py): an edit that changes any of it, or
+# approves the task again (--allow-write), resolves its tool with the catalogue.
+_CONSENT_OPTIONS = ("tool", "args", "timezone", "every", "daily", "weekly", "cron", "once")
+
+
+def database_only(args: argparse.Namespace) -> bool:
+    """Whether this command needs only the database (an edit that leaves what the task's
+    consent covers alone needs no tool catalogue either)."""
+    if getattr(args, "command", None) != "tasks" or _sets_delivery(args):
+        return False
+    action = args.tasks_command
+    keeps_tool = action == "edit" and not (
+        args.allow_write or any(getattr(args, o, None) is not None for o in _CONSENT_OPTIONS)
+    )
+    return action in DATABASE_ONLY or keeps_tool
+
+
+def _sets_delivery(args: argparse.Namespace) -> bool:
+    return any(
+        getattr(args, o, None) is not None for o in ("channel", "urgent", "quiet_hours", "digest")
+    )
+
+
+def settings_remembered(args: argparse.Namespace) -> bool:
+    """Whether the command starts from the remembered settings: the database-only ones, and
+    `tasks add` / `edit` / `import`, which need no agent when the remembered tools know
+    theirs."""
+    if database_only(args):
+        return True
+    if _sets_delivery(args):  # channels are checked against [notify.named]: the full load
+        return False
+    tasks = getattr(args, "command", None) == "tasks"
+    return tasks and args.tasks_command in ("add", "edit", "import")
+
+
+COMMANDS = ("app", "daemon", "mcp", "config", "tasks", "doctor", "service", "notify")
+TASK_ACTIONS: tuple[str, ...] = (
+    *("list", "add", "edit", "show", "history", "run", "status", "export", "import"),
+    *("remove", "start", "stop", "pause", "resume", "alerts", "backtest"),
+)
+
+
+class _Skipped:
+    """Stands in for the parser of a command that was not asked for: takes every call (each
+    parser costs argparse's gettext look-ups; a script's `tasks list` needs only its own)."""
+
+    def __getattr__(self, _name: str) -> Any:
+        return self._take
+
+    def _take(self, *_args: Any, **_kwargs: Any) -> _Skipped:
+        return self
+
+
+class _Only:
+    """`add_subparsers`' result that builds only the parser of `wanted` (None: all)."""
+
+    def __init__(self, sub: Any, wanted: str | None) -> None:
+        self.sub = sub
+        self.wanted = wanted
+
+    def add_parser(self, name: str, **kwargs: Any) -> Any:
+        if self.wanted is None or name == self.wanted:
+            return self.sub.add_parser(name, **kwargs)
+        return _Skipped()
+
+
+def _asked_for(argv: Sequence[str] | None) -> tuple[str | None, str | None]:
+    """(command, tasks action) when `argv` names them plainly and asks for no help; a parser of
+    just those parses it exactly as the whole one would. (None, None): the whole parser."""
+    if argv is None or any(a in ("-h", "--help", "--version") for a in argv):
+        return None, None
+    command = argv[0] if argv and argv[0] in COMMANDS else None
+    if command != "tasks":
+        return command, None
+    action = argv[1] if len(argv) > 1 and argv[1] in TASK_ACTIONS else None
+    return (command, action) if action is not None else (None, None)
+
+
+def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
+    """The whole parser, or with `argv`, only the parsers that line needs."""
+    command, action = _asked_for(argv)
     parser = FriendlyParser(
         prog="taskagent",
         description=(
@@ -199,12 +289,15 @@ def build_parser() -> argparse.ArgumentParser:
         "folder instead. `taskagent config` shows where.",
     )
     parser.add_argument("--version", action=LazyVersion)
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=FriendlyParser)
+    sub = _Only(
+        parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=FriendlyParser),
+        command,
+    )
     sub.add_parser("app", help="open the full-screen app (the default)")
     _add_daemon_command(sub)
     _add_mcp_command(sub)
     _add_config_command(sub)
-    _add_tasks_command(sub)
+    _add_tasks_command(sub, action)
     _add_doctor_command(sub)
     _add_service_command(sub)
     add_notify_command(sub)
@@ -281,10 +374,13 @@ def _add_config_command(sub: Subparsers) -> None:
     init.add_argument("--force", action="store_true", help="overwrite an existing file")
 
 
-def _add_tasks_command(sub: Subparsers) -> None:
-    """`taskagent tasks ACTION`; the actions are listed in `--help` in the order added here."""
+def _add_tasks_command(sub: Subparsers, action: str | None = None) -> None:
+    """`taskagent tasks ACTION`; the actions are listed in `--help` in the order added here
+    (`action`: only that one's parser)."""
     tasks = sub.add_parser("tasks", help="manage tasks from scripts")
-    tasks_sub = tasks.add_subparsers(dest="tasks_command", metavar="ACTION", required=True)
+    tasks_sub = _Only(
+        tasks.add_subparsers(dest="tasks_command", metavar="ACTION", required=True), action
+    )
     _add_json(tasks_sub.add_parser("list", help="all tasks"))
     _add_task_writes(tasks_sub)
     _add_task_reads(tasks_sub)

@@ -11,16 +11,17 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from taskagent import cli_alerts
+from taskagent.checked_files import CheckedFiles, DatabaseSettings
+from taskagent.cli import database_only
 from taskagent.cli_delivery import (
     delivery_from_args,
     delivery_given,
     delivery_text,
     delivery_to_dict,
 )
-from taskagent.config import Settings
 from taskagent.core.ai_ledger import Usage
 from taskagent.core.alerts import Firing, RuleError
 from taskagent.core.cost_estimate import CostEstimator, DailyEstimate
@@ -34,6 +35,10 @@ from taskagent.core.status_report import delivery_words, spend_words
 from taskagent.core.store.delivery_queries import Receipt, TaskDelivery
 from taskagent.core.tasks import TaskInputError, TaskService, WriteToolNotAllowed
 from taskagent.services import CoreBase, Services
+
+if TYPE_CHECKING:
+    from taskagent.config import Settings
+    from taskagent.core.mcp import ToolList
 
 SCHEDULE_FLAGS = {
     "every": "interval",
@@ -292,25 +297,6 @@ def _print_status(status: dict[str, Any], tz: str) -> None:
             print(f"  {when}  #{item['task_id']} {item['name']} ({item['schedule']})")
 
 
-# Commands that only read or change rows: they open the database alone (no agent, no MCP
-# servers), which makes them several times faster. A running daemon picks their changes up.
-DATABASE_ONLY = frozenset(
-    {
-        "list",
-        "show",
-        "history",
-        "remove",
-        "start",
-        "stop",
-        "pause",
-        "resume",
-        "export",
-        "alerts",
-        "backtest",
-    }
-)
-
-
 @dataclass(frozen=True)
 class _Call:
     """One `taskagent tasks ACTION` invocation: what every action handler reads."""
@@ -374,12 +360,23 @@ async def _print_changed(call: _Call, task: Task, verb: str) -> None:
         print(f"  AI cost  : {estimate.words()}")
 
 
+def _full(settings: Settings | DatabaseSettings) -> Settings:
+    """The settings loaded in full (a command given delivery options always has them)."""
+    assert not isinstance(settings, DatabaseSettings), "delivery options load the settings"
+    return settings
+
+
 async def _add(call: _Call) -> int:
     args = call.args
     flag = next(f for f in SCHEDULE_FLAGS if getattr(args, f) is not None)
     rules = await cli_alerts.prepare_alerts(call.services, None, args)  # before anything changes
-    # Checked before the task exists: a bad channel changes nothing.
-    delivery = delivery_from_args(args, call.services.settings, TaskDelivery())
+    # Checked before the task exists: a bad channel changes nothing. (Channels are set with
+    # the settings loaded in full: taskagent/cli.py, settings_remembered.)
+    delivery = (
+        delivery_from_args(args, _full(call.services.settings), TaskDelivery())
+        if delivery_given(args)
+        else None
+    )
     task = await call.service.create_task(
         name=args.name,
         description=args.description,
@@ -398,7 +395,7 @@ async def _add(call: _Call) -> int:
         allow_write=args.allow_write,
     )
     await cli_alerts.save_alerts(call.services, task, rules, args)
-    if delivery_given(args):
+    if delivery is not None:
         await call.services.repo.set_task_delivery(task.stored_id, delivery)
     await _print_changed(call, task, "created")
     return 0
@@ -416,7 +413,7 @@ async def _edit(call: _Call) -> int:
     delivery = None
     if delivery_given(args):
         current = await repo.task_delivery(task.stored_id)
-        delivery = delivery_from_args(args, call.services.settings, current)
+        delivery = delivery_from_args(args, _full(call.services.settings), current)
     if changes or args.allow_write:  # --allow-write alone approves the task's tool again
         task = await service.update_task(task.stored_id, allow_write=args.allow_write, **changes)
     if args.disabled:
@@ -451,7 +448,8 @@ async def _show(call: _Call) -> int:
 
 
 async def _history(call: _Call) -> int:
-    runs = await call.service.history(call.args.task_id, call.args.limit)
+    task = await call.service.get(call.args.task_id)
+    runs = await call.service.history(task.stored_id, call.args.limit)
     fired = await cli_alerts.firings_by_run(call.services, runs)
     receipts = await call.services.repo.receipts_of_runs([r.id for r in runs if r.id is not None])
     by_run: dict[int | None, list[Receipt]] = {}
@@ -460,7 +458,7 @@ async def _history(call: _Call) -> int:
     if call.as_json:
         _print_json(
             [
-                run_to_dict(r)
+                run_to_dict(r, task_name=task.name)
                 | {"alerts": [cli_alerts.firing_dict(f) for f in fired.get(r.stored_id, [])]}
                 | {"deliveries": [d.to_dict() for d in by_run.get(r.id, [])]}
                 for r in runs
@@ -493,7 +491,12 @@ async def _run(call: _Call) -> int:
 
 
 async def _status(call: _Call) -> int:
-    status = await call.full().status()
+    services = call.services
+    # From the database: the lease holder's recorded state, the counts, the AI spend (no
+    # server is started to answer; the app's Status tab shows the servers).
+    status = await (
+        services.recorded_status() if isinstance(services, CoreBase) else services.status()
+    )
     if call.as_json:
         _print_json(status)
     else:
@@ -581,17 +584,30 @@ async def _tasks(services: CoreBase | Services, args: argparse.Namespace) -> int
     return await HANDLERS[args.tasks_command](_Call(services, args))
 
 
-async def _main(settings: Settings, args: argparse.Namespace) -> int:
-    # An edit that leaves what the task's consent covers alone (tool, arguments, schedule)
-    # needs no tool catalogue either; approving or changing those resolves the tool now.
-    keeps_tool = args.tasks_command == "edit" and not (
-        args.allow_write
-        or {"mcp_tool", "tool_args", "schedule_type", "timezone"} & set(_edit_changes(args))
-    )
-    if args.tasks_command in DATABASE_ONLY or keeps_tool:
+async def _main(settings: Settings | DatabaseSettings, args: argparse.Namespace) -> int:
+    if database_only(args):
         async with CoreBase.open(settings) as base:
             return await _tasks(base, args)
-    async with Services.open(settings, kind="cli") as services:
+    if args.tasks_command in ("add", "edit") and args.tool is not None:
+        # The tools the last full start listed, if they are current and know this one.
+        tools = CheckedFiles(settings.paths).tool_list()
+        if tools is not None and _knows(tools, args.tool):
+            async with CoreBase.open(settings, catalogue=tools) as base:
+                return await _tasks(base, args)
+    if args.tasks_command == "import" and (tools := CheckedFiles(settings.paths).tool_list()):
+        try:  # all or nothing: a tool the list does not know changed nothing
+            async with CoreBase.open(settings, catalogue=tools) as base:
+                return await _tasks(base, args)
+        except TaskInputError as exc:
+            if exc.field != "mcp_tool":
+                raise
+    if isinstance(settings, DatabaseSettings):
+        from taskagent.config import load_settings
+
+        full = load_settings(settings.paths)  # the same inputs the remembered load validated
+    else:
+        full = settings
+    async with Services.open(full, kind="cli") as services:
         await services.engine.start(schedule=False)
         return await _tasks(services, args)
 
@@ -612,7 +628,17 @@ OPTION_WORDS = {
 }
 
 
-def run_tasks_command(settings: Settings, args: argparse.Namespace) -> int:
+def _knows(tools: ToolList, ref: str) -> bool:
+    from taskagent.core.mcp.errors import McpManagerError
+
+    try:
+        tools.resolve(ref)
+    except McpManagerError:  # unknown, ambiguous or on a server that was down: the full way
+        return False
+    return True
+
+
+def run_tasks_command(settings: Settings | DatabaseSettings, args: argparse.Namespace) -> int:
     try:
         return asyncio.run(_main(settings, args))
     except WriteToolNotAllowed as exc:

@@ -7,11 +7,14 @@ import argparse
 import asyncio
 import logging
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from taskagent.config import Settings
 from taskagent.core.channels import ChannelError, masked
 from taskagent.core.store.delivery_queries import Receipt, TaskDelivery
+
+if TYPE_CHECKING:
+    from taskagent.checked_files import DatabaseSettings
+    from taskagent.config import Settings
 
 DELIVERY_OPTIONS = ("channel", "urgent", "quiet_hours", "digest")
 
@@ -46,7 +49,7 @@ def delivery_to_dict(delivery: TaskDelivery) -> dict[str, Any]:
     }
 
 
-def delivery_text(delivery: TaskDelivery, settings: Settings) -> str:
+def delivery_text(delivery: TaskDelivery, settings: Settings | DatabaseSettings) -> str:
     channels = delivery.channels or settings.notify_channels
     text = ", ".join(masked(c) for c in channels)
     if not delivery.channels:

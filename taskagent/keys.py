@@ -9,6 +9,7 @@ Plain data: config.py (and so the CLI and the daemon) reads the ids without impo
 from __future__ import annotations
 
 import tomllib
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -102,6 +103,12 @@ TASK_FORM = KeyGroup(
         Key("form.test", "ctrl+t", "test_run", "Test run"),
     ),
 )
+# Tab and shift+tab move between the form's fields, in the arguments editor too; this key
+# indents there (shown in the footer while the editor has the focus).
+ARGS_EDITOR = KeyGroup(
+    "Arguments editor",
+    (Key("form.indent", "ctrl+right_square_bracket", "indent", "Indent"),),
+)
 CONFIRM = KeyGroup(
     "Confirmation",
     (
@@ -123,8 +130,63 @@ HELP = KeyGroup(
     "Help", (Key("help.close", "escape,q,question_mark,f1", "dismiss", "Close"),), in_help=False
 )
 
-GROUPS: tuple[KeyGroup, ...] = (APP, TASKS, HISTORY, TASK_FORM, CONFIRM, CHAT_CARD, HELP)
+GROUPS: tuple[KeyGroup, ...] = (
+    APP,
+    TASKS,
+    HISTORY,
+    TASK_FORM,
+    ARGS_EDITOR,
+    CONFIRM,
+    CHAT_CARD,
+    HELP,
+)
 BINDING_IDS: tuple[str, ...] = tuple(key.id for group in GROUPS for key in group.keys)
+
+
+# The groups whose keys are in force together with the app's own (APP): a key one of them binds
+# that APP binds too would shadow the app's binding there.
+_WITH_APP: tuple[KeyGroup, ...] = (TASKS, HISTORY, TASK_FORM, ARGS_EDITOR)
+
+
+def keys_in_effect(group: KeyGroup, keymap: Mapping[str, str]) -> dict[str, list[str]]:
+    """binding id -> its keys (Textual's key names: "o" and "O" differ), the user's [keymap]
+    over the defaults."""
+    return {
+        key.id: [k.strip() for k in keymap.get(key.id, key.keys).split(",") if k.strip()]
+        for key in group.keys
+    }
+
+
+def keymap_conflict(keymap: Mapping[str, str]) -> str | None:
+    """The first key the [keymap] binds twice where both would be in force (in one group, or in
+    the app's and a tab's), in one line naming both binding ids; None when there is none."""
+    app_keys = keys_in_effect(APP, keymap)
+    scopes = [[APP]] + [[group] for group in GROUPS if group is not APP]
+    scopes += [[APP, group] for group in _WITH_APP]
+    for scope in scopes:
+        owner: dict[str, str] = {}
+        merged = app_keys if scope == [APP] else {}
+        for group in scope:
+            merged = {**merged, **keys_in_effect(group, keymap)}
+        for binding_id, keys in merged.items():
+            for key in keys:
+                other = owner.setdefault(key, binding_id)
+                if other != binding_id:
+                    changed = binding_id if binding_id in keymap else other
+                    kept = other if changed == binding_id else binding_id
+                    return (
+                        f'[keymap] "{changed}" = "{keymap.get(changed, key)}": {key} is bound '
+                        f"to {kept} already; give one of them another key"
+                    )
+    return None
+
+
+def tab_label(tab: str, title: str, keymap: Mapping[str, str]) -> str:
+    """A tab's label with the key that opens it, e.g. "2 Tasks" (or "F4 Tasks")."""
+    keys = keys_in_effect(APP, keymap).get(f"tab.{tab}") or [""]
+    key = keys[0]
+    shown = key.upper() if len(key) > 1 and key[0] == "f" and key[1:].isdigit() else key
+    return f"{shown} {title}".strip()
 
 
 def bindings(group: KeyGroup) -> list[BindingType]:

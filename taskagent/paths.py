@@ -11,8 +11,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-import platformdirs
-
 APP_NAME = "taskagent"
 
 
@@ -64,6 +62,8 @@ def resolve_paths(environ: Mapping[str, str] | None = None) -> Paths:
     if home:
         root = Path(home).expanduser().resolve()
         return Paths(config_dir=root, data_dir=root, log_dir=root / "logs")
+    import platformdirs  # not needed with TASKAGENT_HOME (scripts, tests)
+
     return Paths(
         config_dir=Path(platformdirs.user_config_dir(APP_NAME)),
         data_dir=Path(platformdirs.user_data_dir(APP_NAME)),

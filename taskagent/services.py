@@ -25,20 +25,22 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from taskagent.config import Settings
-from taskagent.core.alerts.evaluator import AlertEvaluator
+from taskagent.checked_files import CheckedFiles, DatabaseSettings
 from taskagent.core.clock import SYSTEM_CLOCK, Clock
 from taskagent.core.events import EventBus
-from taskagent.core.slash import SlashCommands
+from taskagent.core.models import to_iso
 from taskagent.core.status_report import ai_overview, delivery_overview, task_overview
 from taskagent.core.store import Repository
 from taskagent.core.tasks import TaskService, ToolCatalogue
+from taskagent.paths import Paths
 
 if TYPE_CHECKING:
     from fastmcp import FastMCP
 
     from mcp_servers.coingecko import CoinGeckoClient
+    from taskagent.config import Settings
     from taskagent.core.ai_ledger import AiLedger, Usage
+    from taskagent.core.alerts.evaluator import AlertEvaluator
     from taskagent.core.budget import Budget
     from taskagent.core.chat import ChatSession
     from taskagent.core.cost_estimate import CostEstimator
@@ -48,6 +50,7 @@ if TYPE_CHECKING:
     from taskagent.core.mcp import McpManager, ServerSpec
     from taskagent.core.notify import Notifier
     from taskagent.core.run_pipeline import RunPipeline
+    from taskagent.core.slash import SlashCommands
     from taskagent.core.summary import Summarizer
 
 # What stage 2 imports (fastmcp, the MCP SDK, the built-in servers, the chat): ~1-3 s.
@@ -160,7 +163,7 @@ def _coingecko_client() -> CoinGeckoClient | None:
 
 
 def _task_service(
-    settings: Settings,
+    settings: Settings | DatabaseSettings,
     repo: Repository,
     events: EventBus,
     catalogue: ToolCatalogue | None = None,
@@ -184,7 +187,9 @@ class CoreBase:
     """Stage 1: what the first screen needs (no fastmcp). `Services` has the same attributes,
     so anything written against a CoreBase also takes the full Services."""
 
-    settings: Settings
+    # The CLI's database-only commands open it with the settings they read, remembered from
+    # the last full load (taskagent/checked_files.py).
+    settings: Settings | DatabaseSettings
     repo: Repository
     tasks: TaskService
     events: EventBus
@@ -192,31 +197,33 @@ class CoreBase:
     def slash_commands(self) -> SlashCommands:
         """Slash commands that need only the database (/tasks list, pause, history, ...); the
         others say the agent is not available yet."""
+        from taskagent.core.slash import SlashCommands  # not for the CLI's commands
+
         return SlashCommands(self.tasks, repo=self.repo, timezone=self.settings.timezone)
 
     @property
     def alerts(self) -> AlertEvaluator:
         """Alert rules: the check at save, the backtest (the run pipeline has its own)."""
+        from taskagent.core.alerts.evaluator import AlertEvaluator
+
         return AlertEvaluator(self.repo)
 
     @classmethod
     @asynccontextmanager
-    async def open(cls, settings: Settings) -> AsyncIterator[CoreBase]:
+    async def open(
+        cls, settings: Settings | DatabaseSettings, catalogue: ToolCatalogue | None = None
+    ) -> AsyncIterator[CoreBase]:
         """Only stage 1: the database and TaskService, no agent, no MCP servers, no scheduler.
         The CLI's database-only commands (`tasks list`, `pause`, ...) use this: they answer in
         a fraction of the time a full start takes. A running daemon sees their changes through
-        the database (its data_version watch)."""
-        from taskagent.core.mcp.mcp_json import check_server_name, load_mcp_config
-
+        the database (its data_version watch). `catalogue`: the tools a task's tool and
+        arguments are checked against (`tasks add`: the tools the last full start listed)."""
         settings.paths.ensure()
-        # A broken mcp.json is reported by every command, this one too (no manager needed).
-        for name in load_mcp_config(settings.paths.mcp_file):
-            builtin = name in (BUILTIN_CRYPTO, BUILTIN_BACKGROUND)
-            check_server_name(name, "builtin" if builtin else None)
+        check_mcp_json(settings.paths)
         events = EventBus()
         repo = await Repository.open(settings.paths.db_file, clock=CLOCK.now)
         try:
-            yield cls(settings, repo, _task_service(settings, repo, events), events)
+            yield cls(settings, repo, _task_service(settings, repo, events, catalogue), events)
         finally:
             await repo.close()
 
@@ -230,6 +237,63 @@ class CoreBase:
     async def spend_by_task(self) -> dict[int, Usage]:
         """The AI spend per task: none known until the agent (and its ledger) is up."""
         return {}
+
+    async def recorded_status(self) -> dict[str, Any]:
+        """The status as the database records it (`taskagent tasks status`): the counts, the
+        scheduler from the lease its holder keeps (and whether that holder is alive), the AI
+        spend and budget. No server is started for it."""
+        from taskagent.core.ai_ledger import AiLedger
+        from taskagent.core.budget import Budget
+        from taskagent.core.lease import Lease
+
+        settings = self.settings
+        overview = await task_overview(self.repo)
+        lease = Lease(self.repo, kind="cli", clock=CLOCK)
+        holder = await lease.current()
+        live = lease.is_live(holder)
+        overview["scheduler"] = {
+            "mode": "client",
+            "scheduler_running": live,
+            "lease_holder": None
+            if holder is None or not live
+            else {
+                "kind": holder.kind,
+                "pid": holder.pid,
+                "host": holder.host,
+                "since": to_iso(holder.started_at),
+                "heartbeat": to_iso(holder.heartbeat_at),
+            },
+        }
+        ledger = AiLedger(
+            self.repo, timezone=settings.timezone, prices=settings.ai_prices, clock=CLOCK.now
+        )
+        budget = Budget(
+            ledger,
+            daily_tokens=settings.ai_daily_token_budget,
+            daily_cost=settings.ai_daily_cost_budget,
+        )
+        overview["ai"] = (
+            f"Gemini ({settings.ai_model})"
+            if settings.has_ai_key
+            else "offline (no GEMINI_API_KEY)"
+        )
+        overview["ai_usage"] = await ai_overview(ledger, budget)
+        return overview
+
+
+def check_mcp_json(paths: Paths) -> None:
+    """A broken mcp.json is reported by every command (McpConfigError), the database-only ones
+    too. The full check imports fastmcp's models (about a second on a small machine), so a file
+    it accepted is not checked again until it changes."""
+    checked = CheckedFiles(paths)
+    if checked.mcp_json_checked():
+        return
+    from taskagent.core.mcp.mcp_json import check_server_name, load_mcp_config
+
+    for name in load_mcp_config(paths.mcp_file):
+        builtin = name in (BUILTIN_CRYPTO, BUILTIN_BACKGROUND)
+        check_server_name(name, "builtin" if builtin else None)
+    checked.remember_mcp_json()
 
 
 # Called with the CoreBase; may return an awaitable the heavy imports wait for.
@@ -283,6 +347,8 @@ class Services:
     @property
     def alerts(self) -> AlertEvaluator:
         """Alert rules: the check at save, the backtest (the run pipeline has its own)."""
+        from taskagent.core.alerts.evaluator import AlertEvaluator
+
         return AlertEvaluator(self.repo)
 
     @property
@@ -294,6 +360,8 @@ class Services:
 
     def slash_commands(self, chat: ChatSession | None = None) -> SlashCommands:
         """Every slash command over this core; `chat` replaces the app's chat session."""
+        from taskagent.core.slash import SlashCommands
+
         return SlashCommands(
             self.tasks,
             engine=self.engine,
@@ -328,6 +396,15 @@ class Services:
         await asyncio.gather(servers(), self.notifier.start())
         if self.deliverer is not None:
             await self.deliverer.start()
+        await self._remember_tools()
+
+    async def _remember_tools(self) -> None:
+        """The tools listed now, for the CLI's `tasks add` to check a task against without
+        starting the servers (taskagent/checked_files.py)."""
+        tools = await self.mcp.list_tools()
+        kinds = {server.name: server.kind for server in self.mcp.status()}
+        checked = CheckedFiles(self.settings.paths)
+        await asyncio.to_thread(checked.remember_tools, tools, dict(kinds))
 
     async def status(self) -> dict[str, Any]:
         overview = await task_overview(self.repo)

@@ -22,7 +22,7 @@ from pydantic_settings import (
 
 from taskagent.core.channels import check_named
 from taskagent.core.prices import DEFAULT_PRICES, Price
-from taskagent.keys import BINDING_IDS
+from taskagent.keys import BINDING_IDS, keymap_conflict
 from taskagent.paths import Paths
 from taskagent.settings_model import (
     ConfigError,
@@ -160,7 +160,11 @@ class ConfigFile(InitSettingsSource):
                     f"[keymap] {name_shown(binding)} = {shown(keys)}: must be keys such as "
                     '"ctrl+r" or "f5,ctrl+r"'
                 )
-        return {str(k): v.strip() for k, v in table.items()}
+        keymap = {str(k): v.strip() for k, v in table.items()}
+        conflict = keymap_conflict(keymap)
+        if conflict is not None:
+            raise self._error(conflict)
+        return keymap
 
     def _named(self, table: Any) -> dict[str, str]:
         if not isinstance(table, dict):

@@ -268,3 +268,70 @@ def test_summary_mode_on_add_edit_show_and_status(tmp_path: Path) -> None:
     text = run(tmp_path, "tasks", "status", env={"TASKAGENT_AI_DAILY_TOKEN_BUDGET": "5000"})
     assert "ai today  : 0 tokens, ~$0 in 0 request(s)" in text.stdout
     assert "budget 5,000 tokens / $1.00 a day" in text.stdout  # the default cost budget too
+
+
+@pytest.mark.parametrize(
+    ("tool", "arguments", "message"),
+    [
+        ("get_crypto_by_symbol", '{"symbol": ""}', "'symbol' must not be empty"),
+        ("get_crypto_by_symbol", '{"symbol": "b t c"}', "invalid value for 'symbol': 'b t c'"),
+        ("get_crypto_prices", '{"limit": 0}', "'limit' must be >= 1, got 0"),
+        ("get_crypto_prices", '{"vs_currency": "us dollar"}', "invalid value for 'vs_currency'"),
+    ],
+)
+def test_add_refuses_arguments_the_tool_schema_refuses(
+    tmp_path: Path, tool: str, arguments: str, message: str
+) -> None:
+    """A task whose every run would fail on its arguments is not saved: one line, exit 1."""
+    result = run(
+        tmp_path, "tasks", "add", "x", "--every", "1h", "--tool", tool, "--args", arguments
+    )
+    assert result.returncode == 1
+    assert message in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+    assert json.loads(run(tmp_path, "tasks", "list", "--json").stdout) == []
+
+
+def test_a_key_bound_twice_is_refused_at_start(tmp_path: Path) -> None:
+    (tmp_path / "config.toml").write_text('[keymap]\n"tab.history" = "2"\n')
+    result = run(tmp_path, "tasks", "list")
+    assert result.returncode == 1
+    assert result.stderr.strip().count("\n") == 0
+    assert "tab.history" in result.stderr and "tab.tasks" in result.stderr
+
+
+def test_the_naming_table_through_the_cli(tmp_path: Path) -> None:
+    from tests.support.naming_table import NAMES, TABLE, task_fields
+
+    export = {"version": 1, "tasks": [task_fields(name) for name in NAMES]}
+    (tmp_path / "tasks.json").write_text(json.dumps(export))
+    assert run(tmp_path, "tasks", "import", str(tmp_path / "tasks.json")).returncode == 0
+    for ref, expected in TABLE:
+        shown = run(tmp_path, "tasks", "show", ref, "--json")
+        if isinstance(expected, int):
+            assert shown.returncode == 0, (ref, shown.stderr)
+            assert json.loads(shown.stdout)["id"] == expected, ref
+        else:
+            assert shown.returncode == 1, ref
+            assert shown.stderr.strip() == f"taskagent: {expected}", ref
+    # a name with spaces is one argument; history's JSON names the task of every run
+    history = run(tmp_path, "tasks", "history", "watch", "--json")
+    assert history.returncode == 0 and json.loads(history.stdout) == []
+
+
+def test_the_parser_of_one_command_parses_as_the_whole_one() -> None:
+    """`tasks ACTION` builds only that action's parser: the same actions, the same result."""
+    from taskagent.cli import TASK_ACTIONS, build_parser
+
+    whole = build_parser()
+    (commands,) = whole._subparsers._group_actions  # type: ignore[union-attr]
+    (actions,) = commands.choices["tasks"]._subparsers._group_actions  # type: ignore[union-attr]
+    assert sorted(actions.choices) == sorted(TASK_ACTIONS)
+    for argv in (
+        ["tasks", "list", "--json"],
+        ["tasks", "add", "x", "--every", "1h", "--tool", "t", "--args", "{}", "--no-summary"],
+        ["tasks", "edit", "3", "--name", "y", "--disabled"],
+        ["tasks", "history", "BTC watch", "--limit", "5"],
+        ["config", "path"],
+    ):
+        assert build_parser(argv).parse_args(argv) == whole.parse_args(argv), argv

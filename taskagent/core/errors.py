@@ -53,6 +53,25 @@ class TaskNotFound(TaskAgentError, LookupError):
         self.task_id = ref if isinstance(ref, int) else None
 
 
+class AmbiguousTask(TaskNotFound):
+    """A reference that names several tasks (a part of their names they share): the message
+    lists them, and says how to name one."""
+
+    default_title = "Which task?"
+    SHOWN: ClassVar[int] = 5
+
+    def __init__(self, ref: str, candidates: list[tuple[int, str]]) -> None:
+        super().__init__(ref)
+        self.candidates = candidates
+        listed = ", ".join(f"{task_id} {name}" for task_id, name in candidates[: self.SHOWN])
+        more = f" (+{len(candidates) - self.SHOWN} more)" if len(candidates) > self.SHOWN else ""
+        shown = str(self.args[0]).removeprefix("no task ")
+        self.args = (
+            f"{shown} matches {len(candidates)} tasks: {listed}{more}; "
+            "give the id or the whole name",
+        )
+
+
 def is_user_facing(exc: BaseException) -> bool:
     """True for our own errors whose message is meant for the user (no traceback needed)."""
     return isinstance(exc, TaskAgentError) and exc.user_facing

@@ -65,10 +65,14 @@ def _decode(raw: str | None) -> Any:
         return raw
 
 
-def run_to_dict(run: Run, *, include_data: bool = True) -> dict[str, Any]:
+def run_to_dict(
+    run: Run, *, include_data: bool = True, task_name: str | None = None
+) -> dict[str, Any]:
+    """A run as JSON-ready data; with `task_name`, the task's name follows its id."""
     data: dict[str, Any] = {
         "id": run.id,
         "task_id": run.task_id,
+        **({} if task_name is None else {"task_name": task_name}),
         "run_time": to_iso(run.run_time),
         "finished_at": to_iso(run.finished_at),
         "scheduled_time": to_iso(run.scheduled_time),

@@ -3,7 +3,8 @@
 - `away_summary`: what happened since the app was last open.
 - `numeric_paths` / `numeric_series` / `default_chart_path`: numbers inside stored raw results,
   for the history chart.
-- `runs_to_csv` / `runs_to_json`: the export formats (same field names as `run_to_dict`).
+- `runs_to_csv` / `runs_to_json`: the export formats (the field names of `run_to_dict`, and
+  the task's name).
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ import csv
 import io
 import json
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -140,6 +141,7 @@ def numeric_series(runs: Sequence[Run], path: str) -> list[Point]:
 EXPORT_FIELDS = [
     "id",
     "task_id",
+    "task_name",
     "run_time",
     "finished_at",
     "status",
@@ -168,17 +170,25 @@ def csv_cell(value: Any) -> Any:
     return value
 
 
-def runs_to_csv(runs: Iterable[Run]) -> str:
+def _named(run: Run, names: Mapping[int, str]) -> dict[str, Any]:
+    """The run's row with its task's name (a removed task's: empty)."""
+    return run_to_dict(run, task_name=names.get(run.task_id, "") if run.task_id else "")
+
+
+def runs_to_csv(runs: Iterable[Run], names: Mapping[int, str]) -> str:
+    """The runs as CSV, each with its task's name from `names` (task id -> name)."""
     out = io.StringIO()
     # extrasaction: a field added to run_to_dict later must not break the export.
     writer = csv.DictWriter(out, fieldnames=EXPORT_FIELDS, extrasaction="ignore")
     writer.writeheader()
     for run in runs:
-        row = run_to_dict(run)
+        row = _named(run, names)
         row["data"] = run.raw_data
         writer.writerow({key: csv_cell(value) for key, value in row.items()})
     return out.getvalue()
 
 
-def runs_to_json(runs: Iterable[Run]) -> str:
-    return json.dumps([run_to_dict(r) for r in runs], ensure_ascii=False, indent=2)
+def runs_to_json(runs: Iterable[Run], names: Mapping[int, str]) -> str:
+    """The runs as JSON, each with its task's name from `names` (task id -> name)."""
+    rows = [_named(r, names) for r in runs]
+    return json.dumps(rows, ensure_ascii=False, indent=2)

@@ -44,6 +44,7 @@ def _binding_rows(keymap: Mapping[str, str]) -> list[tuple[str, str, str, str]]:
 def _pretty_keys(keys: str) -> str:
     # backslash before slash, or ctrl+backslash would read "ctrl+back/"
     keys = keys.replace("backslash", "\\").replace("question_mark", "?").replace("slash", "/")
+    keys = keys.replace("right_square_bracket", "]")
     return ", ".join(key.strip() for key in keys.split(","))
 
 

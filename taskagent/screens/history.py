@@ -53,7 +53,7 @@ class HistoryView(Vertical):
     HistoryView #history-filters { height: 3; }
     HistoryView #history-task { width: 22; }
     HistoryView #history-status { width: 22; }
-    HistoryView #history-since, HistoryView #history-until { width: 20; }
+    HistoryView #history-since, HistoryView #history-until { width: 26; }
     HistoryView #history-count { width: 1fr; padding: 1 1 0 1; color: $text-muted; }
     HistoryView #history-main { height: 1fr; }
     HistoryView #run-detail { width: 40%; }
@@ -92,7 +92,7 @@ class HistoryView(Vertical):
 
     def compose(self) -> ComposeResult:
         with Horizontal(id="history-filters"):
-            yield Input(placeholder="task id or name", id="history-task")
+            yield Input(placeholder="task: id or name", id="history-task")
             yield Select(
                 [(k, k) for k in STATUS_FILTERS],
                 value="all",
@@ -493,7 +493,8 @@ class HistoryView(Vertical):
 
             folder = services.settings.paths.exports_dir
             path = folder / f"history-{stamp}.{kind}"
-            text = runs_to_csv(runs) if kind == "csv" else runs_to_json(runs)
+            names = dict(self.task_names)
+            text = runs_to_csv(runs, names) if kind == "csv" else runs_to_json(runs, names)
 
             def write() -> None:  # private, and never through a symbolic link
                 private_folder(folder, "exports folder", link_ok=False)

@@ -12,6 +12,7 @@ is only saved with it on.
 from __future__ import annotations
 
 import json
+from datetime import timedelta
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from rich.text import Text
@@ -41,8 +42,10 @@ from taskagent.core.tasks import (
 )
 from taskagent.keys import TASK_FORM, bindings
 from taskagent.screens.alert_field import AlertRulesField
+from taskagent.screens.confirm import ConfirmScreen
 from taskagent.screens.form_words import FORM_WORDS
 from taskagent.ui_host import UiHost, host_of
+from taskagent.widgets.args_editor import ArgsEditor
 
 if TYPE_CHECKING:
     from taskagent.core.mcp import ToolInfo
@@ -54,6 +57,13 @@ EXAMPLES = {
     ScheduleType.WEEKLY: "e.g. Mon,Wed,Fri 09:00",
     ScheduleType.CRON: "e.g. */5 * * * *",
     ScheduleType.ONCE: "e.g. 2026-12-01T09:00",
+}
+# What the value becomes when the schedule type is switched and the value does not fit it.
+EXAMPLE_VALUES = {
+    ScheduleType.INTERVAL: "30 minutes",
+    ScheduleType.DAILY: "09:00",
+    ScheduleType.WEEKLY: "Mon,Wed,Fri 09:00",
+    ScheduleType.CRON: "*/5 * * * *",
 }
 PREVIEW_RUNS = 5
 MAX_SHOWN_CHARS = 4000  # of a test run's result
@@ -120,6 +130,10 @@ class TaskFormScreen(ModalScreen[Task | None]):
         self._default_args_text = ""
         self.summary_costs: dict[SummaryMode, SummaryCost] = {}  # a summary's cost, per mode
         self._channels_shown = ""  # the task's own channels as loaded (URLs masked)
+        # The form as it opened (after the tools loaded and the arguments were filled in from
+        # the chosen tool): Esc asks before dropping anything else.
+        self._initial: dict[str, Any] = {}
+        self._settling = False  # the tool chosen on load, its arguments not filled in yet
 
     @property
     def host(self) -> UiHost:
@@ -191,12 +205,7 @@ class TaskFormScreen(ModalScreen[Task | None]):
             )
         yield Static("", id="err-allow_write", classes="error")
         yield Label("Arguments (JSON)")
-        yield TextArea(
-            json.dumps(task.tool_args, indent=2) if task else "{}",
-            id="f-args",
-            show_line_numbers=False,
-            tab_behavior="indent",
-        )
+        yield ArgsEditor(json.dumps(task.tool_args, indent=2) if task else "{}", id="f-args")
         yield Static("", id="err-tool_args", classes="error")
 
     def _setting_fields(self, task: Task | None) -> ComposeResult:
@@ -268,6 +277,7 @@ class TaskFormScreen(ModalScreen[Task | None]):
         self.host.steady_cursors(self)
         self.query_one("#f-name", Input).focus()
         self.update_preview()
+        self._initial = self.values()
         self.host.call_core(self._load_tools, done=self._tools_loaded, node=self, what="Tools")
         self.host.call_core(self._load_costs, done=self._costs_loaded, node=self, what="AI cost")
         if self.task_obj is not None:
@@ -298,14 +308,20 @@ class TaskFormScreen(ModalScreen[Task | None]):
         for info in tools:
             first = (info.description or "").strip().splitlines()[0:1]
             options.append((f"{info.ref}  {first[0][:50] if first else ''}".rstrip(), info.ref))
+        untouched = self.values() == self._initial
         select.set_options(options)
         select.prompt = "pick a tool"
+        chosen = None
         if self.task_obj is not None:
             ref = self._resolve(self.task_obj.mcp_tool)
-            if ref in self.tools:
-                select.value = ref
+            chosen = ref if ref in self.tools else None
         elif "crypto:get_crypto_prices" in self.tools:
-            select.value = "crypto:get_crypto_prices"
+            chosen = "crypto:get_crypto_prices"
+        if chosen is not None:
+            self._settling = untouched  # tool_changed takes the form as it opened
+            select.value = chosen
+        elif untouched:
+            self._initial = self.values()
 
     def _resolve(self, ref: str) -> str:
         services = self.host.services
@@ -335,8 +351,25 @@ class TaskFormScreen(ModalScreen[Task | None]):
         for slot in FIELDS:
             self._error(slot)
 
-    @on(Input.Changed, "#f-schedule-value, #f-timezone")
     @on(Select.Changed, "#f-schedule-type")
+    def schedule_type_changed(self) -> None:
+        """A value that does not fit the new type becomes that type's example."""
+        kind = ScheduleType(str(self.query_one("#f-schedule-type", Select).value))
+        value_input = self.query_one("#f-schedule-value", Input)
+        try:  # in UTC: a time zone being typed is not the value's problem
+            schedules.parse_schedule(
+                kind.value, value_input.value, "UTC", now=self.host.clock(), allow_past=True
+            )
+        except schedules.ScheduleError:
+            value_input.value = self._example_value(kind)
+        self.update_preview()
+
+    def _example_value(self, kind: ScheduleType) -> str:
+        if kind is ScheduleType.ONCE:  # tomorrow at 09:00
+            return f"{self.host.clock() + timedelta(days=1):%Y-%m-%d}T09:00"
+        return EXAMPLE_VALUES[kind]
+
+    @on(Input.Changed, "#f-schedule-value, #f-timezone")
     def update_preview(self) -> None:
         kind = str(self.query_one("#f-schedule-type", Select).value)
         value_input = self.query_one("#f-schedule-value", Input)
@@ -412,6 +445,9 @@ class TaskFormScreen(ModalScreen[Task | None]):
             self._default_args_text = json.dumps(schema_defaults(info), indent=2)
             area.text = self._default_args_text
         self.check_args()
+        if self._settling:
+            self._settling = False
+            self._initial = self.values()
 
     @on(TextArea.Changed, "#f-args")
     def check_args(self) -> dict[str, Any] | None:
@@ -429,7 +465,8 @@ class TaskFormScreen(ModalScreen[Task | None]):
             except Exception as exc:  # InvalidToolArgs: the message lists every problem
                 self._error("tool_args", str(exc))
                 return None
-        self._error("tool_args")
+        blank = _blank_required(self.tools.get(ref) if isinstance(ref, str) else None, args)
+        self._error("tool_args", f"fill in: {', '.join(blank)}" if blank else "")
         return args
 
     def _default_summary_mode(self) -> str:
@@ -540,8 +577,6 @@ class TaskFormScreen(ModalScreen[Task | None]):
         self.host.call_core(job, done=done, node=self, group="form-test", what="Test run")
 
     def _ask_to_test(self, ref: str, args: dict[str, Any], refused: TestRunResult) -> None:
-        from taskagent.screens.confirm import ConfirmScreen
-
         result_view = self.query_one("#test-result", Static)
         result_view.update(Text(f"not called: {refused.error}", style="yellow"))
 
@@ -557,7 +592,27 @@ class TaskFormScreen(ModalScreen[Task | None]):
 
     @on(Button.Pressed, "#cancel")
     def action_cancel(self) -> None:
-        self.dismiss(None)
+        """Close; a form with changes asks first."""
+        if self.values() == self._initial:
+            self.dismiss(None)
+            return
+
+        def answered(discard: bool | None) -> None:
+            if discard:
+                self.dismiss(None)
+
+        what = "this task" if self.task_obj else "the new task"
+        self.app.push_screen(
+            ConfirmScreen(f"Discard your changes to {what}?", confirm="Discard"), answered
+        )
+
+
+def _blank_required(info: ToolInfo | None, args: dict[str, Any]) -> list[str]:
+    """The tool's required arguments still empty ("" or missing): flagged until filled in."""
+    if info is None:
+        return []
+    required = info.input_schema.get("required", []) or []
+    return [str(name) for name in required if args.get(name, "") == ""]
 
 
 def _test_run_text(result: TestRunResult) -> Text:

@@ -19,6 +19,7 @@ from taskagent.core import schedules
 from taskagent.core.events import Event, RunFinished, RunStarted, TaskChanged
 from taskagent.core.models import RunStatus, Task, TaskState, TaskStats
 from taskagent.core.receipts import UNDELIVERED_MARK
+from taskagent.core.tasks import naming
 from taskagent.keys import TASKS, bindings
 from taskagent.ui_host import UiHost, host_of
 from taskagent.widgets.format import percent, relative, status_mark
@@ -168,9 +169,12 @@ class TasksView(Vertical):
     # ---- view: filter + sort -----------------------------------------------------------------
 
     def _matches(self, task: Task, needle: str) -> bool:
-        assert task.id is not None
-        hay = f"{task.id} {task.name} {task.mcp_tool} {self.described.get(task.id, '')} {self._state(task)}"
-        return needle in hay.lower()
+        """The rule every place that names a task uses (id or name), or the tool, the schedule
+        in words or the state."""
+        if naming.matches(task, needle):
+            return True
+        hay = f"{task.mcp_tool} {self.described.get(task.stored_id, '')} {self._state(task)}"
+        return needle in hay.casefold()
 
     def _sort_value(self, task: Task, column: str) -> Any:
         assert task.id is not None
@@ -178,8 +182,8 @@ class TasksView(Vertical):
         match column:
             case "name":
                 return task.name.lower()
-            case "schedule":
-                return self.described.get(task.id, "")
+            case "schedule":  # how often, then the time of day
+                return schedules.period_order(task.schedule)
             case "tool":
                 return task.mcp_tool
             case "state":
@@ -194,7 +198,7 @@ class TasksView(Vertical):
         return task.id
 
     def apply_view(self, select: int | None = None) -> None:
-        needle = self.filter_text.strip().lower()
+        needle = self.filter_text.strip().casefold()
         tasks: Sequence[Task] = list(self.tasks.values())
         if needle:
             tasks = [t for t in tasks if self._matches(t, needle)]

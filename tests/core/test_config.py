@@ -12,7 +12,7 @@ from taskagent.config import (
     load_settings,
     settings_doc,
 )
-from taskagent.keys import BINDING_IDS
+from taskagent.keys import BINDING_IDS, keymap_conflict
 from taskagent.paths import Paths, resolve_paths
 
 
@@ -247,6 +247,42 @@ def test_unknown_keymap_id_is_one_line_with_a_suggestion(tmp_path: Path) -> None
 
 def test_every_registered_binding_id_is_accepted(tmp_path: Path) -> None:
     paths = _paths(tmp_path)
-    lines = [f'"{binding}" = "ctrl+{i % 10}"' for i, binding in enumerate(BINDING_IDS)]
+    lines = [
+        f'"{binding}" = "ctrl+f{i + 1}"' for i, binding in enumerate(BINDING_IDS)
+    ]  # all different
     paths.config_file.write_text("[keymap]\n" + "\n".join(lines) + "\n")
     assert set(load_settings(paths).keymap) == set(BINDING_IDS)
+
+
+@pytest.mark.parametrize(
+    ("keymap", "both"),
+    [
+        ({"tab.history": "2"}, ("tab.history", "tab.tasks")),  # two app keys
+        ({"tasks.run": "e"}, ("tasks.run", "tasks.edit")),  # in one tab
+        ({"tasks.run": "3"}, ("tasks.run", "tab.history")),  # a tab's key over the app's
+        ({"tab.chat": "f9", "tab.tasks": "f9"}, ("tab.tasks", "tab.chat")),
+    ],
+)
+def test_a_key_bound_twice_is_refused_naming_both_ids(
+    tmp_path: Path, keymap: dict[str, str], both: tuple[str, str]
+) -> None:
+    paths = _paths(tmp_path)
+    table = "".join(f'"{binding}" = "{keys}"\n' for binding, keys in keymap.items())
+    paths.config_file.write_text(f"[keymap]\n{table}")
+    with pytest.raises(ConfigError) as info:
+        load_settings(paths)
+    message = str(info.value)
+    assert len(message.splitlines()) == 1
+    assert all(binding in message for binding in both), message
+
+
+@pytest.mark.parametrize(
+    "keymap",
+    [
+        {},
+        {"history.chart": "r"},  # r is Tasks' "run now", on another tab
+        {"tab.history": "9", "tasks.run": "3"},  # 3 is free once History moved
+    ],
+)
+def test_keys_on_different_tabs_or_moved_away_are_no_conflict(keymap: dict[str, str]) -> None:
+    assert keymap_conflict(keymap) is None

@@ -143,8 +143,9 @@ def test_csv_cells_that_a_spreadsheet_would_run_are_escaped() -> None:
         )
         for i, text in enumerate(hostile)
     ]
-    table = list(csv.DictReader(io.StringIO(runs_to_csv(runs))))
+    table = list(csv.DictReader(io.StringIO(runs_to_csv(runs, {1: "=SUM(A1:A9)"}))))
     assert [r["error_message"] for r in table] == ["'" + text for text in hostile]
+    assert {r["task_name"] for r in table} == {"'=SUM(A1:A9)"}  # the name is a cell too
     assert table[0]["ai_summary"] == "BTC -2.1% (fell)"  # a minus inside is fine
     assert table[1]["ai_summary"] == "plain"
     assert table[0]["data"] == '{"name": "=cmd"}'  # starts with '{': left alone
@@ -153,7 +154,7 @@ def test_csv_cells_that_a_spreadsheet_would_run_are_escaped() -> None:
 
 def test_a_summary_starting_with_a_minus_is_escaped() -> None:
     run = Run(id=1, task_id=1, run_time=NOW, status=RunStatus.SUCCESS, ai_summary="-5% today")
-    (row,) = csv.DictReader(io.StringIO(runs_to_csv([run])))
+    (row,) = csv.DictReader(io.StringIO(runs_to_csv([run], {})))
     assert row["ai_summary"] == "'-5% today"
 
 

@@ -77,7 +77,12 @@ async def test_help_lists_keys_and_slash_commands(services: Any) -> None:
 
 
 # Textual's key names as the help screen shows them
-PRETTY = {"question_mark": "?", "ctrl+backslash": "ctrl+\\", "slash": "/"}
+PRETTY = {
+    "question_mark": "?",
+    "ctrl+backslash": "ctrl+\\",
+    "slash": "/",
+    "ctrl+right_square_bracket": "ctrl+]",
+}
 
 
 async def test_help_lists_the_key_registry_with_the_keymap_applied(services: Any) -> None:
@@ -325,8 +330,9 @@ async def test_history_pages_filters_and_exports(services: Any) -> None:
         folder = services.settings.paths.data_dir / "exports"
         await wait_for(pilot, lambda: folder.exists() and any(folder.iterdir()))
         exported = next(folder.iterdir()).read_text()
-        assert exported.startswith("id,task_id,run_time")
+        assert exported.startswith("id,task_id,task_name,run_time")
         assert len(exported.strip().splitlines()) == 201  # header + the loaded page
+        assert f"\n{max(history.runs)},{task.id},btc," in exported  # the task's name
 
 
 async def test_status_and_live_log(services: Any) -> None:

@@ -22,6 +22,7 @@ from textual.widgets import Switch
 
 from taskagent.app import TaskAgentApp
 from taskagent.config import Settings
+from taskagent.screens.confirm import ConfirmScreen
 from taskagent.screens.task_form import TaskFormScreen
 from taskagent.widgets.chat_cards import ConfirmCard
 from tests.support.gemini_stub import GeminiStub
@@ -194,7 +195,9 @@ async def test_form_bad_inputs_get_one_line_and_change_nothing(services: Any) ->
             assert len(shown.splitlines()) == 1 and len(shown) < 300, (case.id, shown[:300])
             assert isinstance(app.screen, TaskFormScreen), case.id  # not saved, still open
             assert db_rows(services) == before, case.id
-            await pilot.press("escape")
+            await pilot.press("escape")  # a changed form asks first
+            await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen))
+            await pilot.press("y")
             await wait_for(pilot, lambda: not isinstance(app.screen, TaskFormScreen))
 
         # The write tool with the switch on is saved.

@@ -17,7 +17,7 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
-from taskagent.core.mcp.catalogue import ServerState, ServerStatus, ToolInfo
+from taskagent.core.mcp.catalogue import ServerState, ServerStatus, ToolInfo, ToolList
 from taskagent.core.mcp.errors import (
     AmbiguousTool,
     InvalidToolArgs,
@@ -74,6 +74,7 @@ __all__ = [
     "ToolCallError",
     "ToolCallResult",
     "ToolInfo",
+    "ToolList",
     "ToolNotFound",
     "ToolTimeout",
     "build_child_env",

@@ -8,8 +8,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
-import jsonschema
-
 from taskagent.core.mcp.errors import (
     AmbiguousTool,
     InvalidToolArgs,
@@ -20,6 +18,7 @@ from taskagent.core.mcp.errors import (
 from taskagent.core.mcp.mcp_json import BrokenServerSpec, ServerKind, ServerSpec, json_type
 
 if TYPE_CHECKING:
+    import jsonschema
     from fastmcp import FastMCP
 
 # "freezing": connected, but its last calls did not answer in time (each ended its session).
@@ -180,6 +179,8 @@ def validate_tool_args(servers: Mapping[str, ServerEntry], ref: str, args: Any) 
             ref=info.ref,
             problems=["arguments must be an object"],
         )
+    import jsonschema  # ~50 ms: only where arguments are checked
+
     schema = info.input_schema
     cls = jsonschema.validators.validator_for(schema, default=jsonschema.Draft202012Validator)
     validator = cls(schema)
@@ -205,6 +206,22 @@ def validate_tool_args(servers: Mapping[str, ServerEntry], ref: str, args: Any) 
 def _arg_name(path: Any) -> str:
     parts = [str(p) for p in path]
     return ".".join(parts) if parts else "(arguments)"
+
+
+def _text_problem(where: str, err: jsonschema.ValidationError) -> str:
+    """A string the schema refuses, told with the argument's own description (a pattern means
+    little to the user): "'symbol' is required and must not be empty (ticker, e.g. btc)"."""
+    schema = err.schema if isinstance(err.schema, dict) else {}
+    about = str(schema.get("description") or "").strip().rstrip(".")
+    hint = f" ({about})" if about else ""
+    if not err.instance.strip():
+        return f"'{where}' must not be empty{hint}"
+    return f"invalid value for '{where}': {_shown(err.instance)} is not valid{hint}"
+
+
+def _shown(value: str, limit: int = 40) -> str:
+    text = repr(value)
+    return text if len(text) <= limit else f"{text[: limit - 1]}…"
 
 
 def _describe_schema_error(err: jsonschema.ValidationError) -> list[str]:
@@ -236,6 +253,8 @@ def _describe_schema_error(err: jsonschema.ValidationError) -> list[str]:
     }
     if v in bounds:
         return [f"'{where}' must be {bounds[v]} {err.validator_value}, got {err.instance!r}"]
+    if v in ("minLength", "pattern") and isinstance(err.instance, str):
+        return [_text_problem(where, err)]
     if v in ("minLength", "maxLength", "minItems", "maxItems", "pattern", "format"):
         return [f"invalid value for '{where}': {err.message}"]
     if v in ("anyOf", "oneOf") and err.context:
@@ -252,3 +271,22 @@ def _describe_schema_error(err: jsonschema.ValidationError) -> list[str]:
                 f"got {json_type(err.instance)}"
             ]
     return [f"invalid value for '{where}': {err.message}"]
+
+
+class ToolList:
+    """A tool catalogue from tools seen before, without their servers (the CLI's `tasks add`
+    checks a task against the tools the last full start listed): the same lookup, messages
+    and argument checks as the manager's."""
+
+    def __init__(self, tools: list[ToolInfo], kinds: Mapping[str, ServerKind]) -> None:
+        self.servers: dict[str, ServerEntry] = {}
+        for name, kind in kinds.items():
+            self.servers[name] = ServerEntry(name, kind, state="connected")
+        for tool in tools:
+            self.servers[tool.server].tools[tool.name] = tool
+
+    def resolve(self, ref: str) -> ToolInfo:
+        return resolve_tool(self.servers, ref)
+
+    def validate_args(self, ref: str, args: Any) -> None:
+        validate_tool_args(self.servers, ref, args)

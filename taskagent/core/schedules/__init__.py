@@ -8,7 +8,8 @@ they quote the bad part and say what would be accepted.
 - `parsing` (and `cron`): text -> canonical `Schedule`;
 - `triggers`: `Schedule` -> APScheduler trigger;
 - `previews`: the next fire times;
-- `describe`: a schedule in words.
+- `describe`: a schedule in words;
+- `order`: the order of schedules in a sorted list (by period, then time).
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from taskagent.core.schedules.common import (
     zone_of,
 )
 from taskagent.core.schedules.describe import describe
+from taskagent.core.schedules.order import period_order
 from taskagent.core.schedules.parsing import interval_seconds, parse_schedule
 from taskagent.core.schedules.previews import next_run, next_runs, task_next_runs
 
@@ -60,6 +62,7 @@ __all__ = [
     "next_run",
     "next_runs",
     "parse_schedule",
+    "period_order",
     "task_next_runs",
     "validate_timezone",
     "zone_of",

@@ -68,11 +68,12 @@ class TaskCommands:
         confirmed = False
         if sub == "remove" and args and args[-1] in ("--yes", "-y"):
             confirmed, args = True, args[:-1]
-        if len(args) != 1:
-            what = "a task id" if not args else "one task id"
-            raise CommandError(f"/tasks {sub} needs {what}", key)
+        if not args:
+            raise CommandError(f"/tasks {sub} needs a task id or name", key)
+        # The rest of the line is the task (a name with spaces needs no quotes; quotes work).
+        ref = " ".join(args)
         try:
-            task = await self.tasks.get(args[0])
+            task = await self.tasks.get(ref)
             return await self._on_task(sub, task, confirmed)
         except (TaskNotFound, TaskInputError) as exc:
             raise CommandError(str(exc), key) from None

@@ -11,7 +11,6 @@ from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime
 from typing import Any
 
-from taskagent.core.errors import TaskNotFound
 from taskagent.core.events import EventBus, TaskChanged
 from taskagent.core.models import (
     NotificationLevel,
@@ -23,6 +22,7 @@ from taskagent.core.models import (
     utcnow,
 )
 from taskagent.core.store import DuplicateTaskName, Repository
+from taskagent.core.tasks import naming
 from taskagent.core.tasks.inputs import (
     EDITABLE_FIELDS,
     TaskInputError,
@@ -61,7 +61,8 @@ class TaskService(TaskRules):
     # ---- queries ----------------------------------------------------------------------------
 
     async def get(self, ref: int | str) -> Task:
-        """A task by id (int or digit string) or by exact name (case-insensitive)."""
+        """A task by id (int or digit string), exact name (case-insensitive) or a part of its
+        name only it has (core/tasks/naming.py); AmbiguousTask lists the tasks it could be."""
         task: Task | None
         if isinstance(ref, str) and looks_like_id(ref):
             ref = int(ref)
@@ -70,7 +71,7 @@ class TaskService(TaskRules):
         else:
             task = await self.repo.get_task_by_name(str(ref).strip())
         if task is None:
-            raise TaskNotFound(ref)
+            return naming.pick(await self.repo.list_tasks(), ref)
         return task
 
     async def list_tasks(self) -> list[Task]:
