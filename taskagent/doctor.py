@@ -14,7 +14,7 @@ import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from taskagent.core.clock import SYSTEM_CLOCK, Clock
 from taskagent.core.health import probes
@@ -25,7 +25,7 @@ if TYPE_CHECKING:
     from taskagent.config import Settings
     from taskagent.core.health.watchdog import Send, Sent
     from taskagent.core.mcp import ServerSpec
-    from taskagent.core.notify import Notifier
+    from taskagent.core.notify import Notifier, Severity
     from taskagent.core.store import Repository
 
 # Time limits: a server may take a while to start (a Python one ~1 s, an npx one more).
@@ -232,16 +232,76 @@ async def _run(
 
 
 async def _watch_and_notify(paths: Paths, settings: Settings | None, checks: list[Check]) -> None:
-    """Hand the checks to the watchdog, which sends through the notifier's `notify_notice`;
-    what it sent goes to stderr (the journal under systemd; stdout may be JSON)."""
+    """Hand the checks to the watchdog, which sends through the desktop notifier and every
+    channel of `[notify]` (the fallback when a channel fails); what it sent goes to stderr
+    (the journal under systemd; stdout may be JSON). It sends straight to the channels, not
+    through the delivery queue: the database it would keep receipts in may be what is broken.
+    """
     notifier = build_notifier(settings)
+    channels = ChannelSend(settings)
     await notifier.start()
+
+    async def send(title: str, body: str, severity: Severity) -> None:
+        await notifier.notify_notice(title, body, severity, kind="watchdog")
+        await channels.send(title, body, severity)
+
     try:
-        sent = await watch(paths, checks, notifier.notify_notice)
+        sent = await watch(paths, checks, send)
     finally:
         await notifier.aclose()
+    where = ", ".join([notifier.backend, *channels.labels])
     for note in sent:
-        print(f"taskagent doctor: notified ({notifier.backend}): {note.title}", file=sys.stderr)
+        print(f"taskagent doctor: notified ({where}): {note.title}", file=sys.stderr)
+    for problem in channels.problems:
+        print(f"taskagent doctor: {problem}", file=sys.stderr)
+
+
+class ChannelSend:
+    """The watchdog's messages to the `[notify]` channels (not the desktop: the notifier has
+    it), each tried once, then the fallback when one fails. Never raises; what failed is kept
+    in `problems` (secrets masked)."""
+
+    def __init__(self, settings: Settings | None) -> None:
+        from taskagent.core.channels import resolve_all
+
+        self.problems: list[str] = []
+        self.channels: list[Any] = []
+        self.fallback: list[Any] = []
+        if settings is None:
+            return
+        try:
+            resolved = resolve_all(list(settings.notify_channels), settings.notify_named)
+            self.channels = [c for c in resolved if not c.is_desktop]
+            if settings.notify_fallback:
+                self.fallback = [
+                    c
+                    for c in resolve_all([settings.notify_fallback], settings.notify_named)
+                    if not c.is_desktop
+                ]
+        except Exception as exc:  # a channel that cannot be used: said, never raised
+            self.problems.append(f"channels not used: {exc}")
+
+    @property
+    def labels(self) -> list[str]:
+        return [c.label for c in self.channels]
+
+    async def send(self, title: str, body: str, severity: Severity) -> None:
+        from taskagent.core.delivery import AppriseSender, Message
+
+        sender = AppriseSender()
+        message = Message(title, body, severity=severity, kind="watchdog", urgent=True)
+        failed = False
+        for channel in self.channels:
+            try:
+                await sender.send(channel.url, message)
+            except Exception as exc:
+                failed = True
+                self.problems.append(f"{channel.label}: {exc}")
+        for channel in self.fallback if failed else []:
+            try:
+                await sender.send(channel.url, message)
+            except Exception as exc:
+                self.problems.append(f"fallback {channel.label}: {exc}")
 
 
 def run_doctor(

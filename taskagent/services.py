@@ -69,6 +69,35 @@ HEAVY_MODULES = (
 CLOCK: Clock = SYSTEM_CLOCK
 
 
+def _pipeline(
+    settings: Settings,
+    repo: Repository,
+    manager: McpManager,
+    events: EventBus,
+    summarizer: Summarizer,
+    notifier: Notifier,
+) -> RunPipeline:
+    """The run path: the tool call, its analysis and summary, the row, alert rules and the
+    notification."""
+    from taskagent.core.alerts.evaluator import AlertEvaluator
+    from taskagent.core.retry import RetryPolicy
+    from taskagent.core.run_journal import RunJournal
+    from taskagent.core.run_pipeline import RunPipeline
+
+    return RunPipeline(
+        repo,
+        manager,
+        events=events,
+        summarizer=summarizer,
+        notifier=notifier,
+        retry=RetryPolicy(retries=settings.scheduler_max_retries),
+        catalogue=manager,
+        clock=CLOCK,
+        journal=RunJournal.beside(settings.paths.db_file),
+        after_record=AlertEvaluator(repo),
+    )
+
+
 def delivery_config(settings: Settings) -> DeliveryConfig:
     """`[notify]` for core/delivery.py."""
     from taskagent.core.delivery import DeliveryConfig
@@ -504,9 +533,6 @@ class Services:
         from taskagent.core.gemini_client import GeminiClient
         from taskagent.core.history_pruner import HistoryPruner
         from taskagent.core.mcp import McpManager, load_mcp_config
-        from taskagent.core.retry import RetryPolicy
-        from taskagent.core.run_journal import RunJournal
-        from taskagent.core.run_pipeline import RunPipeline
         from taskagent.core.summary import Summarizer
 
         _route_library_logs(settings)
@@ -531,18 +557,7 @@ class Services:
         )
         summarizer = Summarizer(settings, gemini=gemini, ledger=ledger, budget=budget)
         deliverer.writer = summary_writer(summarizer, settings.timezone)  # digests' words
-        pipeline = RunPipeline(
-            repo,
-            manager,
-            events=events,
-            summarizer=summarizer,
-            notifier=notifier,
-            retry=RetryPolicy(retries=settings.scheduler_max_retries),
-            catalogue=manager,
-            clock=CLOCK,
-            journal=RunJournal.beside(settings.paths.db_file),
-            after_record=AlertEvaluator(repo),
-        )
+        pipeline = _pipeline(settings, repo, manager, events, summarizer, notifier)
         coingecko = _coingecko_client()
         if coingecko is not None:
             stack.push_async_callback(coingecko.aclose)

@@ -164,3 +164,23 @@ def test_the_watchdog_notifies_a_dead_daemon_once_and_its_recovery_once(home: Pa
     finally:
         daemon.send_signal(signal.SIGTERM)
         daemon.wait(timeout=30)
+
+
+def test_the_watchdog_reaches_the_notify_channels_and_the_fallback(home: Path) -> None:
+    from tests.support.webhook_receiver import webhook_receiver
+
+    with webhook_receiver(always=500) as broken, webhook_receiver() as fallback:
+        (home / "config.toml").write_text(
+            "[notifications]\ndesktop = false\n"
+            f'[notify]\nchannels = ["desktop", "{broken.url()}"]\n'
+            f'fallback = "{fallback.url("fallback")}"\n'
+        )
+        # No scheduler at all: a failure the watchdog tells about once.
+        first = cli(home, "doctor", "--watch")
+        assert first.returncode == 2
+        assert "notified" in first.stderr and "json://127.0.0.1" in first.stderr
+        assert broken.requests >= 1 and broken.accepted == []
+        (message,) = fallback.accepted  # the broken channel's message went to the fallback
+        assert "scheduler" in json.dumps(message)
+        again = cli(home, "doctor", "--watch")
+        assert again.returncode == 2 and len(fallback.accepted) == 1  # once per problem

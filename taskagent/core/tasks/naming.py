@@ -29,7 +29,7 @@ def pick(tasks: Iterable[Task], ref: int | str) -> Task:
     them) when several do."""
     every = list(tasks)
     text = str(ref).strip()
-    as_id = looks_like_id(text)
+    as_id = isinstance(ref, int) or looks_like_id(text)
     if as_id:
         by_id = [t for t in every if t.id == int(text)]
         if by_id:
