@@ -221,6 +221,7 @@ class Run:
     # The reasons of the alert rules that fired on this run (set by the evaluator before the
     # notification; stored in `alert_firings`, not in the row).
     alerts_fired: tuple[str, ...] = ()
+    alerts_urgent: bool = False  # a rule that fired is marked urgent (through quiet hours)
 
     @property
     def stored_id(self) -> int:

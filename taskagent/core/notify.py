@@ -326,7 +326,10 @@ class Notifier:
             if decision is None or not decision.send:
                 return decision
             title, body, severity = message_for(task, run, decision)
-            deliver = self._route(task.id, run.id, decision.kind, title, body, severity)
+            # A firing of an alert rule marked urgent goes through quiet hours.
+            deliver = self._route(
+                task.id, run.id, decision.kind, title, body, severity, run.alerts_urgent
+            )
             if home is loop:
                 await deliver
             else:

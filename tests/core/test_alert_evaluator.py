@@ -278,3 +278,53 @@ async def test_level_alerts_notifies_the_firings_only_and_says_which_rule(tmp_pa
         ]
     finally:
         await core.close()
+
+
+async def test_a_rule_marked_urgent_notifies_through_quiet_hours(tmp_path: Path) -> None:
+    from datetime import UTC, datetime
+
+    from taskagent.core.alerts.grammar import parse_rule
+    from taskagent.core.delivery import Deliverer, DeliveryConfig
+    from tests.support.webhook_receiver import webhook_receiver
+
+    rule = parse_rule("price crosses above 100k rearm 1% urgent")
+    assert rule.urgent and rule.text == "price crosses above 100,000 rearm 1% urgent"
+    assert parse_rule(rule.text) == rule
+    # 22:30 in Berlin: inside a 22:00-07:00 window, all night long for these runs.
+    clock = FakeClock(datetime(2026, 1, 5, 21, 30, tzinfo=UTC))
+    with webhook_receiver() as receiver:
+        notifier = Notifier(use_desktop=False, cooldown_seconds=0)
+        core = await open_core(tmp_path / "t.db", tmp_path, clock, [99_000, 101_000] * 2, notifier)
+        config = DeliveryConfig(
+            channels=(receiver.url(),), quiet_hours="22:00-07:00", timezone="Europe/Berlin"
+        )
+        deliverer = Deliverer(core.repo, clock, config)
+        notifier.use_delivery(deliverer)
+        try:
+            urgent, plain = [
+                await core.tasks.create_task(
+                    name=name,
+                    schedule_type="interval",
+                    schedule_value="1 hour",
+                    mcp_tool="s:quote",
+                    notification_level="alerts",  # only the firings notify
+                )
+                for name in ("btc", "eth")
+            ]
+            await core.alerts.set_rules(urgent.stored_id, [rule.text])
+            await core.alerts.set_rules(plain.stored_id, ["price crosses above 100k"])
+            for task in (urgent, plain):
+                for _ in range(2):
+                    await core.pipeline.run(task)
+            await clock.drive(deliverer.idle())
+        finally:
+            await notifier.aclose()
+            await core.close()
+    assert [m["title"] for m in receiver.accepted] == ["btc"]  # the urgent rule's firing
+    held = await _held(tmp_path / "t.db")
+    assert held == ["eth"], held  # the other firing waits for the end of the window
+
+
+async def _held(db: Path) -> list[str]:
+    with sqlite3.connect(db) as conn:
+        return [t for (t,) in conn.execute("SELECT title FROM deliveries WHERE status = 'held'")]

@@ -114,6 +114,8 @@ class AlertEvaluator:
             run.significant = verdict.significant
             run.significance_reason = verdict.reason
         run.alerts_fired = tuple(f.reason for f in firings)
+        urgent = {s.rule.text for s in stored if s.rule.urgent}
+        run.alerts_urgent = any(f.rule in urgent for f in firings)
         return firings
 
     async def _history(self, task_id: int, current: Sample, rules: list[Rule]) -> list[Sample]:

@@ -4,11 +4,12 @@
     PATH moves|rises|falls N% within DURATION
     PATH new high|low within DURATION   PATH unchanged for DURATION
     LIST gains|loses ITEM|any
-    ... [rearm N | N%]
+    ... [rearm N | N%] [urgent]
 
 `PATH` is a key path (core/key_paths.py). Numbers: `100000`, `100k`, `1.5m`, `2b`,
 `$100,000`, `3.5%`. Durations: `30m`, `2 hours`, `1 day`, `a day`, `1w`. `rearm` sets the
 re-arm band: a percentage of the level (default 0.5 %) or an amount in the value's units.
+`urgent`: its notification goes through quiet hours (core/delivery.py).
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from taskagent.core.key_paths import KeyPathError, Step, format_path, parse_path
 GRAMMAR = (
     "PATH above|below|crosses [above|below] N; PATH moves|rises|falls N% within DURATION; "
     "PATH new high|low within DURATION; PATH unchanged for DURATION; LIST gains|loses ITEM|any; "
-    "optional: rearm N or N%"
+    "optional: rearm N or N%, then urgent (through quiet hours)"
 )
 EXAMPLE = "e.g. coins[id=bitcoin].current_price crosses above 100k"
 
@@ -85,6 +86,7 @@ class Rule:
     window_text: str = ""  # as written canonically, e.g. "1 day"
     item: str | None = None  # gains/loses: the item, None = any
     rearm: Rearm | None = None  # None: the default band
+    urgent: bool = False  # its firing's notification goes through quiet hours
 
     @property
     def steps(self) -> tuple[Step, ...]:
@@ -97,7 +99,8 @@ class Rule:
     @property
     def text(self) -> str:
         """The canonical one-line form (what is stored and shown)."""
-        return " ".join(p for p in (self.path, self._condition(), self._rearm_text()) if p)
+        parts = (self.path, self._condition(), self._rearm_text(), "urgent" if self.urgent else "")
+        return " ".join(p for p in parts if p)
 
     def _rearm_text(self) -> str:
         return f"rearm {self.rearm.text()}" if self.rearm else ""
@@ -290,8 +293,10 @@ def parse_rule(line: str) -> Rule:
         raise _fail(text, str(exc)) from None
     if not rest:
         raise _fail(text, f"'{raw_path}' needs a condition after it")
-    words, rearm = _rearm(text, rest.split())
-    return _condition(text, path, words).with_rearm(rearm)
+    words = rest.split()
+    urgent = len(words) > 1 and words[-1].lower() == "urgent"
+    words, rearm = _rearm(text, words[:-1] if urgent else words)
+    return replace(_condition(text, path, words).with_rearm(rearm), urgent=urgent)
 
 
 def parse_rules(lines: list[str] | tuple[str, ...]) -> list[Rule]:
