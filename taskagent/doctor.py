@@ -132,8 +132,38 @@ def build_notifier(settings: Settings | None) -> Notifier:
 
 
 async def notification_lines(settings: Settings) -> list[Check]:
-    """How notifications would reach you: the desktop service. Channels configured for the
-    notifier belong here too, one line each."""
+    """How notifications would reach you: the desktop service, then one line per channel of
+    `[notify]` (and the fallback) with the last delivery's outcome on it."""
+    return [*await _desktop_line(settings), *await asyncio.to_thread(channel_lines, settings)]
+
+
+def channel_lines(settings: Settings) -> list[Check]:
+    """Each `[notify]` channel (masked) and its last receipt, read-only from the database; a
+    channel whose last delivery failed is a warning naming the error."""
+    from taskagent.core.channels import resolve_all
+
+    try:
+        channels = resolve_all(list(settings.notify_channels), settings.notify_named)
+        if settings.notify_fallback:
+            channels += resolve_all([settings.notify_fallback], settings.notify_named)
+    except Exception as exc:  # settings were validated; a name that went missing
+        return [fail("channels", str(exc), "fix [notify] in config.toml")]
+    lines = []
+    for channel in channels:
+        if channel.is_desktop:
+            continue
+        last = probes.last_receipt(settings.paths.db_file, channel.label)
+        if last is None:
+            lines.append(ok("channel", f"{channel.label}: nothing sent yet"))
+        elif last[0] == "failed":
+            fix = f"`taskagent notify test {channel.label}` tries it once and shows the reason"
+            lines.append(warn("channel", f"{channel.label}: last delivery failed: {last[1]}", fix))
+        else:
+            lines.append(ok("channel", f"{channel.label}: last delivery {last[0]}"))
+    return lines
+
+
+async def _desktop_line(settings: Settings) -> list[Check]:
     notifier = build_notifier(settings)
     await notifier.start()
     try:

@@ -148,3 +148,34 @@ def test_permissions_fail_on_a_folder_you_cannot_write(tmp_path: Path) -> None:
 def test_the_disk_check_reads_the_free_space(tmp_path: Path) -> None:
     check = probes.disk(tmp_path)
     assert check.name == "disk" and "GB free where the database lives" in check.message
+
+
+async def test_each_channel_is_a_line_with_its_last_delivery() -> None:
+    from taskagent.core.delivery import Deliverer, DeliveryConfig, Message
+    from taskagent.doctor import channel_lines
+    from tests.support.webhook_receiver import webhook_receiver
+
+    with webhook_receiver(always=500) as broken, webhook_receiver() as works:
+        paths = resolve_paths()
+        paths.config_file.write_text(
+            '[notify]\nchannels = ["broken", "works"]\n'
+            f'[notify.named]\nbroken = "{broken.url()}"\nworks = "{works.url()}"\n'
+        )
+        settings = load_settings(paths)
+        assert [c.message for c in channel_lines(settings)] == [
+            "broken: nothing sent yet",
+            "works: nothing sent yet",
+        ]
+        clock = FakeClock()
+        async with await Repository.open(paths.db_file, clock=clock.now) as repo:
+            config = DeliveryConfig(
+                channels=settings.notify_channels, named=dict(settings.notify_named)
+            )
+            deliverer = Deliverer(repo, clock, config, backoff=())
+            await deliverer.deliver(Message("t", "b"))
+            await clock.drive(deliverer.idle())
+            await deliverer.aclose()
+        failed, sent = channel_lines(settings)
+    assert failed.level is Level.WARN and "broken: last delivery failed" in failed.message
+    assert "notify test broken" in failed.fix
+    assert sent.level is Level.OK and sent.message == "works: last delivery sent"

@@ -178,7 +178,8 @@ def test_the_watchdog_reaches_the_notify_channels_and_the_fallback(home: Path) -
         # No scheduler at all: a failure the watchdog tells about once.
         first = cli(home, "doctor", "--watch")
         assert first.returncode == 2
-        assert "notified" in first.stderr and "json://127.0.0.1" in first.stderr
+        assert "notified (" in first.stderr and "json://127.…" in first.stderr  # masked
+        assert "json://127.0.0.1" not in first.stderr and "error=500" in first.stderr
         assert broken.requests >= 1 and broken.accepted == []
         (message,) = fallback.accepted  # the broken channel's message went to the fallback
         assert "scheduler" in json.dumps(message)

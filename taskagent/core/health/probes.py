@@ -3,8 +3,10 @@ settings object, no composition. Each returns `Check`s; the caller bounds them i
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
+import sqlite3
 import stat
 from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
@@ -218,3 +220,22 @@ def permissions(folders: Sequence[Path], files: Sequence[Path], db_file: Path) -
     writable = any("not writable" in p for p in problems)
     make = fail if writable else warn
     return make("permissions", "; ".join(problems), "; ".join(fixes))
+
+
+def last_receipt(db_file: Path, channel: str) -> tuple[str, str] | None:
+    """The status and last error of the newest delivery to `channel` (as shown: a name or a
+    masked URL), read-only; None when there is none or the database cannot be read."""
+    if not db_file.exists():
+        return None
+    try:
+        with contextlib.closing(
+            sqlite3.connect(f"file:{db_file}?mode=ro", uri=True, timeout=2)
+        ) as conn:
+            row = conn.execute(
+                "SELECT status, coalesce(last_error, '') FROM deliveries WHERE channel = ? "
+                "ORDER BY id DESC LIMIT 1",
+                (channel,),
+            ).fetchone()
+    except sqlite3.Error:
+        return None
+    return None if row is None else (str(row[0]), str(row[1]))
