@@ -54,17 +54,22 @@ def _database_command(args: Namespace) -> int:
     changed (taskagent/checked_files.py)."""
     from taskagent.checked_files import CheckedFiles
 
-    try:
-        settings = CheckedFiles(resolve_paths()).settings()
-    except Exception as exc:
-        from taskagent.settings_model import ConfigError  # a full load ran: already imported
+    def command() -> int:
+        paths = resolve_paths()
+        paths.ensure()  # a folder of another user is refused before anything is written
+        try:
+            settings = CheckedFiles(paths).settings()
+        except Exception as exc:
+            from taskagent.settings_model import ConfigError  # a full load ran: imported
 
-        if isinstance(exc, ConfigError):
-            return _fail(str(exc))
-        raise
-    from taskagent.cli_commands import run_tasks_command
+            if isinstance(exc, ConfigError):
+                return _fail(str(exc))
+            raise
+        from taskagent.cli_commands import run_tasks_command
 
-    return _guarded(lambda: run_tasks_command(settings, args))
+        return run_tasks_command(settings, args)
+
+    return _guarded(command)
 
 
 def _guarded(command: Callable[[], int]) -> int:

@@ -179,8 +179,10 @@ class CheckedFiles:
         data = self._read() | changes | {"format": FORMAT}
         temporary = self.file.with_name(f".{self.file.name}.{os.getpid()}")
         try:
-            self.paths.data_dir.mkdir(parents=True, exist_ok=True)
-            temporary.write_text(json.dumps(data), encoding="utf-8")
+            from taskagent.core.private_files import write_private_text
+
+            self.paths.ensure()  # the user's own private folder (PrivateFileError if not)
+            write_private_text(temporary, json.dumps(data), what="its checked-files cache")
             os.replace(temporary, self.file)
         except OSError:  # a read-only data folder: no cache, every command checks in full
             temporary.unlink(missing_ok=True)

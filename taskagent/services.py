@@ -67,6 +67,8 @@ HEAVY_MODULES = (
 # The one clock the composition root gives the core: wall time, monotonic time, sleeps and
 # timeouts all come from it (tests build the core with a manual one instead).
 CLOCK: Clock = SYSTEM_CLOCK
+# The settings key under which the scheduler records its MCP servers' state at each heartbeat.
+SERVERS_SEEN = "scheduler.mcp_servers"
 
 
 def _pipeline(
@@ -291,8 +293,13 @@ class CoreBase:
                 "host": holder.host,
                 "since": to_iso(holder.started_at),
                 "heartbeat": to_iso(holder.heartbeat_at),
+                "heartbeat_age_seconds": round(
+                    (CLOCK.now() - holder.heartbeat_at).total_seconds(), 1
+                ),
             },
         }
+        # The servers as the scheduler saw them at its last heartbeat (none without one).
+        overview["mcp_servers"] = await self.repo.get_setting(SERVERS_SEEN, []) if live else []
         ledger = AiLedger(
             self.repo, timezone=settings.timezone, prices=settings.ai_prices, clock=CLOCK.now
         )
@@ -307,6 +314,9 @@ class CoreBase:
             else "offline (no GEMINI_API_KEY)"
         )
         overview["ai_usage"] = await ai_overview(ledger, budget)
+        overview["deliveries"] = await delivery_overview(
+            self.repo, settings.notify_channels, settings.notify_quiet_hours, now=CLOCK.now()
+        )
         return overview
 
 
@@ -349,6 +359,7 @@ class Services:
     pending_servers: Mapping[str, ServerSpec] = field(default_factory=dict)
     started: bool = False
     deliverer: Deliverer | None = None  # channels, receipts, retries, quiet hours
+    _servers_recorded: list[dict[str, Any]] | None = None  # what record_servers last wrote
 
     # Set once finish_start() has connected (or given up on) mcp.json's servers.
     servers_started: asyncio.Event = field(default_factory=asyncio.Event)
@@ -435,10 +446,10 @@ class Services:
         checked = CheckedFiles(self.settings.paths)
         await asyncio.to_thread(checked.remember_tools, tools, dict(kinds))
 
-    async def status(self) -> dict[str, Any]:
-        overview = await task_overview(self.repo)
-        overview["scheduler"] = await self.engine.status()
-        overview["mcp_servers"] = [
+    def server_states(self) -> list[dict[str, Any]]:
+        """Each MCP server: its state, error and tool count (mcp.json's entries not started
+        yet too: "starting", or "failed" with the reason for one that cannot be used)."""
+        states: list[dict[str, Any]] = [
             {
                 "name": s.name,
                 "kind": s.kind,
@@ -451,9 +462,23 @@ class Services:
         for name, spec in self.pending_servers.items():
             problem = _broken(spec)
             state = "failed" if problem else "starting"
-            overview["mcp_servers"].append(
+            states.append(
                 {"name": name, "kind": spec.kind, "state": state, "error": problem, "tools": 0}
             )
+        return states
+
+    async def record_servers(self) -> None:
+        """The scheduler's servers as it sees them, for `taskagent tasks status` in another
+        process (written only when they change)."""
+        states = self.server_states()
+        if states != self._servers_recorded:  # no write at all while nothing changes
+            await self.repo.set_setting(SERVERS_SEEN, states)
+            self._servers_recorded = states
+
+    async def status(self) -> dict[str, Any]:
+        overview = await task_overview(self.repo)
+        overview["scheduler"] = await self.engine.status()
+        overview["mcp_servers"] = self.server_states()
         overview["ai"] = self.summarizer.status
         overview["ai_usage"] = await ai_overview(self.ledger, self.budget)
         overview["notifications"] = self.notifier.backend
@@ -577,6 +602,7 @@ class Services:
             events=events,
             on_worker_exit=close_worker_loop,
             open_sessions=manager.warm_up,
+            on_beat=lambda: services.record_servers(),
             pruner=HistoryPruner(
                 repo,
                 pipeline.baselines,

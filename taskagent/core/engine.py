@@ -95,7 +95,12 @@ class Engine:
         pruner: HistoryPruner | None = None,
         clock: Clock = SYSTEM_CLOCK,
         lease_clock: Clock | None = None,
+        on_beat: Callable[[], Awaitable[None]] | None = None,
     ) -> None:
+        """`on_beat`: called after each heartbeat this process keeps as the scheduler (the
+        composition root records what other processes may read then, e.g. the servers' state
+        for `taskagent tasks status`)."""
+        self.on_beat = on_beat
         self.repo = repo
         self.pipeline = pipeline
         self.events = events or EventBus()
@@ -317,6 +322,11 @@ class Engine:
             except Exception as exc:  # a busy database must not kill the scheduler
                 log.warning("lease heartbeat failed: %s", exc)
                 continue
+            if kept and self.mode is EngineMode.SCHEDULER and self.on_beat is not None:
+                try:
+                    await self.on_beat()
+                except Exception as exc:  # what is recorded is never worth the scheduler
+                    log.warning("recording the scheduler's state failed: %s", exc)
             if not kept and self.mode is EngineMode.SCHEDULER:
                 holder = await self.lease.current()
                 who = holder.describe() if holder else "another process"

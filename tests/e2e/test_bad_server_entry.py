@@ -48,7 +48,8 @@ def home(tmp_path: Path) -> Iterator[Path]:
 def test_the_daemon_runs_with_a_bad_entry_and_only_its_tasks_fail(home: Path) -> None:
     daemon = start_daemon(home)
     try:
-        wait_for(lambda: "daemon" in cli(home, "tasks", "status").stdout)
+        # `tasks status` shows the servers as the daemon saw them at its last heartbeat.
+        wait_for(lambda: "mcp       : x (stdio)" in cli(home, "tasks", "status").stdout)
         status = cli(home, "tasks", "status", "--json")
         assert status.returncode == 0, status.stderr
         servers = {s["name"]: s for s in json.loads(status.stdout)["mcp_servers"]}
