@@ -13,6 +13,7 @@ from taskagent.core.activity import ActivityLog
 from taskagent.core.events import EventBus, RunFinished
 from taskagent.core.models import Run, RunStatus, ScheduleType, Task, utcnow
 from taskagent.core.store import Repository
+from tests.support.engine_node import FAR_FROM_NOW
 from tests.support.waiting import until
 
 
@@ -39,7 +40,7 @@ async def test_run_lines_from_any_thread(tmp_path: Path, caplog: pytest.LogCaptu
             Task(
                 name="pinger",
                 schedule_type=ScheduleType.DAILY,
-                schedule_value="03:00",
+                schedule_value=FAR_FROM_NOW,
                 mcp_tool="t:ping",
             )
         )

@@ -15,7 +15,7 @@ from taskagent.core.events import RunRetrying
 from taskagent.core.lease import Lease
 from taskagent.core.models import RunStatus, utcnow
 from taskagent.core.store import Repository
-from tests.support.engine_node import Node, make_node, runs_of, wait_until
+from tests.support.engine_node import FAR_FROM_NOW, Node, make_node, runs_of, wait_until
 
 
 @pytest.fixture
@@ -29,7 +29,7 @@ async def test_timeout_is_its_own_outcome_and_one_limit_covers_every_attempt(nod
     task = await node.tasks.create_task(
         name="stuck",
         schedule_type="daily",
-        schedule_value="03:00",
+        schedule_value=FAR_FROM_NOW,
         mcp_tool="slow",
         tool_args={"seconds": 5},
         timeout_seconds=1,
@@ -48,7 +48,7 @@ async def test_a_write_tool_failing_transiently_is_called_once(node: Node) -> No
     task = await node.tasks.create_task(
         name="writer",
         schedule_type="daily",
-        schedule_value="03:00",
+        schedule_value=FAR_FROM_NOW,
         mcp_tool="append",
         tool_args={"text": "hello", "failures": 5},
         allow_write=True,
@@ -135,7 +135,7 @@ async def _has_no_job(node: Node, task_id: int) -> bool:
 
 async def test_one_scheduler_per_database_and_run_requests(node: Node, tmp_path: Path) -> None:
     task = await node.tasks.create_task(
-        name="shared", schedule_type="daily", schedule_value="03:00", mcp_tool="ping"
+        name="shared", schedule_type="daily", schedule_value=FAR_FROM_NOW, mcp_tool="ping"
     )
     assert await node.engine.start() == "scheduler"
     app = await make_node(tmp_path / "taskagent.db", tmp_path, kind="app")
@@ -165,7 +165,7 @@ async def test_a_daemon_takes_the_scheduler_over_from_an_open_app(
     task = await node.tasks.create_task(
         name="slowish",
         schedule_type="daily",
-        schedule_value="03:00",
+        schedule_value=FAR_FROM_NOW,
         mcp_tool="slow",
         tool_args={"seconds": 1.5},
     )
@@ -217,7 +217,7 @@ async def test_stop_interrupts_runs_that_outlive_the_grace_period(node: Node) ->
     task = await node.tasks.create_task(
         name="long",
         schedule_type="daily",
-        schedule_value="03:00",
+        schedule_value=FAR_FROM_NOW,
         mcp_tool="slow",
         tool_args={"seconds": 30},
         timeout_seconds=60,
@@ -242,7 +242,7 @@ async def test_history_retention_is_applied_by_the_scheduler(tmp_path: Path) -> 
     node = await make_node(tmp_path / "taskagent.db", tmp_path, retention=(30, 5))
     try:
         task = await node.tasks.create_task(
-            name="old", schedule_type="daily", schedule_value="03:00", mcp_tool="ping"
+            name="old", schedule_type="daily", schedule_value=FAR_FROM_NOW, mcp_tool="ping"
         )
         from taskagent.core.models import Run
 
@@ -272,14 +272,14 @@ async def test_transient_failures_are_retried_within_one_run(node: Node) -> None
     recovers = await node.tasks.create_task(
         name="recovers",
         schedule_type="daily",
-        schedule_value="03:00",
+        schedule_value=FAR_FROM_NOW,
         mcp_tool="flaky",
         tool_args={"key": "a", "failures": 2},
     )
     gives_up = await node.tasks.create_task(
         name="gives up",
         schedule_type="daily",
-        schedule_value="03:00",
+        schedule_value=FAR_FROM_NOW,
         mcp_tool="flaky",
         tool_args={"key": "b", "failures": 9},
     )
@@ -301,7 +301,7 @@ async def test_removing_a_task_mid_run_lets_the_run_finish_and_be_recorded(node:
     task = await node.tasks.create_task(
         name="short lived",
         schedule_type="daily",
-        schedule_value="03:00",
+        schedule_value=FAR_FROM_NOW,
         mcp_tool="slow",
         tool_args={"seconds": 1.0},
     )
@@ -333,7 +333,7 @@ async def test_a_manual_run_waiting_for_a_slot_at_the_stop_is_recorded_not_left_
             await node.tasks.create_task(
                 name=name,
                 schedule_type="daily",
-                schedule_value="03:00",
+                schedule_value=FAR_FROM_NOW,
                 mcp_tool="slow",
                 tool_args={"seconds": 30},
                 timeout_seconds=60,
@@ -364,7 +364,7 @@ async def test_a_manual_run_of_a_removed_task_is_refused_and_writes_nothing(
     node = await make_node(tmp_path / "taskagent.db", tmp_path, workers=1)
     try:
         task = await node.tasks.create_task(
-            name="gone", schedule_type="daily", schedule_value="03:00", mcp_tool="slow"
+            name="gone", schedule_type="daily", schedule_value=FAR_FROM_NOW, mcp_tool="slow"
         )
         assert task.id is not None
         await node.engine.start()
@@ -385,7 +385,7 @@ async def test_a_run_recorded_by_another_holder_meanwhile_keeps_that_record(
     task = await node.tasks.create_task(
         name="slow",
         schedule_type="daily",
-        schedule_value="03:00",
+        schedule_value=FAR_FROM_NOW,
         mcp_tool="slow",
         tool_args={"seconds": 1.0},
     )

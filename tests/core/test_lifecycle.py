@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from taskagent.core.models import RunStatus, utcnow
-from tests.support.engine_node import make_node, runs_of
+from tests.support.engine_node import FAR_FROM_NOW, make_node, runs_of
 from tests.support.slot_check import SlotRow, assert_each_slot_once
 
 
@@ -87,7 +87,7 @@ async def test_a_scheduled_run_task_immediately(tmp_path: Path, workers: int) ->
     node = await make_node(tmp_path / "taskagent.db", tmp_path, workers=workers, background=True)
     try:
         target = await node.tasks.create_task(
-            name="target", schedule_type="daily", schedule_value="03:00", mcp_tool="ping"
+            name="target", schedule_type="daily", schedule_value=FAR_FROM_NOW, mcp_tool="ping"
         )
         assert target.id is not None
         when = (utcnow() + timedelta(seconds=2)).replace(microsecond=0)
@@ -124,7 +124,7 @@ async def test_a_hung_tool_frees_its_worker_and_queued_runs_are_skipped(tmp_path
         hung = await node.tasks.create_task(
             name="hung",
             schedule_type="daily",
-            schedule_value="03:00",
+            schedule_value=FAR_FROM_NOW,
             mcp_tool="slow",
             tool_args={"seconds": 30},
             timeout_seconds=2,
@@ -132,7 +132,7 @@ async def test_a_hung_tool_frees_its_worker_and_queued_runs_are_skipped(tmp_path
         waiting = await node.tasks.create_task(
             name="waiting",
             schedule_type="daily",
-            schedule_value="03:00",
+            schedule_value=FAR_FROM_NOW,
             mcp_tool="ping",
             timeout_seconds=1,
         )

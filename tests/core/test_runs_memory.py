@@ -13,7 +13,7 @@ import pytest
 from taskagent.core.baselines import Baselines
 from taskagent.core.models import Run, RunStatus, utcnow
 from taskagent.core.run_pipeline import RunPipeline
-from tests.support.engine_node import Node, make_node, runs_of, wait_until
+from tests.support.engine_node import FAR_FROM_NOW, Node, make_node, runs_of, wait_until
 
 
 @pytest.fixture
@@ -27,7 +27,7 @@ async def _daily_ping(node: Node, name: str = "pinger", tag: str = "a") -> int:
     task = await node.tasks.create_task(
         name=name,
         schedule_type="daily",
-        schedule_value="03:00",
+        schedule_value=FAR_FROM_NOW,
         mcp_tool="ping",
         tool_args={"tag": tag},
     )

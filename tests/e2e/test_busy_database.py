@@ -18,6 +18,7 @@ import pytest
 
 from taskagent.core.models import from_iso
 from tests.support.daemon_proc import cli, env, query, start_daemon, wait_for
+from tests.support.engine_node import FAR_FROM_NOW
 
 pytestmark = pytest.mark.slow
 ECHO_SERVER = Path(__file__).resolve().parents[1] / "support" / "echo_server.py"
@@ -58,7 +59,7 @@ def test_a_run_finished_while_the_database_is_locked_keeps_its_outcome(tmp_path:
             {"mcpServers": {"echo": {"command": sys.executable, "args": [str(ECHO_SERVER)]}}}
         )
     )
-    _add(home, "slow", "echo:slow", '{"seconds": 3}', "--daily", "03:00")
+    _add(home, "slow", "echo:slow", '{"seconds": 3}', "--daily", FAR_FROM_NOW)
     _add(home, "tick", "echo:echo", '{"text": "tick"}', "--every", "1s")
     server_log = home / "logs" / "mcp-echo.log"
     daemon = start_daemon(home)

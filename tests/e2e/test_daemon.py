@@ -18,6 +18,7 @@ from tests.support.daemon_proc import env as _env
 from tests.support.daemon_proc import query as _query
 from tests.support.daemon_proc import start_daemon as _start_daemon
 from tests.support.daemon_proc import wait_for as _wait_for
+from tests.support.engine_node import FAR_FROM_NOW
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 ECHO_SERVER = REPO_ROOT / "tests" / "support" / "echo_server.py"
@@ -127,7 +128,7 @@ def test_second_daemon_refuses_and_cli_goes_through_the_lease(home: Path) -> Non
             "add",
             "manual",
             "--daily",
-            "03:00",
+            FAR_FROM_NOW,
             "--tool",
             "background:list_background_tasks",
         )

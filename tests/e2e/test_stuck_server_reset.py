@@ -17,6 +17,7 @@ from typing import Any
 import pytest
 
 from tests.support.daemon_proc import cli, query, start_daemon, wait_for
+from tests.support.engine_node import FAR_FROM_NOW
 
 pytestmark = pytest.mark.slow
 ECHO_SERVER = Path(__file__).resolve().parents[1] / "support" / "echo_server.py"
@@ -91,7 +92,7 @@ def test_a_timed_out_call_gets_a_fresh_server_and_other_tasks_go_on(tmp_path: Pa
             {"seconds": 600},
             STUCK_SECONDS,
             schedule_type="daily",
-            schedule_value="03:00",
+            schedule_value=FAR_FROM_NOW,
         ),
     ]
     (home / "tasks.json").write_text(json.dumps({"version": 1, "tasks": tasks}))

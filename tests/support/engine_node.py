@@ -9,7 +9,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +26,9 @@ from taskagent.core.tasks import TaskService
 from tests.support.fake_clock import FakeClock, FixedWallClock
 
 READ_ONLY = {"readOnlyHint": True}
+# A daily time twelve hours away from now (UTC): a task on it never falls due while a test on
+# the wall clock runs, whatever time of day the test runs at.
+FAR_FROM_NOW = (datetime.now(UTC) + timedelta(hours=12)).strftime("%H:%M")
 # `hold(gate)` calls wait until the test sets GATES[gate] (a run that lasts as long as a test
 # wants, whatever clock drives the scheduler).
 GATES: dict[str, threading.Event] = {}
