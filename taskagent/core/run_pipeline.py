@@ -166,8 +166,9 @@ def _is_timeout(exc: BaseException) -> bool:
 
 
 class AfterRecord(Protocol):
-    """Work on a run once its row is durable and before anyone hears of it (the alert rules,
-    core/alerts/evaluator.py); may set the run's significance. Makes no AI request."""
+    """The alert rules (core/alerts/evaluator.py): evaluated on a successful run before its
+    summary, so a firing counts as a significant change for the summary mode `changes`, the
+    row and the notification; may set the run's significance. Makes no AI request."""
 
     async def after_record(self, task: Task, run: Run) -> Any: ...
 
@@ -330,7 +331,6 @@ class RunPipeline:
         else:
             if finished.status is RunStatus.SUCCESS:
                 self.baselines.record(task.id, finished.raw_data)
-            await self._after_record(task, finished)
             if self.journal is not None and self.journal.has_pending:
                 await self.replay_unrecorded()
         self.events.publish(
@@ -427,6 +427,7 @@ class RunPipeline:
             raise
         except Exception:
             log.exception("significance test of run %s failed", run.id)
+        await self._after_record(task, run)  # the alert rules decide significance when set
         if self.summarizer is None:
             return
         try:

@@ -178,3 +178,20 @@ def test_offline_summary_of_unchanged_prices_says_so() -> None:
         '{"vs_currency": "usd", "coins": [{"id": "bitcoin", "symbol": "btc", "price": 1.5}]}'
     )
     assert "unchanged since the last run" in offline_summary(data, data)
+
+
+async def test_changes_mode_asks_gemini_when_an_alert_rule_fires(
+    stubs: tuple[GeminiStub, CoinGeckoStub],
+) -> None:
+    """A firing is a significant change for the summary too (the rules run before it)."""
+    gemini, _ = stubs
+    async with running() as services:
+        task = await price_task(services, summary_mode="changes")
+        await run_times(services, task, 1)  # the first run: summarised
+        await services.alerts.set_rules(task.stored_id, ["coins[0].price above 1"])
+        (fired,) = await run_times(services, task, 1)  # the same data, but the rule fires
+        stored = await services.repo.get_run(fired.id)
+    assert gemini.count(SUMMARY) == 2
+    assert stored is not None and stored.significant is True
+    assert stored.summarizer == "gemini-2.5-flash"
+    assert "above 1" in (stored.significance_reason or "")

@@ -1,11 +1,11 @@
 """`AlertEvaluator`: the task's rules after each recorded run, the backtest over stored history,
 and the check of a rule's path against the last result. No AI request anywhere here.
 
-`after_record(task, run)` is the run pipeline's hook (core/run_pipeline.py calls it once the
-row is durable, before the event and the notification): it evaluates each rule of the task on
-the run (successful runs only), stores the rules' states, the firings and, when the task has
-rules, the run's significance in one transaction, and sets the same on `run`, so the event, the
-notification and History say which rule fired.
+`after_record(task, run)` is the run pipeline's hook (core/run_pipeline.py calls it on a
+successful run before its summary, its row's outcome, the event and the notification): it
+evaluates each rule of the task on the run, stores the rules' states, the firings and, when the
+task has rules, the run's significance in one transaction, and sets the same on `run`, so the
+summary mode `changes`, the row, the notification and History all count a firing.
 """
 
 from __future__ import annotations
