@@ -464,6 +464,28 @@ async def test_an_entry_that_cannot_be_used_fails_alone_and_for_good(tmp_path: P
     assert not (tmp_path / "logs" / "mcp-x.log").exists()  # never started
 
 
+async def test_a_server_log_that_is_a_symbolic_link_is_not_written_through(
+    tmp_path: Path,
+) -> None:
+    """The log a stdio server writes to is private: a link planted there fails that server
+    with the reason, and the file it points at is left alone; the other servers work."""
+    logs = tmp_path / "logs"
+    logs.mkdir()
+    target = tmp_path / "elsewhere.txt"
+    target.write_text("not taskagent's\n")
+    (logs / "mcp-echo.log").symlink_to(target)
+    mgr = McpManager(log_dir=logs, connect_timeout=15)
+    mgr.add_builtin("alpha", make_alpha())
+    mgr.add_configured({"echo": echo_spec()})
+    async with mgr:
+        status = {s.name: s for s in mgr.status()}
+        assert status["echo"].state == "failed"
+        assert "symbolic link" in (status["echo"].error or "")
+        assert (await mgr.call_tool("add", {"a": 1, "b": 1})).data == 2
+    assert target.read_text() == "not taskagent's\n"
+    assert echo_children() == []
+
+
 @pytest.mark.slow
 async def test_broken_servers_are_reported_and_the_rest_work(tmp_path: Path) -> None:
     mgr = McpManager(log_dir=tmp_path / "logs", connect_timeout=15)

@@ -42,6 +42,7 @@ from taskagent.core.mcp.mcp_json import (
     StdioServerSpec,
     build_child_env,
 )
+from taskagent.core.private_files import PrivateFileError, open_private
 
 log = logging.getLogger(__name__)
 
@@ -318,11 +319,14 @@ class SessionPool:
         return self._log_dir / f"mcp-{_UNSAFE_FILENAME_RE.sub('_', server)}.log"
 
     def _mark_log(self, server: ServerEntry) -> int:
-        """Write a start marker to the child's log; returns the offset where its output begins."""
+        """Write a start marker to the child's log; returns the offset where its output begins.
+        The log is a private file, never written through a symbolic link (PrivateFileError):
+        the child's stderr is appended to the same path afterwards."""
         path = self.log_path(server.name)
         path.parent.mkdir(parents=True, exist_ok=True)
         stamp = datetime.now(UTC).isoformat(timespec="seconds")
-        with path.open("a", encoding="utf-8") as fh:
+        descriptor = open_private(path, append=True, what=f"the log of MCP server '{server.name}'")
+        with os.fdopen(descriptor, "a", encoding="utf-8") as fh:
             fh.write(f"--- {stamp} taskagent (pid {os.getpid()}) starts '{server.name}' ---\n")
             return fh.tell()
 
@@ -330,7 +334,11 @@ class SessionPool:
         if isinstance(server.spec, BrokenServerSpec):  # nothing to start: the entry is wrong
             self.set_state(server, "failed", server.spec.problem)
             raise ServerMisconfigured(server.name, server.spec.problem)
-        offset = self._mark_log(server) if server.kind == "stdio" else 0
+        try:
+            offset = self._mark_log(server) if server.kind == "stdio" else 0
+        except PrivateFileError as e:  # a link where its log goes: not started at all
+            self.set_state(server, "failed", str(e))
+            raise ServerMisconfigured(server.name, str(e)) from e
         client = Client(
             self._transport(server),
             init_timeout=self._connect_timeout,
