@@ -389,7 +389,9 @@ class Notifier:
             significant=bool(run.significant),
             state=self.state(task.id),
             now=self._clock(),
-            cooldown=self.cooldown,
+            # An alert rule's firing is edge-triggered (once per crossing): it is never held
+            # back by the cooldown meant for a task that notifies on every change.
+            cooldown=0.0 if run.alerts_fired else self.cooldown,
         )
         self._states[task.id] = new_state
         if not decision.send:

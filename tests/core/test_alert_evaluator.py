@@ -280,6 +280,29 @@ async def test_level_alerts_notifies_the_firings_only_and_says_which_rule(tmp_pa
         await core.close()
 
 
+async def test_every_firing_notifies_whatever_the_cooldown(tmp_path: Path) -> None:
+    """The cooldown keeps a task that notifies on every change quiet; a firing is an edge
+    (once per crossing) and always goes out."""
+    shown: list[tuple[str, str, str]] = []
+    notifier = Notifier(
+        use_desktop=False, fallback=lambda *told: shown.append(told), cooldown_seconds=86_400
+    )
+    core = await open_core(tmp_path / "t.db", tmp_path, FakeClock(), SCRIPT, notifier)
+    try:
+        task = await core.tasks.create_task(
+            name="btc",
+            schedule_type="interval",
+            schedule_value="1 hour",
+            mcp_tool="s:quote",
+            notification_level="alerts",
+        )
+        await core.alerts.set_rules(task.stored_id, ["price crosses above 100k"])
+        await run_hourly(core, task, len(SCRIPT))
+        assert len(shown) == 2  # both crossings, a few hours (and real milliseconds) apart
+    finally:
+        await core.close()
+
+
 async def test_a_rule_marked_urgent_notifies_through_quiet_hours(tmp_path: Path) -> None:
     from datetime import UTC, datetime
 
