@@ -14,4 +14,5 @@ FORM_WORDS = {
     "misfire_policy": "Missed runs",
     "timeout_seconds": "Timeout (s)",
     "misfire_grace_seconds": "Grace (s)",
+    "catch_up_within_seconds": "Catch up within",
 }

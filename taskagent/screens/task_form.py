@@ -33,6 +33,7 @@ from taskagent.core.models import (
     SummaryMode,
     Task,
 )
+from taskagent.core.slots import duration_words
 from taskagent.core.task_delivery import channels_from_text, channels_text, save_channels
 from taskagent.core.tasks import (
     TaskInputError,
@@ -100,6 +101,7 @@ FIELD_SLOTS = {
     "misfire_policy": "run",
     "timeout_seconds": "run",
     "misfire_grace_seconds": "run",
+    "catch_up_within_seconds": "run",
     "allow_write": "allow_write",
     "channels": "settings",
 }
@@ -240,7 +242,7 @@ class TaskFormScreen(ModalScreen[Task | None]):
         yield cost
 
     def _run_fields(self, task: Task | None) -> ComposeResult:
-        """Missed runs, the timeout and the grace period."""
+        """Missed runs, the timeout, the grace period and the catch-up window."""
         with Horizontal(classes="row settings"):
             yield Label("Missed runs", classes="inline")
             yield Select(
@@ -261,6 +263,16 @@ class TaskFormScreen(ModalScreen[Task | None]):
                 str(task.misfire_grace_seconds) if task else "60",
                 id="f-grace",
                 placeholder="60",
+            )
+        # After a sleep or a stop: missed runs older than this get no catch-up run.
+        with Horizontal(classes="row settings"):
+            yield Label("Catch up within", classes="inline")
+            yield Input(
+                duration_words(task.catch_up_within_seconds)
+                if task and task.catch_up_within_seconds
+                else "",
+                id="f-catch-up",
+                placeholder="any age (e.g. 2h: older missed runs are not made up)",
             )
         yield Static("", id="err-run", classes="error")
 
@@ -491,6 +503,7 @@ class TaskFormScreen(ModalScreen[Task | None]):
             "misfire_policy": str(self.query_one("#f-misfire", Select).value),
             "timeout_seconds": self.query_one("#f-timeout", Input).value.strip() or None,
             "misfire_grace_seconds": self.query_one("#f-grace", Input).value.strip() or "60",
+            "catch_up_within_seconds": self.query_one("#f-catch-up", Input).value.strip() or "0",
             "allow_write": self.query_one("#f-allow-write", Switch).value,
         }
 

@@ -29,6 +29,7 @@ TAB_ORDER = [
     "f-misfire",
     "f-timeout",
     "f-grace",
+    "f-catch-up",
     "f-alerts",
     "test-run",
     "cancel",
@@ -200,3 +201,28 @@ async def test_tab_bar_and_help_show_the_keys_in_effect(services: Any) -> None:
         assert isinstance(app.screen, HelpScreen)
         help_text = " ".join(text_of(s) for s in app.screen.query("Static"))
         assert "tab.history" in help_text and "9" in help_text
+
+
+async def test_the_catch_up_window_is_set_shown_and_checked(services: Any) -> None:
+    app = TaskAgentApp(services)
+    async with app.run_test(size=SIZE) as pilot:
+        form = await _open(app, pilot)
+        form.query_one("#f-name", Input).value = "fresh news"
+        catch_up = form.query_one("#f-catch-up", Input)
+        catch_up.value = "soon"
+        await pilot.press("ctrl+s")
+        error = form.query_one("#err-run")
+        await wait_for(pilot, lambda: "catch-up window" in text_of(error))
+        assert len(text_of(error).strip().splitlines()) == 1
+        assert await services.tasks.list_tasks() == []  # nothing saved
+        catch_up.value = "2h"
+        await pilot.press("ctrl+s")
+        await wait_for(pilot, lambda: not isinstance(app.screen, TaskFormScreen))
+    (task,) = await services.tasks.list_tasks()
+    assert task.catch_up_within_seconds == 7200
+    app = TaskAgentApp(services)
+    async with app.run_test(size=SIZE) as pilot:
+        form = TaskFormScreen(task)
+        app.push_screen(form)
+        await wait_for(pilot, lambda: bool(form.query("#f-catch-up")))
+        assert form.query_one("#f-catch-up", Input).value == "2 h"
