@@ -88,7 +88,7 @@ def _guarded(command: Callable[[], int]) -> int:
         # (Imported late: fastmcp is too slow to import for --help.)
         from taskagent.core.mcp import McpConfigError
         from taskagent.core.private_files import PrivateFileError
-        from taskagent.core.store import SchemaError
+        from taskagent.core.store import DatabaseBusy, SchemaError
 
         if isinstance(exc, PrivateFileError):  # a folder or file that is not the user's alone
             return _fail(str(exc), 1)
@@ -96,6 +96,8 @@ def _guarded(command: Callable[[], int]) -> int:
             return _fail(str(exc))
         if isinstance(exc, SchemaError):  # a database that cannot be used: what to do
             return _fail(str(exc))
+        if isinstance(exc, DatabaseBusy):  # another process holds the write lock (a frozen one?)
+            return _fail(f"{exc}; another taskagent process holds it: try again in a moment")
         if _not_permitted(exc):  # a data or log folder this user cannot write
             assert isinstance(exc, OSError)
             return _fail(

@@ -20,6 +20,9 @@ def _heartbeat(home: Path) -> str | None:
     return rows[0][0] if rows else None
 
 
+_SERVERS_RECORDED = "SELECT count(*) FROM settings WHERE key = 'scheduler.mcp_servers'"
+
+
 def _manual_runs(home: Path) -> list[tuple]:  # type: ignore[type-arg]
     return query(
         home, "SELECT id, status FROM task_history WHERE \"trigger\" = 'manual' ORDER BY id"
@@ -45,6 +48,9 @@ def test_tasks_run_against_a_frozen_daemon_gives_up_and_is_never_run(tmp_path: P
     daemon = start_daemon(home)
     try:
         wait_for(lambda: _heartbeat(home) is not None)
+        # Its first beats also record its servers' state: freeze it after that write, so the
+        # frozen process holds no write lock.
+        wait_for(lambda: query(home, _SERVERS_RECORDED) == [(1,)])
         # Freeze it right after a heartbeat: its lease stays live (10 s) while the CLI starts
         # and asks, so the CLI hands the request to the frozen holder.
         beat = _heartbeat(home)
