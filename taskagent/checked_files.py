@@ -218,9 +218,17 @@ class CheckedFiles:
         stamp = self._mcp_json_stamp()
         return stamp is None or self._read().get("mcp_json") == stamp
 
-    def remember_mcp_json(self) -> None:
-        """mcp.json as it is now passed the full check."""
-        self._write(mcp_json=self._mcp_json_stamp())
+    def remember_mcp_json(self, servers: list[dict[str, Any]] | None = None) -> None:
+        """mcp.json as it is now passed the full check; `servers`: its entries as `tasks
+        status` lists them when no scheduler recorded its own (a broken one with the reason)."""
+        self._write(mcp_json=self._mcp_json_stamp(), mcp_servers=servers or [])
+
+    def mcp_servers(self) -> list[dict[str, Any]]:
+        """mcp.json's entries as the last full check saw them (none when it changed since)."""
+        if not self.mcp_json_checked():
+            return []
+        servers = self._read().get("mcp_servers", [])
+        return servers if isinstance(servers, list) else []
 
     # ---- the tools ----------------------------------------------------------------------------
 

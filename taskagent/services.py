@@ -298,8 +298,13 @@ class CoreBase:
                 ),
             },
         }
-        # The servers as the scheduler saw them at its last heartbeat (none without one).
-        overview["mcp_servers"] = await self.repo.get_setting(SERVERS_SEEN, []) if live else []
+        # The servers as the scheduler saw them at its last heartbeat; without a scheduler,
+        # mcp.json's entries as its last check saw them (one that cannot be used: failed).
+        overview["mcp_servers"] = (
+            await self.repo.get_setting(SERVERS_SEEN, [])
+            if live
+            else CheckedFiles(settings.paths).mcp_servers()
+        )
         ledger = AiLedger(
             self.repo, timezone=settings.timezone, prices=settings.ai_prices, clock=CLOCK.now
         )
@@ -323,16 +328,25 @@ class CoreBase:
 def check_mcp_json(paths: Paths) -> None:
     """A broken mcp.json is reported by every command (McpConfigError), the database-only ones
     too. The full check imports fastmcp's models (about a second on a small machine), so a file
-    it accepted is not checked again until it changes."""
+    it accepted is not checked again until it changes. Its entries are remembered with it: an
+    entry that cannot be used shows as failed with the reason in `tasks status`."""
     checked = CheckedFiles(paths)
     if checked.mcp_json_checked():
         return
     from taskagent.core.mcp.mcp_json import check_server_name, load_mcp_config
 
-    for name in load_mcp_config(paths.mcp_file):
+    entries = load_mcp_config(paths.mcp_file)
+    for name in entries:
         builtin = name in (BUILTIN_CRYPTO, BUILTIN_BACKGROUND)
         check_server_name(name, "builtin" if builtin else None)
-    checked.remember_mcp_json()
+    servers = []
+    for name, spec in entries.items():
+        problem = _broken(spec)
+        state = "failed" if problem else "not started"
+        servers.append(
+            {"name": name, "kind": spec.kind, "state": state, "error": problem, "tools": 0}
+        )
+    checked.remember_mcp_json(servers)
 
 
 # Called with the CoreBase; may return an awaitable the heavy imports wait for.

@@ -49,7 +49,7 @@ def test_the_daemon_runs_with_a_bad_entry_and_only_its_tasks_fail(home: Path) ->
     daemon = start_daemon(home)
     try:
         # `tasks status` shows the servers as the daemon saw them at its last heartbeat.
-        wait_for(lambda: "mcp       : x (stdio)" in cli(home, "tasks", "status").stdout)
+        wait_for(lambda: "good (stdio) connected" in cli(home, "tasks", "status").stdout)
         status = cli(home, "tasks", "status", "--json")
         assert status.returncode == 0, status.stderr
         servers = {s["name"]: s for s in json.loads(status.stdout)["mcp_servers"]}
@@ -74,3 +74,15 @@ def test_the_daemon_runs_with_a_bad_entry_and_only_its_tasks_fail(home: Path) ->
         _, stderr = daemon.communicate(timeout=60)
     assert daemon.returncode == 0, stderr[-3000:]
     assert "Traceback" not in stderr
+
+
+def test_tasks_status_without_a_scheduler_names_the_bad_entry(home: Path) -> None:
+    """No daemon, no app: `tasks status` starts no server, and still says which entry
+    cannot be used and why (from mcp.json's last check)."""
+    status = cli(home, "tasks", "status")
+    assert status.returncode == 0, status.stderr
+    assert f"x (stdio) failed: {REASON}" in status.stdout
+    assert "good (stdio) not started" in status.stdout
+    again = cli(home, "tasks", "status", "--json")  # the check is remembered, not redone
+    servers = {s["name"]: s for s in json.loads(again.stdout)["mcp_servers"]}
+    assert (servers["x"]["state"], servers["x"]["error"]) == ("failed", REASON)
